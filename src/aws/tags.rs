@@ -1,0 +1,60 @@
+//! Tags: the user's (in props), plus ours (`infra:stack`, `infra:address`),
+//! which are set at creation, never shown as props, and never removed.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{ADDRESS_TAG, Aws, STACK_TAG};
+
+pub type Tags = BTreeMap<String, String>;
+
+/// The `tags` property of a resource.
+pub fn from_props(props: &Value) -> Tags {
+    props
+        .get("tags")
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every tag to set at creation.
+pub fn for_create(aws: &Aws, address: &str, props: &Value) -> Tags {
+    let mut t = from_props(props);
+    t.insert(STACK_TAG.into(), aws.stack.clone());
+    t.insert(ADDRESS_TAG.into(), address.to_string());
+    t
+}
+
+/// Live tags as props: ours removed.
+pub fn visible(all: Tags) -> Tags {
+    all.into_iter()
+        .filter(|(k, _)| !k.starts_with("infra:") && !k.starts_with("aws:"))
+        .collect()
+}
+
+/// (stack, address) of a tagged resource, if it is ours and of this stack.
+pub fn owner<'a>(aws: &Aws, all: &'a Tags) -> Option<&'a str> {
+    (all.get(STACK_TAG).map(String::as_str) == Some(aws.stack.as_str()))
+        .then(|| all.get(ADDRESS_TAG).map(String::as_str))
+        .flatten()
+}
+
+/// Tags to set (added or changed) and keys to remove, from `old` to `new`.
+pub fn delta(old: &Tags, new: &Tags) -> (Tags, Vec<String>) {
+    let set = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove = old
+        .keys()
+        .filter(|k| !new.contains_key(*k) && !k.starts_with("infra:"))
+        .cloned()
+        .collect();
+    (set, remove)
+}

@@ -1,0 +1,123 @@
+//! Command-line interface (clap). Every command and flag is documented here;
+//! `infra --help` and `infra <command> --help` print it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Provision a highly available AWS web stack from one declarative stack.yaml.
+///
+/// The cloud is the state: resources are found by their `infra:stack` and
+/// `infra:address` tags, so there is no state file to keep, share or lock.
+/// Credentials, region and endpoint come from the standard AWS chain
+/// (environment, profiles, SSO, instance metadata); set AWS_ENDPOINT_URL to
+/// point every client at an emulator such as moto.
+///
+/// Exit codes: 0 success (plan: no changes with --detailed-exitcode),
+/// 1 error, 2 changes present (plan --detailed-exitcode).
+#[derive(Parser, Debug)]
+#[command(
+    name = "infra",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The stack file.
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "stack.yaml",
+        value_name = "FILE"
+    )]
+    pub file: PathBuf,
+    /// Deploy the file under another stack name (side-by-side stacks, e.g. one per pull request).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// Environment overlay from the file's `environments:` to merge over the base.
+    #[arg(short = 'e', long = "env", global = true, value_name = "NAME")]
+    pub env: Option<String>,
+    /// AWS region (else the file's `region`, else AWS_REGION / the profile).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS shared-config profile to use.
+    #[arg(long, global = true, value_name = "NAME", env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// Log what happens on stderr (-v info, -vv debug, -vvv AWS SDK traces).
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No colours (also when NO_COLOR is set or output is not a terminal).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse and check the stack file; makes no network call.
+    Validate,
+    /// Show what apply would change, diffed against the live cloud.
+    Plan(PlanArgs),
+    /// Show the plan, ask for confirmation, then make the cloud match the file.
+    Apply(ApplyArgs),
+    /// Delete every resource tagged with this stack.
+    Destroy(DestroyArgs),
+    /// Print the JSON Schema of stack.yaml (for editors).
+    Schema,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan a destroy instead.
+    #[arg(long)]
+    pub destroy: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Shorthand for --format json.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExecArgs {
+    /// Skip the interactive confirmation (required without a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Steps run at once, at most.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub parallelism: usize,
+    /// Delete databases and tables without taking a final backup first.
+    #[arg(long)]
+    pub skip_final_backup: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}

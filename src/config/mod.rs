@@ -1,0 +1,292 @@
+//! stack.yaml -> a validated [`Stack`].
+//!
+//! The pipeline never touches the network: bounded YAML loading with
+//! positions ([`yaml`]), environment overlay, JSON Schema check of the whole
+//! document (every unknown key and wrong type at once), deserialization into
+//! [`spec`] types, then semantic checks ([`validate`]) that AWS itself would
+//! only report mid-apply.
+
+pub mod aws_rules;
+pub mod diagnostics;
+pub mod schema_check;
+pub mod spec;
+pub mod validate;
+pub mod yaml;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+pub use diagnostics::{Diagnostic, Diagnostics};
+use spec::StackFile;
+use yaml::{Node, PathSeg};
+
+/// Command-line choices that override the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub stack: Option<String>,
+    pub region: Option<String>,
+    pub environment: Option<String>,
+}
+
+/// A validated stack, ready to expand into resources.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub spec: StackFile,
+    /// Effective stack name (after `--stack` / environment).
+    pub name: String,
+    pub region: String,
+    pub partition: &'static str,
+    /// Availability Zones, in order.
+    pub azs: Vec<String>,
+    /// Public and private subnet CIDRs, one per AZ.
+    pub public_subnets: Vec<String>,
+    pub private_subnets: Vec<String>,
+    /// Directory of the stack file (relative paths in it are from here).
+    pub base_dir: std::path::PathBuf,
+}
+
+/// Loads and validates a stack file.
+pub fn load(path: &Path, ov: &Overrides) -> Result<Stack, Box<Diagnostics>> {
+    let file = path.display().to_string();
+    let fail = |text: String, items: Vec<Diagnostic>| {
+        Err(Box::new(Diagnostics {
+            file: file.clone(),
+            text,
+            items,
+        }))
+    };
+    let limits = yaml::Limits::default();
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() as usize > limits.max_bytes => {
+            return fail(
+                String::new(),
+                vec![Diagnostic {
+                    message: format!(
+                        "file is {} bytes; the limit is {} bytes",
+                        m.len(),
+                        limits.max_bytes
+                    ),
+                    span: None,
+                    help: Some("a stack file is a few kilobytes: is this the right file?".into()),
+                }],
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return fail(
+                String::new(),
+                vec![Diagnostic {
+                    message: format!("cannot read {file}: {e}"),
+                    span: None,
+                    help: Some("pass the stack file with -f FILE (default ./stack.yaml)".into()),
+                }],
+            );
+        }
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            return fail(
+                String::new(),
+                vec![Diagnostic {
+                    message: format!("cannot read {file}: {e}"),
+                    span: None,
+                    help: None,
+                }],
+            );
+        }
+    };
+    // Text for rendering: lossy is fine, the loader reports bad UTF-8 itself.
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let root = match yaml::parse(&bytes, &limits) {
+        Ok(n) => n,
+        Err(e) => {
+            return fail(
+                text,
+                vec![Diagnostic {
+                    message: e.message,
+                    span: Some(e.span),
+                    help: e.help,
+                }],
+            );
+        }
+    };
+    let base_dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    match check(&root, ov, base_dir) {
+        Ok(s) => Ok(s),
+        Err(items) => fail(text, items),
+    }
+}
+
+/// Every check after parsing; errors carry spans resolved against `root`.
+pub fn check(
+    root: &Node,
+    ov: &Overrides,
+    base_dir: std::path::PathBuf,
+) -> Result<Stack, Vec<Diagnostic>> {
+    let mut doc = root.to_json();
+    if !doc.is_object() {
+        return Err(vec![Diagnostic {
+            message: "a stack file is a mapping with at least `stack:` and `network:`".into(),
+            span: Some(root.span),
+            help: Some("start from the reference stack.yaml or one of examples/".into()),
+        }]);
+    }
+    let locate = Locator {
+        root,
+        env: ov.environment.clone(),
+    };
+
+    // Environment overlay.
+    if let Some(env) = &ov.environment {
+        let envs = doc
+            .get("environments")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        match envs.get(env) {
+            Some(overlay) => {
+                merge(&mut doc, overlay);
+                if overlay.get("stack").is_none()
+                    && let Some(Value::String(s)) = doc.get("stack")
+                {
+                    doc["stack"] = Value::String(format!("{s}-{env}"));
+                }
+            }
+            None => {
+                let names: Vec<&str> = envs.keys().map(String::as_str).collect();
+                let help = match aws_rules::did_you_mean(env, &names) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None if names.is_empty() => "the file defines no `environments:`".into(),
+                    None => format!("defined environments: {}", names.join(", ")),
+                };
+                return Err(vec![Diagnostic {
+                    message: format!("environment `{env}` is not defined"),
+                    span: root
+                        .key_span_at(&[PathSeg::Key("environments".into())])
+                        .or(Some(root.span)),
+                    help: Some(help),
+                }]);
+            }
+        }
+    }
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("environments");
+    }
+
+    let errors = schema_check::check(&doc);
+    if !errors.is_empty() {
+        return Err(errors.into_iter().map(|e| locate.diag(e)).collect());
+    }
+    let spec: StackFile = match serde_json::from_value(doc) {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(vec![Diagnostic {
+                message: e.to_string(),
+                span: Some(root.span),
+                help: None,
+            }]);
+        }
+    };
+    validate::validate(spec, ov, base_dir)
+        .map_err(|errs| errs.into_iter().map(|e| locate.diag(e)).collect())
+}
+
+/// An error found at a path of the (merged) document.
+#[derive(Clone, Debug)]
+pub struct PathError {
+    pub path: Vec<PathSeg>,
+    pub message: String,
+    pub help: Option<String>,
+    /// Point at the key rather than the value (unknown keys).
+    pub at_key: bool,
+}
+
+impl PathError {
+    pub fn new(path: Vec<PathSeg>, message: impl Into<String>) -> Self {
+        PathError {
+            path,
+            message: message.into(),
+            help: None,
+            at_key: false,
+        }
+    }
+    pub fn help(mut self, h: impl Into<String>) -> Self {
+        self.help = Some(h.into());
+        self
+    }
+}
+
+/// Finds where in the file a path of the merged document came from: the
+/// selected environment's overlay if it sets it, else the base document.
+struct Locator<'a> {
+    root: &'a Node,
+    env: Option<String>,
+}
+
+impl Locator<'_> {
+    fn diag(&self, e: PathError) -> Diagnostic {
+        let mut candidates = Vec::new();
+        if let Some(env) = &self.env {
+            let mut p = vec![
+                PathSeg::Key("environments".into()),
+                PathSeg::Key(env.clone()),
+            ];
+            p.extend(e.path.iter().cloned());
+            candidates.push(p);
+        }
+        candidates.push(e.path.clone());
+        let mut span = None;
+        for p in &candidates {
+            let found = if e.at_key {
+                self.root.key_span_at(p)
+            } else {
+                self.root.span_at(p)
+            };
+            if found.is_some() {
+                span = found;
+                break;
+            }
+        }
+        let span = span.unwrap_or_else(|| self.root.nearest_span(&e.path));
+        let path = diagnostics::path_string(&e.path);
+        let message = if path.is_empty() {
+            e.message
+        } else {
+            format!("{path}: {}", e.message)
+        };
+        Diagnostic {
+            message,
+            span: Some(span),
+            help: e.help,
+        }
+    }
+}
+
+/// Deep-merges `overlay` into `base`: objects merge key by key, anything else replaces.
+pub fn merge(base: &mut Value, overlay: &Value) {
+    match (base, overlay) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(bv) => merge(bv, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}

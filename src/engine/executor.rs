@@ -1,0 +1,789 @@
+//! Runs a plan as a graph of steps, in parallel.
+//!
+//! A change becomes one or two steps (a replacement is a create and a delete,
+//! ordered by the kind's replace policy). A step starts as soon as every step
+//! it depends on has finished; among ready steps the one heading the heaviest
+//! remaining chain goes first (long poles such as databases start early). A
+//! failed step skips what depends on it; independent steps carry on. Steps
+//! already running are always allowed to finish, also on Ctrl-C.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use petgraph::algo::toposort;
+use petgraph::graph::DiGraph;
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use super::plan::{Action, Change, Plan};
+use super::provider::{DeleteOptions, SharedProvider, StepReporter};
+use super::resource::{Live, Resource};
+use super::value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn progressive(self) -> &'static str {
+        match self {
+            Op::Create => "creating",
+            Op::Update => "updating",
+            Op::Delete => "destroying",
+        }
+    }
+    pub fn past(self) -> &'static str {
+        match self {
+            Op::Create => "created",
+            Op::Update => "updated",
+            Op::Delete => "destroyed",
+        }
+    }
+}
+
+/// One unit of work: an operation on the change at `change`.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub change: usize,
+    pub op: Op,
+    pub deps: Vec<usize>,
+}
+
+/// What the executor reports while it runs.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        address: String,
+        kind: String,
+        op: Op,
+    },
+    Status {
+        address: String,
+        op: Op,
+        text: String,
+    },
+    Finished {
+        address: String,
+        op: Op,
+        seconds: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    Failed {
+        address: String,
+        op: Op,
+        seconds: f64,
+        error: String,
+    },
+    Skipped {
+        address: String,
+        op: Op,
+        reason: String,
+    },
+}
+
+pub trait EventSink: Send + Sync {
+    fn event(&self, e: Event);
+}
+
+/// Cooperative cancellation (Ctrl-C): no new steps start once set.
+#[derive(Clone, Default)]
+pub struct Cancel {
+    flag: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone)]
+pub struct ExecOptions {
+    /// Steps running at once, overall.
+    pub parallelism: usize,
+    /// Steps running at once against one service.
+    pub per_service: usize,
+    pub delete: DeleteOptions,
+    pub cancel: Cancel,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            parallelism: 16,
+            per_service: 8,
+            delete: DeleteOptions::default(),
+            cancel: Cancel::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub done: usize,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<String>,
+    pub not_started: Vec<String>,
+    pub cancelled: bool,
+    pub notes: Vec<String>,
+    pub seconds: f64,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty()
+            && self.skipped.is_empty()
+            && self.not_started.is_empty()
+            && !self.cancelled
+    }
+}
+
+/// Turns changes into steps with their ordering constraints.
+pub fn build_steps(
+    changes: &[Change],
+    provider: &dyn super::provider::Provider,
+) -> Result<Vec<Step>> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut up: HashMap<&str, usize> = HashMap::new(); // address -> create/update step
+    let mut del: HashMap<usize, usize> = HashMap::new(); // change -> delete step
+    for (i, c) in changes.iter().enumerate() {
+        let mut push = |op| {
+            steps.push(Step {
+                change: i,
+                op,
+                deps: Vec::new(),
+            });
+            steps.len() - 1
+        };
+        match c.action {
+            Action::NoOp => {}
+            Action::Create => {
+                up.insert(&c.address, push(Op::Create));
+            }
+            Action::Update => {
+                up.insert(&c.address, push(Op::Update));
+            }
+            Action::Replace => {
+                up.insert(&c.address, push(Op::Create));
+                del.insert(i, push(Op::Delete));
+            }
+            Action::Delete => {
+                del.insert(i, push(Op::Delete));
+            }
+        }
+    }
+
+    // Which live resource references which, found by their identifiers.
+    let mut by_ident: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if let Some(l) = &c.live {
+            for id in l.identifiers() {
+                by_ident.insert(id, i);
+            }
+        }
+    }
+    // live_users[j] = changes whose live props mention change j's live resource.
+    let mut live_users: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if let Some(l) = &c.live {
+            let mut s = Vec::new();
+            value::strings(&l.props, &mut s);
+            for x in s {
+                if let Some(&j) = by_ident.get(x)
+                    && j != i
+                {
+                    live_users.entry(j).or_default().push(i);
+                }
+            }
+        }
+    }
+    // desired_users[address] = changes whose desired resource depends on address.
+    let mut desired_users: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if let Some(d) = &c.desired {
+            for dep in d.dependencies() {
+                desired_users.entry(dep).or_default().push(i);
+            }
+        }
+    }
+
+    let mut edges: Vec<(usize, usize)> = Vec::new(); // (before, after)
+    for (i, c) in changes.iter().enumerate() {
+        let cbd = provider.kind_info(&c.kind).create_before_destroy;
+        if let (Some(&u), Some(d)) = (up.get(c.address.as_str()), &c.desired) {
+            for dep in d.dependencies() {
+                if let Some(&du) = up.get(dep.as_str()) {
+                    edges.push((du, u));
+                }
+            }
+            if c.action == Action::Replace && !cbd {
+                edges.push((del[&i], u));
+            }
+        }
+        if let Some(&d) = del.get(&i) {
+            for &x in live_users.get(&i).into_iter().flatten() {
+                if let Some(&dx) = del.get(&x) {
+                    edges.push((dx, d));
+                }
+                let repointing = c.action == Action::Delete || cbd;
+                if repointing && let Some(&ux) = up.get(changes[x].address.as_str()) {
+                    edges.push((ux, d));
+                }
+            }
+            if c.action == Action::Replace && cbd {
+                edges.push((up[c.address.as_str()], d));
+                for &x in desired_users.get(&c.address).into_iter().flatten() {
+                    if let Some(&ux) = up.get(changes[x].address.as_str()) {
+                        edges.push((ux, d));
+                    }
+                }
+            }
+        }
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    let mut g = DiGraph::<usize, ()>::new();
+    let nodes: Vec<_> = (0..steps.len()).map(|i| g.add_node(i)).collect();
+    for &(a, b) in &edges {
+        if a != b {
+            g.add_edge(nodes[a], nodes[b], ());
+            steps[b].deps.push(a);
+        }
+    }
+    if let Err(cycle) = toposort(&g, None) {
+        let s = &steps[g[cycle.node_id()]];
+        bail!(
+            "the plan cannot be ordered: {} of {} is part of a dependency cycle",
+            s.op.progressive(),
+            changes[s.change].address
+        );
+    }
+    Ok(steps)
+}
+
+/// Remaining-chain weight of each step: its own weight plus the heaviest dependant's.
+fn priorities(
+    steps: &[Step],
+    changes: &[Change],
+    provider: &dyn super::provider::Provider,
+) -> Vec<u64> {
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for &d in &s.deps {
+            dependants[d].push(i);
+        }
+    }
+    let mut prio = vec![0u64; steps.len()];
+    let mut done = vec![false; steps.len()];
+    fn visit(
+        i: usize,
+        deps: &[Vec<usize>],
+        w: &dyn Fn(usize) -> u64,
+        prio: &mut [u64],
+        done: &mut [bool],
+    ) -> u64 {
+        if done[i] {
+            return prio[i];
+        }
+        let mut best = 0;
+        for &j in &deps[i] {
+            best = best.max(visit(j, deps, w, prio, done));
+        }
+        prio[i] = w(i) + best;
+        done[i] = true;
+        prio[i]
+    }
+    let weight = |i: usize| {
+        u64::from(
+            provider
+                .kind_info(&changes[steps[i].change].kind)
+                .weight
+                .max(1),
+        )
+    };
+    for i in 0..steps.len() {
+        visit(i, &dependants, &weight, &mut prio, &mut done);
+    }
+    prio
+}
+
+struct Reporter {
+    sink: Arc<dyn EventSink>,
+    address: String,
+    op: Op,
+}
+
+impl StepReporter for Reporter {
+    fn status(&self, text: &str) {
+        self.sink.event(Event::Status {
+            address: self.address.clone(),
+            op: self.op,
+            text: text.to_string(),
+        });
+    }
+}
+
+/// Executes `plan` against `provider`.
+pub async fn execute(
+    plan: &Plan,
+    provider: SharedProvider,
+    opts: &ExecOptions,
+    sink: Arc<dyn EventSink>,
+) -> Result<Report> {
+    let started = Instant::now();
+    let changes = &plan.changes;
+    let steps = build_steps(changes, provider.as_ref())?;
+    let prio = priorities(&steps, changes, provider.as_ref());
+
+    // Attributes known so far, by address: live ones that stay, then created ones.
+    let mut known: HashMap<String, Live> = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::NoOp | Action::Update))
+        .filter_map(|c| c.live.clone().map(|l| (c.address.clone(), l)))
+        .collect();
+
+    let mut waiting: Vec<usize> = steps.iter().map(|s| s.deps.len()).collect();
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for &d in &s.deps {
+            dependants[d].push(i);
+        }
+    }
+    let mut ready: BinaryHeap<(u64, std::cmp::Reverse<usize>)> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.deps.is_empty())
+        .map(|(i, _)| (prio[i], std::cmp::Reverse(i)))
+        .collect();
+    let mut state = vec![0u8; steps.len()]; // 0 pending, 1 running, 2 done, 3 failed/skipped
+    let mut per_service: HashMap<&'static str, usize> = HashMap::new();
+    let mut running: JoinSet<(usize, Duration, Result<StepOutcome>)> = JoinSet::new();
+    let mut report = Report::default();
+
+    loop {
+        // Start what may start.
+        if !opts.cancel.is_cancelled() {
+            let mut deferred = Vec::new();
+            while running.len() < opts.parallelism.max(1) {
+                let Some((p, std::cmp::Reverse(i))) = ready.pop() else {
+                    break;
+                };
+                let service = provider.kind_info(&changes[steps[i].change].kind).service;
+                let n = per_service.entry(service).or_default();
+                if *n >= opts.per_service.max(1) {
+                    deferred.push((p, std::cmp::Reverse(i)));
+                    continue;
+                }
+                *n += 1;
+                state[i] = 1;
+                let step = &steps[i];
+                let change = &changes[step.change];
+                sink.event(Event::Started {
+                    address: change.address.clone(),
+                    kind: change.kind.clone(),
+                    op: step.op,
+                });
+                let task = StepTask {
+                    op: step.op,
+                    desired: change.desired.as_ref().map(|d| resolve(d, &known)),
+                    live: change.live.clone(),
+                    changed: changed_fields(change),
+                    provider: provider.clone(),
+                    delete: opts.delete,
+                    reporter: Reporter {
+                        sink: sink.clone(),
+                        address: change.address.clone(),
+                        op: step.op,
+                    },
+                };
+                running.spawn(async move {
+                    let t0 = Instant::now();
+                    let r = task.run().await;
+                    (i, t0.elapsed(), r)
+                });
+            }
+            ready.extend(deferred);
+        }
+        if running.is_empty() {
+            break;
+        }
+        let joined = tokio::select! {
+            j = running.join_next() => j,
+            _ = opts.cancel.notify.notified() => continue,
+        };
+        let Some(joined) = joined else { break };
+        let (i, elapsed, result) = match joined {
+            Ok(v) => v,
+            Err(e) => bail!("internal error: a step panicked: {e}"),
+        };
+        let step = &steps[i];
+        let change = &changes[step.change];
+        let service = provider.kind_info(&change.kind).service;
+        if let Some(n) = per_service.get_mut(service) {
+            *n = n.saturating_sub(1);
+        }
+        match result {
+            Ok(outcome) => {
+                state[i] = 2;
+                report.done += 1;
+                let note = match outcome {
+                    StepOutcome::Live(l) => {
+                        known.insert(change.address.clone(), *l);
+                        None
+                    }
+                    StepOutcome::Deleted(note) => note,
+                };
+                if let Some(n) = &note {
+                    report.notes.push(format!("{}: {n}", change.address));
+                }
+                sink.event(Event::Finished {
+                    address: change.address.clone(),
+                    op: step.op,
+                    seconds: elapsed.as_secs_f64(),
+                    note,
+                });
+                for &j in &dependants[i] {
+                    waiting[j] -= 1;
+                    if waiting[j] == 0 && state[j] == 0 {
+                        ready.push((prio[j], std::cmp::Reverse(j)));
+                    }
+                }
+            }
+            Err(e) => {
+                state[i] = 3;
+                let msg = format!("{e:#}");
+                report.failed.push((change.address.clone(), msg.clone()));
+                sink.event(Event::Failed {
+                    address: change.address.clone(),
+                    op: step.op,
+                    seconds: elapsed.as_secs_f64(),
+                    error: msg,
+                });
+                // Skip everything downstream.
+                let mut stack = dependants[i].clone();
+                while let Some(j) = stack.pop() {
+                    if state[j] == 0 {
+                        state[j] = 3;
+                        let c = &changes[steps[j].change];
+                        report.skipped.push(c.address.clone());
+                        sink.event(Event::Skipped {
+                            address: c.address.clone(),
+                            op: steps[j].op,
+                            reason: format!("{} failed", change.address),
+                        });
+                        stack.extend(dependants[j].iter().copied());
+                    }
+                }
+            }
+        }
+    }
+    report.cancelled = opts.cancel.is_cancelled();
+    report.not_started = steps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| state[*i] == 0)
+        .map(|(_, s)| changes[s.change].address.clone())
+        .collect();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn resolve(d: &Resource, known: &HashMap<String, Live>) -> Resource {
+    let mut r = d.clone();
+    r.props = value::resolve(&d.props, &|addr, attr| {
+        known.get(addr).and_then(|l| l.attr(attr))
+    });
+    r
+}
+
+fn changed_fields(c: &Change) -> Vec<String> {
+    let mut v: Vec<String> = c
+        .fields
+        .iter()
+        .map(|f| f.path.split('.').next().unwrap_or(&f.path).to_string())
+        .collect();
+    v.dedup();
+    v
+}
+
+enum StepOutcome {
+    Live(Box<Live>),
+    Deleted(Option<String>),
+}
+
+struct StepTask {
+    op: Op,
+    desired: Option<Resource>,
+    live: Option<Live>,
+    changed: Vec<String>,
+    provider: SharedProvider,
+    delete: DeleteOptions,
+    reporter: Reporter,
+}
+
+impl StepTask {
+    async fn run(self) -> Result<StepOutcome> {
+        let unresolved = |d: &Resource| value::contains_unknown(&d.props);
+        match (self.op, &self.desired, &self.live) {
+            (Op::Create, Some(d), _) => {
+                if unresolved(d) {
+                    bail!("internal error: unresolved reference in {}", d.address);
+                }
+                Ok(StepOutcome::Live(Box::new(
+                    self.provider.create(d, &self.reporter).await?,
+                )))
+            }
+            (Op::Update, Some(d), Some(l)) => {
+                if unresolved(d) {
+                    bail!("internal error: unresolved reference in {}", d.address);
+                }
+                Ok(StepOutcome::Live(Box::new(
+                    self.provider
+                        .update(d, l, &self.changed, &self.reporter)
+                        .await?,
+                )))
+            }
+            (Op::Delete, _, Some(l)) => Ok(StepOutcome::Deleted(
+                self.provider.delete(l, self.delete, &self.reporter).await?,
+            )),
+            _ => bail!("internal error: malformed step"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::diff::{destroy_all, diff};
+    use crate::engine::memory::MemoryProvider;
+    use crate::engine::plan::Mode;
+    use crate::engine::provider::Provider;
+    use crate::engine::value::reference;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<Event>>);
+    impl EventSink for Collect {
+        fn event(&self, e: Event) {
+            self.0.lock().unwrap().push(e);
+        }
+    }
+
+    fn stack(cidr: &str, subs: usize) -> Vec<Resource> {
+        let mut v = vec![Resource::new("vpc", "mem.net", json!({"cidr": cidr}))];
+        for i in 0..subs {
+            v.push(Resource::new(
+                format!("sub.{i}"),
+                "mem.sub",
+                json!({"net": reference("vpc", "id"), "cidr": format!("{i}")}),
+            ));
+            v.push(Resource::new(
+                format!("rt.{i}"),
+                "mem.rt",
+                json!({"subnet": reference(&format!("sub.{i}"), "id")}),
+            ));
+        }
+        v
+    }
+
+    async fn converge(p: &Arc<MemoryProvider>, desired: &[Resource]) -> (Plan, Report) {
+        let kinds = vec![
+            "mem.net".into(),
+            "mem.sub".into(),
+            "mem.rt".into(),
+            "mem.db".into(),
+        ];
+        let live = p.read(&kinds).await.unwrap();
+        let changes = diff(desired, live.clone(), p.as_ref()).unwrap();
+        let plan = Plan::new("s", "r", Mode::Apply, changes, &live);
+        let sink = Arc::new(Collect::default());
+        let shared: SharedProvider = p.clone();
+        let rep = execute(&plan, shared, &ExecOptions::default(), sink)
+            .await
+            .unwrap();
+        (plan, rep)
+    }
+
+    #[tokio::test]
+    async fn apply_then_noop_then_destroy() {
+        let p = Arc::new(MemoryProvider::new());
+        let desired = stack("10.0.0.0/16", 3);
+        let (plan, rep) = converge(&p, &desired).await;
+        assert_eq!(plan.summary.add, 7);
+        assert!(rep.ok(), "{rep:?}");
+        // Each create came after its dependencies.
+        let calls = p.calls();
+        let pos = |s: &str| calls.iter().position(|c| c == s).unwrap();
+        assert!(pos("create vpc") < pos("create sub.0"));
+        assert!(pos("create sub.2") < pos("create rt.2"));
+        // Subnet ids flowed into route tables.
+        let live = p.live();
+        let rt = live.iter().find(|l| l.address == "rt.1").unwrap();
+        let sub = live.iter().find(|l| l.address == "sub.1").unwrap();
+        assert_eq!(rt.props["subnet"], json!(sub.id));
+
+        let (plan, _) = converge(&p, &desired).await;
+        assert!(!plan.has_changes(), "{:?}", plan.summary);
+
+        let live = p
+            .read(&["mem.net".into(), "mem.sub".into(), "mem.rt".into()])
+            .await
+            .unwrap();
+        let plan = Plan::new(
+            "s",
+            "r",
+            Mode::Destroy,
+            destroy_all(live.clone(), p.as_ref()),
+            &live,
+        );
+        let rep = execute(
+            &plan,
+            p.clone(),
+            &ExecOptions::default(),
+            Arc::new(Collect::default()),
+        )
+        .await
+        .unwrap();
+        assert!(rep.ok());
+        assert!(p.live().is_empty());
+        let calls = p.calls();
+        let pos = |s: &str| calls.iter().position(|c| c == s).unwrap();
+        assert!(pos("delete rt.0") < pos("delete sub.0"));
+        assert!(pos("delete sub.0") < pos("delete vpc"));
+    }
+
+    #[tokio::test]
+    async fn a_failure_skips_dependants_only() {
+        let p = Arc::new(MemoryProvider::new());
+        p.fail("sub.1");
+        let (_, rep) = converge(&p, &stack("10.0.0.0/16", 3)).await;
+        assert_eq!(rep.failed.len(), 1);
+        assert_eq!(rep.skipped, vec!["rt.1".to_string()]);
+        assert_eq!(rep.done, 5);
+        // A rerun continues from where the cloud is.
+        p.fail_on.lock().unwrap().clear();
+        let (plan, rep) = converge(&p, &stack("10.0.0.0/16", 3)).await;
+        assert_eq!(plan.summary.add, 2);
+        assert!(rep.ok());
+    }
+
+    #[tokio::test]
+    async fn replacement_orders_create_before_destroy_and_repoints() {
+        let p = Arc::new(MemoryProvider::new());
+        converge(&p, &stack("10.0.0.0/16", 1)).await;
+        // Change the subnet's cidr: replace (create before destroy), rt updated in between.
+        let mut d = stack("10.0.0.0/16", 1);
+        d[1].props["cidr"] = json!("changed");
+        let before = p.calls().len();
+        let (plan, rep) = converge(&p, &d).await;
+        assert!(rep.ok(), "{rep:?}");
+        assert_eq!(plan.summary.replace, 1);
+        assert_eq!(plan.summary.change, 1);
+        let calls = p.calls()[before..].to_vec();
+        let pos = |s: &str| calls.iter().position(|c| c.starts_with(s)).unwrap();
+        assert!(pos("create sub.0") < pos("update rt.0"));
+        assert!(pos("update rt.0") < pos("delete sub.0"));
+        let (plan, _) = converge(&p, &d).await;
+        assert!(!plan.has_changes());
+    }
+
+    #[tokio::test]
+    async fn runs_independent_steps_in_parallel_within_the_limit() {
+        let p = Arc::new(MemoryProvider::with_delay(Duration::from_millis(20)));
+        let desired: Vec<_> = (0..40)
+            .map(|i| Resource::new(format!("t.{i}"), "mem.thing", json!({})))
+            .collect();
+        let live = vec![];
+        let plan = Plan::new(
+            "s",
+            "r",
+            Mode::Apply,
+            diff(&desired, live, p.as_ref()).unwrap(),
+            &[],
+        );
+        let opts = ExecOptions {
+            parallelism: 5,
+            per_service: 100,
+            ..ExecOptions::default()
+        };
+        let rep = execute(&plan, p.clone(), &opts, Arc::new(Collect::default()))
+            .await
+            .unwrap();
+        assert!(rep.ok());
+        assert_eq!(p.concurrency.lock().unwrap().1, 5);
+    }
+
+    #[tokio::test]
+    async fn long_poles_start_first() {
+        let p = Arc::new(MemoryProvider::with_delay(Duration::from_millis(5)));
+        let mut desired: Vec<_> = (0..5)
+            .map(|i| Resource::new(format!("a.{i}"), "mem.thing", json!({})))
+            .collect();
+        desired.push(Resource::new("z.db", "mem.db", json!({"engine": "pg"})));
+        let plan = Plan::new(
+            "s",
+            "r",
+            Mode::Apply,
+            diff(&desired, vec![], p.as_ref()).unwrap(),
+            &[],
+        );
+        let opts = ExecOptions {
+            parallelism: 1,
+            ..ExecOptions::default()
+        };
+        execute(&plan, p.clone(), &opts, Arc::new(Collect::default()))
+            .await
+            .unwrap();
+        assert_eq!(p.calls()[0], "create z.db");
+    }
+
+    #[tokio::test]
+    async fn cancel_starts_nothing_new() {
+        let p = Arc::new(MemoryProvider::with_delay(Duration::from_millis(30)));
+        let desired: Vec<_> = (0..10)
+            .map(|i| Resource::new(format!("t.{i}"), "mem.thing", json!({})))
+            .collect();
+        let plan = Plan::new(
+            "s",
+            "r",
+            Mode::Apply,
+            diff(&desired, vec![], p.as_ref()).unwrap(),
+            &[],
+        );
+        let opts = ExecOptions {
+            parallelism: 2,
+            ..ExecOptions::default()
+        };
+        let cancel = opts.cancel.clone();
+        let h = tokio::spawn({
+            let p = p.clone();
+            async move {
+                execute(&plan, p, &opts, Arc::new(Collect::default()))
+                    .await
+                    .unwrap()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        cancel.cancel();
+        let rep = h.await.unwrap();
+        assert!(rep.cancelled);
+        assert_eq!(rep.done, 2, "the two running steps finish");
+        assert_eq!(rep.not_started.len(), 8);
+    }
+}

@@ -1,0 +1,160 @@
+//! An in-memory cloud for the engine's tests: same trait as AWS, with
+//! injectable failures and a log of calls, so graph, diff, plan and scheduling
+//! are tested without any network.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use super::provider::{DeleteOptions, KindInfo, Provider, StepReporter};
+use super::resource::{Live, Resource};
+
+#[derive(Default)]
+pub struct MemoryProvider {
+    pub resources: Mutex<BTreeMap<String, Live>>,
+    pub calls: Mutex<Vec<String>>,
+    pub fail_on: Mutex<HashSet<String>>,
+    pub delay: Option<Duration>,
+    next: AtomicU64,
+    /// (running now, max seen), to check parallelism.
+    pub concurrency: Mutex<(usize, usize)>,
+}
+
+impl MemoryProvider {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_delay(delay: Duration) -> Self {
+        MemoryProvider {
+            delay: Some(delay),
+            ..Self::default()
+        }
+    }
+
+    /// Makes every operation on `address` fail.
+    pub fn fail(&self, address: &str) {
+        self.fail_on.lock().unwrap().insert(address.to_string());
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn live(&self) -> Vec<Live> {
+        self.resources.lock().unwrap().values().cloned().collect()
+    }
+
+    async fn enter(&self, call: String, address: &str) -> Result<()> {
+        self.calls.lock().unwrap().push(call);
+        {
+            let mut c = self.concurrency.lock().unwrap();
+            c.0 += 1;
+            c.1 = c.1.max(c.0);
+        }
+        if let Some(d) = self.delay {
+            tokio::time::sleep(d).await;
+        }
+        self.concurrency.lock().unwrap().0 -= 1;
+        if self.fail_on.lock().unwrap().contains(address) {
+            bail!("injected failure on {address}");
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Provider for MemoryProvider {
+    fn kind_info(&self, kind: &str) -> KindInfo {
+        match kind {
+            "mem.net" => KindInfo {
+                replace_fields: &["cidr"],
+                weight: 1,
+                service: "net",
+                ..KindInfo::default()
+            },
+            "mem.sub" => KindInfo {
+                replace_fields: &["net", "cidr"],
+                create_before_destroy: true,
+                weight: 1,
+                service: "net",
+                ..KindInfo::default()
+            },
+            "mem.db" => KindInfo {
+                replace_fields: &["engine"],
+                holds_data: true,
+                weight: 50,
+                service: "db",
+                ..KindInfo::default()
+            },
+            _ => KindInfo {
+                weight: 1,
+                service: "other",
+                ..KindInfo::default()
+            },
+        }
+    }
+
+    async fn read(&self, kinds: &[String]) -> Result<Vec<Live>> {
+        self.calls.lock().unwrap().push("read".into());
+        Ok(self
+            .live()
+            .into_iter()
+            .filter(|l| kinds.contains(&l.kind))
+            .collect())
+    }
+
+    async fn create(&self, d: &Resource, _rep: &dyn StepReporter) -> Result<Live> {
+        self.enter(format!("create {}", d.address), &d.address)
+            .await?;
+        let id = format!("{}-{}", d.kind, self.next.fetch_add(1, Ordering::SeqCst));
+        let mut attrs = Map::new();
+        attrs.insert("id".into(), Value::String(id.clone()));
+        let live = Live {
+            address: d.address.clone(),
+            kind: d.kind.clone(),
+            id: id.clone(),
+            props: d.props.clone(),
+            attrs,
+        };
+        self.resources.lock().unwrap().insert(id, live.clone());
+        Ok(live)
+    }
+
+    async fn update(
+        &self,
+        d: &Resource,
+        live: &Live,
+        changed: &[String],
+        _rep: &dyn StepReporter,
+    ) -> Result<Live> {
+        self.enter(
+            format!("update {} {}", d.address, changed.join(",")),
+            &d.address,
+        )
+        .await?;
+        let mut res = self.resources.lock().unwrap();
+        let Some(l) = res.get_mut(&live.id) else {
+            bail!("{} not found", live.id)
+        };
+        l.props = d.props.clone();
+        Ok(l.clone())
+    }
+
+    async fn delete(
+        &self,
+        live: &Live,
+        _opts: DeleteOptions,
+        _rep: &dyn StepReporter,
+    ) -> Result<Option<String>> {
+        self.enter(format!("delete {}", live.address), &live.address)
+            .await?;
+        self.resources.lock().unwrap().remove(&live.id);
+        Ok(None)
+    }
+}

@@ -1,0 +1,11 @@
+//! The provider-agnostic core: desired resources, live resources, diff, plan
+//! and the parallel executor. Nothing here knows about AWS.
+
+pub mod diff;
+pub mod executor;
+pub mod graph;
+pub mod memory;
+pub mod plan;
+pub mod provider;
+pub mod resource;
+pub mod value;

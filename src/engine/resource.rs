@@ -1,0 +1,99 @@
+//! The two shapes a resource takes: desired (from stack.yaml) and live (read
+//! from the cloud). Both carry properties as JSON so the engine can diff,
+//! print and save them without knowing any provider's types.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::value;
+
+/// A resource the stack wants to exist.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    /// Stable, readable, tag-safe address, e.g. `network.subnet.public.us-east-1a`.
+    pub address: String,
+    /// Provider kind, e.g. `ec2.vpc`.
+    pub kind: String,
+    /// Desired properties; may contain references (see [`value`]).
+    pub props: Value,
+    /// Ordering-only dependencies, beyond those implied by references.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+impl Resource {
+    pub fn new(address: impl Into<String>, kind: &str, props: Value) -> Self {
+        Resource {
+            address: address.into(),
+            kind: kind.to_string(),
+            props,
+            depends_on: Vec::new(),
+        }
+    }
+
+    /// Adds an ordering-only dependency.
+    pub fn after(mut self, address: &str) -> Self {
+        if !self.depends_on.iter().any(|a| a == address) {
+            self.depends_on.push(address.to_string());
+        }
+        self
+    }
+
+    /// Every address this resource needs to exist first.
+    pub fn dependencies(&self) -> BTreeSet<String> {
+        let mut refs = Vec::new();
+        value::referenced_addresses(&self.props, &mut refs);
+        refs.into_iter()
+            .chain(self.depends_on.iter().cloned())
+            .collect()
+    }
+
+    /// Whether the file asks AWS to refuse deleting this resource.
+    pub fn deletion_protected(&self) -> bool {
+        self.props
+            .get("deletion_protection")
+            .and_then(Value::as_bool)
+            == Some(true)
+    }
+}
+
+/// A resource found in the cloud, carrying our tags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    pub address: String,
+    pub kind: String,
+    /// The provider's identifier (VPC id, ARN, name...).
+    pub id: String,
+    /// Properties in the same shape as the desired ones, for diffing.
+    pub props: Value,
+    /// Attributes other resources may reference (`id`, `arn`, `dns_name`...).
+    #[serde(default)]
+    pub attrs: Map<String, Value>,
+}
+
+impl Live {
+    pub fn attr(&self, name: &str) -> Option<Value> {
+        if name == "id" {
+            return Some(
+                self.attrs
+                    .get("id")
+                    .cloned()
+                    .unwrap_or_else(|| Value::String(self.id.clone())),
+            );
+        }
+        self.attrs.get(name).cloned()
+    }
+
+    /// Identifiers by which other resources refer to this one.
+    pub fn identifiers(&self) -> Vec<&str> {
+        let mut ids = vec![self.id.as_str()];
+        for key in ["id", "arn"] {
+            if let Some(Value::String(s)) = self.attrs.get(key) {
+                ids.push(s);
+            }
+        }
+        ids
+    }
+}

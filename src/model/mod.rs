@@ -1,0 +1,60 @@
+//! Validated stack -> desired resource graph. Each tier expands its part of
+//! the file into low-level resources with stable, tag-safe addresses.
+
+pub mod network;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::config::Stack;
+use crate::engine::resource::Resource;
+
+/// A named value users read with `infra output`: an attribute of a resource.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub name: &'static str,
+    pub address: String,
+    pub attr: &'static str,
+    pub description: &'static str,
+}
+
+/// Everything the stack wants.
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    pub resources: Vec<Resource>,
+    pub outputs: Vec<Output>,
+}
+
+impl Desired {
+    /// Kinds to read from the cloud: every kind this tool can manage, so that
+    /// resources removed from the file are found and deleted.
+    pub fn kinds() -> Vec<String> {
+        network::KINDS.iter().map(|k| k.to_string()).collect()
+    }
+}
+
+/// Expands every tier.
+pub fn expand(stack: &Stack) -> Desired {
+    let mut d = Desired::default();
+    network::expand(stack, &mut d);
+    d
+}
+
+/// The tags a resource gets: the user's, plus a readable Name.
+pub fn tags(stack: &Stack, name: &str) -> Value {
+    let mut t: BTreeMap<String, String> = stack.spec.tags.clone();
+    t.insert("Name".into(), format!("{}-{}", stack.name, name));
+    json!(t)
+}
+
+/// Builds a JSON object from pairs, skipping nulls.
+pub fn obj(pairs: Vec<(&str, Value)>) -> Value {
+    Value::Object(
+        pairs
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<Map<_, _>>(),
+    )
+}

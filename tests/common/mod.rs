@@ -1,0 +1,189 @@
+//! Test harness: a private moto server per test on a free loopback port, the
+//! real `infra` binary, and the AWS CLI as an independent reader of what the
+//! tool created.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Moto {
+    /// Starts a fresh moto server and waits until it answers.
+    pub fn start() -> Moto {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("infra-test-moto-{port}.log"));
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("moto_server not found: pip install 'moto[server]'");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(60), "moto did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, port, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+    }
+
+    /// Runs `infra ARGS` in `dir`.
+    pub fn infra(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
+        cmd.args(args).current_dir(dir).stdin(Stdio::null());
+        self.env(&mut cmd);
+        Run::from(cmd.output().unwrap())
+    }
+
+    /// Runs the AWS CLI and parses its JSON output.
+    pub fn aws(&self, args: &[&str]) -> Value {
+        let mut cmd = Command::new("aws");
+        cmd.args(args).args(["--output", "json"]);
+        self.env(&mut cmd);
+        let out = cmd.output().expect("aws CLI not found");
+        assert!(out.status.success(), "aws {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs the AWS CLI and expects it to fail.
+    pub fn aws_ok(&self, args: &[&str]) -> bool {
+        let mut cmd = Command::new("aws");
+        cmd.args(args).args(["--output", "json"]);
+        self.env(&mut cmd);
+        cmd.output().unwrap().status.success()
+    }
+
+    /// Resources of an EC2 describe call filtered by a stack tag.
+    pub fn ec2_by_stack(&self, describe: &str, key: &str, stack: &str) -> Vec<Value> {
+        let v = self.aws(&["ec2", describe, "--filters", &format!("Name=tag:infra:stack,Values={stack}")]);
+        v[key].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// A temporary directory holding a copy of a stack file.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn with_stack(yaml: &str) -> Workdir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("stack.yaml"), yaml).unwrap();
+        Workdir { dir }
+    }
+    /// A copy of the repository's reference stack.yaml (and what it refers to).
+    pub fn reference() -> Workdir {
+        let root = repo_root();
+        let w = Workdir::with_stack(&std::fs::read_to_string(root.join("stack.yaml")).unwrap());
+        for extra in ["site", "functions", "web"] {
+            let src = root.join(extra);
+            if src.is_dir() {
+                copy_dir(&src, &w.path().join(extra));
+            }
+        }
+        w
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn write(&self, name: &str, text: &str) {
+        let p = self.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(p, text).unwrap();
+    }
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).unwrap()
+    }
+    /// Replaces `from` with `to` in stack.yaml (panics if absent: the test would be vacuous).
+    pub fn edit(&self, from: &str, to: &str) {
+        let s = self.read("stack.yaml");
+        assert!(s.contains(from), "stack.yaml does not contain {from:?}");
+        self.write("stack.yaml", &s.replacen(from, to, 1));
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+/// Value of tag `key` in an AWS `Tags: [{Key, Value}]` list.
+pub fn tag<'a>(resource: &'a Value, key: &str) -> Option<&'a str> {
+    resource["Tags"].as_array()?.iter().find(|t| t["Key"] == key)?["Value"].as_str()
+}
