@@ -70,6 +70,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete every resource tagged with this stack.
     Destroy(DestroyArgs),
+    /// Print the stack's outputs (load balancer DNS name, API URL...), read from the live cloud.
+    Output(OutputArgs),
     /// Print the JSON Schema of stack.yaml (for editors).
     Schema,
 }
@@ -113,6 +115,15 @@ pub struct ApplyArgs {
 pub struct DestroyArgs {
     #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// Print only this output's value.
+    pub name: Option<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

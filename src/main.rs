@@ -1,23 +1,13 @@
-//! `infra`: provision a highly available AWS web stack from one stack.yaml.
-//!
-//! Data flows one way: stack.yaml -> validated spec (`config`) -> desired
-//! resources (`model`) -> live state read from AWS (`aws`) -> plan
-//! (`engine::diff`) -> executor (`engine::executor`).
-
-mod aws;
-mod cli;
-mod config;
-mod engine;
-mod model;
-mod ops;
-mod ui;
+//! The `infra` command: parses flags, dispatches to `infra::ops`, and turns
+//! the outcome into an exit code.
 
 use clap::Parser;
 
-use cli::{Cli, Command, Format};
-use engine::plan::Mode;
-use ops::{Reported, exit};
-use ui::Style;
+use infra::cli::{Cli, Command, Format};
+use infra::engine::plan::Mode;
+use infra::ops::{self, Reported, exit};
+use infra::ui::{self, Style};
+use infra::{config, model};
 
 fn main() {
     let cli = Cli::parse();
@@ -76,6 +66,44 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 "{}",
                 serde_json::to_string_pretty(&config::spec::json_schema())?
             );
+            Ok(exit::OK)
+        }
+        Command::Output(args) => {
+            let stack = ops::load(g)?;
+            let p = ops::provider(&stack, g).await?;
+            let outs = ops::outputs(&stack, p.as_ref()).await?;
+            if let Some(name) = &args.name {
+                let Some((_, v, _)) = outs.iter().find(|(n, _, _)| n == name) else {
+                    let names: Vec<&str> = outs.iter().map(|(n, _, _)| n.as_str()).collect();
+                    anyhow::bail!("no output named `{name}`; outputs: {}", names.join(", "));
+                };
+                let Some(v) = v else {
+                    anyhow::bail!(
+                        "output `{name}` has no value: its resource does not exist (run infra apply)"
+                    );
+                };
+                match (args.json, v) {
+                    (false, serde_json::Value::String(s)) => println!("{s}"),
+                    _ => println!("{v}"),
+                }
+                return Ok(exit::OK);
+            }
+            if args.json {
+                let map: serde_json::Map<String, serde_json::Value> = outs
+                    .into_iter()
+                    .map(|(n, v, _)| (n, v.unwrap_or(serde_json::Value::Null)))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&map)?);
+            } else {
+                for (n, v, d) in outs {
+                    let v = match v {
+                        Some(serde_json::Value::String(s)) => s,
+                        Some(v) => v.to_string(),
+                        None => "(not created)".into(),
+                    };
+                    println!("{n} = {v}  {}", style.dim(&format!("# {d}")));
+                }
+            }
             Ok(exit::OK)
         }
         Command::Validate => {

@@ -68,6 +68,27 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode) -> Result<Plan> {
     Ok(Plan::new(&stack.name, &stack.region, mode, changes, &live))
 }
 
+/// The stack's outputs, resolved against the live cloud: (name, value, description).
+/// A value is `None` when its resource does not exist (yet).
+pub async fn outputs(
+    stack: &Stack,
+    p: &dyn Provider,
+) -> Result<Vec<(String, Option<serde_json::Value>, String)>> {
+    let desired = model::expand(stack);
+    let live = p.read(&Desired::kinds()).await?;
+    Ok(desired
+        .outputs
+        .iter()
+        .map(|o| {
+            let v = live
+                .iter()
+                .find(|l| l.address == o.address)
+                .and_then(|l| l.attr(o.attr));
+            (o.name.to_string(), v, o.description.to_string())
+        })
+        .collect())
+}
+
 /// Asks for confirmation on a terminal; without one, requires --auto-approve.
 pub fn confirm(plan: &Plan, auto_approve: bool) -> Result<()> {
     if auto_approve {

@@ -81,6 +81,12 @@ where
                 no_response: false,
             }
         }
+        SdkError::DispatchFailure(_) if aws_smithy_types::error::display::DisplayErrorContext(e).to_string().contains("loading credentials") => AwsError {
+            code: Some("NoCredentials".into()),
+            message: "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with --profile or AWS_PROFILE, or run `aws sso login`".into(),
+            status: None,
+            no_response: false,
+        },
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => AwsError {
             code: None,
             message: format!(

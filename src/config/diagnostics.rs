@@ -36,8 +36,8 @@ impl Diagnostics {
             let mut notes = Vec::new();
             if let Some(sp) = d.span {
                 let start = sp.start.min(self.text.len());
-                let end = sp.end.max(start + 1).min(self.text.len());
-                cs = cs.with_labels(vec![Label::primary((), start..end.max(start))]);
+                let end = sp.end.min(self.text.len()).max(start);
+                cs = cs.with_labels(vec![Label::primary((), start..end)]);
             } else {
                 notes.push(format!("in {}", self.file));
             }

@@ -98,7 +98,17 @@ pub fn load(path: &Path, ov: &Overrides) -> Result<Stack, Box<Diagnostics>> {
         }
     };
     // Text for rendering: lossy is fine, the loader reports bad UTF-8 itself.
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    // Control characters are shown as `?` (one byte each, so offsets hold).
+    let text: String = String::from_utf8_lossy(&bytes)
+        .chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect();
     let root = match yaml::parse(&bytes, &limits) {
         Ok(n) => n,
         Err(e) => {
@@ -259,7 +269,17 @@ impl Locator<'_> {
                 break;
             }
         }
-        let span = span.unwrap_or_else(|| self.root.nearest_span(&e.path));
+        let span = if e.path.is_empty() {
+            // About the file as a whole: point at its start, not at all of it.
+            yaml::Span {
+                start: 0,
+                end: 0,
+                line: 1,
+                col: 1,
+            }
+        } else {
+            span.unwrap_or_else(|| self.root.nearest_span(&e.path))
+        };
         let path = diagnostics::path_string(&e.path);
         let message = if path.is_empty() {
             e.message

@@ -98,6 +98,23 @@ pub fn check(doc: &Value) -> Vec<PathError> {
                     .help(help),
                 );
             }
+            ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. }
+                if !allowed_values(&SCHEMA, &path).is_empty() =>
+            {
+                let opts = allowed_values(&SCHEMA, &path);
+                let refs: Vec<&str> = opts.iter().map(String::as_str).collect();
+                let help = match e.instance().as_str().and_then(|s| did_you_mean(s, &refs)) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => format!("use one of: {}", opts.join(", ")),
+                };
+                out.push(
+                    PathError::new(
+                        path,
+                        format!("{} is not allowed here", describe(e.instance())),
+                    )
+                    .help(help),
+                );
+            }
             ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
                 let expected = expected_type(&SCHEMA, &path);
                 out.push(
@@ -200,6 +217,36 @@ fn properties_at(root: &Value, path: &[PathSeg]) -> Vec<String> {
         .and_then(Value::as_object)
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+/// The constants an enum-like sub-schema allows (`oneOf` of `const`s, or `enum`).
+fn allowed_values(root: &Value, path: &[PathSeg]) -> Vec<String> {
+    let Some(s) = schema_at(root, root, path) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut take = |s: &Value| {
+        if let Some(c) = s.get("const").and_then(Value::as_str) {
+            out.push(c.to_string());
+        }
+        for v in s
+            .get("enum")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = v.as_str() {
+                out.push(c.to_string());
+            }
+        }
+    };
+    take(s);
+    for key in ["anyOf", "oneOf"] {
+        for alt in s.get(key).and_then(Value::as_array).into_iter().flatten() {
+            take(deref(alt, root));
+        }
+    }
+    out
 }
 
 fn expected_type(root: &Value, path: &[PathSeg]) -> String {

@@ -53,10 +53,18 @@ pub fn text(plan: &Plan, st: Style) -> String {
         .filter(|c| c.action != Action::NoOp)
         .collect();
     if changed.is_empty() {
-        out.push_str(&format!(
-            "No changes. Stack \"{}\" ({}) matches the file ({} resources).\n",
-            plan.stack, plan.region, plan.summary.unchanged
-        ));
+        out.push_str(&match plan.mode {
+            crate::engine::plan::Mode::Apply => format!(
+                "No changes. Stack \"{}\" ({}) matches the file ({} resources).\n",
+                plan.stack, plan.region, plan.summary.unchanged
+            ),
+            crate::engine::plan::Mode::Destroy => {
+                format!(
+                    "No changes. Nothing to destroy: stack \"{}\" ({}) has no resources.\n",
+                    plan.stack, plan.region
+                )
+            }
+        });
         for n in &plan.notes {
             out.push_str(&format!("  {n}\n"));
         }

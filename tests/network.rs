@@ -1,0 +1,386 @@
+//! The network tier and the engine end to end against moto, read back with
+//! the AWS CLI.
+
+mod common;
+
+use common::{Moto, Workdir, tag};
+use serde_json::Value;
+
+const STACK: &str = r#"
+stack: net
+region: us-east-1
+tags: { team: platform }
+network:
+  cidr: 10.20.0.0/16
+  azs: 2
+  security_groups:
+    web:
+      ingress:
+        - { port: 80, from: [alb] }
+"#;
+
+fn count(m: &Moto, describe: &str, key: &str, stack: &str) -> usize {
+    m.ec2_by_stack(describe, key, stack).len()
+}
+
+#[test]
+fn apply_creates_exactly_the_network_then_plan_is_empty() {
+    let m = Moto::start();
+    let w = Workdir::with_stack(STACK);
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+
+    let vpcs = m.ec2_by_stack("describe-vpcs", "Vpcs", "net");
+    assert_eq!(vpcs.len(), 1);
+    let vpc = &vpcs[0];
+    assert_eq!(vpc["CidrBlock"], "10.20.0.0/16");
+    assert_eq!(tag(vpc, "team"), Some("platform"));
+    assert_eq!(tag(vpc, "infra:address"), Some("network.vpc"));
+    let vpc_id = vpc["VpcId"].as_str().unwrap();
+    let dns = m.aws(&[
+        "ec2",
+        "describe-vpc-attribute",
+        "--vpc-id",
+        vpc_id,
+        "--attribute",
+        "enableDnsHostnames",
+    ]);
+    assert_eq!(dns["EnableDnsHostnames"]["Value"], true);
+
+    let subnets = m.ec2_by_stack("describe-subnets", "Subnets", "net");
+    assert_eq!(subnets.len(), 4);
+    let azs: std::collections::BTreeSet<&str> = subnets
+        .iter()
+        .map(|s| s["AvailabilityZone"].as_str().unwrap())
+        .collect();
+    assert_eq!(azs.len(), 2, "subnets span two AZs");
+    let public: Vec<&Value> = subnets
+        .iter()
+        .filter(|s| s["MapPublicIpOnLaunch"] == true)
+        .collect();
+    assert_eq!(public.len(), 2);
+
+    let igws = m.ec2_by_stack("describe-internet-gateways", "InternetGateways", "net");
+    assert_eq!(igws.len(), 1);
+    assert_eq!(igws[0]["Attachments"][0]["VpcId"], vpc_id);
+    let igw_id = igws[0]["InternetGatewayId"].as_str().unwrap();
+
+    let rts = m.ec2_by_stack("describe-route-tables", "RouteTables", "net");
+    assert_eq!(rts.len(), 3, "one public, one private per AZ");
+    let public_rt = rts
+        .iter()
+        .find(|r| tag(r, "infra:address") == Some("network.route_table.public"))
+        .unwrap();
+    assert!(
+        public_rt["Routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["DestinationCidrBlock"] == "0.0.0.0/0" && r["GatewayId"] == igw_id)
+    );
+    let assoc: Vec<&str> = public_rt["Associations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["SubnetId"].as_str())
+        .collect();
+    let mut public_ids: Vec<&str> = public
+        .iter()
+        .map(|s| s["SubnetId"].as_str().unwrap())
+        .collect();
+    let mut assoc_sorted = assoc.clone();
+    assoc_sorted.sort();
+    public_ids.sort();
+    assert_eq!(assoc_sorted, public_ids);
+    for r in rts
+        .iter()
+        .filter(|r| tag(r, "infra:address") != Some("network.route_table.public"))
+    {
+        assert_eq!(
+            r["Associations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["SubnetId"].is_string())
+                .count(),
+            1
+        );
+        assert!(
+            !r["Routes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["DestinationCidrBlock"] == "0.0.0.0/0"),
+            "no NAT: private has no default route"
+        );
+    }
+
+    let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "net");
+    assert_eq!(sgs.len(), 4);
+    let by = |n: &str| {
+        sgs.iter()
+            .find(|g| tag(g, "infra:address") == Some(&format!("network.sg.{n}")))
+            .unwrap()
+            .clone()
+    };
+    let (alb, web, db) = (by("alb"), by("web"), by("database"));
+    let alb_ports: Vec<i64> = alb["IpPermissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["FromPort"].as_i64().unwrap())
+        .collect();
+    assert!(alb_ports.contains(&80) && alb_ports.contains(&443));
+    assert_eq!(
+        web["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"],
+        alb["GroupId"]
+    );
+    let db_perm = &db["IpPermissions"][0];
+    assert_eq!(db_perm["FromPort"], 5432);
+    assert!(
+        db_perm["IpRanges"].as_array().unwrap().is_empty(),
+        "database never open to CIDRs"
+    );
+    assert_eq!(db_perm["UserIdGroupPairs"].as_array().unwrap().len(), 2);
+
+    let plan = m.infra(w.path(), &["plan", "--detailed-exitcode"]);
+    plan.code(0);
+    assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+}
+
+#[test]
+fn edits_plan_exactly_those_changes() {
+    let m = Moto::start();
+    let w = Workdir::with_stack(STACK);
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+
+    w.edit("azs: 2", "azs: 3");
+    w.edit("{ port: 80, from: [alb] }", "{ port: 8080, from: [alb] }");
+    w.edit("team: platform", "team: web");
+    let plan = m.infra(w.path(), &["plan", "--detailed-exitcode"]);
+    plan.code(2);
+    let out = &plan.stdout;
+    for addr in [
+        "network.subnet.public.us-east-1c",
+        "network.subnet.private.us-east-1c",
+        "network.route_table.private.us-east-1c",
+    ] {
+        assert!(
+            out.contains(&format!("+ {addr} ")),
+            "{addr} missing from\n{out}"
+        );
+    }
+    assert!(out.contains("~ network.sg.web "), "{out}");
+    assert!(out.contains("tags.team: \"platform\" → \"web\""), "{out}");
+    assert!(
+        out.contains("Plan: 3 to add, 13 to change, 0 to replace, 0 to destroy."),
+        "{out}"
+    );
+
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+    assert_eq!(count(&m, "describe-subnets", "Subnets", "net"), 6);
+    let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "net");
+    let web = sgs
+        .iter()
+        .find(|g| tag(g, "infra:address") == Some("network.sg.web"))
+        .unwrap();
+    assert_eq!(web["IpPermissions"].as_array().unwrap().len(), 1);
+    assert_eq!(web["IpPermissions"][0]["FromPort"], 8080);
+    assert_eq!(tag(web, "team"), Some("web"));
+}
+
+#[test]
+fn drift_is_planned_and_repaired() {
+    let m = Moto::start();
+    let w = Workdir::with_stack(STACK);
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+
+    let rts = m.ec2_by_stack("describe-route-tables", "RouteTables", "net");
+    let public_rt = rts
+        .iter()
+        .find(|r| tag(r, "infra:address") == Some("network.route_table.public"))
+        .unwrap();
+    let rt_id = public_rt["RouteTableId"].as_str().unwrap();
+    m.aws(&[
+        "ec2",
+        "delete-route",
+        "--route-table-id",
+        rt_id,
+        "--destination-cidr-block",
+        "0.0.0.0/0",
+    ]);
+    let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "net");
+    let web = sgs
+        .iter()
+        .find(|g| tag(g, "infra:address") == Some("network.sg.web"))
+        .unwrap();
+    let web_id = web["GroupId"].as_str().unwrap();
+    m.aws(&[
+        "ec2",
+        "authorize-security-group-ingress",
+        "--group-id",
+        web_id,
+        "--protocol",
+        "tcp",
+        "--port",
+        "22",
+        "--cidr",
+        "0.0.0.0/0",
+    ]);
+    let subnets = m.ec2_by_stack("describe-subnets", "Subnets", "net");
+    let private_b = subnets
+        .iter()
+        .find(|s| tag(s, "infra:address") == Some("network.subnet.private.us-east-1b"))
+        .unwrap();
+    // The private route table's association goes with the subnet.
+    let assoc = rts
+        .iter()
+        .flat_map(|r| r["Associations"].as_array().unwrap().iter())
+        .find(|a| a["SubnetId"] == private_b["SubnetId"])
+        .unwrap();
+    m.aws(&[
+        "ec2",
+        "disassociate-route-table",
+        "--association-id",
+        assoc["RouteTableAssociationId"].as_str().unwrap(),
+    ]);
+    m.aws(&[
+        "ec2",
+        "delete-subnet",
+        "--subnet-id",
+        private_b["SubnetId"].as_str().unwrap(),
+    ]);
+
+    let plan = m.infra(w.path(), &["plan", "--detailed-exitcode"]);
+    plan.code(2);
+    let out = &plan.stdout;
+    assert!(out.contains("~ network.route_table.public "), "{out}");
+    assert!(out.contains("~ network.sg.web "), "{out}");
+    assert!(
+        out.contains("+ network.subnet.private.us-east-1b "),
+        "{out}"
+    );
+    assert!(
+        out.contains("~ network.route_table.private.us-east-1b "),
+        "{out}"
+    );
+
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+    let rts = m.ec2_by_stack("describe-route-tables", "RouteTables", "net");
+    let public_rt = rts
+        .iter()
+        .find(|r| tag(r, "infra:address") == Some("network.route_table.public"))
+        .unwrap();
+    assert!(
+        public_rt["Routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["DestinationCidrBlock"] == "0.0.0.0/0")
+    );
+    let web = m.aws(&["ec2", "describe-security-groups", "--group-ids", web_id]);
+    let perms = web["SecurityGroups"][0]["IpPermissions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        perms.len(),
+        1,
+        "the hand-made port 22 rule is gone: {perms:?}"
+    );
+    assert_eq!(count(&m, "describe-subnets", "Subnets", "net"), 4);
+}
+
+#[test]
+fn side_by_side_stacks_and_destroy() {
+    let m = Moto::start();
+    let w = Workdir::with_stack(STACK);
+    // An untagged VPC that must never be touched.
+    let foreign = m.aws(&["ec2", "create-vpc", "--cidr-block", "172.16.0.0/16"]);
+    let foreign_id = foreign["Vpc"]["VpcId"].as_str().unwrap().to_string();
+
+    m.infra(w.path(), &["apply", "--auto-approve", "--stack", "a"])
+        .ok();
+    m.infra(w.path(), &["apply", "--auto-approve", "--stack", "b"])
+        .ok();
+    assert_eq!(count(&m, "describe-vpcs", "Vpcs", "a"), 1);
+    assert_eq!(count(&m, "describe-vpcs", "Vpcs", "b"), 1);
+    let sgs_b = count(&m, "describe-security-groups", "SecurityGroups", "b");
+
+    let d = m.infra(w.path(), &["destroy", "--auto-approve", "--stack", "a"]);
+    d.ok();
+    assert!(d.stdout.contains("13 to destroy"), "{}", d.stdout);
+    for (describe, key) in [
+        ("describe-vpcs", "Vpcs"),
+        ("describe-subnets", "Subnets"),
+        ("describe-internet-gateways", "InternetGateways"),
+        ("describe-route-tables", "RouteTables"),
+        ("describe-security-groups", "SecurityGroups"),
+    ] {
+        assert_eq!(
+            count(&m, describe, key, "a"),
+            0,
+            "{describe} left for stack a"
+        );
+    }
+    assert_eq!(count(&m, "describe-vpcs", "Vpcs", "b"), 1);
+    assert_eq!(count(&m, "describe-subnets", "Subnets", "b"), 4);
+    assert_eq!(
+        count(&m, "describe-security-groups", "SecurityGroups", "b"),
+        sgs_b
+    );
+    assert!(m.aws_ok(&["ec2", "describe-vpcs", "--vpc-ids", &foreign_id]));
+    m.infra(w.path(), &["plan", "--detailed-exitcode", "--stack", "b"])
+        .code(0);
+
+    let again = m.infra(w.path(), &["destroy", "--auto-approve", "--stack", "a"]);
+    again.ok();
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+}
+
+#[test]
+fn nat_per_az_routes_private_subnets_through_their_gateway() {
+    let m = Moto::start();
+    let w = Workdir::with_stack(&STACK.replace("azs: 2", "azs: 2\n  nat: per_az"));
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let nats = m.aws(&[
+        "ec2",
+        "describe-nat-gateways",
+        "--filter",
+        "Name=tag:infra:stack,Values=net",
+    ]);
+    let nats: Vec<&Value> = nats["NatGateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["State"] == "available")
+        .collect();
+    assert_eq!(nats.len(), 2);
+    let rts = m.ec2_by_stack("describe-route-tables", "RouteTables", "net");
+    for r in rts.iter().filter(|r| {
+        tag(r, "infra:address")
+            .unwrap()
+            .starts_with("network.route_table.private")
+    }) {
+        let nat_route = r["Routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["DestinationCidrBlock"] == "0.0.0.0/0")
+            .unwrap();
+        assert!(
+            nats.iter()
+                .any(|n| n["NatGatewayId"] == nat_route["NatGatewayId"])
+        );
+    }
+    m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+    m.infra(w.path(), &["destroy", "--auto-approve"]).ok();
+    let eips = m.aws(&[
+        "ec2",
+        "describe-addresses",
+        "--filters",
+        "Name=tag:infra:stack,Values=net",
+    ]);
+    assert!(eips["Addresses"].as_array().unwrap().is_empty());
+}
