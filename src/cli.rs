@@ -14,7 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// point every client at an emulator such as moto.
 ///
 /// Exit codes: 0 success (plan: no changes with --detailed-exitcode),
-/// 1 error, 2 changes present (plan --detailed-exitcode).
+/// 1 error, 2 changes present (plan --detailed-exitcode), 3 the stack is
+/// locked by another run.
 #[derive(Parser, Debug)]
 #[command(
     name = "infra",
@@ -66,14 +67,19 @@ pub enum Command {
     Validate,
     /// Show what apply would change, diffed against the live cloud.
     Plan(PlanArgs),
-    /// Show the plan, ask for confirmation, then make the cloud match the file.
+    /// Show the plan, ask for confirmation, then make the cloud match the file
+    /// (or apply a plan saved with `infra plan -o FILE`, exactly, without asking).
     Apply(ApplyArgs),
     /// Delete every resource tagged with this stack.
     Destroy(DestroyArgs),
+    /// Remove the stack's lock left by a run that died (prints who held it).
+    Unlock,
+    /// Print the architecture diagram of the stack (Mermaid renders on GitHub).
+    Graph(GraphArgs),
     /// Print the stack's outputs (load balancer DNS name, API URL...), read from the live cloud.
     Output(OutputArgs),
-    /// Print the JSON Schema of stack.yaml (for editors).
-    Schema,
+    /// Print the JSON Schema of stack.yaml (for editors), or of the JSON plan.
+    Schema(SchemaArgs),
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +96,42 @@ pub struct PlanArgs {
     /// Shorthand for --format json.
     #[arg(long)]
     pub json: bool,
+    /// Save the plan to FILE, for `infra apply FILE`.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: Scope,
+}
+
+/// Part of the stack.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Scope {
+    /// Only this address (or everything under it, e.g. `network.subnet`) and
+    /// what it needs. Repeatable.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// Leave out this address (or everything under it) and what depends on it. Repeatable.
+    #[arg(long = "exclude", value_name = "ADDRESS")]
+    pub excludes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    pub format: GraphFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    /// The schema of the JSON plan (`infra plan --json`, saved plans) instead.
+    #[arg(long)]
+    pub plan: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -103,10 +145,23 @@ pub struct ExecArgs {
     /// Delete databases and tables without taking a final backup first.
     #[arg(long)]
     pub skip_final_backup: bool,
+    /// JSON output: the plan, then one JSON event per line (step started,
+    /// finished, failed, with timings), then a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for another run's lock on the stack (e.g. 30s, 5m).
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub lock_timeout: humantime::Duration,
+    #[command(flatten)]
+    pub scope: Scope,
 }
 
 #[derive(Args, Debug)]
 pub struct ApplyArgs {
+    /// A plan saved with `infra plan -o FILE`: applied exactly, refused if the
+    /// cloud changed since it was made.
+    #[arg(value_name = "PLAN")]
+    pub plan_file: Option<PathBuf>,
     #[command(flatten)]
     pub exec: ExecArgs,
 }

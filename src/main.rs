@@ -3,19 +3,16 @@
 
 use clap::Parser;
 
-use infra::cli::{Cli, Command, Format};
+use infra::cli::{Cli, Command, Format, GraphFormat};
 use infra::engine::plan::Mode;
-use infra::ops::{self, Reported, exit};
+use infra::ops::{self, exit};
 use infra::ui::{self, Style};
 use infra::{config, model};
 
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -24,13 +21,12 @@ fn main() {
     };
     let code = match rt.block_on(run(cli)) {
         Ok(code) => code,
-        Err(e) => match e.downcast_ref::<Reported>() {
-            Some(Reported(code)) => *code,
-            None => {
+        Err(e) => {
+            if e.downcast_ref::<ops::Reported>().is_none() {
                 eprintln!("Error: {e:#}");
-                exit::ERROR
             }
-        },
+            ops::exit_code(&e)
+        }
     };
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     std::process::exit(code);
@@ -43,11 +39,7 @@ fn init_logging(v: u8) {
         2 => "debug,hyper=info,rustls=info,h2=info,aws_smithy_runtime=info",
         _ => "trace,hyper=debug,rustls=info,h2=info",
     };
-    let filter = if v == 0 {
-        std::env::var("INFRA_LOG").unwrap_or_else(|_| filter.to_string())
-    } else {
-        filter.to_string()
-    };
+    let filter = if v == 0 { std::env::var("INFRA_LOG").unwrap_or_else(|_| filter.to_string()) } else { filter.to_string() };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -57,53 +49,15 @@ fn init_logging(v: u8) {
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
-    let style = Style {
-        on: ui::color_enabled(g.no_color),
-    };
+    let style = Style { on: ui::color_enabled(g.no_color) };
     match &cli.command {
-        Command::Schema => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&config::spec::json_schema())?
-            );
-            Ok(exit::OK)
-        }
-        Command::Output(args) => {
-            let stack = ops::load(g)?;
-            let p = ops::provider(&stack, g).await?;
-            let outs = ops::outputs(&stack, p.as_ref()).await?;
-            if let Some(name) = &args.name {
-                let Some((_, v, _)) = outs.iter().find(|(n, _, _)| n == name) else {
-                    let names: Vec<&str> = outs.iter().map(|(n, _, _)| n.as_str()).collect();
-                    anyhow::bail!("no output named `{name}`; outputs: {}", names.join(", "));
-                };
-                let Some(v) = v else {
-                    anyhow::bail!(
-                        "output `{name}` has no value: its resource does not exist (run infra apply)"
-                    );
-                };
-                match (args.json, v) {
-                    (false, serde_json::Value::String(s)) => println!("{s}"),
-                    _ => println!("{v}"),
-                }
-                return Ok(exit::OK);
-            }
-            if args.json {
-                let map: serde_json::Map<String, serde_json::Value> = outs
-                    .into_iter()
-                    .map(|(n, v, _)| (n, v.unwrap_or(serde_json::Value::Null)))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&map)?);
+        Command::Schema(args) => {
+            let schema = if args.plan {
+                serde_json::to_value(schemars::schema_for!(infra::engine::plan::Plan))?
             } else {
-                for (n, v, d) in outs {
-                    let v = match v {
-                        Some(serde_json::Value::String(s)) => s,
-                        Some(v) => v.to_string(),
-                        None => "(not created)".into(),
-                    };
-                    println!("{n} = {v}  {}", style.dim(&format!("# {d}")));
-                }
-            }
+                config::spec::json_schema()
+            };
+            println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(exit::OK)
         }
         Command::Validate => {
@@ -119,52 +73,81 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(exit::OK)
         }
+        Command::Graph(args) => {
+            let stack = ops::load(g)?;
+            let desired = model::expand(&stack);
+            match args.format {
+                GraphFormat::Mermaid => print!("{}", ui::graph::mermaid(&desired.resources, &stack.azs)),
+                GraphFormat::Dot => print!("{}", ui::graph::dot(&desired.resources, &stack.azs)),
+            }
+            Ok(exit::OK)
+        }
         Command::Plan(args) => {
             let stack = ops::load(g)?;
             let p = ops::provider(&stack, g).await?;
-            let mode = if args.destroy {
-                Mode::Destroy
-            } else {
-                Mode::Apply
-            };
-            let plan = ops::plan(&stack, p.as_ref(), mode).await?;
+            let mode = if args.destroy { Mode::Destroy } else { Mode::Apply };
+            let plan = ops::plan(&stack, p.as_ref(), mode, &args.scope).await?;
+            if let Some(path) = &args.out {
+                std::fs::write(path, serde_json::to_vec_pretty(&plan)?)
+                    .map_err(|e| anyhow::anyhow!("cannot write the plan to {}: {e}", path.display()))?;
+            }
             let format = if args.json { Format::Json } else { args.format };
             match format {
                 Format::Text => print!("{}", ui::render::text(&plan, style)),
                 Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
                 Format::Markdown => print!("{}", ui::render::markdown(&plan)),
             }
-            Ok(if args.detailed_exitcode && plan.has_changes() {
-                exit::CHANGES
+            if let Some(path) = &args.out
+                && format == Format::Text
+            {
+                println!("\nSaved the plan to {}. Apply exactly this plan with: infra apply {}", path.display(), path.display());
+            }
+            Ok(if args.detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
+        }
+        Command::Apply(args) => ops::run(g, Mode::Apply, &args.exec, args.plan_file.as_deref(), style).await,
+        Command::Destroy(args) => ops::run(g, Mode::Destroy, &args.exec, None, style).await,
+        Command::Unlock => {
+            let stack = ops::load(g)?;
+            let p = ops::provider(&stack, g).await?;
+            match p.aws.force_unlock().await? {
+                Some(holder) => println!("Removed the lock of stack \"{}\" held by {holder}.", stack.name),
+                None => println!("Stack \"{}\" is not locked.", stack.name),
+            }
+            Ok(exit::OK)
+        }
+        Command::Output(args) => {
+            let stack = ops::load(g)?;
+            let p = ops::provider(&stack, g).await?;
+            let outs = ops::outputs(&stack, p.as_ref()).await?;
+            if let Some(name) = &args.name {
+                let Some((_, v, _)) = outs.iter().find(|(n, _, _)| n == name) else {
+                    let names: Vec<&str> = outs.iter().map(|(n, _, _)| n.as_str()).collect();
+                    anyhow::bail!("no output named `{name}`; outputs: {}", names.join(", "));
+                };
+                let Some(v) = v else {
+                    anyhow::bail!("output `{name}` has no value: its resource does not exist (run infra apply)");
+                };
+                match (args.json, v) {
+                    (false, serde_json::Value::String(s)) => println!("{s}"),
+                    _ => println!("{v}"),
+                }
+                return Ok(exit::OK);
+            }
+            if args.json {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    outs.into_iter().map(|(n, v, _)| (n, v.unwrap_or(serde_json::Value::Null))).collect();
+                println!("{}", serde_json::to_string_pretty(&map)?);
             } else {
-                exit::OK
-            })
-        }
-        Command::Apply(args) => {
-            let stack = ops::load(g)?;
-            let p = ops::provider(&stack, g).await?;
-            let plan = ops::plan(&stack, p.as_ref(), Mode::Apply).await?;
-            print!("{}", ui::render::text(&plan, style));
-            if !plan.has_changes() {
-                return Ok(exit::OK);
+                for (n, v, d) in outs {
+                    let v = match v {
+                        Some(serde_json::Value::String(s)) => s,
+                        Some(v) => v.to_string(),
+                        None => "(not created)".into(),
+                    };
+                    println!("{n} = {v}  {}", style.dim(&format!("# {d}")));
+                }
             }
-            ops::check_protection(&plan, &stack)?;
-            ops::confirm(&plan, args.exec.auto_approve)?;
-            let report = ops::execute(&plan, p, &args.exec, style, false).await?;
-            Ok(ops::summarize(&plan, &report, style, false))
-        }
-        Command::Destroy(args) => {
-            let stack = ops::load(g)?;
-            let p = ops::provider(&stack, g).await?;
-            let plan = ops::plan(&stack, p.as_ref(), Mode::Destroy).await?;
-            print!("{}", ui::render::text(&plan, style));
-            if !plan.has_changes() {
-                return Ok(exit::OK);
-            }
-            ops::check_protection(&plan, &stack)?;
-            ops::confirm(&plan, args.exec.auto_approve)?;
-            let report = ops::execute(&plan, p, &args.exec, style, false).await?;
-            Ok(ops::summarize(&plan, &report, style, false))
+            Ok(exit::OK)
         }
     }
 }

@@ -1,21 +1,24 @@
-//! The operations behind the commands: load, plan, execute. Commands in
+//! The operations behind the commands: load, plan, lock, execute. Commands in
 //! `main.rs` only parse flags, call these and choose exit codes.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
+use crate::aws::lock::{Lock, LockHeld};
 use crate::aws::{Aws, AwsProvider};
-use crate::cli::{ExecArgs, Global};
+use crate::cli::{ExecArgs, Global, Scope};
 use crate::config::{self, Overrides, Stack};
 use crate::engine::diff::{destroy_all, diff};
-use crate::engine::executor::{self, ExecOptions, Report};
-use crate::engine::plan::{Action, Mode, Plan};
+use crate::engine::executor::{self, EventSink, ExecOptions, Report};
+use crate::engine::filter;
+use crate::engine::plan::{self, Action, FORMAT_VERSION, Mode, Plan};
 use crate::engine::provider::{DeleteOptions, Provider};
 use crate::model::{self, Desired};
-use crate::ui::progress::PlainProgress;
+use crate::ui::progress::{PlainProgress, TtyProgress};
 use crate::ui::{self, Style};
 
 /// Exit codes (documented in `infra --help` and the README).
@@ -23,6 +26,8 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const ERROR: i32 = 1;
     pub const CHANGES: i32 = 2;
+    pub const LOCKED: i32 = 3;
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// An error already shown to the user; only the exit code is left.
@@ -35,13 +40,20 @@ impl std::fmt::Display for Reported {
 }
 impl std::error::Error for Reported {}
 
+/// The exit code for an error.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    if let Some(Reported(c)) = e.downcast_ref::<Reported>() {
+        *c
+    } else if e.downcast_ref::<LockHeld>().is_some() {
+        exit::LOCKED
+    } else {
+        exit::ERROR
+    }
+}
+
 /// Loads and validates the stack file, printing located errors.
 pub fn load(g: &Global) -> Result<Stack> {
-    let ov = Overrides {
-        stack: g.stack.clone(),
-        region: g.region.clone(),
-        environment: g.env.clone(),
-    };
+    let ov = Overrides { stack: g.stack.clone(), region: g.region.clone(), environment: g.env.clone() };
     match config::load(&g.file, &ov) {
         Ok(s) => Ok(s),
         Err(d) => {
@@ -51,63 +63,112 @@ pub fn load(g: &Global) -> Result<Stack> {
     }
 }
 
-/// The AWS provider for a stack.
-pub async fn provider(stack: &Stack, g: &Global) -> Result<Arc<AwsProvider>> {
-    let aws = Aws::connect(&stack.name, &stack.region, g.profile.as_deref()).await?;
+/// The AWS provider for a stack name in a region.
+pub async fn connect(name: &str, region: &str, g: &Global) -> Result<Arc<AwsProvider>> {
+    let aws = Aws::connect(name, region, g.profile.as_deref()).await?;
     Ok(Arc::new(AwsProvider::new(aws)))
 }
 
-/// Reads the live stack and plans `mode`.
-pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode) -> Result<Plan> {
+/// The AWS provider for a stack.
+pub async fn provider(stack: &Stack, g: &Global) -> Result<Arc<AwsProvider>> {
+    connect(&stack.name, &stack.region, g).await
+}
+
+/// Reads the live stack and plans `mode`, restricted to `scope`.
+pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) -> Result<Plan> {
     let desired: Desired = model::expand(stack);
     let live = p.read(&Desired::kinds()).await?;
     let changes = match mode {
         Mode::Apply => diff(&desired.resources, live.clone(), p)?,
         Mode::Destroy => destroy_all(live.clone(), p),
     };
+    let (mut changes, unmatched) = filter::restrict(changes, &scope.targets, &scope.excludes);
+    if !unmatched.is_empty() {
+        bail!(
+            "no resource matches {}; addresses look like `network.subnet.public.us-east-1a` (see `infra plan`)",
+            unmatched.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    for c in &mut changes {
+        if matches!(c.action, Action::Delete | Action::Replace) {
+            c.deletion_protected = desired.resources.iter().any(|d| d.address == c.address && d.deletion_protected());
+        }
+    }
     Ok(Plan::new(&stack.name, &stack.region, mode, changes, &live))
+}
+
+/// Reads a saved plan.
+pub fn read_saved(path: &Path) -> Result<Plan> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a saved plan (not JSON); make one with `infra plan -o FILE`", path.display()))?;
+    let version = v.get("format_version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(FORMAT_VERSION)) {
+        bail!(
+            "{} is not a plan this version of infra can apply (format {:?}, expected {FORMAT_VERSION}); make a new one with `infra plan -o FILE`",
+            path.display(),
+            version
+        );
+    }
+    serde_json::from_value(v).with_context(|| format!("{} is not a valid saved plan", path.display()))
+}
+
+/// Refuses a saved plan when the cloud moved since it was made.
+pub async fn check_fresh(saved: &Plan, p: &dyn Provider) -> Result<()> {
+    let live = p.read(&Desired::kinds()).await?;
+    let drift = plan::fingerprint_drift(&saved.state, &plan::fingerprints(&live));
+    if !drift.is_empty() {
+        bail!(
+            "the saved plan is stale: the cloud changed since it was made ({}). Nothing was changed; run `infra plan -o FILE` again",
+            drift.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// The stack's outputs, resolved against the live cloud: (name, value, description).
 /// A value is `None` when its resource does not exist (yet).
-pub async fn outputs(
-    stack: &Stack,
-    p: &dyn Provider,
-) -> Result<Vec<(String, Option<serde_json::Value>, String)>> {
+pub async fn outputs(stack: &Stack, p: &dyn Provider) -> Result<Vec<(String, Option<serde_json::Value>, String)>> {
     let desired = model::expand(stack);
     let live = p.read(&Desired::kinds()).await?;
     Ok(desired
         .outputs
         .iter()
         .map(|o| {
-            let v = live
-                .iter()
-                .find(|l| l.address == o.address)
-                .and_then(|l| l.attr(o.attr));
+            let v = live.iter().find(|l| l.address == o.address).and_then(|l| l.attr(o.attr));
             (o.name.to_string(), v, o.description.to_string())
         })
         .collect())
 }
 
+/// Takes the stack lock, telling the user when it has to wait.
+pub async fn lock(p: &AwsProvider, command: &str, timeout: Duration) -> Result<Lock> {
+    p.aws
+        .acquire(command, timeout, &|holder| {
+            eprintln!("Waiting up to {} for the stack lock held by {holder}...", humantime::format_duration(timeout));
+        })
+        .await
+}
+
 /// Asks for confirmation on a terminal; without one, requires --auto-approve.
-pub fn confirm(plan: &Plan, auto_approve: bool) -> Result<()> {
+/// Ctrl-C while asking answers no.
+pub async fn confirm(plan: &Plan, auto_approve: bool) -> Result<()> {
     if auto_approve {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "no terminal to confirm on: pass --auto-approve to {} without confirmation",
-            verb(plan.mode)
-        );
+        bail!("no terminal to confirm on: pass --auto-approve to {} without confirmation", verb(plan.mode));
     }
-    print!(
-        "\nDo you want to {} stack \"{}\"? Only 'yes' will be accepted: ",
-        verb(plan.mode),
-        plan.stack
-    );
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
+    eprint!("\nDo you want to {} stack \"{}\"? Only 'yes' will be accepted: ", verb(plan.mode), plan.stack);
+    std::io::stderr().flush()?;
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::select! {
+        l = answer => l??,
+        _ = tokio::signal::ctrl_c() => String::new(),
+    };
     if line.trim() != "yes" {
         bail!("{} cancelled", verb(plan.mode));
     }
@@ -122,83 +183,113 @@ fn verb(m: Mode) -> &'static str {
 }
 
 /// Refuses to delete what the file protects.
-pub fn check_protection(plan: &Plan, stack: &Stack) -> Result<()> {
-    let desired = model::expand(stack);
+pub fn check_protection(plan: &Plan) -> Result<()> {
     let protected: Vec<&str> = plan
         .changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
-        .filter(|c| {
-            c.desired.as_ref().is_some_and(|d| d.deletion_protected())
-                || desired
-                    .resources
-                    .iter()
-                    .any(|d| d.address == c.address && d.deletion_protected())
-        })
+        .filter(|c| c.deletion_protected && matches!(c.action, Action::Delete | Action::Replace))
         .map(|c| c.address.as_str())
         .collect();
     if !protected.is_empty() {
         bail!(
-            "refusing to delete {}: `deletion_protection: true` in {}. Set it to false and apply first to lift the protection.",
-            protected.join(", "),
-            "the stack file"
+            "refusing to delete {}: the stack file sets `deletion_protection: true`. To lift it, set `deletion_protection: false`, run `infra apply`, then run this again. Nothing was changed",
+            protected.join(", ")
         );
     }
     Ok(())
 }
 
+/// How a run reports: JSON lines, a live terminal view, or plain lines.
+pub enum Output {
+    Json,
+    Tty,
+    Plain,
+}
+
+impl Output {
+    pub fn choose(json: bool) -> Output {
+        if json {
+            Output::Json
+        } else if std::io::stdout().is_terminal() {
+            Output::Tty
+        } else {
+            Output::Plain
+        }
+    }
+}
+
+/// Prints a plan in the run's output mode.
+pub fn show_plan(plan: &Plan, out: &Output, style: Style) {
+    match out {
+        Output::Json => {
+            let v = serde_json::json!({ "event": "plan", "time": plan::now_rfc3339(), "plan": plan });
+            println!("{v}");
+        }
+        _ => print!("{}", ui::render::text(plan, style)),
+    }
+}
+
 /// Runs a plan with progress output and Ctrl-C handling.
-pub async fn execute(
-    plan: &Plan,
-    p: Arc<AwsProvider>,
-    args: &ExecArgs,
-    style: Style,
-    json: bool,
-) -> Result<Report> {
+pub async fn execute(plan: &Plan, p: Arc<AwsProvider>, args: &ExecArgs, style: Style, out: &Output) -> Result<Report> {
     let opts = ExecOptions {
         parallelism: args.parallelism.max(1),
-        delete: DeleteOptions {
-            skip_final_backup: args.skip_final_backup,
-        },
+        delete: DeleteOptions { skip_final_backup: args.skip_final_backup },
         ..ExecOptions::default()
     };
-    let progress = PlainProgress::new(style, json);
+    let total = executor::build_steps(&plan.changes, p.as_ref())?.len();
+    let plain = PlainProgress::new(style, matches!(out, Output::Json));
+    let tty = matches!(out, Output::Tty).then(|| TtyProgress::new(style, total));
+    let sink: Arc<dyn EventSink> = match &tty {
+        Some(t) => t.clone(),
+        None => plain.clone(),
+    };
     let cancel = opts.cancel.clone();
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\nInterrupted: no new steps will start; waiting for running steps to finish (Ctrl-C again to abort)."
-            );
+            eprintln!("\nInterrupted: no new steps will start; waiting for the running ones to finish (Ctrl-C again to abort at once).");
             cancel.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
+                eprintln!("Aborted. The stack lock may remain: `infra unlock` removes it.");
+                std::process::exit(exit::INTERRUPTED);
             }
         }
     });
-    let ticker = {
-        let progress = progress.clone();
+    let ticker = (tty.is_none()).then(|| {
+        let plain = plain.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(10));
+            let mut every = tokio::time::interval(Duration::from_secs(30));
             every.tick().await;
             loop {
                 every.tick().await;
-                progress.tick(Duration::from_secs(10));
+                plain.tick(Duration::from_secs(30));
             }
         })
-    };
+    });
     let provider: Arc<dyn Provider> = p;
-    let report = executor::execute(plan, provider, &opts, progress.clone()).await;
-    ticker.abort();
+    let report = executor::execute(plan, provider, &opts, sink).await;
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    if let Some(t) = &tty {
+        t.finish();
+    }
     ctrl_c.abort();
     report
 }
 
 /// Prints the end-of-run summary and returns the exit code.
-pub fn summarize(plan: &Plan, report: &Report, style: Style, json: bool) -> i32 {
-    if json {
-        let v = serde_json::json!({ "event": "summary", "ok": report.ok(), "report": report, "plan_summary": plan.summary });
+pub fn summarize(plan: &Plan, report: &Report, style: Style, out: &Output) -> i32 {
+    let code = if report.ok() {
+        exit::OK
+    } else if report.cancelled && report.failed.is_empty() {
+        exit::INTERRUPTED
+    } else {
+        exit::ERROR
+    };
+    if let Output::Json = out {
+        let v = serde_json::json!({ "event": "summary", "time": plan::now_rfc3339(), "ok": report.ok(), "report": report, "plan_summary": plan.summary });
         println!("{v}");
-        return if report.ok() { exit::OK } else { exit::ERROR };
+        return code;
     }
     for n in &report.notes {
         println!("{n}");
@@ -206,34 +297,85 @@ pub fn summarize(plan: &Plan, report: &Report, style: Style, json: bool) -> i32 
     if report.ok() {
         println!(
             "\n{} {} step(s) in {}.",
-            style.green(&format!(
-                "{} complete:",
-                verb(plan.mode)
-                    .replace("apply", "Apply")
-                    .replace("destroy", "Destroy")
-            )),
+            style.green(if plan.mode == Mode::Apply { "Apply complete:" } else { "Destroy complete:" }),
             report.done,
             ui::progress::elapsed(Duration::from_secs_f64(report.seconds))
         );
-        return exit::OK;
+        return code;
     }
     eprintln!();
     for (a, e) in &report.failed {
         eprintln!("{} {a}: {e}", style.red("Error:"));
     }
     if !report.skipped.is_empty() {
-        eprintln!(
-            "Skipped because a dependency failed: {}",
-            report.skipped.join(", ")
-        );
+        eprintln!("Skipped because a dependency failed: {}", report.skipped.join(", "));
     }
     if report.cancelled {
-        eprintln!(
-            "Interrupted: {} step(s) done, {} not started.",
-            report.done,
-            report.not_started.len()
-        );
+        eprintln!("Interrupted: {} step(s) done, {} not started.", report.done, report.not_started.len());
     }
     eprintln!("Run the same command again to continue from where the cloud is now.");
-    exit::ERROR
+    code
+}
+
+/// Plan (or take a saved plan), lock, confirm, execute, release: apply and destroy.
+pub async fn run(g: &Global, mode: Mode, args: &ExecArgs, saved: Option<&Path>, style: Style) -> Result<i32> {
+    let out = Output::choose(args.json);
+    let (p, saved_plan, stack) = match saved {
+        Some(path) => {
+            let plan = read_saved(path)?;
+            if let Some(s) = &g.stack
+                && s != &plan.stack
+            {
+                bail!("the saved plan belongs to stack \"{}\", not \"{s}\"; nothing was changed", plan.stack);
+            }
+            if g.file.exists() {
+                let ov = Overrides { stack: g.stack.clone(), region: g.region.clone(), environment: g.env.clone() };
+                if let Ok(s) = config::load(&g.file, &ov)
+                    && (s.name != plan.stack || s.region != plan.region)
+                {
+                    bail!(
+                        "the saved plan belongs to stack \"{}\" in {}, but {} is stack \"{}\" in {}; nothing was changed",
+                        plan.stack,
+                        plan.region,
+                        g.file.display(),
+                        s.name,
+                        s.region
+                    );
+                }
+            }
+            (connect(&plan.stack, &plan.region, g).await?, Some(plan), None)
+        }
+        None => {
+            let stack = load(g)?;
+            (provider(&stack, g).await?, None, Some(stack))
+        }
+    };
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let lock = lock(&p, &command, *args.lock_timeout).await?;
+    let result: Result<i32> = async {
+        let plan = match (&saved_plan, &stack) {
+            (Some(plan), _) => {
+                check_fresh(plan, p.as_ref()).await?;
+                plan.clone()
+            }
+            (None, Some(stack)) => self::plan(stack, p.as_ref(), mode, &args.scope).await?,
+            (None, None) => unreachable!("either a saved plan or a stack file"),
+        };
+        show_plan(&plan, &out, style);
+        if !plan.has_changes() {
+            return Ok(exit::OK);
+        }
+        check_protection(&plan)?;
+        // A saved plan was reviewed when it was made.
+        if saved_plan.is_none() {
+            confirm(&plan, args.auto_approve).await?;
+        }
+        let report = execute(&plan, p.clone(), args, style, &out).await?;
+        Ok(summarize(&plan, &report, style, &out))
+    }
+    .await;
+    let released = p.aws.release(&lock).await;
+    let code = result?;
+    released?;
+    Ok(code)
 }

@@ -7,6 +7,7 @@
 
 pub mod ec2;
 pub mod errors;
+pub mod lock;
 pub mod tags;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ pub struct Aws {
     /// by themselves: a lost response is followed by a look-up by tag, not a blind retry.
     pub ec2_once: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub s3: aws_sdk_s3::Client,
     identity: OnceCell<(String, String)>,
 }
 
@@ -67,6 +69,9 @@ impl Aws {
                 &sdk,
             ))),
             sts: aws_sdk_sts::Client::new(&sdk),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&sdk).force_path_style(s3_path_style(&sdk)).build(),
+            ),
             sdk,
             identity: OnceCell::new(),
         })
@@ -90,6 +95,19 @@ impl Aws {
             })
             .await
     }
+}
+
+/// Whether S3 must be addressed path-style (`endpoint/bucket/key`): when
+/// `AWS_S3_FORCE_PATH_STYLE=true`, or when the endpoint is an IP address or
+/// `localhost`, where virtual-hosted names (`bucket.endpoint`) cannot resolve.
+/// Real AWS endpoints keep virtual-hosted style.
+pub fn s3_path_style(sdk: &SdkConfig) -> bool {
+    if let Ok(v) = std::env::var("AWS_S3_FORCE_PATH_STYLE") {
+        return matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
+    }
+    let Some(url) = sdk.endpoint_url() else { return false };
+    let host = url.split("://").nth(1).unwrap_or(url).split(['/', ':']).next().unwrap_or_default();
+    host == "localhost" || host.parse::<std::net::Ipv4Addr>().is_ok() || url.contains("://[")
 }
 
 /// One kind of AWS resource.

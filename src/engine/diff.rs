@@ -58,6 +58,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
                 fields: Vec::new(),
                 data_loss: false,
                 reason: None,
+                deletion_protected: false,
                 notes: Vec::new(),
             });
             continue;
@@ -101,6 +102,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
             live: Some(live),
             fields,
             reason: None,
+            deletion_protected: false,
             notes: Vec::new(),
         });
     }
@@ -132,6 +134,7 @@ fn deletion(l: Live, provider: &dyn Provider, reason: &str) -> Change {
         live: Some(l),
         fields: Vec::new(),
         reason: Some(reason.to_string()),
+        deletion_protected: false,
         notes: Vec::new(),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod diff;
 pub mod executor;
+pub mod filter;
 pub mod graph;
 pub mod memory;
 pub mod plan;

@@ -86,6 +86,9 @@ pub struct Change {
     /// Why, when it is not obvious (e.g. "not in stack.yaml").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The file sets `deletion_protection: true`: deleting it is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deletion_protected: bool,
     /// Free-form notes the provider attaches (e.g. "instance refresh").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

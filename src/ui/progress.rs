@@ -15,8 +15,6 @@ use super::Style;
 pub struct PlainProgress {
     style: Style,
     running: Mutex<HashMap<String, (Op, Instant, Option<String>)>>,
-    done: Mutex<usize>,
-    started: Instant,
     json: bool,
 }
 
@@ -25,8 +23,6 @@ impl PlainProgress {
         Arc::new(PlainProgress {
             style,
             running: Mutex::new(HashMap::new()),
-            done: Mutex::new(0),
-            started: Instant::now(),
             json,
         })
     }
@@ -62,13 +58,6 @@ impl PlainProgress {
         }
     }
 
-    pub fn done(&self) -> usize {
-        *self.done.lock().unwrap()
-    }
-
-    pub fn total_elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
 }
 
 pub fn elapsed(d: Duration) -> String {
@@ -86,9 +75,6 @@ impl EventSink for PlainProgress {
             let mut v = serde_json::to_value(&e).unwrap_or_default();
             v["time"] = serde_json::Value::String(crate::engine::plan::now_rfc3339());
             println!("{v}");
-            if matches!(e, Event::Finished { .. }) {
-                *self.done.lock().unwrap() += 1;
-            }
             return;
         }
         let st = self.style;
@@ -112,7 +98,6 @@ impl EventSink for PlainProgress {
                 note,
             } => {
                 self.running.lock().unwrap().remove(&address);
-                *self.done.lock().unwrap() += 1;
                 let note = note.map(|n| format!(" [{n}]")).unwrap_or_default();
                 self.line(&format!(
                     "{address}: {} {}{note}",
@@ -133,6 +118,74 @@ impl EventSink for PlainProgress {
                 address, reason, ..
             } => {
                 self.line(&format!("{address}: {} ({reason})", st.yellow("skipped")));
+            }
+        }
+    }
+}
+
+/// The live view on a terminal: a line per running step with its elapsed
+/// time, and a header with steps done and total elapsed. Finished steps
+/// scroll above it as plain lines.
+pub struct TtyProgress {
+    multi: indicatif::MultiProgress,
+    header: indicatif::ProgressBar,
+    bars: Mutex<HashMap<String, indicatif::ProgressBar>>,
+    style: Style,
+}
+
+impl TtyProgress {
+    pub fn new(style: Style, total: usize) -> Arc<Self> {
+        let multi = indicatif::MultiProgress::new();
+        let header = multi.add(indicatif::ProgressBar::new(total as u64));
+        header.set_style(
+            indicatif::ProgressStyle::with_template("{pos}/{len} steps done, {elapsed} elapsed").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        header.enable_steady_tick(Duration::from_millis(500));
+        Arc::new(TtyProgress { multi, header, bars: Mutex::new(HashMap::new()), style })
+    }
+
+    pub fn finish(&self) {
+        self.header.finish_and_clear();
+        for (_, b) in self.bars.lock().unwrap().drain() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl EventSink for TtyProgress {
+    fn event(&self, e: Event) {
+        let st = self.style;
+        match e {
+            Event::Started { address, op, .. } => {
+                let b = self.multi.add(indicatif::ProgressBar::new_spinner());
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("  {spinner} {prefix} ({elapsed}) {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                b.set_prefix(format!("{} {address}", op.progressive()));
+                b.enable_steady_tick(Duration::from_millis(120));
+                self.bars.lock().unwrap().insert(address, b);
+            }
+            Event::Status { address, text, .. } => {
+                if let Some(b) = self.bars.lock().unwrap().get(&address) {
+                    b.set_message(text);
+                }
+            }
+            Event::Finished { address, op, seconds, note } => {
+                if let Some(b) = self.bars.lock().unwrap().remove(&address) {
+                    b.finish_and_clear();
+                }
+                self.header.inc(1);
+                let note = note.map(|n| format!(" [{n}]")).unwrap_or_default();
+                let _ = self.multi.println(format!("{address}: {} {}{note}", st.green(op.past()), st.dim(&format!("({})", elapsed(Duration::from_secs_f64(seconds))))));
+            }
+            Event::Failed { address, op, error, .. } => {
+                if let Some(b) = self.bars.lock().unwrap().remove(&address) {
+                    b.finish_and_clear();
+                }
+                let _ = self.multi.println(format!("{address}: {} {error}", st.red(&format!("{} failed:", op.progressive()))));
+            }
+            Event::Skipped { address, reason, .. } => {
+                let _ = self.multi.println(format!("{address}: {} ({reason})", st.yellow("skipped")));
             }
         }
     }

@@ -51,6 +51,11 @@ impl Moto {
         }
     }
 
+    /// Points a command at this emulator (for commands the test spawns itself).
+    pub fn env_for(&self, cmd: &mut Command) {
+        self.env(cmd);
+    }
+
     fn env(&self, cmd: &mut Command) {
         cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")

@@ -1,0 +1,228 @@
+//! The stack lock: two applies or destroys of one stack never run at once,
+//! from any machines. It is an S3 object created with a conditional write
+//! (`If-None-Match: *`), so exactly one writer wins; its body records who
+//! holds it. It lives in a per-account, per-region bucket the tool creates
+//! (private, encrypted), never tagged with a stack so no destroy removes it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+};
+use serde::{Deserialize, Serialize};
+
+use super::Aws;
+use super::errors::AwsResultExt;
+
+/// Who holds a lock.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub id: String,
+    pub stack: String,
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    pub since: String,
+    pub tool_version: String,
+}
+
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{} (pid {}, `{}`, since {})", self.user, self.host, self.pid, self.command, self.since)
+    }
+}
+
+/// The lock is held by someone else.
+#[derive(Debug)]
+pub struct LockHeld(pub LockInfo);
+
+impl std::fmt::Display for LockHeld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stack \"{}\" is locked by {}. Wait for that run to finish (or pass --lock-timeout), or, if it is gone, run `infra unlock`",
+            self.0.stack, self.0
+        )
+    }
+}
+
+impl std::error::Error for LockHeld {}
+
+/// A lock we hold; release it with [`Aws::release`].
+pub struct Lock {
+    bucket: String,
+    key: String,
+    id: String,
+}
+
+impl Aws {
+    fn lock_key(&self) -> String {
+        format!("locks/{}.json", self.stack)
+    }
+
+    /// The lock bucket, created on first use.
+    async fn lock_bucket(&self) -> Result<String> {
+        let (account, _) = self.identity().await?;
+        let bucket = format!("infra-locks-{account}-{}", self.region);
+        match self.s3.head_bucket().bucket(&bucket).send().await.aws() {
+            Ok(_) => return Ok(bucket),
+            Err(e) if e.not_found() || e.status == Some(404) => {}
+            Err(e) => return Err(anyhow::anyhow!(e).context(format!("checking the lock bucket {bucket}"))),
+        }
+        let mut create = self.s3.create_bucket().bucket(&bucket);
+        if self.region != "us-east-1" {
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(self.region.as_str()))
+                    .build(),
+            );
+        }
+        match create.send().await.aws() {
+            Ok(_) => {}
+            Err(e) if e.is("BucketAlreadyOwnedByYou") => return Ok(bucket),
+            Err(e) => return Err(anyhow::anyhow!(e).context(format!("creating the lock bucket {bucket}"))),
+        }
+        self.s3
+            .put_public_access_block()
+            .bucket(&bucket)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .aws()
+            .context("blocking public access to the lock bucket")?;
+        self.s3
+            .put_bucket_encryption()
+            .bucket(&bucket)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(
+                        ServerSideEncryptionRule::builder()
+                            .apply_server_side_encryption_by_default(
+                                ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build()?,
+                            )
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .send()
+            .await
+            .aws()
+            .context("encrypting the lock bucket")?;
+        Ok(bucket)
+    }
+
+    /// Who holds the lock now, if anyone.
+    pub async fn lock_holder(&self) -> Result<Option<LockInfo>> {
+        let bucket = self.lock_bucket().await?;
+        self.read_lock(&bucket).await
+    }
+
+    async fn read_lock(&self, bucket: &str) -> Result<Option<LockInfo>> {
+        match self.s3.get_object().bucket(bucket).key(self.lock_key()).send().await {
+            Ok(o) => {
+                let body = o.body.collect().await.context("reading the lock")?.into_bytes();
+                Ok(Some(serde_json::from_slice(&body).context("the lock object is not a lock")?))
+            }
+            Err(e) => {
+                let e = super::errors::describe(&e);
+                if e.not_found() { Ok(None) } else { Err(anyhow::anyhow!(e).context("reading the lock")) }
+            }
+        }
+    }
+
+    /// Takes the stack's lock, waiting up to `timeout` for a holder to let go.
+    /// `waiting` is called once when the lock is found held.
+    pub async fn acquire(&self, command: &str, timeout: Duration, waiting: &dyn Fn(&LockInfo)) -> Result<Lock> {
+        let bucket = self.lock_bucket().await?;
+        let info = LockInfo {
+            id: lock_id(),
+            stack: self.stack.clone(),
+            user: std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into()),
+            host: hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into()),
+            pid: std::process::id(),
+            command: command.to_string(),
+            since: crate::engine::plan::now_rfc3339(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let body = serde_json::to_vec_pretty(&info)?;
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(250);
+        let mut told = false;
+        loop {
+            let put = self
+                .s3
+                .put_object()
+                .bucket(&bucket)
+                .key(self.lock_key())
+                .if_none_match("*")
+                .content_type("application/json")
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await
+                .aws();
+            match put {
+                Ok(_) => return Ok(Lock { bucket, key: self.lock_key(), id: info.id }),
+                Err(e) if e.status == Some(412) || e.is("PreconditionFailed") || e.status == Some(409) || e.is("ConditionalRequestConflict") => {
+                    let holder = self.read_lock(&bucket).await?;
+                    let Some(holder) = holder else { continue };
+                    if holder.id == info.id {
+                        // Our own write whose response was lost.
+                        return Ok(Lock { bucket, key: self.lock_key(), id: info.id });
+                    }
+                    if start.elapsed() >= timeout {
+                        return Err(LockHeld(holder).into());
+                    }
+                    if !told {
+                        waiting(&holder);
+                        told = true;
+                    }
+                    tokio::time::sleep(delay.min(timeout.saturating_sub(start.elapsed()))).await;
+                    delay = (delay * 3 / 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(anyhow::anyhow!(e).context("taking the stack lock")),
+            }
+        }
+    }
+
+    /// Releases a lock we hold (only if it is still ours).
+    pub async fn release(&self, lock: &Lock) -> Result<()> {
+        match self.read_lock(&lock.bucket).await? {
+            Some(h) if h.id == lock.id => {
+                self.s3.delete_object().bucket(&lock.bucket).key(&lock.key).send().await.aws().context("releasing the stack lock")?;
+                Ok(())
+            }
+            Some(h) => bail!("the stack lock was taken over by {h}; not releasing it"),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes the lock whoever holds it (`infra unlock`).
+    pub async fn force_unlock(&self) -> Result<Option<LockInfo>> {
+        let bucket = self.lock_bucket().await?;
+        let holder = self.read_lock(&bucket).await?;
+        if holder.is_some() {
+            self.s3.delete_object().bucket(&bucket).key(self.lock_key()).send().await.aws().context("removing the stack lock")?;
+        }
+        Ok(holder)
+    }
+}
+
+fn lock_id() -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(std::process::id().to_le_bytes());
+    h.update(format!("{:?}", std::time::SystemTime::now()).as_bytes());
+    h.update(format!("{:?}", std::thread::current().id()).as_bytes());
+    hex::encode(&h.finalize()[..12])
+}
