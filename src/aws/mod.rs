@@ -50,7 +50,9 @@ impl Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_string()))
             .retry_config(
-                RetryConfig::standard()
+                // Adaptive: standard retries (throttling, 5xx, timeouts) plus client-side
+                // rate limiting that backs off when a service throttles.
+                RetryConfig::adaptive()
                     .with_max_attempts(8)
                     .with_initial_backoff(Duration::from_millis(200))
                     .with_max_backoff(Duration::from_secs(10)),
