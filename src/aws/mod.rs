@@ -232,7 +232,7 @@ where
 {
     let start = Instant::now();
     let mut delay = Duration::from_millis(100);
-    let mut reported = false;
+    let mut last_report: Option<Instant> = None;
     loop {
         if let Some(v) = check().await? {
             return Ok(v);
@@ -240,9 +240,9 @@ where
         if start.elapsed() >= timeout {
             bail!("gave up waiting for {what} after {}s", timeout.as_secs());
         }
-        if !reported || start.elapsed().as_secs() % 10 == 0 {
+        if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             rep.status(&format!("waiting for {what}"));
-            reported = true;
+            last_report = Some(Instant::now());
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 3 / 2).min(Duration::from_secs(5));

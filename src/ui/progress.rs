@@ -12,9 +12,12 @@ use crate::engine::executor::{Event, EventSink, Op};
 
 use super::Style;
 
+/// A running step: what it does, since when, and its latest status.
+type Running = HashMap<String, (Op, Instant, Option<String>)>;
+
 pub struct PlainProgress {
     style: Style,
-    running: Mutex<HashMap<String, (Op, Instant, Option<String>)>>,
+    running: Mutex<Running>,
     json: bool,
 }
 
