@@ -13,7 +13,7 @@ use crate::aws::{Aws, AwsProvider};
 use crate::cli::{ExecArgs, Global, Scope};
 use crate::config::{self, Overrides, Stack};
 use crate::engine::diff::{destroy_all, diff};
-use crate::engine::executor::{self, EventSink, ExecOptions, Report};
+use crate::engine::executor::{self, Cancel, EventSink, ExecOptions, Report};
 use crate::engine::filter;
 use crate::engine::plan::{self, Action, FORMAT_VERSION, Mode, Plan};
 use crate::engine::provider::{DeleteOptions, Provider};
@@ -53,7 +53,11 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
 
 /// Loads and validates the stack file, printing located errors.
 pub fn load(g: &Global) -> Result<Stack> {
-    let ov = Overrides { stack: g.stack.clone(), region: g.region.clone(), environment: g.env.clone() };
+    let ov = Overrides {
+        stack: g.stack.clone(),
+        region: g.region.clone(),
+        environment: g.env.clone(),
+    };
     match config::load(&g.file, &ov) {
         Ok(s) => Ok(s),
         Err(d) => {
@@ -86,12 +90,19 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
     if !unmatched.is_empty() {
         bail!(
             "no resource matches {}; addresses look like `network.subnet.public.us-east-1a` (see `infra plan`)",
-            unmatched.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", ")
+            unmatched
+                .iter()
+                .map(|u| format!("`{u}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     for c in &mut changes {
         if matches!(c.action, Action::Delete | Action::Replace) {
-            c.deletion_protected = desired.resources.iter().any(|d| d.address == c.address && d.deletion_protected());
+            c.deletion_protected = desired
+                .resources
+                .iter()
+                .any(|d| d.address == c.address && d.deletion_protected());
         }
     }
     Ok(Plan::new(&stack.name, &stack.region, mode, changes, &live))
@@ -99,9 +110,14 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
 
 /// Reads a saved plan.
 pub fn read_saved(path: &Path) -> Result<Plan> {
-    let text = std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_slice(&text)
-        .with_context(|| format!("{} is not a saved plan (not JSON); make one with `infra plan -o FILE`", path.display()))?;
+    let text =
+        std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "{} is not a saved plan (not JSON); make one with `infra plan -o FILE`",
+            path.display()
+        )
+    })?;
     let version = v.get("format_version").and_then(serde_json::Value::as_u64);
     if version != Some(u64::from(FORMAT_VERSION)) {
         bail!(
@@ -110,7 +126,8 @@ pub fn read_saved(path: &Path) -> Result<Plan> {
             version
         );
     }
-    serde_json::from_value(v).with_context(|| format!("{} is not a valid saved plan", path.display()))
+    serde_json::from_value(v)
+        .with_context(|| format!("{} is not a valid saved plan", path.display()))
 }
 
 /// Refuses a saved plan when the cloud moved since it was made.
@@ -128,14 +145,20 @@ pub async fn check_fresh(saved: &Plan, p: &dyn Provider) -> Result<()> {
 
 /// The stack's outputs, resolved against the live cloud: (name, value, description).
 /// A value is `None` when its resource does not exist (yet).
-pub async fn outputs(stack: &Stack, p: &dyn Provider) -> Result<Vec<(String, Option<serde_json::Value>, String)>> {
+pub async fn outputs(
+    stack: &Stack,
+    p: &dyn Provider,
+) -> Result<Vec<(String, Option<serde_json::Value>, String)>> {
     let desired = model::expand(stack);
     let live = p.read(&Desired::kinds()).await?;
     Ok(desired
         .outputs
         .iter()
         .map(|o| {
-            let v = live.iter().find(|l| l.address == o.address).and_then(|l| l.attr(o.attr));
+            let v = live
+                .iter()
+                .find(|l| l.address == o.address)
+                .and_then(|l| l.attr(o.attr));
             (o.name.to_string(), v, o.description.to_string())
         })
         .collect())
@@ -145,7 +168,10 @@ pub async fn outputs(stack: &Stack, p: &dyn Provider) -> Result<Vec<(String, Opt
 pub async fn lock(p: &AwsProvider, command: &str, timeout: Duration) -> Result<Lock> {
     p.aws
         .acquire(command, timeout, &|holder| {
-            eprintln!("Waiting up to {} for the stack lock held by {holder}...", humantime::format_duration(timeout));
+            eprintln!(
+                "Waiting up to {} for the stack lock held by {holder}...",
+                humantime::format_duration(timeout)
+            );
         })
         .await
 }
@@ -157,18 +183,22 @@ pub async fn confirm(plan: &Plan, auto_approve: bool) -> Result<()> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        bail!("no terminal to confirm on: pass --auto-approve to {} without confirmation", verb(plan.mode));
+        bail!(
+            "no terminal to confirm on: pass --auto-approve to {} without confirmation",
+            verb(plan.mode)
+        );
     }
-    eprint!("\nDo you want to {} stack \"{}\"? Only 'yes' will be accepted: ", verb(plan.mode), plan.stack);
+    eprint!(
+        "\nDo you want to {} stack \"{}\"? Only 'yes' will be accepted: ",
+        verb(plan.mode),
+        plan.stack
+    );
     std::io::stderr().flush()?;
     let answer = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).map(|_| line)
     });
-    let line = tokio::select! {
-        l = answer => l??,
-        _ = tokio::signal::ctrl_c() => String::new(),
-    };
+    let line = answer.await??;
     if line.trim() != "yes" {
         bail!("{} cancelled", verb(plan.mode));
     }
@@ -222,7 +252,8 @@ impl Output {
 pub fn show_plan(plan: &Plan, out: &Output, style: Style) {
     match out {
         Output::Json => {
-            let v = serde_json::json!({ "event": "plan", "time": plan::now_rfc3339(), "plan": plan });
+            let v =
+                serde_json::json!({ "event": "plan", "time": plan::now_rfc3339(), "plan": plan });
             println!("{v}");
         }
         _ => print!("{}", ui::render::text(plan, style)),
@@ -230,10 +261,20 @@ pub fn show_plan(plan: &Plan, out: &Output, style: Style) {
 }
 
 /// Runs a plan with progress output and Ctrl-C handling.
-pub async fn execute(plan: &Plan, p: Arc<AwsProvider>, args: &ExecArgs, style: Style, out: &Output) -> Result<Report> {
+pub async fn execute(
+    plan: &Plan,
+    p: Arc<AwsProvider>,
+    args: &ExecArgs,
+    style: Style,
+    out: &Output,
+    cancel: &Cancel,
+) -> Result<Report> {
     let opts = ExecOptions {
         parallelism: args.parallelism.max(1),
-        delete: DeleteOptions { skip_final_backup: args.skip_final_backup },
+        delete: DeleteOptions {
+            skip_final_backup: args.skip_final_backup,
+        },
+        cancel: cancel.clone(),
         ..ExecOptions::default()
     };
     let total = executor::build_steps(&plan.changes, p.as_ref())?.len();
@@ -243,17 +284,6 @@ pub async fn execute(plan: &Plan, p: Arc<AwsProvider>, args: &ExecArgs, style: S
         Some(t) => t.clone(),
         None => plain.clone(),
     };
-    let cancel = opts.cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nInterrupted: no new steps will start; waiting for the running ones to finish (Ctrl-C again to abort at once).");
-            cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("Aborted. The stack lock may remain: `infra unlock` removes it.");
-                std::process::exit(exit::INTERRUPTED);
-            }
-        }
-    });
     let ticker = (tty.is_none()).then(|| {
         let plain = plain.clone();
         tokio::spawn(async move {
@@ -273,8 +303,24 @@ pub async fn execute(plan: &Plan, p: Arc<AwsProvider>, args: &ExecArgs, style: S
     if let Some(t) = &tty {
         t.finish();
     }
-    ctrl_c.abort();
     report
+}
+
+/// Watches for Ctrl-C: the first cancels (no new step starts, running ones
+/// finish, the lock is released); the second aborts at once.
+fn watch_interrupts(cancel: Cancel) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nInterrupted: no new steps will start; waiting for the running ones to finish (Ctrl-C again to abort at once)."
+            );
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("Aborted. The stack lock may remain: `infra unlock` removes it.");
+                std::process::exit(exit::INTERRUPTED);
+            }
+        }
+    })
 }
 
 /// Prints the end-of-run summary and returns the exit code.
@@ -297,7 +343,11 @@ pub fn summarize(plan: &Plan, report: &Report, style: Style, out: &Output) -> i3
     if report.ok() {
         println!(
             "\n{} {} step(s) in {}.",
-            style.green(if plan.mode == Mode::Apply { "Apply complete:" } else { "Destroy complete:" }),
+            style.green(if plan.mode == Mode::Apply {
+                "Apply complete:"
+            } else {
+                "Destroy complete:"
+            }),
             report.done,
             ui::progress::elapsed(Duration::from_secs_f64(report.seconds))
         );
@@ -308,17 +358,30 @@ pub fn summarize(plan: &Plan, report: &Report, style: Style, out: &Output) -> i3
         eprintln!("{} {a}: {e}", style.red("Error:"));
     }
     if !report.skipped.is_empty() {
-        eprintln!("Skipped because a dependency failed: {}", report.skipped.join(", "));
+        eprintln!(
+            "Skipped because a dependency failed: {}",
+            report.skipped.join(", ")
+        );
     }
     if report.cancelled {
-        eprintln!("Interrupted: {} step(s) done, {} not started.", report.done, report.not_started.len());
+        eprintln!(
+            "Interrupted: {} step(s) done, {} not started.",
+            report.done,
+            report.not_started.len()
+        );
     }
     eprintln!("Run the same command again to continue from where the cloud is now.");
     code
 }
 
 /// Plan (or take a saved plan), lock, confirm, execute, release: apply and destroy.
-pub async fn run(g: &Global, mode: Mode, args: &ExecArgs, saved: Option<&Path>, style: Style) -> Result<i32> {
+pub async fn run(
+    g: &Global,
+    mode: Mode,
+    args: &ExecArgs,
+    saved: Option<&Path>,
+    style: Style,
+) -> Result<i32> {
     let out = Output::choose(args.json);
     let (p, saved_plan, stack) = match saved {
         Some(path) => {
@@ -326,10 +389,17 @@ pub async fn run(g: &Global, mode: Mode, args: &ExecArgs, saved: Option<&Path>, 
             if let Some(s) = &g.stack
                 && s != &plan.stack
             {
-                bail!("the saved plan belongs to stack \"{}\", not \"{s}\"; nothing was changed", plan.stack);
+                bail!(
+                    "the saved plan belongs to stack \"{}\", not \"{s}\"; nothing was changed",
+                    plan.stack
+                );
             }
             if g.file.exists() {
-                let ov = Overrides { stack: g.stack.clone(), region: g.region.clone(), environment: g.env.clone() };
+                let ov = Overrides {
+                    stack: g.stack.clone(),
+                    region: g.region.clone(),
+                    environment: g.env.clone(),
+                };
                 if let Ok(s) = config::load(&g.file, &ov)
                     && (s.name != plan.stack || s.region != plan.region)
                 {
@@ -343,23 +413,44 @@ pub async fn run(g: &Global, mode: Mode, args: &ExecArgs, saved: Option<&Path>, 
                     );
                 }
             }
-            (connect(&plan.stack, &plan.region, g).await?, Some(plan), None)
+            (
+                connect(&plan.stack, &plan.region, g).await?,
+                Some(plan),
+                None,
+            )
         }
         None => {
             let stack = load(g)?;
             (provider(&stack, g).await?, None, Some(stack))
         }
     };
+    let cancel = Cancel::default();
+    let watcher = watch_interrupts(cancel.clone());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let lock = lock(&p, &command, *args.lock_timeout).await?;
+    let lock = tokio::select! {
+        l = lock(&p, &command, *args.lock_timeout) => l?,
+        _ = cancel.cancelled() => {
+            eprintln!("Interrupted before anything was changed.");
+            return Ok(exit::INTERRUPTED);
+        }
+    };
     let result: Result<i32> = async {
-        let plan = match (&saved_plan, &stack) {
-            (Some(plan), _) => {
-                check_fresh(plan, p.as_ref()).await?;
-                plan.clone()
+        let prepare = async {
+            match (&saved_plan, &stack) {
+                (Some(plan), _) => {
+                    check_fresh(plan, p.as_ref()).await?;
+                    Ok(plan.clone())
+                }
+                (None, Some(stack)) => self::plan(stack, p.as_ref(), mode, &args.scope).await,
+                (None, None) => bail!("internal error: neither a saved plan nor a stack file"),
             }
-            (None, Some(stack)) => self::plan(stack, p.as_ref(), mode, &args.scope).await?,
-            (None, None) => unreachable!("either a saved plan or a stack file"),
+        };
+        let plan: Plan = tokio::select! {
+            p = prepare => p?,
+            _ = cancel.cancelled() => {
+                eprintln!("Interrupted before anything was changed.");
+                return Ok(exit::INTERRUPTED);
+            }
         };
         show_plan(&plan, &out, style);
         if !plan.has_changes() {
@@ -368,12 +459,16 @@ pub async fn run(g: &Global, mode: Mode, args: &ExecArgs, saved: Option<&Path>, 
         check_protection(&plan)?;
         // A saved plan was reviewed when it was made.
         if saved_plan.is_none() {
-            confirm(&plan, args.auto_approve).await?;
+            tokio::select! {
+                c = confirm(&plan, args.auto_approve) => c?,
+                _ = cancel.cancelled() => bail!("{} cancelled", verb(plan.mode)),
+            }
         }
-        let report = execute(&plan, p.clone(), args, style, &out).await?;
+        let report = execute(&plan, p.clone(), args, style, &out, &cancel).await?;
         Ok(summarize(&plan, &report, style, &out))
     }
     .await;
+    watcher.abort();
     let released = p.aws.release(&lock).await;
     let code = result?;
     released?;

@@ -165,11 +165,18 @@ fn the_published_schema_is_up_to_date() {
 #[test]
 fn the_readme_shows_the_reference_stack_diagram() {
     let root = common::repo_root();
-    let out = Command::new(env!("CARGO_BIN_EXE_infra")).arg("graph").current_dir(&root).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_infra"))
+        .arg("graph")
+        .current_dir(&root)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(
-        readme.contains(&format!("```mermaid\n{}```", String::from_utf8_lossy(&out.stdout))),
+        readme.contains(&format!(
+            "```mermaid\n{}```",
+            String::from_utf8_lossy(&out.stdout)
+        )),
         "README.md's diagram is stale: paste the output of `infra graph`"
     );
 }

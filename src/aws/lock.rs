@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule,
 };
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +33,11 @@ pub struct LockInfo {
 
 impl std::fmt::Display for LockInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{} (pid {}, `{}`, since {})", self.user, self.host, self.pid, self.command, self.since)
+        write!(
+            f,
+            "{}@{} (pid {}, `{}`, since {})",
+            self.user, self.host, self.pid, self.command, self.since
+        )
     }
 }
 
@@ -71,7 +76,9 @@ impl Aws {
         match self.s3.head_bucket().bucket(&bucket).send().await.aws() {
             Ok(_) => return Ok(bucket),
             Err(e) if e.not_found() || e.status == Some(404) => {}
-            Err(e) => return Err(anyhow::anyhow!(e).context(format!("checking the lock bucket {bucket}"))),
+            Err(e) => {
+                return Err(anyhow::anyhow!(e).context(format!("checking the lock bucket {bucket}")));
+            }
         }
         let mut create = self.s3.create_bucket().bucket(&bucket);
         if self.region != "us-east-1" {
@@ -84,7 +91,9 @@ impl Aws {
         match create.send().await.aws() {
             Ok(_) => {}
             Err(e) if e.is("BucketAlreadyOwnedByYou") => return Ok(bucket),
-            Err(e) => return Err(anyhow::anyhow!(e).context(format!("creating the lock bucket {bucket}"))),
+            Err(e) => {
+                return Err(anyhow::anyhow!(e).context(format!("creating the lock bucket {bucket}")));
+            }
         }
         self.s3
             .put_public_access_block()
@@ -109,7 +118,9 @@ impl Aws {
                     .rules(
                         ServerSideEncryptionRule::builder()
                             .apply_server_side_encryption_by_default(
-                                ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build()?,
+                                ServerSideEncryptionByDefault::builder()
+                                    .sse_algorithm(ServerSideEncryption::Aes256)
+                                    .build()?,
                             )
                             .build(),
                     )
@@ -129,27 +140,54 @@ impl Aws {
     }
 
     async fn read_lock(&self, bucket: &str) -> Result<Option<LockInfo>> {
-        match self.s3.get_object().bucket(bucket).key(self.lock_key()).send().await {
+        match self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(self.lock_key())
+            .send()
+            .await
+        {
             Ok(o) => {
-                let body = o.body.collect().await.context("reading the lock")?.into_bytes();
-                Ok(Some(serde_json::from_slice(&body).context("the lock object is not a lock")?))
+                let body = o
+                    .body
+                    .collect()
+                    .await
+                    .context("reading the lock")?
+                    .into_bytes();
+                Ok(Some(
+                    serde_json::from_slice(&body).context("the lock object is not a lock")?,
+                ))
             }
             Err(e) => {
                 let e = super::errors::describe(&e);
-                if e.not_found() { Ok(None) } else { Err(anyhow::anyhow!(e).context("reading the lock")) }
+                if e.not_found() {
+                    Ok(None)
+                } else {
+                    Err(anyhow::anyhow!(e).context("reading the lock"))
+                }
             }
         }
     }
 
     /// Takes the stack's lock, waiting up to `timeout` for a holder to let go.
     /// `waiting` is called once when the lock is found held.
-    pub async fn acquire(&self, command: &str, timeout: Duration, waiting: &dyn Fn(&LockInfo)) -> Result<Lock> {
+    pub async fn acquire(
+        &self,
+        command: &str,
+        timeout: Duration,
+        waiting: &dyn Fn(&LockInfo),
+    ) -> Result<Lock> {
         let bucket = self.lock_bucket().await?;
         let info = LockInfo {
             id: lock_id(),
             stack: self.stack.clone(),
-            user: std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into()),
-            host: hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into()),
+            user: std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            host: hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "unknown".into()),
             pid: std::process::id(),
             command: command.to_string(),
             since: crate::engine::plan::now_rfc3339(),
@@ -172,13 +210,28 @@ impl Aws {
                 .await
                 .aws();
             match put {
-                Ok(_) => return Ok(Lock { bucket, key: self.lock_key(), id: info.id }),
-                Err(e) if e.status == Some(412) || e.is("PreconditionFailed") || e.status == Some(409) || e.is("ConditionalRequestConflict") => {
+                Ok(_) => {
+                    return Ok(Lock {
+                        bucket,
+                        key: self.lock_key(),
+                        id: info.id,
+                    });
+                }
+                Err(e)
+                    if e.status == Some(412)
+                        || e.is("PreconditionFailed")
+                        || e.status == Some(409)
+                        || e.is("ConditionalRequestConflict") =>
+                {
                     let holder = self.read_lock(&bucket).await?;
                     let Some(holder) = holder else { continue };
                     if holder.id == info.id {
                         // Our own write whose response was lost.
-                        return Ok(Lock { bucket, key: self.lock_key(), id: info.id });
+                        return Ok(Lock {
+                            bucket,
+                            key: self.lock_key(),
+                            id: info.id,
+                        });
                     }
                     if start.elapsed() >= timeout {
                         return Err(LockHeld(holder).into());
@@ -199,7 +252,14 @@ impl Aws {
     pub async fn release(&self, lock: &Lock) -> Result<()> {
         match self.read_lock(&lock.bucket).await? {
             Some(h) if h.id == lock.id => {
-                self.s3.delete_object().bucket(&lock.bucket).key(&lock.key).send().await.aws().context("releasing the stack lock")?;
+                self.s3
+                    .delete_object()
+                    .bucket(&lock.bucket)
+                    .key(&lock.key)
+                    .send()
+                    .await
+                    .aws()
+                    .context("releasing the stack lock")?;
                 Ok(())
             }
             Some(h) => bail!("the stack lock was taken over by {h}; not releasing it"),
@@ -212,7 +272,14 @@ impl Aws {
         let bucket = self.lock_bucket().await?;
         let holder = self.read_lock(&bucket).await?;
         if holder.is_some() {
-            self.s3.delete_object().bucket(&bucket).key(self.lock_key()).send().await.aws().context("removing the stack lock")?;
+            self.s3
+                .delete_object()
+                .bucket(&bucket)
+                .key(self.lock_key())
+                .send()
+                .await
+                .aws()
+                .context("removing the stack lock")?;
         }
         Ok(holder)
     }

@@ -72,7 +72,9 @@ impl Aws {
             ))),
             sts: aws_sdk_sts::Client::new(&sdk),
             s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&sdk).force_path_style(s3_path_style(&sdk)).build(),
+                aws_sdk_s3::config::Builder::from(&sdk)
+                    .force_path_style(s3_path_style(&sdk))
+                    .build(),
             ),
             sdk,
             identity: OnceCell::new(),
@@ -107,8 +109,16 @@ pub fn s3_path_style(sdk: &SdkConfig) -> bool {
     if let Ok(v) = std::env::var("AWS_S3_FORCE_PATH_STYLE") {
         return matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
     }
-    let Some(url) = sdk.endpoint_url() else { return false };
-    let host = url.split("://").nth(1).unwrap_or(url).split(['/', ':']).next().unwrap_or_default();
+    let Some(url) = sdk.endpoint_url() else {
+        return false;
+    };
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
     host == "localhost" || host.parse::<std::net::Ipv4Addr>().is_ok() || url.contains("://[")
 }
 

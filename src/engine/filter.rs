@@ -15,12 +15,19 @@ use super::value;
 /// Whether `address` is `pattern` or lies under it (`network.subnet` matches
 /// `network.subnet.public.us-east-1a`).
 pub fn matches(pattern: &str, address: &str) -> bool {
-    address == pattern || address.strip_prefix(pattern).is_some_and(|rest| rest.starts_with('.'))
+    address == pattern
+        || address
+            .strip_prefix(pattern)
+            .is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// Restricts `changes` to the targets (all when empty) minus the exclusions.
 /// Returns the patterns that matched nothing, so the caller can report them.
-pub fn restrict(changes: Vec<Change>, targets: &[String], excludes: &[String]) -> (Vec<Change>, Vec<String>) {
+pub fn restrict(
+    changes: Vec<Change>,
+    targets: &[String],
+    excludes: &[String],
+) -> (Vec<Change>, Vec<String>) {
     let unmatched: Vec<String> = targets
         .iter()
         .chain(excludes)
@@ -49,13 +56,21 @@ pub fn restrict(changes: Vec<Change>, targets: &[String], excludes: &[String]) -
         if let Some(l) = &c.live {
             let mut s = Vec::new();
             value::strings(&l.props, &mut s);
-            entry.extend(s.into_iter().filter_map(|x| ids.get(x)).filter(|a| **a != c.address).map(|a| a.to_string()));
+            entry.extend(
+                s.into_iter()
+                    .filter_map(|x| ids.get(x))
+                    .filter(|a| **a != c.address)
+                    .map(|a| a.to_string()),
+            );
         }
     }
     let mut needed_by: HashMap<String, BTreeSet<String>> = HashMap::new();
     for (a, deps) in &needs {
         for d in deps {
-            needed_by.entry(d.clone()).or_default().insert(a.to_string());
+            needed_by
+                .entry(d.clone())
+                .or_default()
+                .insert(a.to_string());
         }
     }
     let by_addr: HashMap<&str, &Change> = changes.iter().map(|c| (c.address.as_str(), c)).collect();
@@ -67,27 +82,42 @@ pub fn restrict(changes: Vec<Change>, targets: &[String], excludes: &[String]) -
             if !seen.insert(a.clone()) {
                 continue;
             }
-            let deleting = by_addr.get(a.as_str()).is_some_and(|c| matches!(c.action, Action::Delete));
+            let deleting = by_addr
+                .get(a.as_str())
+                .is_some_and(|c| matches!(c.action, Action::Delete));
             // Creating/updating `a` needs its dependencies; deleting it needs its users gone first.
-            let next = if forward != deleting { needs.get(a.as_str()) } else { needed_by.get(&a) };
+            let next = if forward != deleting {
+                needs.get(a.as_str())
+            } else {
+                needed_by.get(&a)
+            };
             stack.extend(next.into_iter().flatten().cloned());
         }
         seen
     };
 
     let keep: Option<BTreeSet<String>> = (!targets.is_empty()).then(|| {
-        let start = changes.iter().filter(|c| targets.iter().any(|t| matches(t, &c.address))).map(|c| c.address.clone()).collect();
+        let start = changes
+            .iter()
+            .filter(|c| targets.iter().any(|t| matches(t, &c.address)))
+            .map(|c| c.address.clone())
+            .collect();
         closure(start, true)
     });
     let drop: BTreeSet<String> = {
-        let start = changes.iter().filter(|c| excludes.iter().any(|t| matches(t, &c.address))).map(|c| c.address.clone()).collect();
+        let start = changes
+            .iter()
+            .filter(|c| excludes.iter().any(|t| matches(t, &c.address)))
+            .map(|c| c.address.clone())
+            .collect();
         closure(start, false)
     };
 
     let out = changes
         .into_iter()
         .filter_map(|mut c| {
-            let selected = keep.as_ref().is_none_or(|k| k.contains(&c.address)) && !drop.contains(&c.address);
+            let selected =
+                keep.as_ref().is_none_or(|k| k.contains(&c.address)) && !drop.contains(&c.address);
             if selected || c.action == Action::NoOp {
                 return Some(c);
             }
@@ -114,14 +144,29 @@ mod tests {
     fn stack() -> Vec<Resource> {
         vec![
             Resource::new("net.vpc", "mem.net", json!({"cidr": "a"})),
-            Resource::new("net.sub.a", "mem.sub", json!({"net": reference("net.vpc", "id"), "cidr": "1"})),
-            Resource::new("net.sub.b", "mem.sub", json!({"net": reference("net.vpc", "id"), "cidr": "2"})),
-            Resource::new("app.thing", "mem.thing", json!({"sub": reference("net.sub.a", "id")})),
+            Resource::new(
+                "net.sub.a",
+                "mem.sub",
+                json!({"net": reference("net.vpc", "id"), "cidr": "1"}),
+            ),
+            Resource::new(
+                "net.sub.b",
+                "mem.sub",
+                json!({"net": reference("net.vpc", "id"), "cidr": "2"}),
+            ),
+            Resource::new(
+                "app.thing",
+                "mem.thing",
+                json!({"sub": reference("net.sub.a", "id")}),
+            ),
         ]
     }
 
     fn addrs(ch: &[Change]) -> Vec<&str> {
-        ch.iter().filter(|c| c.action != Action::NoOp).map(|c| c.address.as_str()).collect()
+        ch.iter()
+            .filter(|c| c.action != Action::NoOp)
+            .map(|c| c.address.as_str())
+            .collect()
     }
 
     #[test]

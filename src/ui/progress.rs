@@ -60,7 +60,6 @@ impl PlainProgress {
             ));
         }
     }
-
 }
 
 pub fn elapsed(d: Duration) -> String {
@@ -141,10 +140,16 @@ impl TtyProgress {
         let multi = indicatif::MultiProgress::new();
         let header = multi.add(indicatif::ProgressBar::new(total as u64));
         header.set_style(
-            indicatif::ProgressStyle::with_template("{pos}/{len} steps done, {elapsed} elapsed").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{pos}/{len} steps done, {elapsed} elapsed")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         header.enable_steady_tick(Duration::from_millis(500));
-        Arc::new(TtyProgress { multi, header, bars: Mutex::new(HashMap::new()), style })
+        Arc::new(TtyProgress {
+            multi,
+            header,
+            bars: Mutex::new(HashMap::new()),
+            style,
+        })
     }
 
     pub fn finish(&self) {
@@ -162,7 +167,10 @@ impl EventSink for TtyProgress {
             Event::Started { address, op, .. } => {
                 let b = self.multi.add(indicatif::ProgressBar::new_spinner());
                 b.set_style(
-                    indicatif::ProgressStyle::with_template("  {spinner} {prefix} ({elapsed}) {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                    indicatif::ProgressStyle::with_template(
+                        "  {spinner} {prefix} ({elapsed}) {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
                 );
                 b.set_prefix(format!("{} {address}", op.progressive()));
                 b.enable_steady_tick(Duration::from_millis(120));
@@ -173,22 +181,40 @@ impl EventSink for TtyProgress {
                     b.set_message(text);
                 }
             }
-            Event::Finished { address, op, seconds, note } => {
+            Event::Finished {
+                address,
+                op,
+                seconds,
+                note,
+            } => {
                 if let Some(b) = self.bars.lock().unwrap().remove(&address) {
                     b.finish_and_clear();
                 }
                 self.header.inc(1);
                 let note = note.map(|n| format!(" [{n}]")).unwrap_or_default();
-                let _ = self.multi.println(format!("{address}: {} {}{note}", st.green(op.past()), st.dim(&format!("({})", elapsed(Duration::from_secs_f64(seconds))))));
+                let _ = self.multi.println(format!(
+                    "{address}: {} {}{note}",
+                    st.green(op.past()),
+                    st.dim(&format!("({})", elapsed(Duration::from_secs_f64(seconds))))
+                ));
             }
-            Event::Failed { address, op, error, .. } => {
+            Event::Failed {
+                address, op, error, ..
+            } => {
                 if let Some(b) = self.bars.lock().unwrap().remove(&address) {
                     b.finish_and_clear();
                 }
-                let _ = self.multi.println(format!("{address}: {} {error}", st.red(&format!("{} failed:", op.progressive()))));
+                let _ = self.multi.println(format!(
+                    "{address}: {} {error}",
+                    st.red(&format!("{} failed:", op.progressive()))
+                ));
             }
-            Event::Skipped { address, reason, .. } => {
-                let _ = self.multi.println(format!("{address}: {} ({reason})", st.yellow("skipped")));
+            Event::Skipped {
+                address, reason, ..
+            } => {
+                let _ = self
+                    .multi
+                    .println(format!("{address}: {} ({reason})", st.yellow("skipped")));
             }
         }
     }

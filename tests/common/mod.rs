@@ -224,3 +224,49 @@ pub fn tag<'a>(resource: &'a Value, key: &str) -> Option<&'a str> {
         .find(|t| t["Key"] == key)?["Value"]
         .as_str()
 }
+
+/// A loopback TCP forwarder that delays every chunk the client sends by
+/// `delay`, so each AWS call takes at least that long (to interrupt a run
+/// mid-way).
+pub struct SlowProxy {
+    pub endpoint: String,
+}
+
+impl SlowProxy {
+    pub fn start(upstream_port: u16, delay: Duration) -> SlowProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    continue;
+                };
+                let (mut c_read, mut u_write) =
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let (mut u_read, mut c_write) = (upstream, client);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    use std::io::{Read, Write};
+                    while let Ok(n) = c_read.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        std::thread::sleep(delay);
+                        if u_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = u_write.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut u_read, &mut c_write);
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        SlowProxy {
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
