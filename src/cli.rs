@@ -107,6 +107,9 @@ pub struct ExecArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub exec: ExecArgs,
+    /// Wait until CloudFront has deployed the changes (15+ minutes on AWS).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Args, Debug)]

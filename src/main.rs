@@ -115,6 +115,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Apply(args) => {
             let stack = ops::load(g)?;
             let p = ops::provider(&stack, g).await?;
+            p.aws
+                .wait_deployed
+                .store(args.wait, std::sync::atomic::Ordering::Relaxed);
             let plan = ops::plan(&stack, p.as_ref(), Mode::Apply).await?;
             print!("{}", ui::render::text(&plan, style));
             if !plan.has_changes() {

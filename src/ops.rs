@@ -65,7 +65,9 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode) -> Result<Plan> {
         Mode::Apply => diff(&desired.resources, live.clone(), p)?,
         Mode::Destroy => destroy_all(live.clone(), p),
     };
-    Ok(Plan::new(&stack.name, &stack.region, mode, changes, &live))
+    let mut plan = Plan::new(&stack.name, &stack.region, mode, changes, &live);
+    model::frontend::annotate(&mut plan);
+    Ok(plan)
 }
 
 /// Asks for confirmation on a terminal; without one, requires --auto-approve.

@@ -5,8 +5,10 @@
 //! (`aws-config`): environment, profiles, SSO, instance metadata, and
 //! `AWS_ENDPOINT_URL` for emulators or AWS-compatible endpoints.
 
+pub mod cloudfront;
 pub mod ec2;
 pub mod errors;
+pub mod s3;
 pub mod tags;
 
 use std::collections::HashMap;
@@ -39,6 +41,12 @@ pub struct Aws {
     /// by themselves: a lost response is followed by a look-up by tag, not a blind retry.
     pub ec2_once: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
+    /// CloudFront without SDK retries, for creates (see `ec2_once`).
+    pub cloudfront_once: aws_sdk_cloudfront::Client,
+    /// `apply --wait`: wait for CloudFront to deploy changes and invalidations.
+    pub wait_deployed: std::sync::atomic::AtomicBool,
     identity: OnceCell<(String, String)>,
 }
 
@@ -67,9 +75,23 @@ impl Aws {
                 &sdk,
             ))),
             sts: aws_sdk_sts::Client::new(&sdk),
+            s3: s3::client(&sdk),
+            cloudfront: aws_sdk_cloudfront::Client::new(&sdk),
+            cloudfront_once: aws_sdk_cloudfront::Client::from_conf(
+                aws_sdk_cloudfront::config::Builder::from(&sdk)
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            ),
+            wait_deployed: Default::default(),
             sdk,
             identity: OnceCell::new(),
         })
+    }
+
+    /// Whether to wait for CloudFront deployments (`apply --wait`).
+    pub fn wait_deployed(&self) -> bool {
+        self.wait_deployed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// (account id, partition) of the caller, from STS, read once.
@@ -127,7 +149,11 @@ pub struct AwsProvider {
 impl AwsProvider {
     pub fn new(aws: Aws) -> AwsProvider {
         let mut kinds: HashMap<&'static str, Box<dyn Kind>> = HashMap::new();
-        for k in ec2::kinds() {
+        for k in ec2::kinds()
+            .into_iter()
+            .chain(s3::kinds())
+            .chain(cloudfront::kinds())
+        {
             kinds.insert(k.name(), k);
         }
         AwsProvider {
