@@ -10,16 +10,23 @@ use std::sync::Once;
 use common::{Moto, Workdir};
 use serde_json::Value;
 
-/// moto drops `OriginAccessControlId` from a distribution's origins when it
-/// stores them (a moto gap). The tool compares that id, as it must on AWS,
-/// so on plain moto every plan would show the distribution changing. The
-/// tests therefore start moto through a wrapper that keeps that one
-/// attribute; nothing else of moto is changed, and the product is not.
+/// moto gaps worked around here, in the test, by starting moto through a
+/// wrapper that patches them (the product is not changed):
+///
+/// * moto drops `OriginAccessControlId` from a distribution's origins when it
+///   stores them. The tool compares that id, as it must on AWS, so on plain
+///   moto every plan would show the distribution changing.
+/// * moto answers GetBucketVersioning with a `GetBucketVersioningResponse`
+///   root element instead of S3's `VersioningConfiguration`; the AWS CLI does
+///   not mind, the Rust SDK rejects the response.
+/// * moto reports finished invalidations as `COMPLETED`; CloudFront says
+///   `Completed` (what `apply --wait` waits for).
 const MOTO_WRAPPER: &str = r#"#!/usr/bin/env python3
 import sys
-import moto.cloudfront.models as models
+import moto.cloudfront.models as cloudfront
+import moto.s3.responses as s3
 
-_init = models.Origin.__init__
+_init = cloudfront.Origin.__init__
 
 
 def _keep_oac_id(self, origin):
@@ -27,7 +34,27 @@ def _keep_oac_id(self, origin):
     self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
 
 
-models.Origin.__init__ = _keep_oac_id
+def _get_bucket_versioning(self):
+    status = self.backend.get_bucket_versioning(self.bucket_name)
+    body = '<?xml version="1.0" encoding="UTF-8"?>'
+    body += '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+    if status:
+        body += "<Status>" + status + "</Status>"
+    body += "</VersioningConfiguration>"
+    return 200, {"Content-Type": "application/xml"}, body
+
+
+_invalidation_init = cloudfront.Invalidation.__init__
+
+
+def _completed(self, *args, **kwargs):
+    _invalidation_init(self, *args, **kwargs)
+    self.status = "Completed"
+
+
+cloudfront.Origin.__init__ = _keep_oac_id
+cloudfront.Invalidation.__init__ = _completed
+s3.S3Response.get_bucket_versioning = _get_bucket_versioning
 from moto.server import main
 
 sys.exit(main())
@@ -317,7 +344,9 @@ fn publishes_a_private_site_through_cloudfront_and_destroys_it() {
         plan.stdout
     );
     assert!(plan.stdout.contains("files.robots.txt"), "{}", plan.stdout);
-    moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    // --wait: until CloudFront reports the invalidation completed.
+    moto.infra(w.path(), &["apply", "--auto-approve", "--wait"])
+        .ok();
     let after = versions(&moto, BUCKET);
     for (k, n) in &after {
         let expected = before[k] + usize::from(k == "robots.txt");
@@ -487,6 +516,11 @@ fn distribution_updates_in_place_through_the_etag_protocol() {
 fn never_takes_over_a_bucket_it_did_not_create() {
     setup();
     let moto = Moto::start();
+    let w = Workdir::with_stack(
+        "stack: shop\nregion: us-east-1\nnetwork: { cidr: 10.1.0.0/16 }\nfrontend:\n  bucket_name: someone-elses-bucket\n  site: ./dist\n",
+    );
+    w.write("precious.txt", "data");
+    let body = w.path().join("precious.txt");
     moto.aws(&["s3api", "create-bucket", "--bucket", "someone-elses-bucket"]);
     moto.aws(&[
         "s3api",
@@ -496,11 +530,8 @@ fn never_takes_over_a_bucket_it_did_not_create() {
         "--key",
         "precious.txt",
         "--body",
-        "/dev/null",
+        body.to_str().unwrap(),
     ]);
-    let w = Workdir::with_stack(
-        "stack: shop\nregion: us-east-1\nnetwork: { cidr: 10.1.0.0/16 }\nfrontend:\n  bucket_name: someone-elses-bucket\n  site: ./dist\n",
-    );
     w.write("dist/index.html", "<!doctype html>");
     let run = moto.infra(w.path(), &["apply", "--auto-approve"]);
     run.code(1);

@@ -712,10 +712,11 @@ struct PolicyProps {
 }
 
 const READ_SID: &str = "AllowCloudFrontRead";
-const TLS_SID: &str = "DenyInsecureTransport";
-
-/// The bucket policy: this distribution (and only it, by `AWS:SourceArn`)
-/// may read objects; nobody may use the bucket without TLS.
+/// The bucket policy: this distribution, and only it (by `AWS:SourceArn`),
+/// may read objects. Nothing else is granted, and nothing is denied: a
+/// deny of plain-HTTP requests would also lock the tool out of
+/// S3-compatible endpoints served over HTTP, and the bucket holds only
+/// public build artefacts.
 fn policy_document(bucket_arn: &str, distribution_arn: &str) -> Value {
     json!({
         "Version": "2012-10-17",
@@ -727,14 +728,6 @@ fn policy_document(bucket_arn: &str, distribution_arn: &str) -> Value {
                 "Action": "s3:GetObject",
                 "Resource": format!("{bucket_arn}/*"),
                 "Condition": { "StringEquals": { "AWS:SourceArn": distribution_arn } },
-            },
-            {
-                "Sid": TLS_SID,
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, format!("{bucket_arn}/*")],
-                "Condition": { "Bool": { "aws:SecureTransport": "false" } },
             },
         ],
     })
