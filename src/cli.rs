@@ -164,6 +164,9 @@ pub struct ApplyArgs {
     pub plan_file: Option<PathBuf>,
     #[command(flatten)]
     pub exec: ExecArgs,
+    /// Wait until CloudFront has deployed the changes (15+ minutes on AWS).
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Args, Debug)]

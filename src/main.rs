@@ -129,9 +129,17 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             })
         }
         Command::Apply(args) => {
-            ops::run(g, Mode::Apply, &args.exec, args.plan_file.as_deref(), style).await
+            ops::run(
+                g,
+                Mode::Apply,
+                &args.exec,
+                args.plan_file.as_deref(),
+                args.wait,
+                style,
+            )
+            .await
         }
-        Command::Destroy(args) => ops::run(g, Mode::Destroy, &args.exec, None, style).await,
+        Command::Destroy(args) => ops::run(g, Mode::Destroy, &args.exec, None, false, style).await,
         Command::Unlock => {
             let stack = ops::load(g)?;
             let p = ops::provider(&stack, g).await?;

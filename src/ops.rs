@@ -105,7 +105,9 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
                 .any(|d| d.address == c.address && d.deletion_protected());
         }
     }
-    Ok(Plan::new(&stack.name, &stack.region, mode, changes, &live))
+    let mut plan = Plan::new(&stack.name, &stack.region, mode, changes, &live);
+    model::frontend::annotate(&mut plan);
+    Ok(plan)
 }
 
 /// Reads a saved plan.
@@ -375,11 +377,13 @@ pub fn summarize(plan: &Plan, report: &Report, style: Style, out: &Output) -> i3
 }
 
 /// Plan (or take a saved plan), lock, confirm, execute, release: apply and destroy.
+/// `wait`: wait for changes that propagate slowly (CloudFront) to be deployed.
 pub async fn run(
     g: &Global,
     mode: Mode,
     args: &ExecArgs,
     saved: Option<&Path>,
+    wait: bool,
     style: Style,
 ) -> Result<i32> {
     let out = Output::choose(args.json);
@@ -424,6 +428,9 @@ pub async fn run(
             (provider(&stack, g).await?, None, Some(stack))
         }
     };
+    p.aws
+        .wait_deployed
+        .store(wait, std::sync::atomic::Ordering::Relaxed);
     let cancel = Cancel::default();
     let watcher = watch_interrupts(cancel.clone());
     let command = std::env::args().collect::<Vec<_>>().join(" ");

@@ -77,7 +77,9 @@ impl Aws {
             Ok(_) => return Ok(bucket),
             Err(e) if e.not_found() || e.status == Some(404) => {}
             Err(e) => {
-                return Err(anyhow::anyhow!(e).context(format!("checking the lock bucket {bucket}")));
+                return Err(
+                    anyhow::anyhow!(e).context(format!("checking the lock bucket {bucket}"))
+                );
             }
         }
         let mut create = self.s3.create_bucket().bucket(&bucket);
@@ -92,7 +94,9 @@ impl Aws {
             Ok(_) => {}
             Err(e) if e.is("BucketAlreadyOwnedByYou") => return Ok(bucket),
             Err(e) => {
-                return Err(anyhow::anyhow!(e).context(format!("creating the lock bucket {bucket}")));
+                return Err(
+                    anyhow::anyhow!(e).context(format!("creating the lock bucket {bucket}"))
+                );
             }
         }
         self.s3

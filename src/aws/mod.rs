@@ -5,9 +5,11 @@
 //! (`aws-config`): environment, profiles, SSO, instance metadata, and
 //! `AWS_ENDPOINT_URL` for emulators or AWS-compatible endpoints.
 
+pub mod cloudfront;
 pub mod ec2;
 pub mod errors;
 pub mod lock;
+pub mod s3;
 pub mod tags;
 
 use std::collections::HashMap;
@@ -41,6 +43,11 @@ pub struct Aws {
     pub ec2_once: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
     pub s3: aws_sdk_s3::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
+    /// CloudFront without SDK retries, for creates (see `ec2_once`).
+    pub cloudfront_once: aws_sdk_cloudfront::Client,
+    /// `apply --wait`: wait for CloudFront to deploy changes and invalidations.
+    pub wait_deployed: std::sync::atomic::AtomicBool,
     identity: OnceCell<(String, String)>,
 }
 
@@ -71,14 +78,23 @@ impl Aws {
                 &sdk,
             ))),
             sts: aws_sdk_sts::Client::new(&sdk),
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&sdk)
-                    .force_path_style(s3_path_style(&sdk))
+            s3: s3::client(&sdk),
+            cloudfront: aws_sdk_cloudfront::Client::new(&sdk),
+            cloudfront_once: aws_sdk_cloudfront::Client::from_conf(
+                aws_sdk_cloudfront::config::Builder::from(&sdk)
+                    .retry_config(RetryConfig::disabled())
                     .build(),
             ),
+            wait_deployed: Default::default(),
             sdk,
             identity: OnceCell::new(),
         })
+    }
+
+    /// Whether to wait for CloudFront deployments (`apply --wait`).
+    pub fn wait_deployed(&self) -> bool {
+        self.wait_deployed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// (account id, partition) of the caller, from STS, read once.
@@ -99,27 +115,6 @@ impl Aws {
             })
             .await
     }
-}
-
-/// Whether S3 must be addressed path-style (`endpoint/bucket/key`): when
-/// `AWS_S3_FORCE_PATH_STYLE=true`, or when the endpoint is an IP address or
-/// `localhost`, where virtual-hosted names (`bucket.endpoint`) cannot resolve.
-/// Real AWS endpoints keep virtual-hosted style.
-pub fn s3_path_style(sdk: &SdkConfig) -> bool {
-    if let Ok(v) = std::env::var("AWS_S3_FORCE_PATH_STYLE") {
-        return matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
-    }
-    let Some(url) = sdk.endpoint_url() else {
-        return false;
-    };
-    let host = url
-        .split("://")
-        .nth(1)
-        .unwrap_or(url)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default();
-    host == "localhost" || host.parse::<std::net::Ipv4Addr>().is_ok() || url.contains("://[")
 }
 
 /// One kind of AWS resource.
@@ -157,7 +152,11 @@ pub struct AwsProvider {
 impl AwsProvider {
     pub fn new(aws: Aws) -> AwsProvider {
         let mut kinds: HashMap<&'static str, Box<dyn Kind>> = HashMap::new();
-        for k in ec2::kinds() {
+        for k in ec2::kinds()
+            .into_iter()
+            .chain(s3::kinds())
+            .chain(cloudfront::kinds())
+        {
             kinds.insert(k.name(), k);
         }
         AwsProvider {

@@ -28,6 +28,11 @@ pub struct StackFile {
     pub tags: BTreeMap<String, String>,
     /// The network tier: VPC, subnets, gateways, routes and security groups.
     pub network: Network,
+    /// The frontend tier: the site's S3 bucket, CloudFront, and site publishing.
+    /// (Schema without `null`, so errors inside the section are located.)
+    #[serde(default)]
+    #[schemars(with = "super::spec_frontend::Frontend")]
+    pub frontend: Option<super::spec_frontend::Frontend>,
     /// Named overlays merged over this file with `-e NAME`; each is deployed
     /// as its own stack named `<stack>-<NAME>` unless it sets `stack`.
     #[serde(default)]

@@ -24,7 +24,7 @@ fn path(parts: &[&str]) -> Vec<PathSeg> {
 }
 
 pub fn validate(
-    spec: StackFile,
+    mut spec: StackFile,
     ov: &Overrides,
     base_dir: PathBuf,
 ) -> Result<Stack, Vec<PathError>> {
@@ -318,6 +318,9 @@ pub fn validate(
             }
         }
     }
+
+    let partition = rules::partition_of(&region);
+    super::validate_frontend::validate(&mut spec, &name, &region, partition, &base_dir, &mut errs);
 
     if !errs.is_empty() {
         return Err(errs);
