@@ -59,7 +59,10 @@ pub async fn provider(stack: &Stack, g: &Global) -> Result<Arc<AwsProvider>> {
 
 /// Reads the live stack and plans `mode`.
 pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode) -> Result<Plan> {
-    let desired: Desired = model::expand(stack);
+    let mut desired: Desired = model::expand(stack);
+    if mode == Mode::Apply {
+        p.prepare(&mut desired.resources).await?;
+    }
     let live = p.read(&Desired::kinds()).await?;
     let changes = match mode {
         Mode::Apply => diff(&desired.resources, live.clone(), p)?,

@@ -5,8 +5,12 @@
 //! (`aws-config`): environment, profiles, SSO, instance metadata, and
 //! `AWS_ENDPOINT_URL` for emulators or AWS-compatible endpoints.
 
+pub mod autoscaling;
+pub mod compute_common;
 pub mod ec2;
+pub mod elbv2;
 pub mod errors;
+pub mod launch_template;
 pub mod tags;
 
 use std::collections::HashMap;
@@ -21,6 +25,7 @@ use aws_types::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use crate::engine::plan::Change;
 use crate::engine::provider::{DeleteOptions, KindInfo, Provider, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
@@ -39,6 +44,8 @@ pub struct Aws {
     /// by themselves: a lost response is followed by a look-up by tag, not a blind retry.
     pub ec2_once: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     identity: OnceCell<(String, String)>,
 }
 
@@ -67,6 +74,8 @@ impl Aws {
                 &sdk,
             ))),
             sts: aws_sdk_sts::Client::new(&sdk),
+            autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             sdk,
             identity: OnceCell::new(),
         })
@@ -98,6 +107,14 @@ pub trait Kind: Send + Sync {
     fn name(&self) -> &'static str;
     fn info(&self) -> KindInfo;
     fn normalize(&self, _props: &mut Value) {}
+    /// Plan-time look-ups in the desired resources (see [`Provider::prepare`]).
+    async fn prepare(&self, _aws: &Aws, _desired: &mut [Resource]) -> Result<()> {
+        Ok(())
+    }
+    /// Notes for a planned change of this kind (see [`Provider::notes`]).
+    fn notes(&self, _change: &Change) -> Vec<String> {
+        Vec::new()
+    }
     /// Every resource of this kind in the stack, found by tag.
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>>;
     async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live>;
@@ -127,7 +144,12 @@ pub struct AwsProvider {
 impl AwsProvider {
     pub fn new(aws: Aws) -> AwsProvider {
         let mut kinds: HashMap<&'static str, Box<dyn Kind>> = HashMap::new();
-        for k in ec2::kinds() {
+        for k in ec2::kinds()
+            .into_iter()
+            .chain(elbv2::kinds())
+            .chain(launch_template::kinds())
+            .chain(autoscaling::kinds())
+        {
             kinds.insert(k.name(), k);
         }
         AwsProvider {
@@ -154,6 +176,22 @@ impl Provider for AwsProvider {
         if let Some(k) = self.kinds.get(kind) {
             k.normalize(props);
         }
+    }
+
+    async fn prepare(&self, desired: &mut [Resource]) -> Result<()> {
+        let mut names: Vec<&&'static str> = self.kinds.keys().collect();
+        names.sort();
+        for n in names {
+            self.kinds[*n].prepare(&self.aws, desired).await?;
+        }
+        Ok(())
+    }
+
+    fn notes(&self, change: &Change) -> Vec<String> {
+        self.kinds
+            .get(change.kind.as_str())
+            .map(|k| k.notes(change))
+            .unwrap_or_default()
     }
 
     async fn read(&self, kinds: &[String]) -> Result<Vec<Live>> {

@@ -28,6 +28,9 @@ pub struct StackFile {
     pub tags: BTreeMap<String, String>,
     /// The network tier: VPC, subnets, gateways, routes and security groups.
     pub network: Network,
+    /// The compute tier: web groups behind an Application Load Balancer.
+    #[serde(default)]
+    pub compute: Option<super::spec_compute::Compute>,
     /// Named overlays merged over this file with `-e NAME`; each is deployed
     /// as its own stack named `<stack>-<NAME>` unless it sets `stack`.
     #[serde(default)]

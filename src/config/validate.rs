@@ -24,7 +24,7 @@ fn path(parts: &[&str]) -> Vec<PathSeg> {
 }
 
 pub fn validate(
-    spec: StackFile,
+    mut spec: StackFile,
     ov: &Overrides,
     base_dir: PathBuf,
 ) -> Result<Stack, Vec<PathError>> {
@@ -318,6 +318,16 @@ pub fn validate(
             }
         }
     }
+
+    super::validate_compute::check(
+        &mut spec,
+        &name,
+        &region,
+        rules::partition_of(&region),
+        azs.len(),
+        &base_dir,
+        &mut errs,
+    );
 
     if !errs.is_empty() {
         return Err(errs);
