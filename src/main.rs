@@ -118,12 +118,17 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let plan = ops::plan(&stack, p.as_ref(), Mode::Apply).await?;
             print!("{}", ui::render::text(&plan, style));
             if !plan.has_changes() {
+                ops::print_outputs(&stack, p.as_ref()).await;
                 return Ok(exit::OK);
             }
             ops::check_protection(&plan, &stack)?;
             ops::confirm(&plan, args.exec.auto_approve)?;
-            let report = ops::execute(&plan, p, &args.exec, style, false).await?;
-            Ok(ops::summarize(&plan, &report, style, false))
+            let report = ops::execute(&plan, p.clone(), &args.exec, style, false).await?;
+            let code = ops::summarize(&plan, &report, style, false);
+            if code == exit::OK {
+                ops::print_outputs(&stack, p.as_ref()).await;
+            }
+            Ok(code)
         }
         Command::Destroy(args) => {
             let stack = ops::load(g)?;

@@ -219,3 +219,40 @@ pub fn summarize(plan: &Plan, report: &Report, style: Style, json: bool) -> i32 
     eprintln!("Run the same command again to continue from where the cloud is now.");
     exit::ERROR
 }
+
+/// Prints the stack's outputs (e.g. the load balancer's DNS name), read
+/// from the cloud: only the kinds that hold them are read.
+pub async fn print_outputs(stack: &Stack, p: &dyn Provider) {
+    let desired = model::expand(stack);
+    let mut kinds: Vec<String> = desired
+        .outputs
+        .iter()
+        .filter_map(|o| desired.resources.iter().find(|r| r.address == o.address))
+        .map(|r| r.kind.clone())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    if kinds.is_empty() {
+        return;
+    }
+    let live = match p.read(&kinds).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("(outputs not shown: {e:#})");
+            return;
+        }
+    };
+    println!("\nOutputs:");
+    for o in &desired.outputs {
+        let v = live
+            .iter()
+            .find(|l| l.address == o.address)
+            .and_then(|l| l.attr(o.attr));
+        let shown = match v {
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => "(not created)".into(),
+        };
+        println!("  {} = {shown}", o.name);
+    }
+}

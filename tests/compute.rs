@@ -245,7 +245,8 @@ fn serve(mut client: TcpStream, upstream: u16, calls: &Mutex<Vec<String>>) -> st
 fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     let moto = Moto::start();
     let w = Workdir::reference();
-    moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let applied = moto.infra(w.path(), &["apply", "--auto-approve"]);
+    applied.ok();
 
     // Launch template: IMDSv2 required, encrypted root volume, tags for
     // instances and volumes, the user data file.
@@ -303,6 +304,15 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
         .unwrap();
     assert_eq!(lb["SecurityGroups"][0], alb_sg["GroupId"]);
     let lb_arn = lb["LoadBalancerArn"].as_str().unwrap().to_string();
+    // The output users point their domain at.
+    assert!(
+        applied.stdout.contains(&format!(
+            "load_balancer_dns = {}",
+            lb["DNSName"].as_str().unwrap()
+        )),
+        "{}",
+        applied.stdout
+    );
 
     // Target group and listener 80 -> target group.
     let tgs = target_groups(&moto);

@@ -56,9 +56,15 @@ pub fn auto_scaling_group(group: &str) -> String {
 /// provider appends `-` and 4 characters that make each generation unique.
 pub const TG_PREFIX_MAX: usize = 27;
 
-/// The target group's name prefix: `<stack>-<group>`, cut to fit.
-pub fn tg_name_prefix(stack: &str, group: &str) -> String {
-    let full = format!("{stack}-{group}");
+/// The target group's name prefix: `<stack>-<group>`, cut to fit, and
+/// `i-` in front behind an internal load balancer. A target group serves
+/// one load balancer only, so a new load balancer (a scheme change) needs
+/// new target groups: the prefix is replace-only and changes with the scheme.
+pub fn tg_name_prefix(stack: &str, group: &str, scheme: Scheme) -> String {
+    let full = match scheme {
+        Scheme::InternetFacing => format!("{stack}-{group}"),
+        Scheme::Internal => format!("i-{stack}-{group}"),
+    };
     let cut: String = full.chars().take(TG_PREFIX_MAX).collect();
     cut.trim_end_matches('-').to_string()
 }
@@ -162,7 +168,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             target_group(name),
             "elbv2.target_group",
             json!({
-                "name_prefix": tg_name_prefix(&stack.name, name),
+                "name_prefix": tg_name_prefix(&stack.name, name, lb.scheme),
                 "port": g.port,
                 "protocol": g.protocol.api(),
                 "vpc_id": reference(VPC, "id"),
@@ -567,8 +573,11 @@ mod tests {
 
     #[test]
     fn target_group_prefix_fits() {
-        let p = tg_name_prefix(&"a".repeat(24), "web-frontend");
+        let p = tg_name_prefix(&"a".repeat(24), "web-frontend", Scheme::InternetFacing);
         assert!(p.len() <= TG_PREFIX_MAX);
         assert!(!p.ends_with('-'));
+        let i = tg_name_prefix(&"a".repeat(24), "web-frontend", Scheme::Internal);
+        assert!(i.len() <= TG_PREFIX_MAX);
+        assert_ne!(i, p, "a scheme change must replace the target groups");
     }
 }
