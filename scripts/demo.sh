@@ -11,7 +11,8 @@ cargo build --quiet
 INFRA="${CARGO_TARGET_DIR:-target}/debug/infra"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-MOTO_IAM_LOAD_MANAGED_POLICIES=true moto_server -H 127.0.0.1 -p "$PORT" >/tmp/infra-demo-moto.log 2>&1 &
+# moto with its known gaps patched for local runs (see the file's docstring).
+MOTO_IAM_LOAD_MANAGED_POLICIES=true python3 tests/support/moto_patched.py -H 127.0.0.1 -p "$PORT" >/tmp/infra-demo-moto.log 2>&1 &
 MOTO_PID=$!
 trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done

@@ -80,7 +80,10 @@ pub async fn provider(stack: &Stack, g: &Global) -> Result<Arc<AwsProvider>> {
 
 /// Reads the live stack and plans `mode`, restricted to `scope`.
 pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) -> Result<Plan> {
-    let desired: Desired = model::expand(stack);
+    let mut desired: Desired = model::expand(stack);
+    if mode == Mode::Apply {
+        p.prepare(&mut desired.resources).await?;
+    }
     let live = p.read(&Desired::kinds()).await?;
     let changes = match mode {
         Mode::Apply => diff(&desired.resources, live.clone(), p)?,
@@ -472,7 +475,15 @@ pub async fn run(
             }
         }
         let report = execute(&plan, p.clone(), args, style, &out, &cancel).await?;
-        Ok(summarize(&plan, &report, style, &out))
+        let code = summarize(&plan, &report, style, &out);
+        if code == exit::OK
+            && plan.mode == Mode::Apply
+            && !matches!(out, Output::Json)
+            && let Some(stack) = &stack
+        {
+            print_outputs(stack, p.as_ref()).await;
+        }
+        Ok(code)
     }
     .await;
     watcher.abort();
@@ -480,4 +491,41 @@ pub async fn run(
     let code = result?;
     released?;
     Ok(code)
+}
+
+/// Prints the stack's outputs (e.g. the load balancer's DNS name), read
+/// from the cloud: only the kinds that hold them are read.
+pub async fn print_outputs(stack: &Stack, p: &dyn Provider) {
+    let desired = model::expand(stack);
+    let mut kinds: Vec<String> = desired
+        .outputs
+        .iter()
+        .filter_map(|o| desired.resources.iter().find(|r| r.address == o.address))
+        .map(|r| r.kind.clone())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    if kinds.is_empty() {
+        return;
+    }
+    let live = match p.read(&kinds).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("(outputs not shown: {e:#})");
+            return;
+        }
+    };
+    println!("\nOutputs:");
+    for o in &desired.outputs {
+        let v = live
+            .iter()
+            .find(|l| l.address == o.address)
+            .and_then(|l| l.attr(o.attr));
+        let shown = match v {
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => "(not created)".into(),
+        };
+        println!("  {} = {shown}", o.name);
+    }
 }

@@ -5,81 +5,10 @@
 
 mod common;
 
-use std::sync::Once;
-
 use common::{Moto, Workdir};
 use serde_json::Value;
 
-/// moto gaps worked around here, in the test, by starting moto through a
-/// wrapper that patches them (the product is not changed):
-///
-/// * moto drops `OriginAccessControlId` from a distribution's origins when it
-///   stores them. The tool compares that id, as it must on AWS, so on plain
-///   moto every plan would show the distribution changing.
-/// * moto answers GetBucketVersioning with a `GetBucketVersioningResponse`
-///   root element instead of S3's `VersioningConfiguration`; the AWS CLI does
-///   not mind, the Rust SDK rejects the response.
-/// * moto reports finished invalidations as `COMPLETED`; CloudFront says
-///   `Completed` (what `apply --wait` waits for).
-const MOTO_WRAPPER: &str = r#"#!/usr/bin/env python3
-import sys
-import moto.cloudfront.models as cloudfront
-import moto.s3.responses as s3
-
-_init = cloudfront.Origin.__init__
-
-
-def _keep_oac_id(self, origin):
-    _init(self, origin)
-    self.origin_access_control_id = origin.get("OriginAccessControlId") or ""
-
-
-def _get_bucket_versioning(self):
-    status = self.backend.get_bucket_versioning(self.bucket_name)
-    body = '<?xml version="1.0" encoding="UTF-8"?>'
-    body += '<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-    if status:
-        body += "<Status>" + status + "</Status>"
-    body += "</VersioningConfiguration>"
-    return 200, {"Content-Type": "application/xml"}, body
-
-
-_invalidation_init = cloudfront.Invalidation.__init__
-
-
-def _completed(self, *args, **kwargs):
-    _invalidation_init(self, *args, **kwargs)
-    self.status = "Completed"
-
-
-cloudfront.Origin.__init__ = _keep_oac_id
-cloudfront.Invalidation.__init__ = _completed
-s3.S3Response.get_bucket_versioning = _get_bucket_versioning
-from moto.server import main
-
-sys.exit(main())
-"#;
-
-/// Puts the wrapper first on PATH as `moto_server`, once, before any test of
-/// this file starts a process (every test calls this first).
-fn setup() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let dir = std::env::temp_dir().join(format!("infra-frontend-moto-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = dir.join("moto_server");
-        std::fs::write(&script, MOTO_WRAPPER).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let path = std::env::var("PATH").unwrap_or_default();
-        // SAFETY: runs once, before this test binary spawns any process or
-        // thread that reads the environment (every test calls setup first).
-        unsafe { std::env::set_var("PATH", format!("{}:{path}", dir.display())) };
-    });
-}
+// moto gaps are patched for every test in tests/support/moto_patched.py.
 
 const ACCOUNT: &str = "123456789012";
 const BUCKET: &str = "webapp-site-123456789012-us-east-1";
@@ -173,7 +102,6 @@ fn current_keys(moto: &Moto, bucket: &str) -> Vec<String> {
 
 #[test]
 fn publishes_a_private_site_through_cloudfront_and_destroys_it() {
-    setup();
     let moto = Moto::start();
     let w = Workdir::reference();
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
@@ -414,7 +342,6 @@ fn publishes_a_private_site_through_cloudfront_and_destroys_it() {
 
 #[test]
 fn distribution_updates_in_place_through_the_etag_protocol() {
-    setup();
     let moto = Moto::start();
     let w = Workdir::with_stack(
         "stack: shop\nregion: us-east-1\nnetwork: { cidr: 10.1.0.0/16 }\nfrontend:\n  bucket_name: shop-frontend-bucket\n  site: ./dist\n  spa: true\n  price_class: PriceClass_100\n",
@@ -514,7 +441,6 @@ fn distribution_updates_in_place_through_the_etag_protocol() {
 
 #[test]
 fn never_takes_over_a_bucket_it_did_not_create() {
-    setup();
     let moto = Moto::start();
     let w = Workdir::with_stack(
         "stack: shop\nregion: us-east-1\nnetwork: { cidr: 10.1.0.0/16 }\nfrontend:\n  bucket_name: someone-elses-bucket\n  site: ./dist\n",
@@ -562,7 +488,6 @@ fn never_takes_over_a_bucket_it_did_not_create() {
 
 #[test]
 fn bad_frontend_settings_fail_validation_with_their_location() {
-    setup();
     let w = Workdir::with_stack(
         "stack: shop\nregion: us-east-1\nnetwork: { cidr: 10.1.0.0/16 }\nfrontend:\n  bucket_name: Shop_Site\n  site: ./missing\n  aliases: [www.example.com]\n  price_class: PriceClass_50\n",
     );

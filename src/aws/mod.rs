@@ -5,9 +5,13 @@
 //! (`aws-config`): environment, profiles, SSO, instance metadata, and
 //! `AWS_ENDPOINT_URL` for emulators or AWS-compatible endpoints.
 
+pub mod autoscaling;
 pub mod cloudfront;
+pub mod compute_common;
 pub mod ec2;
+pub mod elbv2;
 pub mod errors;
+pub mod launch_template;
 pub mod lock;
 pub mod s3;
 pub mod tags;
@@ -24,6 +28,7 @@ use aws_types::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use crate::engine::plan::Change;
 use crate::engine::provider::{DeleteOptions, KindInfo, Provider, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
@@ -48,6 +53,8 @@ pub struct Aws {
     pub cloudfront_once: aws_sdk_cloudfront::Client,
     /// `apply --wait`: wait for CloudFront to deploy changes and invalidations.
     pub wait_deployed: std::sync::atomic::AtomicBool,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     identity: OnceCell<(String, String)>,
 }
 
@@ -86,6 +93,8 @@ impl Aws {
                     .build(),
             ),
             wait_deployed: Default::default(),
+            autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             sdk,
             identity: OnceCell::new(),
         })
@@ -123,6 +132,14 @@ pub trait Kind: Send + Sync {
     fn name(&self) -> &'static str;
     fn info(&self) -> KindInfo;
     fn normalize(&self, _props: &mut Value) {}
+    /// Plan-time look-ups in the desired resources (see [`Provider::prepare`]).
+    async fn prepare(&self, _aws: &Aws, _desired: &mut [Resource]) -> Result<()> {
+        Ok(())
+    }
+    /// Notes for a planned change of this kind (see [`Provider::notes`]).
+    fn notes(&self, _change: &Change) -> Vec<String> {
+        Vec::new()
+    }
     /// Every resource of this kind in the stack, found by tag.
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>>;
     async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live>;
@@ -156,6 +173,9 @@ impl AwsProvider {
             .into_iter()
             .chain(s3::kinds())
             .chain(cloudfront::kinds())
+            .chain(elbv2::kinds())
+            .chain(launch_template::kinds())
+            .chain(autoscaling::kinds())
         {
             kinds.insert(k.name(), k);
         }
@@ -183,6 +203,22 @@ impl Provider for AwsProvider {
         if let Some(k) = self.kinds.get(kind) {
             k.normalize(props);
         }
+    }
+
+    async fn prepare(&self, desired: &mut [Resource]) -> Result<()> {
+        let mut names: Vec<&&'static str> = self.kinds.keys().collect();
+        names.sort();
+        for n in names {
+            self.kinds[*n].prepare(&self.aws, desired).await?;
+        }
+        Ok(())
+    }
+
+    fn notes(&self, change: &Change) -> Vec<String> {
+        self.kinds
+            .get(change.kind.as_str())
+            .map(|k| k.notes(change))
+            .unwrap_or_default()
     }
 
     async fn read(&self, kinds: &[String]) -> Result<Vec<Live>> {

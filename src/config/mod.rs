@@ -10,8 +10,10 @@ pub mod aws_rules;
 pub mod diagnostics;
 pub mod schema_check;
 pub mod spec;
+pub mod spec_compute;
 pub mod spec_frontend;
 pub mod validate;
+pub mod validate_compute;
 pub mod validate_frontend;
 pub mod yaml;
 

@@ -33,6 +33,9 @@ pub struct StackFile {
     #[serde(default)]
     #[schemars(with = "super::spec_frontend::Frontend")]
     pub frontend: Option<super::spec_frontend::Frontend>,
+    /// The compute tier: web groups behind an Application Load Balancer.
+    #[serde(default)]
+    pub compute: Option<super::spec_compute::Compute>,
     /// Named overlays merged over this file with `-e NAME`; each is deployed
     /// as its own stack named `<stack>-<NAME>` unless it sets `stack`.
     #[serde(default)]

@@ -321,6 +321,15 @@ pub fn validate(
 
     let partition = rules::partition_of(&region);
     super::validate_frontend::validate(&mut spec, &name, &region, partition, &base_dir, &mut errs);
+    super::validate_compute::check(
+        &mut spec,
+        &name,
+        &region,
+        partition,
+        azs.len(),
+        &base_dir,
+        &mut errs,
+    );
 
     if !errs.is_empty() {
         return Err(errs);

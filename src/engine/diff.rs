@@ -112,6 +112,9 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
             changes.push(deletion(l, provider, "not in stack.yaml"));
         }
     }
+    for c in &mut changes {
+        c.notes = provider.notes(c);
+    }
     Ok(changes)
 }
 

@@ -52,6 +52,19 @@ pub trait Provider: Send + Sync {
     /// to desired and live props alike before they are compared.
     fn normalize(&self, _kind: &str, _props: &mut Value) {}
 
+    /// Resolves plan-time look-ups in the desired properties (e.g. an AMI
+    /// given by name becomes the id of the newest matching image), before
+    /// they are diffed. Default: nothing to resolve.
+    async fn prepare(&self, _desired: &mut [Resource]) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// What a planned change will do beyond its field changes, for the plan
+    /// (e.g. "starts an instance refresh"). Default: nothing.
+    fn notes(&self, _change: &super::plan::Change) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Every live resource of the stack, of the given kinds.
     async fn read(&self, kinds: &[String]) -> anyhow::Result<Vec<Live>>;
 

@@ -1,6 +1,7 @@
 //! Validated stack -> desired resource graph. Each tier expands its part of
 //! the file into low-level resources with stable, tag-safe addresses.
 
+pub mod compute;
 pub mod frontend;
 pub mod network;
 
@@ -34,6 +35,7 @@ impl Desired {
         network::KINDS
             .iter()
             .chain(frontend::KINDS)
+            .chain(compute::KINDS)
             .map(|k| k.to_string())
             .collect()
     }
@@ -43,6 +45,7 @@ impl Desired {
 pub fn expand(stack: &Stack) -> Desired {
     let mut d = Desired::default();
     network::expand(stack, &mut d);
+    compute::expand(stack, &mut d);
     // Last: it routes `/api/*` to the backend tier's stage when there is one.
     frontend::expand(stack, &mut d);
     d

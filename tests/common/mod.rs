@@ -29,7 +29,9 @@ impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("infra-test-moto-{port}.log"));
-        let child = Command::new("moto_server")
+        // moto with its known gaps patched (tests/support/moto_patched.py).
+        let child = Command::new("python3")
+            .arg(repo_root().join("tests/support/moto_patched.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(Stdio::null())
