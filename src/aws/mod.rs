@@ -5,8 +5,13 @@
 //! (`aws-config`): environment, profiles, SSO, instance metadata, and
 //! `AWS_ENDPOINT_URL` for emulators or AWS-compatible endpoints.
 
+pub mod apigateway;
+pub mod backend_util;
 pub mod ec2;
 pub mod errors;
+pub mod iam;
+pub mod lambda;
+pub mod logs;
 pub mod tags;
 
 use std::collections::HashMap;
@@ -39,6 +44,12 @@ pub struct Aws {
     /// by themselves: a lost response is followed by a look-up by tag, not a blind retry.
     pub ec2_once: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
+    /// Without SDK retries, for CreateRestApi / CreateDeployment (not idempotent).
+    pub apigateway_once: aws_sdk_apigateway::Client,
     identity: OnceCell<(String, String)>,
 }
 
@@ -67,6 +78,15 @@ impl Aws {
                 &sdk,
             ))),
             sts: aws_sdk_sts::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            lambda: aws_sdk_lambda::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            apigateway: aws_sdk_apigateway::Client::new(&sdk),
+            apigateway_once: aws_sdk_apigateway::Client::from_conf(
+                aws_sdk_apigateway::config::Builder::from(&sdk)
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            ),
             sdk,
             identity: OnceCell::new(),
         })
@@ -127,7 +147,13 @@ pub struct AwsProvider {
 impl AwsProvider {
     pub fn new(aws: Aws) -> AwsProvider {
         let mut kinds: HashMap<&'static str, Box<dyn Kind>> = HashMap::new();
-        for k in ec2::kinds() {
+        for k in ec2::kinds()
+            .into_iter()
+            .chain(logs::kinds())
+            .chain(iam::kinds())
+            .chain(lambda::kinds())
+            .chain(apigateway::kinds())
+        {
             kinds.insert(k.name(), k);
         }
         AwsProvider {

@@ -28,6 +28,9 @@ pub struct StackFile {
     pub tags: BTreeMap<String, String>,
     /// The network tier: VPC, subnets, gateways, routes and security groups.
     pub network: Network,
+    /// The backend tier: Lambda functions behind an API Gateway REST API.
+    #[serde(default)]
+    pub backend: Option<super::spec_backend::Backend>,
     /// Named overlays merged over this file with `-e NAME`; each is deployed
     /// as its own stack named `<stack>-<NAME>` unless it sets `stack`.
     #[serde(default)]

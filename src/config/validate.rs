@@ -319,6 +319,8 @@ pub fn validate(
         }
     }
 
+    super::validate_backend::validate(&spec, &name, &region, &base_dir, &mut errs);
+
     if !errs.is_empty() {
         return Err(errs);
     }

@@ -1,7 +1,9 @@
 //! Validated stack -> desired resource graph. Each tier expands its part of
 //! the file into low-level resources with stable, tag-safe addresses.
 
+pub mod backend;
 pub mod network;
+pub mod package;
 
 use std::collections::BTreeMap;
 
@@ -30,7 +32,11 @@ impl Desired {
     /// Kinds to read from the cloud: every kind this tool can manage, so that
     /// resources removed from the file are found and deleted.
     pub fn kinds() -> Vec<String> {
-        network::KINDS.iter().map(|k| k.to_string()).collect()
+        network::KINDS
+            .iter()
+            .chain(backend::KINDS)
+            .map(|k| k.to_string())
+            .collect()
     }
 }
 
@@ -38,6 +44,7 @@ impl Desired {
 pub fn expand(stack: &Stack) -> Desired {
     let mut d = Desired::default();
     network::expand(stack, &mut d);
+    backend::expand(stack, &mut d);
     d
 }
 
