@@ -5,7 +5,7 @@
 //! (what Lambda reports as CodeSha256). The package is rebuilt from
 //! `code_source` at apply and must still hash to the planned value.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -23,7 +23,7 @@ use super::errors::{AwsError, AwsResultExt};
 use super::tags::{self, Tags};
 use super::{Aws, Kind, wait_for};
 use crate::engine::concat;
-use crate::engine::provider::{DeleteOptions, KindInfo, Quiet, StepReporter};
+use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 use crate::model::package::{self, CodeSource};
 

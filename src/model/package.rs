@@ -153,7 +153,10 @@ pub fn read_zip(path: &Path) -> Result<Package, String> {
             .map_err(|e| format!("{} is a damaged zip file: {e}", path.display()))?;
         unzipped += f.size();
         if !f.is_dir() {
-            entries.push(f.name().to_string());
+            let name = f
+                .name()
+                .map_err(|e| format!("{} has an unreadable entry name: {e}", path.display()))?;
+            entries.push(name.to_string());
         }
     }
     Ok(Package {
