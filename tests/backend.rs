@@ -270,14 +270,14 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
     );
 
     // The stream mapping.
-    let esm = moto.aws(&[
-        "lambda",
-        "list-event-source-mappings",
-        "--function-name",
-        "webapp-orders",
-    ])["EventSourceMappings"]
-        .clone();
-    assert_eq!(esm.as_array().unwrap().len(), 1, "{esm}");
+    // (moto filters --function-name on the exact string the mapping was
+    // created with, an ARN here: list all and look at FunctionArn.)
+    let esm: Vec<Value> =
+        moto.aws(&["lambda", "list-event-source-mappings"])["EventSourceMappings"]
+            .as_array()
+            .unwrap()
+            .clone();
+    assert_eq!(esm.len(), 1, "{esm:?}");
     assert_eq!(esm[0]["EventSourceArn"], stream.as_str());
     assert_eq!(esm[0]["BatchSize"], 50);
     assert_eq!(esm[0]["StartingPosition"], "LATEST");
@@ -348,9 +348,20 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
     assert_eq!(stage["methodSettings"]["*/*"]["throttlingRateLimit"], 100.0);
     assert_eq!(stage["methodSettings"]["*/*"]["throttlingBurstLimit"], 200);
 
-    // The invoke URL is an output.
-    let out = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
-    out.code(0);
+    // Nothing left to do, and the stage's invoke URL is known.
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
+        .code(0);
+    let plan = plan_json(&moto, &w);
+    let stage = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "backend.stage")
+        .unwrap();
+    assert_eq!(
+        stage["live"]["attrs"]["invoke_url"],
+        format!("https://{api}.execute-api.us-east-1.amazonaws.com/prod")
+    );
 
     // Lambda leaves network interfaces behind in the VPC (moto does not): one
     // must not block the subnets and the security group.

@@ -144,38 +144,65 @@ async fn read_tree(aws: &Aws, api: &str) -> Result<Tree> {
         .collect::<Result<Vec<_>, _>>()
         .await
         .aws()?;
-    Ok(resources
-        .into_iter()
-        .map(|r| {
-            let methods = r
-                .resource_methods()
-                .map(|m| {
-                    m.iter()
-                        .map(|(verb, method)| {
-                            let uri = method
-                                .method_integration()
-                                .map(|i| {
-                                    if i.r#type() == Some(&IntegrationType::AwsProxy) {
-                                        i.uri().unwrap_or_default().to_string()
-                                    } else {
-                                        format!(
-                                            "{} integration",
-                                            i.r#type().map(|t| t.as_str()).unwrap_or("unknown")
-                                        )
-                                    }
-                                })
-                                .unwrap_or_else(|| "no integration".into());
-                            (verb.clone(), uri)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            (
-                r.path().unwrap_or("/").to_string(),
-                (r.id().unwrap_or_default().to_string(), methods),
+    let describe = |i: &aws_sdk_apigateway::types::Integration| {
+        if i.r#type() == Some(&IntegrationType::AwsProxy) {
+            i.uri().unwrap_or_default().to_string()
+        } else {
+            format!(
+                "{} integration",
+                i.r#type().map(|t| t.as_str()).unwrap_or("unknown")
             )
-        })
-        .collect())
+        }
+    };
+    let mut tree = Tree::new();
+    // Methods whose integration the embedded listing left out: one
+    // GetIntegration each (there is no batch call for them).
+    let mut missing = Vec::new();
+    for r in &resources {
+        let path = r.path().unwrap_or("/").to_string();
+        let id = r.id().unwrap_or_default().to_string();
+        let mut methods = BTreeMap::new();
+        for (verb, method) in r.resource_methods().into_iter().flatten() {
+            match method.method_integration() {
+                Some(i) => {
+                    methods.insert(verb.clone(), describe(i));
+                }
+                None => missing.push((path.clone(), id.clone(), verb.clone())),
+            }
+        }
+        tree.insert(path, (id, methods));
+    }
+    let fetched =
+        futures::future::try_join_all(missing.into_iter().map(|(path, id, verb)| async move {
+            let i = ignore_not_found(
+                aws.apigateway
+                    .get_integration()
+                    .rest_api_id(api)
+                    .resource_id(&id)
+                    .http_method(&verb)
+                    .send()
+                    .await
+                    .aws(),
+            )?;
+            let uri = match i {
+                Some(i) if i.r#type() == Some(&IntegrationType::AwsProxy) => {
+                    i.uri().unwrap_or_default().to_string()
+                }
+                Some(i) => format!(
+                    "{} integration",
+                    i.r#type().map(|t| t.as_str()).unwrap_or("unknown")
+                ),
+                None => "no integration".to_string(),
+            };
+            Ok::<_, anyhow::Error>((path, verb, uri))
+        }))
+        .await?;
+    for (path, verb, uri) in fetched {
+        if let Some((_, m)) = tree.get_mut(&path) {
+            m.insert(verb, uri);
+        }
+    }
+    Ok(tree)
 }
 
 /// The Lambda proxy integration URI of a function.

@@ -624,12 +624,22 @@ impl Kind for Function {
         }
         let arn = function_arn(aws, &name).await?;
         retag(aws, &arn, &old.tags, &p.tags).await?;
-        // A VPC function moved out of the VPC leaves its interfaces behind.
-        if let Some(v) = &old.vpc_config
-            && p.vpc_config.as_ref() != Some(v)
-        {
-            self.release_enis(aws, &name, &v.security_group_ids, rep)
-                .await?;
+        // Security groups the function left keep its old interfaces until
+        // Lambda releases them (moving subnets within the same groups
+        // replaces interfaces that still carry the groups it uses: no wait).
+        if let Some(v) = &old.vpc_config {
+            let kept: Vec<&String> = p
+                .vpc_config
+                .iter()
+                .flat_map(|n| &n.security_group_ids)
+                .collect();
+            let left: Vec<String> = v
+                .security_group_ids
+                .iter()
+                .filter(|g| !kept.contains(g))
+                .cloned()
+                .collect();
+            self.release_enis(aws, &name, &left, rep).await?;
         }
         let mut out = json!(p);
         self.normalize(&mut out);

@@ -17,7 +17,11 @@ pub struct Moto {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Moto {
@@ -34,10 +38,17 @@ impl Moto {
             .expect("moto_server not found: pip install 'moto[server]'");
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(60), "moto did not start on port {port}");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "moto did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto { child, port, endpoint: format!("http://127.0.0.1:{port}") }
+        Moto {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     fn env(&self, cmd: &mut Command) {
@@ -66,7 +77,11 @@ impl Moto {
         cmd.args(args).args(["--output", "json"]);
         self.env(&mut cmd);
         let out = cmd.output().expect("aws CLI not found");
-        assert!(out.status.success(), "aws {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         if out.stdout.iter().all(u8::is_ascii_whitespace) {
             return Value::Null;
         }
@@ -83,7 +98,12 @@ impl Moto {
 
     /// Resources of an EC2 describe call filtered by a stack tag.
     pub fn ec2_by_stack(&self, describe: &str, key: &str, stack: &str) -> Vec<Value> {
-        let v = self.aws(&["ec2", describe, "--filters", &format!("Name=tag:infra:stack,Values={stack}")]);
+        let v = self.aws(&[
+            "ec2",
+            describe,
+            "--filters",
+            &format!("Name=tag:infra:stack,Values={stack}"),
+        ]);
         v[key].as_array().cloned().unwrap_or_default()
     }
 }
@@ -113,11 +133,19 @@ impl From<Output> for Run {
 
 impl Run {
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -185,5 +213,9 @@ pub fn copy_dir(src: &Path, dst: &Path) {
 
 /// Value of tag `key` in an AWS `Tags: [{Key, Value}]` list.
 pub fn tag<'a>(resource: &'a Value, key: &str) -> Option<&'a str> {
-    resource["Tags"].as_array()?.iter().find(|t| t["Key"] == key)?["Value"].as_str()
+    resource["Tags"]
+        .as_array()?
+        .iter()
+        .find(|t| t["Key"] == key)?["Value"]
+        .as_str()
 }
