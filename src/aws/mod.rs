@@ -5,14 +5,19 @@
 //! (`aws-config`): environment, profiles, SSO, instance metadata, and
 //! `AWS_ENDPOINT_URL` for emulators or AWS-compatible endpoints.
 
+pub mod apigateway;
 pub mod autoscaling;
+pub mod backend_util;
 pub mod cloudfront;
 pub mod compute_common;
 pub mod ec2;
 pub mod elbv2;
 pub mod errors;
+pub mod iam;
+pub mod lambda;
 pub mod launch_template;
 pub mod lock;
+pub mod logs;
 pub mod s3;
 pub mod tags;
 
@@ -55,6 +60,12 @@ pub struct Aws {
     pub wait_deployed: std::sync::atomic::AtomicBool,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
+    /// Without SDK retries, for CreateRestApi / CreateDeployment (not idempotent).
+    pub apigateway_once: aws_sdk_apigateway::Client,
     identity: OnceCell<(String, String)>,
 }
 
@@ -95,6 +106,15 @@ impl Aws {
             wait_deployed: Default::default(),
             autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            lambda: aws_sdk_lambda::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            apigateway: aws_sdk_apigateway::Client::new(&sdk),
+            apigateway_once: aws_sdk_apigateway::Client::from_conf(
+                aws_sdk_apigateway::config::Builder::from(&sdk)
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            ),
             sdk,
             identity: OnceCell::new(),
         })
@@ -176,6 +196,10 @@ impl AwsProvider {
             .chain(elbv2::kinds())
             .chain(launch_template::kinds())
             .chain(autoscaling::kinds())
+            .chain(logs::kinds())
+            .chain(iam::kinds())
+            .chain(lambda::kinds())
+            .chain(apigateway::kinds())
         {
             kinds.insert(k.name(), k);
         }

@@ -36,6 +36,9 @@ pub struct StackFile {
     /// The compute tier: web groups behind an Application Load Balancer.
     #[serde(default)]
     pub compute: Option<super::spec_compute::Compute>,
+    /// The backend tier: Lambda functions behind an API Gateway REST API.
+    #[serde(default)]
+    pub backend: Option<super::spec_backend::Backend>,
     /// Named overlays merged over this file with `-e NAME`; each is deployed
     /// as its own stack named `<stack>-<NAME>` unless it sets `stack`.
     #[serde(default)]

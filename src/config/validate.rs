@@ -330,6 +330,7 @@ pub fn validate(
         &base_dir,
         &mut errs,
     );
+    super::validate_backend::validate(&spec, &name, &region, &base_dir, &mut errs);
 
     if !errs.is_empty() {
         return Err(errs);

@@ -1,6 +1,7 @@
 //! The provider-agnostic core: desired resources, live resources, diff, plan
 //! and the parallel executor. Nothing here knows about AWS.
 
+pub mod concat;
 pub mod diff;
 pub mod executor;
 pub mod filter;

@@ -1,9 +1,11 @@
 //! Validated stack -> desired resource graph. Each tier expands its part of
 //! the file into low-level resources with stable, tag-safe addresses.
 
+pub mod backend;
 pub mod compute;
 pub mod frontend;
 pub mod network;
+pub mod package;
 
 use std::collections::BTreeMap;
 
@@ -36,6 +38,7 @@ impl Desired {
             .iter()
             .chain(frontend::KINDS)
             .chain(compute::KINDS)
+            .chain(backend::KINDS)
             .map(|k| k.to_string())
             .collect()
     }
@@ -46,6 +49,7 @@ pub fn expand(stack: &Stack) -> Desired {
     let mut d = Desired::default();
     network::expand(stack, &mut d);
     compute::expand(stack, &mut d);
+    backend::expand(stack, &mut d);
     // Last: it routes `/api/*` to the backend tier's stage when there is one.
     frontend::expand(stack, &mut d);
     d

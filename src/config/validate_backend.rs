@@ -1,0 +1,1017 @@
+//! Semantic checks of the `backend:` section: names AWS would reject, code
+//! packages Lambda would refuse, routes API Gateway cannot build, and
+//! `${...}` references to things the file does not define. Everything is
+//! reported at once, located at its YAML path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use super::PathError;
+use super::aws_rules as rules;
+use super::spec::StackFile;
+use super::spec_backend::{Backend, FunctionSpec, RouteSpec};
+use super::yaml::PathSeg;
+use crate::model::package::{self, CodeSource};
+
+/// What the `data:` section defines, as far as the backend can reference it.
+#[derive(Clone, Debug, Default)]
+pub struct DataNames {
+    /// Table names, with whether the table has a stream enabled.
+    pub tables: BTreeMap<String, bool>,
+    /// Whether the stack has a database.
+    pub database: bool,
+}
+
+/// What the file's `data:` section defines.
+///
+/// The data tier is built on another branch; until it is merged the file has
+/// no `data:` section (the schema refuses one), so nothing can be referenced.
+/// After the merge this reads `spec.data`'s tables (and their stream
+/// setting) and database.
+pub fn data_names(_spec: &StackFile) -> DataNames {
+    DataNames::default()
+}
+
+/// Runtimes Lambda accepts for new functions (deprecated ones are refused at creation).
+///
+/// Per the Lambda Developer Guide, "Lambda runtimes" (supported runtimes).
+pub const RUNTIMES: &[&str] = &[
+    "nodejs24.x",
+    "nodejs22.x",
+    "nodejs20.x",
+    "python3.14",
+    "python3.13",
+    "python3.12",
+    "python3.11",
+    "python3.10",
+    "java25",
+    "java21",
+    "java17",
+    "java11",
+    "java8.al2",
+    "dotnet10",
+    "dotnet8",
+    "ruby3.4",
+    "ruby3.3",
+    "ruby3.2",
+    "provided.al2023",
+    "provided.al2",
+];
+
+/// Environment variable names Lambda reserves (CreateFunction refuses them).
+///
+/// Per the Lambda Developer Guide, "Defined runtime environment variables".
+const RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+/// Total size of a function's environment variables (keys and values).
+///
+/// Per the Lambda Developer Guide, "Lambda quotas" (4 KB).
+const MAX_ENV_BYTES: usize = 4096;
+/// Room counted for a value only known after apply (an ARN or endpoint).
+const REF_ESTIMATE: usize = 100;
+
+/// Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+pub const RETENTION_DAYS: &[u32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// One part of an environment value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    Text(String),
+    /// `${tables.<table>.<attr>}`
+    Table {
+        table: String,
+        attr: String,
+    },
+    /// `${database.<attr>}`
+    Database {
+        attr: String,
+    },
+}
+
+pub const TABLE_ATTRS: &[&str] = &["name", "arn", "stream_arn"];
+pub const DATABASE_ATTRS: &[&str] = &["endpoint", "port", "secret_arn"];
+
+/// Splits a value into text and `${...}` references (`$${` is a literal `${`).
+pub fn parse_template(s: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        text.push_str(&rest[..i]);
+        let after = &rest[i..];
+        if let Some(r) = after.strip_prefix("$${") {
+            text.push_str("${");
+            rest = r;
+        } else if let Some(r) = after.strip_prefix("${") {
+            let Some(end) = r.find('}') else {
+                return Err(format!("`${{` without a closing `}}` in {s:?}"));
+            };
+            let inner = r[..end].trim();
+            if !text.is_empty() {
+                parts.push(Part::Text(std::mem::take(&mut text)));
+            }
+            parts.push(parse_ref(inner)?);
+            rest = &r[end + 1..];
+        } else {
+            text.push('$');
+            rest = &after[1..];
+        }
+    }
+    text.push_str(rest);
+    if !text.is_empty() {
+        parts.push(Part::Text(text));
+    }
+    Ok(parts)
+}
+
+fn parse_ref(inner: &str) -> Result<Part, String> {
+    let segs: Vec<&str> = inner.split('.').collect();
+    let usage = "references are `${tables.<table>.name|arn|stream_arn}` or `${database.endpoint|port|secret_arn}` (write `$${` for a literal `${`)";
+    match segs.as_slice() {
+        ["tables", table, attr] => {
+            if !TABLE_ATTRS.contains(attr) {
+                return Err(format!(
+                    "`${{{inner}}}`: a table has no attribute `{attr}` (it has {})",
+                    TABLE_ATTRS.join(", ")
+                ));
+            }
+            Ok(Part::Table {
+                table: table.to_string(),
+                attr: attr.to_string(),
+            })
+        }
+        ["database", attr] => {
+            if !DATABASE_ATTRS.contains(attr) {
+                return Err(format!(
+                    "`${{{inner}}}`: the database has no attribute `{attr}` (it has {})",
+                    DATABASE_ATTRS.join(", ")
+                ));
+            }
+            Ok(Part::Database {
+                attr: attr.to_string(),
+            })
+        }
+        _ => Err(format!("unknown reference `${{{inner}}}`: {usage}")),
+    }
+}
+
+fn key(k: &str) -> PathSeg {
+    PathSeg::Key(k.to_string())
+}
+
+fn at(base: &[PathSeg], more: &[&str]) -> Vec<PathSeg> {
+    let mut p = base.to_vec();
+    p.extend(more.iter().map(|k| key(k)));
+    p
+}
+
+/// Whether `name` is a valid function key: it becomes part of AWS names and
+/// of addresses (which only allow letters, digits and `. - _ : / @`).
+fn valid_key(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+/// The function's code, resolved against the stack file's directory.
+pub fn code_source(f: &FunctionSpec, base_dir: &Path) -> Option<CodeSource> {
+    match (&f.source, &f.zip) {
+        (Some(s), None) => Some(CodeSource::Dir(base_dir.join(s))),
+        (None, Some(z)) => Some(CodeSource::Zip(base_dir.join(z))),
+        _ => None,
+    }
+}
+
+/// Checks the `backend:` section, if any.
+pub fn validate(
+    spec: &StackFile,
+    stack: &str,
+    region: &str,
+    base_dir: &Path,
+    errs: &mut Vec<PathError>,
+) {
+    let Some(b) = &spec.backend else { return };
+    let data = data_names(spec);
+    check_backend(b, &data, stack, region, base_dir, errs);
+}
+
+pub fn check_backend(
+    b: &Backend,
+    data: &DataNames,
+    stack: &str,
+    region: &str,
+    base_dir: &Path,
+    errs: &mut Vec<PathError>,
+) {
+    let root = vec![key("backend")];
+    if b.functions.is_empty() {
+        errs.push(
+            PathError::new(at(&root, &["functions"]), "no functions")
+                .help("define at least one, e.g. `orders: { source: functions/orders, runtime: python3.12, handler: app.handler }`"),
+        );
+    }
+    if !RETENTION_DAYS.contains(&b.log_retention_days) {
+        errs.push(
+            PathError::new(
+                at(&root, &["log_retention_days"]),
+                format!(
+                    "CloudWatch Logs cannot keep logs for {} days",
+                    b.log_retention_days
+                ),
+            )
+            .help(format!(
+                "use one of {}",
+                RETENTION_DAYS
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        );
+    }
+    for (name, f) in &b.functions {
+        let fp = at(&root, &["functions", name]);
+        check_function(name, f, &fp, data, stack, region, base_dir, errs);
+    }
+    if let Some(api) = &b.api {
+        let ap = at(&root, &["api"]);
+        if let Some(n) = &api.name
+            && let Err(e) = rules::validate_api_name(n)
+        {
+            errs.push(PathError::new(at(&ap, &["name"]), e).help("choose another name"));
+        }
+        if let Err(e) = rules::validate_stage_name(&api.stage) {
+            errs.push(PathError::new(at(&ap, &["stage"]), e).help("e.g. `stage: prod`"));
+        }
+        if let Some(t) = &api.throttling {
+            if !(t.rate_limit.is_finite() && t.rate_limit > 0.0) {
+                errs.push(
+                    PathError::new(
+                        at(&ap, &["throttling", "rate_limit"]),
+                        "the rate limit must be a positive number of requests per second",
+                    )
+                    .help("e.g. `rate_limit: 100`; remove `throttling` for the account's default"),
+                );
+            }
+            if t.burst_limit == 0 {
+                errs.push(
+                    PathError::new(
+                        at(&ap, &["throttling", "burst_limit"]),
+                        "a burst limit of 0 rejects every request",
+                    )
+                    .help("e.g. `burst_limit: 200`"),
+                );
+            }
+        }
+        if api.routes.is_empty() {
+            errs.push(
+                PathError::new(at(&ap, &["routes"]), "an API needs at least one route").help(
+                    "e.g. `- { method: GET, path: /orders, function: orders }`, or remove `api:`",
+                ),
+            );
+        }
+        check_routes(&api.routes, &ap, b, errs);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_function(
+    name: &str,
+    f: &FunctionSpec,
+    fp: &[PathSeg],
+    data: &DataNames,
+    stack: &str,
+    region: &str,
+    base_dir: &Path,
+    errs: &mut Vec<PathError>,
+) {
+    if !valid_key(name) {
+        errs.push(PathError {
+            path: fp.to_vec(),
+            message: format!("function name `{name}` must be lowercase letters, digits and single hyphens, starting with a letter"),
+            help: Some("rename it, e.g. `orders`".into()),
+            at_key: true,
+        });
+    } else {
+        for r in [
+            rules::validate_lambda_function_name(&function_name(stack, name)),
+            rules::validate_iam_role_name(&role_name(stack, name, region)),
+        ] {
+            if let Err(e) = r {
+                errs.push(PathError {
+                    path: fp.to_vec(),
+                    message: e,
+                    help: Some("use a shorter function name (it is combined with the stack name and region)".into()),
+                    at_key: true,
+                });
+            }
+        }
+    }
+
+    // Code.
+    match code_source(f, base_dir) {
+        None => errs.push(
+            PathError::new(
+                fp.to_vec(),
+                "give exactly one of `source` (a directory) or `zip` (a prebuilt package)",
+            )
+            .help("e.g. `source: functions/orders`"),
+        ),
+        Some(src) => {
+            let field = if f.source.is_some() { "source" } else { "zip" };
+            let p = at(fp, &[field]);
+            let exists = match &src {
+                CodeSource::Dir(d) => d.is_dir(),
+                CodeSource::Zip(z) => z.is_file(),
+            };
+            if !exists {
+                errs.push(
+                    PathError::new(
+                        p,
+                        format!(
+                            "{} does not exist or is not a {}",
+                            src.path().display(),
+                            if field == "source" {
+                                "directory"
+                            } else {
+                                "file"
+                            }
+                        ),
+                    )
+                    .help("paths are relative to the directory of stack.yaml"),
+                );
+            } else {
+                match package::build(&src) {
+                    Err(e) => errs.push(PathError::new(p, e).help("fix the package")),
+                    Ok(pkg) => {
+                        if pkg.bytes.len() as u64 > package::MAX_ZIPPED {
+                            errs.push(PathError::new(p.clone(), format!("the package is {} MB zipped; Lambda accepts at most 50 MB uploaded directly", pkg.bytes.len() / (1024 * 1024))).help("make it smaller (move dependencies to a layer or a container image)"));
+                        }
+                        if pkg.unzipped_size > package::MAX_UNZIPPED {
+                            errs.push(
+                                PathError::new(
+                                    p.clone(),
+                                    format!(
+                                        "the code is {} MB unzipped; Lambda allows at most 250 MB",
+                                        pkg.unzipped_size / (1024 * 1024)
+                                    ),
+                                )
+                                .help("make it smaller"),
+                            );
+                        }
+                        if pkg.entries.is_empty() {
+                            errs.push(
+                                PathError::new(p.clone(), "the package is empty")
+                                    .help("put the function's code there"),
+                            );
+                        } else if let Some(missing) =
+                            missing_handler_file(&f.runtime, &f.handler, &pkg.entries)
+                        {
+                            errs.push(
+                                PathError::new(
+                                    at(fp, &["handler"]),
+                                    format!(
+                                        "handler `{}` needs {missing} in the package, which has no such file",
+                                        f.handler
+                                    ),
+                                )
+                                .help(format!(
+                                    "the package has: {}",
+                                    pkg.entries
+                                        .iter()
+                                        .take(10)
+                                        .cloned()
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if !RUNTIMES.contains(&f.runtime.as_str()) {
+        let help = match rules::did_you_mean(&f.runtime, RUNTIMES) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => format!("supported runtimes: {}", RUNTIMES.join(", ")),
+        };
+        errs.push(
+            PathError::new(
+                at(fp, &["runtime"]),
+                format!(
+                    "`{}` is not a runtime Lambda accepts for new functions",
+                    f.runtime
+                ),
+            )
+            .help(help),
+        );
+    }
+    if f.handler.is_empty()
+        || f.handler.chars().count() > 128
+        || f.handler.chars().any(char::is_whitespace)
+    {
+        errs.push(
+            PathError::new(
+                at(fp, &["handler"]),
+                "a handler is 1 to 128 characters without spaces",
+            )
+            .help("e.g. `app.handler`"),
+        );
+    }
+    if let Err(e) = rules::validate_lambda_memory(i64::from(f.memory)) {
+        errs.push(PathError::new(at(fp, &["memory"]), e).help("e.g. `memory: 256`"));
+    }
+    if let Err(e) = rules::validate_lambda_timeout(i64::from(f.timeout)) {
+        errs.push(PathError::new(at(fp, &["timeout"]), e).help("e.g. `timeout: 10`"));
+    }
+
+    // Environment.
+    let mut size = 0usize;
+    for (k, v) in &f.environment {
+        let kp = at(fp, &["environment", k]);
+        let ok_key = k.len() >= 2
+            && k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok_key {
+            errs.push(PathError {
+                path: kp.clone(),
+                message: format!("`{k}` is not a valid environment variable name for Lambda (a letter, then letters, digits or underscores; at least 2 characters)"),
+                help: Some("rename it".into()),
+                at_key: true,
+            });
+        }
+        if RESERVED_ENV.contains(&k.as_str()) {
+            errs.push(PathError {
+                path: kp.clone(),
+                message: format!("`{k}` is reserved by Lambda, which sets it itself"),
+                help: Some("use another name".into()),
+                at_key: true,
+            });
+        }
+        size += k.len();
+        match parse_template(v) {
+            Err(e) => errs.push(PathError::new(kp.clone(), e).help(
+                "e.g. `TABLE_NAME: ${tables.orders.name}` or `DB_ENDPOINT: ${database.endpoint}`",
+            )),
+            Ok(parts) => {
+                for part in &parts {
+                    match part {
+                        Part::Text(t) => size += t.len(),
+                        Part::Table { table, attr } => {
+                            size += REF_ESTIMATE;
+                            check_table_ref(table, &kp, data, errs);
+                            if attr == "stream_arn" && data.tables.get(table) == Some(&false) {
+                                errs.push(
+                                    PathError::new(
+                                        kp.clone(),
+                                        format!(
+                                            "table `{table}` has no stream, so no `stream_arn`"
+                                        ),
+                                    )
+                                    .help("enable the table's stream in `data:`"),
+                                );
+                            }
+                        }
+                        Part::Database { .. } => {
+                            size += REF_ESTIMATE;
+                            check_database_ref(&kp, data, errs);
+                        }
+                    }
+                }
+                if looks_secret(k) && parts.iter().all(|p| matches!(p, Part::Text(_))) {
+                    errs.push(PathError::new(kp.clone(), format!("`{k}` looks like a secret written into stack.yaml; secrets must not be in the file (it is in version control, plans and logs)")).help("store it in AWS Secrets Manager and pass its ARN (for the database: `DB_SECRET_ARN: ${database.secret_arn}` with `database: true`)"));
+                }
+            }
+        }
+    }
+    if size > MAX_ENV_BYTES {
+        errs.push(
+            PathError::new(
+                at(fp, &["environment"]),
+                format!(
+                    "the environment variables take about {size} bytes; Lambda allows 4 KB in total"
+                ),
+            )
+            .help("move large values to a file in the package or to a parameter store"),
+        );
+    }
+
+    // Tables and database.
+    let mut seen = BTreeSet::new();
+    for (i, t) in f.tables.iter().enumerate() {
+        let mut p = at(fp, &["tables"]);
+        p.push(PathSeg::Index(i));
+        if !seen.insert(t) {
+            errs.push(
+                PathError::new(p.clone(), format!("`{t}` is listed twice"))
+                    .help("list each table once"),
+            );
+        }
+        check_table_ref(t, &p, data, errs);
+    }
+    if f.database {
+        check_database_ref(&at(fp, &["database"]), data, errs);
+    }
+
+    if let Some(s) = &f.stream {
+        let sp = at(fp, &["stream"]);
+        match (&s.table, &s.arn) {
+            (Some(t), None) => {
+                let tp = at(&sp, &["table"]);
+                check_table_ref(t, &tp, data, errs);
+                if data.tables.get(t) == Some(&false) {
+                    errs.push(
+                        PathError::new(tp, format!("table `{t}` has no stream enabled"))
+                            .help("enable the table's stream in `data:`"),
+                    );
+                }
+            }
+            (None, Some(a)) => {
+                if !is_stream_arn(a) {
+                    errs.push(
+                        PathError::new(
+                            at(&sp, &["arn"]),
+                            format!("`{a}` is not a DynamoDB stream ARN"),
+                        )
+                        .help(
+                            "it looks like arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL",
+                        ),
+                    );
+                }
+            }
+            _ => errs.push(
+                PathError::new(
+                    sp.clone(),
+                    "give exactly one of `table` (a table of `data:`) or `arn` (a stream ARN)",
+                )
+                .help("e.g. `stream: { table: orders }`"),
+            ),
+        }
+        if !(1..=10000).contains(&s.batch_size) {
+            errs.push(
+                PathError::new(
+                    at(&sp, &["batch_size"]),
+                    format!("batch size {} is out of range; Lambda allows 1 to 10000 for DynamoDB streams", s.batch_size),
+                )
+                .help("e.g. `batch_size: 100`"),
+            );
+        }
+    }
+}
+
+/// The file a handler's module must be, for runtimes where it is a file
+/// (`None` when present or when the runtime's handler is not a file path).
+fn missing_handler_file(runtime: &str, handler: &str, entries: &[String]) -> Option<String> {
+    let (module, _) = handler.rsplit_once('.')?;
+    let candidates: Vec<String> = if runtime.starts_with("python") {
+        vec![format!("{}.py", module.replace('.', "/"))]
+    } else if runtime.starts_with("nodejs") {
+        ["js", "mjs", "cjs"]
+            .iter()
+            .map(|e| format!("{module}.{e}"))
+            .collect()
+    } else {
+        return None;
+    };
+    if candidates.iter().any(|c| entries.contains(c)) {
+        None
+    } else {
+        Some(candidates.join(" or "))
+    }
+}
+
+fn looks_secret(k: &str) -> bool {
+    let u = k.to_ascii_uppercase();
+    let names_a_reference = ["_ARN", "_NAME", "_ID", "_URL"]
+        .iter()
+        .any(|s| u.ends_with(s));
+    !names_a_reference
+        && [
+            "PASSWORD",
+            "PASSWD",
+            "SECRET",
+            "TOKEN",
+            "API_KEY",
+            "APIKEY",
+            "PRIVATE_KEY",
+        ]
+        .iter()
+        .any(|s| u.contains(s))
+}
+
+fn is_stream_arn(a: &str) -> bool {
+    let f: Vec<&str> = a.splitn(6, ':').collect();
+    f.len() == 6
+        && f[0] == "arn"
+        && f[2] == "dynamodb"
+        && !f[3].is_empty()
+        && f[4].len() == 12
+        && f[4].chars().all(|c| c.is_ascii_digit())
+        && f[5].starts_with("table/")
+        && f[5].contains("/stream/")
+}
+
+fn check_table_ref(t: &str, p: &[PathSeg], data: &DataNames, errs: &mut Vec<PathError>) {
+    if data.tables.contains_key(t) {
+        return;
+    }
+    let names: Vec<&str> = data.tables.keys().map(String::as_str).collect();
+    let help = match rules::did_you_mean(t, &names) {
+        Some(m) => format!("did you mean `{m}`?"),
+        None if names.is_empty() => "define the table under `data: tables:`".into(),
+        None => format!("tables of this stack: {}", names.join(", ")),
+    };
+    errs.push(PathError::new(p.to_vec(), format!("no table named `{t}` in this stack")).help(help));
+}
+
+fn check_database_ref(p: &[PathSeg], data: &DataNames, errs: &mut Vec<PathError>) {
+    if !data.database {
+        errs.push(
+            PathError::new(p.to_vec(), "this stack has no database")
+                .help("define one under `data: database:`, or remove the reference"),
+        );
+    }
+}
+
+/// A path's segments (`/` alone has none).
+pub fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+fn check_routes(routes: &[RouteSpec], ap: &[PathSeg], b: &Backend, errs: &mut Vec<PathError>) {
+    let fnames: Vec<&str> = b.functions.keys().map(String::as_str).collect();
+    let mut seen: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    // Variable segment name under each parent path (API Gateway allows one).
+    let mut variables: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    for (i, r) in routes.iter().enumerate() {
+        let mut rp = ap.to_vec();
+        rp.push(key("routes"));
+        rp.push(PathSeg::Index(i));
+        let pp = at(&rp, &["path"]);
+        if !b.functions.contains_key(&r.function) {
+            let help = match rules::did_you_mean(&r.function, &fnames) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => format!("functions: {}", fnames.join(", ")),
+            };
+            errs.push(
+                PathError::new(
+                    at(&rp, &["function"]),
+                    format!("no function named `{}`", r.function),
+                )
+                .help(help),
+            );
+        }
+        if !r.path.starts_with('/')
+            || r.path.contains("//")
+            || (r.path.len() > 1 && r.path.ends_with('/'))
+        {
+            errs.push(
+                PathError::new(pp.clone(), format!("`{}` is not a resource path", r.path)).help(
+                    "start with `/`, no empty segments, no trailing `/`, e.g. `/orders/{id}`",
+                ),
+            );
+            continue;
+        }
+        let segs = segments(&r.path);
+        let mut parent = String::new();
+        for (j, s) in segs.iter().enumerate() {
+            let var = s.starts_with('{') && s.ends_with('}');
+            let greedy = var && s.ends_with("+}");
+            let name = s
+                .trim_start_matches('{')
+                .trim_end_matches('}')
+                .trim_end_matches('+');
+            let ok = if var {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            } else {
+                s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c))
+            };
+            if !ok {
+                errs.push(PathError::new(pp.clone(), format!("`{s}` is not a valid path segment")).help("segments are letters, digits and `. _ - :`, or a parameter `{name}` / `{name+}`"));
+            }
+            if greedy && j + 1 != segs.len() {
+                errs.push(
+                    PathError::new(
+                        pp.clone(),
+                        format!(
+                            "`{s}` matches the rest of the path, so it must be the last segment"
+                        ),
+                    )
+                    .help("e.g. `/users/{proxy+}`"),
+                );
+            }
+            if var {
+                match variables.get(&parent) {
+                    Some((other, _)) if other != s => {
+                        errs.push(PathError::new(pp.clone(), format!("`{s}` and `{other}` are both parameters under `{}`; API Gateway allows one parameter name per level", if parent.is_empty() { "/" } else { &parent })).help(format!("use `{other}` here too")));
+                    }
+                    _ => {
+                        variables.insert(parent.clone(), (s.to_string(), i));
+                    }
+                }
+            }
+            parent = format!("{parent}/{s}");
+        }
+        if let Some(first) = seen.insert((r.path.clone(), r.method.api()), i) {
+            errs.push(
+                PathError::new(
+                    rp.clone(),
+                    format!(
+                        "{} {} is already routed by route {}",
+                        r.method.api(),
+                        r.path,
+                        first + 1
+                    ),
+                )
+                .help("route each method and path once"),
+            );
+        }
+    }
+}
+
+/// Lambda function name of function `name`.
+pub fn function_name(stack: &str, name: &str) -> String {
+    format!("{stack}-{name}")
+}
+
+/// Execution role name: IAM is global, so the region keeps the same stack
+/// deployed in two regions from sharing (and deleting) one role.
+pub fn role_name(stack: &str, name: &str, region: &str) -> String {
+    format!("{stack}-{name}-{region}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::spec_backend::{
+        ApiSpec, Architecture, HttpMethod, StartingPosition, StreamSpec,
+    };
+
+    fn function(dir: &Path) -> FunctionSpec {
+        FunctionSpec {
+            source: Some(dir.display().to_string()),
+            zip: None,
+            runtime: "python3.12".into(),
+            handler: "app.handler".into(),
+            memory: 256,
+            timeout: 10,
+            architecture: Architecture::X86_64,
+            environment: BTreeMap::new(),
+            tables: vec![],
+            database: false,
+            vpc: false,
+            reserved_concurrency: None,
+            stream: None,
+        }
+    }
+
+    fn backend(dir: &Path) -> Backend {
+        let mut functions = BTreeMap::new();
+        functions.insert("orders".to_string(), function(dir));
+        Backend {
+            functions,
+            api: Some(ApiSpec {
+                name: None,
+                stage: "prod".into(),
+                routes: vec![RouteSpec {
+                    method: HttpMethod::Get,
+                    path: "/orders".into(),
+                    function: "orders".into(),
+                }],
+                throttling: None,
+                access_logs: false,
+            }),
+            log_retention_days: 30,
+        }
+    }
+
+    fn src() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("app.py"),
+            "def handler(e, c):\n    return {}\n",
+        )
+        .unwrap();
+        d
+    }
+
+    fn errors(b: &Backend, data: &DataNames) -> Vec<String> {
+        let mut errs = Vec::new();
+        check_backend(b, data, "webapp", "us-east-1", Path::new("/"), &mut errs);
+        errs.into_iter()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    crate::config::diagnostics::path_string(&e.path),
+                    e.message
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_good_backend_passes() {
+        let d = src();
+        assert_eq!(
+            errors(&backend(d.path()), &DataNames::default()),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn templates_parse() {
+        assert_eq!(
+            parse_template("postgres://${database.endpoint}:${ database.port }/x").unwrap(),
+            vec![
+                Part::Text("postgres://".into()),
+                Part::Database {
+                    attr: "endpoint".into()
+                },
+                Part::Text(":".into()),
+                Part::Database {
+                    attr: "port".into()
+                },
+                Part::Text("/x".into()),
+            ]
+        );
+        assert_eq!(
+            parse_template("cost $5 $${literal}").unwrap(),
+            vec![Part::Text("cost $5 ${literal}".into())]
+        );
+        assert!(
+            parse_template("${tables.orders.size}")
+                .unwrap_err()
+                .contains("no attribute `size`")
+        );
+        assert!(
+            parse_template("${buckets.x}")
+                .unwrap_err()
+                .contains("unknown reference")
+        );
+        assert!(parse_template("${tables.orders.name").is_err());
+    }
+
+    #[test]
+    fn references_must_name_what_the_file_defines() {
+        let d = src();
+        let mut b = backend(d.path());
+        let f = b.functions.get_mut("orders").unwrap();
+        f.environment
+            .insert("TABLE".into(), "${tables.order.name}".into());
+        f.environment
+            .insert("DB".into(), "${database.endpoint}".into());
+        f.tables = vec!["orders".into()];
+        f.database = true;
+        f.stream = Some(StreamSpec {
+            table: Some("orders".into()),
+            arn: None,
+            batch_size: 100,
+            starting_position: StartingPosition::Latest,
+        });
+        let e = errors(&b, &DataNames::default());
+        assert!(
+            e.iter()
+                .any(|m| m.contains("environment.TABLE: no table named `order`")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("environment.DB: this stack has no database")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("tables[0]: no table named `orders`")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("database: this stack has no database")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("stream.table: no table named `orders`")),
+            "{e:?}"
+        );
+
+        let mut data = DataNames::default();
+        data.tables.insert("orders".into(), true);
+        data.database = true;
+        let e = errors(&b, &data);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("did you mean") || e[0].contains("no table named `order`"));
+    }
+
+    #[test]
+    fn bad_functions_are_located() {
+        let d = src();
+        let mut b = backend(d.path());
+        let mut f = function(d.path());
+        f.runtime = "python3.8".into();
+        f.handler = "main.handler".into();
+        f.memory = 64;
+        f.timeout = 901;
+        f.environment.insert("AWS_REGION".into(), "x".into());
+        f.environment.insert("DB_PASSWORD".into(), "hunter2".into());
+        b.functions.insert("Bad_Name".into(), f);
+        let e = errors(&b, &DataNames::default()).join("\n");
+        for want in [
+            "function name `Bad_Name`",
+            "runtime: `python3.8`",
+            "handler: handler `main.handler` needs main.py",
+            "memory: Lambda memory of 64 MB",
+            "timeout: Lambda timeout of 901",
+            "environment.AWS_REGION: `AWS_REGION` is reserved",
+            "environment.DB_PASSWORD: `DB_PASSWORD` looks like a secret",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in\n{e}");
+        }
+    }
+
+    #[test]
+    fn long_names_are_refused_before_aws() {
+        let d = src();
+        let mut b = backend(d.path());
+        let f = function(d.path());
+        b.functions
+            .insert("a-very-long-function-name-for-iam".into(), f);
+        let e = errors(&b, &DataNames::default()).join("\n");
+        assert!(e.contains("IAM role name"), "{e}");
+    }
+
+    #[test]
+    fn routes_are_checked() {
+        let d = src();
+        let mut b = backend(d.path());
+        let api = b.api.as_mut().unwrap();
+        let route = |m, p: &str, f: &str| RouteSpec {
+            method: m,
+            path: p.into(),
+            function: f.into(),
+        };
+        api.routes = vec![
+            route(HttpMethod::Get, "/orders", "orders"),
+            route(HttpMethod::Get, "/orders", "orders"),
+            route(HttpMethod::Any, "/users/{proxy+}/x", "orders"),
+            route(HttpMethod::Get, "/orders/{id}", "order"),
+            route(HttpMethod::Get, "/orders/{oid}/items", "orders"),
+            route(HttpMethod::Get, "orders", "orders"),
+            route(HttpMethod::Get, "/a b", "orders"),
+        ];
+        let e = errors(&b, &DataNames::default()).join("\n");
+        for want in [
+            "routes[1]: GET /orders is already routed by route 1",
+            "routes[2].path: `{proxy+}` matches the rest",
+            "routes[3].function: no function named `order`",
+            "routes[4].path: `{oid}` and `{id}` are both parameters",
+            "routes[5].path: `orders` is not a resource path",
+            "routes[6].path: `a b` is not a valid path segment",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in\n{e}");
+        }
+    }
+
+    #[test]
+    fn streams_need_one_source() {
+        let d = src();
+        let mut b = backend(d.path());
+        b.functions.get_mut("orders").unwrap().stream = Some(StreamSpec {
+            table: None,
+            arn: Some("arn:aws:dynamodb:us-east-1:123456789012:table/t".into()),
+            batch_size: 0,
+            starting_position: StartingPosition::Latest,
+        });
+        let e = errors(&b, &DataNames::default()).join("\n");
+        assert!(e.contains("stream.arn: `arn:aws:dynamodb:us-east-1:123456789012:table/t` is not a DynamoDB stream ARN"), "{e}");
+        assert!(e.contains("stream.batch_size: batch size 0"), "{e}");
+    }
+}

@@ -1,0 +1,630 @@
+//! The backend tier: per function a log group, a least-privilege execution
+//! role, the Lambda function and optionally a stream mapping; then the REST
+//! API (routes as nested resources, methods and Lambda proxy integrations),
+//! an invoke permission per routed function, a deployment and a stage.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::network::{security_group, subnet};
+use super::{Desired, Output, tags};
+use crate::config::Stack;
+use crate::config::spec_backend::{Backend, FunctionSpec};
+use crate::config::validate_backend::{self as vb, Part};
+use crate::engine::concat::concat;
+use crate::engine::resource::Resource;
+use crate::engine::value::reference;
+use crate::model::package::{self, CodeSource};
+
+pub const KINDS: &[&str] = &[
+    "logs.log_group",
+    "iam.role",
+    "lambda.function",
+    "lambda.event_source_mapping",
+    "lambda.permission",
+    "apigateway.rest_api",
+    "apigateway.deployment",
+    "apigateway.stage",
+];
+
+pub const API: &str = "backend.api";
+pub const DEPLOYMENT: &str = "backend.deployment";
+pub const STAGE: &str = "backend.stage";
+pub const API_LOG_GROUP: &str = "backend.log_group.api";
+
+pub fn function(name: &str) -> String {
+    format!("backend.function.{name}")
+}
+pub fn role(name: &str) -> String {
+    format!("backend.role.{name}")
+}
+pub fn log_group(name: &str) -> String {
+    format!("backend.log_group.{name}")
+}
+pub fn stream(name: &str) -> String {
+    format!("backend.stream.{name}")
+}
+pub fn permission(name: &str) -> String {
+    format!("backend.permission.{name}")
+}
+pub fn table(name: &str) -> String {
+    format!("data.table.{name}")
+}
+pub const DATABASE: &str = "data.database";
+
+/// DynamoDB actions a function gets on the tables it declares: items and
+/// queries, nothing on the table's settings.
+const TABLE_ACTIONS: &[&str] = &[
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+];
+
+/// Format of the API access log lines (JSON, one per request).
+pub const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","status":"$context.status","protocol":"$context.protocol","responseLength":"$context.responseLength","integrationLatency":"$context.integrationLatency"}"#;
+
+/// IAM path of the stack's roles: listing roles under it is the batched
+/// read, and the region in it keeps stacks of the same name in two regions
+/// apart (IAM is global).
+pub fn role_path(stack: &Stack) -> String {
+    format!("/infra/{}/{}/", stack.name, stack.region)
+}
+
+/// An environment value: text with `${...}` references.
+pub fn template(s: &str) -> Value {
+    let Ok(parts) = vb::parse_template(s) else {
+        // Validation refused it already; keep the text.
+        return json!(s);
+    };
+    concat(
+        parts
+            .into_iter()
+            .map(|p| match p {
+                Part::Text(t) => json!(t),
+                Part::Table { table: t, attr } => reference(&table(&t), &attr),
+                Part::Database { attr } => reference(DATABASE, &attr),
+            })
+            .collect(),
+    )
+}
+
+fn statement(sid: &str, actions: &[&str], resources: Vec<Value>) -> Value {
+    json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
+}
+
+fn document(statements: Vec<Value>) -> Value {
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// The stream a function consumes: a table's (a reference) or an ARN.
+fn stream_arn(f: &FunctionSpec) -> Option<Value> {
+    let s = f.stream.as_ref()?;
+    match (&s.table, &s.arn) {
+        (Some(t), _) => Some(reference(&table(t), "stream_arn")),
+        (None, Some(a)) => Some(json!(a)),
+        _ => None,
+    }
+}
+
+/// The execution role's inline policies: exactly what the function declares.
+fn policies(name: &str, f: &FunctionSpec) -> Value {
+    let mut p = serde_json::Map::new();
+    p.insert(
+        "logs".into(),
+        document(vec![statement(
+            "WriteOwnLogs",
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            vec![concat(vec![
+                reference(&log_group(name), "arn"),
+                json!(":*"),
+            ])],
+        )]),
+    );
+    if !f.tables.is_empty() {
+        let mut resources = Vec::new();
+        for t in &f.tables {
+            resources.push(reference(&table(t), "arn"));
+            resources.push(concat(vec![reference(&table(t), "arn"), json!("/index/*")]));
+        }
+        p.insert(
+            "tables".into(),
+            document(vec![statement("TableItems", TABLE_ACTIONS, resources)]),
+        );
+    }
+    if let Some(arn) = stream_arn(f) {
+        p.insert(
+            "stream".into(),
+            document(vec![
+                statement(
+                    "ReadStream",
+                    &[
+                        "dynamodb:DescribeStream",
+                        "dynamodb:GetRecords",
+                        "dynamodb:GetShardIterator",
+                    ],
+                    vec![arn],
+                ),
+                // ListStreams has no resource-level permissions.
+                statement("ListStreams", &["dynamodb:ListStreams"], vec![json!("*")]),
+            ]),
+        );
+    }
+    if f.database {
+        p.insert(
+            "database".into(),
+            document(vec![statement(
+                "ReadDatabaseSecret",
+                &[
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:GetSecretValue",
+                ],
+                vec![reference(DATABASE, "secret_arn")],
+            )]),
+        );
+    }
+    Value::Object(p)
+}
+
+/// A short, stable hash of what a deployment snapshots: every route's
+/// method, path and target function.
+fn routes_hash(stack: &Stack, b: &Backend) -> String {
+    let mut routes: Vec<(String, String, String)> = b
+        .api
+        .iter()
+        .flat_map(|a| &a.routes)
+        .map(|r| {
+            (
+                r.path.clone(),
+                r.method.api().to_string(),
+                vb::function_name(&stack.name, &r.function),
+            )
+        })
+        .collect();
+    routes.sort();
+    let mut h = Sha256::new();
+    h.update(b"AWS_PROXY\n");
+    for (path, method, f) in &routes {
+        h.update(format!("{method} {path} {f}\n"));
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+pub fn expand(stack: &Stack, d: &mut Desired) {
+    let Some(b) = &stack.spec.backend else { return };
+    let routed: std::collections::BTreeSet<&str> = b
+        .api
+        .iter()
+        .flat_map(|a| &a.routes)
+        .map(|r| r.function.as_str())
+        .collect();
+
+    for (name, f) in &b.functions {
+        let fname = vb::function_name(&stack.name, name);
+        d.resources.push(Resource::new(
+            log_group(name),
+            "logs.log_group",
+            json!({
+                "name": format!("/aws/lambda/{fname}"),
+                "retention_days": b.log_retention_days,
+                "tags": tags(stack, &format!("fn-{name}")),
+            }),
+        ));
+
+        let managed: Vec<String> = if f.vpc {
+            vec![format!(
+                "arn:{}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess",
+                stack.partition
+            )]
+        } else {
+            vec![]
+        };
+        d.resources.push(Resource::new(
+            role(name),
+            "iam.role",
+            json!({
+                "name": vb::role_name(&stack.name, name, &stack.region),
+                "path": role_path(stack),
+                "description": format!("Execution role of Lambda function {fname}"),
+                "assume_role_policy": document(vec![json!({
+                    "Effect": "Allow",
+                    "Principal": { "Service": "lambda.amazonaws.com" },
+                    "Action": "sts:AssumeRole",
+                })]),
+                "policies": policies(name, f),
+                "managed_policies": managed,
+                "tags": tags(stack, &format!("fn-{name}")),
+            }),
+        ));
+
+        let (sha, source) = match vb::code_source(f, &stack.base_dir) {
+            Some(src) => {
+                // Absolute, so a plan applied from another directory still finds it.
+                let abs =
+                    std::fs::canonicalize(src.path()).unwrap_or_else(|_| src.path().to_path_buf());
+                let (kind, src) = match src {
+                    CodeSource::Dir(_) => ("dir", CodeSource::Dir(abs.clone())),
+                    CodeSource::Zip(_) => ("zip", CodeSource::Zip(abs.clone())),
+                };
+                // Validation built it already; a failure now (files changed
+                // since) shows as a code change and fails at apply with the cause.
+                let sha = package::build(&src).map(|p| p.sha256).unwrap_or_default();
+                (sha, json!({ kind: abs.display().to_string() }))
+            }
+            None => (String::new(), Value::Null),
+        };
+        let env: serde_json::Map<String, Value> = f
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), template(v)))
+            .collect();
+        let vpc = if f.vpc {
+            json!({
+                "subnet_ids": stack.azs.iter().map(|az| reference(&subnet("private", az), "id")).collect::<Vec<_>>(),
+                "security_group_ids": [reference(&security_group("functions"), "id")],
+            })
+        } else {
+            Value::Null
+        };
+        d.resources.push(
+            Resource::new(
+                function(name),
+                "lambda.function",
+                json!({
+                    "function_name": fname,
+                    "role": reference(&role(name), "arn"),
+                    "runtime": f.runtime,
+                    "handler": f.handler,
+                    "memory_size": f.memory,
+                    "timeout": f.timeout,
+                    "architecture": f.architecture.api(),
+                    "environment": env,
+                    "vpc_config": vpc,
+                    "reserved_concurrency": f.reserved_concurrency,
+                    "code_sha256": sha,
+                    "code_source": source,
+                    "tags": tags(stack, &format!("fn-{name}")),
+                }),
+            )
+            // Lambda creates the log group itself if it does not exist yet.
+            .after(&log_group(name)),
+        );
+
+        if let (Some(s), Some(arn)) = (&f.stream, stream_arn(f)) {
+            d.resources.push(Resource::new(
+                stream(name),
+                "lambda.event_source_mapping",
+                json!({
+                    "function_arn": reference(&function(name), "arn"),
+                    "event_source_arn": arn,
+                    "batch_size": s.batch_size,
+                    "starting_position": s.starting_position.api(),
+                    "enabled": true,
+                    "tags": tags(stack, &format!("stream-{name}")),
+                }),
+            ));
+        }
+
+        if routed.contains(name.as_str()) {
+            d.resources.push(Resource::new(
+                permission(name),
+                "lambda.permission",
+                json!({
+                    "function_name": reference(&function(name), "name"),
+                    "action": "lambda:InvokeFunction",
+                    "principal": "apigateway.amazonaws.com",
+                    // Any stage, method and path of this API only.
+                    "source_arn": concat(vec![reference(API, "execution_arn"), json!("/*/*/*")]),
+                }),
+            ));
+        }
+    }
+
+    let Some(api) = &b.api else { return };
+    let api_name = api
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}-api", stack.name));
+    let mut routes: Vec<Value> = api
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "path": r.path,
+                "method": r.method.api(),
+                "function_arn": reference(&function(&r.function), "arn"),
+            })
+        })
+        .collect();
+    routes.sort_by_key(|r| (r["path"].to_string(), r["method"].to_string()));
+    d.resources.push(Resource::new(
+        API,
+        "apigateway.rest_api",
+        json!({
+            "name": api_name,
+            "description": format!("API of stack {}", stack.name),
+            "endpoint_type": "REGIONAL",
+            "routes": routes,
+            "tags": tags(stack, "api"),
+        }),
+    ));
+    d.resources.push(Resource::new(
+        DEPLOYMENT,
+        "apigateway.deployment",
+        json!({
+            "rest_api_id": reference(API, "id"),
+            "routes_hash": routes_hash(stack, b),
+        }),
+    ));
+    let access_log = if api.access_logs {
+        d.resources.push(Resource::new(
+            API_LOG_GROUP,
+            "logs.log_group",
+            json!({
+                "name": format!("/aws/apigateway/{}-access", stack.name),
+                "retention_days": b.log_retention_days,
+                "tags": tags(stack, "api-access"),
+            }),
+        ));
+        json!({
+            "destination_arn": reference(API_LOG_GROUP, "arn"),
+            "format": ACCESS_LOG_FORMAT,
+        })
+    } else {
+        Value::Null
+    };
+    let throttling = api
+        .throttling
+        .as_ref()
+        .map(|t| json!({ "rate_limit": t.rate_limit, "burst_limit": t.burst_limit }))
+        .unwrap_or(Value::Null);
+    d.resources.push(Resource::new(
+        STAGE,
+        "apigateway.stage",
+        json!({
+            "rest_api_id": reference(API, "id"),
+            "stage_name": api.stage,
+            "deployment_id": reference(DEPLOYMENT, "id"),
+            "throttling": throttling,
+            "access_log": access_log,
+            "tags": tags(stack, "stage"),
+        }),
+    ));
+    d.outputs.push(Output {
+        name: "api_url",
+        address: STAGE.into(),
+        attr: "invoke_url",
+        description: "Invoke URL of the backend API",
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+    use crate::engine::value::referenced_addresses;
+
+    fn stack(yaml_backend: &str) -> (tempfile::TempDir, Stack) {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["orders", "users"] {
+            std::fs::create_dir_all(dir.path().join("functions").join(f)).unwrap();
+            std::fs::write(
+                dir.path().join("functions").join(f).join("app.py"),
+                format!("def handler(event, context):\n    return '{f}'\n"),
+            )
+            .unwrap();
+        }
+        let text = format!(
+            "stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{yaml_backend}"
+        );
+        let path = dir.path().join("stack.yaml");
+        std::fs::write(&path, text).unwrap();
+        let s = crate::config::load(&path, &Overrides::default())
+            .unwrap_or_else(|d| panic!("{}", d.render()));
+        (dir, s)
+    }
+
+    const BACKEND: &str = r#"
+backend:
+  functions:
+    orders:
+      source: functions/orders
+      runtime: python3.12
+      handler: app.handler
+      memory: 256
+      timeout: 10
+      environment: { PAYMENTS_URL: "https://payments.example.com" }
+    users:
+      source: functions/users
+      runtime: python3.12
+      handler: app.handler
+      vpc: true
+      reserved_concurrency: 5
+  api:
+    routes:
+      - { method: GET, path: /orders, function: orders }
+      - { method: ANY, path: "/users/{proxy+}", function: users }
+    throttling: { rate_limit: 100, burst_limit: 200 }
+"#;
+
+    fn find<'a>(d: &'a Desired, a: &str) -> &'a Resource {
+        d.resources
+            .iter()
+            .find(|r| r.address == a)
+            .unwrap_or_else(|| panic!("no {a}"))
+    }
+
+    #[test]
+    fn expands_functions_roles_and_api() {
+        let (_d, s) = stack(BACKEND);
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        let addrs: Vec<&str> = d.resources.iter().map(|r| r.address.as_str()).collect();
+        for a in [
+            "backend.log_group.orders",
+            "backend.role.orders",
+            "backend.function.orders",
+            "backend.permission.orders",
+            "backend.function.users",
+            "backend.api",
+            "backend.deployment",
+            "backend.stage",
+        ] {
+            assert!(addrs.contains(&a), "{a} missing from {addrs:?}");
+        }
+        assert!(!addrs.iter().any(|a| a.starts_with("backend.stream.")));
+        let f = find(&d, "backend.function.orders");
+        assert_eq!(f.props["function_name"], "webapp-orders");
+        assert_eq!(f.props["role"], reference("backend.role.orders", "arn"));
+        assert_eq!(f.props["vpc_config"], Value::Null);
+        assert_eq!(f.props["reserved_concurrency"], Value::Null);
+        assert_eq!(f.props["code_sha256"].as_str().unwrap().len(), 44);
+        let u = find(&d, "backend.function.users");
+        assert_eq!(u.props["reserved_concurrency"], 5);
+        let mut deps = vec![];
+        referenced_addresses(&u.props["vpc_config"], &mut deps);
+        assert!(deps.contains(&"network.sg.functions".to_string()));
+        assert!(deps.contains(&"network.subnet.private.us-east-1a".to_string()));
+        // VPC functions get the ENI permissions, others do not.
+        assert_eq!(
+            find(&d, "backend.role.users").props["managed_policies"],
+            json!(["arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess"])
+        );
+        assert_eq!(
+            find(&d, "backend.role.orders").props["managed_policies"],
+            json!([])
+        );
+        let r = find(&d, "backend.role.orders");
+        assert_eq!(r.props["name"], "webapp-orders-us-east-1");
+        assert_eq!(
+            r.props["policies"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            vec!["logs"]
+        );
+        let api = find(&d, "backend.api");
+        assert_eq!(api.props["name"], "webapp-api");
+        assert_eq!(api.props["routes"].as_array().unwrap().len(), 2);
+        let st = find(&d, "backend.stage");
+        assert_eq!(st.props["stage_name"], "prod");
+        assert_eq!(
+            st.props["throttling"],
+            json!({"rate_limit": 100.0, "burst_limit": 200})
+        );
+        assert_eq!(d.outputs.iter().filter(|o| o.name == "api_url").count(), 1);
+        // Every address is tag-safe.
+        for r in &d.resources {
+            assert!(
+                r.address
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_:/@".contains(c)),
+                "{}",
+                r.address
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_change_changes_the_deployment_only_then() {
+        let (_d, s) = stack(BACKEND);
+        let mut a = Desired::default();
+        expand(&s, &mut a);
+        let (_d2, s2) = stack(BACKEND);
+        let mut b = Desired::default();
+        expand(&s2, &mut b);
+        assert_eq!(
+            find(&a, DEPLOYMENT).props["routes_hash"],
+            find(&b, DEPLOYMENT).props["routes_hash"]
+        );
+        let more = BACKEND.replace(
+            "      - { method: GET, path: /orders, function: orders }\n",
+            "      - { method: GET, path: /orders, function: orders }\n      - { method: POST, path: /orders, function: orders }\n",
+        );
+        let (_d3, s3) = stack(&more);
+        let mut c = Desired::default();
+        expand(&s3, &mut c);
+        assert_ne!(
+            find(&a, DEPLOYMENT).props["routes_hash"],
+            find(&c, DEPLOYMENT).props["routes_hash"]
+        );
+    }
+
+    #[test]
+    fn data_references_become_references() {
+        // The data tier defines `data.table.<name>` and `data.database`;
+        // expansion only needs the validated spec, so build it directly.
+        let (_d, mut s) = stack(BACKEND);
+        let b = s.spec.backend.as_mut().unwrap();
+        let f = b.functions.get_mut("orders").unwrap();
+        f.environment
+            .insert("TABLE_NAME".into(), "${tables.orders.name}".into());
+        f.environment.insert(
+            "DB_URL".into(),
+            "postgres://${database.endpoint}:${database.port}/app".into(),
+        );
+        f.tables = vec!["orders".into()];
+        f.database = true;
+        f.stream = Some(crate::config::spec_backend::StreamSpec {
+            table: Some("orders".into()),
+            arn: None,
+            batch_size: 50,
+            starting_position: crate::config::spec_backend::StartingPosition::TrimHorizon,
+        });
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        let f = find(&d, "backend.function.orders");
+        assert_eq!(
+            f.props["environment"]["TABLE_NAME"],
+            reference("data.table.orders", "name")
+        );
+        assert_eq!(
+            f.props["environment"]["DB_URL"],
+            json!({"$concat": ["postgres://", reference("data.database", "endpoint"), ":", reference("data.database", "port"), "/app"]})
+        );
+        let deps = f.dependencies();
+        assert!(deps.contains("data.table.orders") && deps.contains("data.database"));
+
+        let role = find(&d, "backend.role.orders");
+        let p = &role.props["policies"];
+        assert_eq!(
+            p["tables"]["Statement"][0]["Resource"],
+            json!([
+                reference("data.table.orders", "arn"),
+                {"$concat": [reference("data.table.orders", "arn"), "/index/*"]}
+            ])
+        );
+        assert_eq!(
+            p["tables"]["Statement"][0]["Action"]
+                .as_array()
+                .unwrap()
+                .len(),
+            TABLE_ACTIONS.len()
+        );
+        assert_eq!(
+            p["database"]["Statement"][0]["Resource"],
+            json!([reference("data.database", "secret_arn")])
+        );
+        assert_eq!(
+            p["stream"]["Statement"][0]["Resource"],
+            json!([reference("data.table.orders", "stream_arn")])
+        );
+        let m = find(&d, "backend.stream.orders");
+        assert_eq!(
+            m.props["event_source_arn"],
+            reference("data.table.orders", "stream_arn")
+        );
+        assert_eq!(m.props["batch_size"], 50);
+        assert_eq!(m.props["starting_position"], "TRIM_HORIZON");
+        // The users function declared nothing: logs only.
+        let users = find(&d, "backend.role.users");
+        assert_eq!(users.props["policies"].as_object().unwrap().len(), 1);
+    }
+}
