@@ -113,14 +113,18 @@ pub fn check_protection(plan: &Plan, stack: &Stack) -> Result<()> {
                     .resources
                     .iter()
                     .any(|d| d.address == c.address && d.deletion_protected())
+                // Protected in the cloud (AWS would refuse, after the backup).
+                || c.live.as_ref().is_some_and(|l| {
+                    l.props.get("deletion_protection").and_then(serde_json::Value::as_bool)
+                        == Some(true)
+                })
         })
         .map(|c| c.address.as_str())
         .collect();
     if !protected.is_empty() {
         bail!(
-            "refusing to delete {}: `deletion_protection: true` in {}. Set it to false and apply first to lift the protection.",
-            protected.join(", "),
-            "the stack file"
+            "refusing to delete {}: deletion protection is on (`deletion_protection: true`). To lift it, set `deletion_protection: false` for it in the stack file and run `infra apply` on its own first; nothing was changed.",
+            protected.join(", ")
         );
     }
     Ok(())
@@ -141,6 +145,12 @@ pub async fn execute(
         },
         ..ExecOptions::default()
     };
+    if args.skip_final_backup && plan.changes.iter().any(|c| c.data_loss) {
+        eprintln!(
+            "{} --skip-final-backup: databases and tables are deleted WITHOUT a final snapshot or backup.",
+            style.red("Warning:")
+        );
+    }
     let progress = PlainProgress::new(style, json);
     let cancel = opts.cancel.clone();
     let ctrl_c = tokio::spawn(async move {

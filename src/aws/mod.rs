@@ -5,8 +5,10 @@
 //! (`aws-config`): environment, profiles, SSO, instance metadata, and
 //! `AWS_ENDPOINT_URL` for emulators or AWS-compatible endpoints.
 
+pub mod dynamodb;
 pub mod ec2;
 pub mod errors;
+pub mod rds;
 pub mod tags;
 
 use std::collections::HashMap;
@@ -21,6 +23,7 @@ use aws_types::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use crate::engine::plan::FieldChange;
 use crate::engine::provider::{DeleteOptions, KindInfo, Provider, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
@@ -39,6 +42,8 @@ pub struct Aws {
     /// by themselves: a lost response is followed by a look-up by tag, not a blind retry.
     pub ec2_once: aws_sdk_ec2::Client,
     pub sts: aws_sdk_sts::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     identity: OnceCell<(String, String)>,
 }
 
@@ -67,6 +72,8 @@ impl Aws {
                 &sdk,
             ))),
             sts: aws_sdk_sts::Client::new(&sdk),
+            rds: aws_sdk_rds::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sdk,
             identity: OnceCell::new(),
         })
@@ -98,6 +105,10 @@ pub trait Kind: Send + Sync {
     fn name(&self) -> &'static str;
     fn info(&self) -> KindInfo;
     fn normalize(&self, _props: &mut Value) {}
+    /// Plan notes for an update or replacement (see [`Provider::annotate`]).
+    fn annotate(&self, _desired: &Value, _fields: &[FieldChange]) -> Vec<String> {
+        Vec::new()
+    }
     /// Every resource of this kind in the stack, found by tag.
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>>;
     async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live>;
@@ -127,7 +138,11 @@ pub struct AwsProvider {
 impl AwsProvider {
     pub fn new(aws: Aws) -> AwsProvider {
         let mut kinds: HashMap<&'static str, Box<dyn Kind>> = HashMap::new();
-        for k in ec2::kinds() {
+        for k in ec2::kinds()
+            .into_iter()
+            .chain(rds::kinds())
+            .chain(dynamodb::kinds())
+        {
             kinds.insert(k.name(), k);
         }
         AwsProvider {
@@ -154,6 +169,13 @@ impl Provider for AwsProvider {
         if let Some(k) = self.kinds.get(kind) {
             k.normalize(props);
         }
+    }
+
+    fn annotate(&self, kind: &str, desired: &Value, fields: &[FieldChange]) -> Vec<String> {
+        self.kinds
+            .get(kind)
+            .map(|k| k.annotate(desired, fields))
+            .unwrap_or_default()
     }
 
     async fn read(&self, kinds: &[String]) -> Result<Vec<Live>> {

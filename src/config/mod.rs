@@ -10,7 +10,9 @@ pub mod aws_rules;
 pub mod diagnostics;
 pub mod schema_check;
 pub mod spec;
+pub mod spec_data;
 pub mod validate;
+pub mod validate_data;
 pub mod yaml;
 
 use std::path::Path;

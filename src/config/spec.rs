@@ -28,6 +28,9 @@ pub struct StackFile {
     pub tags: BTreeMap<String, String>,
     /// The network tier: VPC, subnets, gateways, routes and security groups.
     pub network: Network,
+    /// The data tier: an RDS database and DynamoDB tables.
+    #[serde(default)]
+    pub data: Option<super::spec_data::Data>,
     /// Named overlays merged over this file with `-e NAME`; each is deployed
     /// as its own stack named `<stack>-<NAME>` unless it sets `stack`.
     #[serde(default)]

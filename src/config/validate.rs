@@ -319,6 +319,8 @@ pub fn validate(
         }
     }
 
+    super::validate_data::validate(&spec, &name, azs.len(), &mut errs);
+
     if !errs.is_empty() {
         return Err(errs);
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::plan::FieldChange;
 use super::resource::{Live, Resource};
 
 /// How the engine must treat a kind of resource.
@@ -51,6 +52,13 @@ pub trait Provider: Send + Sync {
     /// Canonical form of a kind's properties (sort sets, drop defaults), applied
     /// to desired and live props alike before they are compared.
     fn normalize(&self, _kind: &str, _props: &mut Value) {}
+
+    /// Notes for the plan about an update or replacement of `kind` to the
+    /// desired props (as in the file, references unresolved): what the
+    /// service will do beyond the diff (downtime, reboot, deferred change).
+    fn annotate(&self, _kind: &str, _desired: &Value, _fields: &[FieldChange]) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Every live resource of the stack, of the given kinds.
     async fn read(&self, kinds: &[String]) -> anyhow::Result<Vec<Live>>;

@@ -1,6 +1,7 @@
 //! Validated stack -> desired resource graph. Each tier expands its part of
 //! the file into low-level resources with stable, tag-safe addresses.
 
+pub mod data;
 pub mod network;
 
 use std::collections::BTreeMap;
@@ -30,7 +31,11 @@ impl Desired {
     /// Kinds to read from the cloud: every kind this tool can manage, so that
     /// resources removed from the file are found and deleted.
     pub fn kinds() -> Vec<String> {
-        network::KINDS.iter().map(|k| k.to_string()).collect()
+        network::KINDS
+            .iter()
+            .chain(data::KINDS)
+            .map(|k| k.to_string())
+            .collect()
     }
 }
 
@@ -38,6 +43,9 @@ impl Desired {
 pub fn expand(stack: &Stack) -> Desired {
     let mut d = Desired::default();
     network::expand(stack, &mut d);
+    // Keep last: the database waits for `available` only if a resource
+    // expanded before it reads its endpoint.
+    data::expand(stack, &mut d);
     d
 }
 
