@@ -222,12 +222,19 @@ pub fn check_protection(plan: &Plan) -> Result<()> {
     let protected: Vec<&str> = plan
         .changes
         .iter()
-        .filter(|c| c.deletion_protected && matches!(c.action, Action::Delete | Action::Replace))
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .filter(|c| {
+            c.deletion_protected
+                // Protected in the cloud (AWS would refuse, after the backup).
+                || c.live.as_ref().is_some_and(|l| {
+                    l.props.get("deletion_protection").and_then(serde_json::Value::as_bool) == Some(true)
+                })
+        })
         .map(|c| c.address.as_str())
         .collect();
     if !protected.is_empty() {
         bail!(
-            "refusing to delete {}: the stack file sets `deletion_protection: true`. To lift it, set `deletion_protection: false`, run `infra apply`, then run this again. Nothing was changed",
+            "refusing to delete {}: deletion protection is on (`deletion_protection: true`). To lift it, set `deletion_protection: false` for it in the stack file and run `infra apply` on its own first; nothing was changed.",
             protected.join(", ")
         );
     }
@@ -282,6 +289,12 @@ pub async fn execute(
         cancel: cancel.clone(),
         ..ExecOptions::default()
     };
+    if args.skip_final_backup && plan.changes.iter().any(|c| c.data_loss) {
+        eprintln!(
+            "{} --skip-final-backup: databases and tables are deleted WITHOUT a final snapshot or backup.",
+            style.red("Warning:")
+        );
+    }
     let total = executor::build_steps(&plan.changes, p.as_ref())?.len();
     let plain = PlainProgress::new(style, matches!(out, Output::Json));
     let tty = matches!(out, Output::Tty).then(|| TtyProgress::new(style, total));

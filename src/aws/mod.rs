@@ -10,6 +10,7 @@ pub mod autoscaling;
 pub mod backend_util;
 pub mod cloudfront;
 pub mod compute_common;
+pub mod dynamodb;
 pub mod ec2;
 pub mod elbv2;
 pub mod errors;
@@ -18,6 +19,7 @@ pub mod lambda;
 pub mod launch_template;
 pub mod lock;
 pub mod logs;
+pub mod rds;
 pub mod s3;
 pub mod tags;
 
@@ -33,7 +35,7 @@ use aws_types::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::engine::plan::Change;
+use crate::engine::plan::{Change, FieldChange};
 use crate::engine::provider::{DeleteOptions, KindInfo, Provider, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
@@ -66,6 +68,8 @@ pub struct Aws {
     pub apigateway: aws_sdk_apigateway::Client,
     /// Without SDK retries, for CreateRestApi / CreateDeployment (not idempotent).
     pub apigateway_once: aws_sdk_apigateway::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
     identity: OnceCell<(String, String)>,
 }
 
@@ -115,6 +119,8 @@ impl Aws {
                     .retry_config(RetryConfig::disabled())
                     .build(),
             ),
+            rds: aws_sdk_rds::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sdk,
             identity: OnceCell::new(),
         })
@@ -160,6 +166,10 @@ pub trait Kind: Send + Sync {
     fn notes(&self, _change: &Change) -> Vec<String> {
         Vec::new()
     }
+    /// Plan notes for an update or replacement (see [`Provider::annotate`]).
+    fn annotate(&self, _desired: &Value, _fields: &[FieldChange]) -> Vec<String> {
+        Vec::new()
+    }
     /// Every resource of this kind in the stack, found by tag.
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>>;
     async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live>;
@@ -200,6 +210,8 @@ impl AwsProvider {
             .chain(iam::kinds())
             .chain(lambda::kinds())
             .chain(apigateway::kinds())
+            .chain(rds::kinds())
+            .chain(dynamodb::kinds())
         {
             kinds.insert(k.name(), k);
         }
@@ -242,6 +254,13 @@ impl Provider for AwsProvider {
         self.kinds
             .get(change.kind.as_str())
             .map(|k| k.notes(change))
+            .unwrap_or_default()
+    }
+
+    fn annotate(&self, kind: &str, desired: &Value, fields: &[FieldChange]) -> Vec<String> {
+        self.kinds
+            .get(kind)
+            .map(|k| k.annotate(desired, fields))
             .unwrap_or_default()
     }
 

@@ -12,10 +12,12 @@ pub mod schema_check;
 pub mod spec;
 pub mod spec_backend;
 pub mod spec_compute;
+pub mod spec_data;
 pub mod spec_frontend;
 pub mod validate;
 pub mod validate_backend;
 pub mod validate_compute;
+pub mod validate_data;
 pub mod validate_frontend;
 pub mod yaml;
 

@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use jsonschema::ValidationError;
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::paths::LocationSegment;
 use serde_json::Value;
@@ -26,115 +27,149 @@ pub fn check(doc: &Value) -> Vec<PathError> {
     };
     let mut out: Vec<PathError> = Vec::new();
     for e in v.iter_errors(doc) {
-        let path: Vec<PathSeg> = e
-            .instance_path()
-            .iter()
-            .map(|s| match s {
-                LocationSegment::Property(p) => PathSeg::Key(p.to_string()),
-                LocationSegment::Index(i) => PathSeg::Index(i),
-            })
-            .collect();
-        match e.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let known = properties_at(&SCHEMA, &path);
-                let names: Vec<&str> = known.iter().map(String::as_str).collect();
-                for key in unexpected {
-                    let mut p = path.clone();
-                    p.push(PathSeg::Key(key.clone()));
-                    let help = match did_you_mean(key, &names) {
-                        Some(m) => format!("did you mean `{m}`?"),
-                        None if names.is_empty() => "remove it".to_string(),
-                        None => format!("known keys here: {}", names.join(", ")),
-                    };
-                    out.push(PathError {
-                        path: p,
-                        message: format!("unknown key `{key}`"),
-                        help: Some(help),
-                        at_key: true,
-                    });
-                }
-            }
-            ValidationErrorKind::Required { property } => {
-                let name = property.as_str().unwrap_or_default().to_string();
-                out.push(
-                    PathError::new(path, format!("missing required key `{name}`")).help(format!(
-                        "add `{name}:` here (see the stack.yaml reference in the README)"
-                    )),
-                );
-            }
-            ValidationErrorKind::Type { .. } => {
-                let expected = expected_type(&SCHEMA, &path);
-                out.push(
-                    PathError::new(
-                        path,
-                        format!("expected {expected}, found {}", describe(e.instance())),
-                    )
-                    .help(type_help(&expected, e.instance())),
-                );
-            }
-            ValidationErrorKind::Enum { options } => {
-                let opts: Vec<String> = options
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(|v| {
-                                v.as_str()
-                                    .map(str::to_string)
-                                    .unwrap_or_else(|| v.to_string())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let refs: Vec<&str> = opts.iter().map(String::as_str).collect();
-                let help = match e.instance().as_str().and_then(|s| did_you_mean(s, &refs)) {
-                    Some(m) => format!("did you mean `{m}`?"),
-                    None => format!("use one of: {}", opts.join(", ")),
-                };
-                out.push(
-                    PathError::new(
-                        path,
-                        format!("{} is not allowed here", describe(e.instance())),
-                    )
-                    .help(help),
-                );
-            }
-            ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. }
-                if !allowed_values(&SCHEMA, &path).is_empty() =>
-            {
-                let opts = allowed_values(&SCHEMA, &path);
-                let refs: Vec<&str> = opts.iter().map(String::as_str).collect();
-                let help = match e.instance().as_str().and_then(|s| did_you_mean(s, &refs)) {
-                    Some(m) => format!("did you mean `{m}`?"),
-                    None => format!("use one of: {}", opts.join(", ")),
-                };
-                out.push(
-                    PathError::new(
-                        path,
-                        format!("{} is not allowed here", describe(e.instance())),
-                    )
-                    .help(help),
-                );
-            }
-            ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
-                let expected = expected_type(&SCHEMA, &path);
-                out.push(
-                    PathError::new(
-                        path,
-                        format!("expected {expected}, found {}", describe(e.instance())),
-                    )
-                    .help("see the stack.yaml reference in the README"),
-                );
-            }
-            ValidationErrorKind::Minimum { limit } | ValidationErrorKind::Maximum { limit } => {
-                out.push(
-                    PathError::new(path, format!("{} is out of range", describe(e.instance())))
-                        .help(format!("the limit is {limit}")),
-                );
-            }
-            _ => out.push(PathError::new(path, e.to_string())),
-        }
+        report(&e, &mut out);
     }
     out
+}
+
+fn path_of(e: &ValidationError) -> Vec<PathSeg> {
+    e.instance_path()
+        .iter()
+        .map(|s| match s {
+            LocationSegment::Property(p) => PathSeg::Key(p.to_string()),
+            LocationSegment::Index(i) => PathSeg::Index(i),
+        })
+        .collect()
+}
+
+/// The errors of the alternative of an anyOf/oneOf that fits the value's
+/// type (e.g. the mapping of an optional section, the string of a nullable
+/// enum): reporting them says what is wrong inside, where "expected a
+/// mapping or nothing, found a mapping" would not.
+fn fitting_branch<'a>(
+    e: &ValidationError,
+    context: &'a [Vec<ValidationError<'static>>],
+) -> Option<&'a [ValidationError<'static>]> {
+    let here = path_of(e);
+    context
+        .iter()
+        .find(|branch| {
+            !branch.is_empty()
+                && !branch.iter().any(|b| {
+                    matches!(b.kind(), ValidationErrorKind::Type { .. }) && path_of(b) == here
+                })
+        })
+        .map(Vec::as_slice)
+}
+
+fn report(e: &ValidationError, out: &mut Vec<PathError>) {
+    let path = path_of(e);
+    match e.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let known = properties_at(&SCHEMA, &path);
+            let names: Vec<&str> = known.iter().map(String::as_str).collect();
+            for key in unexpected {
+                let mut p = path.clone();
+                p.push(PathSeg::Key(key.clone()));
+                let help = match did_you_mean(key, &names) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None if names.is_empty() => "remove it".to_string(),
+                    None => format!("known keys here: {}", names.join(", ")),
+                };
+                out.push(PathError {
+                    path: p,
+                    message: format!("unknown key `{key}`"),
+                    help: Some(help),
+                    at_key: true,
+                });
+            }
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default().to_string();
+            out.push(
+                PathError::new(path, format!("missing required key `{name}`")).help(format!(
+                    "add `{name}:` here (see the stack.yaml reference in the README)"
+                )),
+            );
+        }
+        ValidationErrorKind::Type { .. } => {
+            let expected = expected_type(&SCHEMA, &path);
+            out.push(
+                PathError::new(
+                    path,
+                    format!("expected {expected}, found {}", describe(e.instance())),
+                )
+                .help(type_help(&expected, e.instance())),
+            );
+        }
+        ValidationErrorKind::Enum { options } => {
+            let opts: Vec<String> = options
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let refs: Vec<&str> = opts.iter().map(String::as_str).collect();
+            let help = match e.instance().as_str().and_then(|s| did_you_mean(s, &refs)) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => format!("use one of: {}", opts.join(", ")),
+            };
+            out.push(
+                PathError::new(
+                    path,
+                    format!("{} is not allowed here", describe(e.instance())),
+                )
+                .help(help),
+            );
+        }
+        ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. }
+            if !allowed_values(&SCHEMA, &path).is_empty() =>
+        {
+            let opts = allowed_values(&SCHEMA, &path);
+            let refs: Vec<&str> = opts.iter().map(String::as_str).collect();
+            let help = match e.instance().as_str().and_then(|s| did_you_mean(s, &refs)) {
+                Some(m) => format!("did you mean `{m}`?"),
+                None => format!("use one of: {}", opts.join(", ")),
+            };
+            out.push(
+                PathError::new(
+                    path,
+                    format!("{} is not allowed here", describe(e.instance())),
+                )
+                .help(help),
+            );
+        }
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context }
+            if fitting_branch(e, context).is_some() =>
+        {
+            for b in fitting_branch(e, context).unwrap_or_default() {
+                report(b, out);
+            }
+        }
+        ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
+            let expected = expected_type(&SCHEMA, &path);
+            out.push(
+                PathError::new(
+                    path,
+                    format!("expected {expected}, found {}", describe(e.instance())),
+                )
+                .help("see the stack.yaml reference in the README"),
+            );
+        }
+        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::Maximum { limit } => {
+            out.push(
+                PathError::new(path, format!("{} is out of range", describe(e.instance())))
+                    .help(format!("the limit is {limit}")),
+            );
+        }
+        _ => out.push(PathError::new(path, e.to_string())),
+    }
 }
 
 fn describe(v: &Value) -> String {
@@ -212,9 +247,17 @@ fn deref<'a>(s: &'a Value, root: &'a Value) -> &'a Value {
 }
 
 fn properties_at(root: &Value, path: &[PathSeg]) -> Vec<String> {
-    schema_at(root, root, path)
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object)
+    let Some(s) = schema_at(root, root, path) else {
+        return Vec::new();
+    };
+    // The mapping alternative of an anyOf/oneOf (optional sections, untagged enums).
+    let alts = ["anyOf", "oneOf"]
+        .iter()
+        .flat_map(|k| s.get(*k).and_then(Value::as_array).into_iter().flatten())
+        .map(|a| deref(a, root));
+    std::iter::once(s)
+        .chain(alts)
+        .find_map(|s| s.get("properties").and_then(Value::as_object))
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default()
 }

@@ -39,6 +39,9 @@ pub struct StackFile {
     /// The backend tier: Lambda functions behind an API Gateway REST API.
     #[serde(default)]
     pub backend: Option<super::spec_backend::Backend>,
+    /// The data tier: an RDS database and DynamoDB tables.
+    #[serde(default)]
+    pub data: Option<super::spec_data::Data>,
     /// Named overlays merged over this file with `-e NAME`; each is deployed
     /// as its own stack named `<stack>-<NAME>` unless it sets `stack`.
     #[serde(default)]

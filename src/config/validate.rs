@@ -331,6 +331,7 @@ pub fn validate(
         &mut errs,
     );
     super::validate_backend::validate(&spec, &name, &region, &base_dir, &mut errs);
+    super::validate_data::validate(&spec, &name, azs.len(), &mut errs);
 
     if !errs.is_empty() {
         return Err(errs);

@@ -22,14 +22,20 @@ pub struct DataNames {
     pub database: bool,
 }
 
-/// What the file's `data:` section defines.
-///
-/// The data tier is built on another branch; until it is merged the file has
-/// no `data:` section (the schema refuses one), so nothing can be referenced.
-/// After the merge this reads `spec.data`'s tables (and their stream
-/// setting) and database.
-pub fn data_names(_spec: &StackFile) -> DataNames {
-    DataNames::default()
+/// What the file's `data:` section defines: its tables (and whether each has
+/// a stream) and whether there is a database.
+pub fn data_names(spec: &StackFile) -> DataNames {
+    let Some(data) = &spec.data else {
+        return DataNames::default();
+    };
+    DataNames {
+        tables: data
+            .tables
+            .iter()
+            .map(|(name, t)| (name.clone(), t.stream.is_some()))
+            .collect(),
+        database: data.database.is_some(),
+    }
 }
 
 /// Runtimes Lambda accepts for new functions (deprecated ones are refused at creation).

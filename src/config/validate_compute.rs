@@ -62,13 +62,17 @@ pub fn check(
         .security_groups
         .get("web")
         .and_then(|g| g.ingress.clone())
-        .unwrap_or_else(|| crate::model::network::default_ingress("web"));
+        .unwrap_or_else(|| {
+            crate::model::network::default_ingress("web", crate::model::network::DEFAULT_DB_PORT)
+        });
     let alb_rules: Vec<RuleSpec> = spec
         .network
         .security_groups
         .get("alb")
         .and_then(|g| g.ingress.clone())
-        .unwrap_or_else(|| crate::model::network::default_ingress("alb"));
+        .unwrap_or_else(|| {
+            crate::model::network::default_ingress("alb", crate::model::network::DEFAULT_DB_PORT)
+        });
     let web_overridden = spec
         .network
         .security_groups

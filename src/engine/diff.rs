@@ -93,6 +93,11 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
         if action != Action::Replace {
             known.insert(want.address.clone(), live.clone());
         }
+        let notes = if action == Action::NoOp {
+            Vec::new()
+        } else {
+            provider.annotate(&want.kind, &want.props, &fields)
+        };
         changes.push(Change {
             address: want.address.clone(),
             kind: want.kind.clone(),
@@ -103,7 +108,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
             fields,
             reason: None,
             deletion_protected: false,
-            notes: Vec::new(),
+            notes,
         });
     }
 
@@ -113,7 +118,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
         }
     }
     for c in &mut changes {
-        c.notes = provider.notes(c);
+        c.notes.extend(provider.notes(c));
     }
     Ok(changes)
 }
@@ -258,6 +263,41 @@ mod tests {
         assert!(value::contains_unknown(
             ch[1].fields[0].new.as_ref().unwrap()
         ));
+    }
+
+    #[test]
+    fn provider_notes_and_data_loss_are_in_the_plan() {
+        let p = MemoryProvider::new();
+        let desired = vec![Resource::new(
+            "db",
+            "mem.db",
+            json!({"engine": "pg", "class": "large"}),
+        )];
+        let live_db = || {
+            live(
+                "db",
+                "mem.db",
+                "d-1",
+                json!({"engine": "pg", "class": "small"}),
+            )
+        };
+        let ch = diff(&desired, vec![live_db()], &p).unwrap();
+        assert_eq!(ch[0].action, Action::Update);
+        assert!(!ch[0].data_loss);
+        assert_eq!(ch[0].notes, vec!["class change: reboot".to_string()]);
+
+        let mut replaced = desired.clone();
+        replaced[0].props["engine"] = json!("my");
+        let ch = diff(&replaced, vec![live_db()], &p).unwrap();
+        assert_eq!(ch[0].action, Action::Replace);
+        assert!(
+            ch[0].data_loss,
+            "replacing a data store is a data-loss risk"
+        );
+
+        let ch = diff(&[], vec![live_db()], &p).unwrap();
+        assert_eq!(ch[0].action, Action::Delete);
+        assert!(ch[0].data_loss, "deleting a data store is a data-loss risk");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use super::plan::FieldChange;
 use super::provider::{DeleteOptions, KindInfo, Provider, StepReporter};
 use super::resource::{Live, Resource};
 
@@ -97,6 +98,15 @@ impl Provider for MemoryProvider {
                 service: "other",
                 ..KindInfo::default()
             },
+        }
+    }
+
+    fn annotate(&self, kind: &str, _desired: &Value, fields: &[FieldChange]) -> Vec<String> {
+        let reboots = kind == "mem.db" && fields.iter().any(|f| f.path == "class");
+        if reboots {
+            vec!["class change: reboot".into()]
+        } else {
+            Vec::new()
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::plan::FieldChange;
 use super::resource::{Live, Resource};
 
 /// How the engine must treat a kind of resource.
@@ -62,6 +63,13 @@ pub trait Provider: Send + Sync {
     /// What a planned change will do beyond its field changes, for the plan
     /// (e.g. "starts an instance refresh"). Default: nothing.
     fn notes(&self, _change: &super::plan::Change) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Notes for the plan about an update or replacement of `kind` to the
+    /// desired props (as in the file, references unresolved): what the
+    /// service will do beyond the diff (downtime, reboot, deferred change).
+    fn annotate(&self, _kind: &str, _desired: &Value, _fields: &[FieldChange]) -> Vec<String> {
         Vec::new()
     }
 

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod compute;
+pub mod data;
 pub mod frontend;
 pub mod network;
 pub mod package;
@@ -39,6 +40,7 @@ impl Desired {
             .chain(frontend::KINDS)
             .chain(compute::KINDS)
             .chain(backend::KINDS)
+            .chain(data::KINDS)
             .map(|k| k.to_string())
             .collect()
     }
@@ -50,6 +52,9 @@ pub fn expand(stack: &Stack) -> Desired {
     network::expand(stack, &mut d);
     compute::expand(stack, &mut d);
     backend::expand(stack, &mut d);
+    // Keep last: the database waits for `available` only if a resource
+    // expanded before it reads its endpoint.
+    data::expand(stack, &mut d);
     // Last: it routes `/api/*` to the backend tier's stage when there is one.
     frontend::expand(stack, &mut d);
     d

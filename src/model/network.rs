@@ -31,7 +31,7 @@ pub fn security_group(name: &str) -> String {
     format!("network.sg.{name}")
 }
 
-/// Port the database listens on (for the default database group rule).
+/// Port the database listens on when the stack has none (PostgreSQL's).
 pub const DEFAULT_DB_PORT: u16 = 5432;
 /// Port the web instances serve on behind the load balancer.
 pub const DEFAULT_WEB_PORT: u16 = 80;
@@ -152,7 +152,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         let ingress = spec
             .ingress
             .clone()
-            .unwrap_or_else(|| default_ingress(&name));
+            .unwrap_or_else(|| default_ingress(&name, super::data::db_port(stack)));
         let egress = spec.egress.clone().unwrap_or_else(|| {
             vec![RuleSpec {
                 port: None,
@@ -199,15 +199,15 @@ fn rule(port: u16, cidrs: &[&str], from: &[&str]) -> RuleSpec {
     }
 }
 
-/// The safe defaults of each built-in tier.
-pub fn default_ingress(name: &str) -> Vec<RuleSpec> {
+/// The safe defaults of each built-in tier (`db_port`: the database engine's).
+pub fn default_ingress(name: &str, db_port: u16) -> Vec<RuleSpec> {
     match name {
         "alb" => vec![
             rule(80, &["0.0.0.0/0"], &[]),
             rule(443, &["0.0.0.0/0"], &[]),
         ],
         "web" => vec![rule(DEFAULT_WEB_PORT, &[], &["alb"])],
-        "database" => vec![rule(DEFAULT_DB_PORT, &[], &["web", "functions"])],
+        "database" => vec![rule(db_port, &[], &["web", "functions"])],
         _ => vec![],
     }
 }

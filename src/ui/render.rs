@@ -157,6 +157,13 @@ pub fn markdown(plan: &Plan) -> String {
             Action::Delete => c.reason.clone().unwrap_or_default(),
             _ => String::new(),
         };
+        let details = c.notes.iter().fold(details, |acc, n| {
+            if acc.is_empty() {
+                format!("note: {n}")
+            } else {
+                format!("{acc}<br>note: {n}")
+            }
+        });
         let details = details.replace('|', "\\|");
         let risk = if c.data_loss {
             " ⚠️ data-loss risk"

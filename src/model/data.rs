@@ -1,0 +1,357 @@
+//! The data tier: a DB subnet group over the private subnets and one RDS
+//! instance (Multi-AZ, encrypted, private, password in Secrets Manager),
+//! and DynamoDB tables.
+//!
+//! Props are in the same shape `aws::rds` / `aws::dynamodb` read back, so
+//! they diff. Two database props are behaviour, not state (`apply_immediately`,
+//! `wait_until_available`): the kind's `normalize` drops them before comparing.
+
+use serde_json::{Map, Value, json};
+
+use super::network::{DEFAULT_DB_PORT, security_group, subnet};
+use super::{Desired, Output, obj, tags};
+use crate::config::Stack;
+use crate::config::spec_data::{Billing, Database, Encryption, IndexProjection, KeyAttr, Table};
+use crate::config::validate_data::{db_identifier, table_name};
+use crate::engine::resource::Resource;
+use crate::engine::value::{self, reference};
+
+pub const KINDS: &[&str] = &["rds.db_subnet_group", "rds.db_instance", "dynamodb.table"];
+
+pub const SUBNET_GROUP: &str = "data.db_subnet_group";
+pub const DATABASE: &str = "data.database";
+
+pub fn table(name: &str) -> String {
+    format!("data.table.{name}")
+}
+
+/// Port of the stack's database (the default rule of `network.sg.database`
+/// opens it): the engine's, or PostgreSQL's when the stack has no database.
+pub fn db_port(stack: &Stack) -> u16 {
+    stack
+        .spec
+        .data
+        .as_ref()
+        .and_then(|d| d.database.as_ref())
+        .map(|db| db.engine.port())
+        .unwrap_or(DEFAULT_DB_PORT)
+}
+
+/// Expands `data:`. Call it after the tiers that use the database: the
+/// database waits for `available` during apply (15+ minutes on AWS) only
+/// when a resource already in `d` references its endpoint.
+pub fn expand(stack: &Stack, d: &mut Desired) {
+    let Some(data) = &stack.spec.data else { return };
+    if let Some(db) = &data.database {
+        let waits = needs_endpoint(&d.resources);
+        database(stack, db, waits, d);
+    }
+    for (name, t) in &data.tables {
+        d.resources.push(Resource::new(
+            table(name),
+            "dynamodb.table",
+            table_props(stack, name, t),
+        ));
+        let out = |suffix: &str| -> &'static str {
+            // Output names are `&'static str` in the shared type; a stack has a
+            // handful of tables and the process expands once.
+            Box::leak(format!("{name}_table_{suffix}").into_boxed_str())
+        };
+        for (attr, description) in [
+            ("name", "DynamoDB table name"),
+            ("arn", "DynamoDB table ARN"),
+        ] {
+            d.outputs.push(Output {
+                name: out(attr),
+                address: table(name),
+                attr: if attr == "name" { "name" } else { "arn" },
+                description,
+            });
+        }
+        if t.stream.is_some() {
+            d.outputs.push(Output {
+                name: out("stream_arn"),
+                address: table(name),
+                attr: "stream_arn",
+                description: "DynamoDB stream ARN",
+            });
+        }
+    }
+}
+
+/// Whether any resource reads the database's endpoint (known only once it is available).
+fn needs_endpoint(resources: &[Resource]) -> bool {
+    let wanted = format!("{DATABASE}#endpoint");
+    fn walk(v: &Value, wanted: &str) -> bool {
+        if let Some((a, b)) = value::as_ref(v) {
+            return format!("{a}#{b}") == wanted;
+        }
+        match v {
+            Value::Object(o) => o.values().any(|x| walk(x, wanted)),
+            Value::Array(a) => a.iter().any(|x| walk(x, wanted)),
+            _ => false,
+        }
+    }
+    resources.iter().any(|r| walk(&r.props, &wanted))
+}
+
+fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
+    let name = db_identifier(&stack.name);
+    d.resources.push(Resource::new(
+        SUBNET_GROUP,
+        "rds.db_subnet_group",
+        json!({
+            "name": name,
+            "description": format!("Private subnets of the {} database", stack.name),
+            "subnet_ids": stack.azs.iter().map(|az| reference(&subnet("private", az), "id")).collect::<Vec<_>>(),
+            "tags": tags(stack, "db"),
+        }),
+    ));
+    let mut props = obj(vec![
+        ("identifier", json!(name)),
+        ("engine", json!(db.engine.api())),
+        ("engine_version", json!(db.engine_version)),
+        ("instance_class", json!(db.instance_class)),
+        ("storage_gb", json!(db.storage_gb)),
+        ("storage_type", json!(db.storage_type.api())),
+        ("iops", json!(db.iops)),
+        ("multi_az", json!(db.multi_az)),
+        ("storage_encrypted", json!(true)),
+        ("publicly_accessible", json!(false)),
+        ("db_name", json!(db.db_name)),
+        ("username", json!(db.username)),
+        ("manage_master_password", json!(true)),
+        ("subnet_group", reference(SUBNET_GROUP, "id")),
+        (
+            "security_group_ids",
+            json!([reference(&security_group("database"), "id")]),
+        ),
+        ("backup_retention_days", json!(db.backup_retention_days)),
+        ("backup_window", json!(db.backup_window)),
+        (
+            "maintenance_window",
+            json!(
+                db.maintenance_window
+                    .as_ref()
+                    .map(|w| w.to_ascii_lowercase())
+            ),
+        ),
+        ("deletion_protection", json!(db.deletion_protection)),
+        ("copy_tags_to_snapshot", json!(true)),
+        ("apply_immediately", json!(db.apply_immediately)),
+        ("wait_until_available", json!(waits)),
+        ("tags", tags(stack, "db")),
+    ]);
+    // Absent means the engine's default group: kept explicit (null) so that
+    // removing a custom group from the file reverts to the default.
+    props["parameter_group"] = json!(db.parameter_group);
+    d.resources
+        .push(Resource::new(DATABASE, "rds.db_instance", props));
+    for (name, attr, description) in [
+        ("database_endpoint", "endpoint", "Database host name"),
+        ("database_port", "port", "Database port"),
+        (
+            "database_secret_arn",
+            "secret_arn",
+            "Secrets Manager secret holding the database master credentials",
+        ),
+    ] {
+        d.outputs.push(Output {
+            name,
+            address: DATABASE.into(),
+            attr,
+            description,
+        });
+    }
+}
+
+fn key(k: &KeyAttr) -> Value {
+    json!({ "name": k.name, "type": k.kind.api() })
+}
+
+fn capacity(c: &crate::config::spec_data::Capacity) -> Value {
+    json!({ "read": c.read, "write": c.write })
+}
+
+fn table_props(stack: &Stack, name: &str, t: &Table) -> Value {
+    let table_capacity = match &t.billing {
+        Billing::OnDemand(_) => None,
+        Billing::Provisioned(p) => Some(p.provisioned),
+    };
+    let mut indexes = Map::new();
+    for ix in &t.indexes {
+        let mut v = json!({
+            "partition_key": key(&ix.partition_key),
+            "sort_key": ix.sort_key.as_ref().map(key),
+            "capacity": table_capacity.map(|c| capacity(&ix.provisioned.unwrap_or(c))),
+        });
+        match &ix.projection {
+            IndexProjection::Simple(p) => {
+                v["projection"] = json!(match p {
+                    crate::config::spec_data::Projection::All => "ALL",
+                    crate::config::spec_data::Projection::KeysOnly => "KEYS_ONLY",
+                });
+            }
+            IndexProjection::Include(inc) => {
+                let mut attrs = inc.include.clone();
+                attrs.sort();
+                attrs.dedup();
+                v["projection"] = json!("INCLUDE");
+                v["include"] = json!(attrs);
+            }
+        }
+        indexes.insert(ix.name.clone(), v);
+    }
+    json!({
+        "table_name": table_name(&stack.name, name),
+        "partition_key": key(&t.partition_key),
+        "sort_key": t.sort_key.as_ref().map(key),
+        "billing_mode": if table_capacity.is_some() { "PROVISIONED" } else { "PAY_PER_REQUEST" },
+        "capacity": table_capacity.map(|c| capacity(&c)),
+        "indexes": indexes,
+        "stream": t.stream.map(|s| s.api()),
+        "point_in_time_recovery": t.point_in_time_recovery,
+        "ttl_attribute": t.ttl_attribute,
+        "deletion_protection": t.deletion_protection,
+        "kms_key": match &t.encryption {
+            Encryption::Mode(_) => None,
+            Encryption::Key(k) => Some(k.kms_key.clone()),
+        },
+        "tags": tags(stack, &format!("table-{name}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, check, yaml};
+
+    fn stack(extra: &str) -> Stack {
+        let text =
+            format!("stack: shop\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{extra}");
+        let root = yaml::parse(text.as_bytes(), &yaml::Limits::default()).unwrap();
+        check(&root, &Overrides::default(), ".".into()).unwrap()
+    }
+
+    const DATA: &str = r#"data:
+  database:
+    engine: mysql
+    instance_class: db.t3.small
+    maintenance_window: "Sun:04:30-Sun:05:30"
+  tables:
+    orders:
+      partition_key: { name: pk, type: S }
+      sort_key: { name: sk, type: N }
+      billing: { provisioned: { read: 5, write: 2 } }
+      stream: new_and_old_images
+      indexes:
+        - { name: by_status, partition_key: { name: status, type: S }, projection: { include: [total, customer] } }
+"#;
+
+    #[test]
+    fn expands_subnet_group_database_and_tables() {
+        let s = stack(DATA);
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        let by = |a: &str| d.resources.iter().find(|r| r.address == a).unwrap();
+
+        let g = by(SUBNET_GROUP);
+        assert_eq!(g.props["name"], "shop-db");
+        assert_eq!(
+            g.dependencies().into_iter().collect::<Vec<_>>(),
+            vec![
+                "network.subnet.private.us-east-1a".to_string(),
+                "network.subnet.private.us-east-1b".to_string()
+            ]
+        );
+
+        let db = by(DATABASE);
+        let p = &db.props;
+        assert_eq!(p["engine"], "mysql");
+        assert_eq!(p["multi_az"], true, "Multi-AZ by default");
+        assert_eq!(p["storage_encrypted"], true);
+        assert_eq!(p["publicly_accessible"], false);
+        assert_eq!(p["manage_master_password"], true);
+        assert_eq!(p["maintenance_window"], "sun:04:30-sun:05:30");
+        assert_eq!(p["parameter_group"], Value::Null);
+        assert!(p.get("engine_version").is_none(), "unpinned: not compared");
+        assert!(p.get("password").is_none());
+        assert!(db.dependencies().contains("network.sg.database"));
+        assert_eq!(
+            p["wait_until_available"], false,
+            "nothing reads the endpoint"
+        );
+        assert!(!db.deletion_protected());
+        assert_eq!(db_port(&s), 3306);
+
+        let t = by("data.table.orders");
+        assert_eq!(t.props["table_name"], "shop-orders");
+        assert_eq!(t.props["billing_mode"], "PROVISIONED");
+        assert_eq!(t.props["stream"], "NEW_AND_OLD_IMAGES");
+        assert_eq!(t.props["point_in_time_recovery"], true);
+        assert_eq!(t.props["ttl_attribute"], Value::Null);
+        let ix = &t.props["indexes"]["by_status"];
+        assert_eq!(
+            ix["capacity"],
+            json!({"read": 5, "write": 2}),
+            "index capacity defaults to the table's"
+        );
+        assert_eq!(ix["include"], json!(["customer", "total"]));
+        assert_eq!(ix["sort_key"], Value::Null);
+
+        let names: Vec<&str> = d.outputs.iter().map(|o| o.name).collect();
+        for n in [
+            "database_endpoint",
+            "database_port",
+            "database_secret_arn",
+            "orders_table_name",
+            "orders_table_arn",
+            "orders_table_stream_arn",
+        ] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+    }
+
+    #[test]
+    fn waits_for_the_database_only_when_its_endpoint_is_used() {
+        let s = stack(DATA);
+        let mut d = Desired::default();
+        d.resources.push(Resource::new(
+            "backend.function.api",
+            "lambda.function",
+            json!({ "env": { "DB_HOST": reference(DATABASE, "endpoint") } }),
+        ));
+        expand(&s, &mut d);
+        let db = d.resources.iter().find(|r| r.address == DATABASE).unwrap();
+        assert_eq!(db.props["wait_until_available"], true);
+    }
+
+    #[test]
+    fn no_data_section_no_resources_and_the_default_port() {
+        let s = stack("");
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        assert!(d.resources.is_empty());
+        assert_eq!(db_port(&s), 5432);
+        let s = stack("data:\n  tables: {}\n");
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        assert!(d.resources.is_empty());
+    }
+
+    #[test]
+    fn addresses_are_tag_safe() {
+        let s = stack(DATA);
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        for r in &d.resources {
+            assert!(
+                r.address
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-_:/@".contains(c)),
+                "{}",
+                r.address
+            );
+        }
+    }
+}
