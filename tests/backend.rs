@@ -213,7 +213,10 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
         "--role-name",
         "webapp-orders-us-east-1",
     ]);
-    assert_eq!(sorted(&names["PolicyNames"]), vec!["logs", "stream"]);
+    assert_eq!(
+        sorted(&names["PolicyNames"]),
+        vec!["logs", "stream", "tables"]
+    );
     let sp = role_policy(&moto, "webapp-orders-us-east-1", "stream");
     assert_eq!(sp["Statement"][0]["Resource"], serde_json::json!([stream]));
     let names = moto.aws(&[
@@ -222,7 +225,8 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
         "--role-name",
         "webapp-users-us-east-1",
     ]);
-    assert_eq!(sorted(&names["PolicyNames"]), vec!["logs"]);
+    // users declares `database: true`: it may read the database's secret.
+    assert_eq!(sorted(&names["PolicyNames"]), vec!["database", "logs"]);
     let attached = |role: &str| -> Vec<String> {
         moto.aws(&["iam", "list-attached-role-policies", "--role-name", role])["AttachedPolicies"]
             .as_array()

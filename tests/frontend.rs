@@ -184,7 +184,15 @@ fn publishes_a_private_site_through_cloudfront_and_destroys_it() {
     assert_eq!(conf["Enabled"], true);
     assert_eq!(conf["PriceClass"], "PriceClass_100");
     let origins = conf["Origins"]["Items"].as_array().unwrap();
-    assert_eq!(origins.len(), 1, "no backend tier: no API origin");
+    // The reference stack has a backend: its stage is the second origin, for /api/*.
+    assert_eq!(origins.len(), 2, "the site and the API");
+    assert!(
+        origins[1]["DomainName"]
+            .as_str()
+            .unwrap()
+            .contains(".execute-api.us-east-1.amazonaws.com"),
+        "{origins:?}"
+    );
     assert_eq!(
         origins[0]["DomainName"],
         format!("{BUCKET}.s3.us-east-1.amazonaws.com")

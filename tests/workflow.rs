@@ -10,6 +10,24 @@ use std::process::{Command, Stdio};
 use common::{Moto, Workdir, tag};
 use serde_json::Value;
 
+/// Descriptions of the load balancer group's ingress rules, sorted.
+fn alb_descriptions(m: &Moto) -> Vec<String> {
+    let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "webapp");
+    let alb = sgs
+        .iter()
+        .find(|g| tag(g, "infra:address") == Some("network.sg.alb"))
+        .expect("alb group");
+    let mut d: Vec<String> = alb["IpPermissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["IpRanges"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r["Description"].as_str().map(str::to_string))
+        .collect();
+    d.sort();
+    d
+}
+
 fn vpcs(m: &Moto, stack: &str) -> Vec<Value> {
     m.ec2_by_stack("describe-vpcs", "Vpcs", stack)
 }
@@ -29,8 +47,8 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     assert_eq!(vpcs(&m, "webapp").len(), 1);
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
-    // A plan of a tag change, then a change behind its back: the plan is stale.
-    w.edit("owner: platform-team", "owner: web-team");
+    // A plan of a rule change, then a change behind its back: the plan is stale.
+    w.edit("description: HTTP }", "description: plain HTTP }");
     m.infra(w.path(), &["plan", "-o", "second.json"]).ok();
     let vpc_id = vpcs(&m, "webapp")[0]["VpcId"].as_str().unwrap().to_string();
     m.aws(&[
@@ -62,7 +80,12 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
         other.stderr
     );
     m.infra(w.path(), &["apply", "third.json"]).ok();
-    assert_eq!(tag(&vpcs(&m, "webapp")[0], "owner"), Some("web-team"));
+    assert_eq!(alb_descriptions(&m), vec!["HTTPS", "plain HTTP"]);
+    assert_eq!(
+        tag(&vpcs(&m, "webapp")[0], "changed"),
+        None,
+        "the hand-made tag is gone"
+    );
 }
 
 #[test]
@@ -154,7 +177,7 @@ fn concurrent_applies_never_run_at_once() {
 
     // With a lock timeout, the second waits and then finds nothing to do.
     let w2 = Workdir::reference();
-    w2.edit("owner: platform-team", "owner: night-shift");
+    w2.edit("description: HTTP }", "description: night HTTP }");
     let runs: Vec<_> = (0..2)
         .map(|_| {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
@@ -178,7 +201,7 @@ fn concurrent_applies_never_run_at_once() {
         );
     }
     assert_eq!(vpcs(&m, "webapp").len(), 1);
-    assert_eq!(tag(&vpcs(&m, "webapp")[0], "owner"), Some("night-shift"));
+    assert_eq!(alb_descriptions(&m), vec!["HTTPS", "night HTTP"]);
 
     // A lock left by a dead run is named, and `infra unlock` clears it.
     let buckets = m.aws(&["s3api", "list-buckets"]);
@@ -394,7 +417,7 @@ fn the_graph_parses_as_mermaid_and_dot_and_has_every_tier() {
 fn ctrl_c_mid_apply_finishes_running_steps_releases_the_lock_and_a_rerun_completes() {
     let m = Moto::start();
     let w = Workdir::reference();
-    let slow = common::SlowProxy::start(m.port, std::time::Duration::from_millis(250));
+    let slow = common::SlowProxy::start(m.port, std::time::Duration::from_millis(400));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
     cmd.args(["apply", "--auto-approve", "--target", "network"])
         .current_dir(w.path())
@@ -416,7 +439,7 @@ fn ctrl_c_mid_apply_finishes_running_steps_releases_the_lock_and_a_rerun_complet
             .lines()
             .map_while(Result::ok)
         {
-            if line.contains("created") {
+            if line.contains("creating...") {
                 let _ = tx.send(());
             }
             all.push_str(&line);
@@ -439,7 +462,7 @@ fn ctrl_c_mid_apply_finishes_running_steps_releases_the_lock_and_a_rerun_complet
         Some(130),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(stdout.contains("created"), "{stdout}");
+    assert!(stdout.contains("creating..."), "{stdout}");
     assert!(stderr.contains("Interrupted"), "{stderr}");
     assert!(stderr.contains("not started"), "{stderr}");
     // The lock was released: no lock object remains.

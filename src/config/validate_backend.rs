@@ -968,8 +968,10 @@ mod tests {
         let d = src();
         let mut b = backend(d.path());
         let f = function(d.path());
-        b.functions
-            .insert("a-very-long-function-name-that-overflows-iam-role-limit".into(), f);
+        b.functions.insert(
+            "a-very-long-function-name-that-overflows-iam-role-limit".into(),
+            f,
+        );
         let e = errors(&b, &DataNames::default()).join("\n");
         assert!(e.contains("IAM role name"), "{e}");
     }
