@@ -483,6 +483,22 @@ fn class_change_and_index_changes_apply_in_place() {
     moto.infra(w.path(), &["plan", "--detailed-exitcode"])
         .code(0);
 
+    // Turning the stream off is in place. (Turning one back on or changing
+    // its view type cannot be shown: moto refuses to re-enable a stream.)
+    w.edit("      stream: keys_only\n", "");
+    let plan = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
+    plan.code(2);
+    assert!(
+        plan.stdout.contains("disabling the stream"),
+        "{}",
+        plan.stdout
+    );
+    moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let t2 = table(&moto, "shop-orders");
+    assert_ne!(t2["StreamSpecification"]["StreamEnabled"], true, "{t2}");
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
+        .code(0);
+
     // A key schema change or an engine change would replace: marked as a data-loss risk.
     w.edit(
         "partition_key: { name: pk, type: S }",
@@ -570,6 +586,29 @@ fn deletion_protection_refuses_and_skip_final_backup_skips() {
             .as_array()
             .unwrap()
             .is_empty()
+    );
+
+    // Apply refuses to replace a protected table (a key schema change), and changes nothing.
+    w.edit(
+        "    orders:\n      partition_key: { name: pk, type: S }",
+        "    orders:\n      partition_key: { name: id, type: S }",
+    );
+    let refused = moto.infra(w.path(), &["apply", "--auto-approve"]);
+    refused.code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("refusing to delete data.table.orders"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        table(&moto, "vault-orders")["KeySchema"][0]["AttributeName"],
+        "pk"
+    );
+    w.edit(
+        "    orders:\n      partition_key: { name: id, type: S }",
+        "    orders:\n      partition_key: { name: pk, type: S }",
     );
 
     // A table removed from the file: a data-loss risk in the plan, backed up before deletion.

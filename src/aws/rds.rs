@@ -771,8 +771,7 @@ impl Kind for Instance {
                     (Some(a), Some(b)) => major(a, &p.engine) != major(b, &p.engine),
                     _ => false,
                 };
-            let pick = |f: &str| has(f);
-            let storage = pick("storage_gb") || pick("storage_type") || pick("iops");
+            let storage = has("storage_gb") || has("storage_type") || has("iops");
             retry_on(
                 // Busy: backing up, another modification, still creating.
                 &["InvalidDBInstanceState", "InvalidDBInstanceStateFault"],
@@ -784,51 +783,51 @@ impl Kind for Instance {
                         .modify_db_instance()
                         .db_instance_identifier(&l.id)
                         .apply_immediately(b.apply_immediately)
-                        .set_engine_version(if pick("engine_version") {
+                        .set_engine_version(if has("engine_version") {
                             p.engine_version.clone()
                         } else {
                             None
                         })
                         .set_allow_major_version_upgrade(major_upgrade.then_some(true))
                         .set_db_instance_class(
-                            pick("instance_class").then(|| p.instance_class.clone()),
+                            has("instance_class").then(|| p.instance_class.clone()),
                         )
                         // Storage settings go together: RDS validates them as a set.
                         .set_allocated_storage(storage.then_some(p.storage_gb))
                         .set_storage_type(storage.then(|| p.storage_type.clone()))
                         .set_iops(if storage { p.iops } else { None })
-                        .set_multi_az(pick("multi_az").then_some(p.multi_az))
+                        .set_multi_az(has("multi_az").then_some(p.multi_az))
                         .set_publicly_accessible(
-                            pick("publicly_accessible").then_some(p.publicly_accessible),
+                            has("publicly_accessible").then_some(p.publicly_accessible),
                         )
                         .set_db_subnet_group_name(
-                            pick("subnet_group").then(|| p.subnet_group.clone()),
+                            has("subnet_group").then(|| p.subnet_group.clone()),
                         )
                         .set_vpc_security_group_ids(
-                            pick("security_group_ids").then(|| p.security_group_ids.clone()),
+                            has("security_group_ids").then(|| p.security_group_ids.clone()),
                         )
                         .set_backup_retention_period(
-                            pick("backup_retention_days").then_some(p.backup_retention_days),
+                            has("backup_retention_days").then_some(p.backup_retention_days),
                         )
-                        .set_preferred_backup_window(if pick("backup_window") {
+                        .set_preferred_backup_window(if has("backup_window") {
                             p.backup_window.clone()
                         } else {
                             None
                         })
-                        .set_preferred_maintenance_window(if pick("maintenance_window") {
+                        .set_preferred_maintenance_window(if has("maintenance_window") {
                             p.maintenance_window.clone()
                         } else {
                             None
                         })
                         .set_deletion_protection(
-                            pick("deletion_protection").then_some(p.deletion_protection),
+                            has("deletion_protection").then_some(p.deletion_protection),
                         )
                         .set_db_parameter_group_name(parameter_group.clone())
                         .set_copy_tags_to_snapshot(
-                            pick("copy_tags_to_snapshot").then_some(p.copy_tags_to_snapshot),
+                            has("copy_tags_to_snapshot").then_some(p.copy_tags_to_snapshot),
                         )
                         .set_manage_master_user_password(
-                            pick("manage_master_password").then_some(p.manage_master_password),
+                            has("manage_master_password").then_some(p.manage_master_password),
                         )
                         .send()
                         .await

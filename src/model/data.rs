@@ -64,7 +64,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             d.outputs.push(Output {
                 name: out(attr),
                 address: table(name),
-                attr: if attr == "name" { "name" } else { "arn" },
+                attr,
                 description,
             });
         }
