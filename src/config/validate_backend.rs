@@ -963,7 +963,7 @@ mod tests {
         let mut b = backend(d.path());
         let f = function(d.path());
         b.functions
-            .insert("a-very-long-function-name-for-iam".into(), f);
+            .insert("a-very-long-function-name-that-does-not-fit-in-iam".into(), f);
         let e = errors(&b, &DataNames::default()).join("\n");
         assert!(e.contains("IAM role name"), "{e}");
     }
