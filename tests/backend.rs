@@ -425,11 +425,13 @@ region: us-east-1
 network:
   cidr: 10.1.0.0/16
 backend:
+  log_retention_days: 7
   functions:
     orders:
       source: functions/orders
       runtime: python3.12
       handler: app.handler
+      architecture: arm64
     users:
       source: functions/users
       runtime: python3.12
@@ -438,6 +440,7 @@ backend:
     routes:
       - { method: GET, path: /orders, function: orders }
       - { method: ANY, path: "/users/{proxy+}", function: users }
+    access_logs: true
 "#;
 
 #[test]
@@ -455,6 +458,49 @@ fn code_and_route_changes_touch_only_what_changed() {
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
     moto.infra(w.path(), &["plan", "--detailed-exitcode"])
         .code(0);
+    assert_eq!(
+        function(&moto, "shop-orders")["Configuration"]["Architectures"],
+        serde_json::json!(["arm64"])
+    );
+    // Access logs go to a log group of the stack, kept 7 days like the functions' logs.
+    let api = api_id(&moto);
+    let stage = moto.aws(&["apigateway", "get-stages", "--rest-api-id", &api])["item"][0].clone();
+    assert_eq!(
+        stage["accessLogSettings"]["destinationArn"],
+        format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/apigateway/shop-access")
+    );
+    assert!(
+        stage["accessLogSettings"]["format"]
+            .as_str()
+            .unwrap()
+            .contains("$context.requestId")
+    );
+    let groups = moto.aws(&[
+        "logs",
+        "describe-log-groups",
+        "--log-group-name-prefix",
+        "/aws/",
+    ])["logGroups"]
+        .clone();
+    let retention: Vec<(String, i64)> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["logGroupName"].as_str().unwrap().to_string(),
+                g["retentionInDays"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        retention,
+        vec![
+            ("/aws/apigateway/shop-access".to_string(), 7),
+            ("/aws/lambda/shop-orders".to_string(), 7),
+            ("/aws/lambda/shop-users".to_string(), 7),
+        ]
+    );
     let before_orders = function(&moto, "shop-orders")["Configuration"].clone();
     let before_users = function(&moto, "shop-users")["Configuration"].clone();
 
@@ -489,16 +535,28 @@ fn code_and_route_changes_touch_only_what_changed() {
     // A configuration change updates the configuration only.
     w.edit(
         "      source: functions/users\n      runtime: python3.12\n      handler: app.handler\n",
-        "      source: functions/users\n      runtime: python3.12\n      handler: app.handler\n      memory: 512\n      environment: { MODE: strict }\n",
+        "      source: functions/users\n      runtime: python3.12\n      handler: app.handler\n      memory: 512\n      reserved_concurrency: 5\n      environment: { MODE: strict }\n",
+    );
+    assert_eq!(
+        actions(&plan_json(&moto, &w)),
+        vec![("backend.function.users".to_string(), "update".to_string())]
     );
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    assert_eq!(
+        moto.aws(&[
+            "lambda",
+            "get-function-concurrency",
+            "--function-name",
+            "shop-users"
+        ])["ReservedConcurrentExecutions"],
+        5
+    );
     let users = function(&moto, "shop-users")["Configuration"].clone();
     assert_eq!(users["MemorySize"], 512);
     assert_eq!(users["Environment"]["Variables"]["MODE"], "strict");
     assert_eq!(users["CodeSha256"], before_users["CodeSha256"]);
 
     // Adding a route: the API's routes change and a new deployment is planned.
-    let api = api_id(&moto);
     let old_deployment = moto.aws(&["apigateway", "get-stages", "--rest-api-id", &api])["item"][0]
         ["deploymentId"]
         .clone();
