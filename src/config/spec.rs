@@ -29,7 +29,10 @@ pub struct StackFile {
     /// The network tier: VPC, subnets, gateways, routes and security groups.
     pub network: Network,
     /// The compute tier: web groups behind an Application Load Balancer.
+    /// (The schema is the section's own, not "it or null", so a mistake
+    /// inside it is reported key by key.)
     #[serde(default)]
+    #[schemars(with = "super::spec_compute::Compute")]
     pub compute: Option<super::spec_compute::Compute>,
     /// Named overlays merged over this file with `-e NAME`; each is deployed
     /// as its own stack named `<stack>-<NAME>` unless it sets `stack`.
