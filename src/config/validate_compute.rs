@@ -891,8 +891,18 @@ mod tests {
         let g = &stack.spec.compute.unwrap().groups["web"];
         assert_eq!(g.user_data.as_deref(), Some("#!/bin/sh\necho hi\n"));
 
-        let e = errors_in("", &format!("{WEB}      user_data_file: web/missing.sh\n"), dir.path());
-        assert!(has(&e, "compute.groups.web.user_data_file: cannot read web/missing.sh"), "{e:?}");
+        let e = errors_in(
+            "",
+            &format!("{WEB}      user_data_file: web/missing.sh\n"),
+            dir.path(),
+        );
+        assert!(
+            has(
+                &e,
+                "compute.groups.web.user_data_file: cannot read web/missing.sh"
+            ),
+            "{e:?}"
+        );
         let e = errors_in(
             "",
             &format!("{WEB}      user_data_file: web/boot.sh\n      user_data: x\n"),
@@ -914,10 +924,14 @@ mod tests {
     fn the_web_group_must_open_the_port_to_the_load_balancer() {
         let e = errors(&format!("{WEB}      port: 8080\n"));
         assert!(
-            has(&e, "compute.groups.web.port: the `web` security group does not open port 8080"),
+            has(
+                &e,
+                "compute.groups.web.port: the `web` security group does not open port 8080"
+            ),
             "{e:?}"
         );
-        let open = "  security_groups:\n    web:\n      ingress:\n        - { port: 8080, from: [alb] }\n";
+        let open =
+            "  security_groups:\n    web:\n      ingress:\n        - { port: 8080, from: [alb] }\n";
         assert!(errors_in(open, &format!("{WEB}      port: 8080\n"), Path::new(".")).is_empty());
         // Opened with the rule replaced: the error points at the rules.
         let e = errors_in(open, WEB, Path::new("."));
@@ -952,7 +966,9 @@ mod tests {
         ));
         assert!(has(&e, "has 4 fields"), "{e:?}");
         assert!(has(&e, "the action changes nothing"), "{e:?}");
-        let e = errors(&format!("  load_balancer:\n    ssl_policy: ELBSecurityPolicy-TLS13-1-2-2021-06\n{WEB}"));
+        let e = errors(&format!(
+            "  load_balancer:\n    ssl_policy: ELBSecurityPolicy-TLS13-1-2-2021-06\n{WEB}"
+        ));
         assert!(has(&e, "`ssl_policy` without `certificate_arn`"), "{e:?}");
         let e = errors(&format!("{WEB}      scaling: {{ cpu_target: 150 }}\n"));
         assert!(has(&e, "150 is not a CPU percentage"), "{e:?}");
