@@ -771,6 +771,17 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     assert_eq!(rule["Priority"], "10");
     assert_eq!(rule["Actions"][0]["TargetGroupArn"], api_tg.as_str());
     assert!(rule["Conditions"].to_string().contains("/api/*"), "{rule}");
+    let rule_tags = moto.aws(&[
+        "elbv2",
+        "describe-tags",
+        "--resource-arns",
+        rule["RuleArn"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        common::tag(&rule_tags["TagDescriptions"][0], "infra:stack"),
+        Some(STACK),
+        "{rule_tags}"
+    );
     assert_eq!(
         group(&moto, "webapp-api").unwrap()["TargetGroupARNs"],
         serde_json::json!([api_tg])
