@@ -415,6 +415,15 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
         "--max-size",
         "9",
     ]);
+    // The file pins desired: 2, so a moved desired capacity is drift too.
+    moto.aws(&[
+        "autoscaling",
+        "set-desired-capacity",
+        "--auto-scaling-group-name",
+        "webapp-web",
+        "--desired-capacity",
+        "3",
+    ]);
     let plan = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
     plan.code(2);
     assert!(
@@ -424,9 +433,16 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
         plan.stdout
     );
     assert!(plan.stdout.contains("max_size: 9 → 6"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("desired_capacity: 3 → 2"),
+        "{}",
+        plan.stdout
+    );
     assert!(plan.stdout.contains("1 to change"), "{}", plan.stdout);
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
-    assert_eq!(group(&moto, "webapp-web").unwrap()["MaxSize"], 6);
+    let g = group(&moto, "webapp-web").unwrap();
+    assert_eq!(g["MaxSize"], 6);
+    assert_eq!(g["DesiredCapacity"], 2);
     moto.infra(w.path(), &["plan", "--detailed-exitcode"])
         .code(0);
 
@@ -583,6 +599,17 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     assert_eq!(v1["LaunchTemplateData"]["ImageId"], newest["ImageId"]);
     let g = group(&moto, "webapp-web").unwrap();
     assert_eq!(g["DesiredCapacity"], 1, "not pinned: starts at min");
+    run(&["plan", "--detailed-exitcode"]).code(0);
+    // Desired capacity moved at run time (as a scaling policy does) is not
+    // drift: the file does not pin it.
+    moto.aws(&[
+        "autoscaling",
+        "set-desired-capacity",
+        "--auto-scaling-group-name",
+        "webapp-web",
+        "--desired-capacity",
+        "3",
+    ]);
     run(&["plan", "--detailed-exitcode"]).code(0);
 
     // Instance type: new template version + instance refresh, in the plan.
