@@ -258,7 +258,7 @@ where
         if start.elapsed() >= timeout {
             bail!("gave up waiting for {what} after {}s", timeout.as_secs());
         }
-        if !reported || start.elapsed().as_secs() % 10 == 0 {
+        if !reported || start.elapsed().as_secs().is_multiple_of(10) {
             rep.status(&format!("waiting for {what}"));
             reported = true;
         }
