@@ -415,6 +415,15 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
         "--max-size",
         "9",
     ]);
+    // The file pins desired: 2, so a moved desired capacity is drift too.
+    moto.aws(&[
+        "autoscaling",
+        "set-desired-capacity",
+        "--auto-scaling-group-name",
+        "webapp-web",
+        "--desired-capacity",
+        "3",
+    ]);
     let plan = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
     plan.code(2);
     assert!(
@@ -424,9 +433,93 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
         plan.stdout
     );
     assert!(plan.stdout.contains("max_size: 9 → 6"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("desired_capacity: 3 → 2"),
+        "{}",
+        plan.stdout
+    );
     assert!(plan.stdout.contains("1 to change"), "{}", plan.stdout);
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
-    assert_eq!(group(&moto, "webapp-web").unwrap()["MaxSize"], 6);
+    let g = group(&moto, "webapp-web").unwrap();
+    assert_eq!(g["MaxSize"], 6);
+    assert_eq!(g["DesiredCapacity"], 2);
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
+        .code(0);
+
+    // Scheme: a new load balancer (and target group: one serves a single
+    // load balancer), each created before the old one goes, the listener
+    // moved to them.
+    w.edit(
+        "    certificate_arn: null",
+        "    scheme: internal\n    certificate_arn: null",
+    );
+    let plan = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
+    plan.code(2);
+    let out = &plan.stdout;
+    for want in [
+        "compute.lb (elbv2.load_balancer) will be replaced",
+        "scheme: \"internet-facing\" → \"internal\"  # forces replacement",
+        "its DNS name changes",
+        "compute.tg.web (elbv2.target_group) will be replaced",
+        "compute.listener.http (elbv2.listener) will be replaced",
+        "compute.asg.web (autoscaling.group) will be updated in place",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let applied = moto.infra(w.path(), &["apply", "--auto-approve"]);
+    applied.ok();
+    let pos = |s: &str| {
+        applied
+            .stdout
+            .find(s)
+            .unwrap_or_else(|| panic!("no {s:?} in {}", applied.stdout))
+    };
+    assert!(pos("compute.lb: created") < pos("compute.lb: destroying"));
+    assert!(pos("compute.tg.web: created") < pos("compute.tg.web: destroying"));
+    assert!(pos("compute.listener.http: created") < pos("compute.tg.web: destroying"));
+    assert!(pos("compute.asg.web: updated") < pos("compute.tg.web: destroying"));
+    assert!(pos("compute.listener.http: destroyed") < pos("compute.lb: destroying"));
+    let lbs = load_balancers(&moto);
+    assert_eq!(lbs.len(), 1, "the old load balancer is gone: {lbs:?}");
+    assert_eq!(lbs[0]["LoadBalancerName"], "webapp-alb-int");
+    assert_eq!(lbs[0]["Scheme"], "internal");
+    let mut lb_subnets: Vec<String> = arr(&lbs[0]["AvailabilityZones"])
+        .iter()
+        .map(|z| z["SubnetId"].as_str().unwrap().to_string())
+        .collect();
+    lb_subnets.sort();
+    let mut private: Vec<String> = subnets(&moto, "private")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    private.sort();
+    assert_eq!(lb_subnets, private);
+    let tgs = target_groups(&moto);
+    assert_eq!(tgs.len(), 1, "the old target group is gone: {tgs:?}");
+    let tg_arn = tgs[0]["TargetGroupArn"].as_str().unwrap().to_string();
+    assert!(
+        tgs[0]["TargetGroupName"]
+            .as_str()
+            .unwrap()
+            .starts_with("i-webapp-web-")
+    );
+    let new_lb = lbs[0]["LoadBalancerArn"].as_str().unwrap();
+    assert_eq!(
+        listeners(&moto, new_lb)[0]["DefaultActions"][0]["TargetGroupArn"],
+        tg_arn.as_str()
+    );
+    let g = group(&moto, "webapp-web").unwrap();
+    assert_eq!(g["TargetGroupARNs"], serde_json::json!([tg_arn]));
+    let policies = moto.aws(&[
+        "autoscaling",
+        "describe-policies",
+        "--auto-scaling-group-name",
+        "webapp-web",
+    ]);
+    assert!(
+        policies.to_string().contains("app/webapp-alb-int/"),
+        "{policies}"
+    );
     moto.infra(w.path(), &["plan", "--detailed-exitcode"])
         .code(0);
 
@@ -506,6 +599,17 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     assert_eq!(v1["LaunchTemplateData"]["ImageId"], newest["ImageId"]);
     let g = group(&moto, "webapp-web").unwrap();
     assert_eq!(g["DesiredCapacity"], 1, "not pinned: starts at min");
+    run(&["plan", "--detailed-exitcode"]).code(0);
+    // Desired capacity moved at run time (as a scaling policy does) is not
+    // drift: the file does not pin it.
+    moto.aws(&[
+        "autoscaling",
+        "set-desired-capacity",
+        "--auto-scaling-group-name",
+        "webapp-web",
+        "--desired-capacity",
+        "3",
+    ]);
     run(&["plan", "--detailed-exitcode"]).code(0);
 
     // Instance type: new template version + instance refresh, in the plan.
@@ -619,6 +723,95 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     assert_eq!(
         group(&moto, "webapp-web").unwrap()["TargetGroupARNs"],
         serde_json::json!([new_tg])
+    );
+    run(&["plan", "--detailed-exitcode"]).code(0);
+
+    // A certificate and a second group routed by path: HTTPS on 443 with a
+    // rule, and 80 redirecting to it.
+    let cert = moto.aws(&[
+        "acm",
+        "request-certificate",
+        "--domain-name",
+        "www.example.com",
+    ]);
+    let cert_arn = cert["CertificateArn"].as_str().unwrap().to_string();
+    w.edit(
+        "compute:\n",
+        &format!("compute:\n  load_balancer:\n    certificate_arn: {cert_arn}\n"),
+    );
+    let yaml = w.read("stack.yaml");
+    w.write(
+        "stack.yaml",
+        &format!("{yaml}    api:\n      ami: ami-04681a1dbd79675a5\n      instance_type: t3.micro\n      min: 1\n      max: 2\n      path_patterns: [\"/api/*\"]\n"),
+    );
+    let plan = run(&["plan", "--detailed-exitcode"]);
+    plan.code(2);
+    assert!(
+        plan.stdout
+            .contains("compute.listener.https (elbv2.listener) will be created"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("default_action.type: \"forward\" → \"redirect\""),
+        "{}",
+        plan.stdout
+    );
+    run(&["apply", "--auto-approve"]).ok();
+    let api_tg = target_groups(&moto)
+        .into_iter()
+        .find(|t| {
+            t["TargetGroupName"]
+                .as_str()
+                .unwrap()
+                .starts_with("webapp-api-")
+        })
+        .expect("no api target group");
+    let api_tg = api_tg["TargetGroupArn"].as_str().unwrap().to_string();
+    let ls = listeners(&moto, &lb_arn);
+    assert_eq!(ls.len(), 2, "{ls:?}");
+    let http = ls.iter().find(|l| l["Port"] == 80).unwrap();
+    assert_eq!(http["DefaultActions"][0]["Type"], "redirect");
+    assert_eq!(
+        http["DefaultActions"][0]["RedirectConfig"]["Protocol"],
+        "HTTPS"
+    );
+    assert_eq!(http["DefaultActions"][0]["RedirectConfig"]["Port"], "443");
+    let https = ls.iter().find(|l| l["Port"] == 443).unwrap();
+    assert_eq!(https["Protocol"], "HTTPS");
+    assert_eq!(
+        https["Certificates"][0]["CertificateArn"],
+        cert_arn.as_str()
+    );
+    assert_eq!(https["DefaultActions"][0]["TargetGroupArn"], new_tg);
+    let rules = arr(&moto.aws(&[
+        "elbv2",
+        "describe-rules",
+        "--listener-arn",
+        https["ListenerArn"].as_str().unwrap(),
+    ])["Rules"]);
+    let rule = rules
+        .iter()
+        .find(|r| r["IsDefault"] != true)
+        .unwrap_or_else(|| panic!("no rule in {rules:?}"));
+    assert_eq!(rule["Priority"], "10");
+    assert_eq!(rule["Actions"][0]["TargetGroupArn"], api_tg.as_str());
+    assert!(rule["Conditions"].to_string().contains("/api/*"), "{rule}");
+    let rule_tags = moto.aws(&[
+        "elbv2",
+        "describe-tags",
+        "--resource-arns",
+        rule["RuleArn"].as_str().unwrap(),
+    ]);
+    assert_eq!(
+        common::tag(&rule_tags["TagDescriptions"][0], "infra:stack"),
+        Some(STACK),
+        "{rule_tags}"
+    );
+    assert_eq!(
+        group(&moto, "webapp-api").unwrap()["TargetGroupARNs"],
+        serde_json::json!([api_tg])
     );
     run(&["plan", "--detailed-exitcode"]).code(0);
 

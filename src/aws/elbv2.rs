@@ -916,6 +916,7 @@ impl Listener {
         want: &[RuleP],
         have: &[RuleP],
         arns: &BTreeMap<String, String>,
+        rule_tags: &Tags,
         rep: &dyn StepReporter,
     ) -> Result<()> {
         let by_priority: HashMap<i64, &RuleP> = have.iter().map(|r| (r.priority, r)).collect();
@@ -949,6 +950,10 @@ impl Listener {
                                 .priority(w.priority as i32)
                                 .set_conditions(Some(w.conditions()))
                                 .actions(w.action())
+                                // Rules are parts of the listener (its
+                                // properties), tagged like it for cost and
+                                // ownership reports.
+                                .set_tags(Some(elb_tags(rule_tags)))
                                 .send()
                                 .await
                                 .aws()
@@ -1104,7 +1109,7 @@ impl Kind for Listener {
             .and_then(|l| l.listener_arn())
             .ok_or_else(|| anyhow!("AWS returned no listener"))?
             .to_string();
-        Self::converge_rules(aws, &arn, &p.rules, &[], &BTreeMap::new(), rep).await?;
+        Self::converge_rules(aws, &arn, &p.rules, &[], &BTreeMap::new(), &t, rep).await?;
         Self::live_of(aws, &d.address, &arn, &p).await
     }
     async fn update(
@@ -1150,7 +1155,8 @@ impl Kind for Listener {
         }
         let arns: BTreeMap<String, String> =
             serde_json::from_value(l.attrs.get("rules").cloned().unwrap_or(json!({})))?;
-        Self::converge_rules(aws, &l.id, &p.rules, &old.rules, &arns, rep).await?;
+        let t = tags::for_create(aws, &d.address, &d.props);
+        Self::converge_rules(aws, &l.id, &p.rules, &old.rules, &arns, &t, rep).await?;
         retag(aws, &l.id, &old.tags, &p.tags).await?;
         Self::live_of(aws, &d.address, &l.id, &p).await
     }

@@ -34,7 +34,10 @@ pub struct StackFile {
     #[schemars(with = "super::spec_frontend::Frontend")]
     pub frontend: Option<super::spec_frontend::Frontend>,
     /// The compute tier: web groups behind an Application Load Balancer.
+    /// (The schema is the section's own, not "it or null", so a mistake
+    /// inside it is reported key by key.)
     #[serde(default)]
+    #[schemars(with = "super::spec_compute::Compute")]
     pub compute: Option<super::spec_compute::Compute>,
     /// The backend tier: Lambda functions behind an API Gateway REST API.
     #[serde(default)]

@@ -69,6 +69,7 @@ pub struct GroupSpec {
     /// The machine image: an AMI id (`ami-0123456789abcdef0`), or
     /// `{name: "al2023-ami-2023.*-x86_64", owners: [amazon]}`, resolved to
     /// the newest matching image at plan time (a newer image rolls the group).
+    #[schemars(schema_with = "ami_schema")]
     pub ami: Ami,
     /// EC2 instance type, e.g. `t3.micro`. Changing it rolls the group.
     pub instance_type: String,
@@ -101,8 +102,10 @@ pub struct GroupSpec {
     /// Health check of the group and of its target group.
     #[serde(default)]
     pub health_check: HealthCheckSpec,
-    /// Target tracking scaling policies. Absent: keep average CPU at 50%.
+    /// Target tracking scaling policies. Absent: keep average CPU at 50%;
+    /// `{}`: no policy.
     #[serde(default)]
+    #[schemars(with = "ScalingSpec")]
     pub scaling: Option<ScalingSpec>,
     /// Scheduled changes of min / max / desired (e.g. scale down at night).
     #[serde(default)]
@@ -131,6 +134,22 @@ pub struct GroupSpec {
 
 fn default_port() -> u16 {
     80
+}
+
+/// The schema of `ami`: a string, or a mapping with exactly the look-up's
+/// keys. One schema with two types (rather than `anyOf`) lets a mistake in
+/// the mapping (`owner:` for `owners:`) be reported key by key.
+fn ami_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "An AMI id (`ami-0123456789abcdef0`), or `{name, owners}`: the newest available image whose name matches, from these owners, found at plan time.",
+        "type": ["string", "object"],
+        "properties": {
+            "name": { "type": "string", "description": "Image name pattern (`*` and `?` wildcards)." },
+            "owners": { "type": "array", "items": { "type": "string" }, "description": "`amazon`, `aws-marketplace`, `self` or 12-digit account ids." }
+        },
+        "required": ["name", "owners"],
+        "additionalProperties": false
+    })
 }
 
 /// An AMI id or a name filter.

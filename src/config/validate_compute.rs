@@ -136,7 +136,7 @@ pub fn check(
         let gp = at(&groups_path, &[name]);
         check_group_name(name, stack, &gp, errs);
         check_group(g, base_dir, &gp, errs);
-        if !g.protocol_ok_in(&web_rules) {
+        if !g.port_open_in(&web_rules) {
             let path = if web_overridden {
                 vec![
                     key("network"),
@@ -176,9 +176,12 @@ pub fn check(
 }
 
 impl GroupSpec {
-    /// Whether the `web` security group opens this group's port to the load balancer.
-    fn protocol_ok_in(&self, web_rules: &[RuleSpec]) -> bool {
-        web_rules.iter().any(|r| covers(r, self.port, Some("alb")))
+    /// Whether the `web` security group opens this group's port to the
+    /// load balancer (by group, or to address ranges, which may hold it).
+    fn port_open_in(&self, web_rules: &[RuleSpec]) -> bool {
+        web_rules.iter().any(|r| {
+            covers(r, self.port, Some("alb")) || (!r.cidrs.is_empty() && covers(r, self.port, None))
+        })
     }
 }
 
@@ -846,6 +849,135 @@ mod tests {
         assert!(validate_cron("0 20 * * 1-5").is_ok());
         assert!(validate_cron("0 20 * *").is_err());
         assert!(validate_cron("0 20 * * MON;").is_err());
+    }
+
+    use crate::config::{Overrides, yaml};
+
+    /// Every error message for a stack file with this `compute:` section
+    /// (and extra network lines), loaded from `dir`.
+    fn errors_in(network_extra: &str, compute: &str, dir: &Path) -> Vec<String> {
+        let text = format!(
+            "stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{network_extra}compute:\n{compute}"
+        );
+        let root = yaml::parse(text.as_bytes(), &yaml::Limits::default()).unwrap();
+        match crate::config::check(&root, &Overrides::default(), dir.to_path_buf()) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.into_iter().map(|d| d.message).collect(),
+        }
+    }
+
+    fn errors(compute: &str) -> Vec<String> {
+        errors_in("", compute, Path::new("."))
+    }
+
+    const WEB: &str = "  groups:\n    web:\n      ami: ami-04681a1dbd79675a5\n      instance_type: t3.micro\n      min: 2\n      max: 4\n";
+
+    fn has(errs: &[String], want: &str) -> bool {
+        errs.iter().any(|e| e.contains(want))
+    }
+
+    #[test]
+    fn a_plain_group_is_valid() {
+        assert_eq!(errors(WEB), Vec::<String>::new());
+    }
+
+    #[test]
+    fn user_data_file_is_inlined_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("web")).unwrap();
+        std::fs::write(dir.path().join("web/boot.sh"), "#!/bin/sh\necho hi\n").unwrap();
+        let text = format!(
+            "stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\ncompute:\n{WEB}      user_data_file: web/boot.sh\n"
+        );
+        let root = yaml::parse(text.as_bytes(), &yaml::Limits::default()).unwrap();
+        let stack = crate::config::check(&root, &Overrides::default(), dir.path().to_path_buf())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let g = &stack.spec.compute.unwrap().groups["web"];
+        assert_eq!(g.user_data.as_deref(), Some("#!/bin/sh\necho hi\n"));
+
+        let e = errors_in(
+            "",
+            &format!("{WEB}      user_data_file: web/missing.sh\n"),
+            dir.path(),
+        );
+        assert!(
+            has(
+                &e,
+                "compute.groups.web.user_data_file: cannot read web/missing.sh"
+            ),
+            "{e:?}"
+        );
+        let e = errors_in(
+            "",
+            &format!("{WEB}      user_data_file: web/boot.sh\n      user_data: x\n"),
+            dir.path(),
+        );
+        assert!(has(&e, "both `user_data` and `user_data_file`"), "{e:?}");
+        let big = "x".repeat(USER_DATA_MAX + 1);
+        let e = errors(&format!("{WEB}      user_data: {big}\n"));
+        assert!(has(&e, "AWS allows at most 16384"), "{e:?}");
+    }
+
+    #[test]
+    fn a_load_balancer_needs_two_zones() {
+        let e = errors_in("  azs: 1\n  single_az: true\n", WEB, Path::new("."));
+        assert!(has(&e, "at least two Availability Zones"), "{e:?}");
+    }
+
+    #[test]
+    fn the_web_group_must_open_the_port_to_the_load_balancer() {
+        let e = errors(&format!("{WEB}      port: 8080\n"));
+        assert!(
+            has(
+                &e,
+                "compute.groups.web.port: the `web` security group does not open port 8080"
+            ),
+            "{e:?}"
+        );
+        let open =
+            "  security_groups:\n    web:\n      ingress:\n        - { port: 8080, from: [alb] }\n";
+        assert!(errors_in(open, &format!("{WEB}      port: 8080\n"), Path::new(".")).is_empty());
+        // Opened with the rule replaced: the error points at the rules.
+        let e = errors_in(open, WEB, Path::new("."));
+        assert!(has(&e, "network.security_groups.web.ingress"), "{e:?}");
+        // The load balancer's own ports, 443 with a certificate.
+        let alb = "  security_groups:\n    alb:\n      ingress:\n        - { port: 80, cidrs: [0.0.0.0/0] }\n";
+        let cert = "  load_balancer:\n    certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc\n";
+        let e = errors_in(alb, &format!("{cert}{WEB}"), Path::new("."));
+        assert!(has(&e, "does not open port 443"), "{e:?}");
+    }
+
+    #[test]
+    fn several_groups_need_rules_and_distinct_priorities() {
+        let api = "    api:\n      ami: ami-04681a1dbd79675a5\n      instance_type: t3.micro\n      min: 1\n      max: 2\n";
+        let e = errors(&format!("{WEB}{api}"));
+        assert!(has(&e, "all take every request"), "{e:?}");
+        assert!(errors(&format!("{WEB}{api}      path_patterns: [\"/api/*\"]\n")).is_empty());
+        let e = errors(&format!(
+            "{WEB}      host_headers: [www.example.com]\n      priority: 5\n{api}      path_patterns: [\"/api/*\"]\n      priority: 5\n"
+        ));
+        assert!(has(&e, "priority 5 is also group"), "{e:?}");
+        let e = errors(&format!("{WEB}      path_patterns: [\"/a b\"]\n"));
+        assert!(has(&e, "compute.groups.web.path_patterns[0]"), "{e:?}");
+    }
+
+    #[test]
+    fn sizes_schedules_and_tls() {
+        let e = errors(&format!("{WEB}      desired: 9\n"));
+        assert!(has(&e, "desired 9 is outside min 2 .. max 4"), "{e:?}");
+        let e = errors(&format!(
+            "{WEB}      scheduled:\n        - {{ name: night, recurrence: \"0 20 * *\" }}\n"
+        ));
+        assert!(has(&e, "has 4 fields"), "{e:?}");
+        assert!(has(&e, "the action changes nothing"), "{e:?}");
+        let e = errors(&format!(
+            "  load_balancer:\n    ssl_policy: ELBSecurityPolicy-TLS13-1-2-2021-06\n{WEB}"
+        ));
+        assert!(has(&e, "`ssl_policy` without `certificate_arn`"), "{e:?}");
+        let e = errors(&format!("{WEB}      scaling: {{ cpu_target: 150 }}\n"));
+        assert!(has(&e, "150 is not a CPU percentage"), "{e:?}");
+        let e = errors(&format!("{WEB}      root_volume: {{ type: st1 }}\n"));
+        assert!(has(&e, "root volumes are not supported"), "{e:?}");
     }
 
     #[test]
