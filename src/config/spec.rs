@@ -29,7 +29,7 @@ pub struct StackFile {
     /// The network tier: VPC, subnets, gateways, routes and security groups.
     pub network: Network,
     /// The frontend tier: the site's S3 bucket, CloudFront, and site publishing.
-    /// (Schema without `null`, so errors inside the section are located.)
+    // Schema without `null`: errors inside the section are then located.
     #[serde(default)]
     #[schemars(with = "super::spec_frontend::Frontend")]
     pub frontend: Option<super::spec_frontend::Frontend>,

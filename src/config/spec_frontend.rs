@@ -80,22 +80,22 @@ pub enum PriceClass {
     /// North America, Europe and Israel (cheapest).
     #[default]
     #[serde(rename = "PriceClass_100")]
-    PriceClass100,
+    Class100,
     /// Adds Asia, Africa and the Middle East.
     #[serde(rename = "PriceClass_200")]
-    PriceClass200,
+    Class200,
     /// Every edge location.
     #[serde(rename = "PriceClass_All")]
-    PriceClassAll,
+    All,
 }
 
 impl PriceClass {
     /// The CloudFront API value.
     pub fn api(self) -> &'static str {
         match self {
-            PriceClass::PriceClass100 => "PriceClass_100",
-            PriceClass::PriceClass200 => "PriceClass_200",
-            PriceClass::PriceClassAll => "PriceClass_All",
+            PriceClass::Class100 => "PriceClass_100",
+            PriceClass::Class200 => "PriceClass_200",
+            PriceClass::All => "PriceClass_All",
         }
     }
 }

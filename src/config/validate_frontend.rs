@@ -23,6 +23,8 @@ const SKIPPED_DIRS: &[&str] = &[".git", ".hg", ".svn"];
 const SKIPPED_FILES: &[&str] = &[".DS_Store", "Thumbs.db", "desktop.ini"];
 /// Deepest directory nesting followed (guards against symlink loops).
 const MAX_DEPTH: usize = 32;
+/// S3's limit on one PUT (the tool uploads each file in one request).
+const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// S3's limit on an object key, in UTF-8 bytes.
 const MAX_KEY_BYTES: usize = 1024;
 
@@ -237,14 +239,35 @@ fn walk(
                 "shorten its path".into(),
             ));
         }
-        let bytes = std::fs::read(&path).map_err(|x| io(&path, x))?;
+        if meta.len() > MAX_OBJECT_BYTES {
+            return Err((
+                format!("{key} is larger than 5 GiB, S3's limit for one upload"),
+                "serve large media from elsewhere; the site bucket is for the built app".into(),
+            ));
+        }
         out.push(SiteFile {
             key,
-            md5: hex::encode(&Md5::digest(&bytes)[..]),
+            md5: md5_file(&path).map_err(|x| io(&path, x))?,
             size: meta.len(),
         });
     }
     Ok(())
+}
+
+/// Hex MD5 of a file, read in blocks (site files can be large).
+pub fn md5_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(&h.finalize()[..]))
 }
 
 /// A CloudFront alternate domain name: DNS labels of letters, digits and

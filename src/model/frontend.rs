@@ -10,6 +10,7 @@ use super::{Desired, Output, tags};
 use crate::config::Stack;
 use crate::config::validate_frontend::derived_bucket_name;
 use crate::engine::plan::{Action, Plan};
+use crate::engine::resource::Resource;
 use crate::engine::value::reference;
 
 pub const BUCKET: &str = "frontend.bucket";
@@ -57,7 +58,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         .bucket_name
         .clone()
         .unwrap_or_else(|| derived_bucket_name(&stack.name, ACCOUNT_PLACEHOLDER, &stack.region));
-    d.resources.push(crate::engine::resource::Resource::new(
+    d.resources.push(Resource::new(
         BUCKET,
         "s3.bucket",
         json!({
@@ -70,7 +71,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         }),
     ));
 
-    d.resources.push(crate::engine::resource::Resource::new(
+    d.resources.push(Resource::new(
         OAC,
         "cloudfront.origin_access_control",
         json!({
@@ -120,7 +121,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     } else {
         Vec::new()
     };
-    d.resources.push(crate::engine::resource::Resource::new(
+    d.resources.push(Resource::new(
         DISTRIBUTION,
         "cloudfront.distribution",
         json!({
@@ -146,7 +147,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         }),
     ));
 
-    d.resources.push(crate::engine::resource::Resource::new(
+    d.resources.push(Resource::new(
         BUCKET_POLICY,
         "s3.bucket_policy",
         json!({
@@ -163,7 +164,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             .iter()
             .map(|x| (x.key.clone(), json!(x.md5)))
             .collect();
-        d.resources.push(crate::engine::resource::Resource::new(
+        d.resources.push(Resource::new(
             SITE,
             SITE_KIND,
             json!({
@@ -305,7 +306,6 @@ mod tests {
     use super::*;
     use crate::config::yaml::{Limits, parse};
     use crate::config::{Overrides, check};
-    use crate::engine::resource::Resource;
     use crate::engine::value;
 
     const MD5_OF_HTML: &str = "c83301425b2ad1d496473a5ff3d9ecca";
