@@ -173,11 +173,12 @@ impl Rng {
     }
 }
 
-/// Runs `infra CMD --auto-approve` and SIGKILLs it after `delay`; returns
-/// how many steps it had finished (lines of its progress output).
-fn killed_run(m: &Moto, w: &Workdir, cmd: &str, delay: Duration) -> (usize, bool) {
+/// Runs `infra CMD --auto-approve` through the proxy and SIGKILLs it after
+/// `delay`; returns how many steps it had finished (lines of its progress
+/// output) and whether it had exited by itself first.
+fn killed_run(p: &Proxy, w: &Workdir, cmd: &str, delay: Duration) -> (usize, bool) {
     let out = tempfile::NamedTempFile::new().unwrap();
-    let mut child = m
+    let mut child = p
         .infra_command(w.path(), &[cmd, "--auto-approve"])
         .stdout(Stdio::from(out.reopen().unwrap()))
         .stderr(Stdio::null())
@@ -190,7 +191,7 @@ fn killed_run(m: &Moto, w: &Workdir, cmd: &str, delay: Duration) -> (usize, bool
             finished_first = true;
             break;
         }
-        std::thread::sleep(Duration::from_millis(5).min(delay - start.elapsed().min(delay)));
+        std::thread::sleep(Duration::from_millis(5).min(delay.saturating_sub(start.elapsed())));
     }
     let _ = child.kill(); // SIGKILL
     let _ = child.wait();
@@ -202,6 +203,9 @@ fn killed_run(m: &Moto, w: &Workdir, cmd: &str, delay: Duration) -> (usize, bool
     (done, finished_first)
 }
 
+/// Latency added to every call of the killed runs.
+const KILL_LATENCY_MS: u64 = 150;
+
 #[test]
 fn killed_at_twenty_random_moments_reruns_converge() {
     let points: usize = std::env::var("INFRA_KILL_POINTS")
@@ -212,12 +216,32 @@ fn killed_at_twenty_random_moments_reruns_converge() {
     let w = Workdir::reference();
     let (stack, scope, addresses) = describe_stack(&m, &w);
     let baseline = census(&m, &stack, &scope);
-
-    let (clean, apply_time) = clean_apply(&m, &w, &stack, &scope, &addresses);
-    let t = Instant::now();
+    let (clean, _) = clean_apply(&m, &w, &stack, &scope, &addresses);
     m.infra(w.path(), &["destroy", "--auto-approve"]).ok();
-    let destroy_time = t.elapsed();
     assert_same("clean destroy", &census(&m, &stack, &scope), &baseline);
+
+    // The killed runs go through a proxy adding latency to every call, so
+    // that the work is spread over seconds (on moto the network tier applies
+    // in a fraction of one) and kill points land among calls in flight;
+    // a call cut off there may or may not have reached the emulator.
+    let p = Proxy::start(
+        &m,
+        ProxyOpts {
+            latency_ms: KILL_LATENCY_MS,
+            ..ProxyOpts::default()
+        },
+    );
+    let t = Instant::now();
+    p.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let apply_time = t.elapsed();
+    let t = Instant::now();
+    p.infra(w.path(), &["destroy", "--auto-approve"]).ok();
+    let destroy_time = t.elapsed();
+    eprintln!(
+        "through {KILL_LATENCY_MS} ms of latency a clean apply takes {:.2}s, a destroy {:.2}s",
+        apply_time.as_secs_f64(),
+        destroy_time.as_secs_f64()
+    );
 
     let mut rng = Rng(20_240_601);
     let mut applied = false;
@@ -231,7 +255,7 @@ fn killed_at_twenty_random_moments_reruns_converge() {
             destroy_time
         };
         let delay = span.mul_f64(rng.next_f64());
-        let (done, completed) = killed_run(&m, &w, cmd, delay);
+        let (done, completed) = killed_run(&p, &w, cmd, delay);
         log.push(format!(
             "{cmd} killed at {:.2}s after {done} finished steps{}",
             delay.as_secs_f64(),

@@ -325,6 +325,15 @@ impl Proxy {
         Run::from(cmd.output().unwrap())
     }
 
+    /// `infra ARGS` in `dir` through the proxy, not started: for tests that
+    /// kill it midway.
+    pub fn infra_command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
+        cmd.args(args).current_dir(dir).stdin(Stdio::null());
+        self.env(&mut cmd);
+        cmd
+    }
+
     /// Runs the AWS CLI through the proxy with retries off (every injected
     /// fault shows), returning the raw outcome.
     pub fn aws_once(&self, args: &[&str]) -> Run {
@@ -381,15 +390,6 @@ pub fn http(port: u16, method: &str, path: &str) -> String {
 }
 
 impl Moto {
-    /// `infra ARGS` in `dir` against this moto, not started: for tests that
-    /// kill it midway.
-    pub fn infra_command(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
-        cmd.args(args).current_dir(dir).stdin(Stdio::null());
-        self.env(&mut cmd);
-        cmd
-    }
-
     /// `POST /moto-api/reset`: a fresh account without restarting moto.
     pub fn reset(&self) {
         http(self.port, "POST", "/moto-api/reset");
