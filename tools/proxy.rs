@@ -124,6 +124,8 @@ struct Stats {
     by_service_action: BTreeMap<String, u64>,
     faults: BTreeMap<&'static str, u64>,
     upstream_errors: u64,
+    /// Forwarded calls whose client went away before the answer.
+    cancelled: u64,
     /// Sum of every call's upstream time (overlapping calls each count).
     upstream_total: Duration,
     /// Time during which at least one call was waiting for the upstream: the
@@ -169,6 +171,7 @@ impl Stats {
             "upstream_busy_seconds": busy.as_secs_f64(),
             "faults_injected": self.faults,
             "upstream_errors": self.upstream_errors,
+            "cancelled": self.cancelled,
             "max_in_flight": self.max_in_flight,
             "active_seconds": active,
             "seconds_since_reset": self.since.map(|s| (now - s).as_secs_f64()).unwrap_or(0.0),
@@ -184,6 +187,47 @@ impl Stats {
             since: Some(Instant::now()),
             ..Stats::default()
         };
+    }
+}
+
+/// One call waiting for the upstream. Finishing it updates the busy-time
+/// accounting; so does dropping it unfinished (the client went away, e.g.
+/// killed, and hyper dropped the request), or the proxy would count the
+/// emulator busy forever.
+struct Upstream<'a> {
+    stats: &'a Mutex<Stats>,
+    started: Instant,
+    done: bool,
+}
+
+impl<'a> Upstream<'a> {
+    fn start(stats: &'a Mutex<Stats>) -> Self {
+        let started = Instant::now();
+        stats.lock().unwrap().upstream_started(started);
+        Upstream {
+            stats,
+            started,
+            done: false,
+        }
+    }
+    fn finish(mut self, failed: bool) {
+        self.record(failed, false);
+    }
+    fn record(&mut self, failed: bool, cancelled: bool) {
+        self.done = true;
+        let mut s = self.stats.lock().unwrap();
+        s.upstream_finished(self.started, Instant::now());
+        s.forwarded += 1;
+        s.upstream_errors += u64::from(failed);
+        s.cancelled += u64::from(cancelled);
+    }
+}
+
+impl Drop for Upstream<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record(false, true);
+        }
     }
 }
 
@@ -452,10 +496,7 @@ impl Proxy {
         }
         req = req.header("content-length", body.len());
         let req = req.body(Body::from(body)).map_err(|e| e.to_string())?;
-        let started = Instant::now();
-        if counted {
-            self.stats.lock().unwrap().upstream_started(started);
-        }
+        let guard = counted.then(|| Upstream::start(&self.stats));
         let result = async {
             let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
             let (parts, body) = resp.into_parts();
@@ -465,14 +506,8 @@ impl Proxy {
             Ok::<_, String>((parts, bytes))
         }
         .await;
-        if counted {
-            let now = Instant::now();
-            let mut s = self.stats.lock().unwrap();
-            s.upstream_finished(started, now);
-            s.forwarded += 1;
-            if result.is_err() {
-                s.upstream_errors += 1;
-            }
+        if let Some(g) = guard {
+            g.finish(result.is_err());
         }
         result
     }
