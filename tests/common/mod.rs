@@ -272,3 +272,179 @@ impl SlowProxy {
         }
     }
 }
+
+pub mod census;
+
+/// Options of the loopback proxy (`tools/proxy.rs`) put in front of moto.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyOpts {
+    pub latency_ms: u64,
+    pub fault_rate: f64,
+    pub seed: u64,
+    /// Comma-separated fault kinds (`throttle,error_before,error_after`); empty: all.
+    pub faults: String,
+    /// JSON-lines log of every call (`--log`).
+    pub log: Option<PathBuf>,
+}
+
+/// The fault-injecting, call-counting proxy between a client and moto.
+pub struct Proxy {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+    moto_endpoint: String,
+}
+
+/// Path of the proxy example next to the `infra` binary under test.
+/// `cargo test` builds examples, `cargo test --test X` does not, and a test
+/// cannot build it itself (cargo holds the target directory's lock while tests
+/// run): a missing or stale binary is an error that says what to run.
+pub fn proxy_binary() -> PathBuf {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_infra")).parent().unwrap();
+    let p = bin_dir.join("examples").join("proxy");
+    let release = if bin_dir.ends_with("release") {
+        " --release"
+    } else {
+        ""
+    };
+    let built = std::fs::metadata(&p).and_then(|m| m.modified());
+    let source = std::fs::metadata(repo_root().join("tools/proxy.rs")).and_then(|m| m.modified());
+    match (built, source) {
+        (Ok(b), Ok(s)) if b >= s => p,
+        (Ok(_), _) => panic!(
+            "{} is older than tools/proxy.rs: run `cargo build --example proxy{release}` (or plain `cargo test`, which builds examples)",
+            p.display()
+        ),
+        (Err(_), _) => panic!(
+            "{} missing: run `cargo build --example proxy{release}` (or plain `cargo test`, which builds examples)",
+            p.display()
+        ),
+    }
+}
+
+impl Proxy {
+    /// Starts the proxy in front of `moto` and waits for its port.
+    pub fn start(moto: &Moto, opts: ProxyOpts) -> Proxy {
+        use std::io::BufRead;
+        let mut cmd = Command::new(proxy_binary());
+        cmd.args(["--listen", "127.0.0.1:0", "--upstream", &moto.endpoint])
+            .args(["--latency-ms", &opts.latency_ms.to_string()])
+            .args(["--fault-rate", &opts.fault_rate.to_string()])
+            .args(["--seed", &opts.seed.to_string()]);
+        if !opts.faults.is_empty() {
+            cmd.args(["--faults", &opts.faults]);
+        }
+        if let Some(l) = &opts.log {
+            cmd.arg("--log").arg(l);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start the proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("proxy printed {line:?} instead of its port"));
+        Proxy {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            moto_endpoint: moto.endpoint.clone(),
+        }
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+    }
+
+    /// Runs `infra ARGS` in `dir` with every AWS call going through the proxy.
+    pub fn infra(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
+        cmd.args(args).current_dir(dir).stdin(Stdio::null());
+        self.env(&mut cmd);
+        Run::from(cmd.output().unwrap())
+    }
+
+    /// `infra ARGS` in `dir` through the proxy, not started: for tests that
+    /// kill it midway.
+    pub fn infra_command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
+        cmd.args(args).current_dir(dir).stdin(Stdio::null());
+        self.env(&mut cmd);
+        cmd
+    }
+
+    /// Runs the AWS CLI through the proxy with retries off (every injected
+    /// fault shows), returning the raw outcome.
+    pub fn aws_once(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new("aws");
+        cmd.args(args).args(["--output", "json"]);
+        self.env(&mut cmd);
+        cmd.env("AWS_MAX_ATTEMPTS", "1")
+            .env("AWS_RETRY_MODE", "standard");
+        Run::from(cmd.output().expect("aws CLI not found"))
+    }
+
+    /// `GET /__proxy/stats`.
+    pub fn stats(&self) -> Value {
+        let body = http(self.port, "GET", "/__proxy/stats");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("bad stats {body:?}: {e}"))
+    }
+
+    /// `POST /__proxy/reset`.
+    pub fn reset(&self) {
+        http(self.port, "POST", "/__proxy/reset");
+    }
+
+    /// The moto endpoint behind this proxy.
+    pub fn upstream(&self) -> &str {
+        &self.moto_endpoint
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request to a loopback port; returns the body.
+pub fn http(port: u16, method: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    assert!(
+        head.starts_with("HTTP/1.1 2"),
+        "{method} {path}: {head}\n{body}"
+    );
+    body.to_string()
+}
+
+impl Moto {
+    /// `POST /moto-api/reset`: a fresh account without restarting moto.
+    pub fn reset(&self) {
+        http(self.port, "POST", "/moto-api/reset");
+    }
+}
