@@ -301,9 +301,13 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
     assert_eq!(
         routes(&moto, &api),
         vec![
-            ("/orders".into(), "GET".into(), uri("webapp-orders")),
-            ("/orders".into(), "POST".into(), uri("webapp-orders")),
-            ("/users/{proxy+}".into(), "ANY".into(), uri("webapp-users")),
+            ("/api/orders".into(), "GET".into(), uri("webapp-orders")),
+            ("/api/orders".into(), "POST".into(), uri("webapp-orders")),
+            (
+                "/api/users/{proxy+}".into(),
+                "ANY".into(),
+                uri("webapp-users")
+            ),
         ]
     );
     let res = moto.aws(&["apigateway", "get-resources", "--rest-api-id", &api]);
@@ -317,8 +321,8 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
             .clone()
     };
     assert_eq!(
-        by_path("/users/{proxy+}")["parentId"],
-        by_path("/users")["id"]
+        by_path("/api/users/{proxy+}")["parentId"],
+        by_path("/api/users")["id"]
     );
 
     // One invoke permission per function, scoped to this API.
@@ -625,8 +629,9 @@ fn code_and_route_changes_touch_only_what_changed() {
 
 #[test]
 fn bad_backends_fail_validation_with_located_messages() {
-    let w = Workdir::with_stack(&format!(
-        "{SMALL}      - {{ method: GET, path: /x, function: payments }}\n"
+    let w = Workdir::with_stack(&SMALL.replace(
+        "    access_logs: true\n",
+        "      - { method: GET, path: /x, function: payments }\n    access_logs: true\n",
     ));
     w.write(
         "functions/orders/app.py",

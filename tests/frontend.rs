@@ -197,6 +197,28 @@ fn publishes_a_private_site_through_cloudfront_and_destroys_it() {
         origins[0]["DomainName"],
         format!("{BUCKET}.s3.us-east-1.amazonaws.com")
     );
+    // /api/* goes to the stage root (origin path /<stage>) with its path
+    // unchanged, so /api/orders reaches the API's /api/orders resource.
+    assert_eq!(origins[1]["OriginPath"], "/prod");
+    let behaviors = conf["CacheBehaviors"]["Items"].as_array().unwrap();
+    assert_eq!(behaviors.len(), 1, "{behaviors:?}");
+    assert_eq!(behaviors[0]["PathPattern"], "/api/*");
+    assert_eq!(behaviors[0]["TargetOriginId"], origins[1]["Id"]);
+    let api_id = origins[1]["DomainName"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let resources = moto.aws(&["apigateway", "get-resources", "--rest-api-id", &api_id]);
+    let paths: Vec<&str> = resources["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["path"].as_str())
+        .collect();
+    assert!(paths.contains(&"/api/orders"), "{paths:?}");
     assert_eq!(origins[0]["OriginAccessControlId"], oac_id);
     let dcb = &conf["DefaultCacheBehavior"];
     assert_eq!(dcb["TargetOriginId"], origins[0]["Id"]);

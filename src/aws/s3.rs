@@ -95,9 +95,14 @@ const MAX_INVALIDATION_PATHS: usize = 3000;
 const INVALIDATION_WAIT: Duration = Duration::from_secs(30 * 60);
 
 /// Bucket discovery and the account id, shared by the kinds of this module.
+///
+/// Listing every bucket and reading each one's tags is the costly part of a
+/// read, and the bucket and bucket-policy kinds both need it: it is done once
+/// and kept until a bucket of this stack is created or deleted (then the next
+/// read, e.g. the outputs shown after an apply, lists again).
 #[derive(Default)]
 pub struct Shared {
-    found: tokio::sync::OnceCell<Vec<Found>>,
+    found: tokio::sync::Mutex<Option<Arc<Vec<Found>>>>,
     account: OnceLock<String>,
 }
 
@@ -109,15 +114,23 @@ struct Found {
 }
 
 impl Shared {
-    /// The stack's buckets (in its region), listed once per run.
-    async fn buckets(&self, aws: &Aws) -> Result<&[Found]> {
+    /// The stack's buckets (in its region), listed once until [`Self::forget`].
+    async fn buckets(&self, aws: &Aws) -> Result<Arc<Vec<Found>>> {
         let (account, _) = aws.identity().await?;
         let _ = self.account.set(account.clone());
-        Ok(self
-            .found
-            .get_or_try_init(|| discover(aws))
-            .await?
-            .as_slice())
+        // Held while listing: a second reader waits for this listing.
+        let mut found = self.found.lock().await;
+        if let Some(f) = &*found {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(discover(aws).await?);
+        *found = Some(f.clone());
+        Ok(f)
+    }
+
+    /// Drops the listing after a bucket was created or deleted.
+    async fn forget(&self) {
+        *self.found.lock().await = None;
     }
 }
 
@@ -505,6 +518,7 @@ impl Kind for Bucket {
         futures::future::try_join_all(reads).await
     }
     async fn create(&self, aws: &Aws, d: &Resource, _rep: &dyn StepReporter) -> Result<Live> {
+        self.0.forget().await;
         let mut p: BucketProps = props(d)?;
         let (account, _) = aws.identity().await?;
         p.bucket = self.resolve_name(&p.bucket, account);
@@ -600,6 +614,7 @@ impl Kind for Bucket {
         _o: DeleteOptions,
         rep: &dyn StepReporter,
     ) -> Result<Option<String>> {
+        self.0.forget().await;
         let name = &l.id;
         // Objects written while emptying (a racing deploy) make the delete
         // fail with BucketNotEmpty: empty again, a bounded number of times.

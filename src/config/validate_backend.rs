@@ -224,6 +224,49 @@ pub fn validate(
     let Some(b) = &spec.backend else { return };
     let data = data_names(spec);
     check_backend(b, &data, stack, region, base_dir, errs);
+    if let (Some(f), Some(api)) = (&spec.frontend, &b.api)
+        && f.api_origin
+    {
+        check_routes_reachable(&api.routes, &f.api_path, errs);
+    }
+}
+
+/// With `frontend.api_origin`, CloudFront sends `<api_path>/*` to the stage
+/// with the path unchanged (`/api/orders` reaches the stage as `/api/orders`),
+/// and sends every other path to the bucket. A route outside `api_path` could
+/// never be reached through the site's domain, so it is refused here rather
+/// than found broken in a browser.
+fn check_routes_reachable(routes: &[RouteSpec], api_path: &str, errs: &mut Vec<PathError>) {
+    let prefix = api_path.trim_end_matches('/');
+    for (i, r) in routes.iter().enumerate() {
+        let under = r
+            .path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'));
+        if !under {
+            errs.push(
+                PathError::new(
+                    vec![
+                        key("backend"),
+                        key("api"),
+                        key("routes"),
+                        PathSeg::Index(i),
+                        key("path"),
+                    ],
+                    format!(
+                        "`{}` is outside `{prefix}/`, the only paths CloudFront sends to the API",
+                        r.path
+                    ),
+                )
+                .help(format!(
+                    "CloudFront forwards `{prefix}/...` to the stage unchanged: write the route as \
+                     `{prefix}{}`, or set `frontend.api_origin: false` (or another \
+                     `frontend.api_path`)",
+                    if r.path == "/" { "" } else { &r.path }
+                )),
+            );
+        }
+    }
 }
 
 pub fn check_backend(
@@ -974,6 +1017,35 @@ mod tests {
         );
         let e = errors(&b, &DataNames::default()).join("\n");
         assert!(e.contains("IAM role name"), "{e}");
+    }
+
+    #[test]
+    fn routes_must_be_reachable_through_the_api_origin() {
+        let routes = |paths: &[&str]| {
+            paths
+                .iter()
+                .map(|p| RouteSpec {
+                    method: HttpMethod::Get,
+                    path: p.to_string(),
+                    function: "orders".into(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut errs = Vec::new();
+        check_routes_reachable(
+            &routes(&["/api/orders", "/api/users/{proxy+}"]),
+            "/api",
+            &mut errs,
+        );
+        assert!(errs.is_empty());
+        check_routes_reachable(&routes(&["/orders", "/api", "/apix/a"]), "/api", &mut errs);
+        let e: Vec<String> = errs.iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].contains("`/orders` is outside `/api/`") && e[0].contains("/api/orders"),
+            "{}",
+            e[0]
+        );
     }
 
     #[test]

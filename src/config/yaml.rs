@@ -252,6 +252,10 @@ struct Source<'a> {
     char_starts: Vec<usize>,
     /// Length of a leading byte order mark, 0 or 3.
     bom: usize,
+    /// Byte offset where each line starts (line breaks as [`locate`] counts them).
+    /// Line and column come from these, not from the scanner's markers, which
+    /// can name a line past the last one at the end of the input.
+    line_starts: Vec<usize>,
 }
 
 impl<'a> Source<'a> {
@@ -262,11 +266,31 @@ impl<'a> Source<'a> {
             text.char_indices().map(|(i, _)| i).collect()
         };
         let bom = if text.starts_with(BOM) { BOM.len() } else { 0 };
+        let bytes = text.as_bytes();
+        let mut line_starts = vec![bom];
+        for (i, &b) in bytes.iter().enumerate().skip(bom) {
+            if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+                line_starts.push(i + 1);
+            }
+        }
         Source {
             text,
             char_starts,
             bom,
+            line_starts,
         }
+    }
+
+    /// 1-based line and column (in chars) of byte offset `pos`.
+    fn line_col(&self, pos: usize) -> (usize, usize) {
+        let pos = pos.clamp(self.bom, self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= pos).max(1);
+        let start = self.line_starts[line - 1];
+        let col = 1 + self.text.as_bytes()[start..pos]
+            .iter()
+            .filter(|&&b| b & 0xC0 != 0x80 && b != b'\r')
+            .count();
+        (line, col)
     }
 
     fn byte(&self, char_index: usize) -> usize {
@@ -282,11 +306,12 @@ impl<'a> Source<'a> {
 
     fn span(&self, span: saphyr_parser::Span) -> Span {
         let start = self.byte(span.start.index());
+        let (line, col) = self.line_col(start);
         Span {
             start,
             end: self.byte(span.end.index()).max(start),
-            line: span.start.line(),
-            col: span.start.col() + 1,
+            line,
+            col,
         }
     }
 
@@ -294,11 +319,12 @@ impl<'a> Source<'a> {
     fn point(&self, marker: Marker) -> Span {
         let start = self.byte(marker.index());
         let len = self.text[start..].chars().next().map_or(0, char::len_utf8);
+        let (line, col) = self.line_col(start);
         Span {
             start,
             end: start + len,
-            line: marker.line(),
-            col: marker.col() + 1,
+            line,
+            col,
         }
     }
 
@@ -1243,8 +1269,10 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_located() {
+        // At the end of the input: just past the last char, never a line
+        // that does not exist.
         let e = err("a: [1, 2");
-        assert_err(&e, 2, 1, "expected ',' or ']'");
+        assert_err(&e, 1, 9, "expected ',' or ']'");
         let e = err("a: b: c");
         assert_err(&e, 1, 5, "mapping values are not allowed");
         let e = err("a:\n  - b\n c: d");

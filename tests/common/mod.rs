@@ -81,7 +81,9 @@ impl Moto {
     /// Runs the AWS CLI and parses its JSON output.
     pub fn aws(&self, args: &[&str]) -> Value {
         let mut cmd = Command::new("aws");
-        cmd.args(args).args(["--output", "json"]);
+        // AWS CLI v1 ignores AWS_ENDPOINT_URL for some services (RDS).
+        cmd.args(args)
+            .args(["--output", "json", "--endpoint-url", &self.endpoint]);
         self.env(&mut cmd);
         let out = cmd.output().expect("aws CLI not found");
         assert!(
@@ -98,7 +100,9 @@ impl Moto {
     /// Runs the AWS CLI and expects it to fail.
     pub fn aws_ok(&self, args: &[&str]) -> bool {
         let mut cmd = Command::new("aws");
-        cmd.args(args).args(["--output", "json"]);
+        // AWS CLI v1 ignores AWS_ENDPOINT_URL for some services (RDS).
+        cmd.args(args)
+            .args(["--output", "json", "--endpoint-url", &self.endpoint]);
         self.env(&mut cmd);
         cmd.output().unwrap().status.success()
     }
@@ -391,7 +395,9 @@ impl Proxy {
     /// fault shows), returning the raw outcome.
     pub fn aws_once(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new("aws");
-        cmd.args(args).args(["--output", "json"]);
+        // AWS CLI v1 ignores AWS_ENDPOINT_URL for some services (RDS).
+        cmd.args(args)
+            .args(["--output", "json", "--endpoint-url", &self.endpoint]);
         self.env(&mut cmd);
         cmd.env("AWS_MAX_ATTEMPTS", "1")
             .env("AWS_RETRY_MODE", "standard");
