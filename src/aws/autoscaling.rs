@@ -636,7 +636,7 @@ impl Kind for Group {
         }
         let desired = p.desired_capacity.unwrap_or(p.min_size);
         let create = || async {
-            aws.autoscaling
+            aws.autoscaling_once
                 .create_auto_scaling_group()
                 .auto_scaling_group_name(&p.name)
                 .launch_template(
@@ -657,7 +657,39 @@ impl Kind for Group {
                 .await
                 .aws()
         };
-        match create().await {
+        let ours = |g: &aws_sdk_autoscaling::types::AutoScalingGroup| {
+            let has = |k: &str, v: &str| {
+                g.tags()
+                    .iter()
+                    .any(|t| t.key() == Some(k) && t.value() == Some(v))
+            };
+            has(super::ADDRESS_TAG, &d.address) && has(super::STACK_TAG, &aws.stack)
+        };
+        // Without the SDK's blind retries: an endpoint that answers a second
+        // CreateAutoScalingGroup by replacing the group (instead of
+        // AlreadyExists) would leave the first group's instances running.
+        // After an ambiguous failure, look for the group before trying again.
+        let mut attempt = 0;
+        let mut delay = Duration::from_millis(200);
+        let first = loop {
+            attempt += 1;
+            match create().await {
+                Err(e) if e.retryable() && attempt < 8 => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                    if !e.throttled()
+                        && Self::describe(aws, Some(&p.name))
+                            .await?
+                            .first()
+                            .is_some_and(ours)
+                    {
+                        break Ok(());
+                    }
+                }
+                other => break other.map(|_| ()),
+            }
+        };
+        match first {
             Ok(_) => {}
             Err(e) if e.is("AlreadyExists") => {
                 // A retry after a lost response (ours: carry on), a group of
@@ -687,14 +719,7 @@ impl Kind for Group {
                         )
                         .await?;
                     }
-                    Some(g)
-                        if g.tags().iter().any(|t| {
-                            t.key() == Some(super::ADDRESS_TAG)
-                                && t.value() == Some(d.address.as_str())
-                        }) && g.tags().iter().any(|t| {
-                            t.key() == Some(super::STACK_TAG)
-                                && t.value() == Some(aws.stack.as_str())
-                        }) => {}
+                    Some(g) if ours(g) => {}
                     Some(_) => bail!(
                         "an Auto Scaling group named {} already exists and is not part of stack {}: delete or rename it",
                         p.name,

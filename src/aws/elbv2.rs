@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::compute_common::{ignore_not_found, live, live_props, props, sort_array};
 use super::errors::AwsResultExt;
 use super::tags::{self, Tags};
-use super::{Aws, Kind, retry_on, wait_for};
+use super::{Aws, Codes, Kind, create_guarded, retry_on, wait_for};
 use crate::engine::plan::{Action, Change};
 use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
@@ -270,15 +270,22 @@ impl Kind for LoadBalancer {
     async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live> {
         let p: LbProps = props(d)?;
         let t = tags::for_create(aws, &d.address, &d.props);
-        // CreateLoadBalancer is idempotent for the same name and settings,
-        // so the SDK's retries are safe.
-        let out = retry_on(
-            &["SubnetNotFound", "InvalidSubnet", "InvalidSecurityGroup"],
-            "creating the load balancer",
-            VISIBLE,
+        // CreateLoadBalancer is idempotent for the same name and settings on
+        // AWS, not on every endpoint: no blind retry. A load balancer found
+        // with this address's tags (set in the create call) after an
+        // ambiguous failure, or when the name is taken, is an earlier
+        // attempt's.
+        let arn = create_guarded(
+            "the load balancer",
+            Codes {
+                exists: &["DuplicateLoadBalancerName"],
+                wait: &["SubnetNotFound", "InvalidSubnet", "InvalidSecurityGroup"],
+                timeout: VISIBLE,
+            },
             rep,
             || async {
-                aws.elbv2
+                let out = aws
+                    .elbv2_once
                     .create_load_balancer()
                     .name(&p.name)
                     .r#type(LoadBalancerTypeEnum::Application)
@@ -289,28 +296,29 @@ impl Kind for LoadBalancer {
                     .set_tags(Some(elb_tags(&t)))
                     .send()
                     .await
-                    .aws()
+                    .aws()?;
+                Ok(out
+                    .load_balancers()
+                    .first()
+                    .and_then(|l| l.load_balancer_arn())
+                    .unwrap_or_default()
+                    .to_string())
+            },
+            || async {
+                Ok(Self::find(aws)
+                    .await?
+                    .into_iter()
+                    .find(|l| l.address == d.address && l.props["name"] == json!(p.name))
+                    .map(|l| l.id))
             },
         )
         .await
-        .map_err(|e| {
-            if format!("{e:#}").contains("DuplicateLoadBalancerName") {
-                anyhow!(
-                    "a load balancer named {} already exists in {} and is not part of stack {}: delete or rename it, or rename the stack",
-                    p.name,
-                    aws.region,
-                    aws.stack
-                )
-            } else {
-                e
-            }
+        .with_context(|| {
+            format!(
+                "load balancer {} in {} (stack {})",
+                p.name, aws.region, aws.stack
+            )
         })?;
-        let lb = out
-            .load_balancers()
-            .first()
-            .ok_or_else(|| anyhow!("AWS returned no load balancer"))?
-            .clone();
-        let arn = lb.load_balancer_arn().unwrap_or_default().to_string();
         let lb = wait_for(
             "the load balancer to become active",
             SETTLE,
@@ -580,13 +588,34 @@ impl Kind for TargetGroup {
         // on to the next salt.
         for salt in 0..8 {
             let name = tg_name(aws, &d.address, &p, salt);
-            let r = retry_on(
-                &["InvalidVPCID", "VPCIdNotFound"],
-                "creating the target group",
-                VISIBLE,
+            // Found by name among this stack's groups, at this address, with
+            // these settings (the name hashes them): an earlier attempt's.
+            let mine = || async {
+                Ok(self
+                    .read(aws)
+                    .await?
+                    .into_iter()
+                    .find(|l| {
+                        l.address == d.address
+                            && l.attrs.get("name") == Some(&json!(name))
+                            && live_props::<TgProps>(l).is_ok_and(|o| {
+                                (&o.vpc_id, o.port, &o.protocol, &o.target_type)
+                                    == (&p.vpc_id, p.port, &p.protocol, &p.target_type)
+                            })
+                    })
+                    .map(|l| l.id))
+            };
+            let r = create_guarded(
+                "the target group",
+                Codes {
+                    exists: &["DuplicateTargetGroupName"],
+                    wait: &["InvalidVPCID", "VPCIdNotFound"],
+                    timeout: VISIBLE,
+                },
                 rep,
                 || async {
-                    aws.elbv2
+                    let out = aws
+                        .elbv2_once
                         .create_target_group()
                         .name(&name)
                         .port(p.port as i32)
@@ -605,25 +634,28 @@ impl Kind for TargetGroup {
                         .set_tags(Some(elb_tags(&t)))
                         .send()
                         .await
-                        .aws()
+                        .aws()?;
+                    Ok(out
+                        .target_groups()
+                        .first()
+                        .and_then(|g| g.target_group_arn())
+                        .unwrap_or_default()
+                        .to_string())
                 },
+                mine,
             )
             .await;
             match r {
-                Ok(out) => {
-                    let tg = out
-                        .target_groups()
-                        .first()
-                        .ok_or_else(|| anyhow!("AWS returned no target group"))?;
-                    let arn = tg.target_group_arn().unwrap_or_default();
+                Ok(arn) => {
                     return Ok(live(
                         self.name(),
                         &d.address,
-                        arn,
+                        &arn,
                         json!(p),
-                        tg_attrs(arn, &name),
+                        tg_attrs(&arn, &name),
                     ));
                 }
+                // Taken by another group (such as the one this replaces).
                 Err(e) if format!("{e:#}").contains("DuplicateTargetGroupName") => continue,
                 Err(e) => return Err(e),
             }

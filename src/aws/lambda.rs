@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::backend_util::{arn, ignore_not_found, live, props, retry_when};
 use super::errors::{AwsError, AwsResultExt};
 use super::tags::{self, Tags};
-use super::{Aws, Kind, wait_for};
+use super::{Aws, Kind, create_once, wait_for};
 use crate::engine::concat;
 use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
@@ -919,6 +919,28 @@ fn address_of(sid: &str) -> Option<String> {
     sid.strip_prefix(SID_PREFIX).map(|a| a.replace('_', "."))
 }
 
+/// Whether the function's resource policy has a statement with this id.
+async fn has_statement(aws: &Aws, function: &str, sid: &str) -> Result<bool> {
+    let Some(policy) = ignore_not_found(
+        aws.lambda
+            .get_policy()
+            .function_name(function)
+            .send()
+            .await
+            .aws(),
+    )?
+    else {
+        return Ok(false);
+    };
+    let doc: Value = serde_json::from_str(policy.policy().unwrap_or("{}"))
+        .context("reading a function policy")?;
+    let statements = match &doc["Statement"] {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    Ok(statements.iter().any(|s| s["Sid"] == sid))
+}
+
 #[derive(Serialize, Deserialize)]
 struct PermissionProps {
     function_name: String,
@@ -1018,27 +1040,39 @@ impl Kind for Permission {
         let p: PermissionProps = serde_json::from_value(raw)
             .with_context(|| format!("internal error: bad properties for {}", d.address))?;
         let statement = sid(&d.address)?;
-        match aws
-            .lambda
-            .add_permission()
-            .function_name(&p.function_name)
-            .statement_id(&statement)
-            .action(&p.action)
-            .principal(&p.principal)
-            .source_arn(&p.source_arn)
-            .send()
-            .await
-            .aws()
-        {
-            Ok(_) => {}
-            // A retry after a lost response: the statement is there.
-            Err(e) if e.is("ResourceConflictException") => {}
-            Err(e) => {
-                return Err(
-                    anyhow!(e).context(format!("granting {} on {}", p.principal, p.function_name))
-                );
-            }
-        }
+        // Not retried blindly: an endpoint that does not enforce unique
+        // statement ids would keep a second copy of a grant whose answer was
+        // lost. Before trying again, look for the statement.
+        create_once(
+            &format!(
+                "{} (granting {} on {})",
+                d.address, p.principal, p.function_name
+            ),
+            || async {
+                match aws
+                    .lambda_once
+                    .add_permission()
+                    .function_name(&p.function_name)
+                    .statement_id(&statement)
+                    .action(&p.action)
+                    .principal(&p.principal)
+                    .source_arn(&p.source_arn)
+                    .send()
+                    .await
+                    .aws()
+                {
+                    // The statement is there already (AWS enforces unique ids).
+                    Err(e) if e.is("ResourceConflictException") => Ok(()),
+                    r => r.map(|_| ()),
+                }
+            },
+            || async {
+                Ok(has_statement(aws, &p.function_name, &statement)
+                    .await?
+                    .then_some(()))
+            },
+        )
+        .await?;
         Ok(live(
             self.name(),
             &d.address,

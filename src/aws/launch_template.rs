@@ -364,8 +364,29 @@ impl Kind for LaunchTemplate {
             )
             .send()
             .await
-            .aws()
-            .with_context(|| format!("creating launch template {}", p.name))?;
+            .aws();
+        let out = match out {
+            Ok(out) => out,
+            // A create whose answer was lost (then retried by the SDK), on an
+            // endpoint that ignores the client token: the template exists and
+            // its tags, set in the same call, say it is this address's.
+            Err(e) if e.is("InvalidLaunchTemplateName.AlreadyExistsException") => {
+                let mine = self.find(aws, Some(&d.address)).await?;
+                return match mine.into_iter().find(|l| l.props["name"] == json!(p.name)) {
+                    Some(l) => Ok(l),
+                    None => Err(anyhow!(e)).with_context(|| {
+                        format!(
+                            "creating launch template {}: the name is taken by a template this stack did not create; delete or rename it",
+                            p.name
+                        )
+                    }),
+                };
+            }
+            Err(e) => {
+                return Err(anyhow!(e))
+                    .with_context(|| format!("creating launch template {}", p.name));
+            }
+        };
         let lt = out
             .launch_template()
             .ok_or_else(|| anyhow!("AWS returned no launch template"))?;

@@ -29,6 +29,60 @@ pub struct LockInfo {
     pub command: String,
     pub since: String,
     pub tool_version: String,
+    /// Which process on which running system holds it (Linux), so that a
+    /// rerun on the same machine after the holder was killed (`kill -9`, a
+    /// cancelled CI job) can tell the lock is stale and take it over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessId>,
+}
+
+/// A process, identified beyond its pid: the kernel's boot id and pid
+/// namespace say "this very system" (not another machine or container with
+/// the same host name), the start time rules out a reused pid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessId {
+    pub boot_id: String,
+    pub pid_namespace: String,
+    /// Start time in clock ticks since boot (`/proc/PID/stat`, field 22).
+    pub start_ticks: u64,
+}
+
+impl ProcessId {
+    /// This process, where `/proc` tells (Linux); `None` elsewhere.
+    fn current() -> Option<ProcessId> {
+        Some(ProcessId {
+            boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .ok()?
+                .trim()
+                .to_string(),
+            pid_namespace: std::fs::read_link("/proc/self/ns/pid")
+                .ok()?
+                .to_string_lossy()
+                .into_owned(),
+            start_ticks: start_ticks(std::process::id())?,
+        })
+    }
+}
+
+/// Field 22 of `/proc/PID/stat` (after the parenthesised command name, which
+/// may itself hold spaces and parentheses).
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+impl LockInfo {
+    /// Whether the holder was a process of this very system that is no longer
+    /// running. Only then is taking the lock over safe without asking.
+    pub fn holder_is_gone(&self) -> bool {
+        let (Some(theirs), Some(ours)) = (&self.process, ProcessId::current()) else {
+            return false;
+        };
+        theirs.boot_id == ours.boot_id
+            && theirs.pid_namespace == ours.pid_namespace
+            && start_ticks(self.pid) != Some(theirs.start_ticks)
+    }
 }
 
 impl std::fmt::Display for LockInfo {
@@ -144,6 +198,11 @@ impl Aws {
     }
 
     async fn read_lock(&self, bucket: &str) -> Result<Option<LockInfo>> {
+        Ok(self.read_lock_tagged(bucket).await?.map(|(l, _)| l))
+    }
+
+    /// The lock and its ETag.
+    async fn read_lock_tagged(&self, bucket: &str) -> Result<Option<(LockInfo, Option<String>)>> {
         match self
             .s3
             .get_object()
@@ -153,15 +212,17 @@ impl Aws {
             .await
         {
             Ok(o) => {
+                let etag = o.e_tag().map(str::to_string);
                 let body = o
                     .body
                     .collect()
                     .await
                     .context("reading the lock")?
                     .into_bytes();
-                Ok(Some(
+                Ok(Some((
                     serde_json::from_slice(&body).context("the lock object is not a lock")?,
-                ))
+                    etag,
+                )))
             }
             Err(e) => {
                 let e = super::errors::describe(&e);
@@ -196,6 +257,7 @@ impl Aws {
             command: command.to_string(),
             since: crate::engine::plan::now_rfc3339(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
+            process: ProcessId::current(),
         };
         let body = serde_json::to_vec_pretty(&info)?;
         let start = Instant::now();
@@ -227,8 +289,9 @@ impl Aws {
                         || e.status == Some(409)
                         || e.is("ConditionalRequestConflict") =>
                 {
-                    let holder = self.read_lock(&bucket).await?;
-                    let Some(holder) = holder else { continue };
+                    let Some((holder, etag)) = self.read_lock_tagged(&bucket).await? else {
+                        continue;
+                    };
                     if holder.id == info.id {
                         // Our own write whose response was lost.
                         return Ok(Lock {
@@ -236,6 +299,29 @@ impl Aws {
                             key: self.lock_key(),
                             id: info.id,
                         });
+                    }
+                    if holder.holder_is_gone() {
+                        // Killed on this machine (SIGKILL, a cancelled job):
+                        // its lock is stale. Remove exactly that lock (the
+                        // ETag condition keeps a lock another rerun has just
+                        // taken), then try again.
+                        eprintln!(
+                            "The stack lock is held by {holder}, which is no longer running on this machine: taking it over."
+                        );
+                        let mut del = self.s3.delete_object().bucket(&bucket).key(self.lock_key());
+                        if let Some(tag) = &etag {
+                            del = del.if_match(tag);
+                        }
+                        match del.send().await.aws() {
+                            Ok(_) => {}
+                            Err(e) if e.status == Some(412) || e.not_found() => {}
+                            Err(e) => {
+                                return Err(
+                                    anyhow::anyhow!(e).context("removing a stale stack lock")
+                                );
+                            }
+                        }
+                        continue;
                     }
                     if start.elapsed() >= timeout {
                         return Err(LockHeld(holder).into());
@@ -296,4 +382,56 @@ fn lock_id() -> String {
     h.update(format!("{:?}", std::time::SystemTime::now()).as_bytes());
     h.update(format!("{:?}", std::thread::current().id()).as_bytes());
     hex::encode(&h.finalize()[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(pid: u32, process: Option<ProcessId>) -> LockInfo {
+        LockInfo {
+            id: "x".into(),
+            stack: "s".into(),
+            user: "u".into(),
+            host: "h".into(),
+            pid,
+            command: "apply".into(),
+            since: "now".into(),
+            tool_version: "0".into(),
+            process,
+        }
+    }
+
+    #[test]
+    fn a_killed_holder_on_this_system_is_gone_a_live_or_foreign_one_is_not() {
+        let Some(me) = ProcessId::current() else {
+            return; // not Linux: never judged gone
+        };
+        // This process: alive.
+        assert!(!holder(std::process::id(), Some(me.clone())).holder_is_gone());
+        // A process that ran and exited: gone.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let ticks = start_ticks(pid).unwrap_or(1);
+        child.wait().unwrap();
+        let dead = ProcessId {
+            start_ticks: ticks,
+            ..me.clone()
+        };
+        assert!(holder(pid, Some(dead)).holder_is_gone());
+        // Our pid reused by another process (another start time): gone.
+        let reused = ProcessId {
+            start_ticks: me.start_ticks + 1,
+            ..me.clone()
+        };
+        assert!(holder(std::process::id(), Some(reused)).holder_is_gone());
+        // Another system (boot id) or a lock without process info: never.
+        let elsewhere = ProcessId {
+            boot_id: "another-boot".into(),
+            start_ticks: 1,
+            ..me
+        };
+        assert!(!holder(1 << 30, Some(elsewhere)).holder_is_gone());
+        assert!(!holder(1 << 30, None).holder_is_gone());
+    }
 }

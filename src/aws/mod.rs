@@ -61,9 +61,15 @@ pub struct Aws {
     /// `apply --wait`: wait for CloudFront to deploy changes and invalidations.
     pub wait_deployed: std::sync::atomic::AtomicBool,
     pub autoscaling: aws_sdk_autoscaling::Client,
+    /// Without SDK retries, for CreateAutoScalingGroup.
+    pub autoscaling_once: aws_sdk_autoscaling::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// Without SDK retries, for CreateLoadBalancer (see `create_guarded`).
+    pub elbv2_once: aws_sdk_elasticloadbalancingv2::Client,
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
+    /// Without SDK retries, for AddPermission (see `lambda::Permission`).
+    pub lambda_once: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub apigateway: aws_sdk_apigateway::Client,
     /// Without SDK retries, for CreateRestApi / CreateDeployment (not idempotent).
@@ -109,9 +115,24 @@ impl Aws {
             ),
             wait_deployed: Default::default(),
             autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
+            autoscaling_once: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(&sdk)
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            ),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            elbv2_once: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(&sdk)
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            ),
             iam: aws_sdk_iam::Client::new(&sdk),
             lambda: aws_sdk_lambda::Client::new(&sdk),
+            lambda_once: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(&sdk)
+                    .retry_config(RetryConfig::disabled())
+                    .build(),
+            ),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             apigateway: aws_sdk_apigateway::Client::new(&sdk),
             apigateway_once: aws_sdk_apigateway::Client::from_conf(
@@ -372,31 +393,87 @@ where
     }
 }
 
-/// Creates without duplicates: on an ambiguous failure (timeout, 5xx, lost
-/// response) looks the resource up by its address tag before trying again.
-pub async fn create_once<T, C, CF, F, FF>(what: &str, mut create: C, mut find: F) -> Result<T>
+/// Creates something whose create call is not idempotent on every endpoint
+/// (no client token, or one an endpoint may ignore), with an SDK client whose
+/// retries are off (`*_once`):
+/// * a retryable failure (5xx, timeout, throttling) may have hidden a create
+///   that happened: before trying again, `find` looks for the resource by its
+///   tags (made in the same call), and a found one is the result;
+/// * an `exists` error code (the name is taken) is a create whose answer was
+///   lost, when `find` finds this address's resource; else an error that says
+///   the name belongs to something else;
+/// * a `wait` error code (a dependency not visible yet) is retried until
+///   `timeout`.
+pub async fn create_guarded<T, C, CF, F, FF>(
+    what: &str,
+    codes: Codes<'_>,
+    rep: &dyn StepReporter,
+    mut create: C,
+    mut find: F,
+) -> Result<T>
 where
     C: FnMut() -> CF,
     CF: std::future::Future<Output = Result<T, errors::AwsError>>,
     F: FnMut() -> FF,
     FF: std::future::Future<Output = Result<Option<T>>>,
 {
+    let start = Instant::now();
     let mut delay = Duration::from_millis(200);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match create().await {
+        let e = match create().await {
             Ok(v) => return Ok(v),
-            Err(e) if e.retryable() && attempt < 8 => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-                if !e.throttled()
-                    && let Some(found) = find().await?
-                {
-                    return Ok(found);
-                }
-            }
-            Err(e) => return Err(anyhow!(e).context(format!("creating {what}"))),
+            Err(e) => e,
+        };
+        let code = e.code.as_deref().unwrap_or_default();
+        if codes.exists.contains(&code) {
+            return match find().await? {
+                Some(found) => Ok(found),
+                None => Err(anyhow!(e).context(format!(
+                    "creating {what}: the name is taken by something this stack did not create; delete or rename it"
+                ))),
+            };
+        }
+        if codes.wait.contains(&code) && start.elapsed() < codes.timeout {
+            rep.status(&format!("creating {what}: {code} (retrying)"));
+        } else if !(e.retryable() && attempt < 8) {
+            return Err(anyhow!(e).context(format!("creating {what}")));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+        if !e.throttled()
+            && let Some(found) = find().await?
+        {
+            return Ok(found);
         }
     }
+}
+
+/// Error codes [`create_guarded`] treats specially.
+#[derive(Clone, Copy, Default)]
+pub struct Codes<'a> {
+    /// The name is taken: maybe by an earlier attempt of this very create.
+    pub exists: &'a [&'a str],
+    /// A dependency is not visible yet: retried until `timeout`.
+    pub wait: &'a [&'a str],
+    pub timeout: Duration,
+}
+
+/// [`create_guarded`] without special codes.
+pub async fn create_once<T, C, CF, F, FF>(what: &str, create: C, find: F) -> Result<T>
+where
+    C: FnMut() -> CF,
+    CF: std::future::Future<Output = Result<T, errors::AwsError>>,
+    F: FnMut() -> FF,
+    FF: std::future::Future<Output = Result<Option<T>>>,
+{
+    create_guarded(
+        what,
+        Codes::default(),
+        &crate::engine::provider::Quiet,
+        create,
+        find,
+    )
+    .await
 }

@@ -517,7 +517,7 @@ impl Kind for Bucket {
             .map(|f| async move { self.live(aws, &f.address, &f.name, f.tags).await });
         futures::future::try_join_all(reads).await
     }
-    async fn create(&self, aws: &Aws, d: &Resource, _rep: &dyn StepReporter) -> Result<Live> {
+    async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live> {
         self.0.forget().await;
         let mut p: BucketProps = props(d)?;
         let (account, _) = aws.identity().await?;
@@ -545,23 +545,37 @@ impl Kind for Bucket {
                     conf = conf
                         .location_constraint(BucketLocationConstraint::from(aws.region.as_str()));
                 }
-                let r = aws
-                    .s3
-                    .create_bucket()
-                    .bucket(&name)
-                    .object_ownership(ObjectOwnership::from(p.object_ownership.as_str()))
-                    .create_bucket_configuration(conf.build())
-                    .send()
-                    .await
-                    .aws();
+                let conf = conf.build();
+                // OperationAborted: a conflicting operation on this name is
+                // still in progress (a bucket of this name just deleted).
+                let r = retry_on(
+                    &["OperationAborted"],
+                    &format!("creating bucket {name}"),
+                    VISIBLE,
+                    rep,
+                    || async {
+                        aws.s3
+                            .create_bucket()
+                            .bucket(&name)
+                            .object_ownership(ObjectOwnership::from(p.object_ownership.as_str()))
+                            .create_bucket_configuration(conf.clone())
+                            .send()
+                            .await
+                            .aws()
+                    },
+                )
+                .await;
+                let code = |e: &anyhow::Error, c: &str| {
+                    e.downcast_ref::<AwsError>().is_some_and(|a| a.is(c))
+                };
                 match r {
                     Ok(_) => {}
                     // A retried create of ours.
-                    Err(e) if e.is("BucketAlreadyOwnedByYou") => {}
-                    Err(e) if e.is("BucketAlreadyExists") => {
+                    Err(e) if code(&e, "BucketAlreadyOwnedByYou") => {}
+                    Err(e) if code(&e, "BucketAlreadyExists") => {
                         bail!("bucket name {name} is taken by another AWS account; {help}")
                     }
-                    Err(e) => return Err(anyhow!(e).context(format!("creating bucket {name}"))),
+                    Err(e) => return Err(e),
                 }
             }
             Err(e) if e.status == Some(403) => {

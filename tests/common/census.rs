@@ -52,7 +52,13 @@ impl Census {
             .iter()
             .flat_map(|(k, v)| {
                 v.iter()
-                    .filter(|a| !a.starts_with("untagged"))
+                    // Account-wide listings name what they find (`name:`,
+                    // `comment:`); only `infra:address` values are addresses.
+                    .filter(|a| {
+                        !["untagged", "name:", "comment:"]
+                            .iter()
+                            .any(|p| a.starts_with(p))
+                    })
                     .map(move |a| format!("{k} {a}"))
             })
             .collect()
@@ -338,9 +344,9 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
             "ec2:instance(live)" => {
                 for r in items("Reservations") {
                     for i in r["Instances"].as_array().cloned().unwrap_or_default() {
-                        let owner = tag(&i, "infra:address")
-                            .or(tag(&i, "aws:autoscaling:groupName"))
-                            .map(str::to_string);
+                        let owner = tag(&i, "infra:address").map(str::to_string).or_else(|| {
+                            tag(&i, "aws:autoscaling:groupName").map(|g| format!("name:{g}"))
+                        });
                         put(label, owner.unwrap_or_else(|| "untagged".into()));
                     }
                 }
@@ -461,7 +467,11 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
         for l in v["Listeners"].as_array().cloned().unwrap_or_default() {
             put(
                 "elbv2:listener(all)",
-                format!("{}:{}", arn.rsplit('/').nth(1).unwrap_or("?"), l["Port"]),
+                format!(
+                    "name:{}:{}",
+                    arn.rsplit('/').nth(1).unwrap_or("?"),
+                    l["Port"]
+                ),
             );
         }
     }
