@@ -466,7 +466,11 @@ impl Proxy {
             return None;
         }
         let fault = self.faults[(rng.next_u64() % self.faults.len() as u64) as usize];
-        let status = if rng.next_u64() % 2 == 0 { 500 } else { 503 };
+        let status = if rng.next_u64().is_multiple_of(2) {
+            500
+        } else {
+            503
+        };
         Some((fault, status))
     }
 

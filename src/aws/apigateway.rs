@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::backend_util::{ignore_not_found, live, props, retry_when, sort_array};
 use super::errors::AwsResultExt;
 use super::tags::{self, Tags};
-use super::{Aws, Kind, create_once};
+use super::{Aws, Kind, create_once, delete_guarded};
 use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
@@ -548,16 +548,32 @@ impl Kind for RestApiKind {
         _o: DeleteOptions,
         rep: &dyn StepReporter,
     ) -> Result<Option<String>> {
-        retry_when(throttled, "deleting the API", THROTTLED, rep, || async {
-            ignore_not_found(
-                aws.apigateway
+        delete_guarded(
+            "deleting the API",
+            &["ConflictException"],
+            THROTTLED,
+            rep,
+            || async {
+                Ok(ignore_not_found(
+                    aws.apigateway
+                        .get_rest_api()
+                        .rest_api_id(&l.id)
+                        .send()
+                        .await
+                        .aws(),
+                )?
+                .map(|_| ()))
+            },
+            |()| async {
+                aws.apigateway_once
                     .delete_rest_api()
                     .rest_api_id(&l.id)
                     .send()
                     .await
-                    .aws(),
-            )
-        })
+                    .aws()
+                    .map(|_| ())
+            },
+        )
         .await?;
         Ok(None)
     }

@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 
 use super::errors::{AwsError, AwsResultExt};
 use super::tags::{self, Tags};
-use super::{Aws, Kind, create_once, retry_on, wait_for};
+use super::{Aws, Kind, create_once, delete_guarded, wait_for};
 use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
@@ -254,13 +254,13 @@ impl Kind for OriginAccessControl {
         rep: &dyn StepReporter,
     ) -> Result<Option<String>> {
         // Still in use while a distribution that used it is being deleted.
-        retry_on(
-            &["OriginAccessControlInUse", "PreconditionFailed"],
+        delete_guarded(
             "deleting the origin access control",
+            &["OriginAccessControlInUse", "PreconditionFailed"],
             RELEASE,
             rep,
             || async {
-                let Some(got) = ignore_not_found(
+                Ok(ignore_not_found(
                     aws.cloudfront
                         .get_origin_access_control()
                         .id(&l.id)
@@ -268,19 +268,17 @@ impl Kind for OriginAccessControl {
                         .await
                         .aws(),
                 )?
-                else {
-                    return Ok(());
-                };
-                ignore_not_found(
-                    aws.cloudfront
-                        .delete_origin_access_control()
-                        .id(&l.id)
-                        .if_match(got.e_tag().unwrap_or_default())
-                        .send()
-                        .await
-                        .aws(),
-                )
-                .map(|_| ())
+                .map(|got| got.e_tag().unwrap_or_default().to_string()))
+            },
+            |etag| async move {
+                aws.cloudfront_once
+                    .delete_origin_access_control()
+                    .id(&l.id)
+                    .if_match(etag)
+                    .send()
+                    .await
+                    .aws()
+                    .map(|_| ())
             },
         )
         .await?;

@@ -72,7 +72,8 @@ pub struct Aws {
     pub lambda_once: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub apigateway: aws_sdk_apigateway::Client,
-    /// Without SDK retries, for CreateRestApi / CreateDeployment (not idempotent).
+    /// Without SDK retries, for CreateRestApi / CreateDeployment (not
+    /// idempotent) and DeleteRestApi (see `delete_guarded`).
     pub apigateway_once: aws_sdk_apigateway::Client,
     pub rds: aws_sdk_rds::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -447,6 +448,52 @@ where
         {
             return Ok(found);
         }
+    }
+}
+
+/// Deletes something whose delete may be answered with an error once it is
+/// gone (some endpoints even answer a second delete with a 5xx), with a
+/// client whose SDK retries are off: before each attempt `exists` reads it
+/// (gone = done), so a delete whose answer was lost is never repeated
+/// blindly. `busy` codes (in use, still being changed) are retried until
+/// `timeout`; retryable failures (5xx, throttling, timeouts) a bounded number
+/// of times.
+pub async fn delete_guarded<E, EF, D, DF, T>(
+    what: &str,
+    busy: &[&str],
+    timeout: Duration,
+    rep: &dyn StepReporter,
+    mut exists: E,
+    mut delete: D,
+) -> Result<()>
+where
+    E: FnMut() -> EF,
+    EF: std::future::Future<Output = Result<Option<T>>>,
+    D: FnMut(T) -> DF,
+    DF: std::future::Future<Output = Result<(), errors::AwsError>>,
+{
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let Some(found) = exists().await? else {
+            return Ok(());
+        };
+        match delete(found).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.not_found() => return Ok(()),
+            Err(e) if busy.iter().any(|c| e.is(c)) && start.elapsed() < timeout => {
+                rep.status(&format!(
+                    "{what}: {} (retrying)",
+                    e.code.as_deref().unwrap_or_default()
+                ));
+            }
+            Err(e) if e.retryable() && attempt < 8 => {}
+            Err(e) => return Err(anyhow!(e).context(what.to_string())),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 3 / 2).min(Duration::from_secs(10));
     }
 }
 

@@ -295,7 +295,7 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
             .map(|(_, label, args)| {
                 let filter = filter.clone();
                 s.spawn(move || {
-                    let mut args: Vec<&str> = args.iter().copied().collect();
+                    let mut args: Vec<&str> = args.to_vec();
                     if *label == "tagging" {
                         args[3] = &filter;
                     }
@@ -317,6 +317,11 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
                     let (svc, ty) = arn_type(r["ResourceARN"].as_str().unwrap_or(""));
                     // Terminated instances linger in moto; live ones are counted below.
                     if svc == "ec2" && ty == "instance" {
+                        continue;
+                    }
+                    // Kept on purpose: destroy takes a final snapshot of the
+                    // database (losing no data); not part of the stack.
+                    if svc == "rds" && ty == "snapshot" {
                         continue;
                     }
                     let addr = tag(&r, "infra:address").unwrap_or("untagged").to_string();
@@ -374,7 +379,15 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
                 for i in items("TargetGroups") {
                     put(
                         label,
-                        format!("name:{}", i["TargetGroupName"].as_str().unwrap_or("?")),
+                        // The name ends in a hash of the settings, VPC id
+                        // included: another VPC, another name. Count by prefix.
+                        format!(
+                            "name:{}-*",
+                            i["TargetGroupName"]
+                                .as_str()
+                                .and_then(|n| n.rsplit_once('-'))
+                                .map_or("?", |(p, _)| p)
+                        ),
                     );
                 }
             }
@@ -442,7 +455,13 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
             }
             "s3:bucket(all)" => {
                 for i in items("Buckets") {
-                    put(label, format!("name:{}", i["Name"].as_str().unwrap_or("?")));
+                    let name = i["Name"].as_str().unwrap_or("?");
+                    // The lock bucket is per account and region, shared by
+                    // every stack, and outlives them on purpose.
+                    if name.starts_with("infra-locks-") {
+                        continue;
+                    }
+                    put(label, format!("name:{name}"));
                 }
             }
             "dynamodb:table(all)" => {
