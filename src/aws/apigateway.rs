@@ -57,6 +57,9 @@ async fn execution_arn(aws: &Aws, id: &str) -> Result<String> {
     super::backend_util::arn(aws, "execute-api", &aws.region, id).await
 }
 
+/// Cache key of the stack's APIs ([`Aws::cached`]).
+const APIS: &str = "apigateway.apis";
+
 /// The APIs of this stack: one paginated GetRestApis (it returns tags).
 async fn our_apis(aws: &Aws) -> Result<Vec<(String, RestApi, Tags)>> {
     let apis: Vec<RestApi> = aws
@@ -398,8 +401,12 @@ impl Kind for RestApiKind {
         sort_array(props, "routes");
     }
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {
-        let reads = our_apis(aws)
+        let reads = aws
+            .cached(APIS, || our_apis(aws))
             .await?
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
             .into_iter()
             .map(|(addr, a, all)| async move {
                 let id = a.id().unwrap_or_default().to_string();
@@ -432,6 +439,7 @@ impl Kind for RestApiKind {
         futures::future::try_join_all(reads).await
     }
     async fn create(&self, aws: &Aws, d: &Resource, _rep: &dyn StepReporter) -> Result<Live> {
+        aws.forget(APIS);
         let p: ApiProps = props(d)?;
         let t = tags::for_create(aws, &d.address, &d.props);
         let (id, root) = create_once(
@@ -498,6 +506,7 @@ impl Kind for RestApiKind {
         changed: &[String],
         _rep: &dyn StepReporter,
     ) -> Result<Live> {
+        aws.forget(APIS);
         let p: ApiProps = props(d)?;
         let old: ApiProps = serde_json::from_value(l.props.clone())?;
         let mut ops = Vec::new();
@@ -548,6 +557,7 @@ impl Kind for RestApiKind {
         _o: DeleteOptions,
         rep: &dyn StepReporter,
     ) -> Result<Option<String>> {
+        aws.forget(APIS);
         delete_guarded(
             "deleting the API",
             &["ConflictException"],
@@ -642,8 +652,12 @@ impl Kind for Deployment {
         }
     }
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {
-        let reads = our_apis(aws)
+        let reads = aws
+            .cached(APIS, || our_apis(aws))
             .await?
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
             .into_iter()
             .map(|(_, a, _)| async move {
                 let api = a.id().unwrap_or_default().to_string();
@@ -876,8 +890,12 @@ impl Kind for Stage {
         }
     }
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {
-        let reads = our_apis(aws)
+        let reads = aws
+            .cached(APIS, || our_apis(aws))
             .await?
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
             .into_iter()
             .map(|(_, a, _)| async move {
                 let api = a.id().unwrap_or_default().to_string();

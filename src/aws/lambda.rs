@@ -69,6 +69,9 @@ async fn function_arn(aws: &Aws, name: &str) -> Result<String> {
 /// Functions of this stack: one paginated ListFunctions (it has no tag
 /// filter), narrowed by the stack's name prefix, then each candidate's tags
 /// read concurrently (no batch API) to keep only ours.
+/// Cache key of the stack's functions ([`Aws::cached`]).
+const FUNCTIONS: &str = "lambda.functions";
+
 async fn our_functions(aws: &Aws) -> Result<Vec<(String, FunctionConfiguration, Tags)>> {
     let prefix = format!("{}-", aws.stack);
     let all: Vec<FunctionConfiguration> = aws
@@ -453,8 +456,12 @@ impl Kind for Function {
         }
     }
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {
-        let reads = our_functions(aws)
+        let reads = aws
+            .cached(FUNCTIONS, || our_functions(aws))
             .await?
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
             .into_iter()
             .map(|(addr, f, all)| async move {
                 let name = f.function_name().unwrap_or_default().to_string();
@@ -479,6 +486,7 @@ impl Kind for Function {
         futures::future::try_join_all(reads).await
     }
     async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live> {
+        aws.forget(FUNCTIONS);
         let p: FunctionProps = props(d)?;
         let pkg = p.package()?;
         let t = tags::for_create(aws, &d.address, &d.props);
@@ -571,6 +579,7 @@ impl Kind for Function {
         changed: &[String],
         rep: &dyn StepReporter,
     ) -> Result<Live> {
+        aws.forget(FUNCTIONS);
         let p: FunctionProps = props(d)?;
         let old: FunctionProps = serde_json::from_value(l.props.clone())?;
         let name = p.function_name.clone();
@@ -658,6 +667,7 @@ impl Kind for Function {
         _o: DeleteOptions,
         rep: &dyn StepReporter,
     ) -> Result<Option<String>> {
+        aws.forget(FUNCTIONS);
         let old: FunctionProps = serde_json::from_value(l.props.clone())?;
         ignore_not_found(
             aws.lambda
@@ -969,8 +979,12 @@ impl Kind for Permission {
         concat::join(props);
     }
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {
-        let reads = our_functions(aws)
+        let reads = aws
+            .cached(FUNCTIONS, || our_functions(aws))
             .await?
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
             .into_iter()
             .map(|(_, f, _)| async move {
                 let name = f.function_name().unwrap_or_default().to_string();

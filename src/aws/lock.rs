@@ -123,10 +123,15 @@ impl Aws {
         format!("locks/{}.json", self.stack)
     }
 
+    /// The name of the lock bucket of this account and region.
+    pub async fn lock_bucket_name(&self) -> Result<String> {
+        let (account, _) = self.identity().await?;
+        Ok(format!("infra-locks-{account}-{}", self.region))
+    }
+
     /// The lock bucket, created on first use.
     async fn lock_bucket(&self) -> Result<String> {
-        let (account, _) = self.identity().await?;
-        let bucket = format!("infra-locks-{account}-{}", self.region);
+        let bucket = self.lock_bucket_name().await?;
         match self.s3.head_bucket().bucket(&bucket).send().await.aws() {
             Ok(_) => return Ok(bucket),
             Err(e) if e.not_found() || e.status == Some(404) => {}

@@ -78,7 +78,11 @@ pub struct Aws {
     pub rds: aws_sdk_rds::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     identity: OnceCell<(String, String)>,
+    /// Listings shared by the kinds of one service within a read (see [`Aws::cached`]).
+    cache: std::sync::Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
 }
+
+type Cached = Arc<dyn std::any::Any + Send + Sync>;
 
 impl Aws {
     /// Loads the AWS configuration (no network call).
@@ -145,7 +149,41 @@ impl Aws {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sdk,
             identity: OnceCell::new(),
+            cache: Default::default(),
         })
+    }
+
+    /// A listing several kinds of one service read (the stack's functions for
+    /// the function and permission kinds, its REST APIs for the API, stage and
+    /// deployment kinds), loaded once and shared, so a plan lists each once.
+    /// Concurrent callers wait for the first load. A kind that creates,
+    /// changes or deletes what the listing holds calls [`Aws::forget`]; create
+    /// paths that look for what an earlier attempt made never use the cache.
+    pub async fn cached<T, F, Fut>(&self, key: &'static str, load: F) -> Result<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let slot = self
+            .cache
+            .lock()
+            .expect("cache lock")
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(v) = slot.as_ref().and_then(|v| v.clone().downcast::<T>().ok()) {
+            return Ok(v);
+        }
+        let v = Arc::new(load().await?);
+        *slot = Some(v.clone());
+        Ok(v)
+    }
+
+    /// Drops the listing cached under `key`.
+    pub fn forget(&self, key: &'static str) {
+        self.cache.lock().expect("cache lock").remove(key);
     }
 
     /// Whether to wait for CloudFront deployments (`apply --wait`).

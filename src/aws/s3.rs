@@ -135,6 +135,7 @@ impl Shared {
 }
 
 async fn discover(aws: &Aws) -> Result<Vec<Found>> {
+    let lock_bucket = aws.lock_bucket_name().await.ok();
     let buckets: Vec<_> = aws
         .s3
         .list_buckets()
@@ -151,6 +152,8 @@ async fn discover(aws: &Aws) -> Result<Vec<Found>> {
         // Older endpoints ignore the region filter but still say where each bucket is.
         .filter(|b| b.bucket_region().is_none_or(|r| r == aws.region))
         .filter_map(|b| b.name().map(str::to_string))
+        // The stack lock's bucket is never a stack's: skip reading its tags.
+        .filter(|n| Some(n.as_str()) != lock_bucket.as_deref())
         .collect();
     let found: Vec<Option<Found>> = futures::stream::iter(names)
         .map(|name| async move {
