@@ -38,6 +38,9 @@ pub fn kinds() -> Vec<Box<dyn Kind>> {
 
 /// How long something just created may take to be visible to other calls.
 const VISIBLE: Duration = Duration::from_secs(120);
+/// Cache key of the stack's load balancers, read by the load balancer and
+/// listener kinds ([`Aws::cached`]).
+const LOAD_BALANCERS: &str = "elbv2.load_balancers";
 /// How long a load balancer may take to become active, or to release its
 /// network interfaces once deleted.
 const SETTLE: Duration = Duration::from_secs(15 * 60);
@@ -187,7 +190,8 @@ impl LoadBalancer {
         Ok(ignore_not_found(r)?.unwrap_or_default())
     }
 
-    /// The stack's load balancers, as live resources.
+    /// The stack's load balancers, as live resources (uncached: the create
+    /// path looks for what an earlier attempt made).
     async fn find(aws: &Aws) -> Result<Vec<Live>> {
         let lbs: Vec<_> = Self::describe(aws, None)
             .await?
@@ -265,9 +269,13 @@ impl Kind for LoadBalancer {
         }
     }
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {
-        Self::find(aws).await
+        Ok(aws
+            .cached(LOAD_BALANCERS, || Self::find(aws))
+            .await?
+            .to_vec())
     }
     async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live> {
+        aws.forget(LOAD_BALANCERS);
         let p: LbProps = props(d)?;
         let t = tags::for_create(aws, &d.address, &d.props);
         // CreateLoadBalancer is idempotent for the same name and settings on
@@ -351,6 +359,7 @@ impl Kind for LoadBalancer {
         _c: &[String],
         _rep: &dyn StepReporter,
     ) -> Result<Live> {
+        aws.forget(LOAD_BALANCERS);
         let mut p: LbProps = props(d)?;
         let old: LbProps = live_props(l)?;
         p.subnet_ids.sort();
@@ -397,6 +406,7 @@ impl Kind for LoadBalancer {
         _o: DeleteOptions,
         rep: &dyn StepReporter,
     ) -> Result<Option<String>> {
+        aws.forget(LOAD_BALANCERS);
         ignore_not_found(
             aws.elbv2
                 .delete_load_balancer()
@@ -1039,7 +1049,9 @@ impl Kind for Listener {
         }
     }
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {
-        let lbs = LoadBalancer::find(aws).await?;
+        let lbs = aws
+            .cached(LOAD_BALANCERS, || LoadBalancer::find(aws))
+            .await?;
         let per_lb = lbs.iter().map(|lb| async move {
             let r = aws
                 .elbv2
