@@ -1117,18 +1117,25 @@ impl Kind for Listener {
     async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live> {
         let p: ListenerProps = props(d)?;
         let t = tags::for_create(aws, &d.address, &d.props);
-        // CreateListener is idempotent for the same settings.
-        let out = retry_on(
-            &[
-                "TargetGroupNotFound",
-                "LoadBalancerNotFound",
-                "CertificateNotFound",
-            ],
-            "creating the listener",
-            VISIBLE,
+        // CreateListener is idempotent for the same settings on AWS, not on
+        // every endpoint: no blind retry. A listener on this load balancer's
+        // port (one per port) after an ambiguous failure is an earlier
+        // attempt's.
+        let arn = create_guarded(
+            "the listener",
+            Codes {
+                exists: &["DuplicateListener"],
+                wait: &[
+                    "TargetGroupNotFound",
+                    "LoadBalancerNotFound",
+                    "CertificateNotFound",
+                ],
+                timeout: VISIBLE,
+            },
             rep,
             || async {
-                aws.elbv2
+                let out = aws
+                    .elbv2_once
                     .create_listener()
                     .load_balancer_arn(&p.load_balancer_arn)
                     .port(p.port as i32)
@@ -1143,16 +1150,31 @@ impl Kind for Listener {
                     .set_tags(Some(elb_tags(&t)))
                     .send()
                     .await
-                    .aws()
+                    .aws()?;
+                Ok(out
+                    .listeners()
+                    .first()
+                    .and_then(|l| l.listener_arn())
+                    .unwrap_or_default()
+                    .to_string())
+            },
+            || async {
+                let out = aws
+                    .elbv2
+                    .describe_listeners()
+                    .load_balancer_arn(&p.load_balancer_arn)
+                    .send()
+                    .await
+                    .aws()?;
+                Ok(out
+                    .listeners()
+                    .iter()
+                    .find(|l| l.port() == Some(p.port as i32))
+                    .and_then(|l| l.listener_arn())
+                    .map(str::to_string))
             },
         )
         .await?;
-        let arn = out
-            .listeners()
-            .first()
-            .and_then(|l| l.listener_arn())
-            .ok_or_else(|| anyhow!("AWS returned no listener"))?
-            .to_string();
         Self::converge_rules(aws, &arn, &p.rules, &[], &BTreeMap::new(), &t, rep).await?;
         Self::live_of(aws, &d.address, &arn, &p).await
     }

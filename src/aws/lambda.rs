@@ -931,6 +931,14 @@ fn address_of(sid: &str) -> Option<String> {
 
 /// Whether the function's resource policy has a statement with this id.
 async fn has_statement(aws: &Aws, function: &str, sid: &str) -> Result<bool> {
+    Ok(policy_statements(aws, function)
+        .await?
+        .iter()
+        .any(|s| s["Sid"] == sid))
+}
+
+/// The statements of a function's resource policy (none without a policy).
+async fn policy_statements(aws: &Aws, function: &str) -> Result<Vec<Value>> {
     let Some(policy) = ignore_not_found(
         aws.lambda
             .get_policy()
@@ -940,15 +948,15 @@ async fn has_statement(aws: &Aws, function: &str, sid: &str) -> Result<bool> {
             .aws(),
     )?
     else {
-        return Ok(false);
+        return Ok(vec![]);
     };
     let doc: Value = serde_json::from_str(policy.policy().unwrap_or("{}"))
         .context("reading a function policy")?;
-    let statements = match &doc["Statement"] {
+    Ok(match &doc["Statement"] {
         Value::Array(a) => a.clone(),
-        other => vec![other.clone()],
-    };
-    Ok(statements.iter().any(|s| s["Sid"] == sid))
+        Value::Object(_) => vec![doc["Statement"].clone()],
+        _ => vec![],
+    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -988,24 +996,7 @@ impl Kind for Permission {
             .into_iter()
             .map(|(_, f, _)| async move {
                 let name = f.function_name().unwrap_or_default().to_string();
-                let Some(policy) = ignore_not_found(
-                    aws.lambda
-                        .get_policy()
-                        .function_name(&name)
-                        .send()
-                        .await
-                        .aws(),
-                )?
-                else {
-                    return Ok::<_, anyhow::Error>(vec![]);
-                };
-                let doc: Value = serde_json::from_str(policy.policy().unwrap_or("{}"))
-                    .context("reading a function policy")?;
-                let statements = match &doc["Statement"] {
-                    Value::Array(a) => a.clone(),
-                    Value::Object(_) => vec![doc["Statement"].clone()],
-                    _ => vec![],
-                };
+                let statements = policy_statements(aws, &name).await?;
                 let mut out = Vec::new();
                 for s in statements {
                     let Some(sid) = s["Sid"].as_str() else {
@@ -1040,7 +1031,7 @@ impl Kind for Permission {
                         json!({ "statement_id": sid }),
                     ));
                 }
-                Ok(out)
+                Ok::<_, anyhow::Error>(out)
             });
         Ok(futures::future::try_join_all(reads)
             .await?

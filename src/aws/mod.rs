@@ -101,50 +101,37 @@ impl Aws {
             loader = loader.profile_name(p);
         }
         let sdk = loader.load().await;
-        let once =
-            |b: aws_sdk_ec2::config::Builder| b.retry_config(RetryConfig::disabled()).build();
+        // A client of `$sdk` without SDK retries: for calls that must not be
+        // repeated blindly (see `create_guarded`, `delete_guarded`).
+        macro_rules! once {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&sdk)
+                        .retry_config(RetryConfig::disabled())
+                        .build(),
+                )
+            };
+        }
         Ok(Aws {
             stack: stack.to_string(),
             region: region.to_string(),
             ec2: aws_sdk_ec2::Client::new(&sdk),
-            ec2_once: aws_sdk_ec2::Client::from_conf(once(aws_sdk_ec2::config::Builder::from(
-                &sdk,
-            ))),
+            ec2_once: once!(aws_sdk_ec2),
             sts: aws_sdk_sts::Client::new(&sdk),
             s3: s3::client(&sdk),
             cloudfront: aws_sdk_cloudfront::Client::new(&sdk),
-            cloudfront_once: aws_sdk_cloudfront::Client::from_conf(
-                aws_sdk_cloudfront::config::Builder::from(&sdk)
-                    .retry_config(RetryConfig::disabled())
-                    .build(),
-            ),
+            cloudfront_once: once!(aws_sdk_cloudfront),
             wait_deployed: Default::default(),
             autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
-            autoscaling_once: aws_sdk_autoscaling::Client::from_conf(
-                aws_sdk_autoscaling::config::Builder::from(&sdk)
-                    .retry_config(RetryConfig::disabled())
-                    .build(),
-            ),
+            autoscaling_once: once!(aws_sdk_autoscaling),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
-            elbv2_once: aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                aws_sdk_elasticloadbalancingv2::config::Builder::from(&sdk)
-                    .retry_config(RetryConfig::disabled())
-                    .build(),
-            ),
+            elbv2_once: once!(aws_sdk_elasticloadbalancingv2),
             iam: aws_sdk_iam::Client::new(&sdk),
             lambda: aws_sdk_lambda::Client::new(&sdk),
-            lambda_once: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(&sdk)
-                    .retry_config(RetryConfig::disabled())
-                    .build(),
-            ),
+            lambda_once: once!(aws_sdk_lambda),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             apigateway: aws_sdk_apigateway::Client::new(&sdk),
-            apigateway_once: aws_sdk_apigateway::Client::from_conf(
-                aws_sdk_apigateway::config::Builder::from(&sdk)
-                    .retry_config(RetryConfig::disabled())
-                    .build(),
-            ),
+            apigateway_once: once!(aws_sdk_apigateway),
             rds: aws_sdk_rds::Client::new(&sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sdk,

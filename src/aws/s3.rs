@@ -94,16 +94,25 @@ const MAX_INVALIDATION_PATHS: usize = 3000;
 /// Longest wait for CloudFront to finish an invalidation (with `--wait`).
 const INVALIDATION_WAIT: Duration = Duration::from_secs(30 * 60);
 
-/// Bucket discovery and the account id, shared by the kinds of this module.
-///
-/// Listing every bucket and reading each one's tags is the costly part of a
-/// read, and the bucket and bucket-policy kinds both need it: it is done once
-/// and kept until a bucket of this stack is created or deleted (then the next
-/// read, e.g. the outputs shown after an apply, lists again).
+/// The account id, shared by the kinds of this module.
 #[derive(Default)]
 pub struct Shared {
-    found: tokio::sync::Mutex<Option<Arc<Vec<Found>>>>,
     account: OnceLock<String>,
+}
+
+/// Cache key ([`Aws::cached`]) of the stack's buckets: listing every bucket
+/// and reading each one's tags is the costly part of a read, and the bucket,
+/// policy and site kinds all need it. Dropped when a bucket is created or
+/// deleted (so the outputs shown after an apply list again).
+const BUCKETS: &str = "s3.buckets";
+
+impl Shared {
+    /// The stack's buckets (in its region).
+    async fn buckets(&self, aws: &Aws) -> Result<Arc<Vec<Found>>> {
+        let (account, _) = aws.identity().await?;
+        let _ = self.account.set(account.clone());
+        aws.cached(BUCKETS, || discover(aws)).await
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -111,27 +120,6 @@ struct Found {
     name: String,
     address: String,
     tags: Tags,
-}
-
-impl Shared {
-    /// The stack's buckets (in its region), listed once until [`Self::forget`].
-    async fn buckets(&self, aws: &Aws) -> Result<Arc<Vec<Found>>> {
-        let (account, _) = aws.identity().await?;
-        let _ = self.account.set(account.clone());
-        // Held while listing: a second reader waits for this listing.
-        let mut found = self.found.lock().await;
-        if let Some(f) = &*found {
-            return Ok(f.clone());
-        }
-        let f = Arc::new(discover(aws).await?);
-        *found = Some(f.clone());
-        Ok(f)
-    }
-
-    /// Drops the listing after a bucket was created or deleted.
-    async fn forget(&self) {
-        *self.found.lock().await = None;
-    }
 }
 
 async fn discover(aws: &Aws) -> Result<Vec<Found>> {
@@ -521,7 +509,7 @@ impl Kind for Bucket {
         futures::future::try_join_all(reads).await
     }
     async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live> {
-        self.0.forget().await;
+        aws.forget(BUCKETS);
         let mut p: BucketProps = props(d)?;
         let (account, _) = aws.identity().await?;
         p.bucket = self.resolve_name(&p.bucket, account);
@@ -631,7 +619,7 @@ impl Kind for Bucket {
         _o: DeleteOptions,
         rep: &dyn StepReporter,
     ) -> Result<Option<String>> {
-        self.0.forget().await;
+        aws.forget(BUCKETS);
         let name = &l.id;
         // Objects written while emptying (a racing deploy) make the delete
         // fail with BucketNotEmpty: empty again, a bounded number of times.
