@@ -16,7 +16,7 @@ use crate::engine::diff::{destroy_all, diff};
 use crate::engine::executor::{self, Cancel, EventSink, ExecOptions, Report};
 use crate::engine::filter;
 use crate::engine::plan::{self, Action, FORMAT_VERSION, Mode, Plan};
-use crate::engine::provider::{DeleteOptions, Provider};
+use crate::engine::provider::{Provider, StepOptions};
 use crate::model::{self, Desired};
 use crate::ui::progress::{PlainProgress, TtyProgress};
 use crate::ui::{self, Style};
@@ -82,14 +82,22 @@ pub async fn provider(stack: &Stack, g: &Global) -> Result<Arc<AwsProvider>> {
 pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) -> Result<Plan> {
     let mut desired: Desired = model::expand(stack);
     if mode == Mode::Apply {
-        p.prepare(&mut desired.resources).await?;
+        // Look-ups only for what the plan keeps (`--target`, `--exclude`).
+        let keep = filter::selected(&desired.resources, &scope.targets, &scope.excludes);
+        let mut kept: Vec<&mut crate::engine::resource::Resource> = desired
+            .resources
+            .iter_mut()
+            .zip(keep)
+            .filter_map(|(r, k)| k.then_some(r))
+            .collect();
+        p.prepare(&mut kept).await?;
     }
-    let live = p.read(&Desired::kinds()).await?;
+    let live = p.read(&p.kinds()).await?;
     let changes = match mode {
         Mode::Apply => diff(&desired.resources, live.clone(), p)?,
         Mode::Destroy => destroy_all(live.clone(), p),
     };
-    let (mut changes, unmatched) = filter::restrict(changes, &scope.targets, &scope.excludes);
+    let (changes, unmatched) = filter::restrict(changes, &scope.targets, &scope.excludes, p);
     if !unmatched.is_empty() {
         bail!(
             "no resource matches {}; addresses look like `network.subnet.public.us-east-1a` (see `infra plan`)",
@@ -99,14 +107,6 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-    }
-    for c in &mut changes {
-        if matches!(c.action, Action::Delete | Action::Replace) {
-            c.deletion_protected = desired
-                .resources
-                .iter()
-                .any(|d| d.address == c.address && d.deletion_protected());
-        }
     }
     let mut plan = Plan::new(&stack.name, &stack.region, mode, changes, &live);
     model::frontend::annotate(&mut plan);
@@ -137,7 +137,7 @@ pub fn read_saved(path: &Path) -> Result<Plan> {
 
 /// Refuses a saved plan when the cloud moved since it was made.
 pub async fn check_fresh(saved: &Plan, p: &dyn Provider) -> Result<()> {
-    let live = p.read(&Desired::kinds()).await?;
+    let live = p.read(&p.kinds()).await?;
     let drift = plan::fingerprint_drift(&saved.state, &plan::fingerprints(&live));
     if !drift.is_empty() {
         bail!(
@@ -155,7 +155,7 @@ pub async fn outputs(
     p: &dyn Provider,
 ) -> Result<Vec<(String, Option<serde_json::Value>, String)>> {
     let desired = model::expand(stack);
-    let live = p.read(&Desired::kinds()).await?;
+    let live = p.read(&p.kinds()).await?;
     Ok(desired
         .outputs
         .iter()
@@ -223,13 +223,7 @@ pub fn check_protection(plan: &Plan) -> Result<()> {
         .changes
         .iter()
         .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
-        .filter(|c| {
-            c.deletion_protected
-                // Protected in the cloud (AWS would refuse, after the backup).
-                || c.live.as_ref().is_some_and(|l| {
-                    l.props.get("deletion_protection").and_then(serde_json::Value::as_bool) == Some(true)
-                })
-        })
+        .filter(|c| c.deletion_protected)
         .map(|c| c.address.as_str())
         .collect();
     if !protected.is_empty() {
@@ -283,8 +277,9 @@ pub async fn execute(
 ) -> Result<Report> {
     let opts = ExecOptions {
         parallelism: args.parallelism.max(1),
-        delete: DeleteOptions {
+        step: StepOptions {
             skip_final_backup: args.skip_final_backup,
+            wait: p.aws.wait_deployed(),
         },
         cancel: cancel.clone(),
         ..ExecOptions::default()
@@ -510,11 +505,11 @@ pub async fn run(
 /// from the cloud: only the kinds that hold them are read.
 pub async fn print_outputs(stack: &Stack, p: &dyn Provider) {
     let desired = model::expand(stack);
-    let mut kinds: Vec<String> = desired
+    let mut kinds: Vec<&str> = desired
         .outputs
         .iter()
         .filter_map(|o| desired.resources.iter().find(|r| r.address == o.address))
-        .map(|r| r.kind.clone())
+        .map(|r| r.kind.as_str())
         .collect();
     kinds.sort();
     kinds.dedup();

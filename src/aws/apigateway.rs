@@ -18,11 +18,14 @@ use aws_sdk_apigateway::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::backend_util::{ignore_not_found, live, props, retry_when, sort_array};
+use super::backend_util::{ignore_not_found, live, props, sort_array};
 use super::errors::AwsResultExt;
+use super::legacy::DeleteOptions;
+use super::legacy::Kind;
+use super::retry::retry_when;
 use super::tags::{self, Tags};
-use super::{Aws, Kind, create_once, delete_guarded};
-use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
+use super::{Aws, create_once, delete_guarded};
+use crate::engine::provider::{KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
 pub fn kinds() -> Vec<Box<dyn Kind>> {

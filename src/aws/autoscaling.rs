@@ -24,10 +24,12 @@ use serde_json::{Value, json};
 use super::compute_common::{live, live_props, props, sort_array};
 use super::errors::{AwsError, AwsResultExt};
 use super::launch_template::read_version;
+use super::legacy::DeleteOptions;
+use super::legacy::Kind;
 use super::tags::{self, Tags};
-use super::{Aws, Kind, retry_on, wait_for};
+use super::{Aws, retry_on, wait_for};
 use crate::engine::plan::{Action, Change};
-use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
+use crate::engine::provider::{KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 use crate::model::compute::instances_view;
 

@@ -1,14 +1,11 @@
 //! Helpers shared by the backend tier's kinds (logs, IAM, Lambda, API Gateway).
 
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::Aws;
 use super::errors::AwsError;
-use crate::engine::provider::StepReporter;
 use crate::engine::resource::{Live, Resource};
 
 pub fn live(kind: &str, address: &str, id: &str, props: Value, attrs: Value) -> Live {
@@ -50,36 +47,6 @@ pub async fn arn(aws: &Aws, service: &str, region: &str, resource: &str) -> Resu
     Ok(format!(
         "arn:{partition}:{service}:{region}:{account}:{resource}"
     ))
-}
-
-/// Retries `op` while `retry(err)` holds (eventual consistency that AWS
-/// reports with a generic code and a specific message), at growing
-/// intervals, up to `timeout`.
-pub async fn retry_when<T, P, F, Fut>(
-    retry: P,
-    what: &str,
-    timeout: Duration,
-    rep: &dyn StepReporter,
-    mut op: F,
-) -> Result<T>
-where
-    P: Fn(&AwsError) -> bool,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, AwsError>>,
-{
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e) if retry(&e) && start.elapsed() < timeout => {
-                rep.status(&format!("{what}: {} (retrying)", e.message));
-                tokio::time::sleep(delay).await;
-                delay = (delay * 3 / 2).min(Duration::from_secs(10));
-            }
-            Err(e) => return Err(anyhow!(e).context(what.to_string())),
-        }
-    }
 }
 
 /// Decodes the URL encoding IAM applies to policy documents.

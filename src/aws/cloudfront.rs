@@ -28,9 +28,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::errors::{AwsError, AwsResultExt};
+use super::legacy::DeleteOptions;
+use super::legacy::Kind;
 use super::tags::{self, Tags};
-use super::{Aws, Kind, create_once, delete_guarded, wait_for};
-use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
+use super::{Aws, create_once, delete_guarded, wait_for};
+use crate::engine::provider::{KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
 pub fn kinds() -> Vec<Box<dyn Kind>> {

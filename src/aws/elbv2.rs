@@ -22,10 +22,12 @@ use serde_json::{Value, json};
 
 use super::compute_common::{ignore_not_found, live, live_props, props, sort_array};
 use super::errors::AwsResultExt;
+use super::legacy::DeleteOptions;
+use super::legacy::Kind;
 use super::tags::{self, Tags};
-use super::{Aws, Codes, Kind, create_guarded, retry_on, wait_for};
+use super::{Aws, Codes, create_guarded, retry_on, wait_for};
 use crate::engine::plan::{Action, Change};
-use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
+use crate::engine::provider::{KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
 pub fn kinds() -> Vec<Box<dyn Kind>> {

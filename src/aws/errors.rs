@@ -139,3 +139,19 @@ where
         self.map_err(|e| describe(&e))
     }
 }
+
+/// NotFound as an answer, not a failure: `None` for a read of something
+/// gone, success for a delete of it.
+pub trait Absent<T> {
+    fn or_absent(self) -> Result<Option<T>, AwsError>;
+}
+
+impl<T> Absent<T> for Result<T, AwsError> {
+    fn or_absent(self) -> Result<Option<T>, AwsError> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

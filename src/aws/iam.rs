@@ -16,10 +16,12 @@ use serde_json::{Value, json};
 
 use super::backend_util::{ignore_not_found, live, policy_json, props, sort_array};
 use super::errors::{AwsError, AwsResultExt};
+use super::legacy::DeleteOptions;
+use super::legacy::Kind;
 use super::tags::{self, Tags};
-use super::{Aws, Kind, retry_on};
+use super::{Aws, retry_on};
 use crate::engine::concat;
-use crate::engine::provider::{DeleteOptions, KindInfo, Quiet, StepReporter};
+use crate::engine::provider::{KindInfo, Quiet, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
 pub fn kinds() -> Vec<Box<dyn Kind>> {

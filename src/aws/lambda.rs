@@ -18,12 +18,15 @@ use aws_sdk_lambda::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::backend_util::{arn, ignore_not_found, live, props, retry_when};
+use super::backend_util::{arn, ignore_not_found, live, props};
 use super::errors::{AwsError, AwsResultExt};
+use super::legacy::DeleteOptions;
+use super::legacy::Kind;
+use super::retry::retry_when;
 use super::tags::{self, Tags};
-use super::{Aws, Kind, create_once, wait_for};
+use super::{Aws, create_once, wait_for};
 use crate::engine::concat;
-use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
+use crate::engine::provider::{KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 use crate::model::package::{self, CodeSource};
 

@@ -20,14 +20,16 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::Aws;
 use super::compute_common::{
     ec2_filters, ec2_tag_map, ec2_tags, ignore_not_found, live, live_props, props, sort_array,
 };
 use super::errors::AwsResultExt;
+use super::legacy::DeleteOptions;
+use super::legacy::Kind;
 use super::tags::{self, Tags};
-use super::{Aws, Kind};
 use crate::engine::plan::{Action, Change};
-use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
+use crate::engine::provider::{KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 use crate::model::compute::IMAGE_KEY;
 
@@ -278,7 +280,7 @@ impl Kind for LaunchTemplate {
     /// Resolves every `$image` look-up of the stack (templates and the
     /// groups' `instances`), each distinct one once, so both see the same
     /// image; checks a pinned root volume size against the image's.
-    async fn prepare(&self, aws: &Aws, desired: &mut [Resource]) -> Result<()> {
+    async fn prepare(&self, aws: &Aws, desired: &mut [&mut Resource]) -> Result<()> {
         let mut lookups: BTreeMap<String, (Value, String)> = BTreeMap::new();
         for r in desired.iter() {
             visit(&r.props, &mut |l| {
@@ -348,7 +350,7 @@ impl Kind for LaunchTemplate {
         let p: LtProps = props(d)?;
         let t = tags::for_create(aws, &d.address, &d.props);
         // The client token makes the SDK's retries of this create safe.
-        let token = super::ec2::client_token(aws, &d.address, &p.data.digest());
+        let token = super::ec2::client_token(aws, &d.address, &[&p.data.digest()]);
         let out = aws
             .ec2
             .create_launch_template()
@@ -419,7 +421,7 @@ impl Kind for LaunchTemplate {
             // Same template, same data: same token, so a retry (or going
             // back to earlier data within the token's lifetime) returns the
             // existing version instead of piling up copies.
-            let token = super::ec2::client_token(aws, &l.id, &p.data.digest());
+            let token = super::ec2::client_token(aws, &l.id, &[&p.data.digest()]);
             let out = aws
                 .ec2
                 .create_launch_template_version()

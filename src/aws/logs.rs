@@ -8,11 +8,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Aws;
 use super::backend_util::{arn, ignore_not_found, live, props};
 use super::errors::AwsResultExt;
+use super::legacy::DeleteOptions;
+use super::legacy::Kind;
 use super::tags::{self, Tags};
-use super::{Aws, Kind};
-use crate::engine::provider::{DeleteOptions, KindInfo, StepReporter};
+use crate::engine::provider::{KindInfo, StepReporter};
 use crate::engine::resource::{Live, Resource};
 
 pub fn kinds() -> Vec<Box<dyn Kind>> {

@@ -1,5 +1,6 @@
-//! The AWS provider: one module per service, each kind of resource
-//! implementing [`Kind`]; [`AwsProvider`] dispatches the engine's calls.
+//! The AWS provider: one module per service, one file per kind of resource
+//! (each implementing [`kind::Kind`]), every kind registered once in
+//! [`registry`]; [`AwsProvider`] dispatches the engine's calls to them.
 //!
 //! Credentials, region and endpoint come from the standard chain
 //! (`aws-config`): environment, profiles, SSO, instance metadata, and
@@ -9,25 +10,33 @@ pub mod apigateway;
 pub mod autoscaling;
 pub mod backend_util;
 pub mod cloudfront;
+pub mod collection;
 pub mod compute_common;
 pub mod dynamodb;
 pub mod ec2;
 pub mod elbv2;
 pub mod errors;
+pub mod find;
 pub mod iam;
+pub mod kind;
 pub mod lambda;
 pub mod launch_template;
+pub mod legacy;
 pub mod lock;
 pub mod logs;
 pub mod rds;
+pub mod registry;
+pub mod retry;
 pub mod s3;
 pub mod tags;
 
+pub use retry::{Codes, create_guarded, create_once, delete_guarded, retry_on, wait_for};
+
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -36,8 +45,9 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::engine::plan::{Change, FieldChange};
-use crate::engine::provider::{DeleteOptions, KindInfo, Provider, StepReporter};
+use crate::engine::provider::{KindInfo, Provider, StepContext};
 use crate::engine::resource::{Live, Resource};
+use kind::DynKind;
 
 /// Tag naming the stack a resource belongs to.
 pub const STACK_TAG: &str = "infra:stack";
@@ -179,6 +189,14 @@ impl Aws {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Every tag a new resource at `address` gets: the user's, and ours.
+    pub fn tags_for(&self, address: &str, user: &tags::Tags) -> tags::Tags {
+        let mut t = user.clone();
+        t.insert(STACK_TAG.into(), self.stack.clone());
+        t.insert(ADDRESS_TAG.into(), address.to_string());
+        t
+    }
+
     /// (account id, partition) of the caller, from STS, read once.
     pub async fn identity(&self) -> Result<&(String, String)> {
         self.identity
@@ -199,76 +217,30 @@ impl Aws {
     }
 }
 
-/// One kind of AWS resource.
-#[async_trait]
-pub trait Kind: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn info(&self) -> KindInfo;
-    fn normalize(&self, _props: &mut Value) {}
-    /// Plan-time look-ups in the desired resources (see [`Provider::prepare`]).
-    async fn prepare(&self, _aws: &Aws, _desired: &mut [Resource]) -> Result<()> {
-        Ok(())
-    }
-    /// Notes for a planned change of this kind (see [`Provider::notes`]).
-    fn notes(&self, _change: &Change) -> Vec<String> {
-        Vec::new()
-    }
-    /// Plan notes for an update or replacement (see [`Provider::annotate`]).
-    fn annotate(&self, _desired: &Value, _fields: &[FieldChange]) -> Vec<String> {
-        Vec::new()
-    }
-    /// Every resource of this kind in the stack, found by tag.
-    async fn read(&self, aws: &Aws) -> Result<Vec<Live>>;
-    async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live>;
-    async fn update(
-        &self,
-        aws: &Aws,
-        d: &Resource,
-        live: &Live,
-        changed: &[String],
-        rep: &dyn StepReporter,
-    ) -> Result<Live>;
-    async fn delete(
-        &self,
-        aws: &Aws,
-        live: &Live,
-        opts: DeleteOptions,
-        rep: &dyn StepReporter,
-    ) -> Result<Option<String>>;
-}
-
-/// The engine's [`Provider`] over AWS.
+/// The engine's [`Provider`] over AWS: every registered kind, by name.
 pub struct AwsProvider {
     pub aws: Arc<Aws>,
-    kinds: HashMap<&'static str, Box<dyn Kind>>,
+    kinds: HashMap<&'static str, Box<dyn DynKind>>,
+    /// Registration order (the order kinds are prepared and listed in).
+    order: Vec<&'static str>,
 }
 
 impl AwsProvider {
     pub fn new(aws: Aws) -> AwsProvider {
-        let mut kinds: HashMap<&'static str, Box<dyn Kind>> = HashMap::new();
-        for k in ec2::kinds()
-            .into_iter()
-            .chain(s3::kinds())
-            .chain(cloudfront::kinds())
-            .chain(elbv2::kinds())
-            .chain(launch_template::kinds())
-            .chain(autoscaling::kinds())
-            .chain(logs::kinds())
-            .chain(iam::kinds())
-            .chain(lambda::kinds())
-            .chain(apigateway::kinds())
-            .chain(rds::kinds())
-            .chain(dynamodb::kinds())
-        {
+        let mut kinds = HashMap::new();
+        let mut order = Vec::new();
+        for k in registry::kinds() {
+            order.push(k.name());
             kinds.insert(k.name(), k);
         }
         AwsProvider {
             aws: Arc::new(aws),
             kinds,
+            order,
         }
     }
 
-    fn kind(&self, name: &str) -> Result<&dyn Kind> {
+    fn kind(&self, name: &str) -> Result<&dyn DynKind> {
         self.kinds
             .get(name)
             .map(|k| k.as_ref())
@@ -278,8 +250,27 @@ impl AwsProvider {
 
 #[async_trait]
 impl Provider for AwsProvider {
+    fn kinds(&self) -> Vec<&'static str> {
+        self.order.clone()
+    }
+
     fn kind_info(&self, kind: &str) -> KindInfo {
         self.kinds.get(kind).map(|k| k.info()).unwrap_or_default()
+    }
+
+    fn protected(&self, kind: &str, props: &Value) -> bool {
+        self.kinds.get(kind).is_some_and(|k| k.protected(props))
+    }
+
+    fn identifiers<'a>(&self, live: &'a Live) -> Vec<&'a str> {
+        // Other resources' props hold ids and ARNs.
+        let mut ids = vec![live.id.as_str()];
+        for key in ["id", "arn"] {
+            if let Some(Value::String(s)) = live.attrs.get(key) {
+                ids.push(s);
+            }
+        }
+        ids
     }
 
     fn normalize(&self, kind: &str, props: &mut Value) {
@@ -288,11 +279,9 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn prepare(&self, desired: &mut [Resource]) -> Result<()> {
-        let mut names: Vec<&&'static str> = self.kinds.keys().collect();
-        names.sort();
-        for n in names {
-            self.kinds[*n].prepare(&self.aws, desired).await?;
+    async fn prepare(&self, desired: &mut [&mut Resource]) -> Result<()> {
+        for name in &self.order {
+            self.kinds[name].prepare(&self.aws, desired).await?;
         }
         Ok(())
     }
@@ -311,7 +300,14 @@ impl Provider for AwsProvider {
             .unwrap_or_default()
     }
 
-    async fn read(&self, kinds: &[String]) -> Result<Vec<Live>> {
+    fn plan_notes(&self, changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .filter_map(|c| self.kinds.get(c.kind.as_str())?.plan_note(c))
+            .collect()
+    }
+
+    async fn read(&self, kinds: &[&str]) -> Result<Vec<Live>> {
         let reads = kinds.iter().map(|name| async move {
             let k = self.kind(name)?;
             k.read(&self.aws)
@@ -325,8 +321,8 @@ impl Provider for AwsProvider {
         Ok(out)
     }
 
-    async fn create(&self, d: &Resource, rep: &dyn StepReporter) -> Result<Live> {
-        self.kind(&d.kind)?.create(&self.aws, d, rep).await
+    async fn create(&self, d: &Resource, ctx: &StepContext<'_>) -> Result<Live> {
+        self.kind(&d.kind)?.create(&self.aws, d, ctx).await
     }
 
     async fn update(
@@ -334,218 +330,14 @@ impl Provider for AwsProvider {
         d: &Resource,
         live: &Live,
         changed: &[String],
-        rep: &dyn StepReporter,
+        ctx: &StepContext<'_>,
     ) -> Result<Live> {
         self.kind(&d.kind)?
-            .update(&self.aws, d, live, changed, rep)
+            .update(&self.aws, d, live, changed, ctx)
             .await
     }
 
-    async fn delete(
-        &self,
-        live: &Live,
-        opts: DeleteOptions,
-        rep: &dyn StepReporter,
-    ) -> Result<Option<String>> {
-        self.kind(&live.kind)?
-            .delete(&self.aws, live, opts, rep)
-            .await
+    async fn delete(&self, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>> {
+        self.kind(&live.kind)?.delete(&self.aws, live, ctx).await
     }
-}
-
-/// Polls `check` until it yields a value: first at once, then at growing
-/// intervals (never a fixed sleep), up to `timeout`.
-pub async fn wait_for<T, F, Fut>(
-    what: &str,
-    timeout: Duration,
-    rep: &dyn StepReporter,
-    mut check: F,
-) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(100);
-    let mut last_report: Option<Instant> = None;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if start.elapsed() >= timeout {
-            bail!("gave up waiting for {what} after {}s", timeout.as_secs());
-        }
-        if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-            rep.status(&format!("waiting for {what}"));
-            last_report = Some(Instant::now());
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 3 / 2).min(Duration::from_secs(5));
-    }
-}
-
-/// Retries `op` while it fails with one of `codes` (AWS's eventual
-/// consistency: dependencies draining, just-created things not yet visible),
-/// at growing intervals, up to `timeout`.
-pub async fn retry_on<T, F, Fut>(
-    codes: &[&str],
-    what: &str,
-    timeout: Duration,
-    rep: &dyn StepReporter,
-    mut op: F,
-) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, errors::AwsError>>,
-{
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e)
-                if codes.iter().any(|c| e.code.as_deref() == Some(*c))
-                    && start.elapsed() < timeout =>
-            {
-                rep.status(&format!(
-                    "{what}: {} (retrying)",
-                    e.code.as_deref().unwrap_or("")
-                ));
-                tokio::time::sleep(delay).await;
-                delay = (delay * 3 / 2).min(Duration::from_secs(10));
-            }
-            Err(e) => return Err(anyhow!(e).context(what.to_string())),
-        }
-    }
-}
-
-/// Creates something whose create call is not idempotent on every endpoint
-/// (no client token, or one an endpoint may ignore), with an SDK client whose
-/// retries are off (`*_once`):
-/// * a retryable failure (5xx, timeout, throttling) may have hidden a create
-///   that happened: before trying again, `find` looks for the resource by its
-///   tags (made in the same call), and a found one is the result;
-/// * an `exists` error code (the name is taken) is a create whose answer was
-///   lost, when `find` finds this address's resource; else an error that says
-///   the name belongs to something else;
-/// * a `wait` error code (a dependency not visible yet) is retried until
-///   `timeout`.
-pub async fn create_guarded<T, C, CF, F, FF>(
-    what: &str,
-    codes: Codes<'_>,
-    rep: &dyn StepReporter,
-    mut create: C,
-    mut find: F,
-) -> Result<T>
-where
-    C: FnMut() -> CF,
-    CF: std::future::Future<Output = Result<T, errors::AwsError>>,
-    F: FnMut() -> FF,
-    FF: std::future::Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(200);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let e = match create().await {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        let code = e.code.as_deref().unwrap_or_default();
-        if codes.exists.contains(&code) {
-            return match find().await? {
-                Some(found) => Ok(found),
-                None => Err(anyhow!(e).context(format!(
-                    "creating {what}: the name is taken by something this stack did not create; delete or rename it"
-                ))),
-            };
-        }
-        if codes.wait.contains(&code) && start.elapsed() < codes.timeout {
-            rep.status(&format!("creating {what}: {code} (retrying)"));
-        } else if !(e.retryable() && attempt < 8) {
-            return Err(anyhow!(e).context(format!("creating {what}")));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
-        if !e.throttled()
-            && let Some(found) = find().await?
-        {
-            return Ok(found);
-        }
-    }
-}
-
-/// Deletes something whose delete may be answered with an error once it is
-/// gone (some endpoints even answer a second delete with a 5xx), with a
-/// client whose SDK retries are off: before each attempt `exists` reads it
-/// (gone = done), so a delete whose answer was lost is never repeated
-/// blindly. `busy` codes (in use, still being changed) are retried until
-/// `timeout`; retryable failures (5xx, throttling, timeouts) a bounded number
-/// of times.
-pub async fn delete_guarded<E, EF, D, DF, T>(
-    what: &str,
-    busy: &[&str],
-    timeout: Duration,
-    rep: &dyn StepReporter,
-    mut exists: E,
-    mut delete: D,
-) -> Result<()>
-where
-    E: FnMut() -> EF,
-    EF: std::future::Future<Output = Result<Option<T>>>,
-    D: FnMut(T) -> DF,
-    DF: std::future::Future<Output = Result<(), errors::AwsError>>,
-{
-    let start = Instant::now();
-    let mut delay = Duration::from_millis(200);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let Some(found) = exists().await? else {
-            return Ok(());
-        };
-        match delete(found).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.not_found() => return Ok(()),
-            Err(e) if busy.iter().any(|c| e.is(c)) && start.elapsed() < timeout => {
-                rep.status(&format!(
-                    "{what}: {} (retrying)",
-                    e.code.as_deref().unwrap_or_default()
-                ));
-            }
-            Err(e) if e.retryable() && attempt < 8 => {}
-            Err(e) => return Err(anyhow!(e).context(what.to_string())),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 3 / 2).min(Duration::from_secs(10));
-    }
-}
-
-/// Error codes [`create_guarded`] treats specially.
-#[derive(Clone, Copy, Default)]
-pub struct Codes<'a> {
-    /// The name is taken: maybe by an earlier attempt of this very create.
-    pub exists: &'a [&'a str],
-    /// A dependency is not visible yet: retried until `timeout`.
-    pub wait: &'a [&'a str],
-    pub timeout: Duration,
-}
-
-/// [`create_guarded`] without special codes.
-pub async fn create_once<T, C, CF, F, FF>(what: &str, create: C, find: F) -> Result<T>
-where
-    C: FnMut() -> CF,
-    CF: std::future::Future<Output = Result<T, errors::AwsError>>,
-    F: FnMut() -> FF,
-    FF: std::future::Future<Output = Result<Option<T>>>,
-{
-    create_guarded(
-        what,
-        Codes::default(),
-        &crate::engine::provider::Quiet,
-        create,
-        find,
-    )
-    .await
 }

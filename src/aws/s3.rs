@@ -28,9 +28,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::errors::{AwsError, AwsResultExt};
+use super::legacy::DeleteOptions;
+use super::legacy::Kind;
 use super::tags::{self, Tags};
-use super::{Aws, Kind, retry_on, wait_for};
-use crate::engine::provider::{DeleteOptions, KindInfo, Quiet, StepReporter};
+use super::{Aws, retry_on, wait_for};
+use crate::engine::provider::{KindInfo, Quiet, StepReporter};
 use crate::engine::resource::{Live, Resource};
 use crate::model::frontend::{self as fe, ACCOUNT_PLACEHOLDER, SITE_KIND};
 

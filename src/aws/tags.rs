@@ -3,8 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::{Context, Result};
+use async_trait::async_trait;
 use serde_json::Value;
 
+use super::errors::AwsError;
 use super::{ADDRESS_TAG, Aws, STACK_TAG};
 
 pub type Tags = BTreeMap<String, String>;
@@ -57,4 +60,27 @@ pub fn delta(old: &Tags, new: &Tags) -> (Tags, Vec<String>) {
         .cloned()
         .collect();
     (set, remove)
+}
+
+/// How one service tags and untags a resource: the only part of a tag
+/// change that differs between services (see [`sync`]).
+#[async_trait]
+pub trait TagApi: Sync {
+    /// Adds or overwrites `tags` on the resource `id`.
+    async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError>;
+    /// Removes the tags named `keys` from the resource `id`.
+    async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError>;
+}
+
+/// Moves the user's tags on `id` from `old` to `new` (live and desired
+/// props); our own `infra:` tags are never touched.
+pub async fn sync(api: &dyn TagApi, aws: &Aws, id: &str, old: &Tags, new: &Tags) -> Result<()> {
+    let (set, remove) = delta(old, new);
+    if !set.is_empty() {
+        api.tag(aws, id, &set).await.context("tagging")?;
+    }
+    if !remove.is_empty() {
+        api.untag(aws, id, &remove).await.context("untagging")?;
+    }
+    Ok(())
 }

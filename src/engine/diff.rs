@@ -119,6 +119,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
     }
     for c in &mut changes {
         c.notes.extend(provider.notes(c));
+        mark_protected(c, provider);
     }
     Ok(changes)
 }
@@ -128,8 +129,26 @@ pub fn destroy_all(live: Vec<Live>, provider: &dyn Provider) -> Vec<Change> {
     let mut live = live;
     live.sort_by(|a, b| (&a.address, &a.id).cmp(&(&b.address, &b.id)));
     live.into_iter()
-        .map(|l| deletion(l, provider, "destroy"))
+        .map(|l| {
+            let mut c = deletion(l, provider, "destroy");
+            mark_protected(&mut c, provider);
+            c
+        })
         .collect()
+}
+
+/// A deletion or replacement the provider would refuse: protected in the
+/// file, or in the cloud (AWS would refuse mid-apply, after the backup).
+fn mark_protected(c: &mut Change, provider: &dyn Provider) {
+    if matches!(c.action, Action::Delete | Action::Replace) {
+        c.deletion_protected = c
+            .desired
+            .as_ref()
+            .is_some_and(|d| provider.protected(&d.kind, &d.props))
+            || c.live
+                .as_ref()
+                .is_some_and(|l| provider.protected(&l.kind, &l.props));
+    }
 }
 
 fn deletion(l: Live, provider: &dyn Provider, reason: &str) -> Change {

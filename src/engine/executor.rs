@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::plan::{Action, Change, Plan};
-use super::provider::{DeleteOptions, SharedProvider, StepReporter};
+use super::provider::{SharedProvider, StepContext, StepOptions, StepReporter};
 use super::resource::{Live, Resource};
 use super::value;
 
@@ -128,7 +128,8 @@ pub struct ExecOptions {
     pub parallelism: usize,
     /// Steps running at once against one service.
     pub per_service: usize,
-    pub delete: DeleteOptions,
+    /// What every step is told (final backups, waiting for propagation).
+    pub step: StepOptions,
     pub cancel: Cancel,
 }
 
@@ -137,7 +138,7 @@ impl Default for ExecOptions {
         ExecOptions {
             parallelism: 16,
             per_service: 8,
-            delete: DeleteOptions::default(),
+            step: StepOptions::default(),
             cancel: Cancel::default(),
         }
     }
@@ -202,7 +203,7 @@ pub fn build_steps(
     let mut by_ident: HashMap<&str, usize> = HashMap::new();
     for (i, c) in changes.iter().enumerate() {
         if let Some(l) = &c.live {
-            for id in l.identifiers() {
+            for id in provider.identifiers(l) {
                 by_ident.insert(id, i);
             }
         }
@@ -348,6 +349,17 @@ impl StepReporter for Reporter {
     }
 }
 
+/// Where a step is in its run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    /// Not run because a step it depends on failed.
+    Skipped,
+}
+
 /// Executes `plan` against `provider`.
 pub async fn execute(
     plan: &Plan,
@@ -380,7 +392,7 @@ pub async fn execute(
         .filter(|(_, s)| s.deps.is_empty())
         .map(|(i, _)| (prio[i], std::cmp::Reverse(i)))
         .collect();
-    let mut state = vec![0u8; steps.len()]; // 0 pending, 1 running, 2 done, 3 failed/skipped
+    let mut state = vec![State::Pending; steps.len()];
     let mut per_service: HashMap<&'static str, usize> = HashMap::new();
     let mut running: JoinSet<(usize, Duration, Result<StepOutcome>)> = JoinSet::new();
     let mut report = Report::default();
@@ -400,7 +412,7 @@ pub async fn execute(
                     continue;
                 }
                 *n += 1;
-                state[i] = 1;
+                state[i] = State::Running;
                 let step = &steps[i];
                 let change = &changes[step.change];
                 sink.event(Event::Started {
@@ -414,7 +426,7 @@ pub async fn execute(
                     live: change.live.clone(),
                     changed: changed_fields(change),
                     provider: provider.clone(),
-                    delete: opts.delete,
+                    options: opts.step,
                     reporter: Reporter {
                         sink: sink.clone(),
                         address: change.address.clone(),
@@ -449,7 +461,7 @@ pub async fn execute(
         }
         match result {
             Ok(outcome) => {
-                state[i] = 2;
+                state[i] = State::Done;
                 report.done += 1;
                 let note = match outcome {
                     StepOutcome::Live(l) => {
@@ -469,13 +481,13 @@ pub async fn execute(
                 });
                 for &j in &dependants[i] {
                     waiting[j] -= 1;
-                    if waiting[j] == 0 && state[j] == 0 {
+                    if waiting[j] == 0 && state[j] == State::Pending {
                         ready.push((prio[j], std::cmp::Reverse(j)));
                     }
                 }
             }
             Err(e) => {
-                state[i] = 3;
+                state[i] = State::Failed;
                 let msg = format!("{e:#}");
                 report.failed.push((change.address.clone(), msg.clone()));
                 sink.event(Event::Failed {
@@ -487,8 +499,8 @@ pub async fn execute(
                 // Skip everything downstream.
                 let mut stack = dependants[i].clone();
                 while let Some(j) = stack.pop() {
-                    if state[j] == 0 {
-                        state[j] = 3;
+                    if state[j] == State::Pending {
+                        state[j] = State::Skipped;
                         let c = &changes[steps[j].change];
                         report.skipped.push(c.address.clone());
                         sink.event(Event::Skipped {
@@ -506,7 +518,7 @@ pub async fn execute(
     report.not_started = steps
         .iter()
         .enumerate()
-        .filter(|(i, _)| state[*i] == 0)
+        .filter(|(i, _)| state[*i] == State::Pending)
         .map(|(_, s)| changes[s.change].address.clone())
         .collect();
     report.seconds = started.elapsed().as_secs_f64();
@@ -542,35 +554,44 @@ struct StepTask {
     live: Option<Live>,
     changed: Vec<String>,
     provider: SharedProvider,
-    delete: DeleteOptions,
+    options: StepOptions,
     reporter: Reporter,
 }
 
 impl StepTask {
     async fn run(self) -> Result<StepOutcome> {
-        let unresolved = |d: &Resource| value::contains_unknown(&d.props);
+        let ctx = StepContext {
+            options: self.options,
+            reporter: &self.reporter,
+        };
+        // A reference the cloud left unanswered (an attribute it did not
+        // return) is named, never sent on as a placeholder.
+        let resolved = |d: &Resource| match value::first_unresolved(&d.props) {
+            None => Ok(()),
+            Some(missing) => {
+                let (addr, attr) = missing.split_once('#').unwrap_or((&missing, "?"));
+                bail!(
+                    "{} needs attribute `{attr}` of {addr}, which is not known: {addr} was not created, or the cloud did not return `{attr}` for it (run `infra plan` to see its state)",
+                    d.address
+                )
+            }
+        };
         match (self.op, &self.desired, &self.live) {
             (Op::Create, Some(d), _) => {
-                if unresolved(d) {
-                    bail!("internal error: unresolved reference in {}", d.address);
-                }
+                resolved(d)?;
                 Ok(StepOutcome::Live(Box::new(
-                    self.provider.create(d, &self.reporter).await?,
+                    self.provider.create(d, &ctx).await?,
                 )))
             }
             (Op::Update, Some(d), Some(l)) => {
-                if unresolved(d) {
-                    bail!("internal error: unresolved reference in {}", d.address);
-                }
+                resolved(d)?;
                 Ok(StepOutcome::Live(Box::new(
-                    self.provider
-                        .update(d, l, &self.changed, &self.reporter)
-                        .await?,
+                    self.provider.update(d, l, &self.changed, &ctx).await?,
                 )))
             }
-            (Op::Delete, _, Some(l)) => Ok(StepOutcome::Deleted(
-                self.provider.delete(l, self.delete, &self.reporter).await?,
-            )),
+            (Op::Delete, _, Some(l)) => {
+                Ok(StepOutcome::Deleted(self.provider.delete(l, &ctx).await?))
+            }
             _ => bail!("internal error: malformed step"),
         }
     }
@@ -613,13 +634,10 @@ mod tests {
     }
 
     async fn converge(p: &Arc<MemoryProvider>, desired: &[Resource]) -> (Plan, Report) {
-        let kinds = vec![
-            "mem.net".into(),
-            "mem.sub".into(),
-            "mem.rt".into(),
-            "mem.db".into(),
-        ];
-        let live = p.read(&kinds).await.unwrap();
+        let live = p
+            .read(&["mem.net", "mem.sub", "mem.rt", "mem.db"])
+            .await
+            .unwrap();
         let changes = diff(desired, live.clone(), p.as_ref()).unwrap();
         let plan = Plan::new("s", "r", Mode::Apply, changes, &live);
         let sink = Arc::new(Collect::default());
@@ -651,10 +669,7 @@ mod tests {
         let (plan, _) = converge(&p, &desired).await;
         assert!(!plan.has_changes(), "{:?}", plan.summary);
 
-        let live = p
-            .read(&["mem.net".into(), "mem.sub".into(), "mem.rt".into()])
-            .await
-            .unwrap();
+        let live = p.read(&["mem.net", "mem.sub", "mem.rt"]).await.unwrap();
         let plan = Plan::new(
             "s",
             "r",

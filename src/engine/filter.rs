@@ -10,6 +10,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::plan::{Action, Change};
+use super::provider::Provider;
+use super::resource::Resource;
 use super::value;
 
 /// Whether `address` is `pattern` or lies under it (`network.subnet` matches
@@ -27,6 +29,7 @@ pub fn restrict(
     changes: Vec<Change>,
     targets: &[String],
     excludes: &[String],
+    provider: &dyn Provider,
 ) -> (Vec<Change>, Vec<String>) {
     let unmatched: Vec<String> = targets
         .iter()
@@ -43,7 +46,7 @@ pub fn restrict(
     let mut ids: HashMap<&str, &str> = HashMap::new();
     for c in &changes {
         if let Some(l) = &c.live {
-            for id in l.identifiers() {
+            for id in provider.identifiers(l) {
                 ids.insert(id, c.address.as_str());
             }
         }
@@ -132,6 +135,50 @@ pub fn restrict(
     (out, unmatched)
 }
 
+/// Which desired resources a targeted plan keeps, before anything is read:
+/// the targets and what they need, minus the exclusions and what needs
+/// them. Plan-time look-ups (an AMI by name) run only for these, so a
+/// failing look-up of a resource left out cannot stop the plan.
+pub fn selected(desired: &[Resource], targets: &[String], excludes: &[String]) -> Vec<bool> {
+    let index: HashMap<&str, usize> = desired
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.address.as_str(), i))
+        .collect();
+    let deps: Vec<Vec<usize>> = desired
+        .iter()
+        .map(|r| {
+            r.dependencies()
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
+        .collect();
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); desired.len()];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            users[d].push(i);
+        }
+    }
+    let closure = |patterns: &[String], edges: &[Vec<usize>]| {
+        let mut seen = vec![false; desired.len()];
+        let mut stack: Vec<usize> = (0..desired.len())
+            .filter(|&i| patterns.iter().any(|p| matches(p, &desired[i].address)))
+            .collect();
+        while let Some(i) = stack.pop() {
+            if !std::mem::replace(&mut seen[i], true) {
+                stack.extend(edges[i].iter().copied());
+            }
+        }
+        seen
+    };
+    let keep = (!targets.is_empty()).then(|| closure(targets, &deps));
+    let drop = closure(excludes, &users);
+    (0..desired.len())
+        .map(|i| keep.as_ref().is_none_or(|k| k[i]) && !drop[i])
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,7 +227,7 @@ mod tests {
     fn a_target_brings_its_dependencies() {
         let p = MemoryProvider::new();
         let ch = diff(&stack(), vec![], &p).unwrap();
-        let (ch, unmatched) = restrict(ch, &["app.thing".into()], &[]);
+        let (ch, unmatched) = restrict(ch, &["app.thing".into()], &[], &p);
         assert!(unmatched.is_empty());
         let mut a = addrs(&ch);
         a.sort();
@@ -191,17 +238,35 @@ mod tests {
     fn an_exclusion_drops_its_dependants() {
         let p = MemoryProvider::new();
         let ch = diff(&stack(), vec![], &p).unwrap();
-        let (ch, _) = restrict(ch, &[], &["net.sub.a".into()]);
+        let (ch, _) = restrict(ch, &[], &["net.sub.a".into()], &p);
         let mut a = addrs(&ch);
         a.sort();
         assert_eq!(a, vec!["net.sub.b", "net.vpc"]);
     }
 
     #[test]
+    fn look_ups_run_only_for_what_a_target_keeps() {
+        let s = stack();
+        let keep = |t: &[&str], x: &[&str]| {
+            let t: Vec<String> = t.iter().map(|s| s.to_string()).collect();
+            let x: Vec<String> = x.iter().map(|s| s.to_string()).collect();
+            selected(&s, &t, &x)
+                .iter()
+                .zip(&s)
+                .filter(|(k, _)| **k)
+                .map(|(_, r)| r.address.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keep(&["net.sub.b"], &[]), vec!["net.vpc", "net.sub.b"]);
+        assert_eq!(keep(&[], &["net.sub.a"]), vec!["net.vpc", "net.sub.b"]);
+        assert_eq!(keep(&[], &[]).len(), 4);
+    }
+
+    #[test]
     fn unmatched_patterns_are_reported() {
         let p = MemoryProvider::new();
         let ch = diff(&stack(), vec![], &p).unwrap();
-        let (_, unmatched) = restrict(ch, &["nope".into()], &[]);
+        let (_, unmatched) = restrict(ch, &["nope".into()], &[], &p);
         assert_eq!(unmatched, vec!["nope".to_string()]);
     }
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use super::plan::FieldChange;
-use super::provider::{DeleteOptions, KindInfo, Provider, StepReporter};
+use super::provider::{KindInfo, Provider, StepContext};
 use super::resource::{Live, Resource};
 
 #[derive(Default)]
@@ -71,6 +71,14 @@ impl MemoryProvider {
 
 #[async_trait]
 impl Provider for MemoryProvider {
+    fn kinds(&self) -> Vec<&'static str> {
+        vec!["mem.net", "mem.sub", "mem.rt", "mem.db", "mem.thing"]
+    }
+
+    fn protected(&self, _kind: &str, props: &Value) -> bool {
+        props.get("deletion_protection").and_then(Value::as_bool) == Some(true)
+    }
+
     fn kind_info(&self, kind: &str) -> KindInfo {
         match kind {
             "mem.net" => KindInfo {
@@ -110,16 +118,16 @@ impl Provider for MemoryProvider {
         }
     }
 
-    async fn read(&self, kinds: &[String]) -> Result<Vec<Live>> {
+    async fn read(&self, kinds: &[&str]) -> Result<Vec<Live>> {
         self.calls.lock().unwrap().push("read".into());
         Ok(self
             .live()
             .into_iter()
-            .filter(|l| kinds.contains(&l.kind))
+            .filter(|l| kinds.contains(&l.kind.as_str()))
             .collect())
     }
 
-    async fn create(&self, d: &Resource, _rep: &dyn StepReporter) -> Result<Live> {
+    async fn create(&self, d: &Resource, _ctx: &StepContext<'_>) -> Result<Live> {
         self.enter(format!("create {}", d.address), &d.address)
             .await?;
         let id = format!("{}-{}", d.kind, self.next.fetch_add(1, Ordering::SeqCst));
@@ -141,7 +149,7 @@ impl Provider for MemoryProvider {
         d: &Resource,
         live: &Live,
         changed: &[String],
-        _rep: &dyn StepReporter,
+        _ctx: &StepContext<'_>,
     ) -> Result<Live> {
         self.enter(
             format!("update {} {}", d.address, changed.join(",")),
@@ -156,12 +164,7 @@ impl Provider for MemoryProvider {
         Ok(l.clone())
     }
 
-    async fn delete(
-        &self,
-        live: &Live,
-        _opts: DeleteOptions,
-        _rep: &dyn StepReporter,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, live: &Live, _ctx: &StepContext<'_>) -> Result<Option<String>> {
         self.enter(format!("delete {}", live.address), &live.address)
             .await?;
         self.resources.lock().unwrap().remove(&live.id);

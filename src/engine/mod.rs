@@ -6,6 +6,7 @@ pub mod diff;
 pub mod executor;
 pub mod filter;
 pub mod graph;
+#[cfg(test)]
 pub mod memory;
 pub mod plan;
 pub mod provider;

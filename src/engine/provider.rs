@@ -38,16 +38,58 @@ impl StepReporter for Quiet {
     fn status(&self, _text: &str) {}
 }
 
-/// Options that change how a step deletes.
+/// Options that change what steps do (from the command line).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DeleteOptions {
+pub struct StepOptions {
     /// Skip the final snapshot / backup of data-holding resources.
     pub skip_final_backup: bool,
+    /// Wait for changes that propagate slowly (a CDN's deployment, its
+    /// invalidations) to be in effect before a step counts as done.
+    pub wait: bool,
+}
+
+/// What a running step gets besides its resource: the options of the run
+/// and where to report progress.
+pub struct StepContext<'a> {
+    pub options: StepOptions,
+    pub reporter: &'a dyn StepReporter,
+}
+
+impl StepContext<'_> {
+    /// No options, no progress (look-ups inside a step).
+    pub fn quiet() -> StepContext<'static> {
+        StepContext {
+            options: StepOptions::default(),
+            reporter: &Quiet,
+        }
+    }
+}
+
+impl StepReporter for StepContext<'_> {
+    fn status(&self, text: &str) {
+        self.reporter.status(text);
+    }
 }
 
 #[async_trait]
 pub trait Provider: Send + Sync {
+    /// Every kind the provider manages: a plan reads them all, so that
+    /// resources removed from the file are found and deleted.
+    fn kinds(&self) -> Vec<&'static str>;
+
     fn kind_info(&self, kind: &str) -> KindInfo;
+
+    /// Whether the provider refuses to delete a resource of `kind` with
+    /// `props` (deletion protection): plans refuse before any change.
+    fn protected(&self, _kind: &str, _props: &Value) -> bool {
+        false
+    }
+
+    /// The identifiers by which other resources' properties refer to `live`
+    /// (its id, an ARN...): deletes are ordered by them.
+    fn identifiers<'a>(&self, live: &'a Live) -> Vec<&'a str> {
+        vec![live.id.as_str()]
+    }
 
     /// Canonical form of a kind's properties (sort sets, drop defaults), applied
     /// to desired and live props alike before they are compared.
@@ -55,8 +97,9 @@ pub trait Provider: Send + Sync {
 
     /// Resolves plan-time look-ups in the desired properties (e.g. an AMI
     /// given by name becomes the id of the newest matching image), before
-    /// they are diffed. Default: nothing to resolve.
-    async fn prepare(&self, _desired: &mut [Resource]) -> anyhow::Result<()> {
+    /// they are diffed. A targeted plan passes only the resources it keeps.
+    /// Default: nothing to resolve.
+    async fn prepare(&self, _desired: &mut [&mut Resource]) -> anyhow::Result<()> {
         Ok(())
     }
 
@@ -73,11 +116,16 @@ pub trait Provider: Send + Sync {
         Vec::new()
     }
 
+    /// Lines about the plan as a whole (e.g. how many site files upload).
+    fn plan_notes(&self, _changes: &[super::plan::Change]) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Every live resource of the stack, of the given kinds.
-    async fn read(&self, kinds: &[String]) -> anyhow::Result<Vec<Live>>;
+    async fn read(&self, kinds: &[&str]) -> anyhow::Result<Vec<Live>>;
 
     /// Creates `desired` (references already resolved) and returns it as live.
-    async fn create(&self, desired: &Resource, rep: &dyn StepReporter) -> anyhow::Result<Live>;
+    async fn create(&self, desired: &Resource, ctx: &StepContext<'_>) -> anyhow::Result<Live>;
 
     /// Brings `live` to `desired`; `changed` lists the top-level properties that differ.
     async fn update(
@@ -85,16 +133,11 @@ pub trait Provider: Send + Sync {
         desired: &Resource,
         live: &Live,
         changed: &[String],
-        rep: &dyn StepReporter,
+        ctx: &StepContext<'_>,
     ) -> anyhow::Result<Live>;
 
     /// Deletes `live`; returns a note for the user (e.g. the id of a final backup).
-    async fn delete(
-        &self,
-        live: &Live,
-        opts: DeleteOptions,
-        rep: &dyn StepReporter,
-    ) -> anyhow::Result<Option<String>>;
+    async fn delete(&self, live: &Live, ctx: &StepContext<'_>) -> anyhow::Result<Option<String>>;
 }
 
 pub type SharedProvider = Arc<dyn Provider>;

@@ -4,10 +4,31 @@
 
 use std::collections::BTreeSet;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::value;
+
+/// A kind's typed properties: one struct, used by whoever builds desired
+/// resources and by the provider that reads and writes them. `KIND` names
+/// the kind: the only place its name is written.
+pub trait Props: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const KIND: &'static str;
+
+    /// A desired resource of this kind at `address`.
+    fn at(&self, address: impl Into<String>) -> Resource {
+        Resource {
+            address: address.into(),
+            kind: Self::KIND.to_string(),
+            // Props are maps with string keys: serializing cannot fail, and
+            // the contract test (tests/contract.rs) would catch a kind whose
+            // props did.
+            props: serde_json::to_value(self).unwrap_or(Value::Null),
+            depends_on: Vec::new(),
+        }
+    }
+}
 
 /// A resource the stack wants to exist.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -49,14 +70,6 @@ impl Resource {
             .chain(self.depends_on.iter().cloned())
             .collect()
     }
-
-    /// Whether the file asks AWS to refuse deleting this resource.
-    pub fn deletion_protected(&self) -> bool {
-        self.props
-            .get("deletion_protection")
-            .and_then(Value::as_bool)
-            == Some(true)
-    }
 }
 
 /// A resource found in the cloud, carrying our tags.
@@ -84,16 +97,5 @@ impl Live {
             );
         }
         self.attrs.get(name).cloned()
-    }
-
-    /// Identifiers by which other resources refer to this one.
-    pub fn identifiers(&self) -> Vec<&str> {
-        let mut ids = vec![self.id.as_str()];
-        for key in ["id", "arn"] {
-            if let Some(Value::String(s)) = self.attrs.get(key) {
-                ids.push(s);
-            }
-        }
-        ids
     }
 }

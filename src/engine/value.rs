@@ -84,6 +84,151 @@ pub fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
+/// A property another resource's attribute may fill: the expansion writes
+/// `Ref::to("network.vpc", "id")` (`{"$ref": "network.vpc#id"}` in the JSON)
+/// or a concatenation around references, and the kind sees the plain value
+/// once the engine has resolved it. Read from the cloud, it is always a value.
+///
+/// Kinds declare their reference-holding props with this type, so the
+/// props struct serves the expansion (symbolic) and the provider (resolved).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ref<T = String> {
+    /// A known value.
+    Value(T),
+    /// A reference, concatenation or unknown placeholder, not yet resolved.
+    Pending(Value),
+}
+
+impl<T> Ref<T> {
+    /// A reference to attribute `attr` of the resource at `address`.
+    pub fn to(address: &str, attr: &str) -> Self {
+        Ref::Pending(reference(address, attr))
+    }
+
+    /// The value; an error naming what is still symbolic if unresolved (the
+    /// engine resolves every reference before a kind sees its props).
+    pub fn get(&self) -> anyhow::Result<&T> {
+        match self {
+            Ref::Value(v) => Ok(v),
+            Ref::Pending(p) => anyhow::bail!("internal error: {} was not resolved", render(p)),
+        }
+    }
+
+    /// The value, if resolved.
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Ref::Value(v) => Some(v),
+            Ref::Pending(_) => None,
+        }
+    }
+}
+
+impl Ref<String> {
+    /// The concatenation of `parts` (strings and references), e.g. an ARN
+    /// followed by `/*`.
+    pub fn concat(parts: Vec<Value>) -> Self {
+        match super::concat::concat(parts) {
+            Value::String(s) => Ref::Value(s),
+            other => Ref::Pending(other),
+        }
+    }
+
+    /// Every value of `refs`, or the first unresolved one's error.
+    pub fn all(refs: &[Ref<String>]) -> anyhow::Result<Vec<String>> {
+        refs.iter().map(|r| r.get().cloned()).collect()
+    }
+}
+
+impl<T> From<T> for Ref<T> {
+    fn from(v: T) -> Self {
+        Ref::Value(v)
+    }
+}
+
+impl From<&str> for Ref<String> {
+    fn from(v: &str) -> Self {
+        Ref::Value(v.to_string())
+    }
+}
+
+impl<T: serde::Serialize> serde::Serialize for Ref<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Ref::Value(v) => v.serialize(s),
+            Ref::Pending(p) => p.serialize(s),
+        }
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> serde::Deserialize<'de> for Ref<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        if is_symbolic(&v) {
+            return Ok(Ref::Pending(v));
+        }
+        T::deserialize(v)
+            .map(Ref::Value)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Refs sort by their value (resolved) or their text, so sets of rules or
+/// routes that hold them sort the same way on both sides of a diff.
+impl<T: Ord> PartialOrd for Ref<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: Ord> Ord for Ref<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Ref::Value(a), Ref::Value(b)) => a.cmp(b),
+            (Ref::Value(_), Ref::Pending(_)) => std::cmp::Ordering::Less,
+            (Ref::Pending(_), Ref::Value(_)) => std::cmp::Ordering::Greater,
+            (Ref::Pending(a), Ref::Pending(b)) => a.to_string().cmp(&b.to_string()),
+        }
+    }
+}
+
+impl<T: Eq> Eq for Ref<T> {}
+
+/// Whether `v` is a reference, a concatenation or an unknown placeholder.
+pub fn is_symbolic(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        o.len() == 1
+            && (o.contains_key(REF_KEY)
+                || o.contains_key(UNKNOWN_KEY)
+                || o.contains_key(super::concat::CONCAT_KEY))
+    })
+}
+
+/// The first reference or unknown placeholder left in `v`, as `address#attr`.
+pub fn first_unresolved(v: &Value) -> Option<String> {
+    if let Some((addr, attr)) = as_ref(v) {
+        return Some(format!("{addr}#{attr}"));
+    }
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(s)) = o.get(UNKNOWN_KEY) {
+                return Some(s.clone());
+            }
+            o.values().find_map(first_unresolved)
+        }
+        Value::Array(a) => a.iter().find_map(first_unresolved),
+        _ => None,
+    }
+}
+
+/// Sorts and dedups the array at `key`, so that sets (rules, routes, ids)
+/// compare equal whatever order each side lists them in (for normalize).
+pub fn sort_set(props: &mut Value, key: &str) {
+    if let Some(Value::Array(a)) = props.get_mut(key) {
+        a.sort_by_key(|v| v.to_string());
+        a.dedup();
+    }
+}
+
 /// Short human rendering of a value for plan output.
 pub fn render(v: &Value) -> String {
     if let Some(obj) = v.as_object()
@@ -131,5 +276,46 @@ mod tests {
     fn a_plain_object_is_not_a_reference() {
         assert!(as_ref(&json!({"$ref": "a#b", "other": 1})).is_none());
         assert!(as_ref(&json!({"$ref": "no-attr"})).is_none());
+    }
+
+    #[test]
+    fn a_ref_is_symbolic_until_resolved() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct P {
+            vpc_id: Ref,
+            ids: Vec<Ref>,
+        }
+        let p = P {
+            vpc_id: Ref::to("network.vpc", "id"),
+            ids: vec![
+                "a".into(),
+                Ref::concat(vec![reference("x", "arn"), json!("/*")]),
+            ],
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["vpc_id"], json!({"$ref": "network.vpc#id"}));
+        assert_eq!(v["ids"][0], json!("a"));
+        let back: P = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back, p);
+        assert!(
+            back.vpc_id
+                .get()
+                .unwrap_err()
+                .to_string()
+                .contains("network.vpc.id")
+        );
+        let mut r = resolve(&v, &|_, _| Some(json!("vpc-1")));
+        crate::engine::concat::join(&mut r);
+        let done: P = serde_json::from_value(r).unwrap();
+        assert_eq!(done.vpc_id.get().unwrap(), "vpc-1");
+        assert_eq!(Ref::all(&done.ids).unwrap(), vec!["a", "vpc-1/*"]);
+        assert_eq!(
+            first_unresolved(&v["vpc_id"]).as_deref(),
+            Some("network.vpc#id")
+        );
+        assert_eq!(
+            first_unresolved(&json!({"$unknown": "a#b"})).as_deref(),
+            Some("a#b")
+        );
     }
 }

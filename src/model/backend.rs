@@ -16,17 +16,6 @@ use crate::engine::resource::Resource;
 use crate::engine::value::reference;
 use crate::model::package::{self, CodeSource};
 
-pub const KINDS: &[&str] = &[
-    "logs.log_group",
-    "iam.role",
-    "lambda.function",
-    "lambda.event_source_mapping",
-    "lambda.permission",
-    "apigateway.rest_api",
-    "apigateway.deployment",
-    "apigateway.stage",
-];
-
 pub const API: &str = "backend.api";
 pub const DEPLOYMENT: &str = "backend.deployment";
 pub const STAGE: &str = "backend.stage";

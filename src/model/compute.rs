@@ -28,13 +28,6 @@ use crate::engine::value::reference;
 pub const LB: &str = "compute.lb";
 pub const HTTP_LISTENER: &str = "compute.listener.http";
 pub const HTTPS_LISTENER: &str = "compute.listener.https";
-pub const KINDS: &[&str] = &[
-    "elbv2.load_balancer",
-    "elbv2.target_group",
-    "elbv2.listener",
-    "ec2.launch_template",
-    "autoscaling.group",
-];
 
 /// Key of a plan-time image look-up inside a property: `{"$image": {"id":
 /// ..} | {"name": .., "owners": [..]}, "get": "id" | "root_device_name" |
@@ -201,7 +194,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         let mut lt_props = data.clone();
         if let Some(o) = lt_props.as_object_mut() {
             o.insert("name".into(), json!(group_name(&stack.name, name)));
-            o.insert("tags".into(), tags(stack, name));
+            o.insert("tags".into(), json!(tags(stack, name)));
         }
         d.resources
             .push(Resource::new(lt.clone(), "ec2.launch_template", lt_props));
@@ -301,7 +294,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 ),
             ]),
         );
-        props.insert("tags".into(), tags(stack, name));
+        props.insert("tags".into(), json!(tags(stack, name)));
         let mut asg = Resource::new(
             auto_scaling_group(name),
             "autoscaling.group",

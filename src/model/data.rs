@@ -16,8 +16,6 @@ use crate::config::validate_data::{db_identifier, table_name};
 use crate::engine::resource::Resource;
 use crate::engine::value::{self, reference};
 
-pub const KINDS: &[&str] = &["rds.db_subnet_group", "rds.db_instance", "dynamodb.table"];
-
 pub const SUBNET_GROUP: &str = "data.db_subnet_group";
 pub const DATABASE: &str = "data.database";
 
@@ -140,7 +138,7 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
         ("copy_tags_to_snapshot", json!(true)),
         ("apply_immediately", json!(db.apply_immediately)),
         ("wait_until_available", json!(waits)),
-        ("tags", tags(stack, "db")),
+        ("tags", json!(tags(stack, "db"))),
     ]);
     // Absent means the engine's default group: kept explicit (null) so that
     // removing a custom group from the file reverts to the default.
@@ -281,7 +279,7 @@ mod tests {
             p["wait_until_available"], false,
             "nothing reads the endpoint"
         );
-        assert!(!db.deletion_protected());
+        assert_eq!(p["deletion_protection"], false);
         assert_eq!(db_port(&s), 3306);
 
         let t = by("data.table.orders");

@@ -23,13 +23,6 @@ pub const BACKEND_API: &str = "backend.api";
 pub const BACKEND_STAGE: &str = "backend.stage";
 
 pub const SITE_KIND: &str = "s3.site";
-pub const KINDS: &[&str] = &[
-    "s3.bucket",
-    "s3.bucket_policy",
-    SITE_KIND,
-    "cloudfront.origin_access_control",
-    "cloudfront.distribution",
-];
 
 /// Stands for the caller's account id in a derived bucket name until the
 /// provider knows it (validation makes no network call; the provider

@@ -10,7 +10,7 @@ pub mod package;
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::config::Stack;
 use crate::engine::resource::Resource;
@@ -31,21 +31,6 @@ pub struct Desired {
     pub outputs: Vec<Output>,
 }
 
-impl Desired {
-    /// Kinds to read from the cloud: every kind this tool can manage, so that
-    /// resources removed from the file are found and deleted.
-    pub fn kinds() -> Vec<String> {
-        network::KINDS
-            .iter()
-            .chain(frontend::KINDS)
-            .chain(compute::KINDS)
-            .chain(backend::KINDS)
-            .chain(data::KINDS)
-            .map(|k| k.to_string())
-            .collect()
-    }
-}
-
 /// Expands every tier.
 pub fn expand(stack: &Stack) -> Desired {
     let mut d = Desired::default();
@@ -61,10 +46,10 @@ pub fn expand(stack: &Stack) -> Desired {
 }
 
 /// The tags a resource gets: the user's, plus a readable Name.
-pub fn tags(stack: &Stack, name: &str) -> Value {
+pub fn tags(stack: &Stack, name: &str) -> BTreeMap<String, String> {
     let mut t: BTreeMap<String, String> = stack.spec.tags.clone();
     t.insert("Name".into(), format!("{}-{}", stack.name, name));
-    json!(t)
+    t
 }
 
 /// Builds a JSON object from pairs, skipping nulls.

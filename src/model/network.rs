@@ -2,26 +2,22 @@
 //! route tables with their routes and associations, optional NAT, and the
 //! security groups of every tier.
 
-use serde_json::{Value, json};
-
 use super::{Desired, Output, tags};
+use crate::aws::ec2::eip::EipProps;
+use crate::aws::ec2::internet_gateway::InternetGatewayProps;
+use crate::aws::ec2::nat_gateway::NatGatewayProps;
+use crate::aws::ec2::route_table::{Route, RouteTableProps};
+use crate::aws::ec2::security_group::{Rule, SecurityGroupProps};
+use crate::aws::ec2::subnet::SubnetProps;
+use crate::aws::ec2::vpc::VpcProps;
 use crate::config::Stack;
 use crate::config::spec::{NatMode, Protocol, RuleSpec, SecurityGroupSpec};
 use crate::config::validate::BUILTIN_GROUPS;
-use crate::engine::resource::Resource;
-use crate::engine::value::reference;
+use crate::engine::resource::Props;
+use crate::engine::value::Ref;
 
 pub const VPC: &str = "network.vpc";
 pub const IGW: &str = "network.igw";
-pub const KINDS: &[&str] = &[
-    "ec2.vpc",
-    "ec2.subnet",
-    "ec2.internet_gateway",
-    "ec2.route_table",
-    "ec2.eip",
-    "ec2.nat_gateway",
-    "ec2.security_group",
-];
 
 pub fn subnet(tier: &str, az: &str) -> String {
     format!("network.subnet.{tier}.{az}")
@@ -38,16 +34,15 @@ pub const DEFAULT_WEB_PORT: u16 = 80;
 
 pub fn expand(stack: &Stack, d: &mut Desired) {
     let net = &stack.spec.network;
-    d.resources.push(Resource::new(
-        VPC,
-        "ec2.vpc",
-        json!({
-            "cidr_block": net.cidr,
-            "enable_dns_support": true,
-            "enable_dns_hostnames": true,
-            "tags": tags(stack, "vpc"),
-        }),
-    ));
+    d.resources.push(
+        VpcProps {
+            cidr_block: net.cidr.clone(),
+            enable_dns_support: true,
+            enable_dns_hostnames: true,
+            tags: tags(stack, "vpc"),
+        }
+        .at(VPC),
+    );
     d.outputs.push(Output {
         name: "vpc_id",
         address: VPC.into(),
@@ -60,36 +55,44 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         ("private", &stack.private_subnets, false),
     ] {
         for (az, cidr) in stack.azs.iter().zip(cidrs) {
-            d.resources.push(Resource::new(
-                subnet(tier, az),
-                "ec2.subnet",
-                json!({
-                    "vpc_id": reference(VPC, "id"),
-                    "cidr_block": cidr,
-                    "availability_zone": az,
-                    "map_public_ip_on_launch": public,
-                    "tags": tags(stack, &format!("{tier}-{az}")),
-                }),
-            ));
+            d.resources.push(
+                SubnetProps {
+                    vpc_id: Ref::to(VPC, "id"),
+                    cidr_block: cidr.clone(),
+                    availability_zone: az.clone(),
+                    map_public_ip_on_launch: public,
+                    tags: tags(stack, &format!("{tier}-{az}")),
+                }
+                .at(subnet(tier, az)),
+            );
         }
     }
 
-    d.resources.push(Resource::new(
-        IGW,
-        "ec2.internet_gateway",
-        json!({ "vpc_id": reference(VPC, "id"), "tags": tags(stack, "igw") }),
-    ));
+    d.resources.push(
+        InternetGatewayProps {
+            vpc_id: Some(Ref::to(VPC, "id")),
+            tags: tags(stack, "igw"),
+        }
+        .at(IGW),
+    );
 
-    d.resources.push(Resource::new(
-        "network.route_table.public",
-        "ec2.route_table",
-        json!({
-            "vpc_id": reference(VPC, "id"),
-            "routes": [{ "destination_cidr_block": "0.0.0.0/0", "gateway_id": reference(IGW, "id") }],
-            "subnet_ids": stack.azs.iter().map(|az| reference(&subnet("public", az), "id")).collect::<Vec<_>>(),
-            "tags": tags(stack, "public"),
-        }),
-    ));
+    d.resources.push(
+        RouteTableProps {
+            vpc_id: Ref::to(VPC, "id"),
+            routes: vec![Route {
+                destination_cidr_block: "0.0.0.0/0".into(),
+                gateway_id: Some(Ref::to(IGW, "id")),
+                nat_gateway_id: None,
+            }],
+            subnet_ids: stack
+                .azs
+                .iter()
+                .map(|az| Ref::to(&subnet("public", az), "id"))
+                .collect(),
+            tags: tags(stack, "public"),
+        }
+        .at("network.route_table.public"),
+    );
 
     // NAT gateways: none, one in the first AZ, or one per AZ.
     let nat_azs: Vec<&String> = match net.nat {
@@ -99,21 +102,20 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     };
     for az in &nat_azs {
         let eip = format!("network.eip.nat.{az}");
-        d.resources.push(Resource::new(
-            eip.clone(),
-            "ec2.eip",
-            json!({ "domain": "vpc", "tags": tags(stack, &format!("nat-{az}")) }),
-        ));
         d.resources.push(
-            Resource::new(
-                format!("network.nat.{az}"),
-                "ec2.nat_gateway",
-                json!({
-                    "subnet_id": reference(&subnet("public", az), "id"),
-                    "allocation_id": reference(&eip, "allocation_id"),
-                    "tags": tags(stack, &format!("nat-{az}")),
-                }),
-            )
+            EipProps {
+                domain: "vpc".into(),
+                tags: tags(stack, &format!("nat-{az}")),
+            }
+            .at(eip.clone()),
+        );
+        d.resources.push(
+            NatGatewayProps {
+                subnet_id: Ref::to(&subnet("public", az), "id"),
+                allocation_id: Ref::to(&eip, "allocation_id"),
+                tags: tags(stack, &format!("nat-{az}")),
+            }
+            .at(format!("network.nat.{az}"))
             // A NAT gateway needs the VPC's internet gateway attached.
             .after(IGW),
         );
@@ -124,19 +126,24 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             NatMode::Single => nat_azs.first().map(|a| format!("network.nat.{a}")),
             NatMode::PerAz => Some(format!("network.nat.{az}")),
         };
-        let routes: Vec<Value> = nat
-            .map(|n| vec![json!({ "destination_cidr_block": "0.0.0.0/0", "nat_gateway_id": reference(&n, "id") })])
+        let routes = nat
+            .map(|n| {
+                vec![Route {
+                    destination_cidr_block: "0.0.0.0/0".into(),
+                    gateway_id: None,
+                    nat_gateway_id: Some(Ref::to(&n, "id")),
+                }]
+            })
             .unwrap_or_default();
-        d.resources.push(Resource::new(
-            format!("network.route_table.private.{az}"),
-            "ec2.route_table",
-            json!({
-                "vpc_id": reference(VPC, "id"),
-                "routes": routes,
-                "subnet_ids": [reference(&subnet("private", az), "id")],
-                "tags": tags(stack, &format!("private-{az}")),
-            }),
-        ));
+        d.resources.push(
+            RouteTableProps {
+                vpc_id: Ref::to(VPC, "id"),
+                routes,
+                subnet_ids: vec![Ref::to(&subnet("private", az), "id")],
+                tags: tags(stack, &format!("private-{az}")),
+            }
+            .at(format!("network.route_table.private.{az}")),
+        );
     }
 
     // Security groups: the built-in tiers, then the user's extra groups.
@@ -163,18 +170,17 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 description: None,
             }]
         });
-        d.resources.push(Resource::new(
-            security_group(&name),
-            "ec2.security_group",
-            json!({
-                "vpc_id": reference(VPC, "id"),
-                "group_name": format!("{}-{name}", stack.name),
-                "description": description(&name, &spec),
-                "ingress": rules(&ingress),
-                "egress": rules(&egress),
-                "tags": tags(stack, &format!("sg-{name}")),
-            }),
-        ));
+        d.resources.push(
+            SecurityGroupProps {
+                vpc_id: Ref::to(VPC, "id"),
+                group_name: format!("{}-{name}", stack.name),
+                description: description(&name, &spec),
+                ingress: rules(&ingress),
+                egress: rules(&egress),
+                tags: tags(stack, &format!("sg-{name}")),
+            }
+            .at(security_group(&name)),
+        );
     }
 }
 
@@ -213,7 +219,7 @@ pub fn default_ingress(name: &str, db_port: u16) -> Vec<RuleSpec> {
 }
 
 /// Expands rules to one entry per (source), the EC2 API's granularity.
-fn rules(specs: &[RuleSpec]) -> Vec<Value> {
+fn rules(specs: &[RuleSpec]) -> Vec<Rule> {
     let mut out = Vec::new();
     for r in specs {
         let (from_port, to_port) = match r.protocol {
@@ -223,23 +229,25 @@ fn rules(specs: &[RuleSpec]) -> Vec<Value> {
                 (a, r.to_port.map(i64::from).unwrap_or(a))
             }
         };
-        let base = |src: (&str, Value)| {
-            let mut v =
-                json!({ "protocol": r.protocol.api(), "from_port": from_port, "to_port": to_port });
-            v[src.0] = src.1;
-            if let Some(d) = &r.description {
-                v["description"] = json!(d);
-            }
-            v
+        let base = Rule {
+            protocol: r.protocol.api().to_string(),
+            from_port,
+            to_port,
+            cidr: None,
+            source_group_id: None,
+            description: r.description.clone(),
         };
         for c in &r.cidrs {
-            out.push(base(("cidr", json!(c))));
+            out.push(Rule {
+                cidr: Some(c.clone()),
+                ..base.clone()
+            });
         }
         for g in &r.from {
-            out.push(base((
-                "source_group_id",
-                reference(&security_group(g), "id"),
-            )));
+            out.push(Rule {
+                source_group_id: Some(Ref::to(&security_group(g), "id")),
+                ..base.clone()
+            });
         }
     }
     out

@@ -1,0 +1,126 @@
+//! EC2 networking: VPC, subnets, internet gateway, route tables (with their
+//! routes and subnet associations), Elastic IPs, NAT gateways and security
+//! groups (with their rules), one file per kind. Untaggable parts (routes,
+//! associations, rules) are properties of their taggable parent, so drift in
+//! them shows as an update of the parent.
+//!
+//! What every EC2 kind shares lives here: the tag filter, tag conversions,
+//! the tag API, deterministic client tokens.
+
+pub mod eip;
+pub mod internet_gateway;
+pub mod nat_gateway;
+pub mod route_table;
+pub mod security_group;
+pub mod subnet;
+pub mod vpc;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Tag, TagSpecification};
+
+use super::Aws;
+use super::errors::{AwsError, AwsResultExt};
+use super::tags::{TagApi, Tags};
+
+/// How long to wait for network interfaces and other dependants to drain on
+/// delete (a deleted VPC Lambda function's interfaces take up to ~20 min on
+/// AWS to be released).
+pub const DRAIN: Duration = Duration::from_secs(40 * 60);
+/// How long a just-created resource may take to become visible to other calls.
+pub const VISIBLE: Duration = Duration::from_secs(120);
+
+/// The describe filter for this stack's resources (at `address`, when given).
+pub fn filters(aws: &Aws, address: Option<&str>) -> Vec<Filter> {
+    let mut f = vec![
+        Filter::builder()
+            .name(format!("tag:{}", super::STACK_TAG))
+            .values(&aws.stack)
+            .build(),
+    ];
+    if let Some(a) = address {
+        f.push(
+            Filter::builder()
+                .name(format!("tag:{}", super::ADDRESS_TAG))
+                .values(a)
+                .build(),
+        );
+    }
+    f
+}
+
+/// EC2 tags as a map.
+pub fn tag_map(t: &[Tag]) -> Tags {
+    t.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A map as EC2 tags.
+pub fn tag_list(t: &Tags) -> Vec<Tag> {
+    t.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Tags applied in the create call itself (a resource is never untagged).
+pub fn tag_spec(rt: ResourceType, t: &Tags) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(rt)
+        .set_tags(Some(tag_list(t)))
+        .build()
+}
+
+pub fn boolean(b: bool) -> AttributeBooleanValue {
+    AttributeBooleanValue::builder().value(b).build()
+}
+
+/// A deterministic client token for an idempotent create: same stack,
+/// address and inputs give the same token, so a retried call is a no-op,
+/// and a replacement with other inputs gets a new one.
+pub fn client_token(aws: &Aws, address: &str, inputs: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("{}/{address}", aws.stack));
+    for i in inputs {
+        h.update(b"/");
+        h.update(i.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Tags of any EC2 resource (CreateTags / DeleteTags).
+pub struct Tagging;
+
+#[async_trait]
+impl TagApi for Tagging {
+    async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError> {
+        aws.ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(tag_list(tags)))
+            .send()
+            .await
+            .aws()
+            .map(|_| ())
+    }
+
+    async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
+        aws.ec2
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(
+                keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
+            ))
+            .send()
+            .await
+            .aws()
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,345 @@
+//! Security groups, with their ingress and egress rules as properties.
+
+use anyhow::Result;
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{DRAIN, Tagging, VISIBLE, filters, tag_map, tag_spec};
+use crate::aws::collection::set_delta;
+use crate::aws::errors::{Absent, AwsError, AwsResultExt};
+use crate::aws::find::{owned, paginated};
+use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::tags::{self, Tags};
+use crate::aws::{Aws, create_once, retry_on};
+use crate::engine::provider::{KindInfo, StepContext};
+use crate::engine::resource::Props;
+use crate::engine::value::{Ref, sort_set};
+
+/// One rule, at the EC2 API's granularity: one source per rule.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rule {
+    pub protocol: String,
+    pub from_port: i64,
+    pub to_port: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_group_id: Option<Ref>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl Rule {
+    /// All traffic to anywhere: what AWS gives a new group as egress.
+    pub fn all_outbound() -> Rule {
+        Rule {
+            protocol: "-1".into(),
+            from_port: -1,
+            to_port: -1,
+            cidr: Some("0.0.0.0/0".into()),
+            source_group_id: None,
+            description: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SecurityGroupProps {
+    pub vpc_id: Ref,
+    pub group_name: String,
+    pub description: String,
+    pub ingress: Vec<Rule>,
+    pub egress: Vec<Rule>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Props for SecurityGroupProps {
+    const KIND: &'static str = "ec2.security_group";
+}
+
+pub struct SecurityGroup;
+
+fn flatten(perms: &[IpPermission]) -> Vec<Rule> {
+    let mut out = Vec::new();
+    for p in perms {
+        let protocol = p.ip_protocol().unwrap_or("-1").to_string();
+        let all = protocol == "-1";
+        let port = |p: Option<i32>| {
+            if all {
+                -1
+            } else {
+                p.map(i64::from).unwrap_or(-1)
+            }
+        };
+        let (from_port, to_port) = (port(p.from_port()), port(p.to_port()));
+        let rule = |cidr: Option<&str>, group: Option<&str>, description: Option<&str>| Rule {
+            protocol: protocol.clone(),
+            from_port,
+            to_port,
+            cidr: cidr.map(str::to_string),
+            source_group_id: group.map(Ref::from),
+            description: description.filter(|d| !d.is_empty()).map(str::to_string),
+        };
+        for r in p.ip_ranges() {
+            out.push(rule(r.cidr_ip(), None, r.description()));
+        }
+        for g in p.user_id_group_pairs() {
+            out.push(rule(None, g.group_id(), g.description()));
+        }
+    }
+    out
+}
+
+fn permission(r: &Rule) -> Result<IpPermission> {
+    let mut b = IpPermission::builder().ip_protocol(&r.protocol);
+    if r.protocol != "-1" {
+        b = b.from_port(r.from_port as i32).to_port(r.to_port as i32);
+    }
+    if let Some(c) = &r.cidr {
+        b = b.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(c)
+                .set_description(r.description.clone())
+                .build(),
+        );
+    }
+    if let Some(g) = &r.source_group_id {
+        b = b.user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .group_id(g.get()?)
+                .set_description(r.description.clone())
+                .build(),
+        );
+    }
+    Ok(b.build())
+}
+
+fn permissions<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Result<Vec<IpPermission>> {
+    rules.into_iter().map(permission).collect()
+}
+
+/// Which direction a rule change applies to.
+#[derive(Clone, Copy)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+async fn revoke(aws: &Aws, id: &str, dir: Direction, perms: Vec<IpPermission>) -> Result<()> {
+    if perms.is_empty() {
+        return Ok(());
+    }
+    retry_on(
+        &["InvalidGroup.NotFound"],
+        "revoking rules",
+        VISIBLE,
+        &StepContext::quiet(),
+        || async {
+            let r: Result<(), AwsError> = match dir {
+                Direction::Ingress => aws
+                    .ec2
+                    .revoke_security_group_ingress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(perms.clone()))
+                    .send()
+                    .await
+                    .aws()
+                    .map(|_| ()),
+                Direction::Egress => aws
+                    .ec2
+                    .revoke_security_group_egress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(perms.clone()))
+                    .send()
+                    .await
+                    .aws()
+                    .map(|_| ()),
+            };
+            r.or_absent()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn authorize(aws: &Aws, id: &str, dir: Direction, perms: Vec<IpPermission>) -> Result<()> {
+    if perms.is_empty() {
+        return Ok(());
+    }
+    retry_on(
+        &["InvalidGroup.NotFound"],
+        "authorizing rules",
+        VISIBLE,
+        &StepContext::quiet(),
+        || async {
+            let r: Result<(), AwsError> = match dir {
+                Direction::Ingress => aws
+                    .ec2
+                    .authorize_security_group_ingress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(perms.clone()))
+                    .send()
+                    .await
+                    .aws()
+                    .map(|_| ()),
+                Direction::Egress => aws
+                    .ec2
+                    .authorize_security_group_egress()
+                    .group_id(id)
+                    .set_ip_permissions(Some(perms.clone()))
+                    .send()
+                    .await
+                    .aws()
+                    .map(|_| ()),
+            };
+            match r {
+                // A retry after a lost answer.
+                Err(e) if e.is("InvalidPermission.Duplicate") => Ok(()),
+                other => other,
+            }
+        },
+    )
+    .await
+}
+
+/// Revokes what `old` has and `new` lacks, then authorizes the rest.
+async fn converge(
+    aws: &Aws,
+    id: &str,
+    new: &SecurityGroupProps,
+    old_in: &[Rule],
+    old_out: &[Rule],
+) -> Result<()> {
+    let ingress = set_delta(&new.ingress, old_in);
+    let egress = set_delta(&new.egress, old_out);
+    revoke(aws, id, Direction::Ingress, permissions(ingress.removed)?).await?;
+    revoke(aws, id, Direction::Egress, permissions(egress.removed)?).await?;
+    authorize(aws, id, Direction::Ingress, permissions(ingress.added)?).await?;
+    authorize(aws, id, Direction::Egress, permissions(egress.added)?).await
+}
+
+#[async_trait]
+impl Kind for SecurityGroup {
+    type Props = SecurityGroupProps;
+
+    fn info(&self) -> KindInfo {
+        KindInfo {
+            replace_fields: &["vpc_id", "group_name", "description"],
+            ..KindInfo::default()
+        }
+    }
+
+    fn normalize(&self, props: &mut Value) {
+        sort_set(props, "ingress");
+        sort_set(props, "egress");
+    }
+
+    async fn find(
+        &self,
+        aws: &Aws,
+        address: Option<&str>,
+    ) -> Result<Vec<Current<SecurityGroupProps>>> {
+        let groups = paginated!(
+            aws.ec2
+                .describe_security_groups()
+                .set_filters(Some(filters(aws, address)))
+        )?;
+        Ok(owned(
+            aws,
+            address,
+            groups,
+            |g| tag_map(g.tags()),
+            |g, owner| {
+                let mut props = SecurityGroupProps {
+                    vpc_id: g.vpc_id().unwrap_or_default().into(),
+                    group_name: g.group_name().unwrap_or_default().into(),
+                    description: g.description().unwrap_or_default().into(),
+                    ingress: flatten(g.ip_permissions()),
+                    egress: flatten(g.ip_permissions_egress()),
+                    tags: owner.tags,
+                };
+                props.ingress.sort();
+                props.ingress.dedup();
+                props.egress.sort();
+                props.egress.dedup();
+                Some(
+                    Current::new(owner.address, g.group_id().unwrap_or_default(), props)
+                        .with("arn", json!(g.security_group_arn())),
+                )
+            },
+        ))
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        d: &Desired<SecurityGroupProps>,
+        _ctx: &StepContext<'_>,
+    ) -> Result<Current<SecurityGroupProps>> {
+        let p = &d.props;
+        let vpc_id = p.vpc_id.get()?;
+        let t = aws.tags_for(&d.address, &p.tags);
+        let id = create_once(
+            &d.address,
+            || async {
+                let out = aws
+                    .ec2_once
+                    .create_security_group()
+                    .group_name(&p.group_name)
+                    .description(&p.description)
+                    .vpc_id(vpc_id)
+                    .tag_specifications(tag_spec(ResourceType::SecurityGroup, &t))
+                    .send()
+                    .await
+                    .aws()?;
+                Ok(out.group_id().unwrap_or_default().to_string())
+            },
+            || async { Ok(self.find(aws, Some(&d.address)).await?.pop().map(|l| l.id)) },
+        )
+        .await?;
+        // A new group allows all egress; converge from that.
+        converge(aws, &id, p, &[], &[Rule::all_outbound()]).await?;
+        Ok(d.current(id))
+    }
+
+    async fn update(
+        &self,
+        aws: &Aws,
+        d: &Desired<SecurityGroupProps>,
+        l: &Current<SecurityGroupProps>,
+        _changed: &[String],
+        _ctx: &StepContext<'_>,
+    ) -> Result<Current<SecurityGroupProps>> {
+        converge(aws, &l.id, &d.props, &l.props.ingress, &l.props.egress).await?;
+        tags::sync(&Tagging, aws, &l.id, &l.props.tags, &d.props.tags).await?;
+        Ok(l.clone().with_props(d.props.clone()))
+    }
+
+    async fn delete(
+        &self,
+        aws: &Aws,
+        l: &Current<SecurityGroupProps>,
+        ctx: &StepContext<'_>,
+    ) -> Result<Option<String>> {
+        retry_on(
+            &["DependencyViolation", "InvalidGroup.InUse"],
+            "deleting the security group",
+            DRAIN,
+            ctx,
+            || async {
+                aws.ec2
+                    .delete_security_group()
+                    .group_id(&l.id)
+                    .send()
+                    .await
+                    .aws()
+                    .or_absent()
+            },
+        )
+        .await?;
+        Ok(None)
+    }
+}
