@@ -190,3 +190,42 @@ pub enum Format {
     Json,
     Markdown,
 }
+
+impl Global {
+    /// The stack file and overrides, for `ops`.
+    pub fn source(&self) -> crate::ops::Source {
+        crate::ops::Source {
+            file: self.file.clone(),
+            overrides: crate::config::Overrides {
+                stack: self.stack.clone(),
+                region: self.region.clone(),
+                environment: self.env.clone(),
+            },
+            profile: self.profile.clone(),
+        }
+    }
+}
+
+impl Scope {
+    pub fn scope(&self) -> crate::engine::filter::Scope {
+        crate::engine::filter::Scope {
+            targets: self.targets.clone(),
+            excludes: self.excludes.clone(),
+        }
+    }
+}
+
+impl ExecArgs {
+    /// How to run, for `ops::run` (`wait`: `apply --wait`).
+    pub fn options(&self, wait: bool) -> crate::ops::RunOptions {
+        crate::ops::RunOptions {
+            auto_approve: self.auto_approve,
+            parallelism: self.parallelism,
+            skip_final_backup: self.skip_final_backup,
+            json: self.json,
+            lock_timeout: *self.lock_timeout,
+            scope: self.scope.scope(),
+            wait,
+        }
+    }
+}

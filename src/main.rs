@@ -55,6 +55,7 @@ fn init_logging(v: u8) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let src = &cli.global.source();
     let g = &cli.global;
     let style = Style {
         on: ui::color_enabled(g.no_color),
@@ -70,7 +71,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::Validate => {
-            let stack = ops::load(g)?;
+            let stack = ops::load(src)?;
             let desired = model::expand(&stack);
             println!(
                 "{} is valid: stack \"{}\" in {} across {} ({} resources).",
@@ -83,7 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::Graph(args) => {
-            let stack = ops::load(g)?;
+            let stack = ops::load(src)?;
             let desired = model::expand(&stack);
             match args.format {
                 GraphFormat::Mermaid => {
@@ -94,14 +95,14 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::Plan(args) => {
-            let stack = ops::load(g)?;
-            let p = ops::provider(&stack, g).await?;
+            let stack = ops::load(src)?;
+            let p = ops::provider(&stack, src).await?;
             let mode = if args.destroy {
                 Mode::Destroy
             } else {
                 Mode::Apply
             };
-            let plan = ops::plan(&stack, p.as_ref(), mode, &args.scope).await?;
+            let plan = ops::plan(&stack, p.as_ref(), mode, &args.scope.scope()).await?;
             if let Some(path) = &args.out {
                 std::fs::write(path, serde_json::to_vec_pretty(&plan)?).map_err(|e| {
                     anyhow::anyhow!("cannot write the plan to {}: {e}", path.display())
@@ -130,19 +131,20 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Apply(args) => {
             ops::run(
-                g,
+                src,
                 Mode::Apply,
-                &args.exec,
+                &args.exec.options(args.wait),
                 args.plan_file.as_deref(),
-                args.wait,
                 style,
             )
             .await
         }
-        Command::Destroy(args) => ops::run(g, Mode::Destroy, &args.exec, None, false, style).await,
+        Command::Destroy(args) => {
+            ops::run(src, Mode::Destroy, &args.exec.options(false), None, style).await
+        }
         Command::Unlock => {
-            let stack = ops::load(g)?;
-            let p = ops::provider(&stack, g).await?;
+            let stack = ops::load(src)?;
+            let p = ops::provider(&stack, src).await?;
             match p.aws.force_unlock().await? {
                 Some(holder) => println!(
                     "Removed the lock of stack \"{}\" held by {holder}.",
@@ -153,8 +155,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(exit::OK)
         }
         Command::Output(args) => {
-            let stack = ops::load(g)?;
-            let p = ops::provider(&stack, g).await?;
+            let stack = ops::load(src)?;
+            let p = ops::provider(&stack, src).await?;
             let outs = ops::outputs(&stack, p.as_ref()).await?;
             if let Some(name) = &args.name {
                 let Some((_, v, _)) = outs.iter().find(|(n, _, _)| n == name) else {

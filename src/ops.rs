@@ -10,11 +10,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::aws::lock::{Lock, LockHeld};
 use crate::aws::{Aws, AwsProvider};
-use crate::cli::{ExecArgs, Global, Scope};
 use crate::config::{self, Overrides, Stack};
 use crate::engine::diff::{destroy_all, diff};
 use crate::engine::executor::{self, Cancel, EventSink, ExecOptions, Report};
-use crate::engine::filter;
+use crate::engine::filter::{self, Scope};
 use crate::engine::plan::{self, Action, FORMAT_VERSION, Mode, Plan};
 use crate::engine::provider::{Provider, StepOptions};
 use crate::model::{self, Desired};
@@ -51,14 +50,35 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
     }
 }
 
+/// The stack file, the command line's overrides of it, and how to reach AWS.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    pub file: std::path::PathBuf,
+    pub overrides: Overrides,
+    /// AWS shared-config profile.
+    pub profile: Option<String>,
+}
+
+/// How `apply` and `destroy` run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Don't ask for confirmation.
+    pub auto_approve: bool,
+    /// Steps at once, at most.
+    pub parallelism: usize,
+    pub skip_final_backup: bool,
+    /// JSON lines instead of the terminal view.
+    pub json: bool,
+    /// How long to wait for another run's lock.
+    pub lock_timeout: Duration,
+    pub scope: Scope,
+    /// Wait for slow propagation (CloudFront) before a step counts as done.
+    pub wait: bool,
+}
+
 /// Loads and validates the stack file, printing located errors.
-pub fn load(g: &Global) -> Result<Stack> {
-    let ov = Overrides {
-        stack: g.stack.clone(),
-        region: g.region.clone(),
-        environment: g.env.clone(),
-    };
-    match config::load(&g.file, &ov) {
+pub fn load(src: &Source) -> Result<Stack> {
+    match config::load(&src.file, &src.overrides) {
         Ok(s) => Ok(s),
         Err(d) => {
             eprint!("{}", d.render());
@@ -68,14 +88,14 @@ pub fn load(g: &Global) -> Result<Stack> {
 }
 
 /// The AWS provider for a stack name in a region.
-pub async fn connect(name: &str, region: &str, g: &Global) -> Result<Arc<AwsProvider>> {
-    let aws = Aws::connect(name, region, g.profile.as_deref()).await?;
+pub async fn connect(name: &str, region: &str, src: &Source) -> Result<Arc<AwsProvider>> {
+    let aws = Aws::connect(name, region, src.profile.as_deref()).await?;
     Ok(Arc::new(AwsProvider::new(aws)))
 }
 
 /// The AWS provider for a stack.
-pub async fn provider(stack: &Stack, g: &Global) -> Result<Arc<AwsProvider>> {
-    connect(&stack.name, &stack.region, g).await
+pub async fn provider(stack: &Stack, src: &Source) -> Result<Arc<AwsProvider>> {
+    connect(&stack.name, &stack.region, src).await
 }
 
 /// Reads the live stack and plans `mode`, restricted to `scope`.
@@ -270,7 +290,7 @@ pub fn show_plan(plan: &Plan, out: &Output, style: Style) {
 pub async fn execute(
     plan: &Plan,
     p: Arc<AwsProvider>,
-    args: &ExecArgs,
+    args: &RunOptions,
     style: Style,
     out: &Output,
     cancel: &Cancel,
@@ -279,7 +299,7 @@ pub async fn execute(
         parallelism: args.parallelism.max(1),
         step: StepOptions {
             skip_final_backup: args.skip_final_backup,
-            wait: p.aws.wait_deployed(),
+            wait: args.wait,
         },
         cancel: cancel.clone(),
         ..ExecOptions::default()
@@ -390,18 +410,17 @@ pub fn summarize(plan: &Plan, report: &Report, style: Style, out: &Output) -> i3
 /// Plan (or take a saved plan), lock, confirm, execute, release: apply and destroy.
 /// `wait`: wait for changes that propagate slowly (CloudFront) to be deployed.
 pub async fn run(
-    g: &Global,
+    src: &Source,
     mode: Mode,
-    args: &ExecArgs,
+    args: &RunOptions,
     saved: Option<&Path>,
-    wait: bool,
     style: Style,
 ) -> Result<i32> {
     let out = Output::choose(args.json);
     let (p, saved_plan, stack) = match saved {
         Some(path) => {
             let plan = read_saved(path)?;
-            if let Some(s) = &g.stack
+            if let Some(s) = &src.overrides.stack
                 && s != &plan.stack
             {
                 bail!(
@@ -409,44 +428,39 @@ pub async fn run(
                     plan.stack
                 );
             }
-            if g.file.exists() {
-                let ov = Overrides {
-                    stack: g.stack.clone(),
-                    region: g.region.clone(),
-                    environment: g.env.clone(),
-                };
-                if let Ok(s) = config::load(&g.file, &ov)
+            if src.file.exists() {
+                if let Ok(s) = config::load(&src.file, &src.overrides)
                     && (s.name != plan.stack || s.region != plan.region)
                 {
                     bail!(
                         "the saved plan belongs to stack \"{}\" in {}, but {} is stack \"{}\" in {}; nothing was changed",
                         plan.stack,
                         plan.region,
-                        g.file.display(),
+                        src.file.display(),
                         s.name,
                         s.region
                     );
                 }
             }
             (
-                connect(&plan.stack, &plan.region, g).await?,
+                connect(&plan.stack, &plan.region, src).await?,
                 Some(plan),
                 None,
             )
         }
         None => {
-            let stack = load(g)?;
-            (provider(&stack, g).await?, None, Some(stack))
+            let stack = load(src)?;
+            (provider(&stack, src).await?, None, Some(stack))
         }
     };
     p.aws
         .wait_deployed
-        .store(wait, std::sync::atomic::Ordering::Relaxed);
+        .store(args.wait, std::sync::atomic::Ordering::Relaxed);
     let cancel = Cancel::default();
     let watcher = watch_interrupts(cancel.clone());
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let lock = tokio::select! {
-        l = lock(&p, &command, *args.lock_timeout) => l?,
+        l = lock(&p, &command, args.lock_timeout) => l?,
         _ = cancel.cancelled() => {
             eprintln!("Interrupted before anything was changed.");
             return Ok(exit::INTERRUPTED);

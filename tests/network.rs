@@ -384,3 +384,161 @@ fn nat_per_az_routes_private_subnets_through_their_gateway() {
     ]);
     assert!(eips["Addresses"].as_array().unwrap().is_empty());
 }
+
+/// The stack's VPC endpoints, by service (the last part of the service name).
+fn endpoints(m: &Moto, stack: &str) -> std::collections::BTreeMap<String, Value> {
+    m.ec2_by_stack("describe-vpc-endpoints", "VpcEndpoints", stack)
+        .into_iter()
+        .filter(|e| !matches!(e["State"].as_str(), Some("deleted" | "deleting")))
+        .map(|e| {
+            let service = e["ServiceName"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("com.amazonaws.us-east-1.")
+                .to_string();
+            (service, e)
+        })
+        .collect()
+}
+
+fn ids_at(m: &Moto, describe: &str, key: &str, id: &str, prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = m
+        .ec2_by_stack(describe, key, "webapp")
+        .into_iter()
+        .filter(|r| tag(r, "infra:address").is_some_and(|a| a.starts_with(prefix)))
+        .map(|r| r[id].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn sorted_strings(v: &Value) -> Vec<String> {
+    let mut s: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    s.sort();
+    s
+}
+
+/// Without NAT, the reference stack's VPC function (the users service reads
+/// its database secret) could reach no AWS API: the network gets the free
+/// gateway endpoints on the private route tables and a Secrets Manager
+/// interface endpoint with private DNS in the private subnets, reachable on
+/// 443 from the functions and web groups only. With NAT it gets none unless
+/// the file lists them.
+#[test]
+fn endpoints_follow_the_nat_and_the_file() {
+    let m = Moto::start();
+    let w = Workdir::reference();
+    let plan = m.infra(w.path(), &["plan", "--no-color"]);
+    plan.ok();
+    assert!(
+        plan.stdout
+            .contains("VPC function users reaches secretsmanager only through this endpoint"),
+        "the plan says why: {}",
+        plan.stdout
+    );
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+
+    let private_rts = ids_at(
+        &m,
+        "describe-route-tables",
+        "RouteTables",
+        "RouteTableId",
+        "network.route_table.private.",
+    );
+    let private_subnets = ids_at(
+        &m,
+        "describe-subnets",
+        "Subnets",
+        "SubnetId",
+        "network.subnet.private.",
+    );
+    assert_eq!(private_rts.len(), 2);
+    let e = endpoints(&m, "webapp");
+    assert_eq!(
+        e.keys().cloned().collect::<Vec<_>>(),
+        vec!["dynamodb", "s3", "secretsmanager"]
+    );
+    for gw in ["s3", "dynamodb"] {
+        assert_eq!(e[gw]["VpcEndpointType"], "Gateway");
+        assert_eq!(
+            sorted_strings(&e[gw]["RouteTableIds"]),
+            private_rts,
+            "{gw} on the private route tables"
+        );
+    }
+    let sm = &e["secretsmanager"];
+    assert_eq!(sm["VpcEndpointType"], "Interface");
+    assert_eq!(sm["PrivateDnsEnabled"], true);
+    assert_eq!(sorted_strings(&sm["SubnetIds"]), private_subnets);
+    let groups: Vec<&str> = sm["Groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["GroupId"].as_str().unwrap())
+        .collect();
+    let sg_id = |name: &str| {
+        m.ec2_by_stack("describe-security-groups", "SecurityGroups", "webapp")
+            .into_iter()
+            .find(|g| tag(g, "infra:address") == Some(&format!("network.sg.{name}")))
+            .map(|g| g["GroupId"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(groups, vec![sg_id("endpoints").as_str()]);
+    let sg = m.aws(&[
+        "ec2",
+        "describe-security-groups",
+        "--group-ids",
+        &sg_id("endpoints"),
+    ]);
+    let ingress = &sg["SecurityGroups"][0]["IpPermissions"];
+    let mut sources: Vec<String> = ingress
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|p| assert_eq!(p["FromPort"], 443))
+        .flat_map(|p| p["UserIdGroupPairs"].as_array().unwrap().clone())
+        .map(|g| g["GroupId"].as_str().unwrap().to_string())
+        .collect();
+    sources.sort();
+    let mut want = vec![sg_id("functions"), sg_id("web")];
+    want.sort();
+    assert_eq!(
+        sources, want,
+        "HTTPS from the functions and web groups only"
+    );
+    assert!(
+        ingress
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["IpRanges"].as_array().unwrap().is_empty())
+    );
+    m.infra(w.path(), &["plan", "--detailed-exitcode"]).ok();
+
+    // With NAT the endpoints go.
+    w.edit("nat: none", "nat: per_az");
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    assert!(
+        endpoints(&m, "webapp").is_empty(),
+        "NAT: no endpoints unless listed"
+    );
+
+    // Listed ones stay with NAT.
+    w.edit(
+        "nat: per_az",
+        "nat: per_az\n  endpoints: { services: [ssm] }",
+    );
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let e = endpoints(&m, "webapp");
+    assert_eq!(e.keys().cloned().collect::<Vec<_>>(), vec!["ssm"]);
+    assert_eq!(e["ssm"]["PrivateDnsEnabled"], true);
+    m.infra(w.path(), &["plan", "--detailed-exitcode"]).ok();
+
+    m.infra(w.path(), &["destroy", "--auto-approve"]).ok();
+    assert!(endpoints(&m, "webapp").is_empty());
+}

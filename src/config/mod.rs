@@ -8,6 +8,7 @@
 
 pub mod aws_rules;
 pub mod diagnostics;
+pub mod endpoints;
 pub mod schema_check;
 pub mod spec;
 pub mod spec_backend;
@@ -52,6 +53,8 @@ pub struct Stack {
     pub private_subnets: Vec<String>,
     /// Directory of the stack file (relative paths in it are from here).
     pub base_dir: std::path::PathBuf,
+    /// The VPC endpoints the network gets, with why.
+    pub endpoints: Vec<endpoints::Endpoint>,
 }
 
 /// Loads and validates a stack file.

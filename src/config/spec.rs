@@ -103,11 +103,77 @@ pub struct Network {
     /// Private subnet CIDRs, one per AZ in order. Derived from `cidr` when absent.
     #[serde(default)]
     pub private_subnets: Option<Vec<String>>,
+    /// VPC endpoints, so that what runs in the private subnets reaches AWS
+    /// services without NAT: `auto` (default: with `nat: none`, those the
+    /// stack needs, e.g. DynamoDB and Secrets Manager for VPC functions that
+    /// declare `tables` or `database`), `none`, or
+    /// `{ auto: true|false, services: [ssm, logs, ...] }` to add more.
+    #[serde(default)]
+    pub endpoints: Endpoints,
     /// Security groups by tier name. `alb`, `web`, `functions` and `database`
     /// always exist with safe default rules; listing one here replaces its
     /// rules; other names add groups.
     #[serde(default)]
     pub security_groups: BTreeMap<String, SecurityGroupSpec>,
+}
+
+/// Which VPC endpoints the network gets.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Endpoints {
+    /// `auto` or `none`.
+    Mode(EndpointMode),
+    /// The automatic ones (unless `auto: false`) and these.
+    Listed(EndpointList),
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints::Mode(EndpointMode::Auto)
+    }
+}
+
+impl Endpoints {
+    /// Whether the stack adds the endpoints it needs by itself.
+    pub fn auto(&self) -> bool {
+        match self {
+            Endpoints::Mode(m) => *m == EndpointMode::Auto,
+            Endpoints::Listed(l) => l.auto,
+        }
+    }
+    /// The services listed in the file.
+    pub fn listed(&self) -> &[String] {
+        match self {
+            Endpoints::Mode(_) => &[],
+            Endpoints::Listed(l) => &l.services,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointMode {
+    /// The endpoints the stack needs when its private subnets have no NAT.
+    Auto,
+    /// No endpoints.
+    None,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointList {
+    /// Also add the endpoints the stack needs without NAT (default true).
+    #[serde(default = "yes")]
+    pub auto: bool,
+    /// AWS services by endpoint name: `s3` and `dynamodb` (gateway
+    /// endpoints, free), or interface endpoints such as `secretsmanager`,
+    /// `ssm`, `ssmmessages`, `ec2messages`, `logs`, `kms`, `sts`, `sqs`.
+    #[serde(default)]
+    pub services: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One security group's rules.

@@ -286,7 +286,16 @@ pub fn validate(
         let ok_name = g.chars().next().is_some_and(|c| c.is_ascii_lowercase())
             && g.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !ok_name {
+        if g == crate::config::endpoints::GROUP {
+            errs.push(PathError {
+                path: gp.clone(),
+                message: format!(
+                    "the group name `{g}` is reserved for the VPC interface endpoints' group"
+                ),
+                help: Some("rename it".into()),
+                at_key: true,
+            });
+        } else if !ok_name {
             errs.push(PathError { path: gp.clone(), message: format!("group name `{g}` must be lowercase letters, digits, `-` or `_`, starting with a letter"), help: Some("rename it".into()), at_key: true });
         } else if let Err(e) = rules::validate_security_group_name(&format!("{name}-{g}")) {
             errs.push(PathError {
@@ -332,6 +341,7 @@ pub fn validate(
     );
     super::validate_backend::validate(&spec, &name, &region, &base_dir, &mut errs);
     super::validate_data::validate(&spec, &name, azs.len(), &mut errs);
+    let endpoints = super::endpoints::resolve(&spec, &mut errs);
 
     if !errs.is_empty() {
         return Err(errs);
@@ -344,6 +354,7 @@ pub fn validate(
         public_subnets,
         private_subnets,
         base_dir,
+        endpoints,
         spec,
     })
 }

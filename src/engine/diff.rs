@@ -59,7 +59,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
                 data_loss: false,
                 reason: None,
                 deletion_protected: false,
-                notes: Vec::new(),
+                notes: want.reason.iter().cloned().collect(),
             });
             continue;
         };

@@ -14,6 +14,15 @@ use super::provider::Provider;
 use super::resource::Resource;
 use super::value;
 
+/// Part of a stack: `--target` and `--exclude` patterns.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// Only these addresses (or what lies under them) and what they need.
+    pub targets: Vec<String>,
+    /// Not these, nor what depends on them.
+    pub excludes: Vec<String>,
+}
+
 /// Whether `address` is `pattern` or lies under it (`network.subnet` matches
 /// `network.subnet.public.us-east-1a`).
 pub fn matches(pattern: &str, address: &str) -> bool {

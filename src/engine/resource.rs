@@ -26,6 +26,7 @@ pub trait Props: Serialize + DeserializeOwned + Send + Sync + 'static {
             // props did.
             props: serde_json::to_value(self).unwrap_or(Value::Null),
             depends_on: Vec::new(),
+            reason: None,
         }
     }
 }
@@ -42,6 +43,10 @@ pub struct Resource {
     /// Ordering-only dependencies, beyond those implied by references.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Why the stack has it when the file does not say so itself (an
+    /// endpoint added because the subnets have no NAT): shown when planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Resource {
@@ -51,7 +56,14 @@ impl Resource {
             kind: kind.to_string(),
             props,
             depends_on: Vec::new(),
+            reason: None,
         }
+    }
+
+    /// Says why the stack has this resource (see [`Resource::reason`]).
+    pub fn because(mut self, why: impl Into<String>) -> Self {
+        self.reason = Some(why.into());
+        self
     }
 
     /// Adds an ordering-only dependency.

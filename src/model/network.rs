@@ -10,7 +10,9 @@ use crate::aws::ec2::route_table::{Route, RouteTableProps};
 use crate::aws::ec2::security_group::{Rule, SecurityGroupProps};
 use crate::aws::ec2::subnet::SubnetProps;
 use crate::aws::ec2::vpc::VpcProps;
+use crate::aws::ec2::vpc_endpoint::VpcEndpointProps;
 use crate::config::Stack;
+use crate::config::endpoints::{GROUP as ENDPOINTS_GROUP, service_name};
 use crate::config::spec::{NatMode, Protocol, RuleSpec, SecurityGroupSpec};
 use crate::config::validate::BUILTIN_GROUPS;
 use crate::engine::resource::Props;
@@ -146,6 +148,8 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         );
     }
 
+    endpoints(stack, d);
+
     // Security groups: the built-in tiers, then the user's extra groups.
     let mut names: Vec<String> = BUILTIN_GROUPS.iter().map(|s| s.to_string()).collect();
     names.extend(
@@ -180,6 +184,60 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 tags: tags(stack, &format!("sg-{name}")),
             }
             .at(security_group(&name)),
+        );
+    }
+}
+
+/// VPC endpoints: gateway ones on the private route tables, interface ones
+/// in the private subnets (one network interface per AZ) with private DNS.
+fn endpoints(stack: &Stack, d: &mut Desired) {
+    for e in &stack.endpoints {
+        let private = |what: &str| -> Vec<Ref> {
+            stack
+                .azs
+                .iter()
+                .map(|az| match what {
+                    "route_table" => Ref::to(&format!("network.route_table.private.{az}"), "id"),
+                    _ => Ref::to(&subnet("private", az), "id"),
+                })
+                .collect()
+        };
+        let props = VpcEndpointProps {
+            vpc_id: Ref::to(VPC, "id"),
+            service_name: service_name(&e.service, &stack.region, stack.partition, e.gateway),
+            endpoint_type: if e.gateway { "Gateway" } else { "Interface" }.into(),
+            route_table_ids: if e.gateway {
+                private("route_table")
+            } else {
+                vec![]
+            },
+            subnet_ids: if e.gateway { vec![] } else { private("subnet") },
+            security_group_ids: if e.gateway {
+                vec![]
+            } else {
+                vec![Ref::to(&security_group(ENDPOINTS_GROUP), "id")]
+            },
+            private_dns_enabled: !e.gateway,
+            tags: tags(stack, &format!("endpoint-{}", e.service)),
+        };
+        d.resources.push(
+            props
+                .at(format!("network.endpoint.{}", e.service))
+                .because(e.reason.clone()),
+        );
+    }
+    if stack.endpoints.iter().any(|e| !e.gateway) {
+        d.resources.push(
+            SecurityGroupProps {
+                vpc_id: Ref::to(VPC, "id"),
+                group_name: format!("{}-{ENDPOINTS_GROUP}", stack.name),
+                description: "VPC interface endpoints: HTTPS from functions and web instances"
+                    .into(),
+                ingress: rules(&[rule(443, &[], &["functions", "web"])]),
+                egress: vec![],
+                tags: tags(stack, &format!("sg-{ENDPOINTS_GROUP}")),
+            }
+            .at(security_group(ENDPOINTS_GROUP)),
         );
     }
 }

@@ -14,6 +14,7 @@ pub mod route_table;
 pub mod security_group;
 pub mod subnet;
 pub mod vpc;
+pub mod vpc_endpoint;
 
 use std::time::Duration;
 
@@ -22,7 +23,22 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Tag, TagSp
 
 use super::Aws;
 use super::errors::{AwsError, AwsResultExt};
+use super::kind::DynKind;
 use super::tags::{TagApi, Tags};
+
+/// The service's kinds, each registered once (see `super::registry`).
+pub fn kinds() -> Vec<Box<dyn DynKind>> {
+    vec![
+        Box::new(vpc::Vpc),
+        Box::new(subnet::Subnet),
+        Box::new(internet_gateway::InternetGateway),
+        Box::new(route_table::RouteTable),
+        Box::new(eip::Eip),
+        Box::new(nat_gateway::NatGateway),
+        Box::new(security_group::SecurityGroup),
+        Box::new(vpc_endpoint::VpcEndpoint),
+    ]
+}
 
 /// How long to wait for network interfaces and other dependants to drain on
 /// delete (a deleted VPC Lambda function's interfaces take up to ~20 min on

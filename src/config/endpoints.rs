@@ -1,0 +1,211 @@
+//! Which VPC endpoints the network gets, and why.
+//!
+//! A Lambda function in the VPC (and anything else in the private subnets)
+//! reaches AWS APIs only through NAT or a VPC endpoint: without either, a
+//! call such as Secrets Manager's GetSecretValue hangs until the function
+//! times out. With `network.nat: none`, the stack therefore plans the
+//! endpoints its VPC functions need (`network.endpoints: auto`, the
+//! default), and validation refuses a function that could never reach what
+//! it declares. Gateway endpoints (S3, DynamoDB) are free and sit on the
+//! private route tables; interface endpoints are billed per hour and AZ and
+//! sit in the private subnets with private DNS, so SDKs need no change.
+//! (AWS PrivateLink docs: "AWS services that integrate with AWS PrivateLink";
+//! "Gateway endpoints for Amazon S3 / DynamoDB".)
+
+use super::PathError;
+use super::aws_rules::did_you_mean;
+use super::spec::{NatMode, StackFile};
+use super::yaml::PathSeg;
+
+/// A VPC endpoint the network gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The service's endpoint name (`s3`, `secretsmanager`, `ecr.api`...).
+    pub service: String,
+    /// A gateway endpoint (route table entries) rather than an interface one.
+    pub gateway: bool,
+    /// Why the stack has it, for the plan.
+    pub reason: String,
+}
+
+/// The security group of the interface endpoints (`network.sg.endpoints`):
+/// HTTPS from the functions and web groups only.
+pub const GROUP: &str = "endpoints";
+
+/// Services with gateway endpoints.
+pub const GATEWAY: &[&str] = &["s3", "dynamodb"];
+
+/// Interface endpoint services users list most (AWS PrivateLink); others are
+/// accepted when they look like endpoint names, with a did-you-mean for near
+/// misses of these.
+pub const INTERFACE: &[&str] = &[
+    "secretsmanager",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "ec2",
+    "logs",
+    "monitoring",
+    "kms",
+    "sts",
+    "lambda",
+    "sqs",
+    "sns",
+    "events",
+    "states",
+    "ecr.api",
+    "ecr.dkr",
+    "execute-api",
+    "elasticloadbalancing",
+    "autoscaling",
+    "rds",
+    "xray",
+    "kinesis-streams",
+    "cloudformation",
+    "email-smtp",
+    "athena",
+    "glue",
+    "sagemaker.runtime",
+    "bedrock-runtime",
+];
+
+fn key(k: &str) -> PathSeg {
+    PathSeg::Key(k.to_string())
+}
+
+/// The endpoints of the stack (listed ones first, then automatic ones not
+/// listed), and the errors of functions that can reach nothing they need.
+pub fn resolve(spec: &StackFile, errs: &mut Vec<PathError>) -> Vec<Endpoint> {
+    let net = &spec.network;
+    let mut out: Vec<Endpoint> = Vec::new();
+    for (i, s) in net.endpoints.listed().iter().enumerate() {
+        let p = vec![
+            key("network"),
+            key("endpoints"),
+            key("services"),
+            PathSeg::Index(i),
+        ];
+        let known = GATEWAY.contains(&s.as_str()) || INTERFACE.contains(&s.as_str());
+        let looks_like_a_name = !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+        if !known && !looks_like_a_name {
+            errs.push(
+                PathError::new(p, format!("`{s}` is not a VPC endpoint service name"))
+                    .help("use the service's endpoint name, e.g. `ssm`, `logs`, `ecr.api`"),
+            );
+            continue;
+        }
+        if !known && let Some(m) = did_you_mean(s, &[GATEWAY, INTERFACE].concat()) {
+            errs.push(
+                PathError::new(p, format!("unknown VPC endpoint service `{s}`"))
+                    .help(format!("did you mean `{m}`?")),
+            );
+            continue;
+        }
+        if out.iter().any(|e| &e.service == s) {
+            errs.push(PathError::new(p, format!("`{s}` is listed twice")).help("remove one"));
+            continue;
+        }
+        out.push(Endpoint {
+            service: s.clone(),
+            gateway: GATEWAY.contains(&s.as_str()),
+            reason: "listed in network.endpoints".into(),
+        });
+    }
+
+    // What VPC functions need; only without NAT (with NAT they go through it).
+    if net.nat != NatMode::None {
+        return out;
+    }
+    let Some(backend) = &spec.backend else {
+        return out;
+    };
+    // service -> the VPC functions that need it.
+    let mut needed: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, f) in &backend.functions {
+        if !f.vpc {
+            continue;
+        }
+        let needs = [
+            (!f.tables.is_empty(), "dynamodb", "tables", "uses DynamoDB"),
+            (
+                f.database,
+                "secretsmanager",
+                "database",
+                "reads the database secret",
+            ),
+        ];
+        for (_, service, field, what) in needs.into_iter().filter(|n| n.0) {
+            if out.iter().any(|e| e.service == service) {
+                continue;
+            }
+            if !net.endpoints.auto() {
+                let p = vec![key("backend"), key("functions"), key(name), key(field)];
+                errs.push(
+                    PathError::new(
+                        p,
+                        format!(
+                            "function `{name}` runs in the VPC and {what}, but the private subnets have no NAT and no `{service}` endpoint: every call would hang until the function times out"
+                        ),
+                    )
+                    .help(format!(
+                        "add `{service}` to `network.endpoints.services`, let infra add it (`network.endpoints: auto`), or give the subnets NAT (`network.nat: single`)"
+                    )),
+                );
+                continue;
+            }
+            match needed.iter_mut().find(|(s, _)| *s == service) {
+                Some((_, users)) => users.push(name),
+                None => needed.push((service, vec![name])),
+            }
+        }
+    }
+    // Anything in the private subnets without NAT reaches S3 and DynamoDB
+    // only through their gateway endpoints, which are free: add both.
+    let vpc_functions: Vec<&str> = backend
+        .functions
+        .iter()
+        .filter(|(_, f)| f.vpc)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if net.endpoints.auto() && !vpc_functions.is_empty() {
+        for service in GATEWAY {
+            if !out.iter().any(|e| e.service == *service)
+                && !needed.iter().any(|(s, _)| s == service)
+            {
+                needed.push((service, vpc_functions.clone()));
+            }
+        }
+    }
+    needed.sort_by_key(|(s, _)| (!GATEWAY.contains(s), *s));
+    for (service, users) in needed {
+        out.push(Endpoint {
+            service: service.to_string(),
+            gateway: GATEWAY.contains(&service),
+            reason: format!(
+                "the private subnets have no NAT: VPC function{} {} reach{} {service} only through {}",
+                if users.len() > 1 { "s" } else { "" },
+                users.join(", "),
+                if users.len() > 1 { "" } else { "es" },
+                if GATEWAY.contains(&service) {
+                    "this (free) gateway endpoint"
+                } else {
+                    "this endpoint"
+                },
+            ),
+        });
+    }
+    out
+}
+
+/// The endpoint's AWS service name in `region` (interface endpoints of the
+/// China regions carry a `cn.` prefix).
+pub fn service_name(service: &str, region: &str, partition: &str, gateway: bool) -> String {
+    if partition == "aws-cn" && !gateway {
+        format!("cn.com.amazonaws.{region}.{service}")
+    } else {
+        format!("com.amazonaws.{region}.{service}")
+    }
+}
