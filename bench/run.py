@@ -772,7 +772,7 @@ def main() -> int:
         "# Benchmark results",
         "",
         f"Produced by `bench/run.py --runs {args.runs}"
-        + "".join(f" --{f.replace('_', '-')}" for f in ("skip_terraform", "skip_latency", "skip_scale", "measure_build")
+        + "".join(f" --{f.replace('_', '-')}" for f in ("skip_terraform", "skip_latency", "skip_scale", "skip_clock", "measure_build")
                   if getattr(args, f)) + f"` on {started:%Y-%m-%d %H:%M %Z}.",
         "",
         f"- Machine: {machine()}.",
