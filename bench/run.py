@@ -3,6 +3,7 @@
 
     bench/run.py [--runs 3] [--skip-terraform] [--skip-latency] [--skip-scale]
                  [--latency-ms 100] [--scales 1,5,10] [--measure-build]
+                 [--infra target/debug/infra] [--aws-clock 1/60] [--skip-clock | --clock-only]
 
 Starts ONE moto server and the loopback proxy (tools/proxy.rs) in front of it,
 builds infra in release, then runs the reference stack.yaml with infra and
@@ -11,7 +12,10 @@ emulator: apply, no-op plan, destroy, --runs times each, moto reset between
 runs. The proxy counts the API calls of every phase and times the emulator's
 own serving time. Then a latency run (a second proxy adding --latency-ms to
 every call) and a scale run (stacks generated with 1x, 5x, 10x the repeatable
-sections of stack.yaml). Prints the table and writes it to bench/RESULTS.md.
+sections of stack.yaml), and the clock run: both tools' apply and destroy
+through a proxy with AWS's clock (--aws-clock), against the floor computed
+from the stack's dependency graph. Prints the table and writes it to
+bench/RESULTS.md (--clock-only replaces only the clock run's section there).
 Every target says met / not met with its numbers. See bench/README.md.
 
 Python 3.11 standard library, plus PyYAML (installed with the AWS CLI and
@@ -128,12 +132,13 @@ class Moto:
 
 
 class Proxy:
-    def __init__(self, binary: Path, upstream: str, logdir: Path, name: str, latency_ms: int = 0):
+    def __init__(self, binary: Path, upstream: str, logdir: Path, name: str, latency_ms: int = 0,
+                 extra: list[str] | None = None):
         self.calls_log = logdir / f"{name}-calls.jsonl"
         self.proc = subprocess.Popen(
             [str(binary), "--listen", "127.0.0.1:0", "--upstream", upstream,
              "--latency-ms", str(latency_ms), "--stats-file", str(logdir / f"{name}-stats.json"),
-             "--log", str(self.calls_log)],
+             "--log", str(self.calls_log), *(extra or [])],
             stdout=subprocess.PIPE, stderr=open(logdir / f"{name}.log", "w"), text=True,
         )
         line = self.proc.stdout.readline().strip()
@@ -545,7 +550,13 @@ def main() -> int:
     ap.add_argument("--scales", default="1,5,10")
     ap.add_argument("--terraform-dir", help="the Terraform peer (default ../shared/peers/terraform)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
-    ap.add_argument("--infra-bin", help="benchmark this infra binary instead of target/release/infra "
+    ap.add_argument("--aws-clock", default="1/60", metavar="FACTOR",
+                    help="the clock run's factor: AWS's durations times this (1/60: 15 min -> 15 s)")
+    ap.add_argument("--skip-clock", action="store_true", help="leave out the run on AWS's clock")
+    ap.add_argument("--clock-only", action="store_true",
+                    help="only the run on AWS's clock; replaces only its section of --out")
+    ap.add_argument("--infra", "--infra-bin", dest="infra_bin",
+                    help="benchmark this infra binary instead of target/release/infra "
                                         "(implies --no-build for infra)")
     ap.add_argument("--measure-build", action="store_true",
                     help="also time two cold release builds (as is, and with opt-level overrides "
@@ -586,6 +597,28 @@ def main() -> int:
     for b in (infra, proxy_bin):
         if not b.exists():
             raise SystemExit(f"{b} missing: run without --no-build")
+    # A copy: the shared target directory may be rebuilt by someone else mid-run.
+    shutil.copy2(infra, logdir / "infra")
+    shutil.copy2(proxy_bin, logdir / "proxy")
+    infra, proxy_bin = logdir / "infra", logdir / "proxy"
+
+    if args.clock_only:
+        moto = Moto(logdir)
+        try:
+            section = clock_section(args, infra, stack_workdir(), moto, proxy_bin, logdir)
+        finally:
+            moto.stop()
+        text = clock_block(args, started, section)
+        print(text)
+        out = Path(args.out)
+        old = out.read_text() if out.exists() else ""
+        if CLOCK_BEGIN in old and CLOCK_END in old:
+            new = old[:old.index(CLOCK_BEGIN)] + text + old[old.index(CLOCK_END) + len(CLOCK_END) + 1:]
+        else:
+            new = old.rstrip("\n") + "\n\n" + text
+        out.write_text(new)
+        log(f"clock run written to {args.out}; logs in {logdir}")
+        return 0
 
     build_md: list[str] = []
     moto = Moto(logdir)
@@ -723,6 +756,11 @@ def main() -> int:
         # ---- scale run
         if not args.skip_scale:
             md += scale_section(args, infra, moto, proxy, logdir, targets, notes)
+
+        # ---- on AWS's clock
+        clock_md: list[str] = []
+        if not args.skip_clock:
+            clock_md = clock_section(args, infra, work, moto, proxy_bin, logdir)
     finally:
         if lat_proxy:
             lat_proxy.stop()
@@ -734,7 +772,7 @@ def main() -> int:
         "# Benchmark results",
         "",
         f"Produced by `bench/run.py --runs {args.runs}"
-        + "".join(f" --{f.replace('_', '-')}" for f in ("skip_terraform", "skip_latency", "skip_scale", "measure_build")
+        + "".join(f" --{f.replace('_', '-')}" for f in ("skip_terraform", "skip_latency", "skip_scale", "skip_clock", "measure_build")
                   if getattr(args, f)) + f"` on {started:%Y-%m-%d %H:%M %Z}.",
         "",
         f"- Machine: {machine()}.",
@@ -754,6 +792,8 @@ def main() -> int:
     if notes:
         tgt += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
     text = "\n".join(head + tgt + md + build_md) + "\n"
+    if clock_md:
+        text += "\n" + clock_block(args, started, clock_md)
     print(text)
     Path(args.out).write_text(text)
     log(f"written to {args.out}; logs in {logdir}")
@@ -848,6 +888,307 @@ def scale_section(args, infra: Path, moto: Moto, proxy: Proxy, logdir: Path, tar
                         f"{fmt_s(plan_at[hi])} vs 2 × {fmt_s(plan_at[lo])} = {fmt_s(2 * plan_at[lo])} "
                         f"({plan_at[hi] / plan_at[lo]:.2f}×)"))
     return rows
+
+
+# --------------------------------------------------------------------------
+# On AWS's clock
+
+CLOCK_BEGIN = "<!-- clock run: bench/run.py --clock-only replaces from here -->"
+CLOCK_END = "<!-- end of the clock run -->"
+
+# Terraform resource types -> the kinds the floor knows (infra's names).
+TF_KINDS = {
+    "aws_db_instance": "rds.db_instance", "aws_cloudfront_distribution": "cloudfront.distribution",
+    "aws_lb": "elbv2.load_balancer", "aws_alb": "elbv2.load_balancer", "aws_nat_gateway": "ec2.nat_gateway",
+    "aws_vpc_endpoint": "ec2.vpc_endpoint", "aws_lambda_function": "lambda.function",
+    "aws_dynamodb_table": "dynamodb.table", "aws_subnet": "ec2.subnet", "aws_security_group": "ec2.security_group",
+    "aws_db_subnet_group": "rds.db_subnet_group", "aws_internet_gateway": "ec2.internet_gateway",
+    "aws_eip": "ec2.eip", "aws_vpc": "ec2.vpc",
+}
+# A dependent must wait for these attributes' resource to be ready (AWS has
+# no database endpoint before the instance is available); every other
+# reference needs only the resource's id / ARN / name, known at create.
+READY_ATTRS = {"rds.db_instance": {"endpoint", "address", "port", "*"}}
+# What AWS refuses to delete while something that used it is still going.
+HELD_KINDS = {"ec2.subnet", "ec2.security_group", "rds.db_subnet_group", "ec2.internet_gateway", "ec2.eip"}
+# Whose deletion both tools wait for to the end.
+WAITED_GONE = {"rds.db_instance", "dynamodb.table", "ec2.nat_gateway"}
+
+
+def parse_factor(s: str) -> float:
+    a, _, b = s.partition("/")
+    return float(a) / float(b) if b else float(a)
+
+
+def ref_attrs(v, out: dict[str, set[str]]) -> None:
+    """address -> the attributes referred to (`{"$ref": "address#attr"}`)."""
+    if isinstance(v, dict):
+        r = v.get("$ref")
+        if isinstance(r, str) and len(v) == 1:
+            addr, _, attr = r.partition("#")
+            out.setdefault(addr, set()).add(attr or "*")
+        for x in v.values():
+            ref_attrs(x, out)
+    elif isinstance(v, list):
+        for x in v:
+            ref_attrs(x, out)
+
+
+def infra_nodes(plan: dict) -> dict[str, dict]:
+    """The stack's resources for the floor, from `infra plan --json` of an empty account."""
+    nodes = {}
+    for c in plan.get("changes", []):
+        d = c.get("desired")
+        if not d:
+            continue
+        props = d.get("props") or {}
+        refs: dict[str, set[str]] = {}
+        ref_attrs(props, refs)
+        for a in d.get("depends_on", []):
+            refs.setdefault(a, set()).add("depends_on")  # order only: no attribute read
+        nodes[c["address"]] = {
+            "kind": c["kind"], "refs": refs, "multi_az": bool(props.get("multi_az")),
+            "vpc": bool(props.get("vpc_config")),
+            "interface": str(props.get("endpoint_type", props.get("vpc_endpoint_type", ""))).lower() == "interface",
+        }
+    for n in nodes.values():
+        n["refs"] = {a: at for a, at in n["refs"].items() if a in nodes}
+    return nodes
+
+
+def tf_nodes(state: dict) -> dict[str, dict]:
+    """The Terraform peer's resources for the floor, from its state after apply
+    (each resource's `dependencies`; instances of one resource are one node)."""
+    nodes: dict[str, dict] = {}
+    for r in state.get("resources", []):
+        if r.get("mode") != "managed" or r.get("module"):
+            continue
+        addr = f"{r['type']}.{r['name']}"
+        n = nodes.setdefault(addr, {"kind": TF_KINDS.get(r["type"], r["type"]), "refs": {},
+                                    "multi_az": False, "vpc": False, "interface": False})
+        for inst in r.get("instances", []):
+            at = inst.get("attributes") or {}
+            n["multi_az"] |= bool(at.get("multi_az"))
+            vc = at.get("vpc_config") or []
+            n["vpc"] |= any(v.get("subnet_ids") for v in vc if isinstance(v, dict))
+            n["interface"] |= at.get("vpc_endpoint_type") == "Interface"
+            for dep in inst.get("dependencies", []):
+                # "aws_subnet.private" (no index); data sources are not waited for.
+                if not dep.startswith("data."):
+                    n["refs"].setdefault(dep, set()).add("*")
+    for n in nodes.values():
+        n["refs"] = {a: at for a, at in n["refs"].items() if a in nodes}
+    return nodes
+
+
+class Floor:
+    """The least time any tool can take on the clock: the longest chain of
+    unavoidable waits through the graph plus one round trip per step."""
+
+    def __init__(self, durations: dict[str, float], factor: float):
+        self.d, self.f = durations, factor
+
+    def w(self, key: str) -> float:
+        return self.d[key] * self.f
+
+    def ready(self, n: dict) -> float:
+        """The resource's own wait after its create call."""
+        k = n["kind"]
+        if k == "rds.db_instance":
+            az = "multi_az" if n["multi_az"] else "single_az"
+            return self.w(f"rds.{az}.creating") + self.w(f"rds.{az}.backing-up")
+        return {
+            "cloudfront.distribution": lambda: self.w("cloudfront.deploy"),
+            "elbv2.load_balancer": lambda: self.w("elbv2.provisioning"),
+            "ec2.nat_gateway": lambda: self.w("ec2.nat_gateway.pending"),
+            "ec2.vpc_endpoint": lambda: self.w("ec2.vpc_endpoint.interface.pending" if n["interface"]
+                                               else "ec2.vpc_endpoint.gateway.pending"),
+            "lambda.function": lambda: self.w("lambda.vpc.pending" if n["vpc"] else "lambda.pending"),
+            "dynamodb.table": lambda: self.w("dynamodb.creating"),
+        }.get(k, lambda: 0.0)()
+
+    def before_delete(self, n: dict) -> float:
+        """A wait between the first call of a deletion and its last (a distribution's disable)."""
+        return self.w("cloudfront.deploy") if n["kind"] == "cloudfront.distribution" else 0.0
+
+    def after_delete(self, n: dict) -> float:
+        """How long after its delete call the resource still holds what it used."""
+        if n["kind"] == "lambda.function":
+            return self.w("lambda.vpc.eni_release") if n["vpc"] else 0.0
+        key = {"rds.db_instance": "rds.deleting", "elbv2.load_balancer": "elbv2.eni_release",
+               "ec2.nat_gateway": "ec2.nat_gateway.deleting", "dynamodb.table": "dynamodb.deleting"}.get(n["kind"])
+        return self.w(key) if key else 0.0
+
+    @staticmethod
+    def needs_ready(dep: dict, attrs: set[str]) -> bool:
+        want = READY_ATTRS.get(dep["kind"])
+        return bool(want and attrs & want)
+
+    def apply(self, nodes: dict, rt: float) -> tuple[float, list[str]]:
+        done: dict[str, float] = {}
+        via: dict[str, str | None] = {}
+
+        def finish(a: str, seen: frozenset = frozenset()) -> float:
+            if a in done:
+                return done[a]
+            start, prev = rt, None  # one round of reads first
+            for dep, attrs in nodes[a]["refs"].items():
+                if dep in seen:
+                    continue
+                t = finish(dep, seen | {a}) + (self.ready(nodes[dep]) if self.needs_ready(nodes[dep], attrs) else 0)
+                if t > start:
+                    start, prev = t, dep
+            done[a], via[a] = start + rt, prev
+            return done[a]
+
+        ends = {a: finish(a) + self.ready(n) for a, n in nodes.items()}
+        return self._result(ends, via, nodes, lambda a: self.ready(nodes[a]), "ready")
+
+    def destroy(self, nodes: dict, rt: float) -> tuple[float, list[str]]:
+        dependents: dict[str, list[str]] = {a: [] for a in nodes}
+        for a, n in nodes.items():
+            for dep in n["refs"]:
+                dependents[dep].append(a)
+        done: dict[str, float] = {}
+        via: dict[str, str | None] = {}
+
+        def finish(a: str, seen: frozenset = frozenset()) -> float:
+            if a in done:
+                return done[a]
+            start, prev = rt, None
+            for x in dependents[a]:
+                if x in seen:
+                    continue
+                t = finish(x, seen | {a}) + (self.after_delete(nodes[x]) if nodes[a]["kind"] in HELD_KINDS else 0)
+                if t > start:
+                    start, prev = t, x
+            pre = self.before_delete(nodes[a])
+            done[a], via[a] = start + rt + pre + (rt if pre else 0), prev
+            return done[a]
+
+        ends = {a: finish(a) + (self.after_delete(n) if n["kind"] in WAITED_GONE else 0) for a, n in nodes.items()}
+        return self._result(ends, via, nodes,
+                            lambda a: self.before_delete(nodes[a]) + self.after_delete(nodes[a]), "gone")
+
+    @staticmethod
+    def _result(ends, via, nodes, wait, _what) -> tuple[float, list[str]]:
+        if not ends:
+            return 0.0, []
+        last = max(ends, key=lambda a: ends[a])
+        chain, a = [], last
+        while a is not None:
+            w = wait(a)
+            chain.append(f"{a} ({w:.1f} s)" if w >= 0.05 else a)
+            a = via.get(a)
+        return ends[last], list(reversed(chain))
+
+
+def clock_section(args, infra: Path, work: Path, moto: Moto, proxy_bin: Path, logdir: Path) -> list[str]:
+    factor = parse_factor(args.aws_clock)
+    durations = json.loads(subprocess.run([str(proxy_bin), "--print-durations"], capture_output=True,
+                                          text=True, check=True).stdout)
+    floor = Floor(durations, factor)
+    log(f"clock run (--aws-clock {args.aws_clock})")
+    proxy = Proxy(proxy_bin, moto.endpoint, logdir, "proxy-clock", extra=["--aws-clock", args.aws_clock])
+    rows: list[tuple] = []  # (tool, phase, Phase, floor, chain, note)
+    notes: list[str] = []
+    try:
+        moto.reset()
+        nodes = infra_nodes(plan_json(infra, work, moto.endpoint))
+        help_apply = subprocess.run([str(infra), "apply", "--help"], capture_output=True, text=True).stdout
+        help_destroy = subprocess.run([str(infra), "destroy", "--help"], capture_output=True, text=True).stdout
+        apply_cmd = [str(infra), "apply", "--auto-approve"] + (["--wait"] if "--wait" in help_apply else [])
+        destroy_cmd = [str(infra), "destroy", "--auto-approve"] + (
+            ["--skip-final-backup"] if "--skip-final-backup" in help_destroy else [])
+        fresh_moto(moto, infra, work)
+        env = aws_env(proxy.endpoint)
+        log("clock run: infra apply")
+        a = timed(apply_cmd, work, env, proxy, "clock-infra-apply", logdir)
+        log("clock run: infra destroy")
+        d = timed(destroy_cmd, work, env, proxy, "clock-infra-destroy", logdir)
+        for ph, p, fl in (("apply", a, floor.apply), ("destroy", d, floor.destroy)):
+            rt = median([c["end"] - c["start"] for c in p.calls_log]) if p.calls_log else 0.0
+            f, chain = fl(nodes, rt)
+            steps = sorted(step_seconds(p.stdout).items(), key=lambda kv: -kv[1])[:3]
+            rows.append(("infra", ph, p, f, chain, ", ".join(f"{k} {v:.1f} s" for k, v in steps)))
+        infra_cmds = f"`{' '.join(['infra'] + apply_cmd[1:])}`, `{' '.join(['infra'] + destroy_cmd[1:])}`"
+
+        tf_dir = find_terraform_dir(args.terraform_dir)
+        if args.skip_terraform:
+            notes.append("Terraform skipped (--skip-terraform).")
+        elif not shutil.which(os.environ.get("TF_BIN", "terraform")) or not tf_dir:
+            notes.append("Terraform skipped: `terraform` or the peer directory not found.")
+        else:
+            try:
+                tf = Terraform(tf_dir, proxy.endpoint, logdir)
+                fresh_moto(moto, infra, work)
+                for f in ("terraform.tfstate", "terraform.tfstate.backup"):
+                    (tf.dir / f).unlink(missing_ok=True)
+                log("clock run: terraform apply")
+                ta = timed([tf.tf, "apply", "-auto-approve", "-input=false", "-no-color", *tf.par], tf.dir,
+                           tf.env, proxy, "clock-terraform-apply", logdir)
+                state = json.loads((tf.dir / "terraform.tfstate").read_text())
+                tnodes = tf_nodes(state)
+                log("clock run: terraform destroy")
+                td = timed([tf.tf, "destroy", "-auto-approve", "-input=false", "-no-color", *tf.par], tf.dir,
+                           tf.env, proxy, "clock-terraform-destroy", logdir)
+                for ph, p, fl in (("apply", ta, floor.apply), ("destroy", td, floor.destroy)):
+                    rt = median([c["end"] - c["start"] for c in p.calls_log]) if p.calls_log else 0.0
+                    f, chain = fl(tnodes, rt)
+                    rows.append(("Terraform", ph, p, f, chain, ""))
+            except Exception as e:  # noqa: BLE001 - reported, not hidden
+                notes.append(f"Terraform failed to run on the clock: {e}")
+    finally:
+        proxy.stop()
+
+    md = ["## On AWS's clock", "",
+          f"A third proxy with `--aws-clock {args.aws_clock}` (every AWS duration × {factor:.4g}: a Multi-AZ "
+          f"database's {durations['rds.multi_az.creating'] + durations['rds.multi_az.backing-up']:.0f} s become "
+          f"{(durations['rds.multi_az.creating'] + durations['rds.multi_az.backing-up']) * factor:.1f} s; "
+          "durations and their sources in [README.md](README.md#durations)), same moto, one run of each tool: "
+          f"{infra_cmds}; `terraform apply`, `terraform destroy` (the peer waits for CloudFront's deployment "
+          "and skips the final snapshot). **floor**: the longest chain of unavoidable waits through the "
+          "stack's dependency graph plus one round trip (the run's median call time) per step "
+          "([how](README.md#the-clock-run-and-its-floor)); each tool against its own stack's floor.", "",
+          "| tool | phase | wall | floor | wall / floor | calls | refused by the clock | the chain that sets the floor |",
+          "|---|---|---|---|---|---|---|---|"]
+    for tool, ph, p, f, chain, _ in rows:
+        refused = p.stats.get("clock_refused") or {}
+        ref = ", ".join(f"{k} ×{v}" for k, v in sorted(refused.items())) or "none"
+        ok = "" if p.code == 0 else f" (**exit {p.code}**)"
+        md.append(f"| {tool} | {ph} | {fmt_s(p.wall)}{ok} | {fmt_s(f)} | {p.wall / f if f else float('nan'):.2f}× | "
+                  f"{p.calls} | {ref} | {' → '.join(chain)} |")
+    md.append("")
+    by = {(t, ph): (p, f) for t, ph, p, f, _, _ in rows}
+    for ph in ("apply", "destroy"):
+        if ("infra", ph) in by and ("Terraform", ph) in by:
+            (ip, i_f), (tp, t_f) = by[("infra", ph)], by[("Terraform", ph)]
+            md.append(f"- {ph}: Terraform / infra = {tp.wall / ip.wall:.2f}× on the clock; above its floor, "
+                      f"infra spends {ip.wall - i_f:.1f} s, Terraform {tp.wall - t_f:.1f} s.")
+    for tool, ph, p, f, chain, steps in rows:
+        if steps:
+            md.append(f"- {tool} {ph}, longest steps: {steps}.")
+    md.append("- The floors differ because the stacks do: infra's has a VPC function (its network interfaces "
+              "hold the private subnets and a security group for "
+              f"{durations['lambda.vpc.eni_release'] * factor:.0f} s after it is deleted) whose environment "
+              "reads the database's endpoint (so it waits for the database), and a table index; the Terraform "
+              "peer has neither.")
+    md.append(f"- At this factor a tool's fixed poll intervals and start-up weigh {1 / factor:.0f}× more against "
+              "AWS's waits than they would on AWS (Terraform's waiters poll every 10-30 s whatever the factor: "
+              "the database every 10 s, the load balancer every 30 s in the call log), and so does its time on "
+              "moto without any wait (the runs above): the ratios to the floor are an upper bound of what the "
+              "same tool shows on AWS.")
+    md += [f"- {n}" for n in notes]
+    md.append("")
+    return md
+
+
+def clock_block(args, started, section: list[str]) -> str:
+    head = [CLOCK_BEGIN, "",
+            f"Produced by `bench/run.py{' --clock-only' if args.clock_only else ''} --aws-clock {args.aws_clock}"
+            f"{' --infra ' + args.infra_bin if args.infra_bin else ''}` on {started:%Y-%m-%d %H:%M %Z}; "
+            f"{machine()}; {tool_versions()}.", ""]
+    return "\n".join(head + section + [CLOCK_END]) + "\n"
 
 
 def measure_build(args, logdir: Path, moto: Moto, proxy: Proxy, cold_secs: float | None,

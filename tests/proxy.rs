@@ -1,12 +1,15 @@
 //! The loopback proxy (`tools/proxy.rs`) between the AWS CLI and moto:
 //! counting by service and action, added latency, each fault kind in the
-//! protocol's own error shape, and the same faults for the same seed.
+//! protocol's own error shape, the same faults for the same seed, and AWS's
+//! clock (`--aws-clock`) on top of the instant emulator.
 
 mod common;
 
-use std::time::Instant;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use common::{Moto, Proxy, ProxyOpts, http};
+use common::{Moto, Proxy, ProxyOpts, http, proxy_binary};
 use serde_json::Value;
 
 fn count(stats: &Value, key: &str) -> u64 {
@@ -244,4 +247,152 @@ fn the_same_seed_gives_the_same_faults() {
         oa.iter().filter(|o| *o != "ok").count() as u64,
         "{faults}"
     );
+}
+
+/// The proxy with `--aws-clock FACTOR` in front of `m` (ProxyOpts has no
+/// clock: spawned here).
+struct ClockProxy {
+    child: std::process::Child,
+    endpoint: String,
+    port: u16,
+}
+
+impl ClockProxy {
+    fn start(m: &Moto, factor: &str) -> ClockProxy {
+        let mut child = Command::new(proxy_binary())
+            .args(["--listen", "127.0.0.1:0", "--upstream", &m.endpoint, "--aws-clock", factor])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start the proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("proxy printed {line:?}"));
+        ClockProxy {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+        }
+    }
+
+    /// The AWS CLI through the proxy, retries off: Ok(JSON) or Err(stderr).
+    fn aws(&self, m: &Moto, args: &[&str]) -> Result<Value, String> {
+        let mut cmd = Command::new("aws");
+        cmd.args(args)
+            .args(["--output", "json", "--endpoint-url", &self.endpoint]);
+        m.env_for(&mut cmd);
+        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .env("AWS_RETRY_MODE", "standard");
+        let out = cmd.output().expect("aws CLI not found");
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    }
+}
+
+impl Drop for ClockProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Multi-AZ database through the clock at 1/60: `creating` (12 s, no
+/// endpoint), `backing-up` (3 s), `available`; ModifyDBInstance refused until
+/// then; deleted: still listed `deleting` (6 s), its security group held,
+/// then DBInstanceNotFound. Read with the AWS CLI, as a person would.
+#[test]
+fn the_aws_clock_walks_a_database_through_the_states_aws_reports() {
+    let m = Moto::start();
+    let p = ClockProxy::start(&m, "1/60");
+    let vpc = m.aws(&["ec2", "create-vpc", "--cidr-block", "10.9.0.0/16"])["Vpc"]["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sg = m.aws(&[
+        "ec2", "create-security-group", "--group-name", "db", "--description", "db", "--vpc-id", &vpc,
+    ])["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t0 = Instant::now();
+    let created = p
+        .aws(
+            &m,
+            &[
+                "rds", "create-db-instance", "--db-instance-identifier", "clockdb", "--engine", "postgres",
+                "--db-instance-class", "db.t3.micro", "--allocated-storage", "20", "--master-username", "app",
+                "--master-user-password", "correct-horse-9", "--multi-az", "--vpc-security-group-ids", &sg,
+            ],
+        )
+        .unwrap();
+    assert_eq!(created["DBInstance"]["DBInstanceStatus"], "creating", "{created:#}");
+    assert!(created["DBInstance"].get("Endpoint").is_none(), "no endpoint while creating: {created:#}");
+    // moto itself says available at once.
+    assert_eq!(
+        m.aws(&["rds", "describe-db-instances", "--db-instance-identifier", "clockdb"])["DBInstances"][0]["DBInstanceStatus"],
+        "available"
+    );
+    let modify = ["rds", "modify-db-instance", "--db-instance-identifier", "clockdb", "--backup-retention-period", "3", "--apply-immediately"];
+    let err = p.aws(&m, &modify).unwrap_err();
+    assert!(err.contains("(InvalidDBInstanceState)"), "{err}");
+
+    // Poll as a tool would: the states in order, each for about its time.
+    let mut seen: Vec<(String, f64)> = vec![];
+    let describe = ["rds", "describe-db-instances", "--db-instance-identifier", "clockdb"];
+    loop {
+        let v = p.aws(&m, &describe).unwrap();
+        let state = v["DBInstances"][0]["DBInstanceStatus"].as_str().unwrap().to_string();
+        let t = t0.elapsed().as_secs_f64();
+        if seen.last().is_none_or(|(s, _)| *s != state) {
+            seen.push((state.clone(), t));
+        }
+        if state == "available" {
+            assert!(v["DBInstances"][0]["Endpoint"]["Address"].is_string(), "{v:#}");
+            break;
+        }
+        assert!(t < 60.0, "never available: {seen:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let states: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(states, ["creating", "backing-up", "available"], "{seen:?}");
+    let (backing_up, available) = (seen[1].1, seen[2].1);
+    assert!((11.0..20.0).contains(&backing_up), "backing-up at {backing_up:.1}s, ~12 s expected: {seen:?}");
+    assert!((14.5..25.0).contains(&available), "available at {available:.1}s, ~15 s expected: {seen:?}");
+    let modified = p.aws(&m, &modify).unwrap();
+    assert_eq!(modified["DBInstance"]["DBInstanceStatus"], "modifying", "{modified:#}");
+
+    // Deleted: still there, deleting, holding its security group; then gone.
+    let t1 = Instant::now();
+    let deleted = p
+        .aws(&m, &["rds", "delete-db-instance", "--db-instance-identifier", "clockdb", "--skip-final-snapshot"])
+        .unwrap();
+    assert_eq!(deleted["DBInstance"]["DBInstanceStatus"], "deleting", "{deleted:#}");
+    let v = p.aws(&m, &describe).unwrap();
+    assert_eq!(v["DBInstances"][0]["DBInstanceStatus"], "deleting", "{v:#}");
+    let err = p.aws(&m, &["ec2", "delete-security-group", "--group-id", &sg]).unwrap_err();
+    assert!(err.contains("(DependencyViolation)"), "{err}");
+    let clock: Value = serde_json::from_str(&http(p.port, "GET", "/__proxy/clock")).unwrap();
+    assert_eq!(clock["rds.db_instance"]["clockdb"], "deleting", "{clock:#}");
+    loop {
+        match p.aws(&m, &describe) {
+            Ok(v) => assert_eq!(v["DBInstances"][0]["DBInstanceStatus"], "deleting", "{v:#}"),
+            Err(e) => {
+                assert!(e.contains("(DBInstanceNotFound)"), "{e}");
+                break;
+            }
+        }
+        assert!(t1.elapsed().as_secs_f64() < 30.0, "never gone");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let gone = t1.elapsed().as_secs_f64();
+    assert!(gone >= 5.5, "gone after {gone:.1}s, 6 s expected");
+    p.aws(&m, &["ec2", "delete-security-group", "--group-id", &sg]).unwrap();
 }

@@ -14,8 +14,17 @@
 //! ```text
 //! cargo run --example proxy -- --listen 127.0.0.1:0 --upstream http://127.0.0.1:5000 \
 //!     [--latency-ms 100] [--fault-rate 0.1 --seed 42 --faults throttle,error_before,error_after] \
-//!     [--stats-file stats.json] [--log calls.jsonl]
+//!     [--stats-file stats.json] [--log calls.jsonl] [--aws-clock 1/60]
 //! ```
+//!
+//! * `--aws-clock FACTOR` (e.g. `1/60`, or a decimal) puts AWS's clock on top
+//!   of the instant emulator: each resource passes through the states AWS
+//!   reports (RDS `creating` → `backing-up` → `available`, CloudFront
+//!   `InProgress` → `Deployed`, Lambda `Pending` → `Active`, ...) for as long
+//!   as AWS typically takes times the factor, and the calls AWS refuses
+//!   meanwhile are refused (see `clock.rs`; `--print-durations` prints the
+//!   table of durations as JSON). `GET /__proxy/clock` shows the state of
+//!   every resource the clock follows.
 //!
 //! The first line on stdout is the bound port. `GET /__proxy/stats` returns
 //! the counters as JSON, `POST /__proxy/reset` zeroes them; `--stats-file` is
@@ -43,6 +52,8 @@ use hyper::service::{make_service_fn, service_fn};
 use hyper::{Body, Client, Method, Request, Response, Server, StatusCode, Uri};
 use serde_json::{Value, json};
 
+mod clock;
+
 /// Loopback reverse proxy for AWS API calls: counts, delays and injects faults.
 #[derive(Parser, Debug)]
 #[command(name = "proxy")]
@@ -51,8 +62,8 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     /// The emulator's base URL, e.g. http://127.0.0.1:5000.
-    #[arg(long)]
-    upstream: String,
+    #[arg(long, required_unless_present = "print_durations")]
+    upstream: Option<String>,
     /// Delay added to every AWS call before it is answered or forwarded.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
@@ -75,6 +86,12 @@ struct Args {
     /// Append one JSON line per AWS call (times, service, action, status, fault).
     #[arg(long)]
     log: Option<PathBuf>,
+    /// AWS's clock, scaled: `1/60` makes a 15-minute wait 15 s (also a decimal, e.g. 0.05).
+    #[arg(long, value_name = "FACTOR", value_parser = clock::parse_factor)]
+    aws_clock: Option<f64>,
+    /// Print the clock's durations (seconds on AWS) as JSON and exit.
+    #[arg(long)]
+    print_durations: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -126,6 +143,10 @@ struct Stats {
     upstream_errors: u64,
     /// Forwarded calls whose client went away before the answer.
     cancelled: u64,
+    /// `--aws-clock`: calls answered with AWS's refusal, by error code.
+    clock_refused: BTreeMap<&'static str, u64>,
+    /// `--aws-clock`: answers whose states were rewritten.
+    clock_rewritten: u64,
     /// Sum of every call's upstream time (overlapping calls each count).
     upstream_total: Duration,
     /// Time during which at least one call was waiting for the upstream: the
@@ -172,6 +193,8 @@ impl Stats {
             "faults_injected": self.faults,
             "upstream_errors": self.upstream_errors,
             "cancelled": self.cancelled,
+            "clock_refused": self.clock_refused,
+            "clock_rewritten": self.clock_rewritten,
             "max_in_flight": self.max_in_flight,
             "active_seconds": active,
             "seconds_since_reset": self.since.map(|s| (now - s).as_secs_f64()).unwrap_or(0.0),
@@ -241,6 +264,7 @@ struct Proxy {
     stats: Mutex<Stats>,
     log: Option<Mutex<std::fs::File>>,
     started: Instant,
+    clock: Option<clock::Clock>,
 }
 
 /// How an API encodes its errors, which decides the shape of injected ones.
@@ -533,6 +557,12 @@ impl Proxy {
             self.stats.lock().unwrap().reset();
             return Ok(json_response(&json!({"reset": true})));
         }
+        if path == "/__proxy/clock" {
+            return Ok(json_response(&match &self.clock {
+                Some(c) => c.snapshot(Instant::now()),
+                None => json!({"factor": null}),
+            }));
+        }
         let (parts, body) = req.into_parts();
         let body = match hyper::body::to_bytes(body).await {
             Ok(b) => b,
@@ -560,7 +590,21 @@ impl Proxy {
 
         let arrived = Instant::now();
         let info = classify(&parts.method, &parts.uri, &parts.headers, &body);
-        let fault = self.draw();
+        let call = clock::Call {
+            service: &info.service,
+            action: &info.action,
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            body: &body,
+        };
+        // AWS refuses some calls while a resource is busy: answered here,
+        // as a fault would be, without the emulator seeing them.
+        let refusal = self
+            .clock
+            .as_ref()
+            .and_then(|c| c.refuse(&call, Instant::now()));
+        let fault = if refusal.is_some() { None } else { self.draw() };
         {
             let mut s = self.stats.lock().unwrap();
             s.calls += 1;
@@ -571,20 +615,45 @@ impl Proxy {
             if let Some((f, _)) = fault {
                 *s.faults.entry(f.name()).or_default() += 1;
             }
+            if let Some(r) = &refusal {
+                *s.clock_refused.entry(r.code).or_default() += 1;
+            }
         }
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
         let mut upstream_seconds = 0.0;
-        let response = match fault {
+        let mut rewritten = false;
+        let response = match (fault, &refusal) {
+            (_, Some(r)) => aws_error(info.protocol, r.status, r.code, &r.message),
+            (fault, None) => match fault {
             Some((Fault::Throttle, _)) => throttle(info.protocol),
             Some((Fault::ErrorBefore, status)) => internal_error(info.protocol, status),
             Some((Fault::ErrorAfter, _)) | None => {
                 let t = Instant::now();
                 let r = self
-                    .forward(parts.method, &parts.uri, &parts.headers, body, true)
+                    .forward(parts.method.clone(), &parts.uri, &parts.headers, body.clone(), true)
                     .await;
                 upstream_seconds = t.elapsed().as_secs_f64();
+                // The clock records what the emulator did (even when the
+                // answer is then lost) and rewrites its answer.
+                let r = r.map(|(mut p, b)| {
+                    let new = self.clock.as_ref().and_then(|c| {
+                        c.rewrite(&call, p.status.as_u16(), &b, Instant::now())
+                    });
+                    match new {
+                        Some((status, nb)) => {
+                            rewritten = true;
+                            p.status = StatusCode::from_u16(status).unwrap_or(p.status);
+                            p.headers.insert(
+                                hyper::header::CONTENT_LENGTH,
+                                HeaderValue::from(nb.len()),
+                            );
+                            (p, Bytes::from(nb))
+                        }
+                        None => (p, b),
+                    }
+                });
                 match (r, fault) {
                     // The emulator acted; its answer is lost on the way back.
                     (Ok(_), Some(_)) => internal_error(info.protocol, 500),
@@ -596,7 +665,11 @@ impl Proxy {
                     (Err(e), _) => bad_gateway(&e),
                 }
             }
+            },
         };
+        if rewritten {
+            self.stats.lock().unwrap().clock_rewritten += 1;
+        }
         let ended = Instant::now();
         self.stats.lock().unwrap().last_end = Some(ended);
         if let Some(log) = &self.log {
@@ -608,6 +681,7 @@ impl Proxy {
                 "status": response.status().as_u16(),
                 "upstream_seconds": upstream_seconds,
                 "fault": fault.map(|(f, _)| f.name()),
+                "clock": refusal.as_ref().map(|r| r.code).or(rewritten.then_some("rewritten")),
             });
             let _ = writeln!(log.lock().unwrap(), "{line}");
         }
@@ -651,14 +725,23 @@ fn write_stats(proxy: &Proxy, file: &Option<PathBuf>) {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if args.print_durations {
+        let table: serde_json::Map<String, Value> = clock::DURATIONS
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        println!("{}", Value::Object(table));
+        return;
+    }
+    let upstream_arg = args.upstream.clone().unwrap_or_default();
     if !(0.0..=1.0).contains(&args.fault_rate) {
         eprintln!("proxy: --fault-rate must be between 0 and 1");
         std::process::exit(2);
     }
-    let upstream: Uri = match args.upstream.parse() {
+    let upstream: Uri = match upstream_arg.parse() {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("proxy: --upstream {}: {e}", args.upstream);
+            eprintln!("proxy: --upstream {upstream_arg}: {e}");
             std::process::exit(2);
         }
     };
@@ -691,6 +774,7 @@ async fn main() {
         }),
         log,
         started: Instant::now(),
+        clock: args.aws_clock.map(clock::Clock::new),
     });
 
     let builder = match Server::try_bind(&args.listen) {
