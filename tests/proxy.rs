@@ -260,7 +260,14 @@ struct ClockProxy {
 impl ClockProxy {
     fn start(m: &Moto, factor: &str) -> ClockProxy {
         let mut child = Command::new(proxy_binary())
-            .args(["--listen", "127.0.0.1:0", "--upstream", &m.endpoint, "--aws-clock", factor])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                &m.endpoint,
+                "--aws-clock",
+                factor,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -269,7 +276,10 @@ impl ClockProxy {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("proxy printed {line:?}"));
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("proxy printed {line:?}"));
         ClockProxy {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -317,7 +327,14 @@ fn the_aws_clock_walks_a_database_through_the_states_aws_reports() {
         .unwrap()
         .to_string();
     let sg = m.aws(&[
-        "ec2", "create-security-group", "--group-name", "db", "--description", "db", "--vpc-id", &vpc,
+        "ec2",
+        "create-security-group",
+        "--group-name",
+        "db",
+        "--description",
+        "db",
+        "--vpc-id",
+        &vpc,
     ])["GroupId"]
         .as_str()
         .unwrap()
@@ -327,35 +344,79 @@ fn the_aws_clock_walks_a_database_through_the_states_aws_reports() {
         .aws(
             &m,
             &[
-                "rds", "create-db-instance", "--db-instance-identifier", "clockdb", "--engine", "postgres",
-                "--db-instance-class", "db.t3.micro", "--allocated-storage", "20", "--master-username", "app",
-                "--master-user-password", "correct-horse-9", "--multi-az", "--vpc-security-group-ids", &sg,
+                "rds",
+                "create-db-instance",
+                "--db-instance-identifier",
+                "clockdb",
+                "--engine",
+                "postgres",
+                "--db-instance-class",
+                "db.t3.micro",
+                "--allocated-storage",
+                "20",
+                "--master-username",
+                "app",
+                "--master-user-password",
+                "correct-horse-9",
+                "--multi-az",
+                "--vpc-security-group-ids",
+                &sg,
             ],
         )
         .unwrap();
-    assert_eq!(created["DBInstance"]["DBInstanceStatus"], "creating", "{created:#}");
-    assert!(created["DBInstance"].get("Endpoint").is_none(), "no endpoint while creating: {created:#}");
+    assert_eq!(
+        created["DBInstance"]["DBInstanceStatus"], "creating",
+        "{created:#}"
+    );
+    assert!(
+        created["DBInstance"].get("Endpoint").is_none(),
+        "no endpoint while creating: {created:#}"
+    );
     // moto itself says available at once.
     assert_eq!(
-        m.aws(&["rds", "describe-db-instances", "--db-instance-identifier", "clockdb"])["DBInstances"][0]["DBInstanceStatus"],
+        m.aws(&[
+            "rds",
+            "describe-db-instances",
+            "--db-instance-identifier",
+            "clockdb"
+        ])["DBInstances"][0]["DBInstanceStatus"],
         "available"
     );
-    let modify = ["rds", "modify-db-instance", "--db-instance-identifier", "clockdb", "--backup-retention-period", "3", "--apply-immediately"];
+    let modify = [
+        "rds",
+        "modify-db-instance",
+        "--db-instance-identifier",
+        "clockdb",
+        "--backup-retention-period",
+        "3",
+        "--apply-immediately",
+    ];
     let err = p.aws(&m, &modify).unwrap_err();
     assert!(err.contains("(InvalidDBInstanceState)"), "{err}");
 
     // Poll as a tool would: the states in order, each for about its time.
     let mut seen: Vec<(String, f64)> = vec![];
-    let describe = ["rds", "describe-db-instances", "--db-instance-identifier", "clockdb"];
+    let describe = [
+        "rds",
+        "describe-db-instances",
+        "--db-instance-identifier",
+        "clockdb",
+    ];
     loop {
         let v = p.aws(&m, &describe).unwrap();
-        let state = v["DBInstances"][0]["DBInstanceStatus"].as_str().unwrap().to_string();
+        let state = v["DBInstances"][0]["DBInstanceStatus"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let t = t0.elapsed().as_secs_f64();
         if seen.last().is_none_or(|(s, _)| *s != state) {
             seen.push((state.clone(), t));
         }
         if state == "available" {
-            assert!(v["DBInstances"][0]["Endpoint"]["Address"].is_string(), "{v:#}");
+            assert!(
+                v["DBInstances"][0]["Endpoint"]["Address"].is_string(),
+                "{v:#}"
+            );
             break;
         }
         assert!(t < 60.0, "never available: {seen:?}");
@@ -364,20 +425,43 @@ fn the_aws_clock_walks_a_database_through_the_states_aws_reports() {
     let states: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(states, ["creating", "backing-up", "available"], "{seen:?}");
     let (backing_up, available) = (seen[1].1, seen[2].1);
-    assert!((11.0..20.0).contains(&backing_up), "backing-up at {backing_up:.1}s, ~12 s expected: {seen:?}");
-    assert!((14.5..25.0).contains(&available), "available at {available:.1}s, ~15 s expected: {seen:?}");
+    assert!(
+        (11.0..20.0).contains(&backing_up),
+        "backing-up at {backing_up:.1}s, ~12 s expected: {seen:?}"
+    );
+    assert!(
+        (14.5..25.0).contains(&available),
+        "available at {available:.1}s, ~15 s expected: {seen:?}"
+    );
     let modified = p.aws(&m, &modify).unwrap();
-    assert_eq!(modified["DBInstance"]["DBInstanceStatus"], "modifying", "{modified:#}");
+    assert_eq!(
+        modified["DBInstance"]["DBInstanceStatus"], "modifying",
+        "{modified:#}"
+    );
 
     // Deleted: still there, deleting, holding its security group; then gone.
     let t1 = Instant::now();
     let deleted = p
-        .aws(&m, &["rds", "delete-db-instance", "--db-instance-identifier", "clockdb", "--skip-final-snapshot"])
+        .aws(
+            &m,
+            &[
+                "rds",
+                "delete-db-instance",
+                "--db-instance-identifier",
+                "clockdb",
+                "--skip-final-snapshot",
+            ],
+        )
         .unwrap();
-    assert_eq!(deleted["DBInstance"]["DBInstanceStatus"], "deleting", "{deleted:#}");
+    assert_eq!(
+        deleted["DBInstance"]["DBInstanceStatus"], "deleting",
+        "{deleted:#}"
+    );
     let v = p.aws(&m, &describe).unwrap();
     assert_eq!(v["DBInstances"][0]["DBInstanceStatus"], "deleting", "{v:#}");
-    let err = p.aws(&m, &["ec2", "delete-security-group", "--group-id", &sg]).unwrap_err();
+    let err = p
+        .aws(&m, &["ec2", "delete-security-group", "--group-id", &sg])
+        .unwrap_err();
     assert!(err.contains("(DependencyViolation)"), "{err}");
     let clock: Value = serde_json::from_str(&http(p.port, "GET", "/__proxy/clock")).unwrap();
     assert_eq!(clock["rds.db_instance"]["clockdb"], "deleting", "{clock:#}");
@@ -394,5 +478,6 @@ fn the_aws_clock_walks_a_database_through_the_states_aws_reports() {
     }
     let gone = t1.elapsed().as_secs_f64();
     assert!(gone >= 5.5, "gone after {gone:.1}s, 6 s expected");
-    p.aws(&m, &["ec2", "delete-security-group", "--group-id", &sg]).unwrap();
+    p.aws(&m, &["ec2", "delete-security-group", "--group-id", &sg])
+        .unwrap();
 }
