@@ -507,3 +507,17 @@ def test_every_bundled_entry_is_one_the_script_refreshes(bundled):
                        (path[1] == "storage" and path[2] in rp.RDS_DEPLOYMENTS and path[3] in rp.RDS_STORAGE)
             else:
                 assert path in refreshed, (r, path)
+
+
+def test_derived_entries_are_marked_and_only_where_allowed(bundled):
+    """Exact snapshots have no 'basis'; derived sizes say so, only for m/c/r families, never
+    in the regions with a complete exact snapshot, and only next to an exact size of the family."""
+    for r, body in bundled["regions"].items():
+        inst = body.get("ec2", {}).get("instances", {})
+        for t, e in inst.items():
+            if "basis" not in e:
+                continue
+            assert r not in ("us-east-1", "us-gov-west-1", "us-gov-east-1"), (r, t)
+            assert t.split(".")[0][0] in "mcr" and e["basis"].startswith("derived: "), (r, t)
+            family = t.split(".")[0]
+            assert any(k.split(".")[0] == family and "basis" not in v for k, v in inst.items()), (r, t)
