@@ -521,3 +521,17 @@ def test_derived_entries_are_marked_and_only_where_allowed(bundled):
             assert t.split(".")[0][0] in "mcr" and e["basis"].startswith("derived: "), (r, t)
             family = t.split(".")[0]
             assert any(k.split(".")[0] == family and "basis" not in v for k, v in inst.items()), (r, t)
+
+
+def test_from_dump_round_trip(tmp_path):
+    """--dump then --from-dump: the offline path a reviewer uses gives the same table."""
+    client = FakeClient([{"PriceList": [simple("K1", "Encryption Key", "KMS-Keys", "Keys", 1.0, "awskms")]}])
+    live = rp.LiveFetcher(client=client, dump_dir=tmp_path / "dump")
+    table1, errors1, _ = rp.build_live_table(live, ["us-east-1"], ["kms"])
+    f = tmp_path / "prices.json"
+    f.write_text(json.dumps(minimal_doc()))
+    out = io.StringIO()
+    rc = rp.main(["--check", "--file", str(f), "--regions", "us-east-1", "--services", "kms",
+                  "--from-dump", str(tmp_path / "dump")], out=out)
+    assert table1["regions"]["us-east-1"]["kms"]["key_month"]["usd"] == 1.0
+    assert rc == 1 and "+ us-east-1.kms.key_month: live 1.0 key-Mo, not in the file" in out.getvalue()

@@ -795,9 +795,20 @@ def main(argv=None, fetcher: Optional[Fetcher] = None, out=sys.stdout) -> int:
         print(f"unknown service keys: {', '.join(bad)}", file=sys.stderr)
         return 2
 
-    if fetcher is None:
-        fetcher = DumpFetcher(args.from_dump) if args.from_dump else LiveFetcher(dump_dir=args.dump)
-    live, errors, dates = build_live_table(fetcher, regions, services)
+    try:
+        if fetcher is None:
+            fetcher = DumpFetcher(args.from_dump) if args.from_dump else LiveFetcher(dump_dir=args.dump)
+        live, errors, dates = build_live_table(fetcher, regions, services)
+    except ImportError as e:
+        print(f"cannot reach the Price List API: {e} (pip install boto3)", file=sys.stderr)
+        return 2
+    except Exception as e:  # botocore: no credentials, no network, throttling, access denied
+        if type(e).__module__.split(".")[0] not in ("botocore", "boto3", "urllib3"):
+            raise
+        print(f"cannot reach the Price List API: {type(e).__name__}: {e}", file=sys.stderr)
+        print("it needs network access to api.pricing.us-east-1.amazonaws.com and credentials allowed pricing:GetProducts",
+              file=sys.stderr)
+        return 2
     for e in errors:
         print(f"warning: {e}", file=sys.stderr)
     skipped = [r for r in regions if not priced_by_this_api(r)]
