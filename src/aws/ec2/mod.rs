@@ -7,7 +7,9 @@
 //! What every EC2 kind shares lives here: the tag filter, tag conversions,
 //! the tag API, deterministic client tokens.
 
+pub mod default_security_group;
 pub mod eip;
+pub mod flow_log;
 pub mod internet_gateway;
 pub mod nat_gateway;
 pub mod route_table;
@@ -37,6 +39,8 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         Box::new(nat_gateway::NatGateway),
         Box::new(security_group::SecurityGroup),
         Box::new(vpc_endpoint::VpcEndpoint),
+        Box::new(flow_log::FlowLog),
+        Box::new(default_security_group::DefaultSecurityGroup),
     ]
 }
 

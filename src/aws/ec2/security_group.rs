@@ -62,7 +62,8 @@ impl Props for SecurityGroupProps {
 
 pub struct SecurityGroup;
 
-fn flatten(perms: &[IpPermission]) -> Vec<Rule> {
+/// A group's permissions as rules, one source each.
+pub fn flatten(perms: &[IpPermission]) -> Vec<Rule> {
     let mut out = Vec::new();
     for p in perms {
         let protocol = p.ip_protocol().unwrap_or("-1").to_string();
@@ -213,8 +214,19 @@ async fn converge(
     old_in: &[Rule],
     old_out: &[Rule],
 ) -> Result<()> {
-    let ingress = set_delta(&new.ingress, old_in);
-    let egress = set_delta(&new.egress, old_out);
+    converge_rules(aws, id, (&new.ingress, &new.egress), (old_in, old_out)).await
+}
+
+/// Moves a group's (ingress, egress) rules from `old` to `new`: revokes
+/// first, then authorizes.
+pub async fn converge_rules(
+    aws: &Aws,
+    id: &str,
+    new: (&[Rule], &[Rule]),
+    old: (&[Rule], &[Rule]),
+) -> Result<()> {
+    let ingress = set_delta(new.0, old.0);
+    let egress = set_delta(new.1, old.1);
     revoke(aws, id, Direction::Ingress, permissions(ingress.removed)?).await?;
     revoke(aws, id, Direction::Egress, permissions(egress.removed)?).await?;
     authorize(aws, id, Direction::Ingress, permissions(ingress.added)?).await?;
