@@ -20,6 +20,14 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         Box::new(ec2::eip::Eip),
         Box::new(ec2::nat_gateway::NatGateway),
         Box::new(ec2::security_group::SecurityGroup),
+        Box::new(logs::log_group::LogGroup),
+        Box::new(iam::role::Role),
+        Box::new(lambda::function::Function),
+        Box::new(lambda::event_source_mapping::EventSourceMapping),
+        Box::new(lambda::permission::Permission),
+        Box::new(apigateway::rest_api::RestApiKind),
+        Box::new(apigateway::deployment::Deployment),
+        Box::new(apigateway::stage::Stage),
     ];
     // Not yet on the typed contract.
     for k in s3::kinds()
@@ -28,10 +36,6 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         .chain(elbv2::kinds())
         .chain(launch_template::kinds())
         .chain(autoscaling::kinds())
-        .chain(logs::kinds())
-        .chain(iam::kinds())
-        .chain(lambda::kinds())
-        .chain(apigateway::kinds())
         .chain(rds::kinds())
         .chain(dynamodb::kinds())
     {
