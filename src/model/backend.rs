@@ -613,5 +613,28 @@ backend:
         // The users function declared nothing: logs only.
         let users = find(&d, "backend.role.users");
         assert_eq!(users.props["policies"].as_object().unwrap().len(), 1);
+        every_resource_fits_its_kind(&d);
+    }
+
+    /// What the expansion writes reads back as its kind's props (references
+    /// unresolved), so the provider can act on it.
+    fn every_resource_fits_its_kind(d: &Desired) {
+        let kinds = crate::aws::registry::kinds();
+        for r in &d.resources {
+            let k = kinds
+                .iter()
+                .find(|k| k.name() == r.kind)
+                .unwrap_or_else(|| panic!("no kind {}", r.kind));
+            k.check(&r.props)
+                .unwrap_or_else(|e| panic!("{} does not fit {}: {e}", r.address, r.kind));
+        }
+    }
+
+    #[test]
+    fn expanded_resources_fit_their_kinds() {
+        let (_d, s) = stack(BACKEND);
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        every_resource_fits_its_kind(&d);
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{THROTTLED, apis, list_apis, throttled};
 use crate::aws::errors::{Absent, AwsResultExt};
-use crate::aws::find::paginated;
+use crate::aws::find::{each, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::retry::retry_when;
 use crate::aws::{Aws, create_once};
@@ -74,14 +74,10 @@ impl Deployment {
         address: Option<&str>,
         listed: &[RestApi],
     ) -> Result<Vec<Current<DeploymentProps>>> {
-        let reads = listed
-            .iter()
-            .map(|a| deployments(aws, a.id().unwrap_or_default(), address));
-        Ok(futures::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+        each(listed, |a| {
+            deployments(aws, a.id().unwrap_or_default(), address)
+        })
+        .await
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{THROTTLED, Tagging, api_arn, apis, list_apis, patch, tag_map, throttled};
 use crate::aws::Aws;
 use crate::aws::errors::{Absent, AwsResultExt};
-use crate::aws::find::owned;
+use crate::aws::find::{each, owned};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::retry::retry_when;
 use crate::aws::tags::{self, Tags};
@@ -152,7 +152,7 @@ impl Stage {
         listed: &[RestApi],
     ) -> Result<Vec<Current<StageProps>>> {
         let (_, partition) = aws.identity().await?;
-        let reads = listed.iter().map(|a| async move {
+        each(listed, |a| async move {
             let api = a.id().unwrap_or_default();
             let stages = aws
                 .apigateway
@@ -191,12 +191,8 @@ impl Stage {
                     Some(current(aws, partition, owner.address, api, props))
                 },
             ))
-        });
-        Ok(futures::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+        })
+        .await
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::{Tagging, VISIBLE, policy_json, role_arn, stack_path, tag_list, tag_map};
 use crate::aws::collection::{delta, set_delta};
 use crate::aws::errors::{Absent, AwsResultExt};
-use crate::aws::find::{owner, paginated};
+use crate::aws::find::{each, owner, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, retry_on};
@@ -106,6 +106,30 @@ async fn read_one(
     Ok(Some(current(aws, owned.address, props).await?))
 }
 
+async fn remove_inline(aws: &Aws, role: &str, policy: &str) -> Result<()> {
+    aws.iam
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(policy)
+        .send()
+        .await
+        .aws()
+        .or_absent()?;
+    Ok(())
+}
+
+async fn detach(aws: &Aws, role: &str, arn: &str) -> Result<()> {
+    aws.iam
+        .detach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send()
+        .await
+        .aws()
+        .or_absent()?;
+    Ok(())
+}
+
 /// Brings inline and managed policies from `old` to `new`.
 async fn converge(aws: &Aws, new: &RoleProps, old: Option<&RoleProps>) -> Result<()> {
     let name = &new.name;
@@ -137,14 +161,7 @@ async fn converge(aws: &Aws, new: &RoleProps, old: Option<&RoleProps>) -> Result
         .await?;
     }
     for (pname, _) in inline.removed {
-        aws.iam
-            .delete_role_policy()
-            .role_name(name)
-            .policy_name(*pname)
-            .send()
-            .await
-            .aws()
-            .or_absent()?;
+        remove_inline(aws, name, pname).await?;
     }
     let none = Vec::new();
     let managed = set_delta(
@@ -170,14 +187,7 @@ async fn converge(aws: &Aws, new: &RoleProps, old: Option<&RoleProps>) -> Result
         .await?;
     }
     for arn in managed.removed {
-        aws.iam
-            .detach_role_policy()
-            .role_name(name)
-            .policy_arn(arn)
-            .send()
-            .await
-            .aws()
-            .or_absent()?;
+        detach(aws, name, arn).await?;
     }
     Ok(())
 }
@@ -201,16 +211,11 @@ impl Kind for Role {
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<RoleProps>>> {
         let path = stack_path(aws);
         let roles = paginated!(aws.iam.list_roles().path_prefix(&path))?;
-        let reads = roles
+        let ours = roles
             .iter()
             // The prefix filter may be ignored by some implementations.
-            .filter(|r| r.path() == path)
-            .map(|r| read_one(aws, address, r.role_name()));
-        Ok(futures::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+            .filter(|r| r.path() == path);
+        each(ours, |r| read_one(aws, address, r.role_name())).await
     }
 
     async fn create(
@@ -301,27 +306,13 @@ impl Kind for Role {
             return Ok(None);
         };
         for p in &inline {
-            aws.iam
-                .delete_role_policy()
-                .role_name(name)
-                .policy_name(p)
-                .send()
-                .await
-                .aws()
-                .or_absent()?;
+            remove_inline(aws, name, p).await?;
         }
         let attached = paginated!(aws.iam.list_attached_role_policies().role_name(name))
             .or_absent()?
             .unwrap_or_default();
         for arn in attached.iter().filter_map(|a| a.policy_arn()) {
-            aws.iam
-                .detach_role_policy()
-                .role_name(name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .aws()
-                .or_absent()?;
+            detach(aws, name, arn).await?;
         }
         retry_on(
             &["DeleteConflict"],

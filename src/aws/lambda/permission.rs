@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{Listed, functions, list_functions};
 use crate::aws::errors::{Absent, AwsResultExt};
+use crate::aws::find::each;
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags;
 use crate::aws::{Aws, create_once};
@@ -122,25 +123,19 @@ impl Permission {
         address: Option<&str>,
         listed: &[Listed],
     ) -> Result<Vec<Current<PermissionProps>>> {
-        let reads = listed
+        let ours = listed
             .iter()
-            .filter(|(_, all)| tags::owner(aws, all).is_some())
-            .map(|(f, _)| async move {
-                let name = f.function_name().unwrap_or_default();
-                Ok::<_, anyhow::Error>(
-                    policy_statements(aws, name)
-                        .await?
-                        .iter()
-                        .filter_map(|s| parse(name, s))
-                        .filter(|c| address.is_none_or(|a| a == c.address))
-                        .collect::<Vec<_>>(),
-                )
-            });
-        Ok(futures::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+            .filter(|(_, all)| tags::owner(aws, all).is_some());
+        each(ours, |(f, _)| async move {
+            let name = f.function_name().unwrap_or_default();
+            Ok(policy_statements(aws, name)
+                .await?
+                .iter()
+                .filter_map(|s| parse(name, s))
+                .filter(|c| address.is_none_or(|a| a == c.address))
+                .collect::<Vec<_>>())
+        })
+        .await
     }
 }
 
