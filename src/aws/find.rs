@@ -77,6 +77,22 @@ where
         .collect())
 }
 
+/// Every resource `read` finds in each of `items` (none or one per role,
+/// the stages of an API, the permissions of a function...), the reads
+/// running concurrently, in the order of `items`.
+pub async fn each<T, R, F, Fut>(items: impl IntoIterator<Item = T>, read: F) -> Result<Vec<R::Item>>
+where
+    R: IntoIterator,
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = Result<R>>,
+{
+    Ok(futures::future::try_join_all(items.into_iter().map(read))
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
 /// The owner of a resource with tags `all`, when it is this stack's (and at
 /// `address`, when given).
 pub fn owner(aws: &Aws, address: Option<&str>, all: Tags) -> Option<Owned> {

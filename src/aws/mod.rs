@@ -8,7 +8,6 @@
 
 pub mod apigateway;
 pub mod autoscaling;
-pub mod backend_util;
 pub mod cloudfront;
 pub mod collection;
 pub mod compute_common;
@@ -78,7 +77,7 @@ pub struct Aws {
     pub elbv2_once: aws_sdk_elasticloadbalancingv2::Client,
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
-    /// Without SDK retries, for AddPermission (see `lambda::Permission`).
+    /// Without SDK retries, for AddPermission (see `lambda::permission`).
     pub lambda_once: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub apigateway: aws_sdk_apigateway::Client,
@@ -195,6 +194,16 @@ impl Aws {
         t.insert(STACK_TAG.into(), self.stack.clone());
         t.insert(ADDRESS_TAG.into(), address.to_string());
         t
+    }
+
+    /// The ARN of `resource` of `service` in this account and region, from
+    /// STS (never from an API's echo).
+    pub async fn arn(&self, service: &str, resource: &str) -> Result<String> {
+        let (account, partition) = self.identity().await?;
+        Ok(format!(
+            "arn:{partition}:{service}:{}:{account}:{resource}",
+            self.region
+        ))
     }
 
     /// (account id, partition) of the caller, from STS, read once.

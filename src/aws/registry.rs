@@ -15,7 +15,16 @@ use super::{
 };
 
 pub fn kinds() -> Vec<Box<dyn DynKind>> {
-    let mut kinds: Vec<Box<dyn DynKind>> = ec2::kinds();
+    let mut kinds: Vec<Box<dyn DynKind>> = [
+        ec2::kinds(),
+        logs::kinds(),
+        iam::kinds(),
+        lambda::kinds(),
+        apigateway::kinds(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     // Not yet on the typed contract.
     for k in s3::kinds()
         .into_iter()
@@ -23,10 +32,6 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         .chain(elbv2::kinds())
         .chain(launch_template::kinds())
         .chain(autoscaling::kinds())
-        .chain(logs::kinds())
-        .chain(iam::kinds())
-        .chain(lambda::kinds())
-        .chain(apigateway::kinds())
         .chain(rds::kinds())
         .chain(dynamodb::kinds())
     {

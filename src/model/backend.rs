@@ -3,17 +3,26 @@
 //! API (routes as nested resources, methods and Lambda proxy integrations),
 //! an invoke permission per routed function, a deployment and a stage.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::network::{security_group, subnet};
 use super::{Desired, Output, tags};
+use crate::aws::apigateway::deployment::DeploymentProps;
+use crate::aws::apigateway::rest_api::{RestApiProps, Route};
+use crate::aws::apigateway::stage::{AccessLog, StageProps, Throttling};
+use crate::aws::iam::role::RoleProps;
+use crate::aws::lambda::event_source_mapping::EventSourceMappingProps;
+use crate::aws::lambda::function::{Code, EnvText, FunctionProps, FunctionVpc};
+use crate::aws::lambda::permission::PermissionProps;
+use crate::aws::logs::log_group::LogGroupProps;
 use crate::config::Stack;
 use crate::config::spec_backend::{Backend, FunctionSpec};
 use crate::config::validate_backend::{self as vb, Part};
-use crate::engine::concat::concat;
-use crate::engine::resource::Resource;
-use crate::engine::value::reference;
+use crate::engine::resource::Props;
+use crate::engine::value::{Ref, reference};
 use crate::model::package::{self, CodeSource};
 
 pub const API: &str = "backend.api";
@@ -67,12 +76,12 @@ pub fn role_path(stack: &Stack) -> String {
 }
 
 /// An environment value: text with `${...}` references.
-pub fn template(s: &str) -> Value {
+pub fn template(s: &str) -> Ref<EnvText> {
     let Ok(parts) = vb::parse_template(s) else {
         // Validation refused it already; keep the text.
-        return json!(s);
+        return Ref::Value(EnvText(s.to_string()));
     };
-    concat(
+    EnvText::of(Ref::concat(
         parts
             .into_iter()
             .map(|p| match p {
@@ -81,10 +90,12 @@ pub fn template(s: &str) -> Value {
                 Part::Database { attr } => reference(DATABASE, &attr),
             })
             .collect(),
-    )
+    ))
 }
 
-fn statement(sid: &str, actions: &[&str], resources: Vec<Value>) -> Value {
+/// An identity policy statement; its resources may be references and
+/// concatenations (the engine resolves them inside the document).
+fn statement(sid: &str, actions: &[&str], resources: Vec<Ref>) -> Value {
     json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
 }
 
@@ -93,24 +104,24 @@ fn document(statements: Vec<Value>) -> Value {
 }
 
 /// The stream a function consumes: a table's (a reference) or an ARN.
-fn stream_arn(f: &FunctionSpec) -> Option<Value> {
+fn stream_arn(f: &FunctionSpec) -> Option<Ref> {
     let s = f.stream.as_ref()?;
     match (&s.table, &s.arn) {
-        (Some(t), _) => Some(reference(&table(t), "stream_arn")),
-        (None, Some(a)) => Some(json!(a)),
+        (Some(t), _) => Some(Ref::to(&table(t), "stream_arn")),
+        (None, Some(a)) => Some(a.as_str().into()),
         _ => None,
     }
 }
 
 /// The execution role's inline policies: exactly what the function declares.
-fn policies(name: &str, f: &FunctionSpec) -> Value {
-    let mut p = serde_json::Map::new();
+fn policies(name: &str, f: &FunctionSpec) -> BTreeMap<String, Value> {
+    let mut p = BTreeMap::new();
     p.insert(
         "logs".into(),
         document(vec![statement(
             "WriteOwnLogs",
             &["logs:CreateLogStream", "logs:PutLogEvents"],
-            vec![concat(vec![
+            vec![Ref::concat(vec![
                 reference(&log_group(name), "arn"),
                 json!(":*"),
             ])],
@@ -119,8 +130,11 @@ fn policies(name: &str, f: &FunctionSpec) -> Value {
     if !f.tables.is_empty() {
         let mut resources = Vec::new();
         for t in &f.tables {
-            resources.push(reference(&table(t), "arn"));
-            resources.push(concat(vec![reference(&table(t), "arn"), json!("/index/*")]));
+            resources.push(Ref::to(&table(t), "arn"));
+            resources.push(Ref::concat(vec![
+                reference(&table(t), "arn"),
+                json!("/index/*"),
+            ]));
         }
         p.insert(
             "tables".into(),
@@ -141,7 +155,7 @@ fn policies(name: &str, f: &FunctionSpec) -> Value {
                     vec![arn],
                 ),
                 // ListStreams has no resource-level permissions.
-                statement("ListStreams", &["dynamodb:ListStreams"], vec![json!("*")]),
+                statement("ListStreams", &["dynamodb:ListStreams"], vec!["*".into()]),
             ]),
         );
     }
@@ -154,11 +168,11 @@ fn policies(name: &str, f: &FunctionSpec) -> Value {
                     "secretsmanager:DescribeSecret",
                     "secretsmanager:GetSecretValue",
                 ],
-                vec![reference(DATABASE, "secret_arn")],
+                vec![Ref::to(DATABASE, "secret_arn")],
             )]),
         );
     }
-    Value::Object(p)
+    p
 }
 
 /// A short, stable hash of what a deployment snapshots: every route's
@@ -196,15 +210,14 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
 
     for (name, f) in &b.functions {
         let fname = vb::function_name(&stack.name, name);
-        d.resources.push(Resource::new(
-            log_group(name),
-            "logs.log_group",
-            json!({
-                "name": format!("/aws/lambda/{fname}"),
-                "retention_days": b.log_retention_days,
-                "tags": tags(stack, &format!("fn-{name}")),
-            }),
-        ));
+        d.resources.push(
+            LogGroupProps {
+                name: format!("/aws/lambda/{fname}"),
+                retention_days: Some(b.log_retention_days as i32),
+                tags: tags(stack, &format!("fn-{name}")),
+            }
+            .at(log_group(name)),
+        );
 
         let managed: Vec<String> = if f.vpc {
             vec![format!(
@@ -214,104 +227,98 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         } else {
             vec![]
         };
-        d.resources.push(Resource::new(
-            role(name),
-            "iam.role",
-            json!({
-                "name": vb::role_name(&stack.name, name, &stack.region),
-                "path": role_path(stack),
-                "description": format!("Execution role of Lambda function {fname}"),
-                "assume_role_policy": document(vec![json!({
+        d.resources.push(
+            RoleProps {
+                name: vb::role_name(&stack.name, name, &stack.region),
+                path: role_path(stack),
+                description: format!("Execution role of Lambda function {fname}"),
+                assume_role_policy: document(vec![json!({
                     "Effect": "Allow",
                     "Principal": { "Service": "lambda.amazonaws.com" },
                     "Action": "sts:AssumeRole",
                 })]),
-                "policies": policies(name, f),
-                "managed_policies": managed,
-                "tags": tags(stack, &format!("fn-{name}")),
-            }),
-        ));
+                policies: policies(name, f),
+                managed_policies: managed,
+                tags: tags(stack, &format!("fn-{name}")),
+            }
+            .at(role(name)),
+        );
 
         let (sha, source) = match vb::code_source(f, &stack.base_dir) {
             Some(src) => {
                 // Absolute, so a plan applied from another directory still finds it.
                 let abs =
                     std::fs::canonicalize(src.path()).unwrap_or_else(|_| src.path().to_path_buf());
-                let (kind, src) = match src {
-                    CodeSource::Dir(_) => ("dir", CodeSource::Dir(abs.clone())),
-                    CodeSource::Zip(_) => ("zip", CodeSource::Zip(abs.clone())),
+                let path = abs.display().to_string();
+                let (code, src) = match src {
+                    CodeSource::Dir(_) => (Code::Dir(path), CodeSource::Dir(abs)),
+                    CodeSource::Zip(_) => (Code::Zip(path), CodeSource::Zip(abs)),
                 };
                 // Validation built it already; a failure now (files changed
                 // since) shows as a code change and fails at apply with the cause.
                 let sha = package::build(&src).map(|p| p.sha256).unwrap_or_default();
-                (sha, json!({ kind: abs.display().to_string() }))
+                (sha, Some(code))
             }
-            None => (String::new(), Value::Null),
+            None => (String::new(), None),
         };
-        let env: serde_json::Map<String, Value> = f
-            .environment
-            .iter()
-            .map(|(k, v)| (k.clone(), template(v)))
-            .collect();
-        let vpc = if f.vpc {
-            json!({
-                "subnet_ids": stack.azs.iter().map(|az| reference(&subnet("private", az), "id")).collect::<Vec<_>>(),
-                "security_group_ids": [reference(&security_group("functions"), "id")],
-            })
-        } else {
-            Value::Null
-        };
+        let vpc = f.vpc.then(|| FunctionVpc {
+            subnet_ids: stack
+                .azs
+                .iter()
+                .map(|az| Ref::to(&subnet("private", az), "id"))
+                .collect(),
+            security_group_ids: vec![Ref::to(&security_group("functions"), "id")],
+        });
         d.resources.push(
-            Resource::new(
-                function(name),
-                "lambda.function",
-                json!({
-                    "function_name": fname,
-                    "role": reference(&role(name), "arn"),
-                    "runtime": f.runtime,
-                    "handler": f.handler,
-                    "memory_size": f.memory,
-                    "timeout": f.timeout,
-                    "architecture": f.architecture.api(),
-                    "environment": env,
-                    "vpc_config": vpc,
-                    "reserved_concurrency": f.reserved_concurrency,
-                    "code_sha256": sha,
-                    "code_source": source,
-                    "tags": tags(stack, &format!("fn-{name}")),
-                }),
-            )
+            FunctionProps {
+                function_name: fname.clone(),
+                role: Ref::to(&role(name), "arn"),
+                runtime: f.runtime.clone(),
+                handler: f.handler.clone(),
+                memory_size: f.memory as i32,
+                timeout: f.timeout as i32,
+                architecture: f.architecture.api().to_string(),
+                environment: f
+                    .environment
+                    .iter()
+                    .map(|(k, v)| (k.clone(), template(v)))
+                    .collect(),
+                vpc_config: vpc,
+                reserved_concurrency: f.reserved_concurrency.map(|n| n as i32),
+                code_sha256: sha,
+                code_source: source,
+                tags: tags(stack, &format!("fn-{name}")),
+            }
+            .at(function(name))
             // Lambda creates the log group itself if it does not exist yet.
             .after(&log_group(name)),
         );
 
         if let (Some(s), Some(arn)) = (&f.stream, stream_arn(f)) {
-            d.resources.push(Resource::new(
-                stream(name),
-                "lambda.event_source_mapping",
-                json!({
-                    "function_arn": reference(&function(name), "arn"),
-                    "event_source_arn": arn,
-                    "batch_size": s.batch_size,
-                    "starting_position": s.starting_position.api(),
-                    "enabled": true,
-                    "tags": tags(stack, &format!("stream-{name}")),
-                }),
-            ));
+            d.resources.push(
+                EventSourceMappingProps {
+                    function_arn: Ref::to(&function(name), "arn"),
+                    event_source_arn: arn,
+                    batch_size: s.batch_size as i32,
+                    starting_position: s.starting_position.api().to_string(),
+                    enabled: true,
+                    tags: tags(stack, &format!("stream-{name}")),
+                }
+                .at(stream(name)),
+            );
         }
 
         if routed.contains(name.as_str()) {
-            d.resources.push(Resource::new(
-                permission(name),
-                "lambda.permission",
-                json!({
-                    "function_name": reference(&function(name), "name"),
-                    "action": "lambda:InvokeFunction",
-                    "principal": "apigateway.amazonaws.com",
+            d.resources.push(
+                PermissionProps {
+                    function_name: Ref::to(&function(name), "name"),
+                    action: "lambda:InvokeFunction".into(),
+                    principal: "apigateway.amazonaws.com".into(),
                     // Any stage, method and path of this API only.
-                    "source_arn": concat(vec![reference(API, "execution_arn"), json!("/*/*/*")]),
-                }),
-            ));
+                    source_arn: Ref::concat(vec![reference(API, "execution_arn"), json!("/*/*/*")]),
+                }
+                .at(permission(name)),
+            );
         }
     }
 
@@ -320,71 +327,61 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         .name
         .clone()
         .unwrap_or_else(|| format!("{}-api", stack.name));
-    let mut routes: Vec<Value> = api
+    let mut routes: Vec<Route> = api
         .routes
         .iter()
-        .map(|r| {
-            json!({
-                "path": r.path,
-                "method": r.method.api(),
-                "function_arn": reference(&function(&r.function), "arn"),
-            })
+        .map(|r| Route {
+            path: r.path.clone(),
+            method: r.method.api().to_string(),
+            function_arn: Ref::to(&function(&r.function), "arn"),
         })
         .collect();
-    routes.sort_by_key(|r| (r["path"].to_string(), r["method"].to_string()));
-    d.resources.push(Resource::new(
-        API,
-        "apigateway.rest_api",
-        json!({
-            "name": api_name,
-            "description": format!("API of stack {}", stack.name),
-            "endpoint_type": "REGIONAL",
-            "routes": routes,
-            "tags": tags(stack, "api"),
-        }),
-    ));
-    d.resources.push(Resource::new(
-        DEPLOYMENT,
-        "apigateway.deployment",
-        json!({
-            "rest_api_id": reference(API, "id"),
-            "routes_hash": routes_hash(stack, b),
-        }),
-    ));
-    let access_log = if api.access_logs {
-        d.resources.push(Resource::new(
-            API_LOG_GROUP,
-            "logs.log_group",
-            json!({
-                "name": format!("/aws/apigateway/{}-access", stack.name),
-                "retention_days": b.log_retention_days,
-                "tags": tags(stack, "api-access"),
+    routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+    d.resources.push(
+        RestApiProps {
+            name: api_name,
+            description: format!("API of stack {}", stack.name),
+            endpoint_type: "REGIONAL".into(),
+            routes,
+            tags: tags(stack, "api"),
+        }
+        .at(API),
+    );
+    d.resources.push(
+        DeploymentProps {
+            rest_api_id: Ref::to(API, "id"),
+            routes_hash: routes_hash(stack, b),
+        }
+        .at(DEPLOYMENT),
+    );
+    let access_log = api.access_logs.then(|| {
+        d.resources.push(
+            LogGroupProps {
+                name: format!("/aws/apigateway/{}-access", stack.name),
+                retention_days: Some(b.log_retention_days as i32),
+                tags: tags(stack, "api-access"),
+            }
+            .at(API_LOG_GROUP),
+        );
+        AccessLog {
+            destination_arn: Ref::to(API_LOG_GROUP, "arn"),
+            format: ACCESS_LOG_FORMAT.into(),
+        }
+    });
+    d.resources.push(
+        StageProps {
+            rest_api_id: Ref::to(API, "id"),
+            stage_name: api.stage.clone(),
+            deployment_id: Ref::to(DEPLOYMENT, "id"),
+            throttling: api.throttling.as_ref().map(|t| Throttling {
+                rate_limit: t.rate_limit,
+                burst_limit: t.burst_limit as i32,
             }),
-        ));
-        json!({
-            "destination_arn": reference(API_LOG_GROUP, "arn"),
-            "format": ACCESS_LOG_FORMAT,
-        })
-    } else {
-        Value::Null
-    };
-    let throttling = api
-        .throttling
-        .as_ref()
-        .map(|t| json!({ "rate_limit": t.rate_limit, "burst_limit": t.burst_limit }))
-        .unwrap_or(Value::Null);
-    d.resources.push(Resource::new(
-        STAGE,
-        "apigateway.stage",
-        json!({
-            "rest_api_id": reference(API, "id"),
-            "stage_name": api.stage,
-            "deployment_id": reference(DEPLOYMENT, "id"),
-            "throttling": throttling,
-            "access_log": access_log,
-            "tags": tags(stack, "stage"),
-        }),
-    ));
+            access_log,
+            tags: tags(stack, "stage"),
+        }
+        .at(STAGE),
+    );
     d.outputs.push(Output {
         name: "api_url",
         address: STAGE.into(),
@@ -397,6 +394,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
 mod tests {
     use super::*;
     use crate::config::Overrides;
+    use crate::engine::resource::Resource;
     use crate::engine::value::referenced_addresses;
 
     fn stack(yaml_backend: &str) -> (tempfile::TempDir, Stack) {
@@ -615,5 +613,28 @@ backend:
         // The users function declared nothing: logs only.
         let users = find(&d, "backend.role.users");
         assert_eq!(users.props["policies"].as_object().unwrap().len(), 1);
+        every_resource_fits_its_kind(&d);
+    }
+
+    /// What the expansion writes reads back as its kind's props (references
+    /// unresolved), so the provider can act on it.
+    fn every_resource_fits_its_kind(d: &Desired) {
+        let kinds = crate::aws::registry::kinds();
+        for r in &d.resources {
+            let k = kinds
+                .iter()
+                .find(|k| k.name() == r.kind)
+                .unwrap_or_else(|| panic!("no kind {}", r.kind));
+            k.check(&r.props)
+                .unwrap_or_else(|e| panic!("{} does not fit {}: {e}", r.address, r.kind));
+        }
+    }
+
+    #[test]
+    fn expanded_resources_fit_their_kinds() {
+        let (_d, s) = stack(BACKEND);
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        every_resource_fits_its_kind(&d);
     }
 }

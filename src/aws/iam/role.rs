@@ -1,0 +1,335 @@
+//! IAM roles with their inline policies and managed policy attachments
+//! (untaggable parts of the role, so they are its properties), read under
+//! the stack's path: one paginated ListRoles.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Tagging, VISIBLE, policy_json, role_arn, stack_path, tag_list, tag_map};
+use crate::aws::collection::{delta, set_delta};
+use crate::aws::errors::{Absent, AwsResultExt};
+use crate::aws::find::{each, owner, paginated};
+use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::tags::{self, Tags};
+use crate::aws::{Aws, retry_on};
+use crate::engine::provider::{KindInfo, StepContext};
+use crate::engine::resource::Props;
+use crate::engine::value::sort_set;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RoleProps {
+    pub name: String,
+    pub path: String,
+    #[serde(default)]
+    pub description: String,
+    pub assume_role_policy: Value,
+    /// Inline policies by name (documents whose resources may be
+    /// references and concatenations, resolved before the kind sees them).
+    #[serde(default)]
+    pub policies: BTreeMap<String, Value>,
+    /// ARNs of attached managed policies.
+    #[serde(default)]
+    pub managed_policies: Vec<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Props for RoleProps {
+    const KIND: &'static str = "iam.role";
+}
+
+pub struct Role;
+
+/// A role as a resource of this kind: its name is its id.
+async fn current(aws: &Aws, address: String, props: RoleProps) -> Result<Current<RoleProps>> {
+    let arn = role_arn(aws, &props.path, &props.name).await?;
+    let name = props.name.clone();
+    Ok(Current::new(address, name.clone(), props)
+        .with("arn", arn)
+        .with("name", name))
+}
+
+/// Reads one role completely (tags, inline and managed policies), if it is
+/// this stack's (at `address`, when given). ListRoles returns no tags.
+async fn read_one(
+    aws: &Aws,
+    address: Option<&str>,
+    name: &str,
+) -> Result<Option<Current<RoleProps>>> {
+    let Some(got) = aws
+        .iam
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+        .aws()
+        .or_absent()?
+    else {
+        return Ok(None);
+    };
+    let Some(r) = got.role() else { return Ok(None) };
+    let Some(owned) = owner(aws, address, tag_map(r.tags())) else {
+        return Ok(None);
+    };
+    let (names, attached) = tokio::try_join!(
+        async { paginated!(aws.iam.list_role_policies().role_name(name)) },
+        async { paginated!(aws.iam.list_attached_role_policies().role_name(name)) },
+    )?;
+    let docs = futures::future::try_join_all(names.iter().map(|p| async move {
+        let out = aws
+            .iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(p)
+            .send()
+            .await
+            .aws()?;
+        Ok::<_, anyhow::Error>((p.clone(), policy_json(out.policy_document())))
+    }))
+    .await?;
+    let props = RoleProps {
+        name: r.role_name().to_string(),
+        path: r.path().to_string(),
+        description: r.description().unwrap_or_default().to_string(),
+        assume_role_policy: policy_json(r.assume_role_policy_document().unwrap_or("{}")),
+        policies: docs.into_iter().collect(),
+        managed_policies: attached
+            .iter()
+            .filter_map(|a| a.policy_arn().map(str::to_string))
+            .collect(),
+        tags: owned.tags,
+    };
+    Ok(Some(current(aws, owned.address, props).await?))
+}
+
+async fn remove_inline(aws: &Aws, role: &str, policy: &str) -> Result<()> {
+    aws.iam
+        .delete_role_policy()
+        .role_name(role)
+        .policy_name(policy)
+        .send()
+        .await
+        .aws()
+        .or_absent()?;
+    Ok(())
+}
+
+async fn detach(aws: &Aws, role: &str, arn: &str) -> Result<()> {
+    aws.iam
+        .detach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send()
+        .await
+        .aws()
+        .or_absent()?;
+    Ok(())
+}
+
+/// Brings inline and managed policies from `old` to `new`.
+async fn converge(aws: &Aws, new: &RoleProps, old: Option<&RoleProps>) -> Result<()> {
+    let name = &new.name;
+    let want: Vec<(&String, &Value)> = new.policies.iter().collect();
+    let have: Vec<(&String, &Value)> = old.map(|o| o.policies.iter().collect()).unwrap_or_default();
+    let inline = delta(&want, &have, |(pname, _)| *pname);
+    let written = inline
+        .added
+        .into_iter()
+        .chain(inline.changed.into_iter().map(|(_, w)| w));
+    for (pname, doc) in written {
+        let text = serde_json::to_string(doc)?;
+        retry_on(
+            &["NoSuchEntity"],
+            &format!("writing policy {pname} of role {name}"),
+            VISIBLE,
+            &StepContext::quiet(),
+            || async {
+                aws.iam
+                    .put_role_policy()
+                    .role_name(name)
+                    .policy_name(*pname)
+                    .policy_document(&text)
+                    .send()
+                    .await
+                    .aws()
+            },
+        )
+        .await?;
+    }
+    for (pname, _) in inline.removed {
+        remove_inline(aws, name, pname).await?;
+    }
+    let none = Vec::new();
+    let managed = set_delta(
+        &new.managed_policies,
+        old.map_or(&none, |o| &o.managed_policies),
+    );
+    for arn in managed.added {
+        retry_on(
+            &["NoSuchEntity"],
+            &format!("attaching {arn} to role {name}"),
+            VISIBLE,
+            &StepContext::quiet(),
+            || async {
+                aws.iam
+                    .attach_role_policy()
+                    .role_name(name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .aws()
+            },
+        )
+        .await?;
+    }
+    for arn in managed.removed {
+        detach(aws, name, arn).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Kind for Role {
+    type Props = RoleProps;
+
+    fn info(&self) -> KindInfo {
+        KindInfo {
+            replace_fields: &["name", "path"],
+            weight: 2,
+            ..KindInfo::default()
+        }
+    }
+
+    fn normalize(&self, props: &mut Value) {
+        sort_set(props, "managed_policies");
+    }
+
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<RoleProps>>> {
+        let path = stack_path(aws);
+        let roles = paginated!(aws.iam.list_roles().path_prefix(&path))?;
+        let ours = roles
+            .iter()
+            // The prefix filter may be ignored by some implementations.
+            .filter(|r| r.path() == path);
+        each(ours, |r| read_one(aws, address, r.role_name())).await
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        d: &Desired<RoleProps>,
+        _ctx: &StepContext<'_>,
+    ) -> Result<Current<RoleProps>> {
+        let p = &d.props;
+        let t = aws.tags_for(&d.address, &p.tags);
+        let created = aws
+            .iam
+            .create_role()
+            .role_name(&p.name)
+            .path(&p.path)
+            .description(&p.description)
+            .assume_role_policy_document(serde_json::to_string(&p.assume_role_policy)?)
+            .set_tags(Some(tag_list(&t)))
+            .send()
+            .await
+            .aws();
+        let old = match created {
+            Ok(_) => None,
+            // A retry after a lost response, or a crash before the policies
+            // were written: continue from what exists if ours.
+            Err(e) if e.is("EntityAlreadyExists") => {
+                match read_one(aws, Some(&d.address), &p.name).await? {
+                    Some(l) => Some(l.props),
+                    None => bail!(
+                        "an IAM role named {} already exists and is not {} of stack {}; delete or rename it",
+                        p.name,
+                        d.address,
+                        aws.stack
+                    ),
+                }
+            }
+            Err(e) => return Err(anyhow!(e).context(format!("creating role {}", p.name))),
+        };
+        converge(aws, p, old.as_ref()).await?;
+        current(aws, d.address.clone(), p.clone()).await
+    }
+
+    async fn update(
+        &self,
+        aws: &Aws,
+        d: &Desired<RoleProps>,
+        l: &Current<RoleProps>,
+        changed: &[String],
+        _ctx: &StepContext<'_>,
+    ) -> Result<Current<RoleProps>> {
+        let p = &d.props;
+        if changed.iter().any(|c| c == "assume_role_policy") {
+            aws.iam
+                .update_assume_role_policy()
+                .role_name(&p.name)
+                .policy_document(serde_json::to_string(&p.assume_role_policy)?)
+                .send()
+                .await
+                .aws()
+                .context("updating the trust policy")?;
+        }
+        if changed.iter().any(|c| c == "description") {
+            aws.iam
+                .update_role()
+                .role_name(&p.name)
+                .description(&p.description)
+                .send()
+                .await
+                .aws()
+                .context("updating the description")?;
+        }
+        converge(aws, p, Some(&l.props)).await?;
+        tags::sync(&Tagging, aws, &p.name, &l.props.tags, &p.tags).await?;
+        current(aws, d.address.clone(), p.clone()).await
+    }
+
+    async fn delete(
+        &self,
+        aws: &Aws,
+        l: &Current<RoleProps>,
+        ctx: &StepContext<'_>,
+    ) -> Result<Option<String>> {
+        let name = &l.id;
+        // What is attached now (not what the plan saw): DeleteRole refuses a
+        // role that still has policies.
+        let Some(inline) = paginated!(aws.iam.list_role_policies().role_name(name)).or_absent()?
+        else {
+            return Ok(None);
+        };
+        for p in &inline {
+            remove_inline(aws, name, p).await?;
+        }
+        let attached = paginated!(aws.iam.list_attached_role_policies().role_name(name))
+            .or_absent()?
+            .unwrap_or_default();
+        for arn in attached.iter().filter_map(|a| a.policy_arn()) {
+            detach(aws, name, arn).await?;
+        }
+        retry_on(
+            &["DeleteConflict"],
+            &format!("deleting role {name}"),
+            VISIBLE,
+            ctx,
+            || async {
+                aws.iam
+                    .delete_role()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .aws()
+                    .or_absent()
+            },
+        )
+        .await?;
+        Ok(None)
+    }
+}

@@ -1,0 +1,123 @@
+//! Lambda: functions, their stream mappings (event source mappings) and the
+//! invoke permissions granted to API Gateway, one file per kind. What the
+//! kinds of the service share lives here: the stack's functions (listed once
+//! per read, see [`functions`]), ARNs, the tag API, the waits.
+
+pub mod event_source_mapping;
+pub mod function;
+pub mod permission;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use aws_sdk_lambda::types::FunctionConfiguration;
+
+use super::Aws;
+use super::errors::{Absent, AwsError, AwsResultExt};
+use super::find::paginated;
+use super::tags::{TagApi, Tags};
+
+/// The service's kinds, each registered once (see `super::registry`).
+pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
+    vec![
+        Box::new(function::Function),
+        Box::new(event_source_mapping::EventSourceMapping),
+        Box::new(permission::Permission),
+    ]
+}
+
+/// A just-created role is not usable by Lambda for some seconds (IAM
+/// propagation); creates that depend on it are retried this long.
+pub const IAM_PROPAGATION: Duration = Duration::from_secs(120);
+/// Updates and state transitions of a function (VPC functions take minutes).
+pub const SETTLE: Duration = Duration::from_secs(15 * 60);
+
+/// The ARN of `resource` (`function:<name>`, `event-source-mapping:<uuid>`).
+pub async fn arn(aws: &Aws, resource: &str) -> Result<String> {
+    aws.arn("lambda", resource).await
+}
+
+pub async fn function_arn(aws: &Aws, name: &str) -> Result<String> {
+    arn(aws, &format!("function:{name}")).await
+}
+
+/// Every tag of the Lambda resource with ARN `arn` (none once it is gone).
+pub async fn tags_of(aws: &Aws, arn: &str) -> Result<Tags> {
+    let t = aws
+        .lambda
+        .list_tags()
+        .resource(arn)
+        .send()
+        .await
+        .aws()
+        .or_absent()?;
+    Ok(t.and_then(|t| t.tags)
+        .unwrap_or_default()
+        .into_iter()
+        .collect())
+}
+
+/// A function that may be the stack's, with every tag it has.
+pub type Listed = (FunctionConfiguration, Tags);
+
+/// Cache key of the stack's functions ([`Aws::cached`]).
+const FUNCTIONS: &str = "lambda.functions";
+
+/// The functions that may be this stack's: one paginated ListFunctions (it
+/// has no tag filter), narrowed by the stack's name prefix, then each
+/// candidate's tags read concurrently (no batch API); `find::owned` keeps
+/// the stack's.
+pub async fn list_functions(aws: &Aws) -> Result<Vec<Listed>> {
+    let prefix = format!("{}-", aws.stack);
+    let all = paginated!(aws.lambda.list_functions())?;
+    let reads = all
+        .into_iter()
+        .filter(|f| f.function_name().is_some_and(|n| n.starts_with(&prefix)))
+        .map(|f| async move {
+            let arn = function_arn(aws, f.function_name().unwrap_or_default()).await?;
+            let tags = tags_of(aws, &arn).await?;
+            Ok::<_, anyhow::Error>((f, tags))
+        });
+    futures::future::try_join_all(reads).await
+}
+
+/// [`list_functions`], listed once per read and shared by the function and
+/// permission kinds; writes to functions drop it ([`forget_functions`]).
+pub async fn functions(aws: &Aws) -> Result<Arc<Vec<Listed>>> {
+    aws.cached(FUNCTIONS, || list_functions(aws)).await
+}
+
+/// Drops the shared listing: a function was created, changed or deleted.
+pub fn forget_functions(aws: &Aws) {
+    aws.forget(FUNCTIONS);
+}
+
+/// Tags of a function or mapping, by its ARN.
+pub struct Tagging;
+
+#[async_trait]
+impl TagApi for Tagging {
+    async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError> {
+        aws.lambda
+            .tag_resource()
+            .resource(id)
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .aws()
+            .map(|_| ())
+    }
+
+    async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
+        aws.lambda
+            .untag_resource()
+            .resource(id)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .aws()
+            .map(|_| ())
+    }
+}

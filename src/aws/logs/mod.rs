@@ -1,0 +1,74 @@
+//! CloudWatch Logs: the log groups of the stack's functions and API, one
+//! file per kind. What the kinds of the service share lives here: the name
+//! prefixes the stack's groups have, their ARNs, the tag API.
+
+pub mod log_group;
+
+use anyhow::Result;
+use async_trait::async_trait;
+
+use super::Aws;
+use super::errors::{AwsError, AwsResultExt};
+use super::tags::{TagApi, Tags};
+
+/// The service's kinds, each registered once (see `super::registry`).
+pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
+    vec![Box::new(log_group::LogGroup)]
+}
+
+/// Name prefixes of the groups a stack may own: one DescribeLogGroups per
+/// prefix is the batched read (the API has no tag filter).
+pub fn prefixes(aws: &Aws) -> [String; 2] {
+    [
+        format!("/aws/lambda/{}-", aws.stack),
+        format!("/aws/apigateway/{}-", aws.stack),
+    ]
+}
+
+/// The ARN of the group `name` (without the `:*` DescribeLogGroups adds).
+pub async fn group_arn(aws: &Aws, name: &str) -> Result<String> {
+    aws.arn("logs", &format!("log-group:{name}")).await
+}
+
+/// Every tag of the group with ARN `arn`.
+pub async fn tags_of(aws: &Aws, arn: &str) -> Result<Tags, AwsError> {
+    Ok(aws
+        .logs
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .aws()?
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .collect())
+}
+
+/// Tags of a log group, by its ARN.
+pub struct Tagging;
+
+#[async_trait]
+impl TagApi for Tagging {
+    async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError> {
+        aws.logs
+            .tag_resource()
+            .resource_arn(id)
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .aws()
+            .map(|_| ())
+    }
+
+    async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
+        aws.logs
+            .untag_resource()
+            .resource_arn(id)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .aws()
+            .map(|_| ())
+    }
+}
