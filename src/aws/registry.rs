@@ -20,12 +20,15 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         Box::new(ec2::eip::Eip),
         Box::new(ec2::nat_gateway::NatGateway),
         Box::new(ec2::security_group::SecurityGroup),
+        Box::new(s3::bucket::Bucket::default()),
+        Box::new(s3::bucket_policy::BucketPolicy),
+        Box::new(s3::site::Site),
+        Box::new(cloudfront::origin_access_control::OriginAccessControl),
+        Box::new(cloudfront::distribution::Distribution),
     ];
     // Not yet on the typed contract.
-    for k in s3::kinds()
+    for k in elbv2::kinds()
         .into_iter()
-        .chain(cloudfront::kinds())
-        .chain(elbv2::kinds())
         .chain(launch_template::kinds())
         .chain(autoscaling::kinds())
         .chain(logs::kinds())
