@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{REGION_TAG, Tagging, cf_tags, if_match, tag_map};
+use super::{REGION_TAG, Tagging, cf_tags, if_match, list, tag_map};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{self, Owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
@@ -162,6 +162,24 @@ fn origin(p: &OriginProps, region: &str) -> Result<Origin> {
         .build()?)
 }
 
+/// A default or path behaviour from its props: two SDK types, one builder
+/// shape.
+macro_rules! behavior {
+    ($builder:expr, $b:expr) => {{
+        let b: &BehaviorProps = $b;
+        $builder
+            .target_origin_id(&b.target_origin_id)
+            .viewer_protocol_policy(ViewerProtocolPolicy::from(
+                b.viewer_protocol_policy.as_str(),
+            ))
+            .allowed_methods(methods(&b.allowed_methods)?)
+            .compress(b.compress)
+            .set_cache_policy_id(b.cache_policy_id.clone())
+            .set_origin_request_policy_id(b.origin_request_policy_id.clone())
+            .build()?
+    }};
+}
+
 /// Our config over `base` (the live one on update): managed fields are
 /// replaced, the rest (logging, restrictions, WAF...) kept as they are.
 fn distribution_config(
@@ -175,32 +193,14 @@ fn distribution_config(
         .iter()
         .map(|o| origin(o, region))
         .collect::<Result<_>>()?;
-    let d = &p.default_behavior;
-    let default = DefaultCacheBehavior::builder()
-        .target_origin_id(&d.target_origin_id)
-        .viewer_protocol_policy(ViewerProtocolPolicy::from(
-            d.viewer_protocol_policy.as_str(),
-        ))
-        .allowed_methods(methods(&d.allowed_methods)?)
-        .compress(d.compress)
-        .set_cache_policy_id(d.cache_policy_id.clone())
-        .set_origin_request_policy_id(d.origin_request_policy_id.clone())
-        .build()?;
+    let default = behavior!(DefaultCacheBehavior::builder(), &p.default_behavior);
     let behaviors: Vec<CacheBehavior> = p
         .behaviors
         .iter()
         .map(|b| {
-            Ok(CacheBehavior::builder()
-                .path_pattern(b.path_pattern.clone().unwrap_or_default())
-                .target_origin_id(&b.target_origin_id)
-                .viewer_protocol_policy(ViewerProtocolPolicy::from(
-                    b.viewer_protocol_policy.as_str(),
-                ))
-                .allowed_methods(methods(&b.allowed_methods)?)
-                .compress(b.compress)
-                .set_cache_policy_id(b.cache_policy_id.clone())
-                .set_origin_request_policy_id(b.origin_request_policy_id.clone())
-                .build()?)
+            let path =
+                CacheBehavior::builder().path_pattern(b.path_pattern.clone().unwrap_or_default());
+            Ok(behavior!(path, b))
         })
         .collect::<Result<_>>()?;
     let errors: Vec<CustomErrorResponse> = p
@@ -233,32 +233,12 @@ fn distribution_config(
         .default_root_object(&p.default_root_object)
         .http_version(HttpVersion::from(p.http_version.as_str()))
         .is_ipv6_enabled(p.ipv6)
-        .aliases(
-            Aliases::builder()
-                .quantity(p.aliases.len() as i32)
-                .set_items(Some(p.aliases.clone()))
-                .build()?,
-        )
+        .aliases(list!(Aliases, p.aliases.clone()))
         .viewer_certificate(cert)
-        .origins(
-            Origins::builder()
-                .quantity(origins.len() as i32)
-                .set_items(Some(origins))
-                .build()?,
-        )
+        .origins(list!(Origins, origins))
         .default_cache_behavior(default)
-        .cache_behaviors(
-            CacheBehaviors::builder()
-                .quantity(behaviors.len() as i32)
-                .set_items(Some(behaviors))
-                .build()?,
-        )
-        .custom_error_responses(
-            CustomErrorResponses::builder()
-                .quantity(errors.len() as i32)
-                .set_items(Some(errors))
-                .build()?,
-        );
+        .cache_behaviors(list!(CacheBehaviors, behaviors))
+        .custom_error_responses(list!(CustomErrorResponses, errors));
     let b = match base {
         Some(c) => b
             .set_logging(c.logging().cloned())

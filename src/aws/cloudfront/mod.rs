@@ -36,6 +36,19 @@ const INVALIDATION_WAIT: Duration = Duration::from_secs(30 * 60);
 /// Attempts of a read-modify-write cycle that loses the ETag race.
 const ETAG_ATTEMPTS: usize = 5;
 
+/// A CloudFront list of `items` of type `$ty`: every list in the API
+/// carries its `quantity` beside its items, and they must agree.
+macro_rules! list {
+    ($ty:ident, $items:expr) => {{
+        let items: Vec<_> = $items;
+        $ty::builder()
+            .quantity(items.len() as i32)
+            .set_items(Some(items))
+            .build()?
+    }};
+}
+use list;
+
 /// A change through the ETag protocol: `read` gives the ETag of the current
 /// state and what to send (`None`: the resource is gone), `write` sends it
 /// with `IfMatch`; both again when another writer got in between
@@ -135,12 +148,7 @@ pub async fn invalidate(
         hex::encode(&h.finalize()[..8])
     );
     let batch = InvalidationBatch::builder()
-        .paths(
-            Paths::builder()
-                .quantity(paths.len() as i32)
-                .set_items(Some(paths.to_vec()))
-                .build()?,
-        )
+        .paths(list!(Paths, paths.to_vec()))
         .caller_reference(reference)
         .build()?;
     let out = aws

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
     OriginAccessControlConfig, OriginAccessControlOriginTypes, OriginAccessControlSigningBehaviors,
@@ -12,7 +12,7 @@ use aws_sdk_cloudfront::types::{
 use serde::{Deserialize, Serialize};
 
 use super::if_match;
-use crate::aws::errors::{Absent, AwsResultExt};
+use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::Tags;
@@ -102,6 +102,19 @@ fn config(
         .build()?)
 }
 
+/// The ETag of the origin access control `id` (`None`: it is gone).
+async fn etag(aws: &Aws, id: &str) -> Result<Option<String>, AwsError> {
+    Ok(aws
+        .cloudfront
+        .get_origin_access_control()
+        .id(id)
+        .send()
+        .await
+        .aws()
+        .or_absent()?
+        .map(|got| got.e_tag().unwrap_or_default().to_string()))
+}
+
 #[async_trait]
 impl Kind for OriginAccessControl {
     type Props = OriginAccessControlProps;
@@ -170,15 +183,11 @@ impl Kind for OriginAccessControl {
         if_match(
             "updating the origin access control",
             || async {
-                let got = aws
-                    .cloudfront
-                    .get_origin_access_control()
-                    .id(&l.id)
-                    .send()
+                let etag = etag(aws, &l.id)
                     .await
-                    .aws()
-                    .context("reading the origin access control")?;
-                Ok(Some((got.e_tag().unwrap_or_default().to_string(), ())))
+                    .context("reading the origin access control")?
+                    .ok_or_else(|| anyhow!("origin access control {} disappeared", l.id))?;
+                Ok(Some((etag, ())))
             },
             |etag, ()| async move {
                 aws.cloudfront
@@ -207,17 +216,7 @@ impl Kind for OriginAccessControl {
             &["OriginAccessControlInUse", "PreconditionFailed"],
             RELEASE,
             ctx,
-            || async {
-                Ok(aws
-                    .cloudfront
-                    .get_origin_access_control()
-                    .id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()?
-                    .map(|got| got.e_tag().unwrap_or_default().to_string()))
-            },
+            || async { Ok(etag(aws, &l.id).await?) },
             |etag| async move {
                 aws.cloudfront_once
                     .delete_origin_access_control()
