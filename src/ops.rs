@@ -129,7 +129,7 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
         );
     }
     let mut plan = Plan::new(&stack.name, &stack.region, mode, changes, &live);
-    model::frontend::annotate(&mut plan);
+    plan.notes.extend(p.plan_notes(&plan.changes));
     Ok(plan)
 }
 

@@ -17,6 +17,8 @@ use super::{
 pub fn kinds() -> Vec<Box<dyn DynKind>> {
     let mut kinds: Vec<Box<dyn DynKind>> = [
         ec2::kinds(),
+        s3::kinds(),
+        cloudfront::kinds(),
         logs::kinds(),
         iam::kinds(),
         lambda::kinds(),
@@ -26,10 +28,8 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
     .flatten()
     .collect();
     // Not yet on the typed contract.
-    for k in s3::kinds()
+    for k in elbv2::kinds()
         .into_iter()
-        .chain(cloudfront::kinds())
-        .chain(elbv2::kinds())
         .chain(launch_template::kinds())
         .chain(autoscaling::kinds())
         .chain(rds::kinds())

@@ -4,30 +4,32 @@
 //! bucket policy that lets only this distribution read, and the published
 //! site.
 
-use serde_json::{Map, Value, json};
-
 use super::{Desired, Output, tags};
+use crate::aws::cloudfront::distribution::{
+    BehaviorProps, DistributionProps, ErrorResponseProps, OriginProps,
+};
+use crate::aws::cloudfront::origin_access_control::OriginAccessControlProps;
+use crate::aws::s3::bucket::BucketProps;
+use crate::aws::s3::bucket_policy::BucketPolicyProps;
+use crate::aws::s3::site::SiteProps;
 use crate::config::Stack;
 use crate::config::validate_frontend::derived_bucket_name;
-use crate::engine::plan::{Action, Plan};
-use crate::engine::resource::Resource;
-use crate::engine::value::reference;
+use crate::engine::resource::Props;
+use crate::engine::value::Ref;
+
+use crate::aws::s3::bucket::ACCOUNT_PLACEHOLDER;
 
 pub const BUCKET: &str = "frontend.bucket";
 pub const OAC: &str = "frontend.oac";
 pub const DISTRIBUTION: &str = "frontend.distribution";
+/// The provider finds the policy and the site through their bucket, at
+/// addresses derived from the bucket's (`s3::bucket_policy::address_of`,
+/// `s3::site::address_of`; checked by a test below).
 pub const BUCKET_POLICY: &str = "frontend.bucket_policy";
 pub const SITE: &str = "frontend.site";
 /// The backend tier's API and stage (cross-tier contract).
 pub const BACKEND_API: &str = "backend.api";
 pub const BACKEND_STAGE: &str = "backend.stage";
-
-pub const SITE_KIND: &str = "s3.site";
-
-/// Stands for the caller's account id in a derived bucket name until the
-/// provider knows it (validation makes no network call; the provider
-/// substitutes it from STS). `{` cannot appear in a bucket name.
-pub const ACCOUNT_PLACEHOLDER: &str = "{account}";
 
 /// AWS managed cache policy "CachingOptimized": long TTLs, gzip and brotli,
 /// no cookies, headers or query strings in the key (static assets).
@@ -43,6 +45,10 @@ pub const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
 pub const S3_ORIGIN_ID: &str = "s3-site";
 pub const API_ORIGIN_ID: &str = "api";
 
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 pub fn expand(stack: &Stack, d: &mut Desired) {
     let Some(f) = &stack.spec.frontend else {
         return;
@@ -51,122 +57,118 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         .bucket_name
         .clone()
         .unwrap_or_else(|| derived_bucket_name(&stack.name, ACCOUNT_PLACEHOLDER, &stack.region));
-    d.resources.push(Resource::new(
-        BUCKET,
-        "s3.bucket",
-        json!({
-            "bucket": bucket_name,
-            "block_public_access": true,
-            "object_ownership": "BucketOwnerEnforced",
-            "encryption": "AES256",
-            "versioning": true,
-            "tags": tags(stack, "site"),
-        }),
-    ));
+    d.resources.push(
+        BucketProps {
+            bucket: bucket_name,
+            block_public_access: true,
+            object_ownership: "BucketOwnerEnforced".into(),
+            encryption: "AES256".into(),
+            versioning: true,
+            tags: tags(stack, "site"),
+        }
+        .at(BUCKET),
+    );
 
-    d.resources.push(Resource::new(
-        OAC,
-        "cloudfront.origin_access_control",
-        json!({
-            "name": oac_name(stack),
-            "origin_type": "s3",
-            "signing_behavior": "always",
-            "signing_protocol": "sigv4",
-        }),
-    ));
+    d.resources.push(
+        OriginAccessControlProps {
+            name: oac_name(stack),
+            origin_type: "s3".into(),
+            signing_behavior: "always".into(),
+            signing_protocol: "sigv4".into(),
+        }
+        .at(OAC),
+    );
 
     // The API origin exists only with a backend tier, whose expansion runs first.
     let has_api = f.api_origin && d.resources.iter().any(|r| r.address == BACKEND_API);
-    let mut origins = vec![json!({
-        "id": S3_ORIGIN_ID,
-        "domain_name": reference(BUCKET, "regional_domain_name"),
-        "origin_access_control_id": reference(OAC, "id"),
-    })];
+    let mut origins = vec![OriginProps {
+        id: S3_ORIGIN_ID.into(),
+        domain_name: Some(Ref::to(BUCKET, "regional_domain_name")),
+        origin_access_control_id: Some(Ref::to(OAC, "id")),
+        ..OriginProps::default()
+    }];
     let mut behaviors = Vec::new();
     if has_api {
-        origins.push(json!({
-            "id": API_ORIGIN_ID,
-            "api_id": reference(BACKEND_API, "id"),
-            "stage": reference(BACKEND_STAGE, "name"),
-        }));
-        behaviors.push(json!({
-            "path_pattern": format!("{}/*", f.api_path),
-            "target_origin_id": API_ORIGIN_ID,
-            "viewer_protocol_policy": "https-only",
-            "allowed_methods": ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"],
-            "compress": true,
-            "cache_policy_id": CACHING_DISABLED,
-            "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST,
-        }));
+        origins.push(OriginProps {
+            id: API_ORIGIN_ID.into(),
+            api_id: Some(Ref::to(BACKEND_API, "id")),
+            stage: Some(Ref::to(BACKEND_STAGE, "name")),
+            ..OriginProps::default()
+        });
+        behaviors.push(BehaviorProps {
+            path_pattern: Some(format!("{}/*", f.api_path)),
+            target_origin_id: API_ORIGIN_ID.into(),
+            viewer_protocol_policy: "https-only".into(),
+            allowed_methods: strings(&["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]),
+            compress: true,
+            cache_policy_id: Some(CACHING_DISABLED.into()),
+            origin_request_policy_id: Some(ALL_VIEWER_EXCEPT_HOST.into()),
+        });
     }
-    let error_responses: Vec<Value> = if f.spa {
+    let error_responses = if f.spa {
         [403, 404]
-            .iter()
-            .map(|code| {
-                json!({
-                    "error_code": code,
-                    "response_code": "200",
-                    "response_page_path": "/index.html",
-                    "error_caching_min_ttl": 0,
-                })
+            .into_iter()
+            .map(|code| ErrorResponseProps {
+                error_code: code,
+                response_code: "200".into(),
+                response_page_path: "/index.html".into(),
+                error_caching_min_ttl: 0,
             })
             .collect()
     } else {
         Vec::new()
     };
-    d.resources.push(Resource::new(
-        DISTRIBUTION,
-        "cloudfront.distribution",
-        json!({
-            "comment": format!("{} frontend", stack.name),
-            "enabled": true,
-            "price_class": f.price_class.api(),
-            "default_root_object": "index.html",
-            "http_version": "http2and3",
-            "ipv6": true,
-            "aliases": f.aliases,
-            "certificate_arn": f.certificate_arn,
-            "origins": origins,
-            "default_behavior": {
-                "target_origin_id": S3_ORIGIN_ID,
-                "viewer_protocol_policy": "redirect-to-https",
-                "allowed_methods": ["GET", "HEAD"],
-                "compress": true,
-                "cache_policy_id": CACHING_OPTIMIZED,
+    d.resources.push(
+        DistributionProps {
+            comment: format!("{} frontend", stack.name),
+            enabled: true,
+            price_class: f.price_class.api().into(),
+            default_root_object: "index.html".into(),
+            http_version: "http2and3".into(),
+            ipv6: true,
+            aliases: f.aliases.clone(),
+            certificate_arn: f.certificate_arn.clone(),
+            origins,
+            default_behavior: BehaviorProps {
+                path_pattern: None,
+                target_origin_id: S3_ORIGIN_ID.into(),
+                viewer_protocol_policy: "redirect-to-https".into(),
+                allowed_methods: strings(&["GET", "HEAD"]),
+                compress: true,
+                cache_policy_id: Some(CACHING_OPTIMIZED.into()),
+                origin_request_policy_id: None,
             },
-            "behaviors": behaviors,
-            "error_responses": error_responses,
-            "tags": tags(stack, "site"),
-        }),
-    ));
+            behaviors,
+            error_responses,
+            tags: tags(stack, "site"),
+        }
+        .at(DISTRIBUTION),
+    );
 
-    d.resources.push(Resource::new(
-        BUCKET_POLICY,
-        "s3.bucket_policy",
-        json!({
-            "bucket": reference(BUCKET, "name"),
-            "bucket_arn": reference(BUCKET, "arn"),
-            "distribution_arn": reference(DISTRIBUTION, "arn"),
-            "only_managed_statements": true,
-        }),
-    ));
+    d.resources.push(
+        BucketPolicyProps {
+            bucket: Ref::to(BUCKET, "name"),
+            bucket_arn: Ref::to(BUCKET, "arn"),
+            distribution_arn: Ref::to(DISTRIBUTION, "arn"),
+            only_managed_statements: true,
+        }
+        .at(BUCKET_POLICY),
+    );
 
     if let Some(dir) = &f.site_dir {
-        let files: Map<String, Value> = f
-            .manifest
-            .iter()
-            .map(|x| (x.key.clone(), json!(x.md5)))
-            .collect();
-        d.resources.push(Resource::new(
-            SITE,
-            SITE_KIND,
-            json!({
-                "bucket": reference(BUCKET, "name"),
-                "distribution_id": reference(DISTRIBUTION, "id"),
-                "source": dir.display().to_string(),
-                "files": files,
-            }),
-        ));
+        d.resources.push(
+            SiteProps {
+                bucket: Ref::to(BUCKET, "name"),
+                distribution_id: Some(Ref::to(DISTRIBUTION, "id")),
+                source: Some(dir.display().to_string()),
+                files: f
+                    .manifest
+                    .iter()
+                    .map(|x| (x.key.clone(), x.md5.clone()))
+                    .collect(),
+            }
+            .at(SITE),
+        );
     }
 
     d.outputs.push(Output {
@@ -194,112 +196,14 @@ pub fn oac_name(stack: &Stack) -> String {
     format!("{}-{}-site", stack.name, stack.region)
 }
 
-/// What publishing the site will do, from the desired and live file maps.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct SiteDelta {
-    pub upload: Vec<String>,
-    pub delete: Vec<String>,
-    pub unchanged: usize,
-}
-
-impl SiteDelta {
-    pub fn new(desired: Option<&Value>, live: Option<&Value>) -> SiteDelta {
-        let empty = Map::new();
-        let want = desired.and_then(Value::as_object).unwrap_or(&empty);
-        let have = live.and_then(Value::as_object).unwrap_or(&empty);
-        let mut d = SiteDelta::default();
-        for (k, md5) in want {
-            if have.get(k) == Some(md5) {
-                d.unchanged += 1;
-            } else {
-                d.upload.push(k.clone());
-            }
-        }
-        d.delete = have
-            .keys()
-            .filter(|k| !want.contains_key(*k))
-            .cloned()
-            .collect();
-        d
-    }
-
-    pub fn summary(&self) -> String {
-        format!(
-            "site: {} to upload, {} to delete, {} unchanged",
-            self.upload.len(),
-            self.delete.len(),
-            self.unchanged
-        )
-    }
-}
-
-/// Adds the site publishing summary to the plan ("site: N to upload, ...").
-pub fn annotate(plan: &mut Plan) {
-    for c in &plan.changes {
-        if c.kind != SITE_KIND {
-            continue;
-        }
-        let want = match c.action {
-            Action::Delete => None,
-            _ => c.desired.as_ref().and_then(|d| d.props.get("files")),
-        };
-        let have = c.live.as_ref().and_then(|l| l.props.get("files"));
-        plan.notes.push(SiteDelta::new(want, have).summary());
-    }
-}
-
-/// Cache lifetime of content-hashed files: a year, never revalidated
-/// (a new build gives them new names).
-pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// HTML pages: always revalidated, so a deploy shows at once.
-pub const CACHE_REVALIDATE: &str = "public, max-age=0, must-revalidate";
-/// Other files without a hash in their name (favicon, robots.txt): short.
-pub const CACHE_SHORT: &str = "public, max-age=300";
-
-/// Content-Type and Cache-Control of a site object, from its key.
-pub fn object_headers(key: &str) -> (String, &'static str) {
-    let mime = mime_guess::from_path(key).first_or_octet_stream();
-    let mut content_type = mime.essence_str().to_string();
-    let textual = mime.type_() == mime_guess::mime::TEXT
-        || matches!(
-            content_type.as_str(),
-            "application/javascript" | "application/json" | "image/svg+xml" | "application/xml"
-        );
-    if textual {
-        content_type.push_str("; charset=utf-8");
-    }
-    let cache = if content_type.starts_with("text/html") {
-        CACHE_REVALIDATE
-    } else if is_hashed(key) {
-        CACHE_IMMUTABLE
-    } else {
-        CACHE_SHORT
-    };
-    (content_type, cache)
-}
-
-/// Whether a file name carries a content hash, as bundlers write them
-/// (`app.3f2a1b9c.js`, `index-4f9a2b7c.css`): a dot- or dash-separated part
-/// of the name of 8 or more letters and digits with at least one digit and
-/// one letter. Misses only cost caching; a false match would pin a changing
-/// file for a year, hence the strict rule.
-pub fn is_hashed(key: &str) -> bool {
-    let name = key.rsplit('/').next().unwrap_or(key);
-    let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name);
-    stem.split(['.', '-', '_']).any(|part| {
-        part.len() >= 8
-            && part.chars().all(|c| c.is_ascii_alphanumeric())
-            && part.chars().any(|c| c.is_ascii_digit())
-            && part.chars().any(|c| c.is_ascii_alphabetic())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::yaml::{Limits, parse};
     use crate::config::{Overrides, check};
+    use crate::engine::resource::Resource;
     use crate::engine::value;
+    use serde_json::{Value, json};
 
     const MD5_OF_HTML: &str = "c83301425b2ad1d496473a5ff3d9ecca";
     const BASE: &str = "stack: shop\nregion: us-east-1\nnetwork: { cidr: 10.0.0.0/16 }\n";
@@ -434,39 +338,11 @@ mod tests {
     }
 
     #[test]
-    fn site_delta_counts() {
-        let want = json!({"a": "1", "b": "2", "c": "3"});
-        let have = json!({"a": "1", "b": "0", "z": "9"});
-        let d = SiteDelta::new(Some(&want), Some(&have));
-        assert_eq!(d.upload, vec!["b".to_string(), "c".to_string()]);
-        assert_eq!(d.delete, vec!["z".to_string()]);
-        assert_eq!(d.unchanged, 1);
-        assert_eq!(d.summary(), "site: 2 to upload, 1 to delete, 1 unchanged");
-    }
-
-    #[test]
-    fn headers_by_extension_and_hash() {
+    fn the_provider_finds_the_policy_and_the_site_beside_the_bucket() {
         assert_eq!(
-            object_headers("index.html"),
-            ("text/html; charset=utf-8".into(), CACHE_REVALIDATE)
+            crate::aws::s3::bucket_policy::address_of(BUCKET),
+            BUCKET_POLICY
         );
-        let (ct, cache) = object_headers("assets/app.3f2a1b9c.js");
-        assert!(ct.contains("javascript"), "{ct}");
-        assert_eq!(cache, CACHE_IMMUTABLE);
-        assert_eq!(
-            object_headers("assets/index-4f9a2b7c.css").1,
-            CACHE_IMMUTABLE
-        );
-        assert_eq!(
-            object_headers("assets/style.css").0,
-            "text/css; charset=utf-8"
-        );
-        assert_eq!(object_headers("assets/style.css").1, CACHE_SHORT);
-        assert_eq!(object_headers("logo.png").0, "image/png");
-        assert_eq!(object_headers("data.bin").0, "application/octet-stream");
-        // Words are not hashes.
-        assert!(!is_hashed("bootstrap.min.js"));
-        assert!(!is_hashed("components/MyComponent.js"));
-        assert!(!is_hashed("jquery-3.7.1.js"));
+        assert_eq!(crate::aws::s3::site::address_of(BUCKET), SITE);
     }
 }
