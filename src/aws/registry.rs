@@ -20,6 +20,9 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         Box::new(ec2::eip::Eip),
         Box::new(ec2::nat_gateway::NatGateway),
         Box::new(ec2::security_group::SecurityGroup),
+        Box::new(rds::db_subnet_group::DbSubnetGroup),
+        Box::new(rds::db_instance::DbInstance),
+        Box::new(dynamodb::table::Table),
     ];
     // Not yet on the typed contract.
     for k in s3::kinds()
@@ -32,8 +35,6 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         .chain(iam::kinds())
         .chain(lambda::kinds())
         .chain(apigateway::kinds())
-        .chain(rds::kinds())
-        .chain(dynamodb::kinds())
     {
         kinds.push(Box::new(Legacy(k)));
     }
