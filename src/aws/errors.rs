@@ -24,6 +24,8 @@ impl AwsError {
             || self.code.as_deref().is_some_and(|c| {
                 c.ends_with("NotFound")
                     || c.ends_with("NotFoundException")
+                    // RDS: `DBSubnetGroupNotFoundFault`.
+                    || c.ends_with("NotFoundFault")
                     || c.starts_with("NoSuch")
                     || c == "ResourceNotFoundException"
             })

@@ -70,8 +70,9 @@ impl DynKind for Legacy {
     fn normalize(&self, props: &mut Value) {
         self.0.normalize(props)
     }
-    fn protected(&self, props: &Value) -> bool {
-        props.get("deletion_protection").and_then(Value::as_bool) == Some(true)
+    fn protected(&self, _props: &Value) -> bool {
+        // No kind left on this trait has deletion protection.
+        false
     }
     async fn prepare(&self, aws: &Aws, desired: &mut [&mut Resource]) -> Result<()> {
         self.0.prepare(aws, desired).await

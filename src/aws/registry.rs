@@ -23,6 +23,8 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         iam::kinds(),
         lambda::kinds(),
         apigateway::kinds(),
+        rds::kinds(),
+        dynamodb::kinds(),
     ]
     .into_iter()
     .flatten()
@@ -32,8 +34,6 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         .into_iter()
         .chain(launch_template::kinds())
         .chain(autoscaling::kinds())
-        .chain(rds::kinds())
-        .chain(dynamodb::kinds())
     {
         kinds.push(Box::new(Legacy(k)));
     }

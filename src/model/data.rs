@@ -2,19 +2,27 @@
 //! instance (Multi-AZ, encrypted, private, password in Secrets Manager),
 //! and DynamoDB tables.
 //!
-//! Props are in the same shape `aws::rds` / `aws::dynamodb` read back, so
-//! they diff. Two database props are behaviour, not state (`apply_immediately`,
-//! `wait_until_available`): the kind's `normalize` drops them before comparing.
+//! The props are the kinds' own (`aws::rds`, `aws::dynamodb`), so they diff
+//! with what is read back. Two database props are behaviour, not state
+//! (`apply_immediately`, `wait_until_available`): the kind's `normalize`
+//! drops them before comparing.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
 
 use super::network::{DEFAULT_DB_PORT, security_group, subnet};
-use super::{Desired, Output, obj, tags};
+use super::{Desired, Output, tags};
+use crate::aws::dynamodb::table::{Capacity, IndexProps, Key, TableProps};
+use crate::aws::rds::db_instance::DbInstanceProps;
+use crate::aws::rds::db_subnet_group::DbSubnetGroupProps;
 use crate::config::Stack;
-use crate::config::spec_data::{Billing, Database, Encryption, IndexProjection, KeyAttr, Table};
+use crate::config::spec_data::{
+    self, Billing, Database, Encryption, IndexProjection, KeyAttr, Projection, Table,
+};
 use crate::config::validate_data::{db_identifier, table_name};
-use crate::engine::resource::Resource;
-use crate::engine::value::{self, reference};
+use crate::engine::resource::{Props, Resource};
+use crate::engine::value::{self, Ref};
 
 pub const SUBNET_GROUP: &str = "data.db_subnet_group";
 pub const DATABASE: &str = "data.database";
@@ -45,11 +53,8 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         database(stack, db, waits, d);
     }
     for (name, t) in &data.tables {
-        d.resources.push(Resource::new(
-            table(name),
-            "dynamodb.table",
-            table_props(stack, name, t),
-        ));
+        d.resources
+            .push(table_props(stack, name, t).at(table(name)));
         let out = |suffix: &str| -> &'static str {
             // Output names are `&'static str` in the shared type; a stack has a
             // handful of tables and the process expands once.
@@ -95,56 +100,54 @@ fn needs_endpoint(resources: &[Resource]) -> bool {
 
 fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
     let name = db_identifier(&stack.name);
-    d.resources.push(Resource::new(
-        SUBNET_GROUP,
-        "rds.db_subnet_group",
-        json!({
-            "name": name,
-            "description": format!("Private subnets of the {} database", stack.name),
-            "subnet_ids": stack.azs.iter().map(|az| reference(&subnet("private", az), "id")).collect::<Vec<_>>(),
-            "tags": tags(stack, "db"),
-        }),
-    ));
-    let mut props = obj(vec![
-        ("identifier", json!(name)),
-        ("engine", json!(db.engine.api())),
-        ("engine_version", json!(db.engine_version)),
-        ("instance_class", json!(db.instance_class)),
-        ("storage_gb", json!(db.storage_gb)),
-        ("storage_type", json!(db.storage_type.api())),
-        ("iops", json!(db.iops)),
-        ("multi_az", json!(db.multi_az)),
-        ("storage_encrypted", json!(true)),
-        ("publicly_accessible", json!(false)),
-        ("db_name", json!(db.db_name)),
-        ("username", json!(db.username)),
-        ("manage_master_password", json!(true)),
-        ("subnet_group", reference(SUBNET_GROUP, "id")),
-        (
-            "security_group_ids",
-            json!([reference(&security_group("database"), "id")]),
-        ),
-        ("backup_retention_days", json!(db.backup_retention_days)),
-        ("backup_window", json!(db.backup_window)),
-        (
-            "maintenance_window",
-            json!(
-                db.maintenance_window
-                    .as_ref()
-                    .map(|w| w.to_ascii_lowercase())
-            ),
-        ),
-        ("deletion_protection", json!(db.deletion_protection)),
-        ("copy_tags_to_snapshot", json!(true)),
-        ("apply_immediately", json!(db.apply_immediately)),
-        ("wait_until_available", json!(waits)),
-        ("tags", json!(tags(stack, "db"))),
-    ]);
-    // Absent means the engine's default group: kept explicit (null) so that
-    // removing a custom group from the file reverts to the default.
-    props["parameter_group"] = json!(db.parameter_group);
-    d.resources
-        .push(Resource::new(DATABASE, "rds.db_instance", props));
+    d.resources.push(
+        DbSubnetGroupProps {
+            name: name.clone(),
+            description: format!("Private subnets of the {} database", stack.name),
+            subnet_ids: stack
+                .azs
+                .iter()
+                .map(|az| Ref::to(&subnet("private", az), "id"))
+                .collect(),
+            tags: tags(stack, "db"),
+        }
+        .at(SUBNET_GROUP),
+    );
+    d.resources.push(
+        DbInstanceProps {
+            identifier: name,
+            engine: db.engine.api().into(),
+            // Settings the file may leave to AWS: absent (not compared) when unpinned.
+            engine_version: db.engine_version.clone().map(Some),
+            instance_class: db.instance_class.clone(),
+            storage_gb: db.storage_gb as i32,
+            storage_type: db.storage_type.api().into(),
+            iops: db.iops.map(|i| Some(i as i32)),
+            multi_az: db.multi_az,
+            storage_encrypted: true,
+            publicly_accessible: false,
+            db_name: db.db_name.clone().map(Some),
+            username: db.username.clone(),
+            manage_master_password: true,
+            subnet_group: Ref::to(SUBNET_GROUP, "id"),
+            security_group_ids: vec![Ref::to(&security_group("database"), "id")],
+            backup_retention_days: i32::from(db.backup_retention_days),
+            backup_window: db.backup_window.clone().map(Some),
+            maintenance_window: db
+                .maintenance_window
+                .as_ref()
+                .map(|w| Some(w.to_ascii_lowercase())),
+            deletion_protection: db.deletion_protection,
+            // Absent means the engine's default group: kept explicit (null) so
+            // that removing a custom group from the file reverts to the default.
+            parameter_group: db.parameter_group.clone(),
+            copy_tags_to_snapshot: true,
+            apply_immediately: Some(db.apply_immediately),
+            wait_until_available: Some(waits),
+            tags: tags(stack, "db"),
+        }
+        .at(DATABASE),
+    );
     for (name, attr, description) in [
         ("database_endpoint", "endpoint", "Database host name"),
         ("database_port", "port", "Database port"),
@@ -163,66 +166,83 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
     }
 }
 
-fn key(k: &KeyAttr) -> Value {
-    json!({ "name": k.name, "type": k.kind.api() })
+fn key(k: &KeyAttr) -> Key {
+    Key {
+        name: k.name.clone(),
+        kind: k.kind.api().into(),
+    }
 }
 
-fn capacity(c: &crate::config::spec_data::Capacity) -> Value {
-    json!({ "read": c.read, "write": c.write })
+fn capacity(c: &spec_data::Capacity) -> Capacity {
+    Capacity {
+        read: c.read.into(),
+        write: c.write.into(),
+    }
 }
 
-fn table_props(stack: &Stack, name: &str, t: &Table) -> Value {
+fn table_props(stack: &Stack, name: &str, t: &Table) -> TableProps {
     let table_capacity = match &t.billing {
         Billing::OnDemand(_) => None,
         Billing::Provisioned(p) => Some(p.provisioned),
     };
-    let mut indexes = Map::new();
+    let mut indexes = BTreeMap::new();
     for ix in &t.indexes {
-        let mut v = json!({
-            "partition_key": key(&ix.partition_key),
-            "sort_key": ix.sort_key.as_ref().map(key),
-            "capacity": table_capacity.map(|c| capacity(&ix.provisioned.unwrap_or(c))),
-        });
-        match &ix.projection {
-            IndexProjection::Simple(p) => {
-                v["projection"] = json!(match p {
-                    crate::config::spec_data::Projection::All => "ALL",
-                    crate::config::spec_data::Projection::KeysOnly => "KEYS_ONLY",
-                });
-            }
+        let (projection, include) = match &ix.projection {
+            IndexProjection::Simple(p) => (
+                match p {
+                    Projection::All => "ALL",
+                    Projection::KeysOnly => "KEYS_ONLY",
+                },
+                None,
+            ),
             IndexProjection::Include(inc) => {
                 let mut attrs = inc.include.clone();
                 attrs.sort();
                 attrs.dedup();
-                v["projection"] = json!("INCLUDE");
-                v["include"] = json!(attrs);
+                ("INCLUDE", Some(attrs))
             }
-        }
-        indexes.insert(ix.name.clone(), v);
+        };
+        indexes.insert(
+            ix.name.clone(),
+            IndexProps {
+                partition_key: key(&ix.partition_key),
+                sort_key: ix.sort_key.as_ref().map(key),
+                projection: projection.into(),
+                include,
+                capacity: table_capacity.map(|c| capacity(&ix.provisioned.unwrap_or(c))),
+            },
+        );
     }
-    json!({
-        "table_name": table_name(&stack.name, name),
-        "partition_key": key(&t.partition_key),
-        "sort_key": t.sort_key.as_ref().map(key),
-        "billing_mode": if table_capacity.is_some() { "PROVISIONED" } else { "PAY_PER_REQUEST" },
-        "capacity": table_capacity.map(|c| capacity(&c)),
-        "indexes": indexes,
-        "stream": t.stream.map(|s| s.api()),
-        "point_in_time_recovery": t.point_in_time_recovery,
-        "ttl_attribute": t.ttl_attribute,
-        "deletion_protection": t.deletion_protection,
-        "kms_key": match &t.encryption {
+    TableProps {
+        table_name: table_name(&stack.name, name),
+        partition_key: key(&t.partition_key),
+        sort_key: t.sort_key.as_ref().map(key),
+        billing_mode: if table_capacity.is_some() {
+            "PROVISIONED"
+        } else {
+            "PAY_PER_REQUEST"
+        }
+        .into(),
+        capacity: table_capacity.map(|c| capacity(&c)),
+        indexes,
+        stream: t.stream.map(|s| s.api().into()),
+        point_in_time_recovery: t.point_in_time_recovery,
+        ttl_attribute: t.ttl_attribute.clone(),
+        deletion_protection: t.deletion_protection,
+        kms_key: match &t.encryption {
             Encryption::Mode(_) => None,
             Encryption::Key(k) => Some(k.kms_key.clone()),
         },
-        "tags": tags(stack, &format!("table-{name}")),
-    })
+        tags: tags(stack, &format!("table-{name}")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{Overrides, check, yaml};
+    use crate::engine::value::reference;
+    use serde_json::json;
 
     fn stack(extra: &str) -> Stack {
         let text =
@@ -350,6 +370,33 @@ mod tests {
                 "{}",
                 r.address
             );
+        }
+    }
+
+    #[test]
+    fn props_fit_their_kinds_and_protection_is_read_from_them() {
+        let kinds = crate::aws::registry::kinds();
+        let kind = |name: &str| kinds.iter().find(|k| k.name() == name).unwrap();
+        let protected = DATA
+            .replace(
+                "    engine: mysql\n",
+                "    engine: mysql\n    deletion_protection: true\n",
+            )
+            .replace(
+                "      stream: new_and_old_images\n",
+                "      stream: new_and_old_images\n      deletion_protection: true\n",
+            );
+        for (text, on) in [(DATA.to_string(), false), (protected, true)] {
+            let mut d = Desired::default();
+            expand(&stack(&text), &mut d);
+            assert_eq!(d.resources.len(), 3);
+            for r in &d.resources {
+                let k = kind(&r.kind);
+                k.check(&r.props)
+                    .unwrap_or_else(|e| panic!("{}: {e}", r.address));
+                let holds_data = r.kind != "rds.db_subnet_group";
+                assert_eq!(k.protected(&r.props), on && holds_data, "{}", r.address);
+            }
         }
     }
 }

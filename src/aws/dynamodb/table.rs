@@ -1,4 +1,4 @@
-//! DynamoDB tables with their indexes, stream, point-in-time recovery, TTL,
+//! A DynamoDB table, with its indexes, stream, point-in-time recovery, TTL,
 //! encryption key and deletion protection.
 //!
 //! UpdateTable does one structural thing per call (billing/capacity, one
@@ -19,24 +19,24 @@ use aws_sdk_dynamodb::types::{
     DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
     KeySchemaElement, KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType,
     ProvisionedThroughput, ScalarAttributeType, SseSpecification, SseType, StreamSpecification,
-    StreamViewType, TableDescription, TableStatus, Tag, TimeToLiveSpecification,
+    StreamViewType, TableDescription, TableStatus, TimeToLiveSpecification,
     UpdateGlobalSecondaryIndexAction,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use super::errors::{AwsError, AwsResultExt};
-use super::legacy::DeleteOptions;
-use super::legacy::Kind;
-use super::tags::{self, Tags};
-use super::{Aws, retry_on, wait_for};
+use super::{Tagging, tag_list, tags_of};
+use crate::aws::collection::delta;
+use crate::aws::errors::{Absent, AwsResultExt};
+use crate::aws::find::{self, paginated};
+use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::rds::timestamp;
+use crate::aws::tags::{self, Tags};
+use crate::aws::{Aws, retry_on, wait_for};
 use crate::engine::plan::FieldChange;
-use crate::engine::provider::{KindInfo, StepReporter};
-use crate::engine::resource::{Live, Resource};
-
-pub fn kinds() -> Vec<Box<dyn Kind>> {
-    vec![Box::new(TableKind)]
-}
+use crate::engine::provider::{KindInfo, StepContext, StepReporter};
+use crate::engine::resource::Props;
+use crate::engine::value::sort_set;
 
 /// Building an index on a big table can take hours.
 const INDEX_BUILD: Duration = Duration::from_secs(4 * 3600);
@@ -47,27 +47,33 @@ const BUSY: &[&str] = &["ResourceInUseException", "LimitExceededException"];
 /// How long an ACTIVE table may still be reported busy.
 const SETTLE: Duration = Duration::from_secs(60);
 
+/// A key attribute: its name and type (`S`, `N`, `B`).
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
-struct Key {
-    name: String,
+pub struct Key {
+    pub name: String,
     #[serde(rename = "type")]
-    kind: String,
+    pub kind: String,
 }
 
+/// Provisioned read and write capacity units.
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
-struct Cap {
-    read: i64,
-    write: i64,
+pub struct Capacity {
+    pub read: i64,
+    pub write: i64,
 }
 
+/// A global secondary index (its name is its key in `indexes`).
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Debug)]
-struct IndexProps {
-    partition_key: Key,
-    sort_key: Option<Key>,
-    projection: String,
+pub struct IndexProps {
+    pub partition_key: Key,
+    pub sort_key: Option<Key>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection: String,
+    /// The projected attributes of an `INCLUDE` projection, sorted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    include: Option<Vec<String>>,
-    capacity: Option<Cap>,
+    pub include: Option<Vec<String>>,
+    /// Only on a provisioned table.
+    pub capacity: Option<Capacity>,
 }
 
 impl IndexProps {
@@ -81,26 +87,31 @@ impl IndexProps {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
-struct TableProps {
-    table_name: String,
-    partition_key: Key,
-    sort_key: Option<Key>,
-    billing_mode: String,
-    capacity: Option<Cap>,
-    indexes: BTreeMap<String, IndexProps>,
-    stream: Option<String>,
-    point_in_time_recovery: bool,
-    ttl_attribute: Option<String>,
-    deletion_protection: bool,
-    kms_key: Option<String>,
+pub struct TableProps {
+    pub table_name: String,
+    pub partition_key: Key,
+    pub sort_key: Option<Key>,
+    /// `PAY_PER_REQUEST` or `PROVISIONED`.
+    pub billing_mode: String,
+    /// Only on a provisioned table.
+    pub capacity: Option<Capacity>,
+    pub indexes: BTreeMap<String, IndexProps>,
+    /// The stream's view type (`NEW_AND_OLD_IMAGES`...); `None`: no stream.
+    pub stream: Option<String>,
+    pub point_in_time_recovery: bool,
+    pub ttl_attribute: Option<String>,
+    pub deletion_protection: bool,
+    /// `None`: the AWS owned key.
+    pub kms_key: Option<String>,
     #[serde(default)]
-    tags: Tags,
+    pub tags: Tags,
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(v: &Value, what: &str) -> Result<T> {
-    serde_json::from_value(v.clone())
-        .with_context(|| format!("internal error: bad properties for {what}"))
+impl Props for TableProps {
+    const KIND: &'static str = "dynamodb.table";
 }
+
+pub struct Table;
 
 fn key_schema(pk: &Key, sk: Option<&Key>) -> Result<Vec<KeySchemaElement>> {
     let mut v = vec![
@@ -147,7 +158,7 @@ fn attribute_definitions(
         .collect()
 }
 
-fn throughput(c: Cap) -> Result<ProvisionedThroughput> {
+fn throughput(c: Capacity) -> Result<ProvisionedThroughput> {
     Ok(ProvisionedThroughput::builder()
         .read_capacity_units(c.read)
         .write_capacity_units(c.write)
@@ -198,12 +209,7 @@ pub fn final_backup_name(table: &str, stamp: &str) -> String {
 }
 
 /// The table as props, from its description and the sub-reads.
-fn table_props(
-    t: &TableDescription,
-    pitr: bool,
-    ttl: Option<String>,
-    all_tags: Tags,
-) -> TableProps {
+fn read(t: &TableDescription, pitr: bool, ttl: Option<String>, tags: Tags) -> TableProps {
     let types: BTreeMap<&str, &str> = t
         .attribute_definitions()
         .iter()
@@ -235,8 +241,8 @@ fn table_props(
         .map(|b| b.as_str().to_string())
         .unwrap_or_else(|| "PROVISIONED".into());
     let provisioned = billing_mode == "PROVISIONED";
-    let cap = |read: Option<i64>, write: Option<i64>| -> Option<Cap> {
-        provisioned.then(|| Cap {
+    let cap = |read: Option<i64>, write: Option<i64>| -> Option<Capacity> {
+        provisioned.then(|| Capacity {
             read: read.unwrap_or(0),
             write: write.unwrap_or(0),
         })
@@ -305,347 +311,344 @@ fn table_props(
         ttl_attribute: ttl,
         deletion_protection: t.deletion_protection_enabled().unwrap_or(false),
         kms_key,
-        tags: tags::visible(all_tags),
+        tags,
     }
 }
 
-fn make_live(address: &str, t: &TableDescription, p: &TableProps) -> Live {
-    let name = p.table_name.clone();
-    let mut attrs = Map::new();
-    attrs.insert("id".into(), json!(name));
-    attrs.insert("name".into(), json!(name));
-    if let Some(arn) = t.table_arn() {
-        attrs.insert("arn".into(), json!(arn));
-    }
-    if p.stream.is_some()
-        && let Some(s) = t.latest_stream_arn()
-    {
-        attrs.insert("stream_arn".into(), json!(s));
-    }
-    Live {
-        address: address.into(),
-        kind: "dynamodb.table".into(),
-        id: name,
-        props: json!(p),
-        attrs,
-    }
+/// The table at `address` with `props`, and the attributes others read.
+fn current(address: String, t: &TableDescription, props: TableProps) -> Current<TableProps> {
+    let name = props.table_name.clone();
+    let stream_arn = props.stream.as_ref().and(t.latest_stream_arn());
+    Current::new(address, &name, props)
+        .with("name", &name)
+        .with("arn", t.table_arn())
+        .with("stream_arn", stream_arn)
 }
 
-struct TableKind;
+async fn describe(aws: &Aws, name: &str) -> Result<Option<TableDescription>> {
+    Ok(aws
+        .dynamodb
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .aws()
+        .or_absent()?
+        .and_then(|o| o.table().cloned()))
+}
 
-impl TableKind {
-    async fn describe(&self, aws: &Aws, name: &str) -> Result<Option<TableDescription>> {
-        match aws
-            .dynamodb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .aws()
-        {
-            Ok(o) => Ok(o.table().cloned()),
-            Err(e) if e.not_found() => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+/// The table `name` if it exists and is this stack's (at `address`, when
+/// given): describe, tags, then PITR and TTL (DynamoDB has no batch
+/// describe; these two run concurrently).
+async fn load(aws: &Aws, name: &str, address: Option<&str>) -> Result<Option<Current<TableProps>>> {
+    let Some(t) = describe(aws, name).await? else {
+        return Ok(None);
+    };
+    if t.table_status() == Some(&TableStatus::Deleting) {
+        return Ok(None);
     }
-
-    async fn tags_of(&self, aws: &Aws, arn: &str) -> Result<Tags, AwsError> {
-        let mut out = Tags::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = aws
+    let Some(all) = tags_of(aws, t.table_arn().unwrap_or_default())
+        .await
+        .or_absent()?
+    else {
+        return Ok(None);
+    };
+    let Some(owner) = find::owner(aws, address, all) else {
+        return Ok(None);
+    };
+    let (pitr, ttl) = tokio::try_join!(
+        async {
+            let b = aws
                 .dynamodb
-                .list_tags_of_resource()
-                .resource_arn(arn)
-                .set_next_token(token.clone())
+                .describe_continuous_backups()
+                .table_name(name)
                 .send()
                 .await
                 .aws()?;
-            for t in page.tags() {
-                out.insert(t.key().to_string(), t.value().to_string());
-            }
-            token = page.next_token().map(str::to_string);
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-
-    /// One table as live, if it exists and is ours: describe, tags, PITR and
-    /// TTL (DynamoDB has no batch describe; these run concurrently).
-    async fn load(&self, aws: &Aws, name: &str) -> Result<Option<Live>> {
-        let Some(t) = self.describe(aws, name).await? else {
-            return Ok(None);
-        };
-        if t.table_status() == Some(&TableStatus::Deleting) {
-            return Ok(None);
-        }
-        let arn = t.table_arn().unwrap_or_default().to_string();
-        let all = match self.tags_of(aws, &arn).await {
-            Ok(t) => t,
-            Err(e) if e.not_found() => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let Some(addr) = tags::owner(aws, &all).map(str::to_string) else {
-            return Ok(None);
-        };
-        let (pitr, ttl) = tokio::try_join!(
-            async {
-                let b = aws
-                    .dynamodb
-                    .describe_continuous_backups()
-                    .table_name(name)
-                    .send()
-                    .await
-                    .aws()?;
-                Ok::<_, anyhow::Error>(
-                    b.continuous_backups_description()
-                        .and_then(|c| c.point_in_time_recovery_description())
-                        .and_then(|p| p.point_in_time_recovery_status())
-                        .is_some_and(|s| s.as_str() == "ENABLED"),
-                )
-            },
-            async {
-                let t = aws
-                    .dynamodb
-                    .describe_time_to_live()
-                    .table_name(name)
-                    .send()
-                    .await
-                    .aws()?;
-                Ok::<_, anyhow::Error>(
-                    t.time_to_live_description()
-                        .filter(|d| {
-                            d.time_to_live_status()
-                                .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING"))
-                        })
-                        .and_then(|d| d.attribute_name())
-                        .map(str::to_string),
-                )
-            },
-        )?;
-        let p = table_props(&t, pitr, ttl, all);
-        Ok(Some(make_live(&addr, &t, &p)))
-    }
-
-    /// Waits until the table and all its indexes are ACTIVE.
-    async fn wait_active(
-        &self,
-        aws: &Aws,
-        name: &str,
-        timeout: Duration,
-        rep: &dyn StepReporter,
-    ) -> Result<TableDescription> {
-        wait_for(
-            &format!("table {name} to become active"),
-            timeout,
-            rep,
-            || async {
-                let Some(t) = self.describe(aws, name).await? else {
-                    return Ok(None);
-                };
-                let busy: Vec<String> = t
-                    .global_secondary_indexes()
-                    .iter()
-                    .filter(|i| i.index_status().is_some_and(|s| s.as_str() != "ACTIVE"))
-                    .map(|i| {
-                        format!(
-                            "index {} {}",
-                            i.index_name().unwrap_or_default(),
-                            i.index_status().map(|s| s.as_str()).unwrap_or_default()
-                        )
+            Ok::<_, anyhow::Error>(
+                b.continuous_backups_description()
+                    .and_then(|c| c.point_in_time_recovery_description())
+                    .and_then(|p| p.point_in_time_recovery_status())
+                    .is_some_and(|s| s.as_str() == "ENABLED"),
+            )
+        },
+        async {
+            let t = aws
+                .dynamodb
+                .describe_time_to_live()
+                .table_name(name)
+                .send()
+                .await
+                .aws()?;
+            Ok::<_, anyhow::Error>(
+                t.time_to_live_description()
+                    .filter(|d| {
+                        d.time_to_live_status()
+                            .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING"))
                     })
-                    .collect();
-                if t.table_status() == Some(&TableStatus::Active) && busy.is_empty() {
-                    return Ok(Some(t));
-                }
-                let status = t.table_status().map(|s| s.as_str()).unwrap_or("unknown");
-                rep.status(&if busy.is_empty() {
-                    format!("table {status}")
-                } else {
-                    format!("table {status}, {}", busy.join(", "))
-                });
-                Ok(None)
-            },
-        )
-        .await
-    }
+                    .and_then(|d| d.attribute_name())
+                    .map(str::to_string),
+            )
+        },
+    )?;
+    Ok(Some(current(
+        owner.address,
+        &t,
+        read(&t, pitr, ttl, owner.tags),
+    )))
+}
 
-    /// One UpdateTable call (retried while the table is busy), then waits
-    /// for the table to be ACTIVE again.
-    async fn update_table<F>(
-        &self,
-        aws: &Aws,
-        name: &str,
-        what: &str,
-        timeout: Duration,
-        rep: &dyn StepReporter,
-        build: F,
-    ) -> Result<()>
-    where
-        F: Fn(
-            aws_sdk_dynamodb::operation::update_table::builders::UpdateTableFluentBuilder,
-        )
-            -> aws_sdk_dynamodb::operation::update_table::builders::UpdateTableFluentBuilder,
-    {
-        rep.status(what);
-        // Busy is a state: wait for it to end, then allow only a short retry
-        // for eventual consistency (an ACTIVE table that stays "in use" is a
-        // real refusal, e.g. a stream already enabled).
-        self.wait_active(aws, name, timeout, rep).await?;
-        retry_on(BUSY, what, SETTLE, rep, || async {
-            build(aws.dynamodb.update_table().table_name(name))
+/// Waits until the table and all its indexes are ACTIVE.
+async fn wait_active(
+    aws: &Aws,
+    name: &str,
+    timeout: Duration,
+    rep: &dyn StepReporter,
+) -> Result<TableDescription> {
+    wait_for(
+        &format!("table {name} to become active"),
+        timeout,
+        rep,
+        || async {
+            let Some(t) = describe(aws, name).await? else {
+                return Ok(None);
+            };
+            let busy: Vec<String> = t
+                .global_secondary_indexes()
+                .iter()
+                .filter(|i| i.index_status().is_some_and(|s| s.as_str() != "ACTIVE"))
+                .map(|i| {
+                    format!(
+                        "index {} {}",
+                        i.index_name().unwrap_or_default(),
+                        i.index_status().map(|s| s.as_str()).unwrap_or_default()
+                    )
+                })
+                .collect();
+            if t.table_status() == Some(&TableStatus::Active) && busy.is_empty() {
+                return Ok(Some(t));
+            }
+            let status = t.table_status().map(|s| s.as_str()).unwrap_or("unknown");
+            rep.status(&if busy.is_empty() {
+                format!("table {status}")
+            } else {
+                format!("table {status}, {}", busy.join(", "))
+            });
+            Ok(None)
+        },
+    )
+    .await
+}
+
+/// One UpdateTable call (retried while the table is busy), then waits
+/// for the table to be ACTIVE again.
+async fn update_table<F>(
+    aws: &Aws,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    rep: &dyn StepReporter,
+    build: F,
+) -> Result<()>
+where
+    F: Fn(
+        aws_sdk_dynamodb::operation::update_table::builders::UpdateTableFluentBuilder,
+    ) -> aws_sdk_dynamodb::operation::update_table::builders::UpdateTableFluentBuilder,
+{
+    rep.status(what);
+    // Busy is a state: wait for it to end, then allow only a short retry
+    // for eventual consistency (an ACTIVE table that stays "in use" is a
+    // real refusal, e.g. a stream already enabled).
+    wait_active(aws, name, timeout, rep).await?;
+    retry_on(BUSY, what, SETTLE, rep, || async {
+        build(aws.dynamodb.update_table().table_name(name))
+            .send()
+            .await
+            .aws()
+    })
+    .await?;
+    wait_active(aws, name, timeout, rep).await?;
+    Ok(())
+}
+
+async fn set_pitr(aws: &Aws, name: &str, on: bool, rep: &dyn StepReporter) -> Result<()> {
+    let spec = PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(on)
+        .build()?;
+    // Right after a table is created, continuous backups take a moment to be ready.
+    retry_on(
+        &[
+            "ContinuousBackupsUnavailableException",
+            "ResourceInUseException",
+        ],
+        "setting point-in-time recovery",
+        TABLE_OP,
+        rep,
+        || async {
+            aws.dynamodb
+                .update_continuous_backups()
+                .table_name(name)
+                .point_in_time_recovery_specification(spec.clone())
                 .send()
                 .await
                 .aws()
-        })
-        .await?;
-        self.wait_active(aws, name, timeout, rep).await?;
-        Ok(())
-    }
+        },
+    )
+    .await?;
+    Ok(())
+}
 
-    async fn set_pitr(
-        &self,
-        aws: &Aws,
-        name: &str,
-        on: bool,
-        rep: &dyn StepReporter,
-    ) -> Result<()> {
-        let spec = PointInTimeRecoverySpecification::builder()
-            .point_in_time_recovery_enabled(on)
-            .build()?;
-        // Right after a table is created, continuous backups take a moment to be ready.
-        retry_on(
-            &[
-                "ContinuousBackupsUnavailableException",
-                "ResourceInUseException",
-            ],
-            "setting point-in-time recovery",
-            TABLE_OP,
-            rep,
-            || async {
-                aws.dynamodb
-                    .update_continuous_backups()
-                    .table_name(name)
-                    .point_in_time_recovery_specification(spec.clone())
-                    .send()
-                    .await
-                    .aws()
-            },
-        )
-        .await?;
-        Ok(())
+async fn set_ttl(
+    aws: &Aws,
+    name: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    rep: &dyn StepReporter,
+) -> Result<()> {
+    let call = |attr: &str, on: bool| {
+        let attr = attr.to_string();
+        async move {
+            let spec = TimeToLiveSpecification::builder()
+                .enabled(on)
+                .attribute_name(attr)
+                .build()?;
+            retry_on(
+                &["ResourceInUseException"],
+                "setting TTL",
+                TABLE_OP,
+                rep,
+                || async {
+                    aws.dynamodb
+                        .update_time_to_live()
+                        .table_name(name)
+                        .time_to_live_specification(spec.clone())
+                        .send()
+                        .await
+                        .aws()
+                },
+            )
+            .await?;
+            Ok::<_, anyhow::Error>(())
+        }
+    };
+    if let Some(o) = old
+        && new != Some(o)
+    {
+        call(o, false).await?;
     }
-
-    async fn set_ttl(
-        &self,
-        aws: &Aws,
-        name: &str,
-        old: Option<&str>,
-        new: Option<&str>,
-        rep: &dyn StepReporter,
-    ) -> Result<()> {
-        let call = |attr: &str, on: bool| {
-            let attr = attr.to_string();
-            async move {
-                let spec = TimeToLiveSpecification::builder()
-                    .enabled(on)
-                    .attribute_name(attr)
-                    .build()?;
-                retry_on(
-                    &["ResourceInUseException"],
-                    "setting TTL",
-                    TABLE_OP,
-                    rep,
-                    || async {
-                        aws.dynamodb
-                            .update_time_to_live()
-                            .table_name(name)
-                            .time_to_live_specification(spec.clone())
-                            .send()
-                            .await
-                            .aws()
-                    },
-                )
-                .await?;
-                Ok::<_, anyhow::Error>(())
+    if let Some(n) = new {
+        call(n, true).await.with_context(|| {
+            if old.is_some_and(|o| o != n) {
+                format!("TTL on `{}` was disabled, but AWS allows one TTL change per hour: run `infra apply` again in an hour to enable it on `{n}`", old.unwrap_or_default())
+            } else {
+                format!("enabling TTL on `{n}`")
             }
-        };
-        if let Some(o) = old
-            && new != Some(o)
-        {
-            call(o, false).await?;
-        }
-        if let Some(n) = new {
-            call(n, true).await.with_context(|| {
-                if old.is_some_and(|o| o != n) {
-                    format!("TTL on `{}` was disabled, but AWS allows one TTL change per hour: run `infra apply` again in an hour to enable it on `{n}`", old.unwrap_or_default())
-                } else {
-                    format!("enabling TTL on `{n}`")
-                }
-            })?;
-        }
-        Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// The indexes to remove and to add (in name order; a reshaped index is
+/// both: its keys or projection cannot change in place), and the kept ones
+/// whose capacity alone changes.
+struct IndexPlan<'a> {
+    remove: Vec<&'a str>,
+    add: Vec<(&'a str, &'a IndexProps)>,
+    resize: Vec<(&'a str, Capacity)>,
+}
+
+fn index_plan<'a>(
+    want: &'a BTreeMap<String, IndexProps>,
+    have: &'a BTreeMap<String, IndexProps>,
+) -> IndexPlan<'a> {
+    let pairs = |m: &'a BTreeMap<String, IndexProps>| -> Vec<(&'a str, &'a IndexProps)> {
+        m.iter().map(|(n, ix)| (n.as_str(), ix)).collect()
+    };
+    let (want, have) = (pairs(want), pairs(have));
+    let d = delta(&want, &have, |(n, _)| *n);
+    let (reshaped, resized): (Vec<_>, Vec<_>) = d
+        .changed
+        .into_iter()
+        .partition(|(h, w)| !h.1.same_shape(w.1));
+    let mut remove: Vec<&str> = d
+        .removed
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(reshaped.iter().map(|(h, _)| h.0))
+        .collect();
+    remove.sort();
+    let mut add: Vec<(&str, &IndexProps)> = d
+        .added
+        .into_iter()
+        .copied()
+        .chain(reshaped.iter().map(|(_, w)| **w))
+        .collect();
+    add.sort_by_key(|(n, _)| *n);
+    let resize = resized
+        .into_iter()
+        .filter_map(|(_, (n, w))| Some((*n, w.capacity?)))
+        .collect();
+    IndexPlan {
+        remove,
+        add,
+        resize,
     }
 }
 
 #[async_trait]
-impl Kind for TableKind {
-    fn name(&self) -> &'static str {
-        "dynamodb.table"
-    }
+impl Kind for Table {
+    type Props = TableProps;
+
     fn info(&self) -> KindInfo {
         KindInfo {
             replace_fields: &["table_name", "partition_key", "sort_key"],
-            create_before_destroy: false,
             holds_data: true,
             weight: 3,
-            service: "dynamodb",
+            ..KindInfo::default()
         }
     }
+
     fn normalize(&self, props: &mut Value) {
         if let Some(Value::Object(ixs)) = props.get_mut("indexes") {
             for ix in ixs.values_mut() {
-                if let Some(Value::Array(a)) = ix.get_mut("include") {
-                    a.sort_by_key(|v| v.to_string());
-                    a.dedup();
-                }
+                sort_set(ix, "include");
             }
         }
     }
+
+    fn protected(&self, p: &TableProps) -> bool {
+        p.deletion_protection
+    }
+
     fn annotate(&self, _desired: &Value, fields: &[FieldChange]) -> Vec<String> {
         table_notes(fields)
     }
+
     /// ListTables (paginated), then only the tables named like the stack's
     /// are loaded and their tags checked.
-    async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<TableProps>>> {
         let prefix = format!("{}-", aws.stack);
-        let names: Vec<String> = aws
-            .dynamodb
-            .list_tables()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .aws()?;
+        let names: Vec<String> = paginated!(aws.dynamodb.list_tables())?;
         let loads = names
             .iter()
             .filter(|n| n.starts_with(&prefix))
-            .map(|n| self.load(aws, n));
+            .map(|n| load(aws, n, address));
         Ok(futures::future::try_join_all(loads)
             .await?
             .into_iter()
             .flatten()
             .collect())
     }
-    async fn create(&self, aws: &Aws, d: &Resource, rep: &dyn StepReporter) -> Result<Live> {
-        let p: TableProps = parse(&d.props, &d.address)?;
-        let t = tags::for_create(aws, &d.address, &d.props);
-        let tag_list = t
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()?;
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        d: &Desired<TableProps>,
+        ctx: &StepContext<'_>,
+    ) -> Result<Current<TableProps>> {
+        let p = &d.props;
+        let name = p.table_name.as_str();
+        let tags = tag_list(&aws.tags_for(&d.address, &p.tags))?;
         let gsis = p
             .indexes
             .iter()
@@ -654,9 +657,9 @@ impl Kind for TableKind {
         let sent = aws
             .dynamodb
             .create_table()
-            .table_name(&p.table_name)
+            .table_name(name)
             .set_key_schema(Some(key_schema(&p.partition_key, p.sort_key.as_ref())?))
-            .set_attribute_definitions(Some(attribute_definitions(&p, &p.indexes)?))
+            .set_attribute_definitions(Some(attribute_definitions(p, &p.indexes)?))
             .billing_mode(BillingMode::from(p.billing_mode.as_str()))
             .set_provisioned_throughput(p.capacity.map(throughput).transpose()?)
             .set_global_secondary_indexes((!gsis.is_empty()).then_some(gsis))
@@ -668,63 +671,54 @@ impl Kind for TableKind {
             )
             .set_sse_specification(p.kms_key.as_deref().map(|k| sse_spec(Some(k))))
             .deletion_protection_enabled(p.deletion_protection)
-            .set_tags(Some(tag_list))
+            .set_tags(Some(tags))
             .send()
             .await
             .aws();
         if let Err(e) = sent {
             if !e.is("ResourceInUseException") {
-                return Err(
-                    anyhow::Error::from(e).context(format!("creating table {}", p.table_name))
-                );
+                return Err(anyhow::Error::from(e).context(format!("creating table {name}")));
             }
             // It exists: ours from a retried call, or someone else's.
-            let mine = self
-                .load(aws, &p.table_name)
-                .await?
-                .is_some_and(|l| l.address == d.address);
-            if !mine {
+            if load(aws, name, Some(&d.address)).await?.is_none() {
                 bail!(
-                    "a DynamoDB table named {} already exists and is not part of stack {}; delete or rename it",
-                    p.table_name,
+                    "a DynamoDB table named {name} already exists and is not part of stack {}; delete or rename it",
                     aws.stack
                 );
             }
         }
-        self.wait_active(aws, &p.table_name, INDEX_BUILD, rep)
-            .await?;
+        wait_active(aws, name, INDEX_BUILD, ctx).await?;
         if p.point_in_time_recovery {
-            self.set_pitr(aws, &p.table_name, true, rep).await?;
+            set_pitr(aws, name, true, ctx).await?;
         }
         if p.ttl_attribute.is_some() {
-            self.set_ttl(aws, &p.table_name, None, p.ttl_attribute.as_deref(), rep)
-                .await?;
+            set_ttl(aws, name, None, p.ttl_attribute.as_deref(), ctx).await?;
         }
-        self.load(aws, &p.table_name)
+        load(aws, name, None)
             .await?
             .context("the table vanished right after its creation")
     }
+
     async fn update(
         &self,
         aws: &Aws,
-        d: &Resource,
-        l: &Live,
+        d: &Desired<TableProps>,
+        l: &Current<TableProps>,
         changed: &[String],
-        rep: &dyn StepReporter,
-    ) -> Result<Live> {
-        let p: TableProps = parse(&d.props, &d.address)?;
-        let old: TableProps = parse(&l.props, &l.address)?;
+        ctx: &StepContext<'_>,
+    ) -> Result<Current<TableProps>> {
+        let (p, old) = (&d.props, &l.props);
         let name = p.table_name.as_str();
         let has = |f: &str| changed.iter().any(|c| c == f);
 
         // Protection off first, so the rest cannot be blocked by it; on last.
         if has("deletion_protection") && !p.deletion_protection {
-            self.update_table(
+            update_table(
                 aws,
                 name,
                 "lifting deletion protection",
                 TABLE_OP,
-                rep,
+                ctx,
                 |b| b.deletion_protection_enabled(false),
             )
             .await?;
@@ -737,25 +731,16 @@ impl Kind for TableKind {
             if mode_switch && let Some(cap) = p.capacity {
                 for n in old.indexes.keys() {
                     let c = p.indexes.get(n).and_then(|i| i.capacity).unwrap_or(cap);
-                    kept_updates.push(
-                        GlobalSecondaryIndexUpdate::builder()
-                            .update(
-                                UpdateGlobalSecondaryIndexAction::builder()
-                                    .index_name(n)
-                                    .provisioned_throughput(throughput(c)?)
-                                    .build()?,
-                            )
-                            .build(),
-                    );
+                    kept_updates.push(capacity_update(n, c)?);
                 }
             }
             let tp = p.capacity.map(throughput).transpose()?;
-            self.update_table(
+            update_table(
                 aws,
                 name,
                 "changing billing and capacity",
                 TABLE_OP,
-                rep,
+                ctx,
                 |b| {
                     b.billing_mode(BillingMode::from(p.billing_mode.as_str()))
                         .set_provisioned_throughput(tp.clone())
@@ -768,29 +753,19 @@ impl Kind for TableKind {
         }
 
         // Indexes: remove (and the reshaped ones), then add, one per call.
-        let mut current = old.indexes.clone();
         if has("indexes") {
-            let reshaped = |n: &String| {
-                p.indexes
-                    .get(n)
-                    .is_some_and(|want| !want.same_shape(&old.indexes[n]))
-            };
-            let removals: Vec<String> = old
-                .indexes
-                .keys()
-                .filter(|n| !p.indexes.contains_key(*n) || reshaped(n))
-                .cloned()
-                .collect();
-            for n in removals {
+            let plan = index_plan(&p.indexes, &old.indexes);
+            let mut current = old.indexes.clone();
+            for n in plan.remove {
                 let action = DeleteGlobalSecondaryIndexAction::builder()
-                    .index_name(&n)
+                    .index_name(n)
                     .build()?;
-                self.update_table(
+                update_table(
                     aws,
                     name,
                     &format!("removing index {n}"),
                     INDEX_BUILD,
-                    rep,
+                    ctx,
                     |b| {
                         b.global_secondary_index_updates(
                             GlobalSecondaryIndexUpdate::builder()
@@ -800,29 +775,23 @@ impl Kind for TableKind {
                     },
                 )
                 .await?;
-                current.remove(&n);
+                current.remove(n);
             }
-            let additions: Vec<(String, IndexProps)> = p
-                .indexes
-                .iter()
-                .filter(|(n, _)| !current.contains_key(*n))
-                .map(|(n, ix)| (n.clone(), ix.clone()))
-                .collect();
-            for (n, ix) in additions {
-                current.insert(n.clone(), ix.clone());
-                let defs = attribute_definitions(&p, &current)?;
+            for (n, ix) in plan.add {
+                current.insert(n.to_string(), ix.clone());
+                let defs = attribute_definitions(p, &current)?;
                 let action = CreateGlobalSecondaryIndexAction::builder()
-                    .index_name(&n)
+                    .index_name(n)
                     .set_key_schema(Some(key_schema(&ix.partition_key, ix.sort_key.as_ref())?))
-                    .projection(projection(&ix))
+                    .projection(projection(ix))
                     .set_provisioned_throughput(ix.capacity.map(throughput).transpose()?)
                     .build()?;
-                self.update_table(
+                update_table(
                     aws,
                     name,
                     &format!("adding index {n} (AWS builds it in the background)"),
                     INDEX_BUILD,
-                    rep,
+                    ctx,
                     |b| {
                         b.set_attribute_definitions(Some(defs.clone()))
                             .global_secondary_index_updates(
@@ -835,31 +804,16 @@ impl Kind for TableKind {
                 .await?;
             }
             // Capacity-only changes of kept indexes (a mode switch already set them).
-            if !mode_switch {
-                let mut updates = Vec::new();
-                for (n, want) in &p.indexes {
-                    if let (Some(have), Some(c)) = (old.indexes.get(n), want.capacity)
-                        && have.same_shape(want)
-                        && have.capacity != want.capacity
-                    {
-                        updates.push(
-                            GlobalSecondaryIndexUpdate::builder()
-                                .update(
-                                    UpdateGlobalSecondaryIndexAction::builder()
-                                        .index_name(n)
-                                        .provisioned_throughput(throughput(c)?)
-                                        .build()?,
-                                )
-                                .build(),
-                        );
-                    }
-                }
-                if !updates.is_empty() {
-                    self.update_table(aws, name, "changing index capacity", TABLE_OP, rep, |b| {
-                        b.set_global_secondary_index_updates(Some(updates.clone()))
-                    })
-                    .await?;
-                }
+            if !mode_switch && !plan.resize.is_empty() {
+                let updates = plan
+                    .resize
+                    .iter()
+                    .map(|(n, c)| capacity_update(n, *c))
+                    .collect::<Result<Vec<_>>>()?;
+                update_table(aws, name, "changing index capacity", TABLE_OP, ctx, |b| {
+                    b.set_global_secondary_index_updates(Some(updates.clone()))
+                })
+                .await?;
             }
         }
 
@@ -867,14 +821,14 @@ impl Kind for TableKind {
         if has("stream") {
             if old.stream.is_some() {
                 let off = stream_spec(None)?;
-                self.update_table(aws, name, "disabling the stream", TABLE_OP, rep, |b| {
+                update_table(aws, name, "disabling the stream", TABLE_OP, ctx, |b| {
                     b.stream_specification(off.clone())
                 })
                 .await?;
             }
             if p.stream.is_some() {
                 let on = stream_spec(p.stream.as_deref())?;
-                self.update_table(aws, name, "enabling the stream", TABLE_OP, rep, |b| {
+                update_table(aws, name, "enabling the stream", TABLE_OP, ctx, |b| {
                     b.stream_specification(on.clone())
                 })
                 .await?;
@@ -883,89 +837,59 @@ impl Kind for TableKind {
 
         if has("kms_key") {
             let sse = sse_spec(p.kms_key.as_deref());
-            self.update_table(
+            update_table(
                 aws,
                 name,
                 "changing the encryption key",
                 TABLE_OP,
-                rep,
+                ctx,
                 |b| b.sse_specification(sse.clone()),
             )
             .await?;
         }
         if has("point_in_time_recovery") {
-            self.set_pitr(aws, name, p.point_in_time_recovery, rep)
-                .await?;
+            set_pitr(aws, name, p.point_in_time_recovery, ctx).await?;
         }
         if has("ttl_attribute") {
-            self.set_ttl(
+            set_ttl(
                 aws,
                 name,
                 old.ttl_attribute.as_deref(),
                 p.ttl_attribute.as_deref(),
-                rep,
+                ctx,
             )
             .await?;
         }
         if has("deletion_protection") && p.deletion_protection {
-            self.update_table(
+            update_table(
                 aws,
                 name,
                 "enabling deletion protection",
                 TABLE_OP,
-                rep,
+                ctx,
                 |b| b.deletion_protection_enabled(true),
             )
             .await?;
         }
-        if has("tags") {
-            let arn = l
-                .attr("arn")
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            let (set, remove) = tags::delta(&old.tags, &p.tags);
-            if !set.is_empty() {
-                let list = set
-                    .iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect::<Result<Vec<_>, _>>()?;
-                aws.dynamodb
-                    .tag_resource()
-                    .resource_arn(&arn)
-                    .set_tags(Some(list))
-                    .send()
-                    .await
-                    .aws()
-                    .context("tagging")?;
-            }
-            if !remove.is_empty() {
-                aws.dynamodb
-                    .untag_resource()
-                    .resource_arn(&arn)
-                    .set_tag_keys(Some(remove))
-                    .send()
-                    .await
-                    .aws()
-                    .context("untagging")?;
-            }
-        }
-        self.load(aws, name)
+        let arn = l.attr("arn").unwrap_or_default();
+        tags::sync(&Tagging, aws, arn, &old.tags, &p.tags).await?;
+        load(aws, name, None)
             .await?
             .context("the table vanished during its update")
     }
+
     async fn delete(
         &self,
         aws: &Aws,
-        l: &Live,
-        o: DeleteOptions,
-        rep: &dyn StepReporter,
+        l: &Current<TableProps>,
+        ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
-        let Some(t) = self.describe(aws, &l.id).await? else {
+        let Some(t) = describe(aws, &l.id).await? else {
             return Ok(None);
         };
         let gone = || async {
-            wait_for("the table to be deleted", TABLE_OP, rep, || async {
-                Ok(self.describe(aws, &l.id).await?.is_none().then_some(()))
+            wait_for("the table to be deleted", TABLE_OP, ctx, || async {
+                Ok(describe(aws, &l.id).await?.is_none().then_some(()))
             })
             .await
         };
@@ -981,74 +905,21 @@ impl Kind for TableKind {
                 l.id
             );
         }
-        let backup = if o.skip_final_backup {
+        let backup = if ctx.options.skip_final_backup {
             None
         } else {
-            let name = final_backup_name(&l.id, &super::rds::timestamp());
-            rep.status(&format!("taking backup {name}"));
-            let out = retry_on(
-                &[
-                    "TableInUseException",
-                    "ContinuousBackupsUnavailableException",
-                    "LimitExceededException",
-                ],
-                "backing up the table",
-                TABLE_OP,
-                rep,
-                || async {
-                    aws.dynamodb
-                        .create_backup()
-                        .table_name(&l.id)
-                        .backup_name(&name)
-                        .send()
-                        .await
-                        .aws()
-                },
-            )
-            .await?;
-            let arn = out
-                .backup_details()
-                .map(|b| b.backup_arn().to_string())
-                .context("DynamoDB returned no backup ARN")?;
-            // The table cannot be deleted while its backup is being made.
-            wait_for("the backup to be available", TABLE_OP, rep, || async {
-                let b = aws
-                    .dynamodb
-                    .describe_backup()
-                    .backup_arn(&arn)
-                    .send()
-                    .await
-                    .aws()?;
-                let status = b
-                    .backup_description()
-                    .and_then(|d| d.backup_details())
-                    .map(|d| d.backup_status().as_str().to_string())
-                    .unwrap_or_default();
-                match status.as_str() {
-                    "AVAILABLE" => Ok(Some(())),
-                    "DELETED" => {
-                        bail!("backup {arn} was deleted before the table; not deleting the table")
-                    }
-                    _ => Ok(None),
-                }
-            })
-            .await?;
-            Some((name, arn))
+            Some(backup(aws, &l.id, ctx).await?)
         };
         // Refused while the table is being created or updated (an index
         // build can take hours): that ends by itself.
-        retry_on(BUSY, "deleting the table", INDEX_BUILD, rep, || async {
-            match aws
-                .dynamodb
+        retry_on(BUSY, "deleting the table", INDEX_BUILD, ctx, || async {
+            aws.dynamodb
                 .delete_table()
                 .table_name(&l.id)
                 .send()
                 .await
                 .aws()
-            {
-                Err(e) if e.not_found() => Ok(()),
-                other => other.map(|_| ()),
-            }
+                .or_absent()
         })
         .await?;
         gone().await?;
@@ -1059,6 +930,72 @@ impl Kind for TableKind {
             None => "no backup (--skip-final-backup)".into(),
         }))
     }
+}
+
+/// An index's new provisioned capacity.
+fn capacity_update(index: &str, c: Capacity) -> Result<GlobalSecondaryIndexUpdate> {
+    Ok(GlobalSecondaryIndexUpdate::builder()
+        .update(
+            UpdateGlobalSecondaryIndexAction::builder()
+                .index_name(index)
+                .provisioned_throughput(throughput(c)?)
+                .build()?,
+        )
+        .build())
+}
+
+/// An on-demand backup of the table, waited for until AVAILABLE (the table
+/// cannot be deleted while its backup is being made): (name, ARN).
+async fn backup(aws: &Aws, table: &str, ctx: &StepContext<'_>) -> Result<(String, String)> {
+    let name = final_backup_name(table, &timestamp());
+    ctx.status(&format!("taking backup {name}"));
+    let out = retry_on(
+        &[
+            "TableInUseException",
+            "ContinuousBackupsUnavailableException",
+            "LimitExceededException",
+        ],
+        "backing up the table",
+        TABLE_OP,
+        ctx,
+        || async {
+            aws.dynamodb
+                .create_backup()
+                .table_name(table)
+                .backup_name(&name)
+                .send()
+                .await
+                .aws()
+        },
+    )
+    .await?;
+    let arn = out
+        .backup_details()
+        .map(|b| b.backup_arn().to_string())
+        .context("DynamoDB returned no backup ARN")?;
+    wait_for("the backup to be available", TABLE_OP, ctx, || async {
+        let b = aws
+            .dynamodb
+            .describe_backup()
+            .backup_arn(&arn)
+            .send()
+            .await
+            .aws()?;
+        let status = b
+            .backup_description()
+            .and_then(|d| d.backup_details())
+            .map(|d| d.backup_status().as_str().to_string())
+            .unwrap_or_default();
+        match status.as_str() {
+            "AVAILABLE" => Ok(Some(())),
+            "DELETED" => {
+                bail!("backup {arn} was deleted before the table; not deleting the table")
+            }
+            _ => Ok(None),
+        }
+    })
+    .await?;
+    Ok((name, arn))
 }
 
 /// What an in-place change of a table does beyond the diff.
@@ -1127,6 +1064,7 @@ fn table_notes(fields: &[FieldChange]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn fc(path: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
         FieldChange {
@@ -1231,9 +1169,44 @@ mod tests {
             .collect();
         assert_eq!(names, vec![("pk", "S"), ("sk", "N"), ("status", "S")]);
         let mut other = ix.clone();
-        other.capacity = Some(Cap { read: 1, write: 1 });
+        other.capacity = Some(Capacity { read: 1, write: 1 });
         assert!(ix.same_shape(&other));
         other.projection = "KEYS_ONLY".into();
         assert!(!ix.same_shape(&other));
+    }
+
+    #[test]
+    fn index_changes_are_removals_additions_and_resizes() {
+        let ix = |pk: &str, projection: &str, read: i64| IndexProps {
+            partition_key: Key {
+                name: pk.into(),
+                kind: "S".into(),
+            },
+            sort_key: None,
+            projection: projection.into(),
+            include: None,
+            capacity: Some(Capacity { read, write: 1 }),
+        };
+        let have = BTreeMap::from([
+            ("gone".to_string(), ix("a", "ALL", 1)),
+            ("kept".to_string(), ix("b", "ALL", 1)),
+            ("reshaped".to_string(), ix("c", "ALL", 1)),
+            ("resized".to_string(), ix("d", "ALL", 1)),
+        ]);
+        let want = BTreeMap::from([
+            ("kept".to_string(), ix("b", "ALL", 1)),
+            ("new".to_string(), ix("e", "ALL", 1)),
+            ("reshaped".to_string(), ix("c", "KEYS_ONLY", 1)),
+            ("resized".to_string(), ix("d", "ALL", 5)),
+        ]);
+        let plan = index_plan(&want, &have);
+        assert_eq!(plan.remove, vec!["gone", "reshaped"]);
+        let added: Vec<&str> = plan.add.iter().map(|(n, _)| *n).collect();
+        assert_eq!(added, vec!["new", "reshaped"]);
+        assert_eq!(plan.add[1].1.projection, "KEYS_ONLY");
+        assert_eq!(
+            plan.resize,
+            vec![("resized", Capacity { read: 5, write: 1 })]
+        );
     }
 }
