@@ -7,8 +7,7 @@
 use super::kind::DynKind;
 use super::legacy::Legacy;
 use super::{
-    apigateway, autoscaling, cloudfront, dynamodb, ec2, elbv2, iam, lambda, launch_template, logs,
-    rds, s3,
+    apigateway, autoscaling, cloudfront, dynamodb, ec2, elbv2, iam, lambda, logs, rds, s3,
 };
 
 pub fn kinds() -> Vec<Box<dyn DynKind>> {
@@ -20,14 +19,16 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         Box::new(ec2::eip::Eip),
         Box::new(ec2::nat_gateway::NatGateway),
         Box::new(ec2::security_group::SecurityGroup),
+        Box::new(elbv2::load_balancer::LoadBalancer),
+        Box::new(elbv2::target_group::TargetGroup),
+        Box::new(elbv2::listener::Listener),
+        Box::new(ec2::launch_template::LaunchTemplate),
+        Box::new(autoscaling::group::Group),
     ];
     // Not yet on the typed contract.
     for k in s3::kinds()
         .into_iter()
         .chain(cloudfront::kinds())
-        .chain(elbv2::kinds())
-        .chain(launch_template::kinds())
-        .chain(autoscaling::kinds())
         .chain(logs::kinds())
         .chain(iam::kinds())
         .chain(lambda::kinds())
