@@ -428,19 +428,18 @@ pub async fn run(
                     plan.stack
                 );
             }
-            if src.file.exists() {
-                if let Ok(s) = config::load(&src.file, &src.overrides)
-                    && (s.name != plan.stack || s.region != plan.region)
-                {
-                    bail!(
-                        "the saved plan belongs to stack \"{}\" in {}, but {} is stack \"{}\" in {}; nothing was changed",
-                        plan.stack,
-                        plan.region,
-                        src.file.display(),
-                        s.name,
-                        s.region
-                    );
-                }
+            if src.file.exists()
+                && let Ok(s) = config::load(&src.file, &src.overrides)
+                && (s.name != plan.stack || s.region != plan.region)
+            {
+                bail!(
+                    "the saved plan belongs to stack \"{}\" in {}, but {} is stack \"{}\" in {}; nothing was changed",
+                    plan.stack,
+                    plan.region,
+                    src.file.display(),
+                    s.name,
+                    s.region
+                );
             }
             (
                 connect(&plan.stack, &plan.region, src).await?,
@@ -453,9 +452,6 @@ pub async fn run(
             (provider(&stack, src).await?, None, Some(stack))
         }
     };
-    p.aws
-        .wait_deployed
-        .store(args.wait, std::sync::atomic::Ordering::Relaxed);
     let cancel = Cancel::default();
     let watcher = watch_interrupts(cancel.clone());
     let command = std::env::args().collect::<Vec<_>>().join(" ");

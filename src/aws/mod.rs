@@ -10,7 +10,6 @@ pub mod apigateway;
 pub mod autoscaling;
 pub mod cloudfront;
 pub mod collection;
-pub mod compute_common;
 pub mod dynamodb;
 pub mod ec2;
 pub mod elbv2;
@@ -19,8 +18,6 @@ pub mod find;
 pub mod iam;
 pub mod kind;
 pub mod lambda;
-pub mod launch_template;
-pub mod legacy;
 pub mod lock;
 pub mod logs;
 pub mod rds;
@@ -67,8 +64,6 @@ pub struct Aws {
     pub cloudfront: aws_sdk_cloudfront::Client,
     /// CloudFront without SDK retries, for creates (see `ec2_once`).
     pub cloudfront_once: aws_sdk_cloudfront::Client,
-    /// `apply --wait`: wait for CloudFront to deploy changes and invalidations.
-    pub wait_deployed: std::sync::atomic::AtomicBool,
     pub autoscaling: aws_sdk_autoscaling::Client,
     /// Without SDK retries, for CreateAutoScalingGroup.
     pub autoscaling_once: aws_sdk_autoscaling::Client,
@@ -130,7 +125,6 @@ impl Aws {
             s3: s3::client(&sdk),
             cloudfront: aws_sdk_cloudfront::Client::new(&sdk),
             cloudfront_once: once!(aws_sdk_cloudfront),
-            wait_deployed: Default::default(),
             autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
             autoscaling_once: once!(aws_sdk_autoscaling),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
@@ -180,12 +174,6 @@ impl Aws {
     /// Drops the listing cached under `key`.
     pub fn forget(&self, key: &'static str) {
         self.cache.lock().expect("cache lock").remove(key);
-    }
-
-    /// Whether to wait for CloudFront deployments (`apply --wait`).
-    pub fn wait_deployed(&self) -> bool {
-        self.wait_deployed
-            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every tag a new resource at `address` gets: the user's, and ours.

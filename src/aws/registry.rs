@@ -8,17 +8,17 @@
 //! A new service adds its `kinds()` here.
 
 use super::kind::DynKind;
-use super::legacy::Legacy;
 use super::{
-    apigateway, autoscaling, cloudfront, dynamodb, ec2, elbv2, iam, lambda, launch_template, logs,
-    rds, s3,
+    apigateway, autoscaling, cloudfront, dynamodb, ec2, elbv2, iam, lambda, logs, rds, s3,
 };
 
 pub fn kinds() -> Vec<Box<dyn DynKind>> {
-    let mut kinds: Vec<Box<dyn DynKind>> = [
+    [
         ec2::kinds(),
         s3::kinds(),
         cloudfront::kinds(),
+        elbv2::kinds(),
+        autoscaling::kinds(),
         logs::kinds(),
         iam::kinds(),
         lambda::kinds(),
@@ -28,14 +28,5 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
     ]
     .into_iter()
     .flatten()
-    .collect();
-    // Not yet on the typed contract.
-    for k in elbv2::kinds()
-        .into_iter()
-        .chain(launch_template::kinds())
-        .chain(autoscaling::kinds())
-    {
-        kinds.push(Box::new(Legacy(k)));
-    }
-    kinds
+    .collect()
 }

@@ -5,33 +5,11 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use serde_json::Value;
 
 use super::errors::AwsError;
 use super::{ADDRESS_TAG, Aws, STACK_TAG};
 
 pub type Tags = BTreeMap<String, String>;
-
-/// The `tags` property of a resource.
-pub fn from_props(props: &Value) -> Tags {
-    props
-        .get("tags")
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Every tag to set at creation.
-pub fn for_create(aws: &Aws, address: &str, props: &Value) -> Tags {
-    let mut t = from_props(props);
-    t.insert(STACK_TAG.into(), aws.stack.clone());
-    t.insert(ADDRESS_TAG.into(), address.to_string());
-    t
-}
 
 /// Live tags as props: ours removed.
 pub fn visible(all: Tags) -> Tags {

@@ -11,29 +11,30 @@
 //! update is what points it at the new version and starts the instance
 //! refresh (the plan says so).
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 
 use super::network::{VPC, security_group, subnet};
-use super::{Desired, Output, obj, tags};
+use super::{Desired, Output, tags};
+use crate::aws::autoscaling::group::{
+    GroupProps, LaunchTemplateRef, Policy, Refresh, ScheduledAction,
+};
+use crate::aws::ec2::launch_template::{
+    Image, ImageId, LaunchData, LaunchTemplateProps, Metadata, OfImage, RootVolume, TemplateData,
+    UserData,
+};
+use crate::aws::elbv2::listener::{Action, ListenerProps, Rule};
+use crate::aws::elbv2::load_balancer::LoadBalancerProps;
+use crate::aws::elbv2::target_group::{HealthCheck, TargetGroupProps};
 use crate::config::Stack;
 use crate::config::spec::NatMode;
 use crate::config::spec_compute::{Ami, Compute, GroupSpec, Scheme, SubnetTier};
 use crate::config::validate_compute::{DEFAULT_SSL_POLICY, group_name, lb_name};
-use crate::engine::resource::Resource;
-use crate::engine::value::reference;
+use crate::engine::resource::Props;
+use crate::engine::value::Ref;
 
 pub const LB: &str = "compute.lb";
 pub const HTTP_LISTENER: &str = "compute.listener.http";
 pub const HTTPS_LISTENER: &str = "compute.listener.https";
-
-/// Key of a plan-time image look-up inside a property: `{"$image": {"id":
-/// ..} | {"name": .., "owners": [..]}, "get": "id" | "root_device_name" |
-/// "root_size"}`.
-/// The provider replaces it with the image's attribute before diffing.
-pub const IMAGE_KEY: &str = "$image";
 
 pub fn target_group(group: &str) -> String {
     format!("compute.tg.{group}")
@@ -62,70 +63,55 @@ pub fn tg_name_prefix(stack: &str, group: &str, scheme: Scheme) -> String {
     cut.trim_end_matches('-').to_string()
 }
 
-/// What the group's instances are launched with, as the launch template
-/// holds it: the `instances` property of the group, with the user data
-/// replaced by its digest (the template shows the text).
-pub fn instances_view(template_data: &Value) -> Value {
-    let mut v = template_data.clone();
-    if let Some(o) = v.as_object_mut()
-        && let Some(u) = o.remove("user_data")
-    {
-        let text = u.as_str().unwrap_or_default();
-        o.insert("user_data_sha256".into(), json!(sha256_hex(text)));
-    }
-    v
-}
-
-pub fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-fn image(ami: &Ami, get: &str) -> Value {
-    let lookup = match ami {
-        Ami::Id(id) => json!({ "id": id }),
+/// The image the file names, looked up at plan time (`prepare`).
+fn image(ami: &Ami) -> Image {
+    match ami {
+        Ami::Id(id) => Image::Id { id: id.clone() },
         Ami::Lookup(l) => {
             let mut owners = l.owners.clone();
             owners.sort();
             owners.dedup();
-            json!({ "name": l.name, "owners": owners })
+            Image::Lookup {
+                name: l.name.clone(),
+                owners,
+            }
         }
-    };
-    json!({ IMAGE_KEY: lookup, "get": get })
+    }
 }
 
 /// The launch template data of a group (everything but its name and tags).
-fn template_data(stack: &Stack, name: &str, g: &GroupSpec) -> Value {
-    let mut instance_tags: BTreeMap<String, String> = stack.spec.tags.clone();
+fn template_data(stack: &Stack, name: &str, g: &GroupSpec) -> TemplateData {
+    let mut instance_tags = stack.spec.tags.clone();
     instance_tags.insert("Name".into(), group_name(&stack.name, name));
-    json!({
-        "image_id": image(&g.ami, "id"),
-        "instance_type": g.instance_type,
-        "user_data": g.user_data.clone().unwrap_or_default(),
-        "security_group_ids": [reference(&security_group("web"), "id")],
+    LaunchData {
+        image_id: ImageId::Find(image(&g.ami)),
+        instance_type: g.instance_type.clone(),
+        user: UserData {
+            user_data: g.user_data.clone().unwrap_or_default(),
+        },
+        security_group_ids: vec![Ref::to(&security_group("web"), "id")],
         // IMDSv2 only: a token is required for every metadata request, and
         // two hops let containers on the instance reach it.
-        "metadata_options": {
-            "http_endpoint": "enabled",
-            "http_tokens": "required",
-            "http_put_response_hop_limit": 2,
+        metadata_options: Metadata {
+            http_endpoint: "enabled".into(),
+            http_tokens: "required".into(),
+            http_put_response_hop_limit: 2,
         },
-        "root_volume": obj(vec![
-            ("device_name", image(&g.ami, "root_device_name")),
-            ("encrypted", json!(true)),
-            ("delete_on_termination", json!(true)),
-            ("volume_type", json!(g.root_volume.r#type)),
+        root_volume: RootVolume {
+            device_name: OfImage::Image,
+            encrypted: true,
+            delete_on_termination: true,
+            volume_type: g.root_volume.r#type.clone(),
             // Pinned even when not given (the image's size, found at plan
             // time), so the template says exactly what instances get.
-            (
-                "volume_size",
+            volume_size: Some(
                 g.root_volume
                     .size
-                    .map(|s| json!(s))
-                    .unwrap_or_else(|| image(&g.ami, "root_size")),
+                    .map_or(OfImage::Image, |s| OfImage::Value(i64::from(s))),
             ),
-        ]),
-        "instance_tags": instance_tags,
-    })
+        },
+        instance_tags,
+    }
 }
 
 pub fn expand(stack: &Stack, d: &mut Desired) {
@@ -137,18 +123,21 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         Scheme::InternetFacing => "public",
         Scheme::Internal => "private",
     };
-    d.resources.push(Resource::new(
-        LB,
-        "elbv2.load_balancer",
-        json!({
-            "name": lb_name(&stack.name, lb.scheme),
-            "scheme": lb.scheme.api(),
-            "ip_address_type": "ipv4",
-            "subnet_ids": stack.azs.iter().map(|az| reference(&subnet(lb_tier, az), "id")).collect::<Vec<_>>(),
-            "security_group_ids": [reference(&security_group("alb"), "id")],
-            "tags": tags(stack, "alb"),
-        }),
-    ));
+    d.resources.push(
+        LoadBalancerProps {
+            name: lb_name(&stack.name, lb.scheme),
+            scheme: lb.scheme.api().into(),
+            ip_address_type: "ipv4".into(),
+            subnet_ids: stack
+                .azs
+                .iter()
+                .map(|az| Ref::to(&subnet(lb_tier, az), "id"))
+                .collect(),
+            security_group_ids: vec![Ref::to(&security_group("alb"), "id")],
+            tags: tags(stack, "alb"),
+        }
+        .at(LB),
+    );
     d.outputs.push(Output {
         name: "load_balancer_dns",
         address: LB.into(),
@@ -157,28 +146,27 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     });
 
     for (name, g) in &c.groups {
-        d.resources.push(Resource::new(
-            target_group(name),
-            "elbv2.target_group",
-            json!({
-                "name_prefix": tg_name_prefix(&stack.name, name, lb.scheme),
-                "port": g.port,
-                "protocol": g.protocol.api(),
-                "vpc_id": reference(VPC, "id"),
-                "target_type": "instance",
-                "health_check": {
-                    "protocol": g.protocol.api(),
-                    "port": "traffic-port",
-                    "path": g.health_check.path,
-                    "matcher": g.health_check.matcher,
-                    "interval": g.health_check.interval,
-                    "timeout": g.health_check.timeout,
-                    "healthy_threshold": g.health_check.healthy_threshold,
-                    "unhealthy_threshold": g.health_check.unhealthy_threshold,
+        d.resources.push(
+            TargetGroupProps {
+                name_prefix: tg_name_prefix(&stack.name, name, lb.scheme),
+                port: i64::from(g.port),
+                protocol: g.protocol.api().into(),
+                vpc_id: Ref::to(VPC, "id"),
+                target_type: "instance".into(),
+                health_check: HealthCheck {
+                    protocol: g.protocol.api().into(),
+                    port: "traffic-port".into(),
+                    path: g.health_check.path.clone(),
+                    matcher: g.health_check.matcher.clone(),
+                    interval: i64::from(g.health_check.interval),
+                    timeout: i64::from(g.health_check.timeout),
+                    healthy_threshold: i64::from(g.health_check.healthy_threshold),
+                    unhealthy_threshold: i64::from(g.health_check.unhealthy_threshold),
                 },
-                "tags": tags(stack, &format!("tg-{name}")),
-            }),
-        ));
+                tags: tags(stack, &format!("tg-{name}")),
+            }
+            .at(target_group(name)),
+        );
     }
 
     listeners(stack, c, d);
@@ -191,13 +179,16 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     for (name, g) in &c.groups {
         let lt = launch_template(name);
         let data = template_data(stack, name, g);
-        let mut lt_props = data.clone();
-        if let Some(o) = lt_props.as_object_mut() {
-            o.insert("name".into(), json!(group_name(&stack.name, name)));
-            o.insert("tags".into(), json!(tags(stack, name)));
-        }
-        d.resources
-            .push(Resource::new(lt.clone(), "ec2.launch_template", lt_props));
+        let instances = data.view();
+        let full = group_name(&stack.name, name);
+        d.resources.push(
+            LaunchTemplateProps {
+                name: full.clone(),
+                data,
+                tags: tags(stack, name),
+            }
+            .at(lt.clone()),
+        );
 
         let tier = g.subnets.unwrap_or(default_tier).name();
         let tg = target_group(name);
@@ -209,97 +200,65 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 cpu_target: Some(50.0),
                 requests_per_target: None,
             });
-        let full = group_name(&stack.name, name);
         if let Some(t) = scaling.cpu_target {
-            policies.push(json!({
-                "name": format!("{full}-cpu"),
-                "metric": "ASGAverageCPUUtilization",
-                "target": t,
-            }));
+            policies.push(Policy {
+                name: format!("{full}-cpu"),
+                metric: "ASGAverageCPUUtilization".into(),
+                target: t,
+                load_balancer: None,
+                target_group: None,
+            });
         }
         if let Some(t) = scaling.requests_per_target {
-            policies.push(json!({
-                "name": format!("{full}-requests"),
-                "metric": "ALBRequestCountPerTarget",
-                "target": t,
-                "load_balancer": reference(LB, "arn_suffix"),
-                "target_group": reference(&tg, "arn_suffix"),
-            }));
+            policies.push(Policy {
+                name: format!("{full}-requests"),
+                metric: "ALBRequestCountPerTarget".into(),
+                target: t,
+                load_balancer: Some(Ref::to(LB, "arn_suffix")),
+                target_group: Some(Ref::to(&tg, "arn_suffix")),
+            });
         }
-        let scheduled: Vec<Value> = g
+        let scheduled = g
             .scheduled
             .iter()
-            .map(|s| {
-                obj(vec![
-                    ("name", json!(s.name)),
-                    ("recurrence", json!(s.recurrence)),
-                    ("min_size", s.min.map(|v| json!(v)).unwrap_or(Value::Null)),
-                    ("max_size", s.max.map(|v| json!(v)).unwrap_or(Value::Null)),
-                    (
-                        "desired_capacity",
-                        s.desired.map(|v| json!(v)).unwrap_or(Value::Null),
-                    ),
-                    (
-                        "time_zone",
-                        s.time_zone.clone().map(Value::from).unwrap_or(Value::Null),
-                    ),
-                ])
+            .map(|s| ScheduledAction {
+                name: s.name.clone(),
+                recurrence: s.recurrence.clone(),
+                min_size: s.min.map(i64::from),
+                max_size: s.max.map(i64::from),
+                desired_capacity: s.desired.map(i64::from),
+                time_zone: s.time_zone.clone(),
             })
             .collect();
-        let mut props = Map::new();
-        props.insert("name".into(), json!(full));
-        props.insert(
-            "launch_template".into(),
-            json!({ "id": reference(&lt, "id"), "version": reference(&lt, "version") }),
-        );
-        props.insert("instances".into(), instances_view(&data));
-        props.insert("min_size".into(), json!(g.min));
-        props.insert("max_size".into(), json!(g.max));
-        // Only a pinned desired capacity is compared: otherwise the scaling
-        // policies own it and a moved number is not drift.
-        if let Some(dc) = g.desired {
-            props.insert("desired_capacity".into(), json!(dc));
+        let mut asg = GroupProps {
+            name: full,
+            launch_template: LaunchTemplateRef {
+                id: Ref::to(&lt, "id"),
+                version: Ref::to(&lt, "version"),
+            },
+            instances: Some(instances),
+            min_size: i64::from(g.min),
+            max_size: i64::from(g.max),
+            // Only a pinned desired capacity is compared: otherwise the scaling
+            // policies own it and a moved number is not drift.
+            desired_capacity: g.desired.map(i64::from),
+            subnet_ids: stack
+                .azs
+                .iter()
+                .map(|az| Ref::to(&subnet(tier, az), "id"))
+                .collect(),
+            target_group_arns: vec![Ref::to(&tg, "arn")],
+            health_check_type: g.health_check.kind.api().into(),
+            health_check_grace_period: i64::from(g.health_check.grace_period),
+            policies,
+            scheduled_actions: scheduled,
+            refresh: Some(Refresh {
+                min_healthy_percentage: i64::from(g.refresh.min_healthy_percentage),
+                instance_warmup: g.refresh.instance_warmup.map(i64::from),
+            }),
+            tags: tags(stack, name),
         }
-        props.insert(
-            "subnet_ids".into(),
-            json!(
-                stack
-                    .azs
-                    .iter()
-                    .map(|az| reference(&subnet(tier, az), "id"))
-                    .collect::<Vec<_>>()
-            ),
-        );
-        props.insert("target_group_arns".into(), json!([reference(&tg, "arn")]));
-        props.insert("health_check_type".into(), json!(g.health_check.kind.api()));
-        props.insert(
-            "health_check_grace_period".into(),
-            json!(g.health_check.grace_period),
-        );
-        props.insert("policies".into(), json!(policies));
-        props.insert("scheduled_actions".into(), json!(scheduled));
-        props.insert(
-            "refresh".into(),
-            obj(vec![
-                (
-                    "min_healthy_percentage",
-                    json!(g.refresh.min_healthy_percentage),
-                ),
-                (
-                    "instance_warmup",
-                    g.refresh
-                        .instance_warmup
-                        .map(|v| json!(v))
-                        .unwrap_or(Value::Null),
-                ),
-            ]),
-        );
-        props.insert("tags".into(), json!(tags(stack, name)));
-        let mut asg = Resource::new(
-            auto_scaling_group(name),
-            "autoscaling.group",
-            Value::Object(props),
-        )
+        .at(auto_scaling_group(name))
         // The target group must be behind the load balancer before the
         // group registers into it (and before a request-count policy
         // can name the pair).
@@ -338,85 +297,71 @@ fn listeners(stack: &Stack, c: &Compute, d: &mut Desired) {
         patterns.sort();
         let mut hosts = g.host_headers.clone();
         hosts.sort();
-        rules.push(obj(vec![
-            ("priority", json!(priority)),
-            (
-                "path_patterns",
-                if patterns.is_empty() {
-                    Value::Null
-                } else {
-                    json!(patterns)
-                },
-            ),
-            (
-                "host_headers",
-                if hosts.is_empty() {
-                    Value::Null
-                } else {
-                    json!(hosts)
-                },
-            ),
-            ("target_group_arn", reference(&target_group(name), "arn")),
-        ]));
+        rules.push(Rule {
+            priority: i64::from(priority),
+            path_patterns: (!patterns.is_empty()).then_some(patterns),
+            host_headers: (!hosts.is_empty()).then_some(hosts),
+            target_group_arn: Ref::to(&target_group(name), "arn"),
+        });
     }
-    let forward = match &default_group {
-        Some(g) => {
-            json!({ "type": "forward", "target_group_arn": reference(&target_group(g), "arn") })
-        }
-        None => json!({
-            "type": "fixed-response",
-            "status_code": "404",
-            "content_type": "text/plain",
-            "message_body": "Not found",
-        }),
+    let action = |r#type: &str| Action {
+        r#type: r#type.into(),
+        target_group_arn: None,
+        protocol: None,
+        port: None,
+        status_code: None,
+        content_type: None,
+        message_body: None,
     };
+    let forward = match &default_group {
+        Some(g) => Action {
+            target_group_arn: Some(Ref::to(&target_group(g), "arn")),
+            ..action("forward")
+        },
+        None => Action {
+            status_code: Some("404".into()),
+            content_type: Some("text/plain".into()),
+            message_body: Some("Not found".into()),
+            ..action("fixed-response")
+        },
+    };
+    let listener =
+        |port: i64, protocol: &str, default_action: Action, rules: Vec<Rule>| ListenerProps {
+            load_balancer_arn: Ref::to(LB, "arn"),
+            port,
+            protocol: protocol.into(),
+            certificate_arn: None,
+            ssl_policy: None,
+            default_action,
+            rules,
+            tags: tags(stack, &protocol.to_lowercase()),
+        };
     match &lb.certificate_arn {
         Some(cert) => {
-            d.resources.push(Resource::new(
-                HTTP_LISTENER,
-                "elbv2.listener",
-                json!({
-                    "load_balancer_arn": reference(LB, "arn"),
-                    "port": 80,
-                    "protocol": "HTTP",
-                    "default_action": {
-                        "type": "redirect",
-                        "protocol": "HTTPS",
-                        "port": "443",
-                        "status_code": "HTTP_301",
-                    },
-                    "rules": [],
-                    "tags": tags(stack, "http"),
-                }),
-            ));
-            d.resources.push(Resource::new(
-                HTTPS_LISTENER,
-                "elbv2.listener",
-                json!({
-                    "load_balancer_arn": reference(LB, "arn"),
-                    "port": 443,
-                    "protocol": "HTTPS",
-                    "certificate_arn": cert,
-                    "ssl_policy": lb.ssl_policy.clone().unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string()),
-                    "default_action": forward,
-                    "rules": rules,
-                    "tags": tags(stack, "https"),
-                }),
-            ));
+            let redirect = Action {
+                protocol: Some("HTTPS".into()),
+                port: Some("443".into()),
+                status_code: Some("HTTP_301".into()),
+                ..action("redirect")
+            };
+            d.resources
+                .push(listener(80, "HTTP", redirect, Vec::new()).at(HTTP_LISTENER));
+            d.resources.push(
+                ListenerProps {
+                    certificate_arn: Some(cert.clone()),
+                    ssl_policy: Some(
+                        lb.ssl_policy
+                            .clone()
+                            .unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string()),
+                    ),
+                    ..listener(443, "HTTPS", forward, rules)
+                }
+                .at(HTTPS_LISTENER),
+            );
         }
         None => {
-            d.resources.push(Resource::new(
-                HTTP_LISTENER,
-                "elbv2.listener",
-                json!({
-                    "load_balancer_arn": reference(LB, "arn"),
-                    "port": 80,
-                    "protocol": "HTTP",
-                    "default_action": forward,
-                    "rules": rules,
-                    "tags": tags(stack, "http"),
-                }),
-            ));
+            d.resources
+                .push(listener(80, "HTTP", forward, rules).at(HTTP_LISTENER));
         }
     }
 }
@@ -424,8 +369,11 @@ fn listeners(stack: &Stack, c: &Compute, d: &mut Desired) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::ec2::launch_template::{IMAGE_KEY, sha256_hex};
     use crate::config::{Overrides, check, yaml};
     use crate::engine::graph::topo_order;
+    use crate::engine::resource::Resource;
+    use crate::engine::value::reference;
 
     fn stack(extra: &str) -> Stack {
         let text =
@@ -554,6 +502,40 @@ mod tests {
             asg.dependencies()
                 .contains("network.subnet.private.us-east-1b")
         );
+    }
+
+    #[test]
+    fn every_resource_fits_its_kind_before_its_look_ups() {
+        let kinds = crate::aws::registry::kinds();
+        for extra in [
+            ONE.to_string(),
+            format!(
+                "{ONE}  load_balancer:\n    certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc-123\n"
+            ),
+            format!(
+                "{ONE}    api:\n      ami: {{ name: \"amzn2-ami-hvm-*-x86_64-gp2\", owners: [amazon] }}\n      instance_type: t3.small\n      min: 2\n      max: 4\n      path_patterns: [\"/api/*\"]\n      root_volume: {{ size: 30 }}\n      scheduled:\n        - {{ name: night, recurrence: \"0 22 * * *\", min: 0 }}\n"
+            ),
+        ] {
+            let s = stack(&extra);
+            let mut d = Desired::default();
+            expand(&s, &mut d);
+            for r in &d.resources {
+                let k = kinds.iter().find(|k| k.name() == r.kind).unwrap();
+                k.check(&r.props)
+                    .unwrap_or_else(|e| panic!("{} does not fit {}: {e}", r.address, r.kind));
+            }
+        }
+        // The image look-ups are typed placeholders that prepare replaces.
+        let s = stack(ONE);
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        let lt = by_addr(&d, "compute.lt.web");
+        assert_eq!(
+            lt.props["image_id"],
+            serde_json::json!({ IMAGE_KEY: { "id": "ami-04681a1dbd79675a5" } })
+        );
+        let asg = by_addr(&d, "compute.asg.web");
+        assert_eq!(asg.props["instances"]["image_id"], lt.props["image_id"]);
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! EC2 networking: VPC, subnets, internet gateway, route tables (with their
-//! routes and subnet associations), Elastic IPs, NAT gateways and security
-//! groups (with their rules), one file per kind. Untaggable parts (routes,
-//! associations, rules) are properties of their taggable parent, so drift in
-//! them shows as an update of the parent.
+//! EC2: the networking (VPC, subnets, internet gateway, route tables with
+//! their routes and subnet associations, Elastic IPs, NAT gateways and
+//! security groups with their rules) and the web groups' launch templates
+//! (with the plan-time image look-ups), one file per kind. Untaggable parts
+//! (routes, associations, rules) are properties of their taggable parent, so
+//! drift in them shows as an update of the parent.
 //!
 //! What every EC2 kind shares lives here: the tag filter, tag conversions,
 //! the tag API, deterministic client tokens.
@@ -11,6 +12,7 @@ pub mod default_security_group;
 pub mod eip;
 pub mod flow_log;
 pub mod internet_gateway;
+pub mod launch_template;
 pub mod nat_gateway;
 pub mod route_table;
 pub mod security_group;
@@ -41,6 +43,7 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         Box::new(vpc_endpoint::VpcEndpoint),
         Box::new(flow_log::FlowLog),
         Box::new(default_security_group::DefaultSecurityGroup),
+        Box::new(launch_template::LaunchTemplate),
     ]
 }
 

@@ -1,0 +1,345 @@
+//! The Application Load Balancer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::types::{
+    IpAddressType, LoadBalancer as ApiLoadBalancer, LoadBalancerSchemeEnum, LoadBalancerStateEnum,
+    LoadBalancerTypeEnum,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Tagging, VISIBLE, arn_suffix, tag_list, tags_at, tags_of};
+use crate::aws::errors::{Absent, AwsResultExt};
+use crate::aws::find::{owned, paginated};
+use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::tags::{self, Tags};
+use crate::aws::{Aws, Codes, create_guarded, wait_for};
+use crate::engine::plan::{Action, Change};
+use crate::engine::provider::{KindInfo, StepContext};
+use crate::engine::resource::Props;
+use crate::engine::value::{Ref, sort_set};
+
+/// Cache key of the stack's load balancers, read by the load balancer and
+/// listener kinds ([`Aws::cached`]).
+const LOAD_BALANCERS: &str = "elbv2.load_balancers";
+/// How long a load balancer may take to become active, or to release its
+/// network interfaces once deleted.
+const SETTLE: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoadBalancerProps {
+    pub name: String,
+    pub scheme: String,
+    pub ip_address_type: String,
+    pub subnet_ids: Vec<Ref>,
+    pub security_group_ids: Vec<Ref>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl Props for LoadBalancerProps {
+    const KIND: &'static str = "elbv2.load_balancer";
+}
+
+pub struct LoadBalancer;
+
+/// The load balancer's attributes others reference.
+fn with_attrs(c: Current<LoadBalancerProps>, lb: &ApiLoadBalancer) -> Current<LoadBalancerProps> {
+    let arn = lb.load_balancer_arn().unwrap_or_default();
+    c.with("arn", arn)
+        .with("arn_suffix", arn_suffix(arn, ":loadbalancer/"))
+        .with("dns_name", lb.dns_name())
+        .with("zone_id", lb.canonical_hosted_zone_id())
+        .with("name", lb.load_balancer_name())
+}
+
+async fn describe(aws: &Aws, arn: Option<&str>) -> Result<Vec<ApiLoadBalancer>> {
+    let mut req = aws.elbv2.describe_load_balancers();
+    if let Some(a) = arn {
+        req = req.load_balancer_arns(a);
+    }
+    Ok(paginated!(req).or_absent()?.unwrap_or_default())
+}
+
+/// The stack's load balancers, listed once per run and shared with the
+/// listener kind (which lists the listeners of each).
+pub async fn cached(aws: &Aws) -> Result<Arc<Vec<Current<LoadBalancerProps>>>> {
+    aws.cached(LOAD_BALANCERS, || Kind::find(&LoadBalancer, aws, None))
+        .await
+}
+
+/// `refs`' values, sorted (a set).
+fn sorted(refs: &[Ref]) -> Result<Vec<String>> {
+    let mut v = Ref::all(refs)?;
+    v.sort();
+    Ok(v)
+}
+
+#[async_trait]
+impl Kind for LoadBalancer {
+    type Props = LoadBalancerProps;
+
+    fn info(&self) -> KindInfo {
+        KindInfo {
+            replace_fields: &["name", "scheme"],
+            // The scheme is part of the name, so the new one can exist next
+            // to the old one while the listeners move.
+            create_before_destroy: true,
+            weight: 10,
+            ..KindInfo::default()
+        }
+    }
+
+    fn normalize(&self, props: &mut Value) {
+        sort_set(props, "subnet_ids");
+        sort_set(props, "security_group_ids");
+    }
+
+    fn notes(&self, change: &Change) -> Vec<String> {
+        match change.action {
+            Action::Replace => vec![
+                "a new load balancer is created first and the listeners move to it; its DNS name changes (update your DNS records)".into(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Uncached: the create path looks for what an earlier attempt made.
+    async fn find(
+        &self,
+        aws: &Aws,
+        address: Option<&str>,
+    ) -> Result<Vec<Current<LoadBalancerProps>>> {
+        let lbs: Vec<_> = describe(aws, None)
+            .await?
+            .into_iter()
+            .filter(|l| l.r#type() == Some(&LoadBalancerTypeEnum::Application))
+            .collect();
+        let arns = lbs
+            .iter()
+            .filter_map(|l| l.load_balancer_arn().map(str::to_string))
+            .collect();
+        let tags = tags_of(aws, arns).await?;
+        Ok(owned(
+            aws,
+            address,
+            lbs,
+            |lb| tags_at(&tags, lb.load_balancer_arn()),
+            |lb, owner| {
+                let mut subnets: Vec<Ref> = lb
+                    .availability_zones()
+                    .iter()
+                    .filter_map(|z| z.subnet_id().map(Ref::from))
+                    .collect();
+                subnets.sort();
+                let mut sgs: Vec<Ref> = lb
+                    .security_groups()
+                    .iter()
+                    .map(|g| Ref::from(g.as_str()))
+                    .collect();
+                sgs.sort();
+                let props = LoadBalancerProps {
+                    name: lb.load_balancer_name().unwrap_or_default().into(),
+                    scheme: lb.scheme().map(|s| s.as_str()).unwrap_or_default().into(),
+                    ip_address_type: lb
+                        .ip_address_type()
+                        .map(|s| s.as_str())
+                        .unwrap_or("ipv4")
+                        .into(),
+                    subnet_ids: subnets,
+                    security_group_ids: sgs,
+                    tags: owner.tags,
+                };
+                let arn = lb.load_balancer_arn()?;
+                Some(with_attrs(Current::new(owner.address, arn, props), &lb))
+            },
+        ))
+    }
+
+    async fn read(&self, aws: &Aws) -> Result<Vec<Current<LoadBalancerProps>>> {
+        Ok(cached(aws).await?.to_vec())
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        d: &Desired<LoadBalancerProps>,
+        ctx: &StepContext<'_>,
+    ) -> Result<Current<LoadBalancerProps>> {
+        aws.forget(LOAD_BALANCERS);
+        let p = &d.props;
+        let (subnets, sgs) = (Ref::all(&p.subnet_ids)?, Ref::all(&p.security_group_ids)?);
+        let t = aws.tags_for(&d.address, &p.tags);
+        // CreateLoadBalancer is idempotent for the same name and settings on
+        // AWS, not on every endpoint: no blind retry. A load balancer found
+        // with this address's tags (set in the create call) after an
+        // ambiguous failure, or when the name is taken, is an earlier
+        // attempt's.
+        let arn = create_guarded(
+            "the load balancer",
+            Codes {
+                exists: &["DuplicateLoadBalancerName"],
+                wait: &["SubnetNotFound", "InvalidSubnet", "InvalidSecurityGroup"],
+                timeout: VISIBLE,
+            },
+            ctx,
+            || async {
+                let out = aws
+                    .elbv2_once
+                    .create_load_balancer()
+                    .name(&p.name)
+                    .r#type(LoadBalancerTypeEnum::Application)
+                    .scheme(LoadBalancerSchemeEnum::from(p.scheme.as_str()))
+                    .ip_address_type(IpAddressType::from(p.ip_address_type.as_str()))
+                    .set_subnets(Some(subnets.clone()))
+                    .set_security_groups(Some(sgs.clone()))
+                    .set_tags(Some(tag_list(&t)))
+                    .send()
+                    .await
+                    .aws()?;
+                Ok(out
+                    .load_balancers()
+                    .first()
+                    .and_then(|l| l.load_balancer_arn())
+                    .unwrap_or_default()
+                    .to_string())
+            },
+            || async {
+                Ok(self
+                    .find(aws, Some(&d.address))
+                    .await?
+                    .into_iter()
+                    .find(|l| l.props.name == p.name)
+                    .map(|l| l.id))
+            },
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "load balancer {} in {} (stack {})",
+                p.name, aws.region, aws.stack
+            )
+        })?;
+        let lb = wait_for(
+            "the load balancer to become active",
+            SETTLE,
+            ctx,
+            || async {
+                let Some(lb) = describe(aws, Some(&arn)).await?.into_iter().next() else {
+                    return Ok(None);
+                };
+                match lb.state().and_then(|s| s.code()) {
+                    Some(LoadBalancerStateEnum::Active) => Ok(Some(lb)),
+                    Some(LoadBalancerStateEnum::Failed) => bail!(
+                        "the load balancer failed: {}",
+                        lb.state()
+                            .and_then(|s| s.reason())
+                            .unwrap_or("no reason given")
+                    ),
+                    _ => Ok(None),
+                }
+            },
+        )
+        .await?;
+        Ok(with_attrs(d.current(&arn), &lb))
+    }
+
+    async fn update(
+        &self,
+        aws: &Aws,
+        d: &Desired<LoadBalancerProps>,
+        l: &Current<LoadBalancerProps>,
+        _changed: &[String],
+        _ctx: &StepContext<'_>,
+    ) -> Result<Current<LoadBalancerProps>> {
+        aws.forget(LOAD_BALANCERS);
+        let (p, old) = (&d.props, &l.props);
+        let subnets = sorted(&p.subnet_ids)?;
+        if subnets != sorted(&old.subnet_ids)? {
+            aws.elbv2
+                .set_subnets()
+                .load_balancer_arn(&l.id)
+                .set_subnets(Some(subnets))
+                .send()
+                .await
+                .aws()
+                .context("moving the load balancer to its subnets")?;
+        }
+        let sgs = sorted(&p.security_group_ids)?;
+        if sgs != sorted(&old.security_group_ids)? {
+            aws.elbv2
+                .set_security_groups()
+                .load_balancer_arn(&l.id)
+                .set_security_groups(Some(sgs))
+                .send()
+                .await
+                .aws()
+                .context("setting the load balancer's security groups")?;
+        }
+        if p.ip_address_type != old.ip_address_type {
+            aws.elbv2
+                .set_ip_address_type()
+                .load_balancer_arn(&l.id)
+                .ip_address_type(IpAddressType::from(p.ip_address_type.as_str()))
+                .send()
+                .await
+                .aws()
+                .context("setting the load balancer's IP address type")?;
+        }
+        tags::sync(&Tagging, aws, &l.id, &old.tags, &p.tags).await?;
+        Ok(l.clone().with_props(p.clone()))
+    }
+
+    async fn delete(
+        &self,
+        aws: &Aws,
+        l: &Current<LoadBalancerProps>,
+        ctx: &StepContext<'_>,
+    ) -> Result<Option<String>> {
+        aws.forget(LOAD_BALANCERS);
+        aws.elbv2
+            .delete_load_balancer()
+            .load_balancer_arn(&l.id)
+            .send()
+            .await
+            .aws()
+            .or_absent()
+            .context("deleting the load balancer")?;
+        wait_for("the load balancer to be deleted", SETTLE, ctx, || async {
+            Ok(describe(aws, Some(&l.id)).await?.is_empty().then_some(()))
+        })
+        .await?;
+        // Its network interfaces outlive it for a while, and hold on to its
+        // security group and subnets: wait until they are released.
+        let suffix = arn_suffix(&l.id, ":loadbalancer/");
+        if !suffix.is_empty() {
+            let description = format!("ELB {suffix}");
+            wait_for(
+                "the load balancer's network interfaces to be released",
+                SETTLE,
+                ctx,
+                || async {
+                    let enis = aws
+                        .ec2
+                        .describe_network_interfaces()
+                        .filters(
+                            aws_sdk_ec2::types::Filter::builder()
+                                .name("description")
+                                .values(&description)
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .aws()?;
+                    Ok(enis.network_interfaces().is_empty().then_some(()))
+                },
+            )
+            .await?;
+        }
+        Ok(None)
+    }
+}
