@@ -55,8 +55,7 @@ fn owner<'a>(path: &[&str], mods: &'a BTreeMap<String, std::path::PathBuf>) -> O
 /// that mention paths are not edges), and without `#[cfg(test)]` modules.
 fn code(text: &str) -> String {
     let mut out = String::new();
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
+    for line in text.lines() {
         let t = line.trim_start();
         if t.starts_with("#[cfg(test)]") {
             // Skip the test module: up to the end of the file (they are last).

@@ -627,44 +627,51 @@ impl Proxy {
         let response = match (fault, &refusal) {
             (_, Some(r)) => aws_error(info.protocol, r.status, r.code, &r.message),
             (fault, None) => match fault {
-            Some((Fault::Throttle, _)) => throttle(info.protocol),
-            Some((Fault::ErrorBefore, status)) => internal_error(info.protocol, status),
-            Some((Fault::ErrorAfter, _)) | None => {
-                let t = Instant::now();
-                let r = self
-                    .forward(parts.method.clone(), &parts.uri, &parts.headers, body.clone(), true)
-                    .await;
-                upstream_seconds = t.elapsed().as_secs_f64();
-                // The clock records what the emulator did (even when the
-                // answer is then lost) and rewrites its answer.
-                let r = r.map(|(mut p, b)| {
-                    let new = self.clock.as_ref().and_then(|c| {
-                        c.rewrite(&call, p.status.as_u16(), &b, Instant::now())
-                    });
-                    match new {
-                        Some((status, nb)) => {
-                            rewritten = true;
-                            p.status = StatusCode::from_u16(status).unwrap_or(p.status);
-                            p.headers.insert(
-                                hyper::header::CONTENT_LENGTH,
-                                HeaderValue::from(nb.len()),
-                            );
-                            (p, Bytes::from(nb))
+                Some((Fault::Throttle, _)) => throttle(info.protocol),
+                Some((Fault::ErrorBefore, status)) => internal_error(info.protocol, status),
+                Some((Fault::ErrorAfter, _)) | None => {
+                    let t = Instant::now();
+                    let r = self
+                        .forward(
+                            parts.method.clone(),
+                            &parts.uri,
+                            &parts.headers,
+                            body.clone(),
+                            true,
+                        )
+                        .await;
+                    upstream_seconds = t.elapsed().as_secs_f64();
+                    // The clock records what the emulator did (even when the
+                    // answer is then lost) and rewrites its answer.
+                    let r = r.map(|(mut p, b)| {
+                        let new = self
+                            .clock
+                            .as_ref()
+                            .and_then(|c| c.rewrite(&call, p.status.as_u16(), &b, Instant::now()));
+                        match new {
+                            Some((status, nb)) => {
+                                rewritten = true;
+                                p.status = StatusCode::from_u16(status).unwrap_or(p.status);
+                                p.headers.insert(
+                                    hyper::header::CONTENT_LENGTH,
+                                    HeaderValue::from(nb.len()),
+                                );
+                                (p, Bytes::from(nb))
+                            }
+                            None => (p, b),
                         }
-                        None => (p, b),
+                    });
+                    match (r, fault) {
+                        // The emulator acted; its answer is lost on the way back.
+                        (Ok(_), Some(_)) => internal_error(info.protocol, 500),
+                        (Ok((p, b)), None) => {
+                            let mut resp = Response::from_parts(p, Body::from(b));
+                            resp.headers_mut().retain_hop_by_hop();
+                            resp
+                        }
+                        (Err(e), _) => bad_gateway(&e),
                     }
-                });
-                match (r, fault) {
-                    // The emulator acted; its answer is lost on the way back.
-                    (Ok(_), Some(_)) => internal_error(info.protocol, 500),
-                    (Ok((p, b)), None) => {
-                        let mut resp = Response::from_parts(p, Body::from(b));
-                        resp.headers_mut().retain_hop_by_hop();
-                        resp
-                    }
-                    (Err(e), _) => bad_gateway(&e),
                 }
-            }
             },
         };
         if rewritten {
