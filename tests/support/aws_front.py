@@ -31,9 +31,10 @@ Routing (anything else: 502 with a plain-text body saying why):
     http://...execute-api... is refused: API Gateway serves HTTPS only.
 Requests are read as HTTP/1.1 (keep-alive, pipelining, Content-Length or chunked
 bodies, Expect: 100-continue), sent to ministack with a Content-Length, and the
-answer is streamed back unchanged (status line, headers, body; only the hop-by-hop
-Connection/Keep-Alive headers are this hop's own). No HTTP/2 (ALPN offers http/1.1),
-no WebSocket upgrades.
+answer is streamed back unchanged (status line, headers, body), except the
+hop-by-hop Connection/Keep-Alive headers (this hop's own) and a Location that
+names ministack's virtual host (a redirect built from the rewritten Host), which
+is given back the AWS name. No HTTP/2 (ALPN offers http/1.1), no WebSocket.
 --log FILE: one line per request: time, method, original host, path, status.
 """
 import ctypes
@@ -495,7 +496,8 @@ class Front:
         request = b"\r\n".join(out) + b"\r\n\r\n" + body
 
         try:
-            status, keep = self._forward(request, method, sock, upstream, client_keep)
+            status, keep = self._forward(request, method, sock, upstream, client_keep,
+                                         (upstream_host.encode(), host.encode()))
         except UpstreamFailed as e:
             upstream.close()
             timeout = isinstance(e.__cause__, (socket.timeout, TimeoutError))
@@ -511,8 +513,10 @@ class Front:
         self.log(method, host, target, status)
         return keep
 
-    def _forward(self, request, method, sock, upstream, client_keep):
-        """Sends the request, streams the answer; (status, keep the client connection)."""
+    def _forward(self, request, method, sock, upstream, client_keep, names):
+        """Sends the request, streams the answer; (status, keep the client connection).
+        `names` = (ministack's virtual host, the AWS host): a redirect ministack builds from the
+        Host it saw points back at the AWS name, as on AWS."""
         for attempt in (0, 1):
             reused = upstream.connect()
             try:
@@ -566,7 +570,9 @@ class Front:
                                           else b"keep-alive" in up_conn)
         keep = client_keep and framing != "close"
 
-        out = [head[0]] + [raw for name, _, raw in fields
+        inner = re.compile(rb"(?i)(?<=://)" + re.escape(names[0]) + rb"(?=[/?#]|$)")
+        out = [head[0]] + [inner.sub(names[1], raw) if name in (b"location", b"content-location") else raw
+                           for name, _, raw in fields
                            if name not in (b"connection", b"keep-alive", b"proxy-connection")]
         if not keep:
             out.append(b"Connection: close")

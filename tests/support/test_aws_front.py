@@ -79,6 +79,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if kind == "redirect":  # as ministack builds one: from the Host it was sent
+            self.send_response(301)
+            self.send_header("Location", f"https://{self.headers['Host']}/elsewhere?a=1")
+            self.send_header("Content-Location", "https://example.com/x")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if kind == "chunked":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
@@ -386,6 +393,11 @@ def test_answers_are_streamed_unchanged(front, upstream):
         conn.request("GET", f"/status/{code}")
         r = conn.getresponse()
         assert r.status == code and r.getheader("X-Upstream") == "yes" and r.read() == b""
+    conn.request("GET", "/redirect")  # a redirect names the AWS host, as on AWS; other URLs untouched
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 301 and r.getheader("Location") == f"https://{CF}/elsewhere?a=1"
+    assert r.getheader("Content-Location") == "https://example.com/x"
     conn.request("GET", "/nolength/x")  # read to the end of the connection: the client's ends too
     r = conn.getresponse()
     assert r.status == 200 and r.read() == b"until the end" and r.will_close
