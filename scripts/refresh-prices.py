@@ -43,7 +43,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 PRICES_FILE = REPO / "pricing" / "prices.json"
-RULES_FILE = REPO / "src" / "config" / "aws_rules.rs"
+RULES_FILE = REPO / "src" / "stack" / "limits.rs"
 
 SCHEMA_VERSION = 1
 HOURS_PER_MONTH = 730  # AWS's own convention (Pricing Calculator, price pages)
@@ -763,7 +763,7 @@ def parse_args(argv):
     mode.add_argument("--write", action="store_true", help="rewrite the bundled file from the live API")
     mode.add_argument("--validate", action="store_true", help="check the bundled file's structure (no network)")
     ap.add_argument("--file", type=Path, default=PRICES_FILE, help="the prices file (default pricing/prices.json)")
-    ap.add_argument("--regions", help="comma-separated region codes (default: every region of src/config/aws_rules.rs)")
+    ap.add_argument("--regions", help="comma-separated region codes (default: every region of src/stack/limits.rs)")
     ap.add_argument("--services", help="comma-separated service keys (default: all): " + ",".join(SERVICE_KEYS + ["cloudfront"]))
     ap.add_argument("--dump", type=Path, help="save every raw GetProducts answer in this directory")
     ap.add_argument("--from-dump", type=Path, help="answer queries from a --dump directory instead of the API")

@@ -196,7 +196,7 @@ impl Global {
     pub fn source(&self) -> crate::ops::Source {
         crate::ops::Source {
             file: self.file.clone(),
-            overrides: crate::config::Overrides {
+            overrides: crate::stack::Overrides {
                 stack: self.stack.clone(),
                 region: self.region.clone(),
                 environment: self.env.clone(),

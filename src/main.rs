@@ -6,8 +6,8 @@ use clap::Parser;
 use infra::cli::{Cli, Command, Format, GraphFormat};
 use infra::engine::plan::Mode;
 use infra::ops::{self, exit};
+use infra::stack;
 use infra::ui::{self, Style};
-use infra::{config, model};
 
 fn main() {
     let cli = Cli::parse();
@@ -65,14 +65,14 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let schema = if args.plan {
                 serde_json::to_value(schemars::schema_for!(infra::engine::plan::Plan))?
             } else {
-                config::spec::json_schema()
+                stack::spec::json_schema()
             };
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(exit::OK)
         }
         Command::Validate => {
             let stack = ops::load(src)?;
-            let desired = model::expand(&stack);
+            let desired = stack::expand(&stack);
             println!(
                 "{} is valid: stack \"{}\" in {} across {} ({} resources).",
                 g.file.display(),
@@ -85,7 +85,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Graph(args) => {
             let stack = ops::load(src)?;
-            let desired = model::expand(&stack);
+            let desired = stack::expand(&stack);
             match args.format {
                 GraphFormat::Mermaid => {
                     print!("{}", ui::graph::mermaid(&desired.resources, &stack.azs))

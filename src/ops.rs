@@ -10,13 +10,13 @@ use anyhow::{Context, Result, bail};
 
 use crate::aws::lock::{Lock, LockHeld};
 use crate::aws::{Aws, AwsProvider};
-use crate::config::{self, Overrides, Stack};
 use crate::engine::diff::{destroy_all, diff};
 use crate::engine::executor::{self, Cancel, EventSink, ExecOptions, Report};
 use crate::engine::filter::{self, Scope};
 use crate::engine::plan::{self, Action, FORMAT_VERSION, Mode, Plan};
 use crate::engine::provider::{Provider, StepOptions};
-use crate::model::{self, Desired};
+use crate::stack::desired::Desired;
+use crate::stack::{self, Overrides, Stack};
 use crate::ui::progress::{PlainProgress, TtyProgress};
 use crate::ui::{self, Style};
 
@@ -78,7 +78,7 @@ pub struct RunOptions {
 
 /// Loads and validates the stack file, printing located errors.
 pub fn load(src: &Source) -> Result<Stack> {
-    match config::load(&src.file, &src.overrides) {
+    match stack::load(&src.file, &src.overrides) {
         Ok(s) => Ok(s),
         Err(d) => {
             eprint!("{}", d.render());
@@ -100,7 +100,7 @@ pub async fn provider(stack: &Stack, src: &Source) -> Result<Arc<AwsProvider>> {
 
 /// Reads the live stack and plans `mode`, restricted to `scope`.
 pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) -> Result<Plan> {
-    let mut desired: Desired = model::expand(stack);
+    let mut desired: Desired = stack::expand(stack);
     if mode == Mode::Apply {
         // Look-ups only for what the plan keeps (`--target`, `--exclude`).
         let keep = filter::selected(&desired.resources, &scope.targets, &scope.excludes);
@@ -174,7 +174,7 @@ pub async fn outputs(
     stack: &Stack,
     p: &dyn Provider,
 ) -> Result<Vec<(String, Option<serde_json::Value>, String)>> {
-    let desired = model::expand(stack);
+    let desired = stack::expand(stack);
     let live = p.read(&p.kinds()).await?;
     Ok(desired
         .outputs
@@ -429,7 +429,7 @@ pub async fn run(
                 );
             }
             if src.file.exists()
-                && let Ok(s) = config::load(&src.file, &src.overrides)
+                && let Ok(s) = stack::load(&src.file, &src.overrides)
                 && (s.name != plan.stack || s.region != plan.region)
             {
                 bail!(
@@ -514,7 +514,7 @@ pub async fn run(
 /// Prints the stack's outputs (e.g. the load balancer's DNS name), read
 /// from the cloud: only the kinds that hold them are read.
 pub async fn print_outputs(stack: &Stack, p: &dyn Provider) {
-    let desired = model::expand(stack);
+    let desired = stack::expand(stack);
     let mut kinds: Vec<&str> = desired
         .outputs
         .iter()

@@ -134,11 +134,10 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
         .as_str()
         .unwrap()
         .to_string();
+    // The reference consumes its own table's stream; here, the external one.
     w.edit(
-        "        PAYMENTS_URL: https://payments.example.com\n",
-        &format!(
-            "        PAYMENTS_URL: https://payments.example.com\n      stream: {{ arn: \"{stream}\", batch_size: 50 }}\n"
-        ),
+        "      stream: { table: orders, batch_size: 100, starting_position: LATEST }",
+        &format!("      stream: {{ arn: \"{stream}\", batch_size: 50 }}"),
     );
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
 

@@ -9,8 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use infra::aws::registry;
-use infra::config::{self, Overrides};
-use infra::model;
+use infra::stack::Overrides;
 
 /// Every stack file of the repository, with each of its environments.
 fn stacks() -> Vec<(String, Overrides)> {
@@ -62,10 +61,10 @@ fn every_desired_resource_fits_its_registered_kind() {
     let mut used = BTreeSet::new();
     let mut checked = 0;
     for (file, ov) in stacks() {
-        let stack = config::load(std::path::Path::new(&file), &ov).unwrap_or_else(|d| {
+        let stack = infra::stack::load(std::path::Path::new(&file), &ov).unwrap_or_else(|d| {
             panic!("{file} {:?} does not load:\n{}", ov.environment, d.render())
         });
-        for r in model::expand(&stack).resources {
+        for r in infra::stack::expand(&stack).resources {
             let k = kinds
                 .iter()
                 .find(|k| k.name() == r.kind)

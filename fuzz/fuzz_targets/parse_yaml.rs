@@ -1,4 +1,4 @@
-//! Fuzzes the `stack.yaml` loader (`src/config/yaml.rs`) with arbitrary bytes.
+//! Fuzzes the `stack.yaml` loader (`src/stack/yaml.rs`) with arbitrary bytes.
 //!
 //! The loader promises: any input gives a tree or a located error, never a
 //! panic, a hang or unbounded memory; every span lies inside the input; an
@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../src/config/yaml.rs"]
+#[path = "../../src/stack/yaml.rs"]
 #[allow(dead_code)]
 mod yaml;
 

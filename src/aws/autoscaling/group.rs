@@ -1000,7 +1000,7 @@ mod tests {
             },
         ] {
             let v = r.tag_value();
-            crate::config::aws_rules::validate_tag_value(&v).unwrap();
+            crate::stack::limits::validate_tag_value(&v).unwrap();
             assert_eq!(Refresh::from_tag(Some(&v)), Some(r));
         }
         assert_eq!(Refresh::from_tag(Some(&"junk".to_string())), None);

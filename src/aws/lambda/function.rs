@@ -24,13 +24,13 @@ use super::{
 use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::find::{owned_then, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::lambda::package::{self, CodeSource};
 use crate::aws::retry::retry_when;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{ADDRESS_TAG, Aws, wait_for};
 use crate::engine::provider::{KindInfo, StepContext, StepReporter};
 use crate::engine::resource::Props;
 use crate::engine::value::{Ref, sort_set};
-use crate::model::package::{self, CodeSource};
 
 /// Lambda releases the network interfaces of deleted VPC functions after up
 /// to ~20 minutes (sometimes more) on AWS.

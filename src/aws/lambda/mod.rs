@@ -5,6 +5,7 @@
 
 pub mod event_source_mapping;
 pub mod function;
+pub mod package;
 pub mod permission;
 
 use std::sync::Arc;

@@ -1,60 +1,54 @@
-//! stack.yaml -> a validated [`Stack`].
+//! The front half: `stack.yaml` -> a resolved [`Stack`] -> desired resources.
 //!
-//! The pipeline never touches the network: bounded YAML loading with
-//! positions ([`yaml`]), environment overlay, JSON Schema check of the whole
-//! document (every unknown key and wrong type at once), deserialization into
-//! [`spec`] types, then semantic checks ([`validate`]) that AWS itself would
-//! only report mid-apply.
+//! Loading never touches the network: bounded YAML loading with positions
+//! ([`yaml`]), environment overlay, JSON Schema check of the whole document
+//! (every unknown key and wrong type at once, [`schema`]), deserialization
+//! into the [`spec`] types, then the semantic checks ([`check`], each tier's
+//! `check`) that AWS itself would only report mid-apply; they also compute
+//! every derived value once, into the resolved [`Stack`]. Each tier's
+//! `expand` then turns the resolved stack into resources ([`expand()`]),
+//! reading nothing but it.
+//!
+//! A tier is a folder: `spec` (its part of the file), `check` (its semantic
+//! checks and derived values), `expand` (its resources). Checks never use
+//! expansions; expansions share addresses through [`address`].
 
-pub mod aws_rules;
+pub mod address;
+pub mod backend;
+pub mod check;
+pub mod compute;
+pub mod data;
+pub mod desired;
 pub mod diagnostics;
-pub mod endpoints;
-pub mod schema_check;
+pub mod frontend;
+pub mod limits;
+pub mod names;
+pub mod network;
+pub mod resolved;
+pub mod schema;
 pub mod spec;
-pub mod spec_backend;
-pub mod spec_compute;
-pub mod spec_data;
-pub mod spec_frontend;
-pub mod validate;
-pub mod validate_backend;
-pub mod validate_compute;
-pub mod validate_data;
-pub mod validate_frontend;
+pub mod template;
 pub mod yaml;
 
 use std::path::Path;
 
 use serde_json::Value;
 
-pub use diagnostics::{Diagnostic, Diagnostics};
-use spec::StackFile;
+pub use desired::{Desired, Output};
+pub use diagnostics::{Diagnostic, Diagnostics, PathError};
+pub use resolved::{Overrides, Stack};
 use yaml::{Node, PathSeg};
 
-/// Command-line choices that override the file.
-#[derive(Clone, Debug, Default)]
-pub struct Overrides {
-    pub stack: Option<String>,
-    pub region: Option<String>,
-    pub environment: Option<String>,
-}
-
-/// A validated stack, ready to expand into resources.
-#[derive(Clone, Debug)]
-pub struct Stack {
-    pub spec: StackFile,
-    /// Effective stack name (after `--stack` / environment).
-    pub name: String,
-    pub region: String,
-    pub partition: &'static str,
-    /// Availability Zones, in order.
-    pub azs: Vec<String>,
-    /// Public and private subnet CIDRs, one per AZ.
-    pub public_subnets: Vec<String>,
-    pub private_subnets: Vec<String>,
-    /// Directory of the stack file (relative paths in it are from here).
-    pub base_dir: std::path::PathBuf,
-    /// The VPC endpoints the network gets, with why.
-    pub endpoints: Vec<endpoints::Endpoint>,
+/// The desired resources and outputs of a resolved stack: each tier expands
+/// its part, reading only the resolved stack (the order does not matter).
+pub fn expand(stack: &Stack) -> Desired {
+    let mut d = Desired::default();
+    network::expand::expand(stack, &mut d);
+    compute::expand::expand(stack, &mut d);
+    backend::expand::expand(stack, &mut d);
+    data::expand::expand(stack, &mut d);
+    frontend::expand::expand(stack, &mut d);
+    d
 }
 
 /// Loads and validates a stack file.
@@ -144,14 +138,14 @@ pub fn load(path: &Path, ov: &Overrides) -> Result<Stack, Box<Diagnostics>> {
         })
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    match check(&root, ov, base_dir) {
+    match check_document(&root, ov, base_dir) {
         Ok(s) => Ok(s),
         Err(items) => fail(text, items),
     }
 }
 
 /// Every check after parsing; errors carry spans resolved against `root`.
-pub fn check(
+pub fn check_document(
     root: &Node,
     ov: &Overrides,
     base_dir: std::path::PathBuf,
@@ -187,7 +181,7 @@ pub fn check(
             }
             None => {
                 let names: Vec<&str> = envs.keys().map(String::as_str).collect();
-                let help = match aws_rules::did_you_mean(env, &names) {
+                let help = match limits::did_you_mean(env, &names) {
                     Some(m) => format!("did you mean `{m}`?"),
                     None if names.is_empty() => "the file defines no `environments:`".into(),
                     None => format!("defined environments: {}", names.join(", ")),
@@ -206,11 +200,11 @@ pub fn check(
         o.remove("environments");
     }
 
-    let errors = schema_check::check(&doc);
+    let errors = schema::check(&doc);
     if !errors.is_empty() {
         return Err(errors.into_iter().map(|e| locate.diag(e)).collect());
     }
-    let spec: StackFile = match serde_json::from_value(doc) {
+    let spec: spec::StackFile = match serde_json::from_value(doc) {
         Ok(s) => s,
         Err(e) => {
             return Err(vec![Diagnostic {
@@ -220,33 +214,8 @@ pub fn check(
             }]);
         }
     };
-    validate::validate(spec, ov, base_dir)
+    check::validate(spec, ov, base_dir)
         .map_err(|errs| errs.into_iter().map(|e| locate.diag(e)).collect())
-}
-
-/// An error found at a path of the (merged) document.
-#[derive(Clone, Debug)]
-pub struct PathError {
-    pub path: Vec<PathSeg>,
-    pub message: String,
-    pub help: Option<String>,
-    /// Point at the key rather than the value (unknown keys).
-    pub at_key: bool,
-}
-
-impl PathError {
-    pub fn new(path: Vec<PathSeg>, message: impl Into<String>) -> Self {
-        PathError {
-            path,
-            message: message.into(),
-            help: None,
-            at_key: false,
-        }
-    }
-    pub fn help(mut self, h: impl Into<String>) -> Self {
-        self.help = Some(h.into());
-        self
-    }
 }
 
 /// Finds where in the file a path of the merged document came from: the

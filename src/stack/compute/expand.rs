@@ -11,10 +11,9 @@
 //! update is what points it at the new version and starts the instance
 //! refresh (the plan says so).
 
+use crate::stack::address::*;
 use std::collections::BTreeSet;
 
-use super::network::{VPC, security_group, subnet};
-use super::{Desired, Output, tags};
 use crate::aws::autoscaling::group::{
     GroupProps, LaunchTemplateRef, Policy, Refresh, ScheduledAction,
 };
@@ -25,26 +24,14 @@ use crate::aws::ec2::launch_template::{
 use crate::aws::elbv2::listener::{Action, ListenerProps, Rule};
 use crate::aws::elbv2::load_balancer::LoadBalancerProps;
 use crate::aws::elbv2::target_group::{HealthCheck, TargetGroupProps};
-use crate::config::Stack;
-use crate::config::spec::NatMode;
-use crate::config::spec_compute::{Ami, Compute, GroupSpec, Scheme, SubnetTier};
-use crate::config::validate_compute::{DEFAULT_SSL_POLICY, group_name, lb_name};
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
-
-pub const LB: &str = "compute.lb";
-pub const HTTP_LISTENER: &str = "compute.listener.http";
-pub const HTTPS_LISTENER: &str = "compute.listener.https";
-
-pub fn target_group(group: &str) -> String {
-    format!("compute.tg.{group}")
-}
-pub fn launch_template(group: &str) -> String {
-    format!("compute.lt.{group}")
-}
-pub fn auto_scaling_group(group: &str) -> String {
-    format!("compute.asg.{group}")
-}
+use crate::stack::Stack;
+use crate::stack::compute::check::DEFAULT_SSL_POLICY;
+use crate::stack::compute::spec::{Ami, Compute, GroupSpec, Scheme, SubnetTier};
+use crate::stack::desired::{Desired, Output, tags};
+use crate::stack::names::{group_name, lb_name};
+use crate::stack::network::spec::NatMode;
 
 /// Longest target group name prefix: ELB allows 32 characters and the
 /// provider appends `-` and 4 characters that make each generation unique.
@@ -136,11 +123,11 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             security_group_ids: vec![Ref::to(&security_group("alb"), "id")],
             tags: tags(stack, "alb"),
         }
-        .at(LB),
+        .at(LOAD_BALANCER),
     );
     d.outputs.push(Output {
         name: "load_balancer_dns",
-        address: LB.into(),
+        address: LOAD_BALANCER.into(),
         attr: "dns_name",
         description: "DNS name of the load balancer (point your domain at it)",
     });
@@ -196,7 +183,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         let scaling = g
             .scaling
             .clone()
-            .unwrap_or(crate::config::spec_compute::ScalingSpec {
+            .unwrap_or(crate::stack::compute::spec::ScalingSpec {
                 cpu_target: Some(50.0),
                 requests_per_target: None,
             });
@@ -214,7 +201,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 name: format!("{full}-requests"),
                 metric: "ALBRequestCountPerTarget".into(),
                 target: t,
-                load_balancer: Some(Ref::to(LB, "arn_suffix")),
+                load_balancer: Some(Ref::to(LOAD_BALANCER, "arn_suffix")),
                 target_group: Some(Ref::to(&tg, "arn_suffix")),
             });
         }
@@ -327,7 +314,7 @@ fn listeners(stack: &Stack, c: &Compute, d: &mut Desired) {
     };
     let listener =
         |port: i64, protocol: &str, default_action: Action, rules: Vec<Rule>| ListenerProps {
-            load_balancer_arn: Ref::to(LB, "arn"),
+            load_balancer_arn: Ref::to(LOAD_BALANCER, "arn"),
             port,
             protocol: protocol.into(),
             certificate_arn: None,
@@ -370,10 +357,10 @@ fn listeners(stack: &Stack, c: &Compute, d: &mut Desired) {
 mod tests {
     use super::*;
     use crate::aws::ec2::launch_template::{IMAGE_KEY, sha256_hex};
-    use crate::config::{Overrides, check, yaml};
     use crate::engine::graph::topo_order;
     use crate::engine::resource::Resource;
     use crate::engine::value::reference;
+    use crate::stack::{Overrides, check_document as check, yaml};
 
     fn stack(extra: &str) -> Stack {
         let text =
@@ -395,7 +382,7 @@ mod tests {
     fn one_group_expands_to_the_five_resources() {
         let s = stack(ONE);
         let mut d = Desired::default();
-        super::super::network::expand(&s, &mut d);
+        crate::stack::network::expand::expand(&s, &mut d);
         expand(&s, &mut d);
         topo_order(&d.resources).unwrap();
         let lt = by_addr(&d, "compute.lt.web");
@@ -426,7 +413,7 @@ mod tests {
         let http = by_addr(&d, HTTP_LISTENER);
         assert_eq!(http.props["default_action"]["type"], "forward");
         assert!(http.props["rules"].as_array().unwrap().is_empty());
-        let lb = by_addr(&d, LB);
+        let lb = by_addr(&d, LOAD_BALANCER);
         assert_eq!(lb.props["name"], "webapp-alb");
         assert_eq!(lb.props["scheme"], "internet-facing");
         assert_eq!(
@@ -487,7 +474,7 @@ mod tests {
         assert_eq!(api.props["desired_capacity"], 3);
         let p = &api.props["policies"][0];
         assert_eq!(p["metric"], "ALBRequestCountPerTarget");
-        assert_eq!(p["load_balancer"], reference(LB, "arn_suffix"));
+        assert_eq!(p["load_balancer"], reference(LOAD_BALANCER, "arn_suffix"));
         let lt = by_addr(&d, "compute.lt.api");
         assert_eq!(lt.props["image_id"][IMAGE_KEY]["owners"][0], "amazon");
     }

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 
-use super::PathError;
-use super::aws_rules as rules;
-use super::spec::StackFile;
-use super::spec_frontend::SiteFile;
-use super::yaml::PathSeg;
+use crate::stack::diagnostics::PathError;
+use crate::stack::frontend::spec::SiteFile;
+use crate::stack::limits as rules;
+use crate::stack::names::derived_bucket_name;
+use crate::stack::spec::StackFile;
+use crate::stack::yaml::PathSeg;
 
 /// Account id used to check the length of a derived bucket name (every AWS
 /// account id has 12 digits).
@@ -141,13 +142,6 @@ pub fn validate(
                 .help("write a path prefix such as `/api`"),
         );
     }
-}
-
-/// The bucket name used when `bucket_name` is absent. It holds the account
-/// id and region, so it is unique across AWS without a random part, and the
-/// same stack always finds the same name.
-pub fn derived_bucket_name(stack: &str, account: &str, region: &str) -> String {
-    format!("{stack}-site-{account}-{region}")
 }
 
 /// Reads the site directory: every file, with its MD5, sorted by key.

@@ -1,19 +1,18 @@
-//! Semantic checks of a schema-valid stack file, and the values derived from
-//! it (zones, subnet CIDRs). Everything AWS would reject mid-apply, and
-//! everything moto would wrongly accept, is caught here, all at once.
+//! Semantic checks of the network tier, and what it derives: the zones,
+//! the subnet CIDRs (given or carved from the VPC's block), and the rules of
+//! every security group. Everything AWS would reject mid-apply is caught
+//! here, all at once.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use ipnet::Ipv4Net;
 
-use super::aws_rules as rules;
-use super::spec::{Azs, Protocol, RuleSpec, StackFile};
-use super::yaml::PathSeg;
-use super::{Overrides, PathError, Stack};
-
-/// Security groups every stack has, with the tiers they protect.
-pub const BUILTIN_GROUPS: &[&str] = &["alb", "web", "functions", "database"];
+use super::spec::{
+    Azs, BUILTIN_GROUPS, DEFAULT_WEB_PORT, Network, Protocol, RuleSpec, SecurityGroupSpec,
+};
+use crate::stack::diagnostics::PathError;
+use crate::stack::limits as rules;
+use crate::stack::yaml::PathSeg;
 
 fn key(k: &str) -> PathSeg {
     PathSeg::Key(k.to_string())
@@ -23,83 +22,103 @@ fn path(parts: &[&str]) -> Vec<PathSeg> {
     parts.iter().map(|p| key(p)).collect()
 }
 
-pub fn validate(
-    mut spec: StackFile,
-    ov: &Overrides,
-    base_dir: PathBuf,
-) -> Result<Stack, Vec<PathError>> {
-    let mut errs: Vec<PathError> = Vec::new();
+/// The network's zones and subnets, derived from the file.
+pub struct Layout {
+    pub azs: Vec<String>,
+    pub public_subnets: Vec<String>,
+    pub private_subnets: Vec<String>,
+}
 
-    // Stack name (the flag wins over the file).
-    let name = ov.stack.clone().unwrap_or_else(|| spec.stack.clone());
-    if let Err(e) = rules::validate_stack_name(&name) {
-        let e = PathError::new(path(&["stack"]), e);
-        errs.push(if ov.stack.is_some() {
-            e.help("the name comes from --stack; pick a shorter lowercase name")
-        } else {
-            e.help("use lowercase letters, digits and hyphens, e.g. `webapp`")
-        });
+/// A security group as the stack makes it: the file's rules, or the tier's
+/// safe defaults where the file leaves them out.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub description: String,
+    pub ingress: Vec<RuleSpec>,
+    pub egress: Vec<RuleSpec>,
+}
+
+/// Every security group of the stack, the built-in tiers first (with
+/// `db_port`, the database engine's port, in the database group's default).
+pub fn groups(net: &Network, db_port: u16) -> Vec<(String, Group)> {
+    let mut names: Vec<String> = BUILTIN_GROUPS.iter().map(|s| s.to_string()).collect();
+    names.extend(
+        net.security_groups
+            .keys()
+            .filter(|k| !BUILTIN_GROUPS.contains(&k.as_str()))
+            .cloned(),
+    );
+    names
+        .into_iter()
+        .map(|name| {
+            let spec = net.security_groups.get(&name).cloned().unwrap_or_default();
+            let group = Group {
+                description: description(&name, &spec),
+                ingress: spec
+                    .ingress
+                    .clone()
+                    .unwrap_or_else(|| default_ingress(&name, db_port)),
+                egress: spec.egress.clone().unwrap_or_else(|| {
+                    vec![RuleSpec {
+                        port: None,
+                        to_port: None,
+                        protocol: Protocol::All,
+                        cidrs: vec!["0.0.0.0/0".into()],
+                        from: vec![],
+                        description: None,
+                    }]
+                }),
+            };
+            (name, group)
+        })
+        .collect()
+}
+
+fn description(name: &str, spec: &SecurityGroupSpec) -> String {
+    spec.description.clone().unwrap_or_else(|| match name {
+        "alb" => "Load balancer: HTTP and HTTPS from anywhere".into(),
+        "web" => "Web instances: traffic from the load balancer only".into(),
+        "functions" => "Lambda functions: outbound only".into(),
+        "database" => "Database: from web instances and functions only".into(),
+        other => format!("{other} security group"),
+    })
+}
+
+/// A TCP rule on `port` from `cidrs` and groups `from`.
+pub fn rule(port: u16, cidrs: &[&str], from: &[&str]) -> RuleSpec {
+    RuleSpec {
+        port: Some(port),
+        to_port: None,
+        protocol: Protocol::Tcp,
+        cidrs: cidrs.iter().map(|s| s.to_string()).collect(),
+        from: from.iter().map(|s| s.to_string()).collect(),
+        description: None,
     }
+}
 
-    // Region.
-    let region = ov
-        .region
-        .clone()
-        .or_else(|| spec.region.clone())
-        .or_else(|| std::env::var("AWS_REGION").ok().filter(|s| !s.is_empty()))
-        .or_else(|| {
-            std::env::var("AWS_DEFAULT_REGION")
-                .ok()
-                .filter(|s| !s.is_empty())
-        });
-    let region = match region {
-        Some(r) => r,
-        None => {
-            errs.push(
-                PathError::new(vec![], "no AWS region")
-                    .help("set `region:` in the file, pass --region, or set AWS_REGION"),
-            );
-            String::new()
-        }
-    };
-    let region_azs = rules::region_azs(&region);
-    if !region.is_empty() && region_azs.is_none() && !spec.allow_unknown_region {
-        let names: Vec<&str> = rules::REGIONS.iter().map(|r| r.name).collect();
-        let help = match rules::did_you_mean(&region, &names) {
-            Some(m) => format!("did you mean `{m}`? (for a region newer than infra, set `allow_unknown_region: true`)"),
-            None => "use an AWS region such as us-east-1; for a region newer than infra, set `allow_unknown_region: true`".into(),
-        };
-        errs.push(
-            PathError::new(path(&["region"]), format!("unknown region `{region}`")).help(help),
-        );
+/// The safe defaults of each built-in tier (`db_port`: the database engine's).
+fn default_ingress(name: &str, db_port: u16) -> Vec<RuleSpec> {
+    match name {
+        "alb" => vec![
+            rule(80, &["0.0.0.0/0"], &[]),
+            rule(443, &["0.0.0.0/0"], &[]),
+        ],
+        "web" => vec![rule(DEFAULT_WEB_PORT, &[], &["alb"])],
+        "database" => vec![rule(db_port, &[], &["web", "functions"])],
+        _ => vec![],
     }
+}
 
-    // Tags.
-    for (k, v) in &spec.tags {
-        if let Err(e) = rules::validate_tag_key(k) {
-            errs.push(PathError {
-                path: path(&["tags", k]),
-                message: e,
-                help: Some("rename the tag".into()),
-                at_key: true,
-            });
-        }
-        if let Err(e) = rules::validate_tag_value(v) {
-            errs.push(PathError::new(path(&["tags", k]), e).help("change the value"));
-        }
-        if k.starts_with("infra:") {
-            errs.push(PathError {
-                path: path(&["tags", k]),
-                message: "tags starting with `infra:` are reserved for the tool".into(),
-                help: Some("rename the tag".into()),
-                at_key: true,
-            });
-        }
-    }
-
-    // Network.
-    let net = &spec.network;
-    let vpc: Option<Ipv4Net> = cidr(&net.cidr, path(&["network", "cidr"]), &mut errs);
+/// Checks `net` of stack `stack` in `region` (whose zones are `region_azs`
+/// when infra knows the region).
+pub fn check(
+    net: &Network,
+    stack: &str,
+    region: &str,
+    region_azs: Option<Vec<String>>,
+    errs: &mut Vec<PathError>,
+) -> Layout {
+    let vpc: Option<Ipv4Net> = cidr(&net.cidr, path(&["network", "cidr"]), errs);
     if let Some(v) = vpc
         && let Err(e) = rules::validate_cidr_block_size_vpc(v.prefix_len())
     {
@@ -249,8 +268,8 @@ pub fn validate(
             }
         }
     };
-    let public_subnets = derive("public_subnets", &net.public_subnets, 0, &mut errs);
-    let private_subnets = derive("private_subnets", &net.private_subnets, 8, &mut errs);
+    let public_subnets = derive("public_subnets", &net.public_subnets, 0, errs);
+    let private_subnets = derive("private_subnets", &net.private_subnets, 8, errs);
     if let Some(v) = vpc {
         for (p, n) in &subnet_nets {
             if !v.contains(n) {
@@ -286,7 +305,7 @@ pub fn validate(
         let ok_name = g.chars().next().is_some_and(|c| c.is_ascii_lowercase())
             && g.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if g == crate::config::endpoints::GROUP {
+        if g == super::endpoints::GROUP {
             errs.push(PathError {
                 path: gp.clone(),
                 message: format!(
@@ -297,7 +316,7 @@ pub fn validate(
             });
         } else if !ok_name {
             errs.push(PathError { path: gp.clone(), message: format!("group name `{g}` must be lowercase letters, digits, `-` or `_`, starting with a letter"), help: Some("rename it".into()), at_key: true });
-        } else if let Err(e) = rules::validate_security_group_name(&format!("{name}-{g}")) {
+        } else if let Err(e) = rules::validate_security_group_name(&format!("{stack}-{g}")) {
             errs.push(PathError {
                 path: gp.clone(),
                 message: e,
@@ -323,40 +342,16 @@ pub fn validate(
                 let mut rp = gp.clone();
                 rp.push(key(dir));
                 rp.push(PathSeg::Index(i));
-                check_rule(r, &rp, g, dir, &group_refs, &mut errs);
+                check_rule(r, &rp, g, dir, &group_refs, errs);
             }
         }
     }
 
-    let partition = rules::partition_of(&region);
-    super::validate_frontend::validate(&mut spec, &name, &region, partition, &base_dir, &mut errs);
-    super::validate_compute::check(
-        &mut spec,
-        &name,
-        &region,
-        partition,
-        azs.len(),
-        &base_dir,
-        &mut errs,
-    );
-    super::validate_backend::validate(&spec, &name, &region, &base_dir, &mut errs);
-    super::validate_data::validate(&spec, &name, azs.len(), &mut errs);
-    let endpoints = super::endpoints::resolve(&spec, &mut errs);
-
-    if !errs.is_empty() {
-        return Err(errs);
-    }
-    Ok(Stack {
-        name,
-        partition: rules::partition_of(&region),
-        region,
+    Layout {
         azs,
         public_subnets,
         private_subnets,
-        base_dir,
-        endpoints,
-        spec,
-    })
+    }
 }
 
 fn cidr(s: &str, p: Vec<PathSeg>, errs: &mut Vec<PathError>) -> Option<Ipv4Net> {

@@ -5,7 +5,7 @@ use codespan_reporting::diagnostic::{Diagnostic as Cs, Label};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, Config};
 
-use super::yaml::{PathSeg, Span};
+use crate::stack::yaml::{PathSeg, Span};
 
 /// One problem in the file.
 #[derive(Clone, Debug)]
@@ -83,4 +83,29 @@ pub fn path_string(path: &[PathSeg]) -> String {
         }
     }
     s
+}
+
+/// An error found at a path of the (merged) document.
+#[derive(Clone, Debug)]
+pub struct PathError {
+    pub path: Vec<PathSeg>,
+    pub message: String,
+    pub help: Option<String>,
+    /// Point at the key rather than the value (unknown keys).
+    pub at_key: bool,
+}
+
+impl PathError {
+    pub fn new(path: Vec<PathSeg>, message: impl Into<String>) -> Self {
+        PathError {
+            path,
+            message: message.into(),
+            help: None,
+            at_key: false,
+        }
+    }
+    pub fn help(mut self, h: impl Into<String>) -> Self {
+        self.help = Some(h.into());
+        self
+    }
 }

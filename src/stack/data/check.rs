@@ -4,13 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::PathError;
-use super::aws_rules as rules;
-use super::spec::{Protocol, StackFile};
-use super::spec_data::{
+use crate::stack::data::spec::{
     AttrType, Billing, Capacity, Database, Encryption, IndexProjection, KeyAttr, StorageType, Table,
 };
-use super::yaml::PathSeg;
+use crate::stack::diagnostics::PathError;
+use crate::stack::limits as rules;
+use crate::stack::names::{db_identifier, table_name};
+use crate::stack::network::spec::Protocol;
+use crate::stack::spec::StackFile;
+use crate::stack::yaml::PathSeg;
 
 /// At most this many global secondary indexes per table (the DynamoDB default quota).
 pub const MAX_INDEXES: usize = 20;
@@ -25,16 +27,6 @@ fn at(base: &[PathSeg], k: &str) -> Vec<PathSeg> {
     let mut p = base.to_vec();
     p.push(key(k));
     p
-}
-
-/// The RDS instance identifier of a stack's database.
-pub fn db_identifier(stack: &str) -> String {
-    format!("{stack}-db")
-}
-
-/// The DynamoDB table name of table `name`.
-pub fn table_name(stack: &str, name: &str) -> String {
-    format!("{stack}-{name}")
 }
 
 /// Checks `spec.data` (if any) of stack `stack` spread over `az_count` zones.
@@ -373,7 +365,7 @@ fn table(t: &Table, name: &str, stack: &str, p: &[PathSeg], errs: &mut Vec<PathE
                         k.name,
                         k.kind.api(),
                         t.api(),
-                        super::diagnostics::path_string(first)
+                        crate::stack::diagnostics::path_string(first)
                     ),
                 )
                 .help("an attribute has one type across the table and its indexes"),
@@ -549,7 +541,7 @@ fn kms_key_arn(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Overrides, check, yaml};
+    use crate::stack::{Overrides, check_document as check, yaml};
 
     fn errors(data: &str) -> Vec<String> {
         errors_with(data, "")

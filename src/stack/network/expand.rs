@@ -2,7 +2,6 @@
 //! route tables with their routes and associations, optional NAT, and the
 //! security groups of every tier.
 
-use super::{Desired, Output, tags};
 use crate::aws::ec2::eip::EipProps;
 use crate::aws::ec2::internet_gateway::InternetGatewayProps;
 use crate::aws::ec2::nat_gateway::NatGatewayProps;
@@ -11,28 +10,14 @@ use crate::aws::ec2::security_group::{Rule, SecurityGroupProps};
 use crate::aws::ec2::subnet::SubnetProps;
 use crate::aws::ec2::vpc::VpcProps;
 use crate::aws::ec2::vpc_endpoint::VpcEndpointProps;
-use crate::config::Stack;
-use crate::config::endpoints::{GROUP as ENDPOINTS_GROUP, service_name};
-use crate::config::spec::{NatMode, Protocol, RuleSpec, SecurityGroupSpec};
-use crate::config::validate::BUILTIN_GROUPS;
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
-
-pub const VPC: &str = "network.vpc";
-pub const IGW: &str = "network.igw";
-
-pub fn subnet(tier: &str, az: &str) -> String {
-    format!("network.subnet.{tier}.{az}")
-}
-
-pub fn security_group(name: &str) -> String {
-    format!("network.sg.{name}")
-}
-
-/// Port the database listens on when the stack has none (PostgreSQL's).
-pub const DEFAULT_DB_PORT: u16 = 5432;
-/// Port the web instances serve on behind the load balancer.
-pub const DEFAULT_WEB_PORT: u16 = 80;
+use crate::stack::Stack;
+use crate::stack::address::*;
+use crate::stack::desired::{Desired, Output, tags};
+use crate::stack::network::check::rule;
+use crate::stack::network::endpoints::{GROUP as ENDPOINTS_GROUP, service_name};
+use crate::stack::network::spec::{NatMode, Protocol, RuleSpec};
 
 pub fn expand(stack: &Stack, d: &mut Desired) {
     let net = &stack.spec.network;
@@ -151,39 +136,17 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     endpoints(stack, d);
 
     // Security groups: the built-in tiers, then the user's extra groups.
-    let mut names: Vec<String> = BUILTIN_GROUPS.iter().map(|s| s.to_string()).collect();
-    names.extend(
-        net.security_groups
-            .keys()
-            .filter(|k| !BUILTIN_GROUPS.contains(&k.as_str()))
-            .cloned(),
-    );
-    for name in names {
-        let spec = net.security_groups.get(&name).cloned().unwrap_or_default();
-        let ingress = spec
-            .ingress
-            .clone()
-            .unwrap_or_else(|| default_ingress(&name, super::data::db_port(stack)));
-        let egress = spec.egress.clone().unwrap_or_else(|| {
-            vec![RuleSpec {
-                port: None,
-                to_port: None,
-                protocol: Protocol::All,
-                cidrs: vec!["0.0.0.0/0".into()],
-                from: vec![],
-                description: None,
-            }]
-        });
+    for (name, g) in &stack.security_groups {
         d.resources.push(
             SecurityGroupProps {
                 vpc_id: Ref::to(VPC, "id"),
                 group_name: format!("{}-{name}", stack.name),
-                description: description(&name, &spec),
-                ingress: rules(&ingress),
-                egress: rules(&egress),
+                description: g.description.clone(),
+                ingress: rules(&g.ingress),
+                egress: rules(&g.egress),
                 tags: tags(stack, &format!("sg-{name}")),
             }
-            .at(security_group(&name)),
+            .at(security_group(name)),
         );
     }
 }
@@ -239,40 +202,6 @@ fn endpoints(stack: &Stack, d: &mut Desired) {
             }
             .at(security_group(ENDPOINTS_GROUP)),
         );
-    }
-}
-
-fn description(name: &str, spec: &SecurityGroupSpec) -> String {
-    spec.description.clone().unwrap_or_else(|| match name {
-        "alb" => "Load balancer: HTTP and HTTPS from anywhere".into(),
-        "web" => "Web instances: traffic from the load balancer only".into(),
-        "functions" => "Lambda functions: outbound only".into(),
-        "database" => "Database: from web instances and functions only".into(),
-        other => format!("{other} security group"),
-    })
-}
-
-fn rule(port: u16, cidrs: &[&str], from: &[&str]) -> RuleSpec {
-    RuleSpec {
-        port: Some(port),
-        to_port: None,
-        protocol: Protocol::Tcp,
-        cidrs: cidrs.iter().map(|s| s.to_string()).collect(),
-        from: from.iter().map(|s| s.to_string()).collect(),
-        description: None,
-    }
-}
-
-/// The safe defaults of each built-in tier (`db_port`: the database engine's).
-pub fn default_ingress(name: &str, db_port: u16) -> Vec<RuleSpec> {
-    match name {
-        "alb" => vec![
-            rule(80, &["0.0.0.0/0"], &[]),
-            rule(443, &["0.0.0.0/0"], &[]),
-        ],
-        "web" => vec![rule(DEFAULT_WEB_PORT, &[], &["alb"])],
-        "database" => vec![rule(db_port, &[], &["web", "functions"])],
-        _ => vec![],
     }
 }
 

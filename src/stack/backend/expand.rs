@@ -3,52 +3,29 @@
 //! API (routes as nested resources, methods and Lambda proxy integrations),
 //! an invoke permission per routed function, a deployment and a stage.
 
+use crate::stack::address::*;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::network::{security_group, subnet};
-use super::{Desired, Output, tags};
 use crate::aws::apigateway::deployment::DeploymentProps;
 use crate::aws::apigateway::rest_api::{RestApiProps, Route};
 use crate::aws::apigateway::stage::{AccessLog, StageProps, Throttling};
 use crate::aws::iam::role::RoleProps;
 use crate::aws::lambda::event_source_mapping::EventSourceMappingProps;
 use crate::aws::lambda::function::{Code, EnvText, FunctionProps, FunctionVpc};
+use crate::aws::lambda::package::{self, CodeSource};
 use crate::aws::lambda::permission::PermissionProps;
 use crate::aws::logs::log_group::LogGroupProps;
-use crate::config::Stack;
-use crate::config::spec_backend::{Backend, FunctionSpec};
-use crate::config::validate_backend::{self as vb, Part};
 use crate::engine::resource::Props;
 use crate::engine::value::{Ref, reference};
-use crate::model::package::{self, CodeSource};
-
-pub const API: &str = "backend.api";
-pub const DEPLOYMENT: &str = "backend.deployment";
-pub const STAGE: &str = "backend.stage";
-pub const API_LOG_GROUP: &str = "backend.log_group.api";
-
-pub fn function(name: &str) -> String {
-    format!("backend.function.{name}")
-}
-pub fn role(name: &str) -> String {
-    format!("backend.role.{name}")
-}
-pub fn log_group(name: &str) -> String {
-    format!("backend.log_group.{name}")
-}
-pub fn stream(name: &str) -> String {
-    format!("backend.stream.{name}")
-}
-pub fn permission(name: &str) -> String {
-    format!("backend.permission.{name}")
-}
-pub fn table(name: &str) -> String {
-    format!("data.table.{name}")
-}
-pub const DATABASE: &str = "data.database";
+use crate::stack::Stack;
+use crate::stack::backend::check as vb;
+use crate::stack::backend::spec::{Backend, FunctionSpec};
+use crate::stack::desired::{Desired, Output, tags};
+use crate::stack::names::{function_name, role_name};
+use crate::stack::template::{Part, parse_template};
 
 /// DynamoDB actions a function gets on the tables it declares: items and
 /// queries, nothing on the table's settings.
@@ -77,7 +54,7 @@ pub fn role_path(stack: &Stack) -> String {
 
 /// An environment value: text with `${...}` references.
 pub fn template(s: &str) -> Ref<EnvText> {
-    let Ok(parts) = vb::parse_template(s) else {
+    let Ok(parts) = parse_template(s) else {
         // Validation refused it already; keep the text.
         return Ref::Value(EnvText(s.to_string()));
     };
@@ -186,7 +163,7 @@ fn routes_hash(stack: &Stack, b: &Backend) -> String {
             (
                 r.path.clone(),
                 r.method.api().to_string(),
-                vb::function_name(&stack.name, &r.function),
+                function_name(&stack.name, &r.function),
             )
         })
         .collect();
@@ -209,7 +186,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         .collect();
 
     for (name, f) in &b.functions {
-        let fname = vb::function_name(&stack.name, name);
+        let fname = function_name(&stack.name, name);
         d.resources.push(
             LogGroupProps {
                 name: format!("/aws/lambda/{fname}"),
@@ -229,7 +206,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         };
         d.resources.push(
             RoleProps {
-                name: vb::role_name(&stack.name, name, &stack.region),
+                name: role_name(&stack.name, name, &stack.region),
                 path: role_path(stack),
                 description: format!("Execution role of Lambda function {fname}"),
                 assume_role_policy: document(vec![json!({
@@ -393,9 +370,9 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Overrides;
     use crate::engine::resource::Resource;
     use crate::engine::value::referenced_addresses;
+    use crate::stack::Overrides;
 
     fn stack(yaml_backend: &str) -> (tempfile::TempDir, Stack) {
         let dir = tempfile::tempdir().unwrap();
@@ -412,7 +389,7 @@ mod tests {
         );
         let path = dir.path().join("stack.yaml");
         std::fs::write(&path, text).unwrap();
-        let s = crate::config::load(&path, &Overrides::default())
+        let s = crate::stack::load(&path, &Overrides::default())
             .unwrap_or_else(|d| panic!("{}", d.render()));
         (dir, s)
     }
@@ -559,11 +536,11 @@ backend:
         );
         f.tables = vec!["orders".into()];
         f.database = true;
-        f.stream = Some(crate::config::spec_backend::StreamSpec {
+        f.stream = Some(crate::stack::backend::spec::StreamSpec {
             table: Some("orders".into()),
             arn: None,
             batch_size: 50,
-            starting_position: crate::config::spec_backend::StartingPosition::TrimHorizon,
+            starting_position: crate::stack::backend::spec::StartingPosition::TrimHorizon,
         });
         let mut d = Desired::default();
         expand(&s, &mut d);

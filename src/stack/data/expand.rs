@@ -7,41 +7,22 @@
 //! (`apply_immediately`, `wait_until_available`): the kind's `normalize`
 //! drops them before comparing.
 
+use crate::stack::address::*;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::network::{DEFAULT_DB_PORT, security_group, subnet};
-use super::{Desired, Output, tags};
 use crate::aws::dynamodb::table::{Capacity, IndexProps, Key, TableProps};
 use crate::aws::rds::db_instance::DbInstanceProps;
 use crate::aws::rds::db_subnet_group::DbSubnetGroupProps;
-use crate::config::Stack;
-use crate::config::spec_data::{
-    self, Billing, Database, Encryption, IndexProjection, KeyAttr, Projection, Table,
-};
-use crate::config::validate_data::{db_identifier, table_name};
 use crate::engine::resource::{Props, Resource};
 use crate::engine::value::{self, Ref};
-
-pub const SUBNET_GROUP: &str = "data.db_subnet_group";
-pub const DATABASE: &str = "data.database";
-
-pub fn table(name: &str) -> String {
-    format!("data.table.{name}")
-}
-
-/// Port of the stack's database (the default rule of `network.sg.database`
-/// opens it): the engine's, or PostgreSQL's when the stack has no database.
-pub fn db_port(stack: &Stack) -> u16 {
-    stack
-        .spec
-        .data
-        .as_ref()
-        .and_then(|d| d.database.as_ref())
-        .map(|db| db.engine.port())
-        .unwrap_or(DEFAULT_DB_PORT)
-}
+use crate::stack::Stack;
+use crate::stack::data::spec::{
+    Billing, Database, Encryption, IndexProjection, KeyAttr, Projection, Table,
+};
+use crate::stack::desired::{Desired, Output, tags};
+use crate::stack::names::{db_identifier, table_name};
 
 /// Expands `data:`. Call it after the tiers that use the database: the
 /// database waits for `available` during apply (15+ minutes on AWS) only
@@ -111,7 +92,7 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
                 .collect(),
             tags: tags(stack, "db"),
         }
-        .at(SUBNET_GROUP),
+        .at(DB_SUBNET_GROUP),
     );
     d.resources.push(
         DbInstanceProps {
@@ -129,7 +110,7 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
             db_name: db.db_name.clone().map(Some),
             username: db.username.clone(),
             manage_master_password: true,
-            subnet_group: Ref::to(SUBNET_GROUP, "id"),
+            subnet_group: Ref::to(DB_SUBNET_GROUP, "id"),
             security_group_ids: vec![Ref::to(&security_group("database"), "id")],
             backup_retention_days: i32::from(db.backup_retention_days),
             backup_window: db.backup_window.clone().map(Some),
@@ -173,7 +154,7 @@ fn key(k: &KeyAttr) -> Key {
     }
 }
 
-fn capacity(c: &spec_data::Capacity) -> Capacity {
+fn capacity(c: &crate::stack::data::spec::Capacity) -> Capacity {
     Capacity {
         read: c.read.into(),
         write: c.write.into(),
@@ -240,8 +221,8 @@ fn table_props(stack: &Stack, name: &str, t: &Table) -> TableProps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Overrides, check, yaml};
     use crate::engine::value::reference;
+    use crate::stack::{Overrides, check_document as check, yaml};
     use serde_json::json;
 
     fn stack(extra: &str) -> Stack {
@@ -273,7 +254,7 @@ mod tests {
         expand(&s, &mut d);
         let by = |a: &str| d.resources.iter().find(|r| r.address == a).unwrap();
 
-        let g = by(SUBNET_GROUP);
+        let g = by(DB_SUBNET_GROUP);
         assert_eq!(g.props["name"], "shop-db");
         assert_eq!(
             g.dependencies().into_iter().collect::<Vec<_>>(),
@@ -300,7 +281,7 @@ mod tests {
             "nothing reads the endpoint"
         );
         assert_eq!(p["deletion_protection"], false);
-        assert_eq!(db_port(&s), 3306);
+        assert_eq!(s.db_port, 3306);
 
         let t = by("data.table.orders");
         assert_eq!(t.props["table_name"], "shop-orders");
@@ -350,7 +331,7 @@ mod tests {
         let mut d = Desired::default();
         expand(&s, &mut d);
         assert!(d.resources.is_empty());
-        assert_eq!(db_port(&s), 5432);
+        assert_eq!(s.db_port, 5432);
         let s = stack("data:\n  tables: {}\n");
         let mut d = Desired::default();
         expand(&s, &mut d);

@@ -1,4 +1,4 @@
-//! Checks a document against the JSON Schema generated from [`super::spec`]
+//! Checks a document against the JSON Schema generated from [`crate::stack::spec`]
 //! and turns every violation into a located, actionable [`PathError`].
 
 use std::sync::LazyLock;
@@ -8,10 +8,10 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::paths::LocationSegment;
 use serde_json::Value;
 
-use super::PathError;
-use super::aws_rules::did_you_mean;
-use super::spec::json_schema;
-use super::yaml::PathSeg;
+use crate::stack::diagnostics::PathError;
+use crate::stack::limits::did_you_mean;
+use crate::stack::spec::json_schema;
+use crate::stack::yaml::PathSeg;
 
 static SCHEMA: LazyLock<Value> = LazyLock::new(json_schema);
 static VALIDATOR: LazyLock<Option<jsonschema::Validator>> =

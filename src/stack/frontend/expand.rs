@@ -4,7 +4,6 @@
 //! bucket policy that lets only this distribution read, and the published
 //! site.
 
-use super::{Desired, Output, tags};
 use crate::aws::cloudfront::distribution::{
     BehaviorProps, DistributionProps, ErrorResponseProps, OriginProps,
 };
@@ -12,24 +11,14 @@ use crate::aws::cloudfront::origin_access_control::OriginAccessControlProps;
 use crate::aws::s3::bucket::BucketProps;
 use crate::aws::s3::bucket_policy::BucketPolicyProps;
 use crate::aws::s3::site::SiteProps;
-use crate::config::Stack;
-use crate::config::validate_frontend::derived_bucket_name;
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
+use crate::stack::Stack;
+use crate::stack::address::*;
+use crate::stack::desired::{Desired, Output, tags};
+use crate::stack::names::derived_bucket_name;
 
 use crate::aws::s3::bucket::ACCOUNT_PLACEHOLDER;
-
-pub const BUCKET: &str = "frontend.bucket";
-pub const OAC: &str = "frontend.oac";
-pub const DISTRIBUTION: &str = "frontend.distribution";
-/// The provider finds the policy and the site through their bucket, at
-/// addresses derived from the bucket's (`s3::bucket_policy::address_of`,
-/// `s3::site::address_of`; checked by a test below).
-pub const BUCKET_POLICY: &str = "frontend.bucket_policy";
-pub const SITE: &str = "frontend.site";
-/// The backend tier's API and stage (cross-tier contract).
-pub const BACKEND_API: &str = "backend.api";
-pub const BACKEND_STAGE: &str = "backend.stage";
 
 /// AWS managed cache policy "CachingOptimized": long TTLs, gzip and brotli,
 /// no cookies, headers or query strings in the key (static assets).
@@ -80,7 +69,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     );
 
     // The API origin exists only with a backend tier, whose expansion runs first.
-    let has_api = f.api_origin && d.resources.iter().any(|r| r.address == BACKEND_API);
+    let has_api = f.api_origin && d.resources.iter().any(|r| r.address == API);
     let mut origins = vec![OriginProps {
         id: S3_ORIGIN_ID.into(),
         domain_name: Some(Ref::to(BUCKET, "regional_domain_name")),
@@ -91,8 +80,8 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     if has_api {
         origins.push(OriginProps {
             id: API_ORIGIN_ID.into(),
-            api_id: Some(Ref::to(BACKEND_API, "id")),
-            stage: Some(Ref::to(BACKEND_STAGE, "name")),
+            api_id: Some(Ref::to(API, "id")),
+            stage: Some(Ref::to(STAGE, "name")),
             ..OriginProps::default()
         });
         behaviors.push(BehaviorProps {
@@ -199,10 +188,10 @@ pub fn oac_name(stack: &Stack) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::yaml::{Limits, parse};
-    use crate::config::{Overrides, check};
     use crate::engine::resource::Resource;
     use crate::engine::value;
+    use crate::stack::yaml::{Limits, parse};
+    use crate::stack::{Overrides, check_document as check};
     use serde_json::{Value, json};
 
     const MD5_OF_HTML: &str = "c83301425b2ad1d496473a5ff3d9ecca";
@@ -278,21 +267,15 @@ mod tests {
         .unwrap();
         let mut out = Desired::default();
         out.resources
-            .push(Resource::new(BACKEND_API, "apigateway.rest_api", json!({})));
+            .push(Resource::new(API, "apigateway.rest_api", json!({})));
         out.resources
-            .push(Resource::new(BACKEND_STAGE, "apigateway.stage", json!({})));
+            .push(Resource::new(STAGE, "apigateway.stage", json!({})));
         expand(&s, &mut out);
         let dist = find(&out, DISTRIBUTION);
         let origins = dist.props["origins"].as_array().unwrap();
         assert_eq!(origins.len(), 2);
-        assert_eq!(
-            value::as_ref(&origins[1]["api_id"]),
-            Some((BACKEND_API, "id"))
-        );
-        assert_eq!(
-            value::as_ref(&origins[1]["stage"]),
-            Some((BACKEND_STAGE, "name"))
-        );
+        assert_eq!(value::as_ref(&origins[1]["api_id"]), Some((API, "id")));
+        assert_eq!(value::as_ref(&origins[1]["stage"]), Some((STAGE, "name")));
         assert_eq!(dist.props["behaviors"][0]["path_pattern"], json!("/api/*"));
         assert_eq!(dist.props["error_responses"], json!([]));
         assert_eq!(find(&out, BUCKET).props["bucket"], json!("my-site-bucket"));
@@ -301,7 +284,7 @@ mod tests {
         let s = load("frontend: { site: ./site, api_origin: false }\n", d.path()).unwrap();
         let mut out = Desired::default();
         out.resources
-            .push(Resource::new(BACKEND_API, "apigateway.rest_api", json!({})));
+            .push(Resource::new(API, "apigateway.rest_api", json!({})));
         expand(&s, &mut out);
         assert_eq!(
             find(&out, DISTRIBUTION).props["origins"]

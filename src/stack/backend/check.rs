@@ -6,12 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::PathError;
-use super::aws_rules as rules;
-use super::spec::StackFile;
-use super::spec_backend::{Backend, FunctionSpec, RouteSpec};
-use super::yaml::PathSeg;
-use crate::model::package::{self, CodeSource};
+use crate::aws::lambda::package::{self, CodeSource};
+use crate::stack::backend::spec::{Backend, FunctionSpec, RouteSpec};
+use crate::stack::diagnostics::PathError;
+use crate::stack::limits as rules;
+use crate::stack::names::{function_name, role_name};
+use crate::stack::spec::StackFile;
+use crate::stack::template::{Part, parse_template};
+use crate::stack::yaml::PathSeg;
 
 /// What the `data:` section defines, as far as the backend can reference it.
 #[derive(Clone, Debug, Default)]
@@ -100,88 +102,6 @@ pub const RETENTION_DAYS: &[u32] = &[
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
-
-/// One part of an environment value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Part {
-    Text(String),
-    /// `${tables.<table>.<attr>}`
-    Table {
-        table: String,
-        attr: String,
-    },
-    /// `${database.<attr>}`
-    Database {
-        attr: String,
-    },
-}
-
-pub const TABLE_ATTRS: &[&str] = &["name", "arn", "stream_arn"];
-pub const DATABASE_ATTRS: &[&str] = &["endpoint", "port", "secret_arn"];
-
-/// Splits a value into text and `${...}` references (`$${` is a literal `${`).
-pub fn parse_template(s: &str) -> Result<Vec<Part>, String> {
-    let mut parts = Vec::new();
-    let mut text = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find('$') {
-        text.push_str(&rest[..i]);
-        let after = &rest[i..];
-        if let Some(r) = after.strip_prefix("$${") {
-            text.push_str("${");
-            rest = r;
-        } else if let Some(r) = after.strip_prefix("${") {
-            let Some(end) = r.find('}') else {
-                return Err(format!("`${{` without a closing `}}` in {s:?}"));
-            };
-            let inner = r[..end].trim();
-            if !text.is_empty() {
-                parts.push(Part::Text(std::mem::take(&mut text)));
-            }
-            parts.push(parse_ref(inner)?);
-            rest = &r[end + 1..];
-        } else {
-            text.push('$');
-            rest = &after[1..];
-        }
-    }
-    text.push_str(rest);
-    if !text.is_empty() {
-        parts.push(Part::Text(text));
-    }
-    Ok(parts)
-}
-
-fn parse_ref(inner: &str) -> Result<Part, String> {
-    let segs: Vec<&str> = inner.split('.').collect();
-    let usage = "references are `${tables.<table>.name|arn|stream_arn}` or `${database.endpoint|port|secret_arn}` (write `$${` for a literal `${`)";
-    match segs.as_slice() {
-        ["tables", table, attr] => {
-            if !TABLE_ATTRS.contains(attr) {
-                return Err(format!(
-                    "`${{{inner}}}`: a table has no attribute `{attr}` (it has {})",
-                    TABLE_ATTRS.join(", ")
-                ));
-            }
-            Ok(Part::Table {
-                table: table.to_string(),
-                attr: attr.to_string(),
-            })
-        }
-        ["database", attr] => {
-            if !DATABASE_ATTRS.contains(attr) {
-                return Err(format!(
-                    "`${{{inner}}}`: the database has no attribute `{attr}` (it has {})",
-                    DATABASE_ATTRS.join(", ")
-                ));
-            }
-            Ok(Part::Database {
-                attr: attr.to_string(),
-            })
-        }
-        _ => Err(format!("unknown reference `${{{inner}}}`: {usage}")),
-    }
-}
 
 fn key(k: &str) -> PathSeg {
     PathSeg::Key(k.to_string())
@@ -806,21 +726,10 @@ fn check_routes(routes: &[RouteSpec], ap: &[PathSeg], b: &Backend, errs: &mut Ve
     }
 }
 
-/// Lambda function name of function `name`.
-pub fn function_name(stack: &str, name: &str) -> String {
-    format!("{stack}-{name}")
-}
-
-/// Execution role name: IAM is global, so the region keeps the same stack
-/// deployed in two regions from sharing (and deleting) one role.
-pub fn role_name(stack: &str, name: &str, region: &str) -> String {
-    format!("{stack}-{name}-{region}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::spec_backend::{
+    use crate::stack::backend::spec::{
         ApiSpec, Architecture, HttpMethod, StartingPosition, StreamSpec,
     };
 
@@ -879,7 +788,7 @@ mod tests {
             .map(|e| {
                 format!(
                     "{}: {}",
-                    crate::config::diagnostics::path_string(&e.path),
+                    crate::stack::diagnostics::path_string(&e.path),
                     e.message
                 )
             })

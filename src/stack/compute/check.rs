@@ -9,11 +9,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::PathError;
-use super::aws_rules as rules;
-use super::spec::{Protocol, RuleSpec, StackFile};
-use super::spec_compute::{Ami, Compute, GroupSpec, HealthCheckSpec, Scheme};
-use super::yaml::PathSeg;
+use crate::stack::compute::spec::{Ami, Compute, GroupSpec, HealthCheckSpec};
+use crate::stack::diagnostics::PathError;
+use crate::stack::limits as rules;
+use crate::stack::names::{group_name, lb_name};
+use crate::stack::network::check::Group;
+use crate::stack::network::spec::{Protocol, RuleSpec};
+use crate::stack::resolved::Place;
+use crate::stack::spec::StackFile;
+use crate::stack::yaml::PathSeg;
 
 /// AWS's limit on user data: 16 KB before base64 encoding
 /// (EC2 User Guide, "Run commands when you launch an EC2 instance with user data input").
@@ -31,48 +35,29 @@ fn at(base: &[PathSeg], more: &[&str]) -> Vec<PathSeg> {
     p
 }
 
-/// Name of the load balancer for a stack and scheme. The scheme is part of
-/// the name because changing it means a new load balancer, created while the
-/// old one still exists (names are unique per region).
-pub fn lb_name(stack: &str, scheme: Scheme) -> String {
-    match scheme {
-        Scheme::InternetFacing => format!("{stack}-alb"),
-        Scheme::Internal => format!("{stack}-alb-int"),
-    }
-}
-
-/// Name of a group's launch template and Auto Scaling group.
-pub fn group_name(stack: &str, group: &str) -> String {
-    format!("{stack}-{group}")
-}
-
 /// Checks `compute:` and inlines `user_data_file` into `user_data` (so the
 /// rest of the tool never reads files). `az_count` is the number of zones.
 pub fn check(
     spec: &mut StackFile,
-    stack: &str,
-    region: &str,
-    partition: &str,
-    az_count: usize,
-    base_dir: &Path,
+    groups: &[(String, Group)],
+    place: &Place<'_>,
     errs: &mut Vec<PathError>,
 ) {
-    let web_rules: Vec<RuleSpec> = spec
-        .network
-        .security_groups
-        .get("web")
-        .and_then(|g| g.ingress.clone())
-        .unwrap_or_else(|| {
-            crate::model::network::default_ingress("web", crate::model::network::DEFAULT_DB_PORT)
-        });
-    let alb_rules: Vec<RuleSpec> = spec
-        .network
-        .security_groups
-        .get("alb")
-        .and_then(|g| g.ingress.clone())
-        .unwrap_or_else(|| {
-            crate::model::network::default_ingress("alb", crate::model::network::DEFAULT_DB_PORT)
-        });
+    let Place {
+        stack,
+        region,
+        partition,
+        az_count,
+        base_dir,
+    } = *place;
+    let ingress = |name: &str| -> Vec<RuleSpec> {
+        groups
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, g)| g.ingress.clone())
+            .unwrap_or_default()
+    };
+    let (web_rules, alb_rules) = (ingress("web"), ingress("alb"));
     let web_overridden = spec
         .network
         .security_groups
@@ -851,7 +836,7 @@ mod tests {
         assert!(validate_cron("0 20 * * MON;").is_err());
     }
 
-    use crate::config::{Overrides, yaml};
+    use crate::stack::{Overrides, yaml};
 
     /// Every error message for a stack file with this `compute:` section
     /// (and extra network lines), loaded from `dir`.
@@ -860,7 +845,7 @@ mod tests {
             "stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{network_extra}compute:\n{compute}"
         );
         let root = yaml::parse(text.as_bytes(), &yaml::Limits::default()).unwrap();
-        match crate::config::check(&root, &Overrides::default(), dir.to_path_buf()) {
+        match crate::stack::check_document(&root, &Overrides::default(), dir.to_path_buf()) {
             Ok(_) => Vec::new(),
             Err(d) => d.into_iter().map(|d| d.message).collect(),
         }
@@ -890,8 +875,9 @@ mod tests {
             "stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\ncompute:\n{WEB}      user_data_file: web/boot.sh\n"
         );
         let root = yaml::parse(text.as_bytes(), &yaml::Limits::default()).unwrap();
-        let stack = crate::config::check(&root, &Overrides::default(), dir.path().to_path_buf())
-            .unwrap_or_else(|e| panic!("{e:?}"));
+        let stack =
+            crate::stack::check_document(&root, &Overrides::default(), dir.path().to_path_buf())
+                .unwrap_or_else(|e| panic!("{e:?}"));
         let g = &stack.spec.compute.unwrap().groups["web"];
         assert_eq!(g.user_data.as_deref(), Some("#!/bin/sh\necho hi\n"));
 
@@ -982,6 +968,7 @@ mod tests {
 
     #[test]
     fn names() {
+        use crate::stack::compute::spec::Scheme;
         assert_eq!(lb_name("webapp", Scheme::InternetFacing), "webapp-alb");
         assert_eq!(lb_name("webapp", Scheme::Internal), "webapp-alb-int");
         // The longest stack name still fits ELB's 32 characters.

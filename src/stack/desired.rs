@@ -1,19 +1,12 @@
-//! Validated stack -> desired resource graph. Each tier expands its part of
-//! the file into low-level resources with stable, tag-safe addresses.
-
-pub mod backend;
-pub mod compute;
-pub mod data;
-pub mod frontend;
-pub mod network;
-pub mod package;
+//! What the expansion of a stack yields: its desired resources and outputs,
+//! and the small builders every tier's expansion shares.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::config::Stack;
 use crate::engine::resource::Resource;
+use crate::stack::Stack;
 
 /// A named value users read with `infra output`: an attribute of a resource.
 #[derive(Clone, Debug)]
@@ -29,20 +22,6 @@ pub struct Output {
 pub struct Desired {
     pub resources: Vec<Resource>,
     pub outputs: Vec<Output>,
-}
-
-/// Expands every tier.
-pub fn expand(stack: &Stack) -> Desired {
-    let mut d = Desired::default();
-    network::expand(stack, &mut d);
-    compute::expand(stack, &mut d);
-    backend::expand(stack, &mut d);
-    // Keep last: the database waits for `available` only if a resource
-    // expanded before it reads its endpoint.
-    data::expand(stack, &mut d);
-    // Last: it routes `/api/*` to the backend tier's stage when there is one.
-    frontend::expand(stack, &mut d);
-    d
 }
 
 /// The tags a resource gets: the user's, plus a readable Name.

@@ -12,10 +12,11 @@
 //! (AWS PrivateLink docs: "AWS services that integrate with AWS PrivateLink";
 //! "Gateway endpoints for Amazon S3 / DynamoDB".)
 
-use super::PathError;
-use super::aws_rules::did_you_mean;
-use super::spec::{NatMode, StackFile};
-use super::yaml::PathSeg;
+use crate::stack::diagnostics::PathError;
+use crate::stack::limits::did_you_mean;
+use crate::stack::network::spec::NatMode;
+use crate::stack::spec::StackFile;
+use crate::stack::yaml::PathSeg;
 
 /// A VPC endpoint the network gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
