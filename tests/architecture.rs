@@ -276,7 +276,28 @@ fn no_module_uses_one_that_uses_it_back() {
 #[test]
 fn the_engine_knows_no_aws_and_the_checks_no_expansion() {
     let g = edges();
+    let expansion = |d: &str| d.ends_with("::expand") || d == "stack::desired";
     for (m, deps) in &g {
+        // The front half's checks and specs never reach into an expansion
+        // (the old `config` importing `model`).
+        if m.starts_with("stack::") && (m.ends_with("check") || m.ends_with("spec")) {
+            let bad: Vec<&String> = deps.iter().filter(|d| expansion(d)).collect();
+            assert!(
+                bad.is_empty(),
+                "{m} uses {bad:?}: checks compute values, expansions read them"
+            );
+        }
+        // The provider never knows the front half (no model addresses in it).
+        if m.starts_with("aws::") {
+            let bad: Vec<&String> = deps
+                .iter()
+                .filter(|d| d.starts_with("stack") || d.starts_with("ops") || d.starts_with("cli"))
+                .collect();
+            assert!(
+                bad.is_empty(),
+                "{m} uses {bad:?}: the provider must not know the stack file"
+            );
+        }
         if m == "engine" || m.starts_with("engine::") {
             let bad: Vec<&String> = deps
                 .iter()

@@ -119,7 +119,15 @@ pub fn validate(
         },
         &mut errs,
     );
-    backend::check::validate(&spec, &name, &region, &base_dir, &mut errs);
+    let functions = backend::check::validate(&spec, &name, &region, &base_dir, &mut errs);
+    // Which of the database's attributes something reads: the database
+    // create waits for `available` (15+ minutes on AWS) only when one does.
+    let database_read = functions.values().any(|f| {
+        f.environment
+            .values()
+            .flatten()
+            .any(|p| matches!(p, super::template::Part::Database { attr } if attr == "endpoint" || attr == "port"))
+    });
     data::check::validate(&spec, &name, azs.len(), &mut errs);
     let endpoints = network::endpoints::resolve(&spec, &mut errs);
 
@@ -137,6 +145,8 @@ pub fn validate(
         endpoints,
         security_groups,
         db_port,
+        functions,
+        database_read,
         spec,
     })
 }

@@ -2,6 +2,9 @@
 //! value computed once (zones, subnets, VPC endpoints, names...), which the
 //! tiers' expansions read and nothing else.
 
+use std::collections::BTreeMap;
+
+use super::backend::check::Function;
 use super::network::check::Group;
 use super::network::endpoints::Endpoint;
 use super::spec::StackFile;
@@ -48,4 +51,10 @@ pub struct Stack {
     /// The port the database listens on (its engine's; PostgreSQL's when
     /// the stack has none, for the `database` group's default rule).
     pub db_port: u16,
+    /// The backend's functions, resolved (names, package digests, parsed
+    /// environments), by name.
+    pub functions: BTreeMap<String, Function>,
+    /// Whether anything reads the database's endpoint or port (then its
+    /// create waits for it to be available).
+    pub database_read: bool,
 }

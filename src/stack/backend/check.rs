@@ -133,22 +133,43 @@ pub fn code_source(f: &FunctionSpec, base_dir: &Path) -> Option<CodeSource> {
     }
 }
 
-/// Checks the `backend:` section, if any.
+/// A function as the checks resolved it: its AWS names, its code's package
+/// digest (built once, here) and its environment's parsed templates.
+#[derive(Clone, Debug)]
+pub struct Function {
+    pub function_name: String,
+    pub role_name: String,
+    /// Absent when the code could not be found or packaged (an error says so).
+    pub code: Option<Code>,
+    pub environment: BTreeMap<String, Vec<Part>>,
+}
+
+/// A function's code: where it is (absolute) and the SHA-256 of its package.
+#[derive(Clone, Debug)]
+pub struct Code {
+    pub source: CodeSource,
+    pub sha256: String,
+}
+
+/// Checks the `backend:` section, if any; returns its resolved functions.
 pub fn validate(
     spec: &StackFile,
     stack: &str,
     region: &str,
     base_dir: &Path,
     errs: &mut Vec<PathError>,
-) {
-    let Some(b) = &spec.backend else { return };
+) -> BTreeMap<String, Function> {
+    let Some(b) = &spec.backend else {
+        return BTreeMap::new();
+    };
     let data = data_names(spec);
-    check_backend(b, &data, stack, region, base_dir, errs);
+    let functions = check_backend(b, &data, stack, region, base_dir, errs);
     if let (Some(f), Some(api)) = (&spec.frontend, &b.api)
         && f.api_origin
     {
         check_routes_reachable(&api.routes, &f.api_path, errs);
     }
+    functions
 }
 
 /// With `frontend.api_origin`, CloudFront sends `<api_path>/*` to the stage
@@ -196,7 +217,7 @@ pub fn check_backend(
     region: &str,
     base_dir: &Path,
     errs: &mut Vec<PathError>,
-) {
+) -> BTreeMap<String, Function> {
     let root = vec![key("backend")];
     if b.functions.is_empty() {
         errs.push(
@@ -223,9 +244,11 @@ pub fn check_backend(
             )),
         );
     }
+    let mut functions = BTreeMap::new();
     for (name, f) in &b.functions {
         let fp = at(&root, &["functions", name]);
-        check_function(name, f, &fp, data, stack, region, base_dir, errs);
+        let resolved = check_function(name, f, &fp, data, stack, region, base_dir, errs);
+        functions.insert(name.clone(), resolved);
     }
     if let Some(api) = &b.api {
         let ap = at(&root, &["api"]);
@@ -266,6 +289,7 @@ pub fn check_backend(
         }
         check_routes(&api.routes, &ap, b, errs);
     }
+    functions
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -278,7 +302,13 @@ fn check_function(
     region: &str,
     base_dir: &Path,
     errs: &mut Vec<PathError>,
-) {
+) -> Function {
+    let mut resolved = Function {
+        function_name: function_name(stack, name),
+        role_name: role_name(stack, name, region),
+        code: None,
+        environment: BTreeMap::new(),
+    };
     if !valid_key(name) {
         errs.push(PathError {
             path: fp.to_vec(),
@@ -338,6 +368,16 @@ fn check_function(
                 match package::build(&src) {
                     Err(e) => errs.push(PathError::new(p, e).help("fix the package")),
                     Ok(pkg) => {
+                        // Absolute, so a plan applied from another directory still finds it.
+                        let absolute =
+                            |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+                        resolved.code = Some(Code {
+                            source: match &src {
+                                CodeSource::Dir(d) => CodeSource::Dir(absolute(d)),
+                                CodeSource::Zip(z) => CodeSource::Zip(absolute(z)),
+                            },
+                            sha256: pkg.sha256.clone(),
+                        });
                         if pkg.bytes.len() as u64 > package::MAX_ZIPPED {
                             errs.push(PathError::new(p.clone(), format!("the package is {} MB zipped; Lambda accepts at most 50 MB uploaded directly", pkg.bytes.len() / (1024 * 1024))).help("make it smaller (move dependencies to a layer or a container image)"));
                         }
@@ -450,6 +490,7 @@ fn check_function(
                 "e.g. `TABLE_NAME: ${tables.orders.name}` or `DB_ENDPOINT: ${database.endpoint}`",
             )),
             Ok(parts) => {
+                resolved.environment.insert(k.clone(), parts.clone());
                 for part in &parts {
                     match part {
                         Part::Text(t) => size += t.len(),
@@ -553,6 +594,7 @@ fn check_function(
             );
         }
     }
+    resolved
 }
 
 /// The file a handler's module must be, for runtimes where it is a file

@@ -15,17 +15,16 @@ use crate::aws::apigateway::stage::{AccessLog, StageProps, Throttling};
 use crate::aws::iam::role::RoleProps;
 use crate::aws::lambda::event_source_mapping::EventSourceMappingProps;
 use crate::aws::lambda::function::{Code, EnvText, FunctionProps, FunctionVpc};
-use crate::aws::lambda::package::{self, CodeSource};
+use crate::aws::lambda::package::CodeSource;
 use crate::aws::lambda::permission::PermissionProps;
 use crate::aws::logs::log_group::LogGroupProps;
 use crate::engine::resource::Props;
 use crate::engine::value::{Ref, reference};
 use crate::stack::Stack;
-use crate::stack::backend::check as vb;
 use crate::stack::backend::spec::{Backend, FunctionSpec};
 use crate::stack::desired::{Desired, Output, tags};
-use crate::stack::names::{function_name, role_name};
-use crate::stack::template::{Part, parse_template};
+use crate::stack::names::function_name;
+use crate::stack::template::Part;
 
 /// DynamoDB actions a function gets on the tables it declares: items and
 /// queries, nothing on the table's settings.
@@ -52,19 +51,15 @@ pub fn role_path(stack: &Stack) -> String {
     format!("/infra/{}/{}/", stack.name, stack.region)
 }
 
-/// An environment value: text with `${...}` references.
-pub fn template(s: &str) -> Ref<EnvText> {
-    let Ok(parts) = parse_template(s) else {
-        // Validation refused it already; keep the text.
-        return Ref::Value(EnvText(s.to_string()));
-    };
+/// An environment value: text with `${...}` references (parsed by the checks).
+pub fn template(parts: &[Part]) -> Ref<EnvText> {
     EnvText::of(Ref::concat(
         parts
-            .into_iter()
+            .iter()
             .map(|p| match p {
                 Part::Text(t) => json!(t),
-                Part::Table { table: t, attr } => reference(&table(&t), &attr),
-                Part::Database { attr } => reference(DATABASE, &attr),
+                Part::Table { table: t, attr } => reference(&table(t), attr),
+                Part::Database { attr } => reference(DATABASE, attr),
             })
             .collect(),
     ))
@@ -186,7 +181,10 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         .collect();
 
     for (name, f) in &b.functions {
-        let fname = function_name(&stack.name, name);
+        let Some(resolved) = stack.functions.get(name) else {
+            continue;
+        };
+        let fname = resolved.function_name.clone();
         d.resources.push(
             LogGroupProps {
                 name: format!("/aws/lambda/{fname}"),
@@ -206,7 +204,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         };
         d.resources.push(
             RoleProps {
-                name: role_name(&stack.name, name, &stack.region),
+                name: resolved.role_name.clone(),
                 path: role_path(stack),
                 description: format!("Execution role of Lambda function {fname}"),
                 assume_role_policy: document(vec![json!({
@@ -221,20 +219,14 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             .at(role(name)),
         );
 
-        let (sha, source) = match vb::code_source(f, &stack.base_dir) {
-            Some(src) => {
-                // Absolute, so a plan applied from another directory still finds it.
-                let abs =
-                    std::fs::canonicalize(src.path()).unwrap_or_else(|_| src.path().to_path_buf());
-                let path = abs.display().to_string();
-                let (code, src) = match src {
-                    CodeSource::Dir(_) => (Code::Dir(path), CodeSource::Dir(abs)),
-                    CodeSource::Zip(_) => (Code::Zip(path), CodeSource::Zip(abs)),
+        let (sha, source) = match &resolved.code {
+            Some(c) => {
+                let path = c.source.path().display().to_string();
+                let code = match c.source {
+                    CodeSource::Dir(_) => Code::Dir(path),
+                    CodeSource::Zip(_) => Code::Zip(path),
                 };
-                // Validation built it already; a failure now (files changed
-                // since) shows as a code change and fails at apply with the cause.
-                let sha = package::build(&src).map(|p| p.sha256).unwrap_or_default();
-                (sha, Some(code))
+                (c.sha256.clone(), Some(code))
             }
             None => (String::new(), None),
         };
@@ -255,10 +247,10 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 memory_size: f.memory as i32,
                 timeout: f.timeout as i32,
                 architecture: f.architecture.api().to_string(),
-                environment: f
+                environment: resolved
                     .environment
                     .iter()
-                    .map(|(k, v)| (k.clone(), template(v)))
+                    .map(|(k, parts)| (k.clone(), template(parts)))
                     .collect(),
                 vpc_config: vpc,
                 reserved_concurrency: f.reserved_concurrency.map(|n| n as i32),
@@ -425,6 +417,28 @@ backend:
     }
 
     #[test]
+    fn the_checks_resolve_names_packages_and_templates_once() {
+        let (_d, s) = stack(
+            "data:\n  database: { engine: postgres }\nbackend:\n  functions:\n    orders:\n      source: functions/orders\n      runtime: python3.12\n      handler: app.handler\n      environment:\n        DB: ${database.endpoint}\n",
+        );
+        assert!(s.database_read, "a function reads the endpoint");
+        let f = &s.functions["orders"];
+        assert_eq!(f.function_name, "webapp-orders");
+        assert_eq!(f.role_name, "webapp-orders-us-east-1");
+        let code = f.code.as_ref().unwrap();
+        assert_eq!(code.sha256.len(), 44, "base64 SHA-256 of the package");
+        assert!(code.source.path().is_absolute());
+        assert_eq!(
+            f.environment["DB"],
+            vec![Part::Database {
+                attr: "endpoint".into()
+            }]
+        );
+        let (_d, s) = stack(BACKEND);
+        assert!(!s.database_read);
+    }
+
+    #[test]
     fn expands_functions_roles_and_api() {
         let (_d, s) = stack(BACKEND);
         let mut d = Desired::default();
@@ -542,6 +556,18 @@ backend:
             batch_size: 50,
             starting_position: crate::stack::backend::spec::StartingPosition::TrimHorizon,
         });
+        // What the checks resolve from the environment (parsed once).
+        let env: Vec<(String, String)> = f
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let resolved = s.functions.get_mut("orders").unwrap();
+        for (k, v) in env {
+            resolved
+                .environment
+                .insert(k, crate::stack::template::parse_template(&v).unwrap());
+        }
         let mut d = Desired::default();
         expand(&s, &mut d);
         let f = find(&d, "backend.function.orders");

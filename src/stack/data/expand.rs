@@ -10,13 +10,11 @@
 use crate::stack::address::*;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::aws::dynamodb::table::{Capacity, IndexProps, Key, TableProps};
 use crate::aws::rds::db_instance::DbInstanceProps;
 use crate::aws::rds::db_subnet_group::DbSubnetGroupProps;
-use crate::engine::resource::{Props, Resource};
-use crate::engine::value::{self, Ref};
+use crate::engine::resource::Props;
+use crate::engine::value::Ref;
 use crate::stack::Stack;
 use crate::stack::data::spec::{
     Billing, Database, Encryption, IndexProjection, KeyAttr, Projection, Table,
@@ -24,13 +22,13 @@ use crate::stack::data::spec::{
 use crate::stack::desired::{Desired, Output, tags};
 use crate::stack::names::{db_identifier, table_name};
 
-/// Expands `data:`. Call it after the tiers that use the database: the
-/// database waits for `available` during apply (15+ minutes on AWS) only
-/// when a resource already in `d` references its endpoint.
+/// Expands `data:`. The database waits for `available` during apply (15+
+/// minutes on AWS) only when something reads its endpoint
+/// (`Stack::database_read`, resolved by the checks).
 pub fn expand(stack: &Stack, d: &mut Desired) {
     let Some(data) = &stack.spec.data else { return };
     if let Some(db) = &data.database {
-        let waits = needs_endpoint(&d.resources);
+        let waits = stack.database_read;
         database(stack, db, waits, d);
     }
     for (name, t) in &data.tables {
@@ -61,22 +59,6 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             });
         }
     }
-}
-
-/// Whether any resource reads the database's endpoint (known only once it is available).
-fn needs_endpoint(resources: &[Resource]) -> bool {
-    let wanted = format!("{DATABASE}#endpoint");
-    fn walk(v: &Value, wanted: &str) -> bool {
-        if let Some((a, b)) = value::as_ref(v) {
-            return format!("{a}#{b}") == wanted;
-        }
-        match v {
-            Value::Object(o) => o.values().any(|x| walk(x, wanted)),
-            Value::Array(a) => a.iter().any(|x| walk(x, wanted)),
-            _ => false,
-        }
-    }
-    resources.iter().any(|r| walk(&r.props, &wanted))
 }
 
 fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
@@ -221,9 +203,8 @@ fn table_props(stack: &Stack, name: &str, t: &Table) -> TableProps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::value::reference;
     use crate::stack::{Overrides, check_document as check, yaml};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn stack(extra: &str) -> Stack {
         let text =
@@ -313,13 +294,11 @@ mod tests {
 
     #[test]
     fn waits_for_the_database_only_when_its_endpoint_is_used() {
-        let s = stack(DATA);
+        // The checks set `database_read` when a function's environment reads
+        // the endpoint (tested with the backend's resolution).
+        let mut s = stack(DATA);
+        s.database_read = true;
         let mut d = Desired::default();
-        d.resources.push(Resource::new(
-            "backend.function.api",
-            "lambda.function",
-            json!({ "env": { "DB_HOST": reference(DATABASE, "endpoint") } }),
-        ));
         expand(&s, &mut d);
         let db = d.resources.iter().find(|r| r.address == DATABASE).unwrap();
         assert_eq!(db.props["wait_until_available"], true);
