@@ -17,12 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// 1 error, 2 changes present (plan --detailed-exitcode), 3 the stack is
 /// locked by another run.
 #[derive(Parser, Debug)]
-#[command(
-    name = "infra",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "infra", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -33,13 +28,7 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// The stack file.
-    #[arg(
-        short = 'f',
-        long = "file",
-        global = true,
-        default_value = "stack.yaml",
-        value_name = "FILE"
-    )]
+    #[arg(short = 'f', long = "file", global = true, default_value = "stack.yaml", value_name = "FILE")]
     pub file: PathBuf,
     /// Deploy the file under another stack name (side-by-side stacks, e.g. one per pull request).
     #[arg(long, global = true, value_name = "NAME")]
@@ -208,10 +197,7 @@ impl Global {
 
 impl Scope {
     pub fn scope(&self) -> crate::engine::filter::Scope {
-        crate::engine::filter::Scope {
-            targets: self.targets.clone(),
-            excludes: self.excludes.clone(),
-        }
+        crate::engine::filter::Scope { targets: self.targets.clone(), excludes: self.excludes.clone() }
     }
 }
 

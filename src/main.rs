@@ -12,10 +12,7 @@ use infra::ui::{self, Style};
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -42,11 +39,8 @@ fn init_logging(v: u8) {
         2 => "debug,hyper=info,rustls=info,h2=info,aws_smithy_runtime=info",
         _ => "trace,hyper=debug,rustls=info,h2=info",
     };
-    let filter = if v == 0 {
-        std::env::var("INFRA_LOG").unwrap_or_else(|_| filter.to_string())
-    } else {
-        filter.to_string()
-    };
+    let filter =
+        if v == 0 { std::env::var("INFRA_LOG").unwrap_or_else(|_| filter.to_string()) } else { filter.to_string() };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -57,9 +51,7 @@ fn init_logging(v: u8) {
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     let src = &cli.global.source();
     let g = &cli.global;
-    let style = Style {
-        on: ui::color_enabled(g.no_color),
-    };
+    let style = Style { on: ui::color_enabled(g.no_color) };
     match &cli.command {
         Command::Schema(args) => {
             let schema = if args.plan {
@@ -97,16 +89,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Plan(args) => {
             let stack = ops::load(src)?;
             let p = ops::provider(&stack, src).await?;
-            let mode = if args.destroy {
-                Mode::Destroy
-            } else {
-                Mode::Apply
-            };
+            let mode = if args.destroy { Mode::Destroy } else { Mode::Apply };
             let plan = ops::plan(&stack, p.as_ref(), mode, &args.scope.scope()).await?;
             if let Some(path) = &args.out {
-                std::fs::write(path, serde_json::to_vec_pretty(&plan)?).map_err(|e| {
-                    anyhow::anyhow!("cannot write the plan to {}: {e}", path.display())
-                })?;
+                std::fs::write(path, serde_json::to_vec_pretty(&plan)?)
+                    .map_err(|e| anyhow::anyhow!("cannot write the plan to {}: {e}", path.display()))?;
             }
             let format = if args.json { Format::Json } else { args.format };
             match format {
@@ -123,33 +110,19 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     path.display()
                 );
             }
-            Ok(if args.detailed_exitcode && plan.has_changes() {
-                exit::CHANGES
-            } else {
-                exit::OK
-            })
+            Ok(if args.detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
         }
         Command::Apply(args) => {
-            ops::run(
-                src,
-                Mode::Apply,
-                &args.exec.options(args.wait),
-                args.plan_file.as_deref(),
-                style,
-            )
-            .await
+            ops::run(src, Mode::Apply, &args.exec.options(args.wait), args.plan_file.as_deref(), style).await
         }
-        Command::Destroy(args) => {
-            ops::run(src, Mode::Destroy, &args.exec.options(false), None, style).await
-        }
+        Command::Destroy(args) => ops::run(src, Mode::Destroy, &args.exec.options(false), None, style).await,
         Command::Unlock => {
             let stack = ops::load(src)?;
             let p = ops::provider(&stack, src).await?;
             match p.aws.force_unlock().await? {
-                Some(holder) => println!(
-                    "Removed the lock of stack \"{}\" held by {holder}.",
-                    stack.name
-                ),
+                Some(holder) => {
+                    println!("Removed the lock of stack \"{}\" held by {holder}.", stack.name)
+                }
                 None => println!("Stack \"{}\" is not locked.", stack.name),
             }
             Ok(exit::OK)
@@ -164,9 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     anyhow::bail!("no output named `{name}`; outputs: {}", names.join(", "));
                 };
                 let Some(v) = v else {
-                    anyhow::bail!(
-                        "output `{name}` has no value: its resource does not exist (run infra apply)"
-                    );
+                    anyhow::bail!("output `{name}` has no value: its resource does not exist (run infra apply)");
                 };
                 match (args.json, v) {
                     (false, serde_json::Value::String(s)) => println!("{s}"),
@@ -175,10 +146,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 return Ok(exit::OK);
             }
             if args.json {
-                let map: serde_json::Map<String, serde_json::Value> = outs
-                    .into_iter()
-                    .map(|(n, v, _)| (n, v.unwrap_or(serde_json::Value::Null)))
-                    .collect();
+                let map: serde_json::Map<String, serde_json::Value> =
+                    outs.into_iter().map(|(n, v, _)| (n, v.unwrap_or(serde_json::Value::Null))).collect();
                 println!("{}", serde_json::to_string_pretty(&map)?);
             } else {
                 for (n, v, d) in outs {

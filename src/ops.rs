@@ -104,12 +104,8 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
     if mode == Mode::Apply {
         // Look-ups only for what the plan keeps (`--target`, `--exclude`).
         let keep = filter::selected(&desired.resources, &scope.targets, &scope.excludes);
-        let mut kept: Vec<&mut crate::engine::resource::Resource> = desired
-            .resources
-            .iter_mut()
-            .zip(keep)
-            .filter_map(|(r, k)| k.then_some(r))
-            .collect();
+        let mut kept: Vec<&mut crate::engine::resource::Resource> =
+            desired.resources.iter_mut().zip(keep).filter_map(|(r, k)| k.then_some(r)).collect();
         p.prepare(&mut kept).await?;
     }
     let live = p.read(&p.kinds()).await?;
@@ -121,11 +117,7 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
     if !unmatched.is_empty() {
         bail!(
             "no resource matches {}; addresses look like `network.subnet.public.us-east-1a` (see `infra plan`)",
-            unmatched
-                .iter()
-                .map(|u| format!("`{u}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            unmatched.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", ")
         );
     }
     let mut plan = Plan::new(&stack.name, &stack.region, mode, changes, &live);
@@ -135,13 +127,9 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
 
 /// Reads a saved plan.
 pub fn read_saved(path: &Path) -> Result<Plan> {
-    let text =
-        std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let text = std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
     let v: serde_json::Value = serde_json::from_slice(&text).with_context(|| {
-        format!(
-            "{} is not a saved plan (not JSON); make one with `infra plan -o FILE`",
-            path.display()
-        )
+        format!("{} is not a saved plan (not JSON); make one with `infra plan -o FILE`", path.display())
     })?;
     let version = v.get("format_version").and_then(serde_json::Value::as_u64);
     if version != Some(u64::from(FORMAT_VERSION)) {
@@ -151,8 +139,7 @@ pub fn read_saved(path: &Path) -> Result<Plan> {
             version
         );
     }
-    serde_json::from_value(v)
-        .with_context(|| format!("{} is not a valid saved plan", path.display()))
+    serde_json::from_value(v).with_context(|| format!("{} is not a valid saved plan", path.display()))
 }
 
 /// Refuses a saved plan when the cloud moved since it was made.
@@ -170,20 +157,14 @@ pub async fn check_fresh(saved: &Plan, p: &dyn Provider) -> Result<()> {
 
 /// The stack's outputs, resolved against the live cloud: (name, value, description).
 /// A value is `None` when its resource does not exist (yet).
-pub async fn outputs(
-    stack: &Stack,
-    p: &dyn Provider,
-) -> Result<Vec<(String, Option<serde_json::Value>, String)>> {
+pub async fn outputs(stack: &Stack, p: &dyn Provider) -> Result<Vec<(String, Option<serde_json::Value>, String)>> {
     let desired = stack::expand(stack);
     let live = p.read(&p.kinds()).await?;
     Ok(desired
         .outputs
         .iter()
         .map(|o| {
-            let v = live
-                .iter()
-                .find(|l| l.address == o.address)
-                .and_then(|l| l.attr(o.attr));
+            let v = live.iter().find(|l| l.address == o.address).and_then(|l| l.attr(o.attr));
             (o.name.to_string(), v, o.description.to_string())
         })
         .collect())
@@ -193,10 +174,7 @@ pub async fn outputs(
 pub async fn lock(p: &AwsProvider, command: &str, timeout: Duration) -> Result<Lock> {
     p.aws
         .acquire(command, timeout, &|holder| {
-            eprintln!(
-                "Waiting up to {} for the stack lock held by {holder}...",
-                humantime::format_duration(timeout)
-            );
+            eprintln!("Waiting up to {} for the stack lock held by {holder}...", humantime::format_duration(timeout));
         })
         .await
 }
@@ -208,16 +186,9 @@ pub async fn confirm(plan: &Plan, auto_approve: bool) -> Result<()> {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        bail!(
-            "no terminal to confirm on: pass --auto-approve to {} without confirmation",
-            verb(plan.mode)
-        );
+        bail!("no terminal to confirm on: pass --auto-approve to {} without confirmation", verb(plan.mode));
     }
-    eprint!(
-        "\nDo you want to {} stack \"{}\"? Only 'yes' will be accepted: ",
-        verb(plan.mode),
-        plan.stack
-    );
+    eprint!("\nDo you want to {} stack \"{}\"? Only 'yes' will be accepted: ", verb(plan.mode), plan.stack);
     std::io::stderr().flush()?;
     let answer = tokio::task::spawn_blocking(|| {
         let mut line = String::new();
@@ -278,8 +249,7 @@ impl Output {
 pub fn show_plan(plan: &Plan, out: &Output, style: Style) {
     match out {
         Output::Json => {
-            let v =
-                serde_json::json!({ "event": "plan", "time": plan::now_rfc3339(), "plan": plan });
+            let v = serde_json::json!({ "event": "plan", "time": plan::now_rfc3339(), "plan": plan });
             println!("{v}");
         }
         _ => print!("{}", ui::render::text(plan, style)),
@@ -288,19 +258,11 @@ pub fn show_plan(plan: &Plan, out: &Output, style: Style) {
 
 /// Runs a plan with progress output and Ctrl-C handling.
 pub async fn execute(
-    plan: &Plan,
-    p: Arc<AwsProvider>,
-    args: &RunOptions,
-    style: Style,
-    out: &Output,
-    cancel: &Cancel,
+    plan: &Plan, p: Arc<AwsProvider>, args: &RunOptions, style: Style, out: &Output, cancel: &Cancel,
 ) -> Result<Report> {
     let opts = ExecOptions {
         parallelism: args.parallelism.max(1),
-        step: StepOptions {
-            skip_final_backup: args.skip_final_backup,
-            wait: args.wait,
-        },
+        step: StepOptions { skip_final_backup: args.skip_final_backup, wait: args.wait },
         cancel: cancel.clone(),
         ..ExecOptions::default()
     };
@@ -376,11 +338,7 @@ pub fn summarize(plan: &Plan, report: &Report, style: Style, out: &Output) -> i3
     if report.ok() {
         println!(
             "\n{} {} step(s) in {}.",
-            style.green(if plan.mode == Mode::Apply {
-                "Apply complete:"
-            } else {
-                "Destroy complete:"
-            }),
+            style.green(if plan.mode == Mode::Apply { "Apply complete:" } else { "Destroy complete:" }),
             report.done,
             ui::progress::elapsed(Duration::from_secs_f64(report.seconds))
         );
@@ -391,17 +349,10 @@ pub fn summarize(plan: &Plan, report: &Report, style: Style, out: &Output) -> i3
         eprintln!("{} {a}: {e}", style.red("Error:"));
     }
     if !report.skipped.is_empty() {
-        eprintln!(
-            "Skipped because a dependency failed: {}",
-            report.skipped.join(", ")
-        );
+        eprintln!("Skipped because a dependency failed: {}", report.skipped.join(", "));
     }
     if report.cancelled {
-        eprintln!(
-            "Interrupted: {} step(s) done, {} not started.",
-            report.done,
-            report.not_started.len()
-        );
+        eprintln!("Interrupted: {} step(s) done, {} not started.", report.done, report.not_started.len());
     }
     eprintln!("Run the same command again to continue from where the cloud is now.");
     code
@@ -409,13 +360,7 @@ pub fn summarize(plan: &Plan, report: &Report, style: Style, out: &Output) -> i3
 
 /// Plan (or take a saved plan), lock, confirm, execute, release: apply and destroy.
 /// `wait`: wait for changes that propagate slowly (CloudFront) to be deployed.
-pub async fn run(
-    src: &Source,
-    mode: Mode,
-    args: &RunOptions,
-    saved: Option<&Path>,
-    style: Style,
-) -> Result<i32> {
+pub async fn run(src: &Source, mode: Mode, args: &RunOptions, saved: Option<&Path>, style: Style) -> Result<i32> {
     let out = Output::choose(args.json);
     let (p, saved_plan, stack) = match saved {
         Some(path) => {
@@ -423,10 +368,7 @@ pub async fn run(
             if let Some(s) = &src.overrides.stack
                 && s != &plan.stack
             {
-                bail!(
-                    "the saved plan belongs to stack \"{}\", not \"{s}\"; nothing was changed",
-                    plan.stack
-                );
+                bail!("the saved plan belongs to stack \"{}\", not \"{s}\"; nothing was changed", plan.stack);
             }
             if src.file.exists()
                 && let Ok(s) = stack::load(&src.file, &src.overrides)
@@ -441,11 +383,7 @@ pub async fn run(
                     s.region
                 );
             }
-            (
-                connect(&plan.stack, &plan.region, src).await?,
-                Some(plan),
-                None,
-            )
+            (connect(&plan.stack, &plan.region, src).await?, Some(plan), None)
         }
         None => {
             let stack = load(src)?;
@@ -535,10 +473,7 @@ pub async fn print_outputs(stack: &Stack, p: &dyn Provider) {
     };
     println!("\nOutputs:");
     for o in &desired.outputs {
-        let v = live
-            .iter()
-            .find(|l| l.address == o.address)
-            .and_then(|l| l.attr(o.attr));
+        let v = live.iter().find(|l| l.address == o.address).and_then(|l| l.attr(o.attr));
         let shown = match v {
             Some(serde_json::Value::String(s)) => s,
             Some(other) => other.to_string(),

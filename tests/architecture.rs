@@ -27,10 +27,8 @@ fn modules(src: &Path) -> BTreeMap<String, std::path::PathBuf> {
                 continue;
             }
             let rel = p.strip_prefix(src).unwrap().with_extension("");
-            let mut parts: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
+            let mut parts: Vec<String> =
+                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
             if parts.last().is_some_and(|l| l == "mod") {
                 parts.pop();
             }
@@ -45,10 +43,7 @@ fn modules(src: &Path) -> BTreeMap<String, std::path::PathBuf> {
 
 /// The longest module that prefixes `path` (a `::`-separated path).
 fn owner<'a>(path: &[&str], mods: &'a BTreeMap<String, std::path::PathBuf>) -> Option<&'a str> {
-    (1..=path.len())
-        .rev()
-        .map(|n| path[..n].join("::"))
-        .find_map(|p| mods.get_key_value(&p).map(|(k, _)| k.as_str()))
+    (1..=path.len()).rev().map(|n| path[..n].join("::")).find_map(|p| mods.get_key_value(&p).map(|(k, _)| k.as_str()))
 }
 
 /// Code without comments and string literals (so doc examples and messages
@@ -257,20 +252,12 @@ fn no_module_uses_one_that_uses_it_back() {
             let set: BTreeSet<&String> = scc.iter().collect();
             let inner: Vec<String> = scc
                 .iter()
-                .flat_map(|a| {
-                    g[a].iter()
-                        .filter(|b| set.contains(b))
-                        .map(move |b| format!("{a} -> {b}"))
-                })
+                .flat_map(|a| g[a].iter().filter(|b| set.contains(b)).map(move |b| format!("{a} -> {b}")))
                 .collect();
             inner.join(", ")
         })
         .collect();
-    assert!(
-        found.is_empty(),
-        "import cycles:\n  {}",
-        explain.join("\n  ")
-    );
+    assert!(found.is_empty(), "import cycles:\n  {}", explain.join("\n  "));
 }
 
 #[test]
@@ -282,10 +269,7 @@ fn the_engine_knows_no_aws_and_the_checks_no_expansion() {
         // (the old `config` importing `model`).
         if m.starts_with("stack::") && (m.ends_with("check") || m.ends_with("spec")) {
             let bad: Vec<&String> = deps.iter().filter(|d| expansion(d)).collect();
-            assert!(
-                bad.is_empty(),
-                "{m} uses {bad:?}: checks compute values, expansions read them"
-            );
+            assert!(bad.is_empty(), "{m} uses {bad:?}: checks compute values, expansions read them");
         }
         // The provider never knows the front half (no model addresses in it).
         if m.starts_with("aws::") {
@@ -293,20 +277,12 @@ fn the_engine_knows_no_aws_and_the_checks_no_expansion() {
                 .iter()
                 .filter(|d| d.starts_with("stack") || d.starts_with("ops") || d.starts_with("cli"))
                 .collect();
-            assert!(
-                bad.is_empty(),
-                "{m} uses {bad:?}: the provider must not know the stack file"
-            );
+            assert!(bad.is_empty(), "{m} uses {bad:?}: the provider must not know the stack file");
         }
         if m == "engine" || m.starts_with("engine::") {
-            let bad: Vec<&String> = deps
-                .iter()
-                .filter(|d| !(d.as_str() == "engine" || d.starts_with("engine::")))
-                .collect();
-            assert!(
-                bad.is_empty(),
-                "{m} uses {bad:?}: the engine must stay provider-agnostic"
-            );
+            let bad: Vec<&String> =
+                deps.iter().filter(|d| !(d.as_str() == "engine" || d.starts_with("engine::"))).collect();
+            assert!(bad.is_empty(), "{m} uses {bad:?}: the engine must stay provider-agnostic");
         }
     }
 }
@@ -314,10 +290,7 @@ fn the_engine_knows_no_aws_and_the_checks_no_expansion() {
 #[test]
 fn the_parser_finds_use_trees_and_inline_paths() {
     let text = "use crate::aws::{Aws, ec2::{vpc::VpcProps, subnet}};\nfn f() { crate::engine::value::reference(\"a\", \"b\"); super::x::y(); }\n// crate::not::this\nlet s = \"crate::nor::this\";\n";
-    let mut p: Vec<String> = used_paths(text, "stack::network::expand")
-        .into_iter()
-        .map(|p| p.join("::"))
-        .collect();
+    let mut p: Vec<String> = used_paths(text, "stack::network::expand").into_iter().map(|p| p.join("::")).collect();
     p.sort();
     assert_eq!(
         p,

@@ -28,12 +28,7 @@ fn actions(plan: &Value) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .filter(|c| c["action"] != "no_op")
-        .map(|c| {
-            (
-                c["address"].as_str().unwrap().to_string(),
-                c["action"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|c| (c["address"].as_str().unwrap().to_string(), c["action"].as_str().unwrap().to_string()))
         .collect()
 }
 
@@ -42,50 +37,26 @@ fn function(moto: &Moto, name: &str) -> Value {
 }
 
 fn role_policy(moto: &Moto, role: &str, policy: &str) -> Value {
-    moto.aws(&[
-        "iam",
-        "get-role-policy",
-        "--role-name",
-        role,
-        "--policy-name",
-        policy,
-    ])["PolicyDocument"]
-        .clone()
+    moto.aws(&["iam", "get-role-policy", "--role-name", role, "--policy-name", policy])["PolicyDocument"].clone()
 }
 
 fn sorted(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_str().unwrap().to_string())
-        .collect();
+    let mut out: Vec<String> = v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
     out.sort();
     out
 }
 
 fn api_id(moto: &Moto) -> String {
     let apis = moto.aws(&["apigateway", "get-rest-apis"])["items"].clone();
-    let ours: Vec<&Value> = apis
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["tags"]["infra:address"] == "backend.api")
-        .collect();
+    let ours: Vec<&Value> =
+        apis.as_array().unwrap().iter().filter(|a| a["tags"]["infra:address"] == "backend.api").collect();
     assert_eq!(ours.len(), 1, "{apis}");
     ours[0]["id"].as_str().unwrap().to_string()
 }
 
 /// (path, method) -> integration URI of every method of the API.
 fn routes(moto: &Moto, api: &str) -> Vec<(String, String, String)> {
-    let res = moto.aws(&[
-        "apigateway",
-        "get-resources",
-        "--rest-api-id",
-        api,
-        "--embed",
-        "methods",
-    ]);
+    let res = moto.aws(&["apigateway", "get-resources", "--rest-api-id", api, "--embed", "methods"]);
     let mut out = Vec::new();
     for r in res["items"].as_array().unwrap() {
         if let Some(m) = r["resourceMethods"].as_object() {
@@ -130,10 +101,7 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
         "--stream-specification",
         "StreamEnabled=true,StreamViewType=NEW_IMAGE",
     ]);
-    let stream = table["TableDescription"]["LatestStreamArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let stream = table["TableDescription"]["LatestStreamArn"].as_str().unwrap().to_string();
     // The reference consumes its own table's stream; here, the external one.
     w.edit(
         "      stream: { table: orders, batch_size: 100, starting_position: LATEST }",
@@ -148,32 +116,19 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
     assert_eq!(c["Handler"], "app.handler");
     assert_eq!(c["MemorySize"], 256);
     assert_eq!(c["Timeout"], 10);
-    assert_eq!(
-        c["Environment"]["Variables"]["PAYMENTS_URL"],
-        "https://payments.example.com"
-    );
-    assert_eq!(
-        c["Role"],
-        format!("arn:aws:iam::{ACCOUNT}:role/infra/webapp/us-east-1/webapp-orders-us-east-1")
-    );
+    assert_eq!(c["Environment"]["Variables"]["PAYMENTS_URL"], "https://payments.example.com");
+    assert_eq!(c["Role"], format!("arn:aws:iam::{ACCOUNT}:role/infra/webapp/us-east-1/webapp-orders-us-east-1"));
     assert_eq!(orders["Tags"]["infra:address"], "backend.function.orders");
     assert_eq!(orders["Tags"]["project"], "webapp");
 
     let users = function(&moto, "webapp-users");
     let c = &users["Configuration"];
-    assert_eq!(
-        c["Role"],
-        format!("arn:aws:iam::{ACCOUNT}:role/infra/webapp/us-east-1/webapp-users-us-east-1")
-    );
+    assert_eq!(c["Role"], format!("arn:aws:iam::{ACCOUNT}:role/infra/webapp/us-east-1/webapp-users-us-east-1"));
     // In the private subnets, with the functions security group.
     let private: Vec<String> = moto
         .ec2_by_stack("describe-subnets", "Subnets", "webapp")
         .iter()
-        .filter(|s| {
-            tag(s, "infra:address")
-                .unwrap()
-                .starts_with("network.subnet.private.")
-        })
+        .filter(|s| tag(s, "infra:address").unwrap().starts_with("network.subnet.private."))
         .map(|s| s["SubnetId"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(private.len(), 2);
@@ -181,49 +136,25 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
     private_sorted.sort();
     assert_eq!(sorted(&c["VpcConfig"]["SubnetIds"]), private_sorted);
     let groups = moto.ec2_by_stack("describe-security-groups", "SecurityGroups", "webapp");
-    let fn_sg = groups
-        .iter()
-        .find(|g| tag(g, "infra:address") == Some("network.sg.functions"))
-        .unwrap()["GroupId"]
+    let fn_sg = groups.iter().find(|g| tag(g, "infra:address") == Some("network.sg.functions")).unwrap()["GroupId"]
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(
-        sorted(&c["VpcConfig"]["SecurityGroupIds"]),
-        vec![fn_sg.clone()]
-    );
+    assert_eq!(sorted(&c["VpcConfig"]["SecurityGroupIds"]), vec![fn_sg.clone()]);
 
     // Roles: logs on their own log group only; the stream's actions on that
     // stream only; network interface permissions only for the VPC function.
     let logs = role_policy(&moto, "webapp-orders-us-east-1", "logs");
     assert_eq!(
         logs["Statement"][0]["Resource"],
-        serde_json::json!([format!(
-            "arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/webapp-orders:*"
-        )])
+        serde_json::json!([format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/webapp-orders:*")])
     );
-    assert_eq!(
-        sorted(&logs["Statement"][0]["Action"]),
-        vec!["logs:CreateLogStream", "logs:PutLogEvents"]
-    );
-    let names = moto.aws(&[
-        "iam",
-        "list-role-policies",
-        "--role-name",
-        "webapp-orders-us-east-1",
-    ]);
-    assert_eq!(
-        sorted(&names["PolicyNames"]),
-        vec!["logs", "stream", "tables"]
-    );
+    assert_eq!(sorted(&logs["Statement"][0]["Action"]), vec!["logs:CreateLogStream", "logs:PutLogEvents"]);
+    let names = moto.aws(&["iam", "list-role-policies", "--role-name", "webapp-orders-us-east-1"]);
+    assert_eq!(sorted(&names["PolicyNames"]), vec!["logs", "stream", "tables"]);
     let sp = role_policy(&moto, "webapp-orders-us-east-1", "stream");
     assert_eq!(sp["Statement"][0]["Resource"], serde_json::json!([stream]));
-    let names = moto.aws(&[
-        "iam",
-        "list-role-policies",
-        "--role-name",
-        "webapp-users-us-east-1",
-    ]);
+    let names = moto.aws(&["iam", "list-role-policies", "--role-name", "webapp-users-us-east-1"]);
     // users declares `database: true`: it may read the database's secret.
     assert_eq!(sorted(&names["PolicyNames"]), vec!["database", "logs"]);
     let attached = |role: &str| -> Vec<String> {
@@ -239,74 +170,40 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
         vec!["arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess"]
     );
     assert!(attached("webapp-orders-us-east-1").is_empty());
-    let trust = moto.aws(&["iam", "get-role", "--role-name", "webapp-orders-us-east-1"])["Role"]
-        ["AssumeRolePolicyDocument"]
-        .clone();
-    assert_eq!(
-        trust["Statement"][0]["Principal"]["Service"],
-        "lambda.amazonaws.com"
-    );
+    let trust =
+        moto.aws(&["iam", "get-role", "--role-name", "webapp-orders-us-east-1"])["Role"]["AssumeRolePolicyDocument"]
+            .clone();
+    assert_eq!(trust["Statement"][0]["Principal"]["Service"], "lambda.amazonaws.com");
 
     // Log groups with retention.
-    let lgs = moto.aws(&[
-        "logs",
-        "describe-log-groups",
-        "--log-group-name-prefix",
-        "/aws/lambda/webapp-",
-    ])["logGroups"]
+    let lgs = moto.aws(&["logs", "describe-log-groups", "--log-group-name-prefix", "/aws/lambda/webapp-"])["logGroups"]
         .clone();
-    let lg_names: Vec<&str> = lgs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["logGroupName"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        lg_names,
-        vec!["/aws/lambda/webapp-orders", "/aws/lambda/webapp-users"]
-    );
-    assert!(
-        lgs.as_array()
-            .unwrap()
-            .iter()
-            .all(|g| g["retentionInDays"] == 30)
-    );
+    let lg_names: Vec<&str> = lgs.as_array().unwrap().iter().map(|g| g["logGroupName"].as_str().unwrap()).collect();
+    assert_eq!(lg_names, vec!["/aws/lambda/webapp-orders", "/aws/lambda/webapp-users"]);
+    assert!(lgs.as_array().unwrap().iter().all(|g| g["retentionInDays"] == 30));
 
     // The stream mapping.
     // (moto filters --function-name on the exact string the mapping was
     // created with, an ARN here: list all and look at FunctionArn.)
     let esm: Vec<Value> =
-        moto.aws(&["lambda", "list-event-source-mappings"])["EventSourceMappings"]
-            .as_array()
-            .unwrap()
-            .clone();
+        moto.aws(&["lambda", "list-event-source-mappings"])["EventSourceMappings"].as_array().unwrap().clone();
     assert_eq!(esm.len(), 1, "{esm:?}");
     assert_eq!(esm[0]["EventSourceArn"], stream.as_str());
     assert_eq!(esm[0]["BatchSize"], 50);
     assert_eq!(esm[0]["StartingPosition"], "LATEST");
-    assert_eq!(
-        esm[0]["FunctionArn"],
-        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:webapp-orders")
-    );
+    assert_eq!(esm[0]["FunctionArn"], format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:webapp-orders"));
 
     // The API: nested resources, methods and proxy integrations to the right functions.
     let api = api_id(&moto);
     let rest = moto.aws(&["apigateway", "get-rest-api", "--rest-api-id", &api]);
     assert_eq!(rest["name"], "webapp-api");
-    assert_eq!(
-        rest["endpointConfiguration"]["types"],
-        serde_json::json!(["REGIONAL"])
-    );
+    assert_eq!(rest["endpointConfiguration"]["types"], serde_json::json!(["REGIONAL"]));
     assert_eq!(
         routes(&moto, &api),
         vec![
             ("/api/orders".into(), "GET".into(), uri("webapp-orders")),
             ("/api/orders".into(), "POST".into(), uri("webapp-orders")),
-            (
-                "/api/users/{proxy+}".into(),
-                "ANY".into(),
-                uri("webapp-users")
-            ),
+            ("/api/users/{proxy+}".into(), "ANY".into(), uri("webapp-users")),
         ]
     );
     let res = moto.aws(&["apigateway", "get-resources", "--rest-api-id", &api]);
@@ -319,19 +216,13 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
             .unwrap_or_else(|| panic!("no resource {p}"))
             .clone()
     };
-    assert_eq!(
-        by_path("/api/users/{proxy+}")["parentId"],
-        by_path("/api/users")["id"]
-    );
+    assert_eq!(by_path("/api/users/{proxy+}")["parentId"], by_path("/api/users")["id"]);
 
     // One invoke permission per function, scoped to this API.
     for f in ["webapp-orders", "webapp-users"] {
-        let policy: Value = serde_json::from_str(
-            moto.aws(&["lambda", "get-policy", "--function-name", f])["Policy"]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap();
+        let policy: Value =
+            serde_json::from_str(moto.aws(&["lambda", "get-policy", "--function-name", f])["Policy"].as_str().unwrap())
+                .unwrap();
         let st = policy["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 1, "{policy}");
         assert_eq!(st[0]["Principal"]["Service"], "apigateway.amazonaws.com");
@@ -343,8 +234,7 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
     }
 
     // The stage, on the only deployment, with throttling.
-    let deployments =
-        moto.aws(&["apigateway", "get-deployments", "--rest-api-id", &api])["items"].clone();
+    let deployments = moto.aws(&["apigateway", "get-deployments", "--rest-api-id", &api])["items"].clone();
     assert_eq!(deployments.as_array().unwrap().len(), 1, "{deployments}");
     let stages = moto.aws(&["apigateway", "get-stages", "--rest-api-id", &api])["item"].clone();
     assert_eq!(stages.as_array().unwrap().len(), 1, "{stages}");
@@ -356,19 +246,10 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
     assert_eq!(stage["methodSettings"]["*/*"]["throttlingBurstLimit"], 200);
 
     // Nothing left to do, and the stage's invoke URL is known.
-    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
-        .code(0);
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
     let plan = plan_json(&moto, &w);
-    let stage = plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["address"] == "backend.stage")
-        .unwrap();
-    assert_eq!(
-        stage["live"]["attrs"]["invoke_url"],
-        format!("https://{api}.execute-api.us-east-1.amazonaws.com/prod")
-    );
+    let stage = plan["changes"].as_array().unwrap().iter().find(|c| c["address"] == "backend.stage").unwrap();
+    assert_eq!(stage["live"]["attrs"]["invoke_url"], format!("https://{api}.execute-api.us-east-1.amazonaws.com/prod"));
 
     // Lambda leaves network interfaces behind in the VPC (moto does not): one
     // must not block the subnets and the security group.
@@ -390,36 +271,18 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
 
     let fns = moto.aws(&["lambda", "list-functions"])["Functions"].clone();
     assert!(fns.as_array().unwrap().is_empty(), "{fns}");
-    let roles =
-        moto.aws(&["iam", "list-roles", "--path-prefix", "/infra/webapp/"])["Roles"].clone();
+    let roles = moto.aws(&["iam", "list-roles", "--path-prefix", "/infra/webapp/"])["Roles"].clone();
     assert!(roles.as_array().unwrap().is_empty(), "{roles}");
-    let lgs = moto.aws(&[
-        "logs",
-        "describe-log-groups",
-        "--log-group-name-prefix",
-        "/aws/",
-    ])["logGroups"]
-        .clone();
+    let lgs = moto.aws(&["logs", "describe-log-groups", "--log-group-name-prefix", "/aws/"])["logGroups"].clone();
     assert!(lgs.as_array().unwrap().is_empty(), "{lgs}");
     let esms = moto.aws(&["lambda", "list-event-source-mappings"])["EventSourceMappings"].clone();
     assert!(esms.as_array().unwrap().is_empty(), "{esms}");
     let apis = moto.aws(&["apigateway", "get-rest-apis"])["items"].clone();
     assert!(apis.as_array().unwrap().is_empty(), "{apis}");
     let enis = moto.aws(&["ec2", "describe-network-interfaces"])["NetworkInterfaces"].clone();
-    assert!(
-        !enis
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["NetworkInterfaceId"] == eni.as_str()),
-        "{enis}"
-    );
-    assert!(
-        moto.ec2_by_stack("describe-subnets", "Subnets", "webapp")
-            .is_empty()
-    );
-    moto.infra(w.path(), &["plan", "--destroy", "--detailed-exitcode"])
-        .code(0);
+    assert!(!enis.as_array().unwrap().iter().any(|n| n["NetworkInterfaceId"] == eni.as_str()), "{enis}");
+    assert!(moto.ec2_by_stack("describe-subnets", "Subnets", "webapp").is_empty());
+    moto.infra(w.path(), &["plan", "--destroy", "--detailed-exitcode"]).code(0);
 }
 
 const SMALL: &str = r#"
@@ -450,21 +313,11 @@ backend:
 fn code_and_route_changes_touch_only_what_changed() {
     let moto = Moto::start();
     let w = Workdir::with_stack(SMALL);
-    w.write(
-        "functions/orders/app.py",
-        "def handler(e, c):\n    return {'statusCode': 200, 'body': 'orders v1'}\n",
-    );
-    w.write(
-        "functions/users/app.py",
-        "def handler(e, c):\n    return {'statusCode': 200, 'body': 'users'}\n",
-    );
+    w.write("functions/orders/app.py", "def handler(e, c):\n    return {'statusCode': 200, 'body': 'orders v1'}\n");
+    w.write("functions/users/app.py", "def handler(e, c):\n    return {'statusCode': 200, 'body': 'users'}\n");
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
-    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
-        .code(0);
-    assert_eq!(
-        function(&moto, "shop-orders")["Configuration"]["Architectures"],
-        serde_json::json!(["arm64"])
-    );
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+    assert_eq!(function(&moto, "shop-orders")["Configuration"]["Architectures"], serde_json::json!(["arm64"]));
     // Access logs go to a log group of the stack, kept 7 days like the functions' logs.
     let api = api_id(&moto);
     let stage = moto.aws(&["apigateway", "get-stages", "--rest-api-id", &api])["item"][0].clone();
@@ -472,29 +325,13 @@ fn code_and_route_changes_touch_only_what_changed() {
         stage["accessLogSettings"]["destinationArn"],
         format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/apigateway/shop-access")
     );
-    assert!(
-        stage["accessLogSettings"]["format"]
-            .as_str()
-            .unwrap()
-            .contains("$context.requestId")
-    );
-    let groups = moto.aws(&[
-        "logs",
-        "describe-log-groups",
-        "--log-group-name-prefix",
-        "/aws/",
-    ])["logGroups"]
-        .clone();
+    assert!(stage["accessLogSettings"]["format"].as_str().unwrap().contains("$context.requestId"));
+    let groups = moto.aws(&["logs", "describe-log-groups", "--log-group-name-prefix", "/aws/"])["logGroups"].clone();
     let retention: Vec<(String, i64)> = groups
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| {
-            (
-                g["logGroupName"].as_str().unwrap().to_string(),
-                g["retentionInDays"].as_i64().unwrap(),
-            )
-        })
+        .map(|g| (g["logGroupName"].as_str().unwrap().to_string(), g["retentionInDays"].as_i64().unwrap()))
         .collect();
     assert_eq!(
         retention,
@@ -509,49 +346,30 @@ fn code_and_route_changes_touch_only_what_changed() {
 
     // Unchanged source rewritten (new timestamps): the same package, nothing to do.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    w.write(
-        "functions/users/app.py",
-        "def handler(e, c):\n    return {'statusCode': 200, 'body': 'users'}\n",
-    );
-    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
-        .code(0);
+    w.write("functions/users/app.py", "def handler(e, c):\n    return {'statusCode': 200, 'body': 'users'}\n");
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
     // One function's code changes: only that function is updated.
-    w.write(
-        "functions/orders/app.py",
-        "def handler(e, c):\n    return {'statusCode': 200, 'body': 'orders v2'}\n",
-    );
+    w.write("functions/orders/app.py", "def handler(e, c):\n    return {'statusCode': 200, 'body': 'orders v2'}\n");
     let plan = plan_json(&moto, &w);
-    assert_eq!(
-        actions(&plan),
-        vec![("backend.function.orders".to_string(), "update".to_string())]
-    );
+    assert_eq!(actions(&plan), vec![("backend.function.orders".to_string(), "update".to_string())]);
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
     let after_orders = function(&moto, "shop-orders")["Configuration"].clone();
     let after_users = function(&moto, "shop-users")["Configuration"].clone();
     assert_ne!(after_orders["CodeSha256"], before_orders["CodeSha256"]);
     assert_eq!(after_users["CodeSha256"], before_users["CodeSha256"]);
     assert_eq!(after_users["LastModified"], before_users["LastModified"]);
-    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
-        .code(0);
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
     // A configuration change updates the configuration only.
     w.edit(
         "      source: functions/users\n      runtime: python3.12\n      handler: app.handler\n",
         "      source: functions/users\n      runtime: python3.12\n      handler: app.handler\n      memory: 512\n      reserved_concurrency: 5\n      environment: { MODE: strict }\n",
     );
-    assert_eq!(
-        actions(&plan_json(&moto, &w)),
-        vec![("backend.function.users".to_string(), "update".to_string())]
-    );
+    assert_eq!(actions(&plan_json(&moto, &w)), vec![("backend.function.users".to_string(), "update".to_string())]);
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
     assert_eq!(
-        moto.aws(&[
-            "lambda",
-            "get-function-concurrency",
-            "--function-name",
-            "shop-users"
-        ])["ReservedConcurrentExecutions"],
+        moto.aws(&["lambda", "get-function-concurrency", "--function-name", "shop-users"])["ReservedConcurrentExecutions"],
         5
     );
     let users = function(&moto, "shop-users")["Configuration"].clone();
@@ -560,70 +378,38 @@ fn code_and_route_changes_touch_only_what_changed() {
     assert_eq!(users["CodeSha256"], before_users["CodeSha256"]);
 
     // Adding a route: the API's routes change and a new deployment is planned.
-    let old_deployment = moto.aws(&["apigateway", "get-stages", "--rest-api-id", &api])["item"][0]
-        ["deploymentId"]
-        .clone();
+    let old_deployment =
+        moto.aws(&["apigateway", "get-stages", "--rest-api-id", &api])["item"][0]["deploymentId"].clone();
     w.edit(
         "      - { method: GET, path: /orders, function: orders }\n",
         "      - { method: GET, path: /orders, function: orders }\n      - { method: POST, path: \"/orders/{id}/items\", function: orders }\n",
     );
     let plan = plan_json(&moto, &w);
     let a = actions(&plan);
-    assert!(
-        a.contains(&("backend.deployment".into(), "replace".into())),
-        "{a:?}"
-    );
-    assert!(
-        a.contains(&("backend.api".into(), "update".into())),
-        "{a:?}"
-    );
-    assert!(
-        a.contains(&("backend.stage".into(), "update".into())),
-        "{a:?}"
-    );
-    assert!(
-        !a.iter()
-            .any(|(addr, _)| addr.starts_with("backend.function.")),
-        "{a:?}"
-    );
+    assert!(a.contains(&("backend.deployment".into(), "replace".into())), "{a:?}");
+    assert!(a.contains(&("backend.api".into(), "update".into())), "{a:?}");
+    assert!(a.contains(&("backend.stage".into(), "update".into())), "{a:?}");
+    assert!(!a.iter().any(|(addr, _)| addr.starts_with("backend.function.")), "{a:?}");
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
-    assert!(routes(&moto, &api).contains(&(
-        "/orders/{id}/items".into(),
-        "POST".into(),
-        uri("shop-orders")
-    )));
-    let deployments =
-        moto.aws(&["apigateway", "get-deployments", "--rest-api-id", &api])["items"].clone();
-    assert_eq!(
-        deployments.as_array().unwrap().len(),
-        1,
-        "the old deployment is deleted: {deployments}"
-    );
+    assert!(routes(&moto, &api).contains(&("/orders/{id}/items".into(), "POST".into(), uri("shop-orders"))));
+    let deployments = moto.aws(&["apigateway", "get-deployments", "--rest-api-id", &api])["items"].clone();
+    assert_eq!(deployments.as_array().unwrap().len(), 1, "the old deployment is deleted: {deployments}");
     let stage = moto.aws(&["apigateway", "get-stages", "--rest-api-id", &api])["item"][0].clone();
     assert_eq!(stage["deploymentId"], deployments[0]["id"]);
     assert_ne!(stage["deploymentId"], old_deployment);
-    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
-        .code(0);
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
     // Removing a route removes its method and the resources only it needed.
-    w.edit(
-        "      - { method: POST, path: \"/orders/{id}/items\", function: orders }\n",
-        "",
-    );
+    w.edit("      - { method: POST, path: \"/orders/{id}/items\", function: orders }\n", "");
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
-    let paths: Vec<String> =
-        moto.aws(&["apigateway", "get-resources", "--rest-api-id", &api])["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["path"].as_str().unwrap().to_string())
-            .collect();
-    assert!(
-        !paths.iter().any(|p| p.starts_with("/orders/")),
-        "{paths:?}"
-    );
-    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
-        .code(0);
+    let paths: Vec<String> = moto.aws(&["apigateway", "get-resources", "--rest-api-id", &api])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!paths.iter().any(|p| p.starts_with("/orders/")), "{paths:?}");
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 }
 
 #[test]
@@ -632,14 +418,8 @@ fn bad_backends_fail_validation_with_located_messages() {
         "    access_logs: true\n",
         "      - { method: GET, path: /x, function: payments }\n    access_logs: true\n",
     ));
-    w.write(
-        "functions/orders/app.py",
-        "def handler(e, c):\n    return 1\n",
-    );
-    w.write(
-        "functions/users/main.py",
-        "def handler(e, c):\n    return 1\n",
-    );
+    w.write("functions/orders/app.py", "def handler(e, c):\n    return 1\n");
+    w.write("functions/users/main.py", "def handler(e, c):\n    return 1\n");
     let s = w.read("stack.yaml").replace(
         "      source: functions/orders\n",
         "      source: functions/orders\n      environment: { TABLE: \"${tables.orders.name}\" }\n",

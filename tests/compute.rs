@@ -31,26 +31,13 @@ fn arr(v: &Value) -> Vec<Value> {
 fn subnets(moto: &Moto, tier: &str) -> Vec<(String, String)> {
     moto.ec2_by_stack("describe-subnets", "Subnets", STACK)
         .into_iter()
-        .filter(|s| {
-            common::tag(s, "infra:address")
-                .is_some_and(|a| a.starts_with(&format!("network.subnet.{tier}.")))
-        })
-        .map(|s| {
-            (
-                s["SubnetId"].as_str().unwrap().to_string(),
-                s["AvailabilityZone"].as_str().unwrap().to_string(),
-            )
-        })
+        .filter(|s| common::tag(s, "infra:address").is_some_and(|a| a.starts_with(&format!("network.subnet.{tier}."))))
+        .map(|s| (s["SubnetId"].as_str().unwrap().to_string(), s["AvailabilityZone"].as_str().unwrap().to_string()))
         .collect()
 }
 
 fn group(moto: &Moto, name: &str) -> Option<Value> {
-    let v = moto.aws(&[
-        "autoscaling",
-        "describe-auto-scaling-groups",
-        "--auto-scaling-group-names",
-        name,
-    ]);
+    let v = moto.aws(&["autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", name]);
     arr(&v["AutoScalingGroups"]).into_iter().next()
 }
 
@@ -67,18 +54,8 @@ fn launch_templates(moto: &Moto) -> Vec<Value> {
 }
 
 fn template_version(moto: &Moto, id: &str, version: &str) -> Value {
-    let v = moto.aws(&[
-        "ec2",
-        "describe-launch-template-versions",
-        "--launch-template-id",
-        id,
-        "--versions",
-        version,
-    ]);
-    arr(&v["LaunchTemplateVersions"])
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("no version {version} of {id}"))
+    let v = moto.aws(&["ec2", "describe-launch-template-versions", "--launch-template-id", id, "--versions", version]);
+    arr(&v["LaunchTemplateVersions"]).into_iter().next().unwrap_or_else(|| panic!("no version {version} of {id}"))
 }
 
 fn listeners(moto: &Moto, lb_arn: &str) -> Vec<Value> {
@@ -87,22 +64,11 @@ fn listeners(moto: &Moto, lb_arn: &str) -> Vec<Value> {
 
 /// Nothing of the compute tier is left.
 fn assert_no_compute(moto: &Moto) {
-    assert!(
-        load_balancers(moto).is_empty(),
-        "load balancers left: {:?}",
-        load_balancers(moto)
-    );
-    assert!(
-        target_groups(moto).is_empty(),
-        "target groups left: {:?}",
-        target_groups(moto)
-    );
+    assert!(load_balancers(moto).is_empty(), "load balancers left: {:?}", load_balancers(moto));
+    assert!(target_groups(moto).is_empty(), "target groups left: {:?}", target_groups(moto));
     assert!(launch_templates(moto).is_empty(), "launch templates left");
     let groups = moto.aws(&["autoscaling", "describe-auto-scaling-groups"]);
-    assert!(
-        arr(&groups["AutoScalingGroups"]).is_empty(),
-        "Auto Scaling groups left: {groups}"
-    );
+    assert!(arr(&groups["AutoScalingGroups"]).is_empty(), "Auto Scaling groups left: {groups}");
     let running = moto.aws(&[
         "ec2",
         "describe-instances",
@@ -110,10 +76,7 @@ fn assert_no_compute(moto: &Moto) {
         &format!("Name=tag:infra:stack,Values={STACK}"),
         "Name=instance-state-name,Values=pending,running,shutting-down,stopping,stopped",
     ]);
-    assert!(
-        arr(&running["Reservations"]).is_empty(),
-        "instances left: {running}"
-    );
+    assert!(arr(&running["Reservations"]).is_empty(), "instances left: {running}");
 }
 
 /// Runs the binary with the Auto Scaling endpoint pointed elsewhere.
@@ -156,10 +119,7 @@ impl RefreshProxy {
                 });
             }
         });
-        RefreshProxy {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            calls,
-        }
+        RefreshProxy { endpoint: format!("http://127.0.0.1:{port}"), calls }
     }
 
     fn refreshes(&self) -> Vec<String> {
@@ -181,9 +141,7 @@ fn read_request(s: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>>
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())
-                .flatten()
+            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
         })
         .unwrap_or(0);
     let mut body = vec![0u8; len];
@@ -220,11 +178,7 @@ fn serve(mut client: TcpStream, upstream: u16, calls: &Mutex<Vec<String>>) -> st
     up.write_all(&body)?;
     let mut resp = Vec::new();
     up.read_to_end(&mut resp)?;
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .unwrap_or(resp.len());
+    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4).unwrap_or(resp.len());
     let mut rhead = String::new();
     for line in String::from_utf8_lossy(&resp[..split]).trim_end().lines() {
         if !line.to_ascii_lowercase().starts_with("connection:") {
@@ -264,17 +218,12 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     assert_eq!(bdm["Ebs"]["Encrypted"], true);
     let specs = arr(&data["TagSpecifications"]);
     for rt in ["instance", "volume"] {
-        let s = specs
-            .iter()
-            .find(|s| s["ResourceType"] == rt)
-            .unwrap_or_else(|| panic!("no {rt} tags in {specs:?}"));
+        let s = specs.iter().find(|s| s["ResourceType"] == rt).unwrap_or_else(|| panic!("no {rt} tags in {specs:?}"));
         assert_eq!(common::tag(s, "Name"), Some("webapp-web"));
         assert_eq!(common::tag(s, "project"), Some("webapp"));
     }
     use base64::Engine;
-    let user_data = base64::engine::general_purpose::STANDARD
-        .decode(data["UserData"].as_str().unwrap())
-        .unwrap();
+    let user_data = base64::engine::general_purpose::STANDARD.decode(data["UserData"].as_str().unwrap()).unwrap();
     assert_eq!(
         String::from_utf8(user_data).unwrap(),
         std::fs::read_to_string(common::repo_root().join("web/user-data.sh")).unwrap()
@@ -289,10 +238,8 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     assert_eq!(lb["LoadBalancerName"], "webapp-alb");
     assert_eq!(lb["Scheme"], "internet-facing");
     assert_eq!(lb["Type"], "application");
-    let mut lb_subnets: Vec<String> = arr(&lb["AvailabilityZones"])
-        .iter()
-        .map(|z| z["SubnetId"].as_str().unwrap().to_string())
-        .collect();
+    let mut lb_subnets: Vec<String> =
+        arr(&lb["AvailabilityZones"]).iter().map(|z| z["SubnetId"].as_str().unwrap().to_string()).collect();
     lb_subnets.sort();
     let mut want: Vec<String> = public.iter().map(|(id, _)| id.clone()).collect();
     want.sort();
@@ -306,10 +253,7 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     let lb_arn = lb["LoadBalancerArn"].as_str().unwrap().to_string();
     // The output users point their domain at.
     assert!(
-        applied.stdout.contains(&format!(
-            "load_balancer_dns = {}",
-            lb["DNSName"].as_str().unwrap()
-        )),
+        applied.stdout.contains(&format!("load_balancer_dns = {}", lb["DNSName"].as_str().unwrap())),
         "{}",
         applied.stdout
     );
@@ -328,10 +272,7 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     assert_eq!(ls.len(), 1, "{ls:?}");
     assert_eq!(ls[0]["Port"], 80);
     assert_eq!(ls[0]["DefaultActions"][0]["Type"], "forward");
-    assert_eq!(
-        ls[0]["DefaultActions"][0]["TargetGroupArn"],
-        tg_arn.as_str()
-    );
+    assert_eq!(ls[0]["DefaultActions"][0]["TargetGroupArn"], tg_arn.as_str());
 
     // The group: sizes as written, in both zones' subnets, attached to the
     // target group, on the template's default version.
@@ -339,26 +280,17 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     assert_eq!(g["MinSize"], 2);
     assert_eq!(g["MaxSize"], 6);
     assert_eq!(g["DesiredCapacity"], 2);
-    let zone_subnets: Vec<&str> = g["VPCZoneIdentifier"]
-        .as_str()
-        .unwrap()
-        .split(',')
-        .collect();
-    let zones: std::collections::BTreeSet<&str> = public
-        .iter()
-        .filter(|(id, _)| zone_subnets.contains(&id.as_str()))
-        .map(|(_, az)| az.as_str())
-        .collect();
+    let zone_subnets: Vec<&str> = g["VPCZoneIdentifier"].as_str().unwrap().split(',').collect();
+    let zones: std::collections::BTreeSet<&str> =
+        public.iter().filter(|(id, _)| zone_subnets.contains(&id.as_str())).map(|(_, az)| az.as_str()).collect();
     assert!(zones.len() >= 2, "group spans {zones:?}");
     assert_eq!(g["TargetGroupARNs"][0], tg_arn.as_str());
     assert_eq!(g["LaunchTemplate"]["LaunchTemplateId"], lt_id.as_str());
     assert_eq!(g["LaunchTemplate"]["Version"], "1");
     assert_eq!(g["HealthCheckType"], "ELB");
     assert_eq!(g["HealthCheckGracePeriod"], 300);
-    let instance_ids: Vec<String> = arr(&g["Instances"])
-        .iter()
-        .map(|i| i["InstanceId"].as_str().unwrap().to_string())
-        .collect();
+    let instance_ids: Vec<String> =
+        arr(&g["Instances"]).iter().map(|i| i["InstanceId"].as_str().unwrap().to_string()).collect();
     assert_eq!(instance_ids.len(), 2);
     // The template's tags reached the instances.
     let mut args = vec!["ec2", "describe-instances", "--instance-ids"];
@@ -372,20 +304,13 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     }
 
     // Target tracking policies: CPU, and requests per target on this pair.
-    let policies = arr(&moto.aws(&[
-        "autoscaling",
-        "describe-policies",
-        "--auto-scaling-group-name",
-        "webapp-web",
-    ])["ScalingPolicies"]);
+    let policies = arr(
+        &moto.aws(&["autoscaling", "describe-policies", "--auto-scaling-group-name", "webapp-web"])["ScalingPolicies"],
+    );
     let metric = |m: &str| {
         policies
             .iter()
-            .find(|p| {
-                p["TargetTrackingConfiguration"]["PredefinedMetricSpecification"]
-                    ["PredefinedMetricType"]
-                    == m
-            })
+            .find(|p| p["TargetTrackingConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"] == m)
             .unwrap_or_else(|| panic!("no {m} policy in {policies:?}"))
             .clone()
     };
@@ -393,18 +318,11 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     assert_eq!(cpu["PolicyType"], "TargetTrackingScaling");
     assert_eq!(cpu["TargetTrackingConfiguration"]["TargetValue"], 50.0);
     let req = metric("ALBRequestCountPerTarget");
-    let label =
-        req["TargetTrackingConfiguration"]["PredefinedMetricSpecification"]["ResourceLabel"]
-            .as_str()
-            .unwrap();
-    assert!(
-        label.starts_with("app/webapp-alb/") && label.contains("/targetgroup/"),
-        "{label}"
-    );
+    let label = req["TargetTrackingConfiguration"]["PredefinedMetricSpecification"]["ResourceLabel"].as_str().unwrap();
+    assert!(label.starts_with("app/webapp-alb/") && label.contains("/targetgroup/"), "{label}");
 
     // Nothing to do right after.
-    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
-        .code(0);
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
     // Drift: max size changed behind the tool's back.
     moto.aws(&[
@@ -426,33 +344,20 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     ]);
     let plan = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
     plan.code(2);
-    assert!(
-        plan.stdout
-            .contains("compute.asg.web (autoscaling.group) will be updated in place"),
-        "{}",
-        plan.stdout
-    );
+    assert!(plan.stdout.contains("compute.asg.web (autoscaling.group) will be updated in place"), "{}", plan.stdout);
     assert!(plan.stdout.contains("max_size: 9 → 6"), "{}", plan.stdout);
-    assert!(
-        plan.stdout.contains("desired_capacity: 3 → 2"),
-        "{}",
-        plan.stdout
-    );
+    assert!(plan.stdout.contains("desired_capacity: 3 → 2"), "{}", plan.stdout);
     assert!(plan.stdout.contains("1 to change"), "{}", plan.stdout);
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
     let g = group(&moto, "webapp-web").unwrap();
     assert_eq!(g["MaxSize"], 6);
     assert_eq!(g["DesiredCapacity"], 2);
-    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
-        .code(0);
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
     // Scheme: a new load balancer (and target group: one serves a single
     // load balancer), each created before the old one goes, the listener
     // moved to them.
-    w.edit(
-        "    certificate_arn: null",
-        "    scheme: internal\n    certificate_arn: null",
-    );
+    w.edit("    certificate_arn: null", "    scheme: internal\n    certificate_arn: null");
     let plan = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
     plan.code(2);
     let out = &plan.stdout;
@@ -468,12 +373,7 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     }
     let applied = moto.infra(w.path(), &["apply", "--auto-approve"]);
     applied.ok();
-    let pos = |s: &str| {
-        applied
-            .stdout
-            .find(s)
-            .unwrap_or_else(|| panic!("no {s:?} in {}", applied.stdout))
-    };
+    let pos = |s: &str| applied.stdout.find(s).unwrap_or_else(|| panic!("no {s:?} in {}", applied.stdout));
     assert!(pos("compute.lb: created") < pos("compute.lb: destroying"));
     assert!(pos("compute.tg.web: created") < pos("compute.tg.web: destroying"));
     assert!(pos("compute.listener.http: created") < pos("compute.tg.web: destroying"));
@@ -483,45 +383,23 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     assert_eq!(lbs.len(), 1, "the old load balancer is gone: {lbs:?}");
     assert_eq!(lbs[0]["LoadBalancerName"], "webapp-alb-int");
     assert_eq!(lbs[0]["Scheme"], "internal");
-    let mut lb_subnets: Vec<String> = arr(&lbs[0]["AvailabilityZones"])
-        .iter()
-        .map(|z| z["SubnetId"].as_str().unwrap().to_string())
-        .collect();
+    let mut lb_subnets: Vec<String> =
+        arr(&lbs[0]["AvailabilityZones"]).iter().map(|z| z["SubnetId"].as_str().unwrap().to_string()).collect();
     lb_subnets.sort();
-    let mut private: Vec<String> = subnets(&moto, "private")
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let mut private: Vec<String> = subnets(&moto, "private").into_iter().map(|(id, _)| id).collect();
     private.sort();
     assert_eq!(lb_subnets, private);
     let tgs = target_groups(&moto);
     assert_eq!(tgs.len(), 1, "the old target group is gone: {tgs:?}");
     let tg_arn = tgs[0]["TargetGroupArn"].as_str().unwrap().to_string();
-    assert!(
-        tgs[0]["TargetGroupName"]
-            .as_str()
-            .unwrap()
-            .starts_with("i-webapp-web-")
-    );
+    assert!(tgs[0]["TargetGroupName"].as_str().unwrap().starts_with("i-webapp-web-"));
     let new_lb = lbs[0]["LoadBalancerArn"].as_str().unwrap();
-    assert_eq!(
-        listeners(&moto, new_lb)[0]["DefaultActions"][0]["TargetGroupArn"],
-        tg_arn.as_str()
-    );
+    assert_eq!(listeners(&moto, new_lb)[0]["DefaultActions"][0]["TargetGroupArn"], tg_arn.as_str());
     let g = group(&moto, "webapp-web").unwrap();
     assert_eq!(g["TargetGroupARNs"], serde_json::json!([tg_arn]));
-    let policies = moto.aws(&[
-        "autoscaling",
-        "describe-policies",
-        "--auto-scaling-group-name",
-        "webapp-web",
-    ]);
-    assert!(
-        policies.to_string().contains("app/webapp-alb-int/"),
-        "{policies}"
-    );
-    moto.infra(w.path(), &["plan", "--detailed-exitcode"])
-        .code(0);
+    let policies = moto.aws(&["autoscaling", "describe-policies", "--auto-scaling-group-name", "webapp-web"]);
+    assert!(policies.to_string().contains("app/webapp-alb-int/"), "{policies}");
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
     // Destroy: nothing of the tier is left.
     moto.infra(w.path(), &["destroy", "--auto-approve"]).ok();
@@ -532,10 +410,7 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
             assert_eq!(i["State"]["Name"], "terminated", "{i}");
         }
     }
-    assert!(
-        moto.ec2_by_stack("describe-security-groups", "SecurityGroups", STACK)
-            .is_empty()
-    );
+    assert!(moto.ec2_by_stack("describe-security-groups", "SecurityGroups", STACK).is_empty());
 }
 
 const SMALL: &str = r#"stack: webapp
@@ -585,16 +460,10 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     let newest = arr(&images["Images"])
         .into_iter()
         .max_by_key(|i| {
-            (
-                i["CreationDate"].as_str().unwrap_or("").to_string(),
-                i["Name"].as_str().unwrap_or("").to_string(),
-            )
+            (i["CreationDate"].as_str().unwrap_or("").to_string(), i["Name"].as_str().unwrap_or("").to_string())
         })
         .unwrap();
-    let lt_id = launch_templates(&moto)[0]["LaunchTemplateId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let lt_id = launch_templates(&moto)[0]["LaunchTemplateId"].as_str().unwrap().to_string();
     let v1 = template_version(&moto, &lt_id, "$Default");
     assert_eq!(v1["LaunchTemplateData"]["ImageId"], newest["ImageId"]);
     let g = group(&moto, "webapp-web").unwrap();
@@ -617,29 +486,14 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     let plan = run(&["plan", "--detailed-exitcode"]);
     plan.code(2);
     let out = &plan.stdout;
-    assert!(
-        out.contains("compute.lt.web (ec2.launch_template) will be updated in place"),
-        "{out}"
-    );
-    assert!(
-        out.contains("instance_type: \"t3.micro\" → \"t3.small\""),
-        "{out}"
-    );
-    assert!(
-        out.contains("creates version 2 of the launch template and makes it the default"),
-        "{out}"
-    );
-    assert!(
-        out.contains("compute.asg.web (autoscaling.group) will be updated in place"),
-        "{out}"
-    );
+    assert!(out.contains("compute.lt.web (ec2.launch_template) will be updated in place"), "{out}");
+    assert!(out.contains("instance_type: \"t3.micro\" → \"t3.small\""), "{out}");
+    assert!(out.contains("creates version 2 of the launch template and makes it the default"), "{out}");
+    assert!(out.contains("compute.asg.web (autoscaling.group) will be updated in place"), "{out}");
     assert!(out.contains("instances.instance_type"), "{out}");
     assert!(out.contains("starts an instance refresh"), "{out}");
     assert!(out.contains("keeping at least 75% in service"), "{out}");
-    assert!(
-        out.contains("0 to add, 2 to change, 0 to replace, 0 to destroy"),
-        "{out}"
-    );
+    assert!(out.contains("0 to add, 2 to change, 0 to replace, 0 to destroy"), "{out}");
     assert!(proxy.refreshes().is_empty());
     run(&["apply", "--auto-approve"]).ok();
 
@@ -649,14 +503,8 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     assert_eq!(v2["LaunchTemplateData"]["InstanceType"], "t3.small");
     assert_eq!(v2["DefaultVersion"], true);
     // A full version, not a diff: IMDSv2 and encryption carried over.
-    assert_eq!(
-        v2["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"],
-        "required"
-    );
-    assert_eq!(
-        v2["LaunchTemplateData"]["BlockDeviceMappings"][0]["Ebs"]["Encrypted"],
-        true
-    );
+    assert_eq!(v2["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"], "required");
+    assert_eq!(v2["LaunchTemplateData"]["BlockDeviceMappings"][0]["Ebs"]["Encrypted"], true);
     let g = group(&moto, "webapp-web").unwrap();
     assert_eq!(g["LaunchTemplate"]["Version"], "2");
     let refreshes = proxy.refreshes();
@@ -672,12 +520,7 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     let plan = run(&["plan", "--detailed-exitcode"]);
     plan.code(2);
     assert!(plan.stdout.contains("max_size: 6 → 8"), "{}", plan.stdout);
-    assert!(
-        plan.stdout
-            .contains("0 to add, 1 to change, 0 to replace, 0 to destroy"),
-        "{}",
-        plan.stdout
-    );
+    assert!(plan.stdout.contains("0 to add, 1 to change, 0 to replace, 0 to destroy"), "{}", plan.stdout);
     assert!(!plan.stdout.contains("instance refresh"), "{}", plan.stdout);
     run(&["apply", "--auto-approve"]).ok();
     assert_eq!(group(&moto, "webapp-web").unwrap()["MaxSize"], 8);
@@ -685,60 +528,31 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     run(&["plan", "--detailed-exitcode"]).code(0);
 
     // Target group port: replaced, new one first, listener and group moved.
-    let old_tg = target_groups(&moto)[0]["TargetGroupArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let old_tg = target_groups(&moto)[0]["TargetGroupArn"].as_str().unwrap().to_string();
     let w2 = &w;
     w2.edit("      min: 1\n", "      min: 1\n      port: 8080\n");
     let plan = run(&["plan", "--detailed-exitcode"]);
     plan.code(2);
     let out = &plan.stdout;
-    assert!(
-        out.contains("compute.tg.web (elbv2.target_group) will be replaced"),
-        "{out}"
-    );
-    assert!(
-        out.contains("port: 80 → 8080  # forces replacement"),
-        "{out}"
-    );
-    assert!(
-        out.contains("compute.listener.http (elbv2.listener) will be updated in place"),
-        "{out}"
-    );
+    assert!(out.contains("compute.tg.web (elbv2.target_group) will be replaced"), "{out}");
+    assert!(out.contains("port: 80 → 8080  # forces replacement"), "{out}");
+    assert!(out.contains("compute.listener.http (elbv2.listener) will be updated in place"), "{out}");
     run(&["apply", "--auto-approve"]).ok();
     let tgs = target_groups(&moto);
     assert_eq!(tgs.len(), 1, "the old target group is gone: {tgs:?}");
     assert_eq!(tgs[0]["Port"], 8080);
     let new_tg = tgs[0]["TargetGroupArn"].as_str().unwrap();
     assert_ne!(new_tg, old_tg);
-    let lb_arn = load_balancers(&moto)[0]["LoadBalancerArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        listeners(&moto, &lb_arn)[0]["DefaultActions"][0]["TargetGroupArn"],
-        new_tg
-    );
-    assert_eq!(
-        group(&moto, "webapp-web").unwrap()["TargetGroupARNs"],
-        serde_json::json!([new_tg])
-    );
+    let lb_arn = load_balancers(&moto)[0]["LoadBalancerArn"].as_str().unwrap().to_string();
+    assert_eq!(listeners(&moto, &lb_arn)[0]["DefaultActions"][0]["TargetGroupArn"], new_tg);
+    assert_eq!(group(&moto, "webapp-web").unwrap()["TargetGroupARNs"], serde_json::json!([new_tg]));
     run(&["plan", "--detailed-exitcode"]).code(0);
 
     // A certificate and a second group routed by path: HTTPS on 443 with a
     // rule, and 80 redirecting to it.
-    let cert = moto.aws(&[
-        "acm",
-        "request-certificate",
-        "--domain-name",
-        "www.example.com",
-    ]);
+    let cert = moto.aws(&["acm", "request-certificate", "--domain-name", "www.example.com"]);
     let cert_arn = cert["CertificateArn"].as_str().unwrap().to_string();
-    w.edit(
-        "compute:\n",
-        &format!("compute:\n  load_balancer:\n    certificate_arn: {cert_arn}\n"),
-    );
+    w.edit("compute:\n", &format!("compute:\n  load_balancer:\n    certificate_arn: {cert_arn}\n"));
     let yaml = w.read("stack.yaml");
     w.write(
         "stack.yaml",
@@ -746,73 +560,33 @@ fn changes_roll_the_group_update_in_place_and_replace_the_target_group() {
     );
     let plan = run(&["plan", "--detailed-exitcode"]);
     plan.code(2);
-    assert!(
-        plan.stdout
-            .contains("compute.listener.https (elbv2.listener) will be created"),
-        "{}",
-        plan.stdout
-    );
-    assert!(
-        plan.stdout
-            .contains("default_action.type: \"forward\" → \"redirect\""),
-        "{}",
-        plan.stdout
-    );
+    assert!(plan.stdout.contains("compute.listener.https (elbv2.listener) will be created"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("default_action.type: \"forward\" → \"redirect\""), "{}", plan.stdout);
     run(&["apply", "--auto-approve"]).ok();
     let api_tg = target_groups(&moto)
         .into_iter()
-        .find(|t| {
-            t["TargetGroupName"]
-                .as_str()
-                .unwrap()
-                .starts_with("webapp-api-")
-        })
+        .find(|t| t["TargetGroupName"].as_str().unwrap().starts_with("webapp-api-"))
         .expect("no api target group");
     let api_tg = api_tg["TargetGroupArn"].as_str().unwrap().to_string();
     let ls = listeners(&moto, &lb_arn);
     assert_eq!(ls.len(), 2, "{ls:?}");
     let http = ls.iter().find(|l| l["Port"] == 80).unwrap();
     assert_eq!(http["DefaultActions"][0]["Type"], "redirect");
-    assert_eq!(
-        http["DefaultActions"][0]["RedirectConfig"]["Protocol"],
-        "HTTPS"
-    );
+    assert_eq!(http["DefaultActions"][0]["RedirectConfig"]["Protocol"], "HTTPS");
     assert_eq!(http["DefaultActions"][0]["RedirectConfig"]["Port"], "443");
     let https = ls.iter().find(|l| l["Port"] == 443).unwrap();
     assert_eq!(https["Protocol"], "HTTPS");
-    assert_eq!(
-        https["Certificates"][0]["CertificateArn"],
-        cert_arn.as_str()
-    );
+    assert_eq!(https["Certificates"][0]["CertificateArn"], cert_arn.as_str());
     assert_eq!(https["DefaultActions"][0]["TargetGroupArn"], new_tg);
-    let rules = arr(&moto.aws(&[
-        "elbv2",
-        "describe-rules",
-        "--listener-arn",
-        https["ListenerArn"].as_str().unwrap(),
-    ])["Rules"]);
-    let rule = rules
-        .iter()
-        .find(|r| r["IsDefault"] != true)
-        .unwrap_or_else(|| panic!("no rule in {rules:?}"));
+    let rules =
+        arr(&moto.aws(&["elbv2", "describe-rules", "--listener-arn", https["ListenerArn"].as_str().unwrap()])["Rules"]);
+    let rule = rules.iter().find(|r| r["IsDefault"] != true).unwrap_or_else(|| panic!("no rule in {rules:?}"));
     assert_eq!(rule["Priority"], "10");
     assert_eq!(rule["Actions"][0]["TargetGroupArn"], api_tg.as_str());
     assert!(rule["Conditions"].to_string().contains("/api/*"), "{rule}");
-    let rule_tags = moto.aws(&[
-        "elbv2",
-        "describe-tags",
-        "--resource-arns",
-        rule["RuleArn"].as_str().unwrap(),
-    ]);
-    assert_eq!(
-        common::tag(&rule_tags["TagDescriptions"][0], "infra:stack"),
-        Some(STACK),
-        "{rule_tags}"
-    );
-    assert_eq!(
-        group(&moto, "webapp-api").unwrap()["TargetGroupARNs"],
-        serde_json::json!([api_tg])
-    );
+    let rule_tags = moto.aws(&["elbv2", "describe-tags", "--resource-arns", rule["RuleArn"].as_str().unwrap()]);
+    assert_eq!(common::tag(&rule_tags["TagDescriptions"][0], "infra:stack"), Some(STACK), "{rule_tags}");
+    assert_eq!(group(&moto, "webapp-api").unwrap()["TargetGroupARNs"], serde_json::json!([api_tg]));
     run(&["plan", "--detailed-exitcode"]).code(0);
 
     run(&["destroy", "--auto-approve"]).ok();

@@ -27,9 +27,8 @@ fn stacks() -> Vec<(String, Overrides)> {
         let mut envs = vec![None];
         if let Some(i) = text.find("\nenvironments:") {
             for line in text[i + 1..].lines().skip(1) {
-                if let Some(name) = line
-                    .strip_prefix("  ")
-                    .and_then(|l| l.strip_suffix(':').or_else(|| l.split(':').next()))
+                if let Some(name) =
+                    line.strip_prefix("  ").and_then(|l| l.strip_suffix(':').or_else(|| l.split(':').next()))
                     && !name.starts_with(' ')
                     && !name.starts_with('#')
                     && !name.is_empty()
@@ -41,13 +40,7 @@ fn stacks() -> Vec<(String, Overrides)> {
             }
         }
         for env in envs {
-            out.push((
-                f.display().to_string(),
-                Overrides {
-                    environment: env,
-                    ..Overrides::default()
-                },
-            ));
+            out.push((f.display().to_string(), Overrides { environment: env, ..Overrides::default() }));
         }
     }
     out
@@ -61,19 +54,13 @@ fn every_desired_resource_fits_its_registered_kind() {
     let mut used = BTreeSet::new();
     let mut checked = 0;
     for (file, ov) in stacks() {
-        let stack = infra::stack::load(std::path::Path::new(&file), &ov).unwrap_or_else(|d| {
-            panic!("{file} {:?} does not load:\n{}", ov.environment, d.render())
-        });
+        let stack = infra::stack::load(std::path::Path::new(&file), &ov)
+            .unwrap_or_else(|d| panic!("{file} {:?} does not load:\n{}", ov.environment, d.render()));
         for r in infra::stack::expand(&stack).resources {
             let k = kinds
                 .iter()
                 .find(|k| k.name() == r.kind)
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{file}: {} has kind {}, which is not registered",
-                        r.address, r.kind
-                    )
-                });
+                .unwrap_or_else(|| panic!("{file}: {} has kind {}, which is not registered", r.address, r.kind));
             if let Err(e) = k.check(&r.props) {
                 panic!(
                     "{file} {:?}: {} does not fit {}'s props: {e}\nprops: {}",

@@ -36,27 +36,15 @@ fn apply_creates_exactly_the_network_then_plan_is_empty() {
     assert_eq!(tag(vpc, "team"), Some("platform"));
     assert_eq!(tag(vpc, "infra:address"), Some("network.vpc"));
     let vpc_id = vpc["VpcId"].as_str().unwrap();
-    let dns = m.aws(&[
-        "ec2",
-        "describe-vpc-attribute",
-        "--vpc-id",
-        vpc_id,
-        "--attribute",
-        "enableDnsHostnames",
-    ]);
+    let dns = m.aws(&["ec2", "describe-vpc-attribute", "--vpc-id", vpc_id, "--attribute", "enableDnsHostnames"]);
     assert_eq!(dns["EnableDnsHostnames"]["Value"], true);
 
     let subnets = m.ec2_by_stack("describe-subnets", "Subnets", "net");
     assert_eq!(subnets.len(), 4);
-    let azs: std::collections::BTreeSet<&str> = subnets
-        .iter()
-        .map(|s| s["AvailabilityZone"].as_str().unwrap())
-        .collect();
+    let azs: std::collections::BTreeSet<&str> =
+        subnets.iter().map(|s| s["AvailabilityZone"].as_str().unwrap()).collect();
     assert_eq!(azs.len(), 2, "subnets span two AZs");
-    let public: Vec<&Value> = subnets
-        .iter()
-        .filter(|s| s["MapPublicIpOnLaunch"] == true)
-        .collect();
+    let public: Vec<&Value> = subnets.iter().filter(|s| s["MapPublicIpOnLaunch"] == true).collect();
     assert_eq!(public.len(), 2);
 
     let igws = m.ec2_by_stack("describe-internet-gateways", "InternetGateways", "net");
@@ -66,10 +54,7 @@ fn apply_creates_exactly_the_network_then_plan_is_empty() {
 
     let rts = m.ec2_by_stack("describe-route-tables", "RouteTables", "net");
     assert_eq!(rts.len(), 3, "one public, one private per AZ");
-    let public_rt = rts
-        .iter()
-        .find(|r| tag(r, "infra:address") == Some("network.route_table.public"))
-        .unwrap();
+    let public_rt = rts.iter().find(|r| tag(r, "infra:address") == Some("network.route_table.public")).unwrap();
     assert!(
         public_rt["Routes"]
             .as_array()
@@ -77,69 +62,33 @@ fn apply_creates_exactly_the_network_then_plan_is_empty() {
             .iter()
             .any(|r| r["DestinationCidrBlock"] == "0.0.0.0/0" && r["GatewayId"] == igw_id)
     );
-    let assoc: Vec<&str> = public_rt["Associations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|a| a["SubnetId"].as_str())
-        .collect();
-    let mut public_ids: Vec<&str> = public
-        .iter()
-        .map(|s| s["SubnetId"].as_str().unwrap())
-        .collect();
+    let assoc: Vec<&str> =
+        public_rt["Associations"].as_array().unwrap().iter().filter_map(|a| a["SubnetId"].as_str()).collect();
+    let mut public_ids: Vec<&str> = public.iter().map(|s| s["SubnetId"].as_str().unwrap()).collect();
     let mut assoc_sorted = assoc.clone();
     assoc_sorted.sort();
     public_ids.sort();
     assert_eq!(assoc_sorted, public_ids);
-    for r in rts
-        .iter()
-        .filter(|r| tag(r, "infra:address") != Some("network.route_table.public"))
-    {
-        assert_eq!(
-            r["Associations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|a| a["SubnetId"].is_string())
-                .count(),
-            1
-        );
+    for r in rts.iter().filter(|r| tag(r, "infra:address") != Some("network.route_table.public")) {
+        assert_eq!(r["Associations"].as_array().unwrap().iter().filter(|a| a["SubnetId"].is_string()).count(), 1);
         assert!(
-            !r["Routes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["DestinationCidrBlock"] == "0.0.0.0/0"),
+            !r["Routes"].as_array().unwrap().iter().any(|r| r["DestinationCidrBlock"] == "0.0.0.0/0"),
             "no NAT: private has no default route"
         );
     }
 
     let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "net");
     assert_eq!(sgs.len(), 4);
-    let by = |n: &str| {
-        sgs.iter()
-            .find(|g| tag(g, "infra:address") == Some(&format!("network.sg.{n}")))
-            .unwrap()
-            .clone()
-    };
+    let by =
+        |n: &str| sgs.iter().find(|g| tag(g, "infra:address") == Some(&format!("network.sg.{n}"))).unwrap().clone();
     let (alb, web, db) = (by("alb"), by("web"), by("database"));
-    let alb_ports: Vec<i64> = alb["IpPermissions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["FromPort"].as_i64().unwrap())
-        .collect();
+    let alb_ports: Vec<i64> =
+        alb["IpPermissions"].as_array().unwrap().iter().map(|p| p["FromPort"].as_i64().unwrap()).collect();
     assert!(alb_ports.contains(&80) && alb_ports.contains(&443));
-    assert_eq!(
-        web["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"],
-        alb["GroupId"]
-    );
+    assert_eq!(web["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"], alb["GroupId"]);
     let db_perm = &db["IpPermissions"][0];
     assert_eq!(db_perm["FromPort"], 5432);
-    assert!(
-        db_perm["IpRanges"].as_array().unwrap().is_empty(),
-        "database never open to CIDRs"
-    );
+    assert!(db_perm["IpRanges"].as_array().unwrap().is_empty(), "database never open to CIDRs");
     assert_eq!(db_perm["UserIdGroupPairs"].as_array().unwrap().len(), 2);
 
     let plan = m.infra(w.path(), &["plan", "--detailed-exitcode"]);
@@ -164,26 +113,17 @@ fn edits_plan_exactly_those_changes() {
         "network.subnet.private.us-east-1c",
         "network.route_table.private.us-east-1c",
     ] {
-        assert!(
-            out.contains(&format!("+ {addr} ")),
-            "{addr} missing from\n{out}"
-        );
+        assert!(out.contains(&format!("+ {addr} ")), "{addr} missing from\n{out}");
     }
     assert!(out.contains("~ network.sg.web "), "{out}");
     assert!(out.contains("tags.team: \"platform\" → \"web\""), "{out}");
-    assert!(
-        out.contains("Plan: 3 to add, 13 to change, 0 to replace, 0 to destroy."),
-        "{out}"
-    );
+    assert!(out.contains("Plan: 3 to add, 13 to change, 0 to replace, 0 to destroy."), "{out}");
 
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
     assert_eq!(count(&m, "describe-subnets", "Subnets", "net"), 6);
     let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "net");
-    let web = sgs
-        .iter()
-        .find(|g| tag(g, "infra:address") == Some("network.sg.web"))
-        .unwrap();
+    let web = sgs.iter().find(|g| tag(g, "infra:address") == Some("network.sg.web")).unwrap();
     assert_eq!(web["IpPermissions"].as_array().unwrap().len(), 1);
     assert_eq!(web["IpPermissions"][0]["FromPort"], 8080);
     assert_eq!(tag(web, "team"), Some("web"));
@@ -196,24 +136,11 @@ fn drift_is_planned_and_repaired() {
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
 
     let rts = m.ec2_by_stack("describe-route-tables", "RouteTables", "net");
-    let public_rt = rts
-        .iter()
-        .find(|r| tag(r, "infra:address") == Some("network.route_table.public"))
-        .unwrap();
+    let public_rt = rts.iter().find(|r| tag(r, "infra:address") == Some("network.route_table.public")).unwrap();
     let rt_id = public_rt["RouteTableId"].as_str().unwrap();
-    m.aws(&[
-        "ec2",
-        "delete-route",
-        "--route-table-id",
-        rt_id,
-        "--destination-cidr-block",
-        "0.0.0.0/0",
-    ]);
+    m.aws(&["ec2", "delete-route", "--route-table-id", rt_id, "--destination-cidr-block", "0.0.0.0/0"]);
     let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "net");
-    let web = sgs
-        .iter()
-        .find(|g| tag(g, "infra:address") == Some("network.sg.web"))
-        .unwrap();
+    let web = sgs.iter().find(|g| tag(g, "infra:address") == Some("network.sg.web")).unwrap();
     let web_id = web["GroupId"].as_str().unwrap();
     m.aws(&[
         "ec2",
@@ -228,67 +155,33 @@ fn drift_is_planned_and_repaired() {
         "0.0.0.0/0",
     ]);
     let subnets = m.ec2_by_stack("describe-subnets", "Subnets", "net");
-    let private_b = subnets
-        .iter()
-        .find(|s| tag(s, "infra:address") == Some("network.subnet.private.us-east-1b"))
-        .unwrap();
+    let private_b =
+        subnets.iter().find(|s| tag(s, "infra:address") == Some("network.subnet.private.us-east-1b")).unwrap();
     // The private route table's association goes with the subnet.
     let assoc = rts
         .iter()
         .flat_map(|r| r["Associations"].as_array().unwrap().iter())
         .find(|a| a["SubnetId"] == private_b["SubnetId"])
         .unwrap();
-    m.aws(&[
-        "ec2",
-        "disassociate-route-table",
-        "--association-id",
-        assoc["RouteTableAssociationId"].as_str().unwrap(),
-    ]);
-    m.aws(&[
-        "ec2",
-        "delete-subnet",
-        "--subnet-id",
-        private_b["SubnetId"].as_str().unwrap(),
-    ]);
+    m.aws(&["ec2", "disassociate-route-table", "--association-id", assoc["RouteTableAssociationId"].as_str().unwrap()]);
+    m.aws(&["ec2", "delete-subnet", "--subnet-id", private_b["SubnetId"].as_str().unwrap()]);
 
     let plan = m.infra(w.path(), &["plan", "--detailed-exitcode"]);
     plan.code(2);
     let out = &plan.stdout;
     assert!(out.contains("~ network.route_table.public "), "{out}");
     assert!(out.contains("~ network.sg.web "), "{out}");
-    assert!(
-        out.contains("+ network.subnet.private.us-east-1b "),
-        "{out}"
-    );
-    assert!(
-        out.contains("~ network.route_table.private.us-east-1b "),
-        "{out}"
-    );
+    assert!(out.contains("+ network.subnet.private.us-east-1b "), "{out}");
+    assert!(out.contains("~ network.route_table.private.us-east-1b "), "{out}");
 
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
     let rts = m.ec2_by_stack("describe-route-tables", "RouteTables", "net");
-    let public_rt = rts
-        .iter()
-        .find(|r| tag(r, "infra:address") == Some("network.route_table.public"))
-        .unwrap();
-    assert!(
-        public_rt["Routes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["DestinationCidrBlock"] == "0.0.0.0/0")
-    );
+    let public_rt = rts.iter().find(|r| tag(r, "infra:address") == Some("network.route_table.public")).unwrap();
+    assert!(public_rt["Routes"].as_array().unwrap().iter().any(|r| r["DestinationCidrBlock"] == "0.0.0.0/0"));
     let web = m.aws(&["ec2", "describe-security-groups", "--group-ids", web_id]);
-    let perms = web["SecurityGroups"][0]["IpPermissions"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert_eq!(
-        perms.len(),
-        1,
-        "the hand-made port 22 rule is gone: {perms:?}"
-    );
+    let perms = web["SecurityGroups"][0]["IpPermissions"].as_array().unwrap().clone();
+    assert_eq!(perms.len(), 1, "the hand-made port 22 rule is gone: {perms:?}");
     assert_eq!(count(&m, "describe-subnets", "Subnets", "net"), 4);
 }
 
@@ -300,10 +193,8 @@ fn side_by_side_stacks_and_destroy() {
     let foreign = m.aws(&["ec2", "create-vpc", "--cidr-block", "172.16.0.0/16"]);
     let foreign_id = foreign["Vpc"]["VpcId"].as_str().unwrap().to_string();
 
-    m.infra(w.path(), &["apply", "--auto-approve", "--stack", "a"])
-        .ok();
-    m.infra(w.path(), &["apply", "--auto-approve", "--stack", "b"])
-        .ok();
+    m.infra(w.path(), &["apply", "--auto-approve", "--stack", "a"]).ok();
+    m.infra(w.path(), &["apply", "--auto-approve", "--stack", "b"]).ok();
     assert_eq!(count(&m, "describe-vpcs", "Vpcs", "a"), 1);
     assert_eq!(count(&m, "describe-vpcs", "Vpcs", "b"), 1);
     let sgs_b = count(&m, "describe-security-groups", "SecurityGroups", "b");
@@ -318,21 +209,13 @@ fn side_by_side_stacks_and_destroy() {
         ("describe-route-tables", "RouteTables"),
         ("describe-security-groups", "SecurityGroups"),
     ] {
-        assert_eq!(
-            count(&m, describe, key, "a"),
-            0,
-            "{describe} left for stack a"
-        );
+        assert_eq!(count(&m, describe, key, "a"), 0, "{describe} left for stack a");
     }
     assert_eq!(count(&m, "describe-vpcs", "Vpcs", "b"), 1);
     assert_eq!(count(&m, "describe-subnets", "Subnets", "b"), 4);
-    assert_eq!(
-        count(&m, "describe-security-groups", "SecurityGroups", "b"),
-        sgs_b
-    );
+    assert_eq!(count(&m, "describe-security-groups", "SecurityGroups", "b"), sgs_b);
     assert!(m.aws_ok(&["ec2", "describe-vpcs", "--vpc-ids", &foreign_id]));
-    m.infra(w.path(), &["plan", "--detailed-exitcode", "--stack", "b"])
-        .code(0);
+    m.infra(w.path(), &["plan", "--detailed-exitcode", "--stack", "b"]).code(0);
 
     let again = m.infra(w.path(), &["destroy", "--auto-approve", "--stack", "a"]);
     again.ok();
@@ -344,44 +227,19 @@ fn nat_per_az_routes_private_subnets_through_their_gateway() {
     let m = Moto::start();
     let w = Workdir::with_stack(&STACK.replace("azs: 2", "azs: 2\n  nat: per_az"));
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
-    let nats = m.aws(&[
-        "ec2",
-        "describe-nat-gateways",
-        "--filter",
-        "Name=tag:infra:stack,Values=net",
-    ]);
-    let nats: Vec<&Value> = nats["NatGateways"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["State"] == "available")
-        .collect();
+    let nats = m.aws(&["ec2", "describe-nat-gateways", "--filter", "Name=tag:infra:stack,Values=net"]);
+    let nats: Vec<&Value> =
+        nats["NatGateways"].as_array().unwrap().iter().filter(|n| n["State"] == "available").collect();
     assert_eq!(nats.len(), 2);
     let rts = m.ec2_by_stack("describe-route-tables", "RouteTables", "net");
-    for r in rts.iter().filter(|r| {
-        tag(r, "infra:address")
-            .unwrap()
-            .starts_with("network.route_table.private")
-    }) {
-        let nat_route = r["Routes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["DestinationCidrBlock"] == "0.0.0.0/0")
-            .unwrap();
-        assert!(
-            nats.iter()
-                .any(|n| n["NatGatewayId"] == nat_route["NatGatewayId"])
-        );
+    for r in rts.iter().filter(|r| tag(r, "infra:address").unwrap().starts_with("network.route_table.private")) {
+        let nat_route =
+            r["Routes"].as_array().unwrap().iter().find(|x| x["DestinationCidrBlock"] == "0.0.0.0/0").unwrap();
+        assert!(nats.iter().any(|n| n["NatGatewayId"] == nat_route["NatGatewayId"]));
     }
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
     m.infra(w.path(), &["destroy", "--auto-approve"]).ok();
-    let eips = m.aws(&[
-        "ec2",
-        "describe-addresses",
-        "--filters",
-        "Name=tag:infra:stack,Values=net",
-    ]);
+    let eips = m.aws(&["ec2", "describe-addresses", "--filters", "Name=tag:infra:stack,Values=net"]);
     assert!(eips["Addresses"].as_array().unwrap().is_empty());
 }
 
@@ -391,11 +249,7 @@ fn endpoints(m: &Moto, stack: &str) -> std::collections::BTreeMap<String, Value>
         .into_iter()
         .filter(|e| !matches!(e["State"].as_str(), Some("deleted" | "deleting")))
         .map(|e| {
-            let service = e["ServiceName"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("com.amazonaws.us-east-1.")
-                .to_string();
+            let service = e["ServiceName"].as_str().unwrap().trim_start_matches("com.amazonaws.us-east-1.").to_string();
             (service, e)
         })
         .collect()
@@ -413,12 +267,7 @@ fn ids_at(m: &Moto, describe: &str, key: &str, id: &str, prefix: &str) -> Vec<St
 }
 
 fn sorted_strings(v: &Value) -> Vec<String> {
-    let mut s: Vec<String> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_str().unwrap().to_string())
-        .collect();
+    let mut s: Vec<String> = v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
     s.sort();
     s
 }
@@ -436,51 +285,27 @@ fn endpoints_follow_the_nat_and_the_file() {
     let plan = m.infra(w.path(), &["plan", "--no-color"]);
     plan.ok();
     assert!(
-        plan.stdout
-            .contains("VPC function users reaches secretsmanager only through this endpoint"),
+        plan.stdout.contains("VPC function users reaches secretsmanager only through this endpoint"),
         "the plan says why: {}",
         plan.stdout
     );
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
 
-    let private_rts = ids_at(
-        &m,
-        "describe-route-tables",
-        "RouteTables",
-        "RouteTableId",
-        "network.route_table.private.",
-    );
-    let private_subnets = ids_at(
-        &m,
-        "describe-subnets",
-        "Subnets",
-        "SubnetId",
-        "network.subnet.private.",
-    );
+    let private_rts =
+        ids_at(&m, "describe-route-tables", "RouteTables", "RouteTableId", "network.route_table.private.");
+    let private_subnets = ids_at(&m, "describe-subnets", "Subnets", "SubnetId", "network.subnet.private.");
     assert_eq!(private_rts.len(), 2);
     let e = endpoints(&m, "webapp");
-    assert_eq!(
-        e.keys().cloned().collect::<Vec<_>>(),
-        vec!["dynamodb", "s3", "secretsmanager"]
-    );
+    assert_eq!(e.keys().cloned().collect::<Vec<_>>(), vec!["dynamodb", "s3", "secretsmanager"]);
     for gw in ["s3", "dynamodb"] {
         assert_eq!(e[gw]["VpcEndpointType"], "Gateway");
-        assert_eq!(
-            sorted_strings(&e[gw]["RouteTableIds"]),
-            private_rts,
-            "{gw} on the private route tables"
-        );
+        assert_eq!(sorted_strings(&e[gw]["RouteTableIds"]), private_rts, "{gw} on the private route tables");
     }
     let sm = &e["secretsmanager"];
     assert_eq!(sm["VpcEndpointType"], "Interface");
     assert_eq!(sm["PrivateDnsEnabled"], true);
     assert_eq!(sorted_strings(&sm["SubnetIds"]), private_subnets);
-    let groups: Vec<&str> = sm["Groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["GroupId"].as_str().unwrap())
-        .collect();
+    let groups: Vec<&str> = sm["Groups"].as_array().unwrap().iter().map(|g| g["GroupId"].as_str().unwrap()).collect();
     let sg_id = |name: &str| {
         m.ec2_by_stack("describe-security-groups", "SecurityGroups", "webapp")
             .into_iter()
@@ -489,12 +314,7 @@ fn endpoints_follow_the_nat_and_the_file() {
             .unwrap()
     };
     assert_eq!(groups, vec![sg_id("endpoints").as_str()]);
-    let sg = m.aws(&[
-        "ec2",
-        "describe-security-groups",
-        "--group-ids",
-        &sg_id("endpoints"),
-    ]);
+    let sg = m.aws(&["ec2", "describe-security-groups", "--group-ids", &sg_id("endpoints")]);
     let ingress = &sg["SecurityGroups"][0]["IpPermissions"];
     let mut sources: Vec<String> = ingress
         .as_array()
@@ -507,32 +327,17 @@ fn endpoints_follow_the_nat_and_the_file() {
     sources.sort();
     let mut want = vec![sg_id("functions"), sg_id("web")];
     want.sort();
-    assert_eq!(
-        sources, want,
-        "HTTPS from the functions and web groups only"
-    );
-    assert!(
-        ingress
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["IpRanges"].as_array().unwrap().is_empty())
-    );
+    assert_eq!(sources, want, "HTTPS from the functions and web groups only");
+    assert!(ingress.as_array().unwrap().iter().all(|p| p["IpRanges"].as_array().unwrap().is_empty()));
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).ok();
 
     // With NAT the endpoints go.
     w.edit("nat: none", "nat: per_az");
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
-    assert!(
-        endpoints(&m, "webapp").is_empty(),
-        "NAT: no endpoints unless listed"
-    );
+    assert!(endpoints(&m, "webapp").is_empty(), "NAT: no endpoints unless listed");
 
     // Listed ones stay with NAT.
-    w.edit(
-        "nat: per_az",
-        "nat: per_az\n  endpoints: { services: [ssm] }",
-    );
+    w.edit("nat: per_az", "nat: per_az\n  endpoints: { services: [ssm] }");
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
     let e = endpoints(&m, "webapp");
     assert_eq!(e.keys().cloned().collect::<Vec<_>>(), vec!["ssm"]);

@@ -26,12 +26,8 @@ fn describe_stack(m: &Moto, w: &Workdir) -> (String, Scope, BTreeSet<String>) {
     let v: Value = serde_json::from_str(&plan.stdout).unwrap();
     let stack = v["stack"].as_str().unwrap().to_string();
     let kinds = plan_kinds(&plan.stdout);
-    let addresses = v["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["address"].as_str().map(str::to_string))
-        .collect();
+    let addresses =
+        v["changes"].as_array().unwrap().iter().filter_map(|c| c["address"].as_str().map(str::to_string)).collect();
     let scope = Scope::from_kinds(kinds.iter().map(String::as_str));
     (stack, scope, addresses)
 }
@@ -48,37 +44,22 @@ fn assert_same(what: &str, got: &Census, want: &Census) {
 /// A clean apply's census, checked for plausibility: every address the
 /// census can see is there once, and nothing else of the stack.
 /// Returns it with the apply's duration.
-fn clean_apply(
-    m: &Moto,
-    w: &Workdir,
-    stack: &str,
-    scope: &Scope,
-    addresses: &BTreeSet<String>,
-) -> (Census, Duration) {
+fn clean_apply(m: &Moto, w: &Workdir, stack: &str, scope: &Scope, addresses: &BTreeSet<String>) -> (Census, Duration) {
     let t = Instant::now();
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
     let took = t.elapsed();
     let clean = census(m, stack, scope);
     let tagged = clean.tagged();
-    assert!(
-        !tagged.is_empty(),
-        "a clean apply made nothing the census sees"
-    );
+    assert!(!tagged.is_empty(), "a clean apply made nothing the census sees");
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for t in &tagged {
         let addr = t.split_once(' ').map(|(_, a)| a).unwrap_or(t);
         *seen.entry(addr).or_default() += 1;
     }
     for (addr, _) in seen.iter() {
-        assert!(
-            addresses.contains(*addr),
-            "the census found {addr}, which is not in the stack's plan"
-        );
+        assert!(addresses.contains(*addr), "the census found {addr}, which is not in the stack's plan");
     }
-    let unseen: Vec<&String> = addresses
-        .iter()
-        .filter(|a| !seen.contains_key(a.as_str()))
-        .collect();
+    let unseen: Vec<&String> = addresses.iter().filter(|a| !seen.contains_key(a.as_str())).collect();
     eprintln!(
         "census of a clean apply: {} tagged resources in {} types; addresses the census cannot see by tag (counted account-wide or not at all): {unseen:?}",
         tagged.len(),
@@ -122,11 +103,7 @@ fn ten_percent_faults_apply_and_destroy_in_one_run() {
             stats["calls"],
             stats["faults_injected"]
         );
-        assert_same(
-            &format!("seed {seed}: after apply"),
-            &census(&m, &stack, &scope),
-            &clean,
-        );
+        assert_same(&format!("seed {seed}: after apply"), &census(&m, &stack, &scope), &clean);
         m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
         p.reset();
@@ -137,15 +114,8 @@ fn ten_percent_faults_apply_and_destroy_in_one_run() {
             "seed {seed}: destroy through 10 % faults failed\nproxy: {dstats}\nstdout:\n{}\nstderr:\n{}",
             r.stdout, r.stderr
         );
-        eprintln!(
-            "seed {seed}: destroy {} calls, faults {}",
-            dstats["calls"], dstats["faults_injected"]
-        );
-        assert_same(
-            &format!("seed {seed}: after destroy"),
-            &census(&m, &stack, &scope),
-            &baseline,
-        );
+        eprintln!("seed {seed}: destroy {} calls, faults {}", dstats["calls"], dstats["faults_injected"]);
+        assert_same(&format!("seed {seed}: after destroy"), &census(&m, &stack, &scope), &baseline);
         for s in [&stats, &dstats] {
             for (k, v) in s["faults_injected"].as_object().unwrap() {
                 *injected.entry(k.clone()).or_default() += v.as_u64().unwrap();
@@ -209,12 +179,7 @@ fn killed_run(p: &Proxy, w: &Workdir, cmd: &str, delay: Duration) -> (usize, boo
 /// (`DBSnapshotAlreadyExists`). AWS does neither. Between a destroy and the
 /// next apply, the test removes them (final snapshots are kept).
 fn drop_automated_snapshots(m: &Moto) {
-    let v = m.aws(&[
-        "rds",
-        "describe-db-snapshots",
-        "--snapshot-type",
-        "automated",
-    ]);
+    let v = m.aws(&["rds", "describe-db-snapshots", "--snapshot-type", "automated"]);
     for s in v["DBSnapshots"].as_array().cloned().unwrap_or_default() {
         if let Some(id) = s["DBSnapshotIdentifier"].as_str() {
             m.aws(&["rds", "delete-db-snapshot", "--db-snapshot-identifier", id]);
@@ -227,10 +192,7 @@ const KILL_LATENCY_MS: u64 = 150;
 
 #[test]
 fn killed_at_twenty_random_moments_reruns_converge() {
-    let points: usize = std::env::var("INFRA_KILL_POINTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let points: usize = std::env::var("INFRA_KILL_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let m = Moto::start();
     let w = Workdir::reference();
     let (stack, scope, addresses) = describe_stack(&m, &w);
@@ -243,13 +205,7 @@ fn killed_at_twenty_random_moments_reruns_converge() {
     // that the work is spread over seconds (on moto the network tier applies
     // in a fraction of one) and kill points land among calls in flight;
     // a call cut off there may or may not have reached the emulator.
-    let p = Proxy::start(
-        &m,
-        ProxyOpts {
-            latency_ms: KILL_LATENCY_MS,
-            ..ProxyOpts::default()
-        },
-    );
+    let p = Proxy::start(&m, ProxyOpts { latency_ms: KILL_LATENCY_MS, ..ProxyOpts::default() });
     drop_automated_snapshots(&m);
     let t = Instant::now();
     p.infra(w.path(), &["apply", "--auto-approve"]).ok();
@@ -269,11 +225,7 @@ fn killed_at_twenty_random_moments_reruns_converge() {
     for k in 0..points {
         // Alternate: a killed apply from nothing, a killed destroy of the whole stack.
         let cmd = if k % 2 == 0 { "apply" } else { "destroy" };
-        let span = if cmd == "apply" {
-            apply_time
-        } else {
-            destroy_time
-        };
+        let span = if cmd == "apply" { apply_time } else { destroy_time };
         let delay = span.mul_f64(rng.next_f64());
         if cmd == "apply" {
             drop_automated_snapshots(&m);
@@ -282,11 +234,7 @@ fn killed_at_twenty_random_moments_reruns_converge() {
         log.push(format!(
             "{cmd} killed at {:.2}s after {done} finished steps{}",
             delay.as_secs_f64(),
-            if completed {
-                " (it had already completed)"
-            } else {
-                ""
-            }
+            if completed { " (it had already completed)" } else { "" }
         ));
         let r = m.infra(w.path(), &[cmd, "--auto-approve"]);
         assert_eq!(
@@ -298,11 +246,7 @@ fn killed_at_twenty_random_moments_reruns_converge() {
             r.stderr
         );
         let want = if cmd == "apply" { &clean } else { &baseline };
-        assert_same(
-            &format!("kill point {k} ({})", log.last().unwrap()),
-            &census(&m, &stack, &scope),
-            want,
-        );
+        assert_same(&format!("kill point {k} ({})", log.last().unwrap()), &census(&m, &stack, &scope), want);
         if cmd == "apply" {
             m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
         }
@@ -313,9 +257,6 @@ fn killed_at_twenty_random_moments_reruns_converge() {
     }
     assert_same("final destroy", &census(&m, &stack, &scope), &baseline);
     eprintln!("kill points:\n  {}", log.join("\n  "));
-    let mid = log
-        .iter()
-        .filter(|l| !l.contains("after 0 finished") && !l.contains("already completed"))
-        .count();
+    let mid = log.iter().filter(|l| !l.contains("after 0 finished") && !l.contains("already completed")).count();
     eprintln!("{mid} of {points} kill points fell in the middle of the work");
 }

@@ -48,39 +48,16 @@ fn every_corpus_file_gives_its_located_error_without_any_aws_call() {
     let dir = common::repo_root().join("tests/corpus");
     let expected = std::fs::read_to_string(dir.join("EXPECTED.tsv")).unwrap();
     let mut checked = 0;
-    for line in expected
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
+    for line in expected.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let mut parts = line.split('\t');
-        let (file, loc, needle) = (
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-        );
+        let (file, loc, needle) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
         for cmd in ["validate", "plan"] {
             let o = run_offline(&dir, &[cmd, "-f", file]);
             assert_eq!(o.code, 1, "{cmd} {file}: exit {}\n{}", o.code, o.stderr);
-            assert!(
-                !o.stderr.contains("panicked"),
-                "{file} panicked:\n{}",
-                o.stderr
-            );
-            assert!(
-                o.stderr.contains(&format!("{file}:{loc}")),
-                "{file}: expected location {loc}\n{}",
-                o.stderr
-            );
-            assert!(
-                o.stderr.contains(needle),
-                "{file}: expected {needle:?}\n{}",
-                o.stderr
-            );
-            assert!(
-                o.stderr.contains("help:"),
-                "{file}: no advice\n{}",
-                o.stderr
-            );
+            assert!(!o.stderr.contains("panicked"), "{file} panicked:\n{}", o.stderr);
+            assert!(o.stderr.contains(&format!("{file}:{loc}")), "{file}: expected location {loc}\n{}", o.stderr);
+            assert!(o.stderr.contains(needle), "{file}: expected {needle:?}\n{}", o.stderr);
+            assert!(o.stderr.contains("help:"), "{file}: no advice\n{}", o.stderr);
             assert_eq!(o.connections, 0, "{cmd} {file} called AWS");
         }
         checked += 1;
@@ -103,10 +80,7 @@ fn all_errors_are_reported_at_once() {
 
 #[test]
 fn huge_files_fail_fast() {
-    let w = common::Workdir::with_stack(&format!(
-        "stack: webapp\n# {}\n",
-        "x".repeat(3 * 1024 * 1024)
-    ));
+    let w = common::Workdir::with_stack(&format!("stack: webapp\n# {}\n", "x".repeat(3 * 1024 * 1024)));
     let o = run_offline(w.path(), &["plan"]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("limit"), "{}", o.stderr);
@@ -149,10 +123,7 @@ fn the_reference_stack_and_examples_are_valid_offline() {
 #[test]
 fn the_published_schema_is_up_to_date() {
     let root = common::repo_root();
-    let out = Command::new(env!("CARGO_BIN_EXE_infra"))
-        .arg("schema")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_infra")).arg("schema").output().unwrap();
     assert!(out.status.success());
     let committed = std::fs::read_to_string(root.join("schema/stack.schema.json")).unwrap();
     assert_eq!(
@@ -165,18 +136,11 @@ fn the_published_schema_is_up_to_date() {
 #[test]
 fn the_readme_shows_the_reference_stack_diagram() {
     let root = common::repo_root();
-    let out = Command::new(env!("CARGO_BIN_EXE_infra"))
-        .arg("graph")
-        .current_dir(&root)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_infra")).arg("graph").current_dir(&root).output().unwrap();
     assert!(out.status.success());
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(
-        readme.contains(&format!(
-            "```mermaid\n{}```",
-            String::from_utf8_lossy(&out.stdout)
-        )),
+        readme.contains(&format!("```mermaid\n{}```", String::from_utf8_lossy(&out.stdout))),
         "README.md's diagram is stale: paste the output of `infra graph`"
     );
 }

@@ -13,10 +13,7 @@ use serde_json::Value;
 /// Descriptions of the load balancer group's ingress rules, sorted.
 fn alb_descriptions(m: &Moto) -> Vec<String> {
     let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "webapp");
-    let alb = sgs
-        .iter()
-        .find(|g| tag(g, "infra:address") == Some("network.sg.alb"))
-        .expect("alb group");
+    let alb = sgs.iter().find(|g| tag(g, "infra:address") == Some("network.sg.alb")).expect("alb group");
     let mut d: Vec<String> = alb["IpPermissions"]
         .as_array()
         .unwrap()
@@ -39,11 +36,7 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     m.infra(w.path(), &["plan", "-o", "first.json"]).ok();
     let applied = m.infra(w.path(), &["apply", "first.json"]);
     applied.ok();
-    assert!(
-        applied.stdout.contains("Apply complete"),
-        "{}",
-        applied.stdout
-    );
+    assert!(applied.stdout.contains("Apply complete"), "{}", applied.stdout);
     assert_eq!(vpcs(&m, "webapp").len(), 1);
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
@@ -51,41 +44,22 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     w.edit("description: HTTP }", "description: plain HTTP }");
     m.infra(w.path(), &["plan", "-o", "second.json"]).ok();
     let vpc_id = vpcs(&m, "webapp")[0]["VpcId"].as_str().unwrap().to_string();
-    m.aws(&[
-        "ec2",
-        "create-tags",
-        "--resources",
-        &vpc_id,
-        "--tags",
-        "Key=changed,Value=by-hand",
-    ]);
+    m.aws(&["ec2", "create-tags", "--resources", &vpc_id, "--tags", "Key=changed,Value=by-hand"]);
     let refused = m.infra(w.path(), &["apply", "second.json"]);
     refused.code(1);
     assert!(refused.stderr.contains("stale"), "{}", refused.stderr);
     assert!(refused.stderr.contains("network.vpc"), "{}", refused.stderr);
     let vpc = &vpcs(&m, "webapp")[0];
-    assert_eq!(
-        tag(vpc, "owner"),
-        Some("platform-team"),
-        "nothing was changed"
-    );
+    assert_eq!(tag(vpc, "owner"), Some("platform-team"), "nothing was changed");
 
     // A plan of another stack is refused too.
     m.infra(w.path(), &["plan", "-o", "third.json"]).ok();
     let other = m.infra(w.path(), &["apply", "third.json", "--stack", "other"]);
     other.code(1);
-    assert!(
-        other.stderr.contains("belongs to stack \"webapp\""),
-        "{}",
-        other.stderr
-    );
+    assert!(other.stderr.contains("belongs to stack \"webapp\""), "{}", other.stderr);
     m.infra(w.path(), &["apply", "third.json"]).ok();
     assert_eq!(alb_descriptions(&m), vec!["HTTPS", "plain HTTP"]);
-    assert_eq!(
-        tag(&vpcs(&m, "webapp")[0], "changed"),
-        None,
-        "the hand-made tag is gone"
-    );
+    assert_eq!(tag(&vpcs(&m, "webapp")[0], "changed"), None, "the hand-made tag is gone");
 }
 
 #[test]
@@ -95,16 +69,12 @@ fn json_plan_matches_its_schema_and_events_parse_line_by_line() {
     let plan = m.infra(w.path(), &["plan", "--json"]);
     plan.ok();
     let doc: Value = serde_json::from_str(&plan.stdout).unwrap();
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo_root().join("schema/plan.schema.json")).unwrap(),
-    )
-    .unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::repo_root().join("schema/plan.schema.json")).unwrap())
+            .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
-    assert!(
-        errors.is_empty(),
-        "plan does not match schema/plan.schema.json: {errors:?}"
-    );
+    assert!(errors.is_empty(), "plan does not match schema/plan.schema.json: {errors:?}");
     assert_eq!(doc["format_version"], 1);
     assert!(doc["summary"]["add"].as_u64().unwrap() > 0);
 
@@ -113,22 +83,15 @@ fn json_plan_matches_its_schema_and_events_parse_line_by_line() {
 
     let apply = m.infra(w.path(), &["apply", "--auto-approve", "--json"]);
     apply.ok();
-    let events: Vec<Value> = apply
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let events: Vec<Value> =
+        apply.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
     assert_eq!(events.first().unwrap()["event"], "plan");
     assert_eq!(events.last().unwrap()["event"], "summary");
     assert_eq!(events.last().unwrap()["ok"], true);
     let started = events.iter().filter(|e| e["event"] == "started").count();
     let finished: Vec<&Value> = events.iter().filter(|e| e["event"] == "finished").collect();
     assert_eq!(started, finished.len());
-    assert!(
-        finished
-            .iter()
-            .all(|e| e["seconds"].is_number() && e["address"].is_string())
-    );
+    assert!(finished.iter().all(|e| e["seconds"].is_number() && e["address"].is_string()));
 
     let destroy = m.infra(w.path(), &["destroy", "--auto-approve", "--json"]);
     destroy.ok();
@@ -146,20 +109,12 @@ fn concurrent_applies_never_run_at_once() {
     let runs: Vec<_> = (0..2)
         .map(|_| {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
-            cmd.args(["apply", "--auto-approve"])
-                .current_dir(w.path())
-                .stdin(Stdio::null());
+            cmd.args(["apply", "--auto-approve"]).current_dir(w.path()).stdin(Stdio::null());
             m.env_for(&mut cmd);
-            cmd.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
         })
         .collect();
-    let outs: Vec<_> = runs
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outs: Vec<_> = runs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
     let codes: Vec<i32> = outs.iter().map(|o| o.status.code().unwrap()).collect();
     assert!(codes.contains(&0), "{codes:?}");
     for o in &outs {
@@ -169,11 +124,7 @@ fn concurrent_applies_never_run_at_once() {
         }
     }
     assert_eq!(vpcs(&m, "webapp").len(), 1, "nothing created twice");
-    assert_eq!(
-        m.ec2_by_stack("describe-subnets", "Subnets", "webapp")
-            .len(),
-        4
-    );
+    assert_eq!(m.ec2_by_stack("describe-subnets", "Subnets", "webapp").len(), 4);
 
     // With a lock timeout, the second waits and then finds nothing to do.
     let w2 = Workdir::reference();
@@ -181,24 +132,14 @@ fn concurrent_applies_never_run_at_once() {
     let runs: Vec<_> = (0..2)
         .map(|_| {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
-            cmd.args(["apply", "--auto-approve", "--lock-timeout", "60s"])
-                .current_dir(w2.path())
-                .stdin(Stdio::null());
+            cmd.args(["apply", "--auto-approve", "--lock-timeout", "60s"]).current_dir(w2.path()).stdin(Stdio::null());
             m.env_for(&mut cmd);
-            cmd.stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
         })
         .collect();
     for c in runs {
         let o = c.wait_with_output().unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     }
     assert_eq!(vpcs(&m, "webapp").len(), 1);
     assert_eq!(alb_descriptions(&m), vec!["HTTPS", "night HTTP"]);
@@ -226,16 +167,8 @@ fn concurrent_applies_never_run_at_once() {
     ]);
     let held = m.infra(w.path(), &["destroy", "--auto-approve"]);
     held.code(3);
-    assert!(
-        held.stderr.contains("alice@ci-runner-7") && held.stderr.contains("4242"),
-        "{}",
-        held.stderr
-    );
-    assert_eq!(
-        vpcs(&m, "webapp").len(),
-        1,
-        "a locked destroy deletes nothing"
-    );
+    assert!(held.stderr.contains("alice@ci-runner-7") && held.stderr.contains("4242"), "{}", held.stderr);
+    assert_eq!(vpcs(&m, "webapp").len(), 1, "a locked destroy deletes nothing");
     let un = m.infra(w.path(), &["unlock"]);
     un.ok();
     assert!(un.stdout.contains("alice@ci-runner-7"), "{}", un.stdout);
@@ -243,10 +176,7 @@ fn concurrent_applies_never_run_at_once() {
     assert!(vpcs(&m, "webapp").is_empty());
     // Released after success: nothing left in the lock bucket.
     let objects = m.aws(&["s3api", "list-objects-v2", "--bucket", &bucket]);
-    assert!(
-        objects["Contents"].as_array().is_none_or(|c| c.is_empty()),
-        "{objects}"
-    );
+    assert!(objects["Contents"].as_array().is_none_or(|c| c.is_empty()), "{objects}");
 }
 
 #[test]
@@ -262,26 +192,19 @@ fn outputs_match_what_the_aws_cli_reads() {
         assert!(!v.is_null(), "output {name} has no value");
     }
     let one = m.infra(w.path(), &["output", "vpc_id"]);
-    assert_eq!(
-        one.stdout.trim(),
-        vpcs(&m, "webapp")[0]["VpcId"].as_str().unwrap()
-    );
+    assert_eq!(one.stdout.trim(), vpcs(&m, "webapp")[0]["VpcId"].as_str().unwrap());
 }
 
 #[test]
 fn environments_deploy_as_their_own_stacks() {
     let m = Moto::start();
     let w = Workdir::reference();
-    m.infra(w.path(), &["apply", "--auto-approve", "-e", "dev"])
-        .ok();
+    m.infra(w.path(), &["apply", "--auto-approve", "-e", "dev"]).ok();
     assert_eq!(vpcs(&m, "webapp-dev").len(), 1);
     assert!(vpcs(&m, "webapp").is_empty());
-    m.infra(w.path(), &["plan", "--detailed-exitcode", "-e", "dev"])
-        .code(0);
-    m.infra(w.path(), &["plan", "--detailed-exitcode", "-e", "prod"])
-        .code(2);
-    m.infra(w.path(), &["destroy", "--auto-approve", "-e", "dev"])
-        .ok();
+    m.infra(w.path(), &["plan", "--detailed-exitcode", "-e", "dev"]).code(0);
+    m.infra(w.path(), &["plan", "--detailed-exitcode", "-e", "prod"]).code(2);
+    m.infra(w.path(), &["destroy", "--auto-approve", "-e", "dev"]).ok();
     assert!(vpcs(&m, "webapp-dev").is_empty());
 }
 
@@ -289,58 +212,25 @@ fn environments_deploy_as_their_own_stacks() {
 fn target_and_exclude_apply_part_of_the_stack() {
     let m = Moto::start();
     let w = Workdir::reference();
-    let plan = m.infra(
-        w.path(),
-        &["plan", "--target", "network.route_table.public"],
-    );
+    let plan = m.infra(w.path(), &["plan", "--target", "network.route_table.public"]);
     plan.ok();
     // The route table needs the VPC, the gateway and the public subnets.
-    for a in [
-        "network.vpc",
-        "network.igw",
-        "network.subnet.public.us-east-1a",
-        "network.route_table.public",
-    ] {
-        assert!(
-            plan.stdout.contains(&format!("+ {a} ")),
-            "{a}:\n{}",
-            plan.stdout
-        );
+    for a in ["network.vpc", "network.igw", "network.subnet.public.us-east-1a", "network.route_table.public"] {
+        assert!(plan.stdout.contains(&format!("+ {a} ")), "{a}:\n{}", plan.stdout);
     }
     assert!(!plan.stdout.contains("network.sg."), "{}", plan.stdout);
-    m.infra(
-        w.path(),
-        &[
-            "apply",
-            "--auto-approve",
-            "--target",
-            "network.route_table.public",
-        ],
-    )
-    .ok();
-    assert!(
-        m.ec2_by_stack("describe-security-groups", "SecurityGroups", "webapp")
-            .is_empty()
-    );
-    assert_eq!(
-        m.ec2_by_stack("describe-route-tables", "RouteTables", "webapp")
-            .len(),
-        1
-    );
+    m.infra(w.path(), &["apply", "--auto-approve", "--target", "network.route_table.public"]).ok();
+    assert!(m.ec2_by_stack("describe-security-groups", "SecurityGroups", "webapp").is_empty());
+    assert_eq!(m.ec2_by_stack("describe-route-tables", "RouteTables", "webapp").len(), 1);
 
-    m.infra(
-        w.path(),
-        &["apply", "--auto-approve", "--exclude", "network.sg.alb"],
-    )
-    .ok();
+    m.infra(w.path(), &["apply", "--auto-approve", "--exclude", "network.sg.alb"]).ok();
     let sgs: Vec<String> = m
         .ec2_by_stack("describe-security-groups", "SecurityGroups", "webapp")
         .iter()
         .map(|g| tag(g, "infra:address").unwrap().to_string())
         .collect();
     assert!(
-        !sgs.contains(&"network.sg.alb".to_string())
-            && !sgs.contains(&"network.sg.web".to_string()),
+        !sgs.contains(&"network.sg.alb".to_string()) && !sgs.contains(&"network.sg.web".to_string()),
         "web needs alb: {sgs:?}"
     );
     assert!(sgs.contains(&"network.sg.functions".to_string()));
@@ -376,11 +266,7 @@ fn the_graph_parses_as_mermaid_and_dot_and_has_every_tier() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("node not found");
-    node.stdin
-        .take()
-        .unwrap()
-        .write_all(mermaid.as_bytes())
-        .unwrap();
+    node.stdin.take().unwrap().write_all(mermaid.as_bytes()).unwrap();
     let o = node.wait_with_output().unwrap();
     assert!(
         o.status.success(),
@@ -388,10 +274,7 @@ fn the_graph_parses_as_mermaid_and_dot_and_has_every_tier() {
         String::from_utf8_lossy(&o.stderr)
     );
     for t in &tiers {
-        assert!(
-            mermaid.contains(&format!("subgraph {t}[")),
-            "tier {t} missing from the Mermaid graph"
-        );
+        assert!(mermaid.contains(&format!("subgraph {t}[")), "tier {t} missing from the Mermaid graph");
     }
 
     let dot = run("dot");
@@ -404,11 +287,7 @@ fn the_graph_parses_as_mermaid_and_dot_and_has_every_tier() {
         .unwrap();
     py.stdin.take().unwrap().write_all(dot.as_bytes()).unwrap();
     let o = py.wait_with_output().unwrap();
-    assert!(
-        o.status.success(),
-        "DOT does not parse: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "DOT does not parse: {}", String::from_utf8_lossy(&o.stderr));
     let clusters: usize = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
     assert_eq!(clusters, tiers.len(), "one cluster per tier");
 }
@@ -419,26 +298,17 @@ fn ctrl_c_mid_apply_finishes_running_steps_releases_the_lock_and_a_rerun_complet
     let w = Workdir::reference();
     let slow = common::SlowProxy::start(m.port, std::time::Duration::from_millis(400));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
-    cmd.args(["apply", "--auto-approve", "--target", "network"])
-        .current_dir(w.path())
-        .stdin(Stdio::null());
+    cmd.args(["apply", "--auto-approve", "--target", "network"]).current_dir(w.path()).stdin(Stdio::null());
     m.env_for(&mut cmd);
     cmd.env("AWS_ENDPOINT_URL", &slow.endpoint);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // Interrupt once steps are running (the apply has started changing things).
     let stdout_pipe = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
         let mut all = String::new();
-        for line in std::io::BufReader::new(stdout_pipe)
-            .lines()
-            .map_while(Result::ok)
-        {
+        for line in std::io::BufReader::new(stdout_pipe).lines().map_while(Result::ok) {
             if line.contains("creating...") {
                 let _ = tx.send(());
             }
@@ -447,21 +317,13 @@ fn ctrl_c_mid_apply_finishes_running_steps_releases_the_lock_and_a_rerun_complet
         }
         all
     });
-    rx.recv_timeout(std::time::Duration::from_secs(120))
-        .expect("the apply never started creating");
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the apply never started creating");
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
     let stdout = reader.join().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    assert_eq!(out.status.code(), Some(130), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("creating..."), "{stdout}");
     assert!(stderr.contains("Interrupted"), "{stderr}");
     assert!(stderr.contains("not started"), "{stderr}");
@@ -475,10 +337,7 @@ fn ctrl_c_mid_apply_finishes_running_steps_releases_the_lock_and_a_rerun_complet
         .unwrap()
         .to_string();
     let objects = m.aws(&["s3api", "list-objects-v2", "--bucket", &bucket]);
-    assert!(
-        objects["Contents"].as_array().is_none_or(|c| c.is_empty()),
-        "lock left behind: {objects}"
-    );
+    assert!(objects["Contents"].as_array().is_none_or(|c| c.is_empty()), "lock left behind: {objects}");
     // A rerun completes, and the stack is exactly there.
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);

@@ -69,9 +69,7 @@ pub fn parse_factor(s: &str) -> Result<f64, String> {
     if f.is_finite() && f > 0.0 {
         Ok(f)
     } else {
-        Err(format!(
-            "{s}: the factor must be a positive number, e.g. 1/60 or 0.05"
-        ))
+        Err(format!("{s}: the factor must be a positive number, e.g. 1/60 or 0.05"))
     }
 }
 
@@ -99,10 +97,7 @@ impl Call<'_> {
         out
     }
     fn param(&self, key: &str) -> Option<String> {
-        self.form()
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.form().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
     /// `Prefix.member.1`, `Prefix.VpcSecurityGroupId.1` (a list member's
     /// own name, as RDS has them), or `Prefix.1` (EC2).
@@ -127,12 +122,7 @@ impl Call<'_> {
     }
     /// The REST path's segments after the API version (`2015-03-31`).
     fn rest(&self) -> Vec<String> {
-        let segs: Vec<String> = self
-            .path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(percent_decode)
-            .collect();
+        let segs: Vec<String> = self.path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
         match segs.iter().position(|s| is_api_version(s)) {
             Some(i) => segs[i + 1..].to_vec(),
             None => segs,
@@ -142,10 +132,7 @@ impl Call<'_> {
 
 fn is_api_version(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && s.replace('-', "").bytes().all(|c| c.is_ascii_digit())
+    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && s.replace('-', "").bytes().all(|c| c.is_ascii_digit())
 }
 
 /// A call the clock answers itself, as AWS would at this moment.
@@ -157,11 +144,7 @@ pub struct Refusal {
 }
 
 fn refuse(status: u16, code: &'static str, message: String) -> Option<Refusal> {
-    Some(Refusal {
-        status,
-        code,
-        message,
-    })
+    Some(Refusal { status, code, message })
 }
 
 /// A sequence of states, each for a while, then a final one.
@@ -239,19 +222,13 @@ fn tl(start: Instant, steps: Vec<(&'static str, Duration)>, end: &'static str) -
 
 impl Clock {
     pub fn new(factor: f64) -> Clock {
-        Clock {
-            factor,
-            world: Mutex::new(World::default()),
-        }
+        Clock { factor, world: Mutex::new(World::default()) }
     }
 
     /// A duration of the table, scaled.
     fn d(&self, key: &str) -> Duration {
-        let secs = DURATIONS
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, s)| *s)
-            .unwrap_or_else(|| panic!("no duration {key}"));
+        let secs =
+            DURATIONS.iter().find(|(k, _)| *k == key).map(|(_, s)| *s).unwrap_or_else(|| panic!("no duration {key}"));
         Duration::from_secs_f64(secs * self.factor)
     }
 
@@ -265,16 +242,15 @@ impl Clock {
                 (state != "available").then(|| Refusal {
                     status: 400,
                     code: "InvalidDBInstanceState",
-                    message: format!(
-                        "Database instance {id} is not in available state (it is {state})."
-                    ),
+                    message: format!("Database instance {id} is not in available state (it is {state})."),
                 })
             }
             ("rds", "DeleteDBSubnetGroup") => {
                 let name = c.param("DBSubnetGroupName")?;
-                let user = w.dbs.iter().find(|(_, db)| {
-                    db.subnet_group.as_deref() == Some(name.as_str()) && db.life.at(now) != GONE
-                })?;
+                let user = w
+                    .dbs
+                    .iter()
+                    .find(|(_, db)| db.subnet_group.as_deref() == Some(name.as_str()) && db.life.at(now) != GONE)?;
                 refuse(
                     400,
                     "InvalidDBSubnetGroupStateFault",
@@ -296,17 +272,11 @@ impl Clock {
             ("ec2", "DeleteSecurityGroup") => {
                 let id = c.param("GroupId")?;
                 let why = w.held(&id, now)?;
-                refuse(
-                    400,
-                    "DependencyViolation",
-                    format!("resource {id} has a dependent object ({why})"),
-                )
+                refuse(400, "DependencyViolation", format!("resource {id} has a dependent object ({why})"))
             }
             ("ec2", "DetachInternetGateway") => {
                 let vpc = c.param("VpcId")?;
-                w.nat_gateways
-                    .values()
-                    .find(|(life, _, v)| *v == vpc && life.at(now) != "deleted")?;
+                w.nat_gateways.values().find(|(life, _, v)| *v == vpc && life.at(now) != "deleted")?;
                 refuse(
                     400,
                     "DependencyViolation",
@@ -315,49 +285,32 @@ impl Clock {
                     ),
                 )
             }
-            (
-                "dynamodb",
-                op @ ("UpdateTable"
-                | "DeleteTable"
-                | "UpdateTimeToLive"
-                | "UpdateContinuousBackups"),
-            ) => {
+            ("dynamodb", op @ ("UpdateTable" | "DeleteTable" | "UpdateTimeToLive" | "UpdateContinuousBackups")) => {
                 let name = c.json()["TableName"].as_str()?.to_string();
                 let t = w.tables.get(&name)?;
                 let state = t.life.at(now);
                 if !matches!(state, "CREATING" | "UPDATING") {
                     return None;
                 }
-                let doing = if state == "CREATING" {
-                    "created"
-                } else {
-                    "updated"
-                };
+                let doing = if state == "CREATING" { "created" } else { "updated" };
                 if op == "UpdateContinuousBackups" {
                     return refuse(
                         400,
                         "ContinuousBackupsUnavailableException",
-                        format!(
-                            "Backups are being enabled for the table: {name}. Please retry later"
-                        ),
+                        format!("Backups are being enabled for the table: {name}. Please retry later"),
                     );
                 }
                 refuse(
                     400,
                     "ResourceInUseException",
-                    format!(
-                        "Attempt to change a resource which is still in use: Table is being {doing}: {name}"
-                    ),
+                    format!("Attempt to change a resource which is still in use: Table is being {doing}: {name}"),
                 )
             }
             ("lambda", _) => {
                 let rest = c.rest();
                 let is_update = match (c.method, rest.as_slice()) {
                     ("PUT", [f, _, last]) if f == "functions" => {
-                        matches!(
-                            last.as_str(),
-                            "code" | "configuration" | "code-signing-config"
-                        )
+                        matches!(last.as_str(), "code" | "configuration" | "code-signing-config")
                     }
                     ("POST", [f, _, last]) if f == "functions" => last == "versions",
                     _ => false,
@@ -394,9 +347,7 @@ impl Clock {
                         (life.at(now) == "InProgress").then(|| Refusal {
                             status: 409,
                             code: "DistributionNotDisabled",
-                            message:
-                                "The distribution you are trying to delete has not been disabled."
-                                    .into(),
+                            message: "The distribution you are trying to delete has not been disabled.".into(),
                         })
                     }
                     _ => None,
@@ -408,13 +359,7 @@ impl Clock {
 
     /// Records what the call did and rewrites the emulator's answer as AWS
     /// would give it at `now`. `None`: the answer stands as it is.
-    pub fn rewrite(
-        &self,
-        c: &Call,
-        status: u16,
-        body: &[u8],
-        now: Instant,
-    ) -> Option<(u16, Vec<u8>)> {
+    pub fn rewrite(&self, c: &Call, status: u16, body: &[u8], now: Instant) -> Option<(u16, Vec<u8>)> {
         let text = std::str::from_utf8(body).ok()?;
         let mut w = self.world.lock().unwrap();
         let out = match c.service {
@@ -432,9 +377,7 @@ impl Clock {
     /// The state of every resource the clock follows (`GET /__proxy/clock`).
     pub fn snapshot(&self, now: Instant) -> Value {
         let w = self.world.lock().unwrap();
-        let map = |m: Vec<(String, &'static str)>| -> BTreeMap<String, &'static str> {
-            m.into_iter().collect()
-        };
+        let map = |m: Vec<(String, &'static str)>| -> BTreeMap<String, &'static str> { m.into_iter().collect() };
         json!({
             "factor": self.factor,
             "rds.db_instance": map(w.dbs.iter().map(|(k, v)| (k.clone(), v.life.at(now))).collect()),
@@ -456,14 +399,7 @@ impl Clock {
 
     // ---------------------------------------------------------------- RDS
 
-    fn rds(
-        &self,
-        w: &mut World,
-        c: &Call,
-        status: u16,
-        text: &str,
-        now: Instant,
-    ) -> Option<(u16, String)> {
+    fn rds(&self, w: &mut World, c: &Call, status: u16, text: &str, now: Instant) -> Option<(u16, String)> {
         match c.action {
             "CreateDBSubnetGroup" if status == 200 => {
                 let name = c.param("DBSubnetGroupName")?;
@@ -472,11 +408,7 @@ impl Clock {
             }
             "CreateDBInstance" if status == 200 => {
                 let id = c.param("DBInstanceIdentifier")?;
-                let az = if c.param("MultiAZ").as_deref() == Some("true") {
-                    "multi_az"
-                } else {
-                    "single_az"
-                };
+                let az = if c.param("MultiAZ").as_deref() == Some("true") { "multi_az" } else { "single_az" };
                 let life = tl(
                     now,
                     vec![
@@ -511,9 +443,7 @@ impl Clock {
                 if snapshot {
                     d += self.d("rds.final_snapshot");
                 }
-                let saved = xml::find_all(text, "DBInstance")
-                    .first()
-                    .map(|r| text[r.clone()].to_string());
+                let saved = xml::find_all(text, "DBInstance").first().map(|r| text[r.clone()].to_string());
                 let db = w.dbs.entry(id).or_insert_with(|| Db {
                     life: tl(now, vec![], "available"),
                     security_groups: vec![],
@@ -547,14 +477,7 @@ impl Clock {
 
     // ---------------------------------------------------------------- EC2
 
-    fn ec2(
-        &self,
-        w: &mut World,
-        c: &Call,
-        status: u16,
-        text: &str,
-        now: Instant,
-    ) -> Option<(u16, String)> {
+    fn ec2(&self, w: &mut World, c: &Call, status: u16, text: &str, now: Instant) -> Option<(u16, String)> {
         if status != 200 {
             return None;
         }
@@ -565,16 +488,9 @@ impl Clock {
                 let id = xml::text(inner, "natGatewayId")?.to_string();
                 let subnet = xml::text(inner, "subnetId").unwrap_or("").to_string();
                 let vpc = xml::text(inner, "vpcId").unwrap_or("").to_string();
-                let life = tl(
-                    now,
-                    vec![("pending", self.d("ec2.nat_gateway.pending"))],
-                    "available",
-                );
+                let life = tl(now, vec![("pending", self.d("ec2.nat_gateway.pending"))], "available");
                 w.nat_gateways.insert(id, (life, subnet, vpc));
-                Some((
-                    status,
-                    ec2_items(text, "natGateway", "natGatewayId", &nat_states(w), now),
-                ))
+                Some((status, ec2_items(text, "natGateway", "natGatewayId", &nat_states(w), now)))
             }
             "DeleteNatGateway" => {
                 let id = c.param("NatGatewayId")?;
@@ -583,10 +499,9 @@ impl Clock {
                 nat.0 = tl(now, vec![("deleting", d)], "deleted");
                 None
             }
-            "DescribeNatGateways" => Some((
-                status,
-                ec2_items(text, "natGatewaySet", "natGatewayId", &nat_states(w), now),
-            )),
+            "DescribeNatGateways" => {
+                Some((status, ec2_items(text, "natGatewaySet", "natGatewayId", &nat_states(w), now)))
+            }
             "CreateVpcEndpoint" => {
                 let el = xml::child_path(text, &["CreateVpcEndpointResponse", "vpcEndpoint"])?;
                 let inner = &text[el];
@@ -596,20 +511,13 @@ impl Clock {
                 } else {
                     "ec2.vpc_endpoint.gateway.pending"
                 };
-                w.vpc_endpoints
-                    .insert(id, tl(now, vec![("pending", self.d(key))], "available"));
+                w.vpc_endpoints.insert(id, tl(now, vec![("pending", self.d(key))], "available"));
                 let states: HashMap<String, Timeline> = w.vpc_endpoints.clone();
-                Some((
-                    status,
-                    ec2_items(text, "vpcEndpoint", "vpcEndpointId", &states, now),
-                ))
+                Some((status, ec2_items(text, "vpcEndpoint", "vpcEndpointId", &states, now)))
             }
             "DescribeVpcEndpoints" => {
                 let states = w.vpc_endpoints.clone();
-                Some((
-                    status,
-                    ec2_items(text, "vpcEndpointSet", "vpcEndpointId", &states, now),
-                ))
+                Some((status, ec2_items(text, "vpcEndpointSet", "vpcEndpointId", &states, now)))
             }
             _ => None,
         }
@@ -617,44 +525,22 @@ impl Clock {
 
     // ---------------------------------------------------------------- ELBv2
 
-    fn elbv2(
-        &self,
-        w: &mut World,
-        c: &Call,
-        status: u16,
-        text: &str,
-        now: Instant,
-    ) -> Option<(u16, String)> {
+    fn elbv2(&self, w: &mut World, c: &Call, status: u16, text: &str, now: Instant) -> Option<(u16, String)> {
         if status != 200 {
             return None;
         }
         match c.action {
             "CreateLoadBalancer" => {
-                let members = xml::members(
-                    text,
-                    &[
-                        "CreateLoadBalancerResponse",
-                        "CreateLoadBalancerResult",
-                        "LoadBalancers",
-                    ],
-                );
-                let arn = members
-                    .first()
-                    .and_then(|r| xml::text(&text[r.clone()], "LoadBalancerArn"))?
-                    .to_string();
+                let members =
+                    xml::members(text, &["CreateLoadBalancerResponse", "CreateLoadBalancerResult", "LoadBalancers"]);
+                let arn = members.first().and_then(|r| xml::text(&text[r.clone()], "LoadBalancerArn"))?.to_string();
                 let mut held = c.list("SecurityGroups");
                 held.extend(c.list("Subnets"));
-                let life = tl(
-                    now,
-                    vec![("provisioning", self.d("elbv2.provisioning"))],
-                    "active",
-                );
+                let life = tl(now, vec![("provisioning", self.d("elbv2.provisioning"))], "active");
                 w.load_balancers.insert(arn, (life, held));
                 Some((status, lb_states(text, "CreateLoadBalancer", w, now)))
             }
-            "DescribeLoadBalancers" => {
-                Some((status, lb_states(text, "DescribeLoadBalancers", w, now)))
-            }
+            "DescribeLoadBalancers" => Some((status, lb_states(text, "DescribeLoadBalancers", w, now))),
             "DeleteLoadBalancer" => {
                 let arn = c.param("LoadBalancerArn")?;
                 let (_, held) = w.load_balancers.remove(&arn)?;
@@ -662,9 +548,7 @@ impl Clock {
                 w.holds.push(Hold {
                     ids: held,
                     until,
-                    why: format!(
-                        "the network interfaces of load balancer {arn} are being released"
-                    ),
+                    why: format!("the network interfaces of load balancer {arn} are being released"),
                 });
                 None
             }
@@ -674,25 +558,12 @@ impl Clock {
 
     // ---------------------------------------------------------------- CloudFront
 
-    fn cloudfront(
-        &self,
-        w: &mut World,
-        c: &Call,
-        status: u16,
-        text: &str,
-        now: Instant,
-    ) -> Option<(u16, String)> {
+    fn cloudfront(&self, w: &mut World, c: &Call, status: u16, text: &str, now: Instant) -> Option<(u16, String)> {
         if !(200..300).contains(&status) {
             return None;
         }
         let rest = c.rest();
-        let deploy = || {
-            tl(
-                now,
-                vec![("InProgress", self.d("cloudfront.deploy"))],
-                "Deployed",
-            )
-        };
+        let deploy = || tl(now, vec![("InProgress", self.d("cloudfront.deploy"))], "Deployed");
         match (c.method, rest.as_slice()) {
             // CreateDistribution (and ...WithTags)
             ("POST", [d]) if d == "distribution" => {
@@ -712,14 +583,8 @@ impl Clock {
             ("POST", [d, id, inv]) if d == "distribution" && inv == "invalidation" => {
                 let _ = id;
                 let iid = xml::text(text, "Id")?.to_string();
-                w.invalidations.insert(
-                    iid,
-                    tl(
-                        now,
-                        vec![("InProgress", self.d("cloudfront.invalidation"))],
-                        "Completed",
-                    ),
-                );
+                w.invalidations
+                    .insert(iid, tl(now, vec![("InProgress", self.d("cloudfront.invalidation"))], "Completed"));
                 Some((status, cf_status(text, w, now)))
             }
             ("GET", _) => Some((status, cf_status(text, w, now))),
@@ -729,14 +594,7 @@ impl Clock {
 
     // ---------------------------------------------------------------- Lambda
 
-    fn lambda(
-        &self,
-        w: &mut World,
-        c: &Call,
-        status: u16,
-        text: &str,
-        now: Instant,
-    ) -> Option<(u16, String)> {
+    fn lambda(&self, w: &mut World, c: &Call, status: u16, text: &str, now: Instant) -> Option<(u16, String)> {
         if !(200..300).contains(&status) {
             return None;
         }
@@ -752,9 +610,7 @@ impl Clock {
                 w.holds.push(Hold {
                     ids,
                     until: now + self.d("lambda.vpc.eni_release"),
-                    why: format!(
-                        "the network interfaces of deleted VPC function {name} are being released"
-                    ),
+                    why: format!("the network interfaces of deleted VPC function {name} are being released"),
                 });
             }
             return None;
@@ -765,11 +621,7 @@ impl Clock {
                 let req = c.json();
                 let name = v["FunctionName"].as_str()?.to_string();
                 let (subnets, sgs) = vpc_of(&req["VpcConfig"]);
-                let key = if subnets.is_empty() {
-                    "lambda.pending"
-                } else {
-                    "lambda.vpc.pending"
-                };
+                let key = if subnets.is_empty() { "lambda.pending" } else { "lambda.vpc.pending" };
                 w.functions.insert(
                     name,
                     Function {
@@ -780,24 +632,17 @@ impl Clock {
                     },
                 );
             }
-            ("PUT", [f, name, what])
-                if f == "functions" && (what == "code" || what == "configuration") =>
-            {
+            ("PUT", [f, name, what]) if f == "functions" && (what == "code" || what == "configuration") => {
                 let name = function_name(name);
                 let req = c.json();
-                let vpc_change =
-                    what == "configuration" && req.get("VpcConfig").is_some_and(|v| !v.is_null());
+                let vpc_change = what == "configuration" && req.get("VpcConfig").is_some_and(|v| !v.is_null());
                 let func = w.functions.get_mut(&name)?;
                 if vpc_change {
                     let (subnets, sgs) = vpc_of(&req["VpcConfig"]);
                     func.subnets = subnets;
                     func.security_groups = sgs;
                 }
-                let key = if vpc_change && !func.subnets.is_empty() {
-                    "lambda.vpc.update"
-                } else {
-                    "lambda.update"
-                };
+                let key = if vpc_change && !func.subnets.is_empty() { "lambda.vpc.update" } else { "lambda.update" };
                 func.update = Some(tl(now, vec![("InProgress", self.d(key))], "Successful"));
             }
             _ => {}
@@ -823,10 +668,7 @@ impl Clock {
             let state = func.state.at(now);
             o.insert("State".into(), json!(state));
             if state == "Pending" {
-                o.insert(
-                    "StateReason".into(),
-                    json!("The function is being created."),
-                );
+                o.insert("StateReason".into(), json!("The function is being created."));
                 o.insert("StateReasonCode".into(), json!("Creating"));
             } else {
                 o.remove("StateReason");
@@ -842,14 +684,7 @@ impl Clock {
 
     // ---------------------------------------------------------------- DynamoDB
 
-    fn dynamodb(
-        &self,
-        w: &mut World,
-        c: &Call,
-        status: u16,
-        text: &str,
-        now: Instant,
-    ) -> Option<(u16, String)> {
+    fn dynamodb(&self, w: &mut World, c: &Call, status: u16, text: &str, now: Instant) -> Option<(u16, String)> {
         let req = c.json();
         let name = req["TableName"].as_str()?.to_string();
         if status != 200 {
@@ -868,11 +703,7 @@ impl Clock {
         let mut v: Value = serde_json::from_str(text).ok()?;
         match c.action {
             "CreateTable" => {
-                let life = tl(
-                    now,
-                    vec![("CREATING", self.d("dynamodb.creating"))],
-                    "ACTIVE",
-                );
+                let life = tl(now, vec![("CREATING", self.d("dynamodb.creating"))], "ACTIVE");
                 let indexes = req["GlobalSecondaryIndexes"]
                     .as_array()
                     .into_iter()
@@ -880,30 +711,16 @@ impl Clock {
                     .filter_map(|i| i["IndexName"].as_str())
                     .map(|n| (n.to_string(), (life.clone(), false)))
                     .collect();
-                w.tables.insert(
-                    name.clone(),
-                    Table {
-                        life,
-                        indexes,
-                        saved: None,
-                    },
-                );
+                w.tables.insert(name.clone(), Table { life, indexes, saved: None });
             }
             "UpdateTable" => {
                 let d = self.d("dynamodb.updating");
                 let backfill = self.d("dynamodb.gsi_backfill");
                 let t = w.tables.get_mut(&name)?;
                 t.life = tl(now, vec![("UPDATING", d)], "ACTIVE");
-                for u in req["GlobalSecondaryIndexUpdates"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
+                for u in req["GlobalSecondaryIndexUpdates"].as_array().into_iter().flatten() {
                     if let Some(n) = u["Create"]["IndexName"].as_str() {
-                        t.indexes.insert(
-                            n.to_string(),
-                            (tl(now, vec![("CREATING", backfill)], "ACTIVE"), true),
-                        );
+                        t.indexes.insert(n.to_string(), (tl(now, vec![("CREATING", backfill)], "ACTIVE"), true));
                     }
                 }
             }
@@ -921,22 +738,13 @@ impl Clock {
             _ => return None,
         }
         let t = w.tables.get(&name)?;
-        let desc = if v.get("Table").is_some() {
-            &mut v["Table"]
-        } else {
-            &mut v["TableDescription"]
-        };
+        let desc = if v.get("Table").is_some() { &mut v["Table"] } else { &mut v["TableDescription"] };
         if !desc.is_object() {
             return None;
         }
         desc["TableStatus"] = json!(t.life.at(now));
-        for ix in desc["GlobalSecondaryIndexes"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-        {
-            let Some((life, backfill)) = ix["IndexName"].as_str().and_then(|n| t.indexes.get(n))
-            else {
+        for ix in desc["GlobalSecondaryIndexes"].as_array_mut().into_iter().flatten() {
+            let Some((life, backfill)) = ix["IndexName"].as_str().and_then(|n| t.indexes.get(n)) else {
                 continue;
             };
             let state = life.at(now);
@@ -952,23 +760,14 @@ impl Clock {
 impl World {
     /// Why `id` (a subnet or security group) cannot be deleted now, if it cannot.
     fn held(&self, id: &str, now: Instant) -> Option<String> {
-        if let Some(h) = self
-            .holds
-            .iter()
-            .find(|h| h.until > now && h.ids.iter().any(|i| i == id))
-        {
+        if let Some(h) = self.holds.iter().find(|h| h.until > now && h.ids.iter().any(|i| i == id)) {
             return Some(h.why.clone());
         }
         for (name, db) in &self.dbs {
             if db.life.at(now) == GONE {
                 continue;
             }
-            let subnets = db
-                .subnet_group
-                .as_ref()
-                .and_then(|g| self.subnet_groups.get(g))
-                .cloned()
-                .unwrap_or_default();
+            let subnets = db.subnet_group.as_ref().and_then(|g| self.subnet_groups.get(g)).cloned().unwrap_or_default();
             if db.security_groups.iter().chain(&subnets).any(|i| i == id) {
                 return Some(format!("database instance {name} is {}", db.life.at(now)));
             }
@@ -984,11 +783,7 @@ impl World {
 
 fn vpc_of(v: &Value) -> (Vec<String>, Vec<String>) {
     let list = |k: &str| -> Vec<String> {
-        v[k].as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect()
+        v[k].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
     };
     (list("SubnetIds"), list("SecurityGroupIds"))
 }
@@ -1002,10 +797,7 @@ fn function_name(s: &str) -> String {
 }
 
 fn nat_states(w: &World) -> HashMap<String, Timeline> {
-    w.nat_gateways
-        .iter()
-        .map(|(k, v)| (k.clone(), v.0.clone()))
-        .collect()
+    w.nat_gateways.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
 }
 
 /// Rewrites the `<DBInstance>` elements of an RDS answer: each followed
@@ -1052,13 +844,7 @@ fn rds_instances(text: &str, w: &World, now: Instant, list_deleting: bool) -> St
 
 /// Sets `<state>` of each EC2 item (`<container><item>` or a single
 /// `<container>` element) whose `id_tag` is followed.
-fn ec2_items(
-    text: &str,
-    container: &str,
-    id_tag: &str,
-    states: &HashMap<String, Timeline>,
-    now: Instant,
-) -> String {
+fn ec2_items(text: &str, container: &str, id_tag: &str, states: &HashMap<String, Timeline>, now: Instant) -> String {
     let fix = |el: &str| -> Option<String> {
         let id = xml::text(el, id_tag)?;
         let life = states.get(id)?;
@@ -1076,11 +862,7 @@ fn ec2_items(
 }
 
 fn lb_states(text: &str, op: &str, w: &World, now: Instant) -> String {
-    let path = [
-        format!("{op}Response"),
-        format!("{op}Result"),
-        "LoadBalancers".to_string(),
-    ];
+    let path = [format!("{op}Response"), format!("{op}Result"), "LoadBalancers".to_string()];
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     let Some(set) = xml::child_path(text, &path) else {
         return text.to_string();
@@ -1090,12 +872,7 @@ fn lb_states(text: &str, op: &str, w: &World, now: Instant) -> String {
         let (life, _) = w.load_balancers.get(arn)?;
         let state = xml::child(el, "State")?;
         let fixed = xml::set_text(&el[state.clone()], "Code", life.at(now));
-        Some(format!(
-            "{}{}{}",
-            &el[..state.start],
-            fixed,
-            &el[state.end..]
-        ))
+        Some(format!("{}{}{}", &el[..state.start], fixed, &el[state.end..]))
     });
     format!("{}{}{}", &text[..set.start], inner, &text[set.end..])
 }
@@ -1104,20 +881,13 @@ fn lb_states(text: &str, op: &str, w: &World, now: Instant) -> String {
 fn cf_status(text: &str, w: &World, now: Instant) -> String {
     let fix = |el: &str, invalidation: bool| -> Option<String> {
         let id = xml::text(el, "Id")?;
-        let state = if invalidation {
-            w.invalidations.get(id)?.at(now)
-        } else {
-            w.distributions.get(id)?.at(now)
-        };
+        let state = if invalidation { w.invalidations.get(id)?.at(now) } else { w.distributions.get(id)?.at(now) };
         Some(xml::set_text(el, "Status", state))
     };
     let mut out = text.to_string();
-    for (tag, inv) in [
-        ("Distribution", false),
-        ("DistributionSummary", false),
-        ("Invalidation", true),
-        ("InvalidationSummary", true),
-    ] {
+    for (tag, inv) in
+        [("Distribution", false), ("DistributionSummary", false), ("Invalidation", true), ("InvalidationSummary", true)]
+    {
         out = xml::map_elements(&out, tag, |el| fix(el, inv));
     }
     out
@@ -1140,10 +910,7 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if s
-                .get(i + 1..i + 3)
-                .is_some_and(|h| u8::from_str_radix(h, 16).is_ok()) =>
-            {
+            b'%' if s.get(i + 1..i + 3).is_some_and(|h| u8::from_str_radix(h, 16).is_ok()) => {
                 out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'%'));
                 i += 2;
             }
@@ -1251,10 +1018,7 @@ mod xml {
 
     /// The direct child `<name>` of `el`.
     pub fn child(el: &str, name: &str) -> Option<Range<usize>> {
-        children(el)
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, r)| r)
+        children(el).into_iter().find(|(n, _)| *n == name).map(|(_, r)| r)
     }
 
     /// The element at `path` from the document's root element (the root's name first).
@@ -1376,38 +1140,17 @@ mod tests {
     fn query(service: &'static str, action: &str, params: &[(&str, &str)]) -> Req {
         let mut body = format!("Action={action}&Version=1");
         for (k, v) in params {
-            body.push_str(&format!(
-                "&{k}={}",
-                v.replace(':', "%3A").replace('/', "%2F")
-            ));
+            body.push_str(&format!("&{k}={}", v.replace(':', "%3A").replace('/', "%2F")));
         }
-        Req {
-            service,
-            action: action.into(),
-            method: "POST",
-            path: "/".into(),
-            body,
-        }
+        Req { service, action: action.into(), method: "POST", path: "/".into(), body }
     }
 
     fn rest(service: &'static str, method: &'static str, path: &str, body: &str) -> Req {
-        Req {
-            service,
-            action: format!("{method} {path}"),
-            method,
-            path: path.into(),
-            body: body.into(),
-        }
+        Req { service, action: format!("{method} {path}"), method, path: path.into(), body: body.into() }
     }
 
     fn json_call(service: &'static str, op: &str, body: Value) -> Req {
-        Req {
-            service,
-            action: op.into(),
-            method: "POST",
-            path: "/".into(),
-            body: body.to_string(),
-        }
+        Req { service, action: op.into(), method: "POST", path: "/".into(), body: body.to_string() }
     }
 
     /// The answer as the client sees it: rewritten, or moto's as it was.
@@ -1436,14 +1179,8 @@ mod tests {
     #[test]
     fn a_timeline_walks_its_states_in_order() {
         let t0 = Instant::now();
-        let t = tl(
-            t0,
-            vec![
-                ("creating", Duration::from_secs(10)),
-                ("backing-up", Duration::from_secs(5)),
-            ],
-            "available",
-        );
+        let t =
+            tl(t0, vec![("creating", Duration::from_secs(10)), ("backing-up", Duration::from_secs(5))], "available");
         assert_eq!(t.at(t0), "creating");
         assert_eq!(t.at(at(t0, 9.9)), "creating");
         assert_eq!(t.at(at(t0, 10.0)), "backing-up");
@@ -1463,11 +1200,7 @@ mod tests {
     fn status_of(xml_text: &str) -> Vec<String> {
         xml::find_all(xml_text, "DBInstanceStatus")
             .into_iter()
-            .map(|r| {
-                xml_text[r]
-                    .replace("<DBInstanceStatus>", "")
-                    .replace("</DBInstanceStatus>", "")
-            })
+            .map(|r| xml_text[r].replace("<DBInstanceStatus>", "").replace("</DBInstanceStatus>", ""))
             .collect()
     }
 
@@ -1485,38 +1218,16 @@ mod tests {
                 ("DBSubnetGroupName", "grp"),
             ],
         );
-        let (_, body) = answer(
-            &c,
-            &create,
-            200,
-            &rds_answer("CreateDBInstance", RDS_DB),
-            t0,
-        );
+        let (_, body) = answer(&c, &create, 200, &rds_answer("CreateDBInstance", RDS_DB), t0);
         assert_eq!(status_of(&body), ["creating"]);
-        assert!(
-            !body.contains("<Endpoint>"),
-            "no endpoint while creating: {body}"
-        );
-        let single = query(
-            "rds",
-            "CreateDBInstance",
-            &[("DBInstanceIdentifier", "db2"), ("MultiAZ", "false")],
-        );
-        answer(
-            &c,
-            &single,
-            200,
-            &rds_answer("CreateDBInstance", &RDS_DB.replace("db1", "db2")),
-            t0,
-        );
+        assert!(!body.contains("<Endpoint>"), "no endpoint while creating: {body}");
+        let single = query("rds", "CreateDBInstance", &[("DBInstanceIdentifier", "db2"), ("MultiAZ", "false")]);
+        answer(&c, &single, 200, &rds_answer("CreateDBInstance", &RDS_DB.replace("db1", "db2")), t0);
 
         let describe = query("rds", "DescribeDBInstances", &[]);
         let both = rds_answer(
             "DescribeDBInstances",
-            &format!(
-                "<DBInstances>{RDS_DB}{}</DBInstances>",
-                RDS_DB.replace("db1", "db2")
-            ),
+            &format!("<DBInstances>{RDS_DB}{}</DBInstances>", RDS_DB.replace("db1", "db2")),
         );
         // Multi-AZ: 12 + 3 min on AWS, 12 + 3 s at 1/60; single-AZ 5 + 2 min.
         let states = |secs| status_of(&answer(&c, &describe, 200, &both, at(t0, secs)).1);
@@ -1526,32 +1237,14 @@ mod tests {
         assert_eq!(states(12.5), ["backing-up", "available"]);
         assert_eq!(states(15.5), ["available", "available"]);
         let (_, body) = answer(&c, &describe, 200, &both, at(t0, 12.5));
-        assert!(
-            body.contains("<Endpoint>"),
-            "the endpoint is known once backing up: {body}"
-        );
+        assert!(body.contains("<Endpoint>"), "the endpoint is known once backing up: {body}");
 
         // ModifyDBInstance: refused until available, then `modifying`.
-        let modify = query(
-            "rds",
-            "ModifyDBInstance",
-            &[
-                ("DBInstanceIdentifier", "db1"),
-                ("BackupRetentionPeriod", "3"),
-            ],
-        );
-        assert_eq!(
-            code(c.refuse(&modify.call(), at(t0, 14.0))),
-            Some("InvalidDBInstanceState")
-        );
+        let modify =
+            query("rds", "ModifyDBInstance", &[("DBInstanceIdentifier", "db1"), ("BackupRetentionPeriod", "3")]);
+        assert_eq!(code(c.refuse(&modify.call(), at(t0, 14.0))), Some("InvalidDBInstanceState"));
         assert_eq!(code(c.refuse(&modify.call(), at(t0, 16.0))), None);
-        let (_, body) = answer(
-            &c,
-            &modify,
-            200,
-            &rds_answer("ModifyDBInstance", RDS_DB),
-            at(t0, 16.0),
-        );
+        let (_, body) = answer(&c, &modify, 200, &rds_answer("ModifyDBInstance", RDS_DB), at(t0, 16.0));
         assert_eq!(status_of(&body), ["modifying"]);
         assert_eq!(states(16.0 + 3.9)[0], "modifying");
         assert_eq!(states(16.0 + 4.1)[0], "available");
@@ -1593,64 +1286,26 @@ mod tests {
             t0,
         );
         let t1 = at(t0, 100.0);
-        let delete = query(
-            "rds",
-            "DeleteDBInstance",
-            &[
-                ("DBInstanceIdentifier", "db1"),
-                ("SkipFinalSnapshot", "true"),
-            ],
-        );
-        let (_, body) = answer(
-            &c,
-            &delete,
-            200,
-            &rds_answer(
-                "DeleteDBInstance",
-                &RDS_DB.replace(">available<", ">deleting<"),
-            ),
-            t1,
-        );
+        let delete =
+            query("rds", "DeleteDBInstance", &[("DBInstanceIdentifier", "db1"), ("SkipFinalSnapshot", "true")]);
+        let (_, body) =
+            answer(&c, &delete, 200, &rds_answer("DeleteDBInstance", &RDS_DB.replace(">available<", ">deleting<")), t1);
         assert_eq!(status_of(&body), ["deleting"]);
         // moto dropped it at once: AWS still lists it, deleting, for 6 min (6 s here).
-        let by_id = query(
-            "rds",
-            "DescribeDBInstances",
-            &[("DBInstanceIdentifier", "db1")],
-        );
-        let not_found =
-            "<ErrorResponse><Error><Code>DBInstanceNotFound</Code></Error></ErrorResponse>";
+        let by_id = query("rds", "DescribeDBInstances", &[("DBInstanceIdentifier", "db1")]);
+        let not_found = "<ErrorResponse><Error><Code>DBInstanceNotFound</Code></Error></ErrorResponse>";
         let (st, body) = answer(&c, &by_id, 404, not_found, at(t0, 103.0));
         assert_eq!((st, status_of(&body)), (200, vec!["deleting".to_string()]));
         let all = query("rds", "DescribeDBInstances", &[]);
-        let (_, body) = answer(
-            &c,
-            &all,
-            200,
-            &rds_answer("DescribeDBInstances", "<DBInstances/>"),
-            at(t0, 103.0),
-        );
+        let (_, body) = answer(&c, &all, 200, &rds_answer("DescribeDBInstances", "<DBInstances/>"), at(t0, 103.0));
         assert_eq!(status_of(&body), ["deleting"]);
         // What it held cannot be deleted meanwhile.
-        let group = query(
-            "rds",
-            "DeleteDBSubnetGroup",
-            &[("DBSubnetGroupName", "grp")],
-        );
-        assert_eq!(
-            code(c.refuse(&group.call(), at(t0, 103.0))),
-            Some("InvalidDBSubnetGroupStateFault")
-        );
+        let group = query("rds", "DeleteDBSubnetGroup", &[("DBSubnetGroupName", "grp")]);
+        assert_eq!(code(c.refuse(&group.call(), at(t0, 103.0))), Some("InvalidDBSubnetGroupStateFault"));
         let sg = query("ec2", "DeleteSecurityGroup", &[("GroupId", "sg-db")]);
-        assert_eq!(
-            code(c.refuse(&sg.call(), at(t0, 103.0))),
-            Some("DependencyViolation")
-        );
+        assert_eq!(code(c.refuse(&sg.call(), at(t0, 103.0))), Some("DependencyViolation"));
         let subnet = query("ec2", "DeleteSubnet", &[("SubnetId", "subnet-b")]);
-        assert_eq!(
-            code(c.refuse(&subnet.call(), at(t0, 103.0))),
-            Some("DependencyViolation")
-        );
+        assert_eq!(code(c.refuse(&subnet.call(), at(t0, 103.0))), Some("DependencyViolation"));
         // Gone: DBInstanceNotFound as moto says, and nothing held.
         let (st, _) = answer(&c, &by_id, 404, not_found, at(t0, 106.5));
         assert_eq!(st, 404);
@@ -1659,11 +1314,7 @@ mod tests {
         // A final snapshot makes it longer (+3 min).
         answer(
             &c,
-            &query(
-                "rds",
-                "CreateDBInstance",
-                &[("DBInstanceIdentifier", "db1")],
-            ),
+            &query("rds", "CreateDBInstance", &[("DBInstanceIdentifier", "db1")]),
             200,
             &rds_answer("CreateDBInstance", RDS_DB),
             at(t0, 200.0),
@@ -1671,18 +1322,9 @@ mod tests {
         let snap = query(
             "rds",
             "DeleteDBInstance",
-            &[
-                ("DBInstanceIdentifier", "db1"),
-                ("FinalDBSnapshotIdentifier", "final"),
-            ],
+            &[("DBInstanceIdentifier", "db1"), ("FinalDBSnapshotIdentifier", "final")],
         );
-        answer(
-            &c,
-            &snap,
-            200,
-            &rds_answer("DeleteDBInstance", RDS_DB),
-            at(t0, 300.0),
-        );
+        answer(&c, &snap, 200, &rds_answer("DeleteDBInstance", RDS_DB), at(t0, 300.0));
         let (st, _) = answer(&c, &by_id, 404, not_found, at(t0, 308.0));
         assert_eq!(st, 200, "still deleting with its final snapshot");
         let (st, _) = answer(&c, &by_id, 404, not_found, at(t0, 309.5));
@@ -1696,35 +1338,19 @@ mod tests {
     }
 
     fn cf_status_of(body: &str) -> String {
-        xml::text(
-            &body[xml::find_all(body, "Distribution")[0].clone()],
-            "Status",
-        )
-        .unwrap()
-        .to_string()
+        xml::text(&body[xml::find_all(body, "Distribution")[0].clone()], "Status").unwrap().to_string()
     }
 
     #[test]
     fn cloudfront_deploys_and_refuses_a_delete_while_the_disable_deploys() {
         let c = Clock::new(1.0 / 60.0);
         let t0 = Instant::now();
-        let create = rest(
-            "cloudfront",
-            "POST",
-            "/2020-05-31/distribution",
-            "<DistributionConfig/>",
-        );
+        let create = rest("cloudfront", "POST", "/2020-05-31/distribution", "<DistributionConfig/>");
         let (_, body) = answer(&c, &create, 201, &cf_dist("E1", "Deployed"), t0);
         assert_eq!(cf_status_of(&body), "InProgress");
         let get = rest("cloudfront", "GET", "/2020-05-31/distribution/E1", "");
-        assert_eq!(
-            cf_status_of(&answer(&c, &get, 200, &cf_dist("E1", "Deployed"), at(t0, 4.9)).1),
-            "InProgress"
-        );
-        assert_eq!(
-            cf_status_of(&answer(&c, &get, 200, &cf_dist("E1", "Deployed"), at(t0, 5.1)).1),
-            "Deployed"
-        );
+        assert_eq!(cf_status_of(&answer(&c, &get, 200, &cf_dist("E1", "Deployed"), at(t0, 4.9)).1), "InProgress");
+        assert_eq!(cf_status_of(&answer(&c, &get, 200, &cf_dist("E1", "Deployed"), at(t0, 5.1)).1), "Deployed");
         let list = rest("cloudfront", "GET", "/2020-05-31/distribution", "");
         let summaries = "<DistributionList><Items><DistributionSummary><Id>E1</Id><Status>Deployed</Status></DistributionSummary><DistributionSummary><Id>E9</Id><Status>Deployed</Status></DistributionSummary></Items></DistributionList>";
         let (_, body) = answer(&c, &list, 200, summaries, at(t0, 1.0));
@@ -1745,47 +1371,19 @@ mod tests {
         let (_, body) = answer(&c, &disable, 200, &cf_dist("E1", "Deployed"), t1);
         assert_eq!(cf_status_of(&body), "InProgress");
         let delete = rest("cloudfront", "DELETE", "/2020-05-31/distribution/E1", "");
-        let r = c
-            .refuse(&delete.call(), at(t0, 14.0))
-            .expect("refused while InProgress");
+        let r = c.refuse(&delete.call(), at(t0, 14.0)).expect("refused while InProgress");
         assert_eq!((r.status, r.code), (409, "DistributionNotDisabled"));
         assert_eq!(c.refuse(&delete.call(), at(t0, 15.1)), None);
         answer(&c, &delete, 204, "", at(t0, 15.1));
-        assert_eq!(
-            c.refuse(&delete.call(), at(t0, 15.2)),
-            None,
-            "forgotten once deleted"
-        );
+        assert_eq!(c.refuse(&delete.call(), at(t0, 15.2)), None, "forgotten once deleted");
 
         // Invalidations: InProgress, then Completed after a minute (1 s).
-        let inv = rest(
-            "cloudfront",
-            "POST",
-            "/2020-05-31/distribution/E2/invalidation",
-            "<InvalidationBatch/>",
-        );
+        let inv = rest("cloudfront", "POST", "/2020-05-31/distribution/E2/invalidation", "<InvalidationBatch/>");
         let inv_body = "<Invalidation><Id>I1</Id><Status>COMPLETED</Status></Invalidation>";
-        assert!(
-            answer(&c, &inv, 201, inv_body, t0)
-                .1
-                .contains("<Status>InProgress</Status>")
-        );
-        let get_inv = rest(
-            "cloudfront",
-            "GET",
-            "/2020-05-31/distribution/E2/invalidation/I1",
-            "",
-        );
-        assert!(
-            answer(&c, &get_inv, 200, inv_body, at(t0, 0.9))
-                .1
-                .contains("<Status>InProgress</Status>")
-        );
-        assert!(
-            answer(&c, &get_inv, 200, inv_body, at(t0, 1.1))
-                .1
-                .contains("<Status>Completed</Status>")
-        );
+        assert!(answer(&c, &inv, 201, inv_body, t0).1.contains("<Status>InProgress</Status>"));
+        let get_inv = rest("cloudfront", "GET", "/2020-05-31/distribution/E2/invalidation/I1", "");
+        assert!(answer(&c, &get_inv, 200, inv_body, at(t0, 0.9)).1.contains("<Status>InProgress</Status>"));
+        assert!(answer(&c, &get_inv, 200, inv_body, at(t0, 1.1)).1.contains("<Status>Completed</Status>"));
     }
 
     const NAT: &str = "<natGatewayAddressSet><item><allocationId>eipalloc-1</allocationId><state>associated</state></item></natGatewayAddressSet><natGatewayId>nat-1</natGatewayId><state>available</state><subnetId>subnet-pub</subnetId><vpcId>vpc-1</vpcId><tagSet><item><key>k</key><value>v</value></item></tagSet>";
@@ -1799,19 +1397,11 @@ mod tests {
             &c,
             &create,
             200,
-            &format!(
-                "<CreateNatGatewayResponse><natGateway>{NAT}</natGateway></CreateNatGatewayResponse>"
-            ),
+            &format!("<CreateNatGatewayResponse><natGateway>{NAT}</natGateway></CreateNatGatewayResponse>"),
             t0,
         );
-        assert!(
-            body.contains("<natGatewayId>nat-1</natGatewayId><state>pending</state>"),
-            "{body}"
-        );
-        assert!(
-            body.contains("<state>associated</state>"),
-            "a nested item's state is not the gateway's: {body}"
-        );
+        assert!(body.contains("<natGatewayId>nat-1</natGatewayId><state>pending</state>"), "{body}");
+        assert!(body.contains("<state>associated</state>"), "a nested item's state is not the gateway's: {body}");
         let describe = query("ec2", "DescribeNatGateways", &[]);
         let set = |st: &str| {
             format!(
@@ -1823,31 +1413,15 @@ mod tests {
             let (_, b) = answer(&c, &describe, 200, &set(moto), at(t0, secs));
             let item = &b[xml::find_all(&b, "natGatewaySet")[0].clone()];
             xml::text(item, "item").map(|_| ()).unwrap_or(());
-            b.split("<natGatewayId>nat-1</natGatewayId><state>")
-                .nth(1)
-                .unwrap()
-                .split('<')
-                .next()
-                .unwrap()
-                .to_string()
+            b.split("<natGatewayId>nat-1</natGatewayId><state>").nth(1).unwrap().split('<').next().unwrap().to_string()
         };
         assert_eq!(state("available", 1.9), "pending");
         assert_eq!(state("available", 2.1), "available");
         // Its subnet is held, and so is the VPC's internet gateway.
         let subnet = query("ec2", "DeleteSubnet", &[("SubnetId", "subnet-pub")]);
-        assert_eq!(
-            code(c.refuse(&subnet.call(), at(t0, 3.0))),
-            Some("DependencyViolation")
-        );
-        let detach = query(
-            "ec2",
-            "DetachInternetGateway",
-            &[("InternetGatewayId", "igw-1"), ("VpcId", "vpc-1")],
-        );
-        assert_eq!(
-            code(c.refuse(&detach.call(), at(t0, 3.0))),
-            Some("DependencyViolation")
-        );
+        assert_eq!(code(c.refuse(&subnet.call(), at(t0, 3.0))), Some("DependencyViolation"));
+        let detach = query("ec2", "DetachInternetGateway", &[("InternetGatewayId", "igw-1"), ("VpcId", "vpc-1")]);
+        assert_eq!(code(c.refuse(&detach.call(), at(t0, 3.0))), Some("DependencyViolation"));
         answer(
             &c,
             &query("ec2", "DeleteNatGateway", &[("NatGatewayId", "nat-1")]),
@@ -1857,18 +1431,12 @@ mod tests {
         );
         // moto says deleted at once; AWS says deleting for a minute.
         assert_eq!(state("deleted", 10.5), "deleting");
-        assert_eq!(
-            code(c.refuse(&detach.call(), at(t0, 10.5))),
-            Some("DependencyViolation")
-        );
+        assert_eq!(code(c.refuse(&detach.call(), at(t0, 10.5))), Some("DependencyViolation"));
         assert_eq!(state("deleted", 11.1), "deleted");
         assert_eq!(c.refuse(&detach.call(), at(t0, 11.1)), None);
         assert_eq!(c.refuse(&subnet.call(), at(t0, 11.1)), None);
         let (_, b) = answer(&c, &describe, 200, &set("deleted"), at(t0, 11.1));
-        assert!(
-            b.contains("<natGatewayId>nat-other</natGatewayId><state>available</state>"),
-            "{b}"
-        );
+        assert!(b.contains("<natGatewayId>nat-other</natGatewayId><state>available</state>"), "{b}");
     }
 
     #[test]
@@ -1880,11 +1448,7 @@ mod tests {
                 "<vpcEndpointId>{id}</vpcEndpointId><vpcEndpointType>{ty}</vpcEndpointType><state>available</state>"
             )
         };
-        let create = query(
-            "ec2",
-            "CreateVpcEndpoint",
-            &[("VpcEndpointType", "Interface")],
-        );
+        let create = query("ec2", "CreateVpcEndpoint", &[("VpcEndpointType", "Interface")]);
         let (_, body) = answer(
             &c,
             &create,
@@ -1928,63 +1492,32 @@ mod tests {
             "<member><LoadBalancerArn>{arn}</LoadBalancerArn><State><Code>active</Code></State><AvailabilityZones><member><SubnetId>subnet-a</SubnetId></member></AvailabilityZones></member>"
         );
         let doc = |op: &str| {
-            format!(
-                "<{op}Response><{op}Result><LoadBalancers>{member}</LoadBalancers></{op}Result></{op}Response>"
-            )
+            format!("<{op}Response><{op}Result><LoadBalancers>{member}</LoadBalancers></{op}Result></{op}Response>")
         };
         let create = query(
             "elasticloadbalancing",
             "CreateLoadBalancer",
-            &[
-                ("Name", "lb1"),
-                ("Subnets.member.1", "subnet-a"),
-                ("SecurityGroups.member.1", "sg-alb"),
-            ],
+            &[("Name", "lb1"), ("Subnets.member.1", "subnet-a"), ("SecurityGroups.member.1", "sg-alb")],
         );
+        assert!(answer(&c, &create, 200, &doc("CreateLoadBalancer"), t0).1.contains("<Code>provisioning</Code>"));
+        let describe = query("elasticloadbalancing", "DescribeLoadBalancers", &[]);
         assert!(
-            answer(&c, &create, 200, &doc("CreateLoadBalancer"), t0)
+            answer(&c, &describe, 200, &doc("DescribeLoadBalancers"), at(t0, 2.4))
                 .1
                 .contains("<Code>provisioning</Code>")
         );
-        let describe = query("elasticloadbalancing", "DescribeLoadBalancers", &[]);
         assert!(
-            answer(
-                &c,
-                &describe,
-                200,
-                &doc("DescribeLoadBalancers"),
-                at(t0, 2.4)
-            )
-            .1
-            .contains("<Code>provisioning</Code>")
-        );
-        assert!(
-            answer(
-                &c,
-                &describe,
-                200,
-                &doc("DescribeLoadBalancers"),
-                at(t0, 2.6)
-            )
-            .1
-            .contains("<Code>active</Code>")
+            answer(&c, &describe, 200, &doc("DescribeLoadBalancers"), at(t0, 2.6)).1.contains("<Code>active</Code>")
         );
         answer(
             &c,
-            &query(
-                "elasticloadbalancing",
-                "DeleteLoadBalancer",
-                &[("LoadBalancerArn", arn)],
-            ),
+            &query("elasticloadbalancing", "DeleteLoadBalancer", &[("LoadBalancerArn", arn)]),
             200,
             "<DeleteLoadBalancerResponse/>",
             at(t0, 10.0),
         );
         let sg = query("ec2", "DeleteSecurityGroup", &[("GroupId", "sg-alb")]);
-        assert_eq!(
-            code(c.refuse(&sg.call(), at(t0, 14.0))),
-            Some("DependencyViolation")
-        );
+        assert_eq!(code(c.refuse(&sg.call(), at(t0, 14.0))), Some("DependencyViolation"));
         assert_eq!(c.refuse(&sg.call(), at(t0, 15.1)), None);
     }
 
@@ -1997,19 +1530,17 @@ mod tests {
     fn lambda_pending_active_updates_in_progress_and_conflicts() {
         let c = Clock::new(1.0 / 60.0);
         let t0 = Instant::now();
-        let create = rest("lambda", "POST", "/2015-03-31/functions", &json!({"FunctionName": "users", "VpcConfig": {"SubnetIds": ["subnet-p"], "SecurityGroupIds": ["sg-fn"]}}).to_string());
-        let (_, body) = answer(&c, &create, 201, &fn_config("users").to_string(), t0);
-        let v: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            (v["State"].as_str(), v["StateReasonCode"].as_str()),
-            (Some("Pending"), Some("Creating"))
-        );
-        let plain = rest(
+        let create = rest(
             "lambda",
             "POST",
             "/2015-03-31/functions",
-            &json!({"FunctionName": "orders"}).to_string(),
+            &json!({"FunctionName": "users", "VpcConfig": {"SubnetIds": ["subnet-p"], "SecurityGroupIds": ["sg-fn"]}})
+                .to_string(),
         );
+        let (_, body) = answer(&c, &create, 201, &fn_config("users").to_string(), t0);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((v["State"].as_str(), v["StateReasonCode"].as_str()), (Some("Pending"), Some("Creating")));
+        let plain = rest("lambda", "POST", "/2015-03-31/functions", &json!({"FunctionName": "orders"}).to_string());
         answer(&c, &plain, 201, &fn_config("orders").to_string(), t0);
 
         // GetFunction, GetFunctionConfiguration, ListFunctions: each shape.
@@ -2022,41 +1553,23 @@ mod tests {
                 &json!({"Configuration": fn_config("users"), "Code": {}}).to_string(),
                 at(t0, secs),
             );
-            serde_json::from_str::<Value>(&b).unwrap()["Configuration"]["State"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            serde_json::from_str::<Value>(&b).unwrap()["Configuration"]["State"].as_str().unwrap().to_string()
         };
-        assert_eq!(
-            state(1.4),
-            "Pending",
-            "a VPC function is pending 90 s (1.5 s here)"
-        );
+        assert_eq!(state(1.4), "Pending", "a VPC function is pending 90 s (1.5 s here)");
         assert_eq!(state(1.6), "Active");
         let list = rest("lambda", "GET", "/2015-03-31/functions/", "");
         let (_, b) = answer(
             &c,
             &list,
             200,
-            &json!({"Functions": [fn_config("users"), fn_config("orders"), fn_config("other")]})
-                .to_string(),
+            &json!({"Functions": [fn_config("users"), fn_config("orders"), fn_config("other")]}).to_string(),
             at(t0, 0.05),
         );
         let v: Value = serde_json::from_str(&b).unwrap();
-        let states: Vec<&str> = v["Functions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["State"].as_str().unwrap())
-            .collect();
+        let states: Vec<&str> =
+            v["Functions"].as_array().unwrap().iter().map(|f| f["State"].as_str().unwrap()).collect();
         assert_eq!(states, ["Pending", "Pending", "Active"]);
-        let (_, b) = answer(
-            &c,
-            &list,
-            200,
-            &json!({"Functions": [fn_config("orders")]}).to_string(),
-            at(t0, 0.1),
-        );
+        let (_, b) = answer(&c, &list, 200, &json!({"Functions": [fn_config("orders")]}).to_string(), at(t0, 0.1));
         assert_eq!(
             serde_json::from_str::<Value>(&b).unwrap()["Functions"][0]["State"],
             "Active",
@@ -2064,55 +1577,23 @@ mod tests {
         );
 
         // An update while Pending is refused; then InProgress, refused again, Successful.
-        let update = rest(
-            "lambda",
-            "PUT",
-            "/2015-03-31/functions/users/configuration",
-            &json!({"MemorySize": 512}).to_string(),
-        );
-        let r = c
-            .refuse(&update.call(), at(t0, 1.0))
-            .expect("refused while pending");
+        let update =
+            rest("lambda", "PUT", "/2015-03-31/functions/users/configuration", &json!({"MemorySize": 512}).to_string());
+        let r = c.refuse(&update.call(), at(t0, 1.0)).expect("refused while pending");
         assert_eq!((r.status, r.code), (409, "ResourceConflictException"));
         assert_eq!(c.refuse(&update.call(), at(t0, 2.0)), None);
-        let (_, b) = answer(
-            &c,
-            &update,
-            200,
-            &fn_config("users").to_string(),
-            at(t0, 2.0),
-        );
-        assert_eq!(
-            serde_json::from_str::<Value>(&b).unwrap()["LastUpdateStatus"],
-            "InProgress"
-        );
+        let (_, b) = answer(&c, &update, 200, &fn_config("users").to_string(), at(t0, 2.0));
+        assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["LastUpdateStatus"], "InProgress");
         let code_update = rest(
             "lambda",
             "PUT",
             "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Ausers/code",
             "{}",
         );
-        assert_eq!(
-            code(c.refuse(&code_update.call(), at(t0, 2.05))),
-            Some("ResourceConflictException")
-        );
-        let config = rest(
-            "lambda",
-            "GET",
-            "/2015-03-31/functions/users/configuration",
-            "",
-        );
-        let (_, b) = answer(
-            &c,
-            &config,
-            200,
-            &fn_config("users").to_string(),
-            at(t0, 2.2),
-        );
-        assert_eq!(
-            serde_json::from_str::<Value>(&b).unwrap()["LastUpdateStatus"],
-            "Successful"
-        );
+        assert_eq!(code(c.refuse(&code_update.call(), at(t0, 2.05))), Some("ResourceConflictException"));
+        let config = rest("lambda", "GET", "/2015-03-31/functions/users/configuration", "");
+        let (_, b) = answer(&c, &config, 200, &fn_config("users").to_string(), at(t0, 2.2));
+        assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["LastUpdateStatus"], "Successful");
         assert_eq!(c.refuse(&code_update.call(), at(t0, 2.2)), None);
         // Other calls are not refused.
         let perm = rest("lambda", "POST", "/2015-03-31/functions/users/policy", "{}");
@@ -2129,22 +1610,13 @@ mod tests {
         let subnet = query("ec2", "DeleteSubnet", &[("SubnetId", "subnet-p2")]);
         let other = query("ec2", "DeleteSubnet", &[("SubnetId", "subnet-x")]);
         let t1 = at(t0, 30.0);
-        answer(
-            &c,
-            &rest("lambda", "DELETE", "/2015-03-31/functions/users", ""),
-            204,
-            "",
-            t1,
-        );
+        answer(&c, &rest("lambda", "DELETE", "/2015-03-31/functions/users", ""), 204, "", t1);
         // 20 minutes on AWS: 20 s at 1/60.
         for secs in [30.1, 40.0, 49.9] {
             let r = c.refuse(&sg.call(), at(t0, secs)).expect("held");
             assert_eq!((r.status, r.code), (400, "DependencyViolation"));
             assert!(r.message.contains("users"), "{}", r.message);
-            assert_eq!(
-                code(c.refuse(&subnet.call(), at(t0, secs))),
-                Some("DependencyViolation")
-            );
+            assert_eq!(code(c.refuse(&subnet.call(), at(t0, secs))), Some("DependencyViolation"));
         }
         assert_eq!(c.refuse(&other.call(), at(t0, 31.0)), None);
         assert_eq!(c.refuse(&sg.call(), at(t0, 50.1)), None);
@@ -2154,27 +1626,13 @@ mod tests {
         // A function outside a VPC holds nothing.
         answer(
             &c,
-            &rest(
-                "lambda",
-                "POST",
-                "/2015-03-31/functions",
-                &json!({"FunctionName": "orders"}).to_string(),
-            ),
+            &rest("lambda", "POST", "/2015-03-31/functions", &json!({"FunctionName": "orders"}).to_string()),
             201,
             &fn_config("orders").to_string(),
             t0,
         );
-        answer(
-            &c,
-            &rest("lambda", "DELETE", "/2015-03-31/functions/orders", ""),
-            204,
-            "",
-            at(t0, 60.0),
-        );
-        assert_eq!(
-            c.snapshot(at(t0, 60.0))["holds"].as_array().unwrap().len(),
-            0
-        );
+        answer(&c, &rest("lambda", "DELETE", "/2015-03-31/functions/orders", ""), 204, "", at(t0, 60.0));
+        assert_eq!(c.snapshot(at(t0, 60.0))["holds"].as_array().unwrap().len(), 0);
     }
 
     fn table(status: &str) -> Value {
@@ -2190,65 +1648,25 @@ mod tests {
             "CreateTable",
             json!({"TableName": "orders", "GlobalSecondaryIndexes": [{"IndexName": "by_status"}]}),
         );
-        let (_, b) = answer(
-            &c,
-            &create,
-            200,
-            &json!({"TableDescription": table("ACTIVE")}).to_string(),
-            t0,
-        );
+        let (_, b) = answer(&c, &create, 200, &json!({"TableDescription": table("ACTIVE")}).to_string(), t0);
         let v: Value = serde_json::from_str(&b).unwrap();
         assert_eq!(v["TableDescription"]["TableStatus"], "CREATING");
-        assert_eq!(
-            v["TableDescription"]["GlobalSecondaryIndexes"][0]["IndexStatus"],
-            "CREATING"
-        );
+        assert_eq!(v["TableDescription"]["GlobalSecondaryIndexes"][0]["IndexStatus"], "CREATING");
         assert!(
-            v["TableDescription"]["GlobalSecondaryIndexes"][0]
-                .get("Backfilling")
-                .is_none(),
+            v["TableDescription"]["GlobalSecondaryIndexes"][0].get("Backfilling").is_none(),
             "indexes made with the table do not backfill"
         );
         let describe = json_call("dynamodb", "DescribeTable", json!({"TableName": "orders"}));
         let desc = |secs: f64, body: Value| -> Value {
-            serde_json::from_str(
-                &answer(
-                    &c,
-                    &describe,
-                    200,
-                    &json!({"Table": body}).to_string(),
-                    at(t0, secs),
-                )
-                .1,
-            )
-            .unwrap()
+            serde_json::from_str(&answer(&c, &describe, 200, &json!({"Table": body}).to_string(), at(t0, secs)).1)
+                .unwrap()
         };
-        assert_eq!(
-            desc(19.0, table("ACTIVE"))["Table"]["TableStatus"],
-            "CREATING"
-        );
-        let ttl = json_call(
-            "dynamodb",
-            "UpdateTimeToLive",
-            json!({"TableName": "orders"}),
-        );
-        assert_eq!(
-            code(c.refuse(&ttl.call(), at(t0, 19.0))),
-            Some("ResourceInUseException")
-        );
-        let pitr = json_call(
-            "dynamodb",
-            "UpdateContinuousBackups",
-            json!({"TableName": "orders"}),
-        );
-        assert_eq!(
-            code(c.refuse(&pitr.call(), at(t0, 19.0))),
-            Some("ContinuousBackupsUnavailableException")
-        );
-        assert_eq!(
-            desc(21.0, table("ACTIVE"))["Table"]["TableStatus"],
-            "ACTIVE"
-        );
+        assert_eq!(desc(19.0, table("ACTIVE"))["Table"]["TableStatus"], "CREATING");
+        let ttl = json_call("dynamodb", "UpdateTimeToLive", json!({"TableName": "orders"}));
+        assert_eq!(code(c.refuse(&ttl.call(), at(t0, 19.0))), Some("ResourceInUseException"));
+        let pitr = json_call("dynamodb", "UpdateContinuousBackups", json!({"TableName": "orders"}));
+        assert_eq!(code(c.refuse(&pitr.call(), at(t0, 19.0))), Some("ContinuousBackupsUnavailableException"));
+        assert_eq!(desc(21.0, table("ACTIVE"))["Table"]["TableStatus"], "ACTIVE");
         assert_eq!(c.refuse(&ttl.call(), at(t0, 21.0)), None);
 
         // A new index: the table UPDATING for a moment, the index backfilling for minutes.
@@ -2258,64 +1676,26 @@ mod tests {
             json!({"TableName": "orders", "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "by_day"}}]}),
         );
         let with_two = json!({"TableName": "orders", "TableStatus": "ACTIVE", "GlobalSecondaryIndexes": [{"IndexName": "by_status", "IndexStatus": "ACTIVE"}, {"IndexName": "by_day", "IndexStatus": "ACTIVE"}]});
-        let (_, b) = answer(
-            &c,
-            &update,
-            200,
-            &json!({"TableDescription": with_two}).to_string(),
-            at(t0, 100.0),
-        );
-        assert_eq!(
-            serde_json::from_str::<Value>(&b).unwrap()["TableDescription"]["TableStatus"],
-            "UPDATING"
-        );
-        assert_eq!(
-            code(c.refuse(&update.call(), at(t0, 105.0))),
-            Some("ResourceInUseException")
-        );
+        let (_, b) = answer(&c, &update, 200, &json!({"TableDescription": with_two}).to_string(), at(t0, 100.0));
+        assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["TableDescription"]["TableStatus"], "UPDATING");
+        assert_eq!(code(c.refuse(&update.call(), at(t0, 105.0))), Some("ResourceInUseException"));
         let v = desc(115.0, with_two.clone());
         assert_eq!(v["Table"]["TableStatus"], "ACTIVE");
-        assert_eq!(
-            v["Table"]["GlobalSecondaryIndexes"][1]["IndexStatus"],
-            "CREATING"
-        );
+        assert_eq!(v["Table"]["GlobalSecondaryIndexes"][1]["IndexStatus"], "CREATING");
         assert_eq!(v["Table"]["GlobalSecondaryIndexes"][1]["Backfilling"], true);
-        assert_eq!(
-            v["Table"]["GlobalSecondaryIndexes"][0]["IndexStatus"],
-            "ACTIVE"
-        );
+        assert_eq!(v["Table"]["GlobalSecondaryIndexes"][0]["IndexStatus"], "ACTIVE");
         let v = desc(401.0, with_two);
-        assert_eq!(
-            v["Table"]["GlobalSecondaryIndexes"][1]["IndexStatus"],
-            "ACTIVE"
-        );
-        assert_eq!(
-            v["Table"]["GlobalSecondaryIndexes"][1]["Backfilling"],
-            false
-        );
+        assert_eq!(v["Table"]["GlobalSecondaryIndexes"][1]["IndexStatus"], "ACTIVE");
+        assert_eq!(v["Table"]["GlobalSecondaryIndexes"][1]["Backfilling"], false);
 
         // Deleted: DELETING (moto has forgotten it already), then not found.
         let delete = json_call("dynamodb", "DeleteTable", json!({"TableName": "orders"}));
-        let (_, b) = answer(
-            &c,
-            &delete,
-            200,
-            &json!({"TableDescription": table("ACTIVE")}).to_string(),
-            at(t0, 500.0),
-        );
-        assert_eq!(
-            serde_json::from_str::<Value>(&b).unwrap()["TableDescription"]["TableStatus"],
-            "DELETING"
-        );
-        let not_found =
-            json!({"__type": "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"})
-                .to_string();
+        let (_, b) = answer(&c, &delete, 200, &json!({"TableDescription": table("ACTIVE")}).to_string(), at(t0, 500.0));
+        assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["TableDescription"]["TableStatus"], "DELETING");
+        let not_found = json!({"__type": "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"}).to_string();
         let (st, b) = answer(&c, &describe, 400, &not_found, at(t0, 505.0));
         assert_eq!(st, 200);
-        assert_eq!(
-            serde_json::from_str::<Value>(&b).unwrap()["Table"]["TableStatus"],
-            "DELETING"
-        );
+        assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["Table"]["TableStatus"], "DELETING");
         let (st, _) = answer(&c, &describe, 400, &not_found, at(t0, 511.0));
         assert_eq!(st, 400);
     }
@@ -2325,20 +1705,11 @@ mod tests {
         let c = Clock::new(1.0);
         let t0 = Instant::now();
         let describe = query("rds", "DescribeDBInstances", &[]);
-        let body = rds_answer(
-            "DescribeDBInstances",
-            &format!("<DBInstances>{RDS_DB}</DBInstances>"),
-        );
+        let body = rds_answer("DescribeDBInstances", &format!("<DBInstances>{RDS_DB}</DBInstances>"));
         assert_eq!(c.rewrite(&describe.call(), 200, body.as_bytes(), t0), None);
         let sts = query("sts", "GetCallerIdentity", &[]);
         assert_eq!(c.rewrite(&sts.call(), 200, b"<x/>", t0), None);
-        assert_eq!(
-            c.refuse(
-                &query("ec2", "DeleteSubnet", &[("SubnetId", "subnet-1")]).call(),
-                t0
-            ),
-            None
-        );
+        assert_eq!(c.refuse(&query("ec2", "DeleteSubnet", &[("SubnetId", "subnet-1")]).call(), t0), None);
     }
 
     #[test]
@@ -2354,18 +1725,13 @@ mod tests {
         assert_eq!(xml::text("<x><y>v</y></x>", "y"), Some("v"));
         assert_eq!(xml::remove("<x><y>v</y><z/></x>", "y"), "<x><z/></x>");
         assert_eq!(percent_decode("arn%3Aaws+x%2"), "arn:aws x%2");
-        assert_eq!(
-            function_name("arn:aws:lambda:us-east-1:1:function:f:$LATEST"),
-            "f"
-        );
+        assert_eq!(function_name("arn:aws:lambda:us-east-1:1:function:f:$LATEST"), "f");
     }
 
     /// bench/README.md's table of durations lists exactly these keys and seconds.
     #[test]
     fn the_readme_table_matches_the_code() {
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/README.md"))
-                .unwrap();
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/README.md")).unwrap();
         let mut rows: Vec<(String, f64)> = readme
             .lines()
             .filter_map(|l| {
@@ -2379,25 +1745,12 @@ mod tests {
                     .or_else(|| key.contains('.').then(|| (key.to_string(), secs)))
             })
             .filter(|(k, _)| {
-                [
-                    "rds.",
-                    "cloudfront.",
-                    "ec2.",
-                    "elbv2.",
-                    "lambda.",
-                    "dynamodb.",
-                ]
-                .iter()
-                .any(|p| k.starts_with(p))
+                ["rds.", "cloudfront.", "ec2.", "elbv2.", "lambda.", "dynamodb."].iter().any(|p| k.starts_with(p))
             })
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut code: Vec<(String, f64)> =
-            DURATIONS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let mut code: Vec<(String, f64)> = DURATIONS.iter().map(|(k, v)| (k.to_string(), *v)).collect();
         code.sort_by(|a, b| a.0.cmp(&b.0));
-        assert_eq!(
-            rows, code,
-            "bench/README.md's durations table and clock::DURATIONS differ"
-        );
+        assert_eq!(rows, code, "bench/README.md's durations table and clock::DURATIONS differ");
     }
 }

@@ -74,11 +74,7 @@ struct Args {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Fault kinds to draw from: throttle, error_before, error_after.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "throttle,error_before,error_after"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "throttle,error_before,error_after")]
     faults: Vec<Fault>,
     /// Write the stats JSON here on exit (SIGTERM / SIGINT).
     #[arg(long)]
@@ -204,12 +200,7 @@ impl Stats {
         // Calls in flight keep their place in the busy accounting.
         let in_flight = self.in_flight;
         let busy_since = self.busy_since.map(|_| Instant::now());
-        *self = Stats {
-            in_flight,
-            busy_since,
-            since: Some(Instant::now()),
-            ..Stats::default()
-        };
+        *self = Stats { in_flight, busy_since, since: Some(Instant::now()), ..Stats::default() };
     }
 }
 
@@ -227,11 +218,7 @@ impl<'a> Upstream<'a> {
     fn start(stats: &'a Mutex<Stats>) -> Self {
         let started = Instant::now();
         stats.lock().unwrap().upstream_started(started);
-        Upstream {
-            stats,
-            started,
-            done: false,
-        }
+        Upstream { stats, started, done: false }
     }
     fn finish(mut self, failed: bool) {
         self.record(failed, false);
@@ -299,9 +286,7 @@ fn service_of(headers: &HeaderMap, query: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|a| a.split("Credential=").nth(1))
         .map(|s| s.split([',', ' ']).next().unwrap_or("").to_string())
-        .or_else(|| {
-            form_value(query.as_bytes(), "X-Amz-Credential").map(|c| c.replace("%2F", "/"))
-        })?;
+        .or_else(|| form_value(query.as_bytes(), "X-Amz-Credential").map(|c| c.replace("%2F", "/")))?;
     // AKID/date/region/service/aws4_request
     let parts: Vec<&str> = scope.split('/').collect();
     (parts.len() >= 5).then(|| parts[parts.len() - 2].to_string())
@@ -319,36 +304,18 @@ fn form_value(body: &[u8], key: &str) -> Option<String> {
 fn classify(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> CallInfo {
     let query = uri.query().unwrap_or("");
     let service = service_of(headers, query).unwrap_or_else(|| "unsigned".to_string());
-    let content_type = headers
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         // "DynamoDB_20120810.DescribeTable" -> "DescribeTable"
         let action = target.rsplit('.').next().unwrap_or(target).to_string();
-        return CallInfo {
-            service,
-            action,
-            protocol: Protocol::Json,
-        };
+        return CallInfo { service, action, protocol: Protocol::Json };
     }
-    let form_action = if content_type.starts_with("application/x-www-form-urlencoded") {
-        form_value(body, "Action")
-    } else {
-        None
-    }
-    .or_else(|| form_value(query.as_bytes(), "Action"));
+    let form_action =
+        if content_type.starts_with("application/x-www-form-urlencoded") { form_value(body, "Action") } else { None }
+            .or_else(|| form_value(query.as_bytes(), "Action"));
     if let Some(action) = form_action {
-        let protocol = if service == "ec2" {
-            Protocol::Ec2
-        } else {
-            Protocol::Query
-        };
-        return CallInfo {
-            service,
-            action,
-            protocol,
-        };
+        let protocol = if service == "ec2" { Protocol::Ec2 } else { Protocol::Query };
+        return CallInfo { service, action, protocol };
     }
     let protocol = match service.as_str() {
         "s3" => Protocol::S3,
@@ -356,11 +323,7 @@ fn classify(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Cal
         _ if content_type.starts_with("application/x-amz-json") => Protocol::Json,
         _ => Protocol::RestJson,
     };
-    CallInfo {
-        action: format!("{} {}", method, uri.path()),
-        service,
-        protocol,
-    }
+    CallInfo { action: format!("{} {}", method, uri.path()), service, protocol }
 }
 
 /// An AWS-shaped error answer: the protocol's status, headers and body, so
@@ -369,11 +332,7 @@ fn aws_error(protocol: Protocol, status: u16, code: &str, message: &str) -> Resp
     let request_id = "00000000-0000-4000-8000-000000000000";
     let (content_type, body, error_type_header) = match protocol {
         Protocol::Json | Protocol::RestJson => (
-            if protocol == Protocol::Json {
-                "application/x-amz-json-1.1"
-            } else {
-                "application/json"
-            },
+            if protocol == Protocol::Json { "application/x-amz-json-1.1" } else { "application/json" },
             json!({"__type": code, "message": message}).to_string(),
             true,
         ),
@@ -410,47 +369,24 @@ fn aws_error(protocol: Protocol, status: u16, code: &str, message: &str) -> Resp
     if error_type_header {
         r = r.header("x-amzn-errortype", code);
     }
-    r.body(Body::from(body))
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+    r.body(Body::from(body)).unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
 fn throttle(protocol: Protocol) -> Response<Body> {
     match protocol {
         Protocol::Json => aws_error(protocol, 400, "ThrottlingException", "Rate exceeded"),
         Protocol::RestJson => aws_error(protocol, 429, "TooManyRequestsException", "Rate exceeded"),
-        Protocol::S3 => aws_error(
-            protocol,
-            503,
-            "SlowDown",
-            "Please reduce your request rate.",
-        ),
-        Protocol::Ec2 => aws_error(
-            protocol,
-            400,
-            "RequestLimitExceeded",
-            "Request limit exceeded.",
-        ),
-        Protocol::Query | Protocol::RestXml => {
-            aws_error(protocol, 400, "Throttling", "Rate exceeded")
-        }
+        Protocol::S3 => aws_error(protocol, 503, "SlowDown", "Please reduce your request rate."),
+        Protocol::Ec2 => aws_error(protocol, 400, "RequestLimitExceeded", "Request limit exceeded."),
+        Protocol::Query | Protocol::RestXml => aws_error(protocol, 400, "Throttling", "Rate exceeded"),
     }
 }
 
 fn internal_error(protocol: Protocol, status: u16) -> Response<Body> {
     if status == 503 {
-        aws_error(
-            protocol,
-            503,
-            "ServiceUnavailable",
-            "Service is unavailable (injected by the proxy)",
-        )
+        aws_error(protocol, 503, "ServiceUnavailable", "Service is unavailable (injected by the proxy)")
     } else {
-        aws_error(
-            protocol,
-            500,
-            "InternalError",
-            "Internal error (injected by the proxy)",
-        )
+        aws_error(protocol, 500, "InternalError", "Internal error (injected by the proxy)")
     }
 }
 
@@ -490,22 +426,13 @@ impl Proxy {
             return None;
         }
         let fault = self.faults[(rng.next_u64() % self.faults.len() as u64) as usize];
-        let status = if rng.next_u64().is_multiple_of(2) {
-            500
-        } else {
-            503
-        };
+        let status = if rng.next_u64().is_multiple_of(2) { 500 } else { 503 };
         Some((fault, status))
     }
 
     /// Sends the request to the emulator and reads the whole answer.
     async fn forward(
-        &self,
-        method: Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: Bytes,
-        counted: bool,
+        &self, method: Method, uri: &Uri, headers: &HeaderMap, body: Bytes, counted: bool,
     ) -> Result<(hyper::http::response::Parts, Bytes), String> {
         let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let target: Uri = format!(
@@ -528,9 +455,7 @@ impl Proxy {
         let result = async {
             let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
             let (parts, body) = resp.into_parts();
-            let bytes = hyper::body::to_bytes(body)
-                .await
-                .map_err(|e| e.to_string())?;
+            let bytes = hyper::body::to_bytes(body).await.map_err(|e| e.to_string())?;
             Ok::<_, String>((parts, bytes))
         }
         .await;
@@ -543,9 +468,7 @@ impl Proxy {
     async fn handle(self: Arc<Self>, req: Request<Body>) -> Result<Response<Body>, Infallible> {
         let path = req.uri().path().to_string();
         if path == "/__proxy/stats" {
-            return Ok(json_response(
-                &self.stats.lock().unwrap().to_json(Instant::now()),
-            ));
+            return Ok(json_response(&self.stats.lock().unwrap().to_json(Instant::now())));
         }
         if path == "/__proxy/reset" {
             if req.method() != Method::POST {
@@ -569,23 +492,16 @@ impl Proxy {
             Err(e) => {
                 return Ok(Response::builder()
                     .status(StatusCode::BAD_REQUEST)
-                    .body(Body::from(format!(
-                        "proxy: cannot read the request body: {e}"
-                    )))
+                    .body(Body::from(format!("proxy: cannot read the request body: {e}")))
                     .unwrap_or_default());
             }
         };
         // The emulator's own control API: never delayed, faulted nor counted.
         if path.starts_with("/moto-api/") {
-            return Ok(
-                match self
-                    .forward(parts.method, &parts.uri, &parts.headers, body, false)
-                    .await
-                {
-                    Ok((p, b)) => Response::from_parts(p, Body::from(b)),
-                    Err(e) => bad_gateway(&e),
-                },
-            );
+            return Ok(match self.forward(parts.method, &parts.uri, &parts.headers, body, false).await {
+                Ok((p, b)) => Response::from_parts(p, Body::from(b)),
+                Err(e) => bad_gateway(&e),
+            });
         }
 
         let arrived = Instant::now();
@@ -600,18 +516,13 @@ impl Proxy {
         };
         // AWS refuses some calls while a resource is busy: answered here,
         // as a fault would be, without the emulator seeing them.
-        let refusal = self
-            .clock
-            .as_ref()
-            .and_then(|c| c.refuse(&call, Instant::now()));
+        let refusal = self.clock.as_ref().and_then(|c| c.refuse(&call, Instant::now()));
         let fault = if refusal.is_some() { None } else { self.draw() };
         {
             let mut s = self.stats.lock().unwrap();
             s.calls += 1;
             s.first_call.get_or_insert(arrived);
-            *s.by_service_action
-                .entry(format!("{}.{}", info.service, info.action))
-                .or_default() += 1;
+            *s.by_service_action.entry(format!("{}.{}", info.service, info.action)).or_default() += 1;
             if let Some((f, _)) = fault {
                 *s.faults.entry(f.name()).or_default() += 1;
             }
@@ -631,31 +542,18 @@ impl Proxy {
                 Some((Fault::ErrorBefore, status)) => internal_error(info.protocol, status),
                 Some((Fault::ErrorAfter, _)) | None => {
                     let t = Instant::now();
-                    let r = self
-                        .forward(
-                            parts.method.clone(),
-                            &parts.uri,
-                            &parts.headers,
-                            body.clone(),
-                            true,
-                        )
-                        .await;
+                    let r = self.forward(parts.method.clone(), &parts.uri, &parts.headers, body.clone(), true).await;
                     upstream_seconds = t.elapsed().as_secs_f64();
                     // The clock records what the emulator did (even when the
                     // answer is then lost) and rewrites its answer.
                     let r = r.map(|(mut p, b)| {
-                        let new = self
-                            .clock
-                            .as_ref()
-                            .and_then(|c| c.rewrite(&call, p.status.as_u16(), &b, Instant::now()));
+                        let new =
+                            self.clock.as_ref().and_then(|c| c.rewrite(&call, p.status.as_u16(), &b, Instant::now()));
                         match new {
                             Some((status, nb)) => {
                                 rewritten = true;
                                 p.status = StatusCode::from_u16(status).unwrap_or(p.status);
-                                p.headers.insert(
-                                    hyper::header::CONTENT_LENGTH,
-                                    HeaderValue::from(nb.len()),
-                                );
+                                p.headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(nb.len()));
                                 (p, Bytes::from(nb))
                             }
                             None => (p, b),
@@ -702,11 +600,8 @@ trait RetainHopByHop {
 }
 impl RetainHopByHop for HeaderMap<HeaderValue> {
     fn retain_hop_by_hop(&mut self) {
-        let drop: Vec<HeaderName> = self
-            .keys()
-            .filter(|k| hop_by_hop(k) && k.as_str() != "content-length")
-            .cloned()
-            .collect();
+        let drop: Vec<HeaderName> =
+            self.keys().filter(|k| hop_by_hop(k) && k.as_str() != "content-length").cloned().collect();
         for k in drop {
             self.remove(k);
         }
@@ -733,10 +628,8 @@ fn write_stats(proxy: &Proxy, file: &Option<PathBuf>) {
 async fn main() {
     let args = Args::parse();
     if args.print_durations {
-        let table: serde_json::Map<String, Value> = clock::DURATIONS
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
+        let table: serde_json::Map<String, Value> =
+            clock::DURATIONS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
         println!("{}", Value::Object(table));
         return;
     }
@@ -753,21 +646,14 @@ async fn main() {
         }
     };
     let log = args.log.as_ref().map(|p| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map(Mutex::new)
-            .unwrap_or_else(|e| {
-                eprintln!("proxy: cannot open {}: {e}", p.display());
-                std::process::exit(2);
-            })
+        std::fs::OpenOptions::new().create(true).append(true).open(p).map(Mutex::new).unwrap_or_else(|e| {
+            eprintln!("proxy: cannot open {}: {e}", p.display());
+            std::process::exit(2);
+        })
     });
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    let client = Client::builder()
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector);
+    let client = Client::builder().pool_idle_timeout(Duration::from_secs(30)).build(connector);
     let proxy = Arc::new(Proxy {
         upstream,
         client,
@@ -775,10 +661,7 @@ async fn main() {
         fault_rate: args.fault_rate,
         faults: args.faults.clone(),
         rng: Mutex::new(SplitMix64(args.seed)),
-        stats: Mutex::new(Stats {
-            since: Some(Instant::now()),
-            ..Stats::default()
-        }),
+        stats: Mutex::new(Stats { since: Some(Instant::now()), ..Stats::default() }),
         log,
         started: Instant::now(),
         clock: args.aws_clock.map(clock::Clock::new),
@@ -803,8 +686,7 @@ async fn main() {
     let _ = std::io::stdout().flush();
 
     let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async {
@@ -833,15 +715,13 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
+            h.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
         h
     }
 
-    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20250101/us-east-1/SVC/aws4_request, SignedHeaders=host, Signature=00";
+    const AUTH: &str =
+        "AWS4-HMAC-SHA256 Credential=AKID/20250101/us-east-1/SVC/aws4_request, SignedHeaders=host, Signature=00";
 
     fn auth(svc: &str) -> String {
         AUTH.replace("SVC", svc)
@@ -855,17 +735,11 @@ mod tests {
             &uri,
             &headers(&[
                 ("authorization", &auth("ec2")),
-                (
-                    "content-type",
-                    "application/x-www-form-urlencoded; charset=utf-8",
-                ),
+                ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
             ]),
             b"Action=DescribeVpcs&Version=2016-11-15",
         );
-        assert_eq!(
-            (q.service.as_str(), q.action.as_str()),
-            ("ec2", "DescribeVpcs")
-        );
+        assert_eq!((q.service.as_str(), q.action.as_str()), ("ec2", "DescribeVpcs"));
         assert_eq!(q.protocol, Protocol::Ec2);
 
         let q = classify(
@@ -883,49 +757,27 @@ mod tests {
         let j = classify(
             &Method::POST,
             &uri,
-            &headers(&[
-                ("authorization", &auth("dynamodb")),
-                ("x-amz-target", "DynamoDB_20120810.DescribeTable"),
-            ]),
+            &headers(&[("authorization", &auth("dynamodb")), ("x-amz-target", "DynamoDB_20120810.DescribeTable")]),
             b"{}",
         );
-        assert_eq!(
-            (j.service.as_str(), j.action.as_str()),
-            ("dynamodb", "DescribeTable")
-        );
+        assert_eq!((j.service.as_str(), j.action.as_str()), ("dynamodb", "DescribeTable"));
         assert_eq!(j.protocol, Protocol::Json);
 
         let s3: Uri = "/bucket/key?x-id=GetObject".parse().unwrap();
-        let r = classify(
-            &Method::GET,
-            &s3,
-            &headers(&[("authorization", &auth("s3"))]),
-            b"",
-        );
+        let r = classify(&Method::GET, &s3, &headers(&[("authorization", &auth("s3"))]), b"");
         assert_eq!(r.action, "GET /bucket/key");
         assert_eq!(r.protocol, Protocol::S3);
 
         let cf: Uri = "/2020-05-31/distribution".parse().unwrap();
-        let r = classify(
-            &Method::GET,
-            &cf,
-            &headers(&[("authorization", &auth("cloudfront"))]),
-            b"",
-        );
+        let r = classify(&Method::GET, &cf, &headers(&[("authorization", &auth("cloudfront"))]), b"");
         assert_eq!(r.protocol, Protocol::RestXml);
 
         let l: Uri = "/2015-03-31/functions/".parse().unwrap();
-        let r = classify(
-            &Method::GET,
-            &l,
-            &headers(&[("authorization", &auth("lambda"))]),
-            b"",
-        );
+        let r = classify(&Method::GET, &l, &headers(&[("authorization", &auth("lambda"))]), b"");
         assert_eq!(r.protocol, Protocol::RestJson);
 
-        let presigned: Uri = "/b/k?X-Amz-Credential=AKID%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=0"
-            .parse()
-            .unwrap();
+        let presigned: Uri =
+            "/b/k?X-Amz-Credential=AKID%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=0".parse().unwrap();
         let r = classify(&Method::GET, &presigned, &HeaderMap::new(), b"");
         assert_eq!(r.service, "s3");
 
@@ -944,11 +796,7 @@ mod tests {
         // Pinned: a fault schedule must not change with a refactoring.
         assert_eq!(SplitMix64(0).next_u64(), 0xE220_A839_7B1D_CDAF);
         let mut r = SplitMix64(1);
-        assert!(
-            (0..1000)
-                .map(|_| r.next_f64())
-                .all(|x| (0.0..1.0).contains(&x))
-        );
+        assert!((0..1000).map(|_| r.next_f64()).all(|x| (0.0..1.0).contains(&x)));
     }
 
     #[test]

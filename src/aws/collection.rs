@@ -21,16 +21,8 @@ impl<T> Delta<'_, T> {
 }
 
 /// The delta from `have` to `want`, items matched by `key`.
-pub fn delta<'a, T: PartialEq, K: PartialEq>(
-    want: &'a [T],
-    have: &'a [T],
-    key: impl Fn(&T) -> K,
-) -> Delta<'a, T> {
-    let mut d = Delta {
-        added: Vec::new(),
-        changed: Vec::new(),
-        removed: Vec::new(),
-    };
+pub fn delta<'a, T: PartialEq, K: PartialEq>(want: &'a [T], have: &'a [T], key: impl Fn(&T) -> K) -> Delta<'a, T> {
+    let mut d = Delta { added: Vec::new(), changed: Vec::new(), removed: Vec::new() };
     for w in want {
         match have.iter().find(|h| key(h) == key(w)) {
             None => d.added.push(w),
@@ -38,10 +30,7 @@ pub fn delta<'a, T: PartialEq, K: PartialEq>(
             Some(_) => {}
         }
     }
-    d.removed = have
-        .iter()
-        .filter(|h| !want.iter().any(|w| key(w) == key(h)))
-        .collect();
+    d.removed = have.iter().filter(|h| !want.iter().any(|w| key(w) == key(h))).collect();
     d
 }
 

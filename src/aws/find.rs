@@ -38,10 +38,7 @@ pub struct Owned {
 /// only, when given), each built by `build` with its owner; `build` may
 /// drop an item (a resource being deleted) by returning `None`.
 pub fn owned<T, P>(
-    aws: &Aws,
-    address: Option<&str>,
-    items: impl IntoIterator<Item = T>,
-    tags_of: impl Fn(&T) -> Tags,
+    aws: &Aws, address: Option<&str>, items: impl IntoIterator<Item = T>, tags_of: impl Fn(&T) -> Tags,
     mut build: impl FnMut(T, Owned) -> Option<Current<P>>,
 ) -> Vec<Current<P>> {
     items
@@ -56,11 +53,7 @@ pub fn owned<T, P>(
 /// [`owned`] for kinds that need more calls per resource (attributes the
 /// list call does not return): the reads run concurrently.
 pub async fn owned_then<T, P, F, Fut>(
-    aws: &Aws,
-    address: Option<&str>,
-    items: impl IntoIterator<Item = T>,
-    tags_of: impl Fn(&T) -> Tags,
-    build: F,
+    aws: &Aws, address: Option<&str>, items: impl IntoIterator<Item = T>, tags_of: impl Fn(&T) -> Tags, build: F,
 ) -> Result<Vec<Current<P>>>
 where
     F: Fn(T, Owned) -> Fut,
@@ -70,11 +63,7 @@ where
         let owned = owner(aws, address, tags_of(&item))?;
         Some(build(item, owned))
     });
-    Ok(futures::future::try_join_all(reads)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect())
+    Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
 }
 
 /// Every resource `read` finds in each of `items` (none or one per role,
@@ -86,11 +75,7 @@ where
     F: FnMut(T) -> Fut,
     Fut: std::future::Future<Output = Result<R>>,
 {
-    Ok(futures::future::try_join_all(items.into_iter().map(read))
-        .await?
-        .into_iter()
-        .flatten()
-        .collect())
+    Ok(futures::future::try_join_all(items.into_iter().map(read)).await?.into_iter().flatten().collect())
 }
 
 /// The owner of a resource with tags `all`, when it is this stack's (and at
@@ -100,8 +85,5 @@ pub fn owner(aws: &Aws, address: Option<&str>, all: Tags) -> Option<Owned> {
     if address.is_some_and(|a| a != at) {
         return None;
     }
-    Some(Owned {
-        address: at,
-        tags: tags::visible(all),
-    })
+    Some(Owned { address: at, tags: tags::visible(all) })
 }

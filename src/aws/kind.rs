@@ -35,12 +35,7 @@ pub struct Current<P> {
 
 impl<P: Props> Current<P> {
     pub fn new(address: impl Into<String>, id: impl Into<String>, props: P) -> Self {
-        Current {
-            address: address.into(),
-            id: id.into(),
-            props,
-            attrs: Map::new(),
-        }
+        Current { address: address.into(), id: id.into(), props, attrs: Map::new() }
     }
 
     /// Adds an attribute others may reference (`null` values are skipped).
@@ -65,9 +60,7 @@ impl<P: Props> Current<P> {
 
     pub fn into_live(self) -> Result<Live> {
         let mut attrs = self.attrs;
-        attrs
-            .entry("id".to_string())
-            .or_insert_with(|| Value::String(self.id.clone()));
+        attrs.entry("id".to_string()).or_insert_with(|| Value::String(self.id.clone()));
         Ok(Live {
             props: serde_json::to_value(&self.props)
                 .with_context(|| format!("internal error: props of {}", self.address))?,
@@ -83,11 +76,7 @@ impl<P: Props> Current<P> {
             address: l.address.clone(),
             id: l.id.clone(),
             props: serde_json::from_value(l.props.clone()).with_context(|| {
-                format!(
-                    "internal error: the live properties of {} do not fit {}",
-                    l.address,
-                    P::KIND
-                )
+                format!("internal error: the live properties of {} do not fit {}", l.address, P::KIND)
             })?,
             attrs: l.attrs.clone(),
         })
@@ -115,10 +104,7 @@ impl<P: Props> Desired<P> {
                 d.address
             ));
         }
-        Ok(Desired {
-            address: d.address.clone(),
-            props: parse(d, props)?,
-        })
+        Ok(Desired { address: d.address.clone(), props: parse(d, props)? })
     }
 
     /// A live resource at this address with the desired props and `id`.
@@ -131,13 +117,8 @@ impl<P: Props> Desired<P> {
 }
 
 fn parse<P: Props>(d: &Resource, props: Value) -> Result<P> {
-    serde_json::from_value(props).with_context(|| {
-        format!(
-            "internal error: the properties of {} do not fit {}",
-            d.address,
-            P::KIND
-        )
-    })
+    serde_json::from_value(props)
+        .with_context(|| format!("internal error: the properties of {} do not fit {}", d.address, P::KIND))
 }
 
 /// One kind of AWS resource.
@@ -199,30 +180,16 @@ pub trait Kind: Send + Sync + 'static {
         self.find(aws, None).await
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<Self::Props>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Current<Self::Props>>;
+    async fn create(&self, aws: &Aws, d: &Desired<Self::Props>, ctx: &StepContext<'_>) -> Result<Current<Self::Props>>;
 
     /// Brings `live` to `d`; `changed` lists the top-level props that differ.
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<Self::Props>,
-        live: &Current<Self::Props>,
-        changed: &[String],
+        &self, aws: &Aws, d: &Desired<Self::Props>, live: &Current<Self::Props>, changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<Self::Props>>;
 
     /// Deletes `live`; returns a note for the user (the final backup's id).
-    async fn delete(
-        &self,
-        aws: &Aws,
-        live: &Current<Self::Props>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>>;
+    async fn delete(&self, aws: &Aws, live: &Current<Self::Props>, ctx: &StepContext<'_>) -> Result<Option<String>>;
 }
 
 /// A kind behind the engine's JSON: what the registry holds.
@@ -241,15 +208,9 @@ pub trait DynKind: Send + Sync {
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>>;
     async fn create(&self, aws: &Aws, d: &Resource, ctx: &StepContext<'_>) -> Result<Live>;
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Resource,
-        live: &Live,
-        changed: &[String],
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Resource, live: &Live, changed: &[String], ctx: &StepContext<'_>,
     ) -> Result<Live>;
-    async fn delete(&self, aws: &Aws, live: &Live, ctx: &StepContext<'_>)
-    -> Result<Option<String>>;
+    async fn delete(&self, aws: &Aws, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>>;
 }
 
 #[async_trait]
@@ -261,19 +222,14 @@ impl<K: Kind> DynKind for K {
     fn info(&self) -> KindInfo {
         let mut info = Kind::info(self);
         if info.service.is_empty() {
-            info.service = K::Props::KIND
-                .split_once('.')
-                .map(|(s, _)| s)
-                .unwrap_or(K::Props::KIND);
+            info.service = K::Props::KIND.split_once('.').map(|(s, _)| s).unwrap_or(K::Props::KIND);
         }
         info.weight = info.weight.max(1);
         info
     }
 
     fn check(&self, props: &Value) -> Result<()> {
-        serde_json::from_value::<K::Props>(props.clone())
-            .map(|_| ())
-            .map_err(|e| anyhow!("{e}"))
+        serde_json::from_value::<K::Props>(props.clone()).map(|_| ()).map_err(|e| anyhow!("{e}"))
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -302,11 +258,7 @@ impl<K: Kind> DynKind for K {
     }
 
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {
-        Kind::read(self, aws)
-            .await?
-            .into_iter()
-            .map(Current::into_live)
-            .collect()
+        Kind::read(self, aws).await?.into_iter().map(Current::into_live).collect()
     }
 
     async fn create(&self, aws: &Aws, d: &Resource, ctx: &StepContext<'_>) -> Result<Live> {
@@ -315,26 +267,14 @@ impl<K: Kind> DynKind for K {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Resource,
-        live: &Live,
-        changed: &[String],
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Resource, live: &Live, changed: &[String], ctx: &StepContext<'_>,
     ) -> Result<Live> {
         let d = Desired::<K::Props>::from_resource(d)?;
         let l = Current::<K::Props>::from_live(live)?;
-        Kind::update(self, aws, &d, &l, changed, ctx)
-            .await?
-            .into_live()
+        Kind::update(self, aws, &d, &l, changed, ctx).await?.into_live()
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        live: &Live,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let l = Current::<K::Props>::from_live(live)?;
         Kind::delete(self, aws, &l, ctx).await
     }

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration,
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule,
+    BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use serde::{Deserialize, Serialize};
 
@@ -51,14 +50,8 @@ impl ProcessId {
     /// This process, where `/proc` tells (Linux); `None` elsewhere.
     fn current() -> Option<ProcessId> {
         Some(ProcessId {
-            boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-                .ok()?
-                .trim()
-                .to_string(),
-            pid_namespace: std::fs::read_link("/proc/self/ns/pid")
-                .ok()?
-                .to_string_lossy()
-                .into_owned(),
+            boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?.trim().to_string(),
+            pid_namespace: std::fs::read_link("/proc/self/ns/pid").ok()?.to_string_lossy().into_owned(),
             start_ticks: start_ticks(std::process::id())?,
         })
     }
@@ -87,11 +80,7 @@ impl LockInfo {
 
 impl std::fmt::Display for LockInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}@{} (pid {}, `{}`, since {})",
-            self.user, self.host, self.pid, self.command, self.since
-        )
+        write!(f, "{}@{} (pid {}, `{}`, since {})", self.user, self.host, self.pid, self.command, self.since)
     }
 }
 
@@ -136,9 +125,7 @@ impl Aws {
             Ok(_) => return Ok(bucket),
             Err(e) if e.not_found() || e.status == Some(404) => {}
             Err(e) => {
-                return Err(
-                    anyhow::anyhow!(e).context(format!("checking the lock bucket {bucket}"))
-                );
+                return Err(anyhow::anyhow!(e).context(format!("checking the lock bucket {bucket}")));
             }
         }
         let mut create = self.s3.create_bucket().bucket(&bucket);
@@ -153,9 +140,7 @@ impl Aws {
             Ok(_) => {}
             Err(e) if e.is("BucketAlreadyOwnedByYou") => return Ok(bucket),
             Err(e) => {
-                return Err(
-                    anyhow::anyhow!(e).context(format!("creating the lock bucket {bucket}"))
-                );
+                return Err(anyhow::anyhow!(e).context(format!("creating the lock bucket {bucket}")));
             }
         }
         self.s3
@@ -208,56 +193,28 @@ impl Aws {
 
     /// The lock and its ETag.
     async fn read_lock_tagged(&self, bucket: &str) -> Result<Option<(LockInfo, Option<String>)>> {
-        match self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(self.lock_key())
-            .send()
-            .await
-        {
+        match self.s3.get_object().bucket(bucket).key(self.lock_key()).send().await {
             Ok(o) => {
                 let etag = o.e_tag().map(str::to_string);
-                let body = o
-                    .body
-                    .collect()
-                    .await
-                    .context("reading the lock")?
-                    .into_bytes();
-                Ok(Some((
-                    serde_json::from_slice(&body).context("the lock object is not a lock")?,
-                    etag,
-                )))
+                let body = o.body.collect().await.context("reading the lock")?.into_bytes();
+                Ok(Some((serde_json::from_slice(&body).context("the lock object is not a lock")?, etag)))
             }
             Err(e) => {
                 let e = super::errors::describe(&e);
-                if e.not_found() {
-                    Ok(None)
-                } else {
-                    Err(anyhow::anyhow!(e).context("reading the lock"))
-                }
+                if e.not_found() { Ok(None) } else { Err(anyhow::anyhow!(e).context("reading the lock")) }
             }
         }
     }
 
     /// Takes the stack's lock, waiting up to `timeout` for a holder to let go.
     /// `waiting` is called once when the lock is found held.
-    pub async fn acquire(
-        &self,
-        command: &str,
-        timeout: Duration,
-        waiting: &dyn Fn(&LockInfo),
-    ) -> Result<Lock> {
+    pub async fn acquire(&self, command: &str, timeout: Duration, waiting: &dyn Fn(&LockInfo)) -> Result<Lock> {
         let bucket = self.lock_bucket().await?;
         let info = LockInfo {
             id: lock_id(),
             stack: self.stack.clone(),
-            user: std::env::var("USER")
-                .or_else(|_| std::env::var("USERNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
-            host: hostname::get()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| "unknown".into()),
+            user: std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into()),
+            host: hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into()),
             pid: std::process::id(),
             command: command.to_string(),
             since: crate::engine::plan::now_rfc3339(),
@@ -282,11 +239,7 @@ impl Aws {
                 .aws();
             match put {
                 Ok(_) => {
-                    return Ok(Lock {
-                        bucket,
-                        key: self.lock_key(),
-                        id: info.id,
-                    });
+                    return Ok(Lock { bucket, key: self.lock_key(), id: info.id });
                 }
                 Err(e)
                     if e.status == Some(412)
@@ -299,11 +252,7 @@ impl Aws {
                     };
                     if holder.id == info.id {
                         // Our own write whose response was lost.
-                        return Ok(Lock {
-                            bucket,
-                            key: self.lock_key(),
-                            id: info.id,
-                        });
+                        return Ok(Lock { bucket, key: self.lock_key(), id: info.id });
                     }
                     if holder.holder_is_gone() {
                         // Killed on this machine (SIGKILL, a cancelled job):
@@ -321,9 +270,7 @@ impl Aws {
                             Ok(_) => {}
                             Err(e) if e.status == Some(412) || e.not_found() => {}
                             Err(e) => {
-                                return Err(
-                                    anyhow::anyhow!(e).context("removing a stale stack lock")
-                                );
+                                return Err(anyhow::anyhow!(e).context("removing a stale stack lock"));
                             }
                         }
                         continue;
@@ -419,23 +366,13 @@ mod tests {
         let pid = child.id();
         let ticks = start_ticks(pid).unwrap_or(1);
         child.wait().unwrap();
-        let dead = ProcessId {
-            start_ticks: ticks,
-            ..me.clone()
-        };
+        let dead = ProcessId { start_ticks: ticks, ..me.clone() };
         assert!(holder(pid, Some(dead)).holder_is_gone());
         // Our pid reused by another process (another start time): gone.
-        let reused = ProcessId {
-            start_ticks: me.start_ticks + 1,
-            ..me.clone()
-        };
+        let reused = ProcessId { start_ticks: me.start_ticks + 1, ..me.clone() };
         assert!(holder(std::process::id(), Some(reused)).holder_is_gone());
         // Another system (boot id) or a lock without process info: never.
-        let elsewhere = ProcessId {
-            boot_id: "another-boot".into(),
-            start_ticks: 1,
-            ..me
-        };
+        let elsewhere = ProcessId { boot_id: "another-boot".into(), start_ticks: 1, ..me };
         assert!(!holder(1 << 30, Some(elsewhere)).holder_is_gone());
         assert!(!holder(1 << 30, None).holder_is_gone());
     }

@@ -109,11 +109,7 @@ impl Aws {
         // repeated blindly (see `create_guarded`, `delete_guarded`).
         macro_rules! once {
             ($sdk:ident) => {
-                $sdk::Client::from_conf(
-                    $sdk::config::Builder::from(&sdk)
-                        .retry_config(RetryConfig::disabled())
-                        .build(),
-                )
+                $sdk::Client::from_conf($sdk::config::Builder::from(&sdk).retry_config(RetryConfig::disabled()).build())
             };
         }
         Ok(Aws {
@@ -155,13 +151,7 @@ impl Aws {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let slot = self
-            .cache
-            .lock()
-            .expect("cache lock")
-            .entry(key)
-            .or_default()
-            .clone();
+        let slot = self.cache.lock().expect("cache lock").entry(key).or_default().clone();
         let mut slot = slot.lock().await;
         if let Some(v) = slot.as_ref().and_then(|v| v.clone().downcast::<T>().ok()) {
             return Ok(v);
@@ -188,10 +178,7 @@ impl Aws {
     /// STS (never from an API's echo).
     pub async fn arn(&self, service: &str, resource: &str) -> Result<String> {
         let (account, partition) = self.identity().await?;
-        Ok(format!(
-            "arn:{partition}:{service}:{}:{account}:{resource}",
-            self.region
-        ))
+        Ok(format!("arn:{partition}:{service}:{}:{account}:{resource}", self.region))
     }
 
     /// (account id, partition) of the caller, from STS, read once.
@@ -230,11 +217,7 @@ impl AwsProvider {
             order.push(k.name());
             kinds.insert(k.name(), k);
         }
-        AwsProvider {
-            aws: Arc::new(aws),
-            kinds,
-            order,
-        }
+        AwsProvider { aws: Arc::new(aws), kinds, order }
     }
 
     fn kind(&self, name: &str) -> Result<&dyn DynKind> {
@@ -284,32 +267,21 @@ impl Provider for AwsProvider {
     }
 
     fn notes(&self, change: &Change) -> Vec<String> {
-        self.kinds
-            .get(change.kind.as_str())
-            .map(|k| k.notes(change))
-            .unwrap_or_default()
+        self.kinds.get(change.kind.as_str()).map(|k| k.notes(change)).unwrap_or_default()
     }
 
     fn annotate(&self, kind: &str, desired: &Value, fields: &[FieldChange]) -> Vec<String> {
-        self.kinds
-            .get(kind)
-            .map(|k| k.annotate(desired, fields))
-            .unwrap_or_default()
+        self.kinds.get(kind).map(|k| k.annotate(desired, fields)).unwrap_or_default()
     }
 
     fn plan_notes(&self, changes: &[Change]) -> Vec<String> {
-        changes
-            .iter()
-            .filter_map(|c| self.kinds.get(c.kind.as_str())?.plan_note(c))
-            .collect()
+        changes.iter().filter_map(|c| self.kinds.get(c.kind.as_str())?.plan_note(c)).collect()
     }
 
     async fn read(&self, kinds: &[&str]) -> Result<Vec<Live>> {
         let reads = kinds.iter().map(|name| async move {
             let k = self.kind(name)?;
-            k.read(&self.aws)
-                .await
-                .with_context(|| format!("reading {name} resources"))
+            k.read(&self.aws).await.with_context(|| format!("reading {name} resources"))
         });
         let mut out = Vec::new();
         for r in futures::future::join_all(reads).await {
@@ -322,16 +294,8 @@ impl Provider for AwsProvider {
         self.kind(&d.kind)?.create(&self.aws, d, ctx).await
     }
 
-    async fn update(
-        &self,
-        d: &Resource,
-        live: &Live,
-        changed: &[String],
-        ctx: &StepContext<'_>,
-    ) -> Result<Live> {
-        self.kind(&d.kind)?
-            .update(&self.aws, d, live, changed, ctx)
-            .await
+    async fn update(&self, d: &Resource, live: &Live, changed: &[String], ctx: &StepContext<'_>) -> Result<Live> {
+        self.kind(&d.kind)?.update(&self.aws, d, live, changed, ctx).await
     }
 
     async fn delete(&self, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>> {

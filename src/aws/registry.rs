@@ -8,9 +8,7 @@
 //! A new service adds its `kinds()` here.
 
 use super::kind::DynKind;
-use super::{
-    apigateway, autoscaling, cloudfront, dynamodb, ec2, elbv2, iam, lambda, logs, rds, s3,
-};
+use super::{apigateway, autoscaling, cloudfront, dynamodb, ec2, elbv2, iam, lambda, logs, rds, s3};
 
 pub fn kinds() -> Vec<Box<dyn DynKind>> {
     [

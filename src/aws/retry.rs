@@ -11,12 +11,7 @@ use crate::engine::provider::StepReporter;
 
 /// Polls `check` until it yields a value: first at once, then at growing
 /// intervals (never a fixed sleep), up to `timeout`.
-pub async fn wait_for<T, F, Fut>(
-    what: &str,
-    timeout: Duration,
-    rep: &dyn StepReporter,
-    mut check: F,
-) -> Result<T>
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, rep: &dyn StepReporter, mut check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>>>,
@@ -44,11 +39,7 @@ where
 /// consistency: dependencies draining, just-created things not yet visible),
 /// at growing intervals, up to `timeout`.
 pub async fn retry_on<T, F, Fut>(
-    codes: &[&str],
-    what: &str,
-    timeout: Duration,
-    rep: &dyn StepReporter,
-    mut op: F,
+    codes: &[&str], what: &str, timeout: Duration, rep: &dyn StepReporter, mut op: F,
 ) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -59,14 +50,8 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e)
-                if codes.iter().any(|c| e.code.as_deref() == Some(*c))
-                    && start.elapsed() < timeout =>
-            {
-                rep.status(&format!(
-                    "{what}: {} (retrying)",
-                    e.code.as_deref().unwrap_or("")
-                ));
+            Err(e) if codes.iter().any(|c| e.code.as_deref() == Some(*c)) && start.elapsed() < timeout => {
+                rep.status(&format!("{what}: {} (retrying)", e.code.as_deref().unwrap_or("")));
                 tokio::time::sleep(delay).await;
                 delay = (delay * 3 / 2).min(Duration::from_secs(10));
             }
@@ -79,11 +64,7 @@ where
 /// reports with a generic code and a specific message), at growing
 /// intervals, up to `timeout`.
 pub async fn retry_when<T, P, F, Fut>(
-    retry: P,
-    what: &str,
-    timeout: Duration,
-    rep: &dyn StepReporter,
-    mut op: F,
+    retry: P, what: &str, timeout: Duration, rep: &dyn StepReporter, mut op: F,
 ) -> Result<T>
 where
     P: Fn(&AwsError) -> bool,
@@ -117,11 +98,7 @@ where
 /// * a `wait` error code (a dependency not visible yet) is retried until
 ///   `timeout`.
 pub async fn create_guarded<T, C, CF, F, FF>(
-    what: &str,
-    codes: Codes<'_>,
-    rep: &dyn StepReporter,
-    mut create: C,
-    mut find: F,
+    what: &str, codes: Codes<'_>, rep: &dyn StepReporter, mut create: C, mut find: F,
 ) -> Result<T>
 where
     C: FnMut() -> CF,
@@ -170,12 +147,7 @@ where
 /// `timeout`; retryable failures (5xx, throttling, timeouts) a bounded number
 /// of times.
 pub async fn delete_guarded<E, EF, D, DF, T>(
-    what: &str,
-    busy: &[&str],
-    timeout: Duration,
-    rep: &dyn StepReporter,
-    mut exists: E,
-    mut delete: D,
+    what: &str, busy: &[&str], timeout: Duration, rep: &dyn StepReporter, mut exists: E, mut delete: D,
 ) -> Result<()>
 where
     E: FnMut() -> EF,
@@ -195,10 +167,7 @@ where
             Ok(()) => return Ok(()),
             Err(e) if e.not_found() => return Ok(()),
             Err(e) if busy.iter().any(|c| e.is(c)) && start.elapsed() < timeout => {
-                rep.status(&format!(
-                    "{what}: {} (retrying)",
-                    e.code.as_deref().unwrap_or_default()
-                ));
+                rep.status(&format!("{what}: {} (retrying)", e.code.as_deref().unwrap_or_default()));
             }
             Err(e) if e.retryable() && attempt < 8 => {}
             Err(e) => return Err(anyhow!(e).context(what.to_string())),
@@ -226,12 +195,5 @@ where
     F: FnMut() -> FF,
     FF: std::future::Future<Output = Result<Option<T>>>,
 {
-    create_guarded(
-        what,
-        Codes::default(),
-        &crate::engine::provider::Quiet,
-        create,
-        find,
-    )
-    .await
+    create_guarded(what, Codes::default(), &crate::engine::provider::Quiet, create, find).await
 }

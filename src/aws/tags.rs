@@ -13,9 +13,7 @@ pub type Tags = BTreeMap<String, String>;
 
 /// Live tags as props: ours removed.
 pub fn visible(all: Tags) -> Tags {
-    all.into_iter()
-        .filter(|(k, _)| !k.starts_with("infra:") && !k.starts_with("aws:"))
-        .collect()
+    all.into_iter().filter(|(k, _)| !k.starts_with("infra:") && !k.starts_with("aws:")).collect()
 }
 
 /// (stack, address) of a tagged resource, if it is ours and of this stack.
@@ -27,16 +25,8 @@ pub fn owner<'a>(aws: &Aws, all: &'a Tags) -> Option<&'a str> {
 
 /// Tags to set (added or changed) and keys to remove, from `old` to `new`.
 pub fn delta(old: &Tags, new: &Tags) -> (Tags, Vec<String>) {
-    let set = new
-        .iter()
-        .filter(|(k, v)| old.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let remove = old
-        .keys()
-        .filter(|k| !new.contains_key(*k) && !k.starts_with("infra:"))
-        .cloned()
-        .collect();
+    let set = new.iter().filter(|(k, v)| old.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let remove = old.keys().filter(|k| !new.contains_key(*k) && !k.starts_with("infra:")).cloned().collect();
     (set, remove)
 }
 

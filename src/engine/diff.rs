@@ -41,11 +41,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
         let matched = pos.map(|p| candidates.remove(p));
         // Anything else at this address (duplicates, other kinds) goes.
         for extra in candidates {
-            changes.push(deletion(
-                extra,
-                provider,
-                "duplicate or superseded resource at this address",
-            ));
+            changes.push(deletion(extra, provider, "duplicate or superseded resource at this address"));
         }
 
         let Some(live) = matched else {
@@ -64,9 +60,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
             continue;
         };
 
-        let mut resolved = value::resolve(&want.props, &|addr, attr| {
-            known.get(addr).and_then(|l| l.attr(attr))
-        });
+        let mut resolved = value::resolve(&want.props, &|addr, attr| known.get(addr).and_then(|l| l.attr(attr)));
         provider.normalize(&want.kind, &mut resolved);
         let mut live_props = live.props.clone();
         provider.normalize(&want.kind, &mut live_props);
@@ -93,11 +87,8 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
         if action != Action::Replace {
             known.insert(want.address.clone(), live.clone());
         }
-        let notes = if action == Action::NoOp {
-            Vec::new()
-        } else {
-            provider.annotate(&want.kind, &want.props, &fields)
-        };
+        let notes =
+            if action == Action::NoOp { Vec::new() } else { provider.annotate(&want.kind, &want.props, &fields) };
         changes.push(Change {
             address: want.address.clone(),
             kind: want.kind.clone(),
@@ -141,13 +132,8 @@ pub fn destroy_all(live: Vec<Live>, provider: &dyn Provider) -> Vec<Change> {
 /// file, or in the cloud (AWS would refuse mid-apply, after the backup).
 fn mark_protected(c: &mut Change, provider: &dyn Provider) {
     if matches!(c.action, Action::Delete | Action::Replace) {
-        c.deletion_protected = c
-            .desired
-            .as_ref()
-            .is_some_and(|d| provider.protected(&d.kind, &d.props))
-            || c.live
-                .as_ref()
-                .is_some_and(|l| provider.protected(&l.kind, &l.props));
+        c.deletion_protected = c.desired.as_ref().is_some_and(|d| provider.protected(&d.kind, &d.props))
+            || c.live.as_ref().is_some_and(|l| provider.protected(&l.kind, &l.props));
     }
 }
 
@@ -167,18 +153,10 @@ fn deletion(l: Live, provider: &dyn Provider, reason: &str) -> Change {
 }
 
 /// Flattens nested objects so a tag change reads `tags.Team: "a" -> "b"`.
-fn field_changes(
-    path: &str,
-    old: Option<&Value>,
-    new: Option<&Value>,
-    forces: bool,
-    out: &mut Vec<FieldChange>,
-) {
+fn field_changes(path: &str, old: Option<&Value>, new: Option<&Value>, forces: bool, out: &mut Vec<FieldChange>) {
     let is_plain_obj = |v: Option<&Value>| {
         v.is_none_or(|v| {
-            v.as_object().is_some_and(|o| {
-                !o.contains_key(value::UNKNOWN_KEY) && !o.contains_key(value::REF_KEY)
-            })
+            v.as_object().is_some_and(|o| !o.contains_key(value::UNKNOWN_KEY) && !o.contains_key(value::REF_KEY))
         })
     };
     if (old.is_some() || new.is_some())
@@ -200,12 +178,7 @@ fn field_changes(
         }
         return;
     }
-    out.push(FieldChange {
-        path: path.to_string(),
-        old: old.cloned(),
-        new: new.cloned(),
-        forces_replacement: forces,
-    });
+    out.push(FieldChange { path: path.to_string(), old: old.cloned(), new: new.cloned(), forces_replacement: forces });
 }
 
 #[cfg(test)]
@@ -216,13 +189,7 @@ mod tests {
     use serde_json::json;
 
     fn live(addr: &str, kind: &str, id: &str, props: Value) -> Live {
-        Live {
-            address: addr.into(),
-            kind: kind.into(),
-            id: id.into(),
-            props,
-            attrs: Map::new(),
-        }
+        Live { address: addr.into(), kind: kind.into(), id: id.into(), props, attrs: Map::new() }
     }
 
     #[test]
@@ -239,12 +206,7 @@ mod tests {
         ];
         let live = vec![
             live("vpc", "mem.net", "n-1", json!({"cidr": "10.0.0.0/16"})),
-            live(
-                "sub",
-                "mem.sub",
-                "s-1",
-                json!({"net": "n-1", "cidr": "10.0.1.0/24", "tags": {"a": "2"}}),
-            ),
+            live("sub", "mem.sub", "s-1", json!({"net": "n-1", "cidr": "10.0.1.0/24", "tags": {"a": "2"}})),
             live("gone", "mem.thing", "t-9", json!({})),
         ];
         let ch = diff(&desired, live, &p).unwrap();
@@ -261,45 +223,23 @@ mod tests {
         let p = MemoryProvider::new();
         let desired = vec![
             Resource::new("vpc", "mem.net", json!({"cidr": "10.1.0.0/16"})),
-            Resource::new(
-                "sub",
-                "mem.sub",
-                json!({"net": reference("vpc", "id"), "cidr": "10.1.1.0/24"}),
-            ),
+            Resource::new("sub", "mem.sub", json!({"net": reference("vpc", "id"), "cidr": "10.1.1.0/24"})),
         ];
         let live = vec![
             live("vpc", "mem.net", "n-1", json!({"cidr": "10.0.0.0/16"})),
-            live(
-                "sub",
-                "mem.sub",
-                "s-1",
-                json!({"net": "n-1", "cidr": "10.1.1.0/24"}),
-            ),
+            live("sub", "mem.sub", "s-1", json!({"net": "n-1", "cidr": "10.1.1.0/24"})),
         ];
         let ch = diff(&desired, live, &p).unwrap();
         assert_eq!(ch[0].action, Action::Replace);
         assert_eq!(ch[1].action, Action::Replace, "{:?}", ch[1]);
-        assert!(value::contains_unknown(
-            ch[1].fields[0].new.as_ref().unwrap()
-        ));
+        assert!(value::contains_unknown(ch[1].fields[0].new.as_ref().unwrap()));
     }
 
     #[test]
     fn provider_notes_and_data_loss_are_in_the_plan() {
         let p = MemoryProvider::new();
-        let desired = vec![Resource::new(
-            "db",
-            "mem.db",
-            json!({"engine": "pg", "class": "large"}),
-        )];
-        let live_db = || {
-            live(
-                "db",
-                "mem.db",
-                "d-1",
-                json!({"engine": "pg", "class": "small"}),
-            )
-        };
+        let desired = vec![Resource::new("db", "mem.db", json!({"engine": "pg", "class": "large"}))];
+        let live_db = || live("db", "mem.db", "d-1", json!({"engine": "pg", "class": "small"}));
         let ch = diff(&desired, vec![live_db()], &p).unwrap();
         assert_eq!(ch[0].action, Action::Update);
         assert!(!ch[0].data_loss);
@@ -309,10 +249,7 @@ mod tests {
         replaced[0].props["engine"] = json!("my");
         let ch = diff(&replaced, vec![live_db()], &p).unwrap();
         assert_eq!(ch[0].action, Action::Replace);
-        assert!(
-            ch[0].data_loss,
-            "replacing a data store is a data-loss risk"
-        );
+        assert!(ch[0].data_loss, "replacing a data store is a data-loss risk");
 
         let ch = diff(&[], vec![live_db()], &p).unwrap();
         assert_eq!(ch[0].action, Action::Delete);

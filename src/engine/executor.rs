@@ -135,12 +135,7 @@ pub struct ExecOptions {
 
 impl Default for ExecOptions {
     fn default() -> Self {
-        ExecOptions {
-            parallelism: 16,
-            per_service: 8,
-            step: StepOptions::default(),
-            cancel: Cancel::default(),
-        }
+        ExecOptions { parallelism: 16, per_service: 8, step: StepOptions::default(), cancel: Cancel::default() }
     }
 }
 
@@ -157,28 +152,18 @@ pub struct Report {
 
 impl Report {
     pub fn ok(&self) -> bool {
-        self.failed.is_empty()
-            && self.skipped.is_empty()
-            && self.not_started.is_empty()
-            && !self.cancelled
+        self.failed.is_empty() && self.skipped.is_empty() && self.not_started.is_empty() && !self.cancelled
     }
 }
 
 /// Turns changes into steps with their ordering constraints.
-pub fn build_steps(
-    changes: &[Change],
-    provider: &dyn super::provider::Provider,
-) -> Result<Vec<Step>> {
+pub fn build_steps(changes: &[Change], provider: &dyn super::provider::Provider) -> Result<Vec<Step>> {
     let mut steps: Vec<Step> = Vec::new();
     let mut up: HashMap<&str, usize> = HashMap::new(); // address -> create/update step
     let mut del: HashMap<usize, usize> = HashMap::new(); // change -> delete step
     for (i, c) in changes.iter().enumerate() {
         let mut push = |op| {
-            steps.push(Step {
-                change: i,
-                op,
-                deps: Vec::new(),
-            });
+            steps.push(Step { change: i, op, deps: Vec::new() });
             steps.len() - 1
         };
         match c.action {
@@ -288,11 +273,7 @@ pub fn build_steps(
 }
 
 /// Remaining-chain weight of each step: its own weight plus the heaviest dependant's.
-fn priorities(
-    steps: &[Step],
-    changes: &[Change],
-    provider: &dyn super::provider::Provider,
-) -> Vec<u64> {
+fn priorities(steps: &[Step], changes: &[Change], provider: &dyn super::provider::Provider) -> Vec<u64> {
     let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
     for (i, s) in steps.iter().enumerate() {
         for &d in &s.deps {
@@ -301,13 +282,7 @@ fn priorities(
     }
     let mut prio = vec![0u64; steps.len()];
     let mut done = vec![false; steps.len()];
-    fn visit(
-        i: usize,
-        deps: &[Vec<usize>],
-        w: &dyn Fn(usize) -> u64,
-        prio: &mut [u64],
-        done: &mut [bool],
-    ) -> u64 {
+    fn visit(i: usize, deps: &[Vec<usize>], w: &dyn Fn(usize) -> u64, prio: &mut [u64], done: &mut [bool]) -> u64 {
         if done[i] {
             return prio[i];
         }
@@ -319,14 +294,7 @@ fn priorities(
         done[i] = true;
         prio[i]
     }
-    let weight = |i: usize| {
-        u64::from(
-            provider
-                .kind_info(&changes[steps[i].change].kind)
-                .weight
-                .max(1),
-        )
-    };
+    let weight = |i: usize| u64::from(provider.kind_info(&changes[steps[i].change].kind).weight.max(1));
     for i in 0..steps.len() {
         visit(i, &dependants, &weight, &mut prio, &mut done);
     }
@@ -341,11 +309,7 @@ struct Reporter {
 
 impl StepReporter for Reporter {
     fn status(&self, text: &str) {
-        self.sink.event(Event::Status {
-            address: self.address.clone(),
-            op: self.op,
-            text: text.to_string(),
-        });
+        self.sink.event(Event::Status { address: self.address.clone(), op: self.op, text: text.to_string() });
     }
 }
 
@@ -362,10 +326,7 @@ enum State {
 
 /// Executes `plan` against `provider`.
 pub async fn execute(
-    plan: &Plan,
-    provider: SharedProvider,
-    opts: &ExecOptions,
-    sink: Arc<dyn EventSink>,
+    plan: &Plan, provider: SharedProvider, opts: &ExecOptions, sink: Arc<dyn EventSink>,
 ) -> Result<Report> {
     let started = Instant::now();
     let changes = &plan.changes;
@@ -415,11 +376,7 @@ pub async fn execute(
                 state[i] = State::Running;
                 let step = &steps[i];
                 let change = &changes[step.change];
-                sink.event(Event::Started {
-                    address: change.address.clone(),
-                    kind: change.kind.clone(),
-                    op: step.op,
-                });
+                sink.event(Event::Started { address: change.address.clone(), kind: change.kind.clone(), op: step.op });
                 let task = StepTask {
                     op: step.op,
                     desired: change.desired.as_ref().map(|d| resolve(d, &known)),
@@ -427,11 +384,7 @@ pub async fn execute(
                     changed: changed_fields(change),
                     provider: provider.clone(),
                     options: opts.step,
-                    reporter: Reporter {
-                        sink: sink.clone(),
-                        address: change.address.clone(),
-                        op: step.op,
-                    },
+                    reporter: Reporter { sink: sink.clone(), address: change.address.clone(), op: step.op },
                 };
                 running.spawn(async move {
                     let t0 = Instant::now();
@@ -527,18 +480,12 @@ pub async fn execute(
 
 fn resolve(d: &Resource, known: &HashMap<String, Live>) -> Resource {
     let mut r = d.clone();
-    r.props = value::resolve(&d.props, &|addr, attr| {
-        known.get(addr).and_then(|l| l.attr(attr))
-    });
+    r.props = value::resolve(&d.props, &|addr, attr| known.get(addr).and_then(|l| l.attr(attr)));
     r
 }
 
 fn changed_fields(c: &Change) -> Vec<String> {
-    let mut v: Vec<String> = c
-        .fields
-        .iter()
-        .map(|f| f.path.split('.').next().unwrap_or(&f.path).to_string())
-        .collect();
+    let mut v: Vec<String> = c.fields.iter().map(|f| f.path.split('.').next().unwrap_or(&f.path).to_string()).collect();
     v.dedup();
     v
 }
@@ -560,10 +507,7 @@ struct StepTask {
 
 impl StepTask {
     async fn run(self) -> Result<StepOutcome> {
-        let ctx = StepContext {
-            options: self.options,
-            reporter: &self.reporter,
-        };
+        let ctx = StepContext { options: self.options, reporter: &self.reporter };
         // A reference the cloud left unanswered (an attribute it did not
         // return) is named, never sent on as a placeholder.
         let resolved = |d: &Resource| match value::first_unresolved(&d.props) {
@@ -579,19 +523,13 @@ impl StepTask {
         match (self.op, &self.desired, &self.live) {
             (Op::Create, Some(d), _) => {
                 resolved(d)?;
-                Ok(StepOutcome::Live(Box::new(
-                    self.provider.create(d, &ctx).await?,
-                )))
+                Ok(StepOutcome::Live(Box::new(self.provider.create(d, &ctx).await?)))
             }
             (Op::Update, Some(d), Some(l)) => {
                 resolved(d)?;
-                Ok(StepOutcome::Live(Box::new(
-                    self.provider.update(d, l, &self.changed, &ctx).await?,
-                )))
+                Ok(StepOutcome::Live(Box::new(self.provider.update(d, l, &self.changed, &ctx).await?)))
             }
-            (Op::Delete, _, Some(l)) => {
-                Ok(StepOutcome::Deleted(self.provider.delete(l, &ctx).await?))
-            }
+            (Op::Delete, _, Some(l)) => Ok(StepOutcome::Deleted(self.provider.delete(l, &ctx).await?)),
             _ => bail!("internal error: malformed step"),
         }
     }
@@ -624,27 +562,18 @@ mod tests {
                 "mem.sub",
                 json!({"net": reference("vpc", "id"), "cidr": format!("{i}")}),
             ));
-            v.push(Resource::new(
-                format!("rt.{i}"),
-                "mem.rt",
-                json!({"subnet": reference(&format!("sub.{i}"), "id")}),
-            ));
+            v.push(Resource::new(format!("rt.{i}"), "mem.rt", json!({"subnet": reference(&format!("sub.{i}"), "id")})));
         }
         v
     }
 
     async fn converge(p: &Arc<MemoryProvider>, desired: &[Resource]) -> (Plan, Report) {
-        let live = p
-            .read(&["mem.net", "mem.sub", "mem.rt", "mem.db"])
-            .await
-            .unwrap();
+        let live = p.read(&["mem.net", "mem.sub", "mem.rt", "mem.db"]).await.unwrap();
         let changes = diff(desired, live.clone(), p.as_ref()).unwrap();
         let plan = Plan::new("s", "r", Mode::Apply, changes, &live);
         let sink = Arc::new(Collect::default());
         let shared: SharedProvider = p.clone();
-        let rep = execute(&plan, shared, &ExecOptions::default(), sink)
-            .await
-            .unwrap();
+        let rep = execute(&plan, shared, &ExecOptions::default(), sink).await.unwrap();
         (plan, rep)
     }
 
@@ -670,21 +599,8 @@ mod tests {
         assert!(!plan.has_changes(), "{:?}", plan.summary);
 
         let live = p.read(&["mem.net", "mem.sub", "mem.rt"]).await.unwrap();
-        let plan = Plan::new(
-            "s",
-            "r",
-            Mode::Destroy,
-            destroy_all(live.clone(), p.as_ref()),
-            &live,
-        );
-        let rep = execute(
-            &plan,
-            p.clone(),
-            &ExecOptions::default(),
-            Arc::new(Collect::default()),
-        )
-        .await
-        .unwrap();
+        let plan = Plan::new("s", "r", Mode::Destroy, destroy_all(live.clone(), p.as_ref()), &live);
+        let rep = execute(&plan, p.clone(), &ExecOptions::default(), Arc::new(Collect::default())).await.unwrap();
         assert!(rep.ok());
         assert!(p.live().is_empty());
         let calls = p.calls();
@@ -731,25 +647,11 @@ mod tests {
     #[tokio::test]
     async fn runs_independent_steps_in_parallel_within_the_limit() {
         let p = Arc::new(MemoryProvider::with_delay(Duration::from_millis(20)));
-        let desired: Vec<_> = (0..40)
-            .map(|i| Resource::new(format!("t.{i}"), "mem.thing", json!({})))
-            .collect();
+        let desired: Vec<_> = (0..40).map(|i| Resource::new(format!("t.{i}"), "mem.thing", json!({}))).collect();
         let live = vec![];
-        let plan = Plan::new(
-            "s",
-            "r",
-            Mode::Apply,
-            diff(&desired, live, p.as_ref()).unwrap(),
-            &[],
-        );
-        let opts = ExecOptions {
-            parallelism: 5,
-            per_service: 100,
-            ..ExecOptions::default()
-        };
-        let rep = execute(&plan, p.clone(), &opts, Arc::new(Collect::default()))
-            .await
-            .unwrap();
+        let plan = Plan::new("s", "r", Mode::Apply, diff(&desired, live, p.as_ref()).unwrap(), &[]);
+        let opts = ExecOptions { parallelism: 5, per_service: 100, ..ExecOptions::default() };
+        let rep = execute(&plan, p.clone(), &opts, Arc::new(Collect::default())).await.unwrap();
         assert!(rep.ok());
         assert_eq!(p.concurrency.lock().unwrap().1, 5);
     }
@@ -757,52 +659,24 @@ mod tests {
     #[tokio::test]
     async fn long_poles_start_first() {
         let p = Arc::new(MemoryProvider::with_delay(Duration::from_millis(5)));
-        let mut desired: Vec<_> = (0..5)
-            .map(|i| Resource::new(format!("a.{i}"), "mem.thing", json!({})))
-            .collect();
+        let mut desired: Vec<_> = (0..5).map(|i| Resource::new(format!("a.{i}"), "mem.thing", json!({}))).collect();
         desired.push(Resource::new("z.db", "mem.db", json!({"engine": "pg"})));
-        let plan = Plan::new(
-            "s",
-            "r",
-            Mode::Apply,
-            diff(&desired, vec![], p.as_ref()).unwrap(),
-            &[],
-        );
-        let opts = ExecOptions {
-            parallelism: 1,
-            ..ExecOptions::default()
-        };
-        execute(&plan, p.clone(), &opts, Arc::new(Collect::default()))
-            .await
-            .unwrap();
+        let plan = Plan::new("s", "r", Mode::Apply, diff(&desired, vec![], p.as_ref()).unwrap(), &[]);
+        let opts = ExecOptions { parallelism: 1, ..ExecOptions::default() };
+        execute(&plan, p.clone(), &opts, Arc::new(Collect::default())).await.unwrap();
         assert_eq!(p.calls()[0], "create z.db");
     }
 
     #[tokio::test]
     async fn cancel_starts_nothing_new() {
         let p = Arc::new(MemoryProvider::with_delay(Duration::from_millis(30)));
-        let desired: Vec<_> = (0..10)
-            .map(|i| Resource::new(format!("t.{i}"), "mem.thing", json!({})))
-            .collect();
-        let plan = Plan::new(
-            "s",
-            "r",
-            Mode::Apply,
-            diff(&desired, vec![], p.as_ref()).unwrap(),
-            &[],
-        );
-        let opts = ExecOptions {
-            parallelism: 2,
-            ..ExecOptions::default()
-        };
+        let desired: Vec<_> = (0..10).map(|i| Resource::new(format!("t.{i}"), "mem.thing", json!({}))).collect();
+        let plan = Plan::new("s", "r", Mode::Apply, diff(&desired, vec![], p.as_ref()).unwrap(), &[]);
+        let opts = ExecOptions { parallelism: 2, ..ExecOptions::default() };
         let cancel = opts.cancel.clone();
         let h = tokio::spawn({
             let p = p.clone();
-            async move {
-                execute(&plan, p, &opts, Arc::new(Collect::default()))
-                    .await
-                    .unwrap()
-            }
+            async move { execute(&plan, p, &opts, Arc::new(Collect::default())).await.unwrap() }
         });
         tokio::time::sleep(Duration::from_millis(10)).await;
         cancel.cancel();

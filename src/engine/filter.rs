@@ -26,26 +26,16 @@ pub struct Scope {
 /// Whether `address` is `pattern` or lies under it (`network.subnet` matches
 /// `network.subnet.public.us-east-1a`).
 pub fn matches(pattern: &str, address: &str) -> bool {
-    address == pattern
-        || address
-            .strip_prefix(pattern)
-            .is_some_and(|rest| rest.starts_with('.'))
+    address == pattern || address.strip_prefix(pattern).is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// Restricts `changes` to the targets (all when empty) minus the exclusions.
 /// Returns the patterns that matched nothing, so the caller can report them.
 pub fn restrict(
-    changes: Vec<Change>,
-    targets: &[String],
-    excludes: &[String],
-    provider: &dyn Provider,
+    changes: Vec<Change>, targets: &[String], excludes: &[String], provider: &dyn Provider,
 ) -> (Vec<Change>, Vec<String>) {
-    let unmatched: Vec<String> = targets
-        .iter()
-        .chain(excludes)
-        .filter(|p| !changes.iter().any(|c| matches(p, &c.address)))
-        .cloned()
-        .collect();
+    let unmatched: Vec<String> =
+        targets.iter().chain(excludes).filter(|p| !changes.iter().any(|c| matches(p, &c.address))).cloned().collect();
     if targets.is_empty() && excludes.is_empty() {
         return (changes, unmatched);
     }
@@ -68,21 +58,13 @@ pub fn restrict(
         if let Some(l) = &c.live {
             let mut s = Vec::new();
             value::strings(&l.props, &mut s);
-            entry.extend(
-                s.into_iter()
-                    .filter_map(|x| ids.get(x))
-                    .filter(|a| **a != c.address)
-                    .map(|a| a.to_string()),
-            );
+            entry.extend(s.into_iter().filter_map(|x| ids.get(x)).filter(|a| **a != c.address).map(|a| a.to_string()));
         }
     }
     let mut needed_by: HashMap<String, BTreeSet<String>> = HashMap::new();
     for (a, deps) in &needs {
         for d in deps {
-            needed_by
-                .entry(d.clone())
-                .or_default()
-                .insert(a.to_string());
+            needed_by.entry(d.clone()).or_default().insert(a.to_string());
         }
     }
     let by_addr: HashMap<&str, &Change> = changes.iter().map(|c| (c.address.as_str(), c)).collect();
@@ -94,15 +76,9 @@ pub fn restrict(
             if !seen.insert(a.clone()) {
                 continue;
             }
-            let deleting = by_addr
-                .get(a.as_str())
-                .is_some_and(|c| matches!(c.action, Action::Delete));
+            let deleting = by_addr.get(a.as_str()).is_some_and(|c| matches!(c.action, Action::Delete));
             // Creating/updating `a` needs its dependencies; deleting it needs its users gone first.
-            let next = if forward != deleting {
-                needs.get(a.as_str())
-            } else {
-                needed_by.get(&a)
-            };
+            let next = if forward != deleting { needs.get(a.as_str()) } else { needed_by.get(&a) };
             stack.extend(next.into_iter().flatten().cloned());
         }
         seen
@@ -128,8 +104,7 @@ pub fn restrict(
     let out = changes
         .into_iter()
         .filter_map(|mut c| {
-            let selected =
-                keep.as_ref().is_none_or(|k| k.contains(&c.address)) && !drop.contains(&c.address);
+            let selected = keep.as_ref().is_none_or(|k| k.contains(&c.address)) && !drop.contains(&c.address);
             if selected || c.action == Action::NoOp {
                 return Some(c);
             }
@@ -149,19 +124,10 @@ pub fn restrict(
 /// them. Plan-time look-ups (an AMI by name) run only for these, so a
 /// failing look-up of a resource left out cannot stop the plan.
 pub fn selected(desired: &[Resource], targets: &[String], excludes: &[String]) -> Vec<bool> {
-    let index: HashMap<&str, usize> = desired
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.address.as_str(), i))
-        .collect();
+    let index: HashMap<&str, usize> = desired.iter().enumerate().map(|(i, r)| (r.address.as_str(), i)).collect();
     let deps: Vec<Vec<usize>> = desired
         .iter()
-        .map(|r| {
-            r.dependencies()
-                .iter()
-                .filter_map(|d| index.get(d.as_str()).copied())
-                .collect()
-        })
+        .map(|r| r.dependencies().iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
         .collect();
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); desired.len()];
     for (i, ds) in deps.iter().enumerate() {
@@ -171,9 +137,8 @@ pub fn selected(desired: &[Resource], targets: &[String], excludes: &[String]) -
     }
     let closure = |patterns: &[String], edges: &[Vec<usize>]| {
         let mut seen = vec![false; desired.len()];
-        let mut stack: Vec<usize> = (0..desired.len())
-            .filter(|&i| patterns.iter().any(|p| matches(p, &desired[i].address)))
-            .collect();
+        let mut stack: Vec<usize> =
+            (0..desired.len()).filter(|&i| patterns.iter().any(|p| matches(p, &desired[i].address))).collect();
         while let Some(i) = stack.pop() {
             if !std::mem::replace(&mut seen[i], true) {
                 stack.extend(edges[i].iter().copied());
@@ -183,9 +148,7 @@ pub fn selected(desired: &[Resource], targets: &[String], excludes: &[String]) -
     };
     let keep = (!targets.is_empty()).then(|| closure(targets, &deps));
     let drop = closure(excludes, &users);
-    (0..desired.len())
-        .map(|i| keep.as_ref().is_none_or(|k| k[i]) && !drop[i])
-        .collect()
+    (0..desired.len()).map(|i| keep.as_ref().is_none_or(|k| k[i]) && !drop[i]).collect()
 }
 
 #[cfg(test)]
@@ -200,29 +163,14 @@ mod tests {
     fn stack() -> Vec<Resource> {
         vec![
             Resource::new("net.vpc", "mem.net", json!({"cidr": "a"})),
-            Resource::new(
-                "net.sub.a",
-                "mem.sub",
-                json!({"net": reference("net.vpc", "id"), "cidr": "1"}),
-            ),
-            Resource::new(
-                "net.sub.b",
-                "mem.sub",
-                json!({"net": reference("net.vpc", "id"), "cidr": "2"}),
-            ),
-            Resource::new(
-                "app.thing",
-                "mem.thing",
-                json!({"sub": reference("net.sub.a", "id")}),
-            ),
+            Resource::new("net.sub.a", "mem.sub", json!({"net": reference("net.vpc", "id"), "cidr": "1"})),
+            Resource::new("net.sub.b", "mem.sub", json!({"net": reference("net.vpc", "id"), "cidr": "2"})),
+            Resource::new("app.thing", "mem.thing", json!({"sub": reference("net.sub.a", "id")})),
         ]
     }
 
     fn addrs(ch: &[Change]) -> Vec<&str> {
-        ch.iter()
-            .filter(|c| c.action != Action::NoOp)
-            .map(|c| c.address.as_str())
-            .collect()
+        ch.iter().filter(|c| c.action != Action::NoOp).map(|c| c.address.as_str()).collect()
     }
 
     #[test]

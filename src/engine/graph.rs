@@ -13,11 +13,7 @@ use super::resource::Resource;
 /// Fails on a reference to an address that the stack does not define and on
 /// cycles, naming the resources involved.
 pub fn topo_order(resources: &[Resource]) -> Result<Vec<usize>> {
-    let index: HashMap<&str, usize> = resources
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.address.as_str(), i))
-        .collect();
+    let index: HashMap<&str, usize> = resources.iter().enumerate().map(|(i, r)| (r.address.as_str(), i)).collect();
     if index.len() != resources.len() {
         let mut seen = HashMap::new();
         for r in resources {
@@ -34,10 +30,7 @@ pub fn topo_order(resources: &[Resource]) -> Result<Vec<usize>> {
                 Some(&j) => {
                     g.add_edge(nodes[j], nodes[i], ());
                 }
-                None => bail!(
-                    "internal error: {} depends on {dep}, which the stack does not define",
-                    r.address
-                ),
+                None => bail!("internal error: {} depends on {dep}, which the stack does not define", r.address),
             }
         }
     }
@@ -58,22 +51,15 @@ mod tests {
     use serde_json::json;
 
     fn r(addr: &str, deps: &[&str]) -> Resource {
-        let props: serde_json::Map<_, _> = deps
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (format!("p{i}"), reference(d, "id")))
-            .collect();
+        let props: serde_json::Map<_, _> =
+            deps.iter().enumerate().map(|(i, d)| (format!("p{i}"), reference(d, "id"))).collect();
         Resource::new(addr, "k", json!(props))
     }
 
     #[test]
     fn orders_dependencies_first() {
         let rs = vec![r("c", &["b"]), r("b", &["a"]), r("a", &[])];
-        let order: Vec<_> = topo_order(&rs)
-            .unwrap()
-            .into_iter()
-            .map(|i| rs[i].address.clone())
-            .collect();
+        let order: Vec<_> = topo_order(&rs).unwrap().into_iter().map(|i| rs[i].address.clone()).collect();
         assert_eq!(order, vec!["a", "b", "c"]);
     }
 

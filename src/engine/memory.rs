@@ -32,10 +32,7 @@ impl MemoryProvider {
     }
 
     pub fn with_delay(delay: Duration) -> Self {
-        MemoryProvider {
-            delay: Some(delay),
-            ..Self::default()
-        }
+        MemoryProvider { delay: Some(delay), ..Self::default() }
     }
 
     /// Makes every operation on `address` fail.
@@ -81,12 +78,7 @@ impl Provider for MemoryProvider {
 
     fn kind_info(&self, kind: &str) -> KindInfo {
         match kind {
-            "mem.net" => KindInfo {
-                replace_fields: &["cidr"],
-                weight: 1,
-                service: "net",
-                ..KindInfo::default()
-            },
+            "mem.net" => KindInfo { replace_fields: &["cidr"], weight: 1, service: "net", ..KindInfo::default() },
             "mem.sub" => KindInfo {
                 replace_fields: &["net", "cidr"],
                 create_before_destroy: true,
@@ -101,72 +93,41 @@ impl Provider for MemoryProvider {
                 service: "db",
                 ..KindInfo::default()
             },
-            _ => KindInfo {
-                weight: 1,
-                service: "other",
-                ..KindInfo::default()
-            },
+            _ => KindInfo { weight: 1, service: "other", ..KindInfo::default() },
         }
     }
 
     fn annotate(&self, kind: &str, _desired: &Value, fields: &[FieldChange]) -> Vec<String> {
         let reboots = kind == "mem.db" && fields.iter().any(|f| f.path == "class");
-        if reboots {
-            vec!["class change: reboot".into()]
-        } else {
-            Vec::new()
-        }
+        if reboots { vec!["class change: reboot".into()] } else { Vec::new() }
     }
 
     async fn read(&self, kinds: &[&str]) -> Result<Vec<Live>> {
         self.calls.lock().unwrap().push("read".into());
-        Ok(self
-            .live()
-            .into_iter()
-            .filter(|l| kinds.contains(&l.kind.as_str()))
-            .collect())
+        Ok(self.live().into_iter().filter(|l| kinds.contains(&l.kind.as_str())).collect())
     }
 
     async fn create(&self, d: &Resource, _ctx: &StepContext<'_>) -> Result<Live> {
-        self.enter(format!("create {}", d.address), &d.address)
-            .await?;
+        self.enter(format!("create {}", d.address), &d.address).await?;
         let id = format!("{}-{}", d.kind, self.next.fetch_add(1, Ordering::SeqCst));
         let mut attrs = Map::new();
         attrs.insert("id".into(), Value::String(id.clone()));
-        let live = Live {
-            address: d.address.clone(),
-            kind: d.kind.clone(),
-            id: id.clone(),
-            props: d.props.clone(),
-            attrs,
-        };
+        let live =
+            Live { address: d.address.clone(), kind: d.kind.clone(), id: id.clone(), props: d.props.clone(), attrs };
         self.resources.lock().unwrap().insert(id, live.clone());
         Ok(live)
     }
 
-    async fn update(
-        &self,
-        d: &Resource,
-        live: &Live,
-        changed: &[String],
-        _ctx: &StepContext<'_>,
-    ) -> Result<Live> {
-        self.enter(
-            format!("update {} {}", d.address, changed.join(",")),
-            &d.address,
-        )
-        .await?;
+    async fn update(&self, d: &Resource, live: &Live, changed: &[String], _ctx: &StepContext<'_>) -> Result<Live> {
+        self.enter(format!("update {} {}", d.address, changed.join(",")), &d.address).await?;
         let mut res = self.resources.lock().unwrap();
-        let Some(l) = res.get_mut(&live.id) else {
-            bail!("{} not found", live.id)
-        };
+        let Some(l) = res.get_mut(&live.id) else { bail!("{} not found", live.id) };
         l.props = d.props.clone();
         Ok(l.clone())
     }
 
     async fn delete(&self, live: &Live, _ctx: &StepContext<'_>) -> Result<Option<String>> {
-        self.enter(format!("delete {}", live.address), &live.address)
-            .await?;
+        self.enter(format!("delete {}", live.address), &live.address).await?;
         self.resources.lock().unwrap().remove(&live.id);
         Ok(None)
     }

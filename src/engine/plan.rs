@@ -95,9 +95,7 @@ pub struct Change {
 }
 
 /// Counts printed at the end of a plan.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     pub add: usize,
     pub change: usize,
@@ -186,19 +184,13 @@ pub fn fingerprints(live: &[Live]) -> BTreeMap<String, String> {
             let mut h = Sha256::new();
             h.update(l.kind.as_bytes());
             h.update(serde_json::to_vec(&l.props).unwrap_or_default());
-            (
-                format!("{}@{}", l.address, l.id),
-                hex::encode(&h.finalize()[..12]),
-            )
+            (format!("{}@{}", l.address, l.id), hex::encode(&h.finalize()[..12]))
         })
         .collect()
 }
 
 /// Differences between two fingerprint sets, as human lines.
-pub fn fingerprint_drift(
-    saved: &BTreeMap<String, String>,
-    now: &BTreeMap<String, String>,
-) -> Vec<String> {
+pub fn fingerprint_drift(saved: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> Vec<String> {
     let mut out = Vec::new();
     for (k, v) in saved {
         match now.get(k) {
@@ -214,7 +206,5 @@ pub fn fingerprint_drift(
 }
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

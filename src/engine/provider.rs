@@ -58,10 +58,7 @@ pub struct StepContext<'a> {
 impl StepContext<'_> {
     /// No options, no progress (look-ups inside a step).
     pub fn quiet() -> StepContext<'static> {
-        StepContext {
-            options: StepOptions::default(),
-            reporter: &Quiet,
-        }
+        StepContext { options: StepOptions::default(), reporter: &Quiet }
     }
 }
 
@@ -129,11 +126,7 @@ pub trait Provider: Send + Sync {
 
     /// Brings `live` to `desired`; `changed` lists the top-level properties that differ.
     async fn update(
-        &self,
-        desired: &Resource,
-        live: &Live,
-        changed: &[String],
-        ctx: &StepContext<'_>,
+        &self, desired: &Resource, live: &Live, changed: &[String], ctx: &StepContext<'_>,
     ) -> anyhow::Result<Live>;
 
     /// Deletes `live`; returns a note for the user (e.g. the id of a final backup).

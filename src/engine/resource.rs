@@ -51,13 +51,7 @@ pub struct Resource {
 
 impl Resource {
     pub fn new(address: impl Into<String>, kind: &str, props: Value) -> Self {
-        Resource {
-            address: address.into(),
-            kind: kind.to_string(),
-            props,
-            depends_on: Vec::new(),
-            reason: None,
-        }
+        Resource { address: address.into(), kind: kind.to_string(), props, depends_on: Vec::new(), reason: None }
     }
 
     /// Says why the stack has this resource (see [`Resource::reason`]).
@@ -78,9 +72,7 @@ impl Resource {
     pub fn dependencies(&self) -> BTreeSet<String> {
         let mut refs = Vec::new();
         value::referenced_addresses(&self.props, &mut refs);
-        refs.into_iter()
-            .chain(self.depends_on.iter().cloned())
-            .collect()
+        refs.into_iter().chain(self.depends_on.iter().cloned()).collect()
     }
 }
 
@@ -101,12 +93,7 @@ pub struct Live {
 impl Live {
     pub fn attr(&self, name: &str) -> Option<Value> {
         if name == "id" {
-            return Some(
-                self.attrs
-                    .get("id")
-                    .cloned()
-                    .unwrap_or_else(|| Value::String(self.id.clone())),
-            );
+            return Some(self.attrs.get("id").cloned().unwrap_or_else(|| Value::String(self.id.clone())));
         }
         self.attrs.get(name).cloned()
     }

@@ -64,11 +64,9 @@ pub fn resolve(v: &Value, lookup: &dyn Fn(&str, &str) -> Option<Value>) -> Value
         return lookup(addr, attr).unwrap_or_else(|| unknown(addr, attr));
     }
     match v {
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| (k.clone(), resolve(x, lookup)))
-                .collect::<Map<_, _>>(),
-        ),
+        Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, x)| (k.clone(), resolve(x, lookup))).collect::<Map<_, _>>())
+        }
         Value::Array(a) => Value::Array(a.iter().map(|x| resolve(x, lookup)).collect()),
         other => other.clone(),
     }
@@ -166,9 +164,7 @@ impl<'de, T: serde::de::DeserializeOwned> serde::Deserialize<'de> for Ref<T> {
         if is_symbolic(&v) {
             return Ok(Ref::Pending(v));
         }
-        T::deserialize(v)
-            .map(Ref::Value)
-            .map_err(serde::de::Error::custom)
+        T::deserialize(v).map(Ref::Value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -197,9 +193,7 @@ impl<T: Eq> Eq for Ref<T> {}
 pub fn is_symbolic(v: &Value) -> bool {
     v.as_object().is_some_and(|o| {
         o.len() == 1
-            && (o.contains_key(REF_KEY)
-                || o.contains_key(UNKNOWN_KEY)
-                || o.contains_key(super::concat::CONCAT_KEY))
+            && (o.contains_key(REF_KEY) || o.contains_key(UNKNOWN_KEY) || o.contains_key(super::concat::CONCAT_KEY))
     })
 }
 
@@ -242,13 +236,9 @@ pub fn render(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         Value::Array(a) => format!("[{}]", a.iter().map(render).collect::<Vec<_>>().join(", ")),
-        Value::Object(o) => format!(
-            "{{{}}}",
-            o.iter()
-                .map(|(k, x)| format!("{k}: {}", render(x)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Value::Object(o) => {
+            format!("{{{}}}", o.iter().map(|(k, x)| format!("{k}: {}", render(x))).collect::<Vec<_>>().join(", "))
+        }
         other => other.to_string(),
     }
 }
@@ -260,9 +250,7 @@ mod tests {
     #[test]
     fn resolves_known_and_marks_unknown() {
         let v = json!({"vpc": reference("network.vpc", "id"), "x": [reference("a", "arn"), 1]});
-        let r = resolve(&v, &|addr, attr| {
-            (addr == "network.vpc" && attr == "id").then(|| json!("vpc-1"))
-        });
+        let r = resolve(&v, &|addr, attr| (addr == "network.vpc" && attr == "id").then(|| json!("vpc-1")));
         assert_eq!(r["vpc"], json!("vpc-1"));
         assert!(contains_unknown(&r["x"]));
         assert!(!contains_unknown(&r["vpc"]));
@@ -287,35 +275,20 @@ mod tests {
         }
         let p = P {
             vpc_id: Ref::to("network.vpc", "id"),
-            ids: vec![
-                "a".into(),
-                Ref::concat(vec![reference("x", "arn"), json!("/*")]),
-            ],
+            ids: vec!["a".into(), Ref::concat(vec![reference("x", "arn"), json!("/*")])],
         };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["vpc_id"], json!({"$ref": "network.vpc#id"}));
         assert_eq!(v["ids"][0], json!("a"));
         let back: P = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(back, p);
-        assert!(
-            back.vpc_id
-                .get()
-                .unwrap_err()
-                .to_string()
-                .contains("network.vpc.id")
-        );
+        assert!(back.vpc_id.get().unwrap_err().to_string().contains("network.vpc.id"));
         let mut r = resolve(&v, &|_, _| Some(json!("vpc-1")));
         crate::engine::concat::join(&mut r);
         let done: P = serde_json::from_value(r).unwrap();
         assert_eq!(done.vpc_id.get().unwrap(), "vpc-1");
         assert_eq!(Ref::all(&done.ids).unwrap(), vec!["a", "vpc-1/*"]);
-        assert_eq!(
-            first_unresolved(&v["vpc_id"]).as_deref(),
-            Some("network.vpc#id")
-        );
-        assert_eq!(
-            first_unresolved(&json!({"$unknown": "a#b"})).as_deref(),
-            Some("a#b")
-        );
+        assert_eq!(first_unresolved(&v["vpc_id"]).as_deref(), Some("network.vpc#id"));
+        assert_eq!(first_unresolved(&json!({"$unknown": "a#b"})).as_deref(), Some("a#b"));
     }
 }

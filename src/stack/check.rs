@@ -19,11 +19,7 @@ fn path(parts: &[&str]) -> Vec<PathSeg> {
     parts.iter().map(|p| key(p)).collect()
 }
 
-pub fn validate(
-    mut spec: StackFile,
-    ov: &Overrides,
-    base_dir: PathBuf,
-) -> Result<Stack, Vec<PathError>> {
+pub fn validate(mut spec: StackFile, ov: &Overrides, base_dir: PathBuf) -> Result<Stack, Vec<PathError>> {
     let mut errs: Vec<PathError> = Vec::new();
 
     // Stack name (the flag wins over the file).
@@ -43,11 +39,7 @@ pub fn validate(
         .clone()
         .or_else(|| spec.region.clone())
         .or_else(|| std::env::var("AWS_REGION").ok().filter(|s| !s.is_empty()))
-        .or_else(|| {
-            std::env::var("AWS_DEFAULT_REGION")
-                .ok()
-                .filter(|s| !s.is_empty())
-        });
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|s| !s.is_empty()));
     let region = match region {
         Some(r) => r,
         None => {
@@ -63,11 +55,12 @@ pub fn validate(
         let names: Vec<&str> = rules::REGIONS.iter().map(|r| r.name).collect();
         let help = match rules::did_you_mean(&region, &names) {
             Some(m) => format!("did you mean `{m}`? (for a region newer than infra, set `allow_unknown_region: true`)"),
-            None => "use an AWS region such as us-east-1; for a region newer than infra, set `allow_unknown_region: true`".into(),
+            None => {
+                "use an AWS region such as us-east-1; for a region newer than infra, set `allow_unknown_region: true`"
+                    .into()
+            }
         };
-        errs.push(
-            PathError::new(path(&["region"]), format!("unknown region `{region}`")).help(help),
-        );
+        errs.push(PathError::new(path(&["region"]), format!("unknown region `{region}`")).help(help));
     }
 
     // Tags.
@@ -93,11 +86,8 @@ pub fn validate(
         }
     }
 
-    let network::check::Layout {
-        azs,
-        public_subnets,
-        private_subnets,
-    } = network::check::check(&spec.network, &name, &region, region_azs, &mut errs);
+    let network::check::Layout { azs, public_subnets, private_subnets } =
+        network::check::check(&spec.network, &name, &region, region_azs, &mut errs);
     let db_port = spec
         .data
         .as_ref()
@@ -110,13 +100,7 @@ pub fn validate(
     compute::check::check(
         &mut spec,
         &security_groups,
-        &Place {
-            stack: &name,
-            region: &region,
-            partition,
-            az_count: azs.len(),
-            base_dir: &base_dir,
-        },
+        &Place { stack: &name, region: &region, partition, az_count: azs.len(), base_dir: &base_dir },
         &mut errs,
     );
     let functions = backend::check::validate(&spec, &name, &region, &base_dir, &mut errs);

@@ -34,10 +34,6 @@ pub fn tags(stack: &Stack, name: &str) -> BTreeMap<String, String> {
 /// Builds a JSON object from pairs, skipping nulls.
 pub fn obj(pairs: Vec<(&str, Value)>) -> Value {
     Value::Object(
-        pairs
-            .into_iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k.to_string(), v))
-            .collect::<Map<_, _>>(),
+        pairs.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>(),
     )
 }

@@ -50,12 +50,7 @@ impl Diagnostics {
                 Err(_) => s.push_str(&format!("error: {}\n", d.message)),
             }
         }
-        s.push_str(&format!(
-            "{} error{} in {}\n",
-            items.len(),
-            if items.len() == 1 { "" } else { "s" },
-            self.file
-        ));
+        s.push_str(&format!("{} error{} in {}\n", items.len(), if items.len() == 1 { "" } else { "s" }, self.file));
         s
     }
 }
@@ -97,12 +92,7 @@ pub struct PathError {
 
 impl PathError {
     pub fn new(path: Vec<PathSeg>, message: impl Into<String>) -> Self {
-        PathError {
-            path,
-            message: message.into(),
-            help: None,
-            at_key: false,
-        }
+        PathError { path, message: message.into(), help: None, at_key: false }
     }
     pub fn help(mut self, h: impl Into<String>) -> Self {
         self.help = Some(h.into());

@@ -184,10 +184,7 @@ impl Rule<'_> {
         let len = s.chars().count();
         if len == 0 && self.min > 0 {
             return Err(if self.min == self.max {
-                format!(
-                    "{} is empty; {who} requires exactly {} characters ({})",
-                    self.what, self.min, self.charset
-                )
+                format!("{} is empty; {who} requires exactly {} characters ({})", self.what, self.min, self.charset)
             } else {
                 format!(
                     "{} is empty; {who} requires {} to {} characters ({})",
@@ -233,13 +230,7 @@ impl Rule<'_> {
     }
 
     fn fail(&self, s: &str, problem: &str) -> String {
-        format!(
-            "{} {} {problem}; {} allows only {}",
-            self.what,
-            shown(s),
-            self.who.name(),
-            self.charset
-        )
+        format!("{} {} {problem}; {} allows only {}", self.what, shown(s), self.who.name(), self.charset)
     }
 }
 
@@ -260,9 +251,7 @@ fn starts_with_ascii_letter(s: &str) -> bool {
 }
 
 fn starts_with_ci(s: &str, prefix: &str) -> bool {
-    s.len() >= prefix.len()
-        && s.is_char_boundary(prefix.len())
-        && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+    s.len() >= prefix.len() && s.is_char_boundary(prefix.len()) && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 // ---------------------------------------------------------------------------
@@ -288,15 +277,7 @@ const TAG_CHARSET: &str = "Unicode letters, digits, spaces and + - = . _ : / @";
 /// guide (Tag naming limits and requirements): maximum key length 128 Unicode
 /// characters; the `aws:` prefix is reserved for AWS use.
 pub fn validate_tag_key(k: &str) -> Result<(), String> {
-    Rule {
-        what: "tag key",
-        min: 1,
-        max: 128,
-        allowed: is_tag_char,
-        charset: TAG_CHARSET,
-        who: Who::Aws,
-    }
-    .check(k)?;
+    Rule { what: "tag key", min: 1, max: 128, allowed: is_tag_char, charset: TAG_CHARSET, who: Who::Aws }.check(k)?;
     if starts_with_ci(k, "aws:") {
         return Err(format!(
             "tag key {} starts with \"aws:\", a prefix AWS reserves for its own tags; choose a key without it",
@@ -312,15 +293,7 @@ pub fn validate_tag_key(k: &str) -> Result<(), String> {
 /// Per the "Tagging your AWS resources" guide (Tag naming limits and
 /// requirements): maximum value length 256 Unicode characters.
 pub fn validate_tag_value(v: &str) -> Result<(), String> {
-    Rule {
-        what: "tag value",
-        min: 0,
-        max: 256,
-        allowed: is_tag_char,
-        charset: TAG_CHARSET,
-        who: Who::Aws,
-    }
-    .check(v)
+    Rule { what: "tag value", min: 0, max: 256, allowed: is_tag_char, charset: TAG_CHARSET, who: Who::Aws }.check(v)
 }
 
 // ---------------------------------------------------------------------------
@@ -389,15 +362,8 @@ pub fn validate_bucket_name(s: &str) -> Result<(), String> {
         return Err(rule.fail(s, "contains two adjacent periods"));
     }
     let labels: Vec<&str> = s.split('.').collect();
-    if labels.len() == 4
-        && labels
-            .iter()
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()))
-    {
-        return Err(format!(
-            "S3 bucket name {} is formatted as an IP address, which AWS does not allow",
-            shown(s)
-        ));
+    if labels.len() == 4 && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit())) {
+        return Err(format!("S3 bucket name {} is formatted as an IP address, which AWS does not allow", shown(s)));
     }
     if let Some(p) = BUCKET_RESERVED_PREFIXES.iter().find(|p| s.starts_with(**p)) {
         return Err(format!(
@@ -427,14 +393,7 @@ fn quoted_list(items: &[&str]) -> String {
 
 /// Shared rule for ELBv2 load balancer and target group names.
 fn elb_style_name(s: &str, what: &'static str, charset: &'static str) -> Result<(), String> {
-    let rule = Rule {
-        what,
-        min: 1,
-        max: 32,
-        allowed: is_alnum_hyphen,
-        charset,
-        who: Who::Aws,
-    };
+    let rule = Rule { what, min: 1, max: 32, allowed: is_alnum_hyphen, charset, who: Who::Aws };
     rule.check(s)?;
     if s.starts_with('-') {
         return Err(rule.fail(s, "starts with a hyphen"));
@@ -469,11 +428,7 @@ pub fn validate_lb_name(s: &str) -> Result<(), String> {
 /// Per the Elastic Load Balancing API reference (version 2015-12-01),
 /// CreateTargetGroup, `Name`.
 pub fn validate_target_group_name(s: &str) -> Result<(), String> {
-    elb_style_name(
-        s,
-        "target group name",
-        "letters, digits and hyphens, not starting or ending with a hyphen",
-    )
+    elb_style_name(s, "target group name", "letters, digits and hyphens, not starting or ending with a hyphen")
 }
 
 /// Security group name (in a VPC): 1 to 255 characters of `a-z A-Z 0-9`,
@@ -493,10 +448,7 @@ pub fn validate_security_group_name(s: &str) -> Result<(), String> {
     };
     rule.check(s)?;
     if s.starts_with("sg-") {
-        return Err(rule.fail(
-            s,
-            "starts with \"sg-\", which AWS reserves for security group IDs",
-        ));
+        return Err(rule.fail(s, "starts with \"sg-\", which AWS reserves for security group IDs"));
     }
     if s.eq_ignore_ascii_case("default") {
         return Err(format!(
@@ -782,13 +734,7 @@ fn existing_databases(family: EngineFamily) -> &'static [&'static str] {
 /// User and role names that RDS or the engine itself already uses.
 fn existing_users(family: EngineFamily) -> &'static [&'static str] {
     match family {
-        EngineFamily::Postgres => &[
-            "rdsadmin",
-            "rds_superuser",
-            "rds_replication",
-            "public",
-            "none",
-        ],
+        EngineFamily::Postgres => &["rdsadmin", "rds_superuser", "rds_replication", "public", "none"],
         EngineFamily::MySql => &["rdsadmin", "rdsrepladmin"],
     }
 }
@@ -897,13 +843,8 @@ fn instance_shape_problem(s: &str) -> Option<&'static str> {
     if size.contains('.') {
         return Some("has more than one \".\"");
     }
-    let family_ok = family
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase())
-        && family
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    let family_ok = family.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && family.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && family.chars().any(|c| c.is_ascii_digit())
         && !family.ends_with('-')
         && !family.contains("--");
@@ -930,10 +871,7 @@ fn is_valid_size(size: &str) -> bool {
         _ => {
             if let Some(n) = size.strip_suffix("xlarge") {
                 is_positive_number(n) && n != "1"
-            } else if let Some(n) = size
-                .strip_prefix("metal-")
-                .and_then(|r| r.strip_suffix("xl"))
-            {
+            } else if let Some(n) = size.strip_prefix("metal-").and_then(|r| r.strip_suffix("xl")) {
                 is_positive_number(n)
             } else {
                 false
@@ -990,10 +928,7 @@ fn strip_optimized_cpu_suffix(s: &str) -> Option<&str> {
     let (head, mem) = s.rsplit_once('.')?;
     let (base, tpc) = head.rsplit_once('.')?;
     let tpc_ok = tpc.strip_prefix("tpc").is_some_and(is_positive_number);
-    let mem_ok = mem
-        .strip_prefix("mem")
-        .and_then(|m| m.strip_suffix('x'))
-        .is_some_and(is_positive_number);
+    let mem_ok = mem.strip_prefix("mem").and_then(|m| m.strip_suffix('x')).is_some_and(is_positive_number);
     (tpc_ok && mem_ok).then_some(base)
 }
 
@@ -1010,9 +945,7 @@ pub fn validate_lambda_memory(mb: i64) -> Result<(), String> {
     if (128..=10240).contains(&mb) {
         Ok(())
     } else {
-        Err(format!(
-            "Lambda memory of {mb} MB is out of range; AWS allows 128 to 10240 MB"
-        ))
+        Err(format!("Lambda memory of {mb} MB is out of range; AWS allows 128 to 10240 MB"))
     }
 }
 
@@ -1024,9 +957,7 @@ pub fn validate_lambda_timeout(secs: i64) -> Result<(), String> {
     if (1..=900).contains(&secs) {
         Ok(())
     } else {
-        Err(format!(
-            "Lambda timeout of {secs} seconds is out of range; AWS allows 1 to 900 seconds (15 minutes)"
-        ))
+        Err(format!("Lambda timeout of {secs} seconds is out of range; AWS allows 1 to 900 seconds (15 minutes)"))
     }
 }
 
@@ -1034,11 +965,7 @@ fn cidr_prefix(prefix: u8, what: &str) -> Result<(), String> {
     if (16..=28).contains(&prefix) {
         Ok(())
     } else {
-        let size = if prefix < 16 {
-            "too large"
-        } else {
-            "too small"
-        };
+        let size = if prefix < 16 { "too large" } else { "too small" };
         Err(format!(
             "{what} CIDR block /{prefix} is {size}; AWS allows prefix lengths from /16 (65,536 addresses) to /28 (16 addresses)"
         ))
@@ -1124,14 +1051,8 @@ mod tests {
 
     #[test]
     fn regions_lookup_and_azs() {
-        assert_eq!(
-            region("us-east-1").unwrap().azs,
-            &["a", "b", "c", "d", "e", "f"]
-        );
-        assert_eq!(
-            region_azs("us-west-1").unwrap(),
-            vec!["us-west-1a", "us-west-1c"]
-        );
+        assert_eq!(region("us-east-1").unwrap().azs, &["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(region_azs("us-west-1").unwrap(), vec!["us-west-1a", "us-west-1c"]);
         assert_eq!(
             region_azs("ap-northeast-1").unwrap(),
             vec!["ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"]
@@ -1151,22 +1072,12 @@ mod tests {
         for (i, r) in REGIONS.iter().enumerate() {
             assert!(r.azs.len() >= 2, "{} has fewer than two AZs", r.name);
             assert!(
-                r.azs
-                    .iter()
-                    .all(|az| az.len() == 1 && az.chars().all(|c| c.is_ascii_lowercase())),
+                r.azs.iter().all(|az| az.len() == 1 && az.chars().all(|c| c.is_ascii_lowercase())),
                 "{} has a malformed AZ suffix",
                 r.name
             );
-            assert!(
-                r.azs.windows(2).all(|w| w[0] < w[1]),
-                "{} AZs not sorted/unique",
-                r.name
-            );
-            assert!(
-                REGIONS[i + 1..].iter().all(|o| o.name != r.name),
-                "{} listed twice",
-                r.name
-            );
+            assert!(r.azs.windows(2).all(|w| w[0] < w[1]), "{} AZs not sorted/unique", r.name);
+            assert!(REGIONS[i + 1..].iter().all(|o| o.name != r.name), "{} listed twice", r.name);
         }
         assert!(REGIONS.len() >= 38);
     }
@@ -1202,10 +1113,7 @@ mod tests {
     #[test]
     fn tag_key_lengths() {
         assert!(validate_tag_key(&rep('k', 128)).is_ok());
-        err_has(
-            validate_tag_key(&rep('k', 129)),
-            &["129 characters", "at most 128"],
-        );
+        err_has(validate_tag_key(&rep('k', 129)), &["129 characters", "at most 128"]);
         err_has(validate_tag_key(""), &["tag key is empty", "1 to 128"]);
         // Counted in characters, not bytes: 128 two-byte characters pass.
         assert!(validate_tag_key(&rep('é', 128)).is_ok());
@@ -1214,10 +1122,7 @@ mod tests {
 
     #[test]
     fn tag_key_forbidden() {
-        err_has(
-            validate_tag_key("aws:cloudformation"),
-            &["\"aws:\"", "reserves"],
-        );
+        err_has(validate_tag_key("aws:cloudformation"), &["\"aws:\"", "reserves"]);
         err_has(validate_tag_key("AWS:foo"), &["\"aws:\""]);
         err_has(validate_tag_key("Aws:foo"), &["\"aws:\""]);
         err_has(validate_tag_key("cost*center"), &["\"*\"", "position 5"]);
@@ -1236,10 +1141,7 @@ mod tests {
         assert!(validate_tag_value("Ünïcödé 123 +-=._:/@").is_ok());
         assert!(validate_tag_value(&rep('v', 256)).is_ok());
         assert!(validate_tag_value(&rep('ß', 256)).is_ok());
-        err_has(
-            validate_tag_value(&rep('v', 257)),
-            &["257 characters", "at most 256"],
-        );
+        err_has(validate_tag_value(&rep('v', 257)), &["257 characters", "at most 256"]);
         err_has(validate_tag_value("50%"), &["\"%\"", "position 3"]);
         err_has(validate_tag_value("x\u{7}"), &["U+0007"]);
     }
@@ -1259,27 +1161,15 @@ mod tests {
         assert!(validate_stack_name("a").is_ok());
         assert!(validate_stack_name("web-2-prod").is_ok());
         assert!(validate_stack_name(&rep('a', 24)).is_ok());
-        err_has(
-            validate_stack_name(&rep('a', 25)),
-            &["25 characters", "infra allows at most 24"],
-        );
+        err_has(validate_stack_name(&rep('a', 25)), &["25 characters", "infra allows at most 24"]);
         err_has(validate_stack_name(""), &["stack name is empty"]);
         err_has(validate_stack_name("Shop"), &["\"S\"", "uppercase"]);
         err_has(validate_stack_name("my_shop"), &["\"_\""]);
         err_has(validate_stack_name("my.shop"), &["\".\""]);
-        err_has(
-            validate_stack_name("1shop"),
-            &["does not start with a letter"],
-        );
-        err_has(
-            validate_stack_name("-shop"),
-            &["does not start with a letter"],
-        );
+        err_has(validate_stack_name("1shop"), &["does not start with a letter"]);
+        err_has(validate_stack_name("-shop"), &["does not start with a letter"]);
         err_has(validate_stack_name("shop-"), &["ends with a hyphen"]);
-        err_has(
-            validate_stack_name("my--shop"),
-            &["two consecutive hyphens"],
-        );
+        err_has(validate_stack_name("my--shop"), &["two consecutive hyphens"]);
     }
 
     // --- S3 --------------------------------------------------------------
@@ -1299,10 +1189,7 @@ mod tests {
 
     #[test]
     fn bucket_lengths() {
-        err_has(
-            validate_bucket_name(&rep('b', 64)),
-            &["64 characters", "at most 63"],
-        );
+        err_has(validate_bucket_name(&rep('b', 64)), &["64 characters", "at most 63"]);
         err_has(validate_bucket_name("ab"), &["2 characters", "at least 3"]);
         err_has(validate_bucket_name("a"), &["1 character;"]);
         err_has(validate_bucket_name(""), &["is empty", "3 to 63"]);
@@ -1313,46 +1200,22 @@ mod tests {
         err_has(validate_bucket_name("My-Bucket"), &["uppercase"]);
         err_has(validate_bucket_name("my_bucket"), &["\"_\""]);
         err_has(validate_bucket_name("my bucket"), &["a space"]);
-        err_has(
-            validate_bucket_name("-bucket"),
-            &["does not start with a letter or digit"],
-        );
-        err_has(
-            validate_bucket_name(".bucket"),
-            &["does not start with a letter or digit"],
-        );
-        err_has(
-            validate_bucket_name("bucket-"),
-            &["does not end with a letter or digit"],
-        );
-        err_has(
-            validate_bucket_name("bucket."),
-            &["does not end with a letter or digit"],
-        );
-        err_has(
-            validate_bucket_name("my..bucket"),
-            &["two adjacent periods"],
-        );
+        err_has(validate_bucket_name("-bucket"), &["does not start with a letter or digit"]);
+        err_has(validate_bucket_name(".bucket"), &["does not start with a letter or digit"]);
+        err_has(validate_bucket_name("bucket-"), &["does not end with a letter or digit"]);
+        err_has(validate_bucket_name("bucket."), &["does not end with a letter or digit"]);
+        err_has(validate_bucket_name("my..bucket"), &["two adjacent periods"]);
         err_has(validate_bucket_name("192.168.5.4"), &["IP address"]);
         err_has(validate_bucket_name("10.0.0.1"), &["IP address"]);
         err_has(validate_bucket_name("xn--bucket"), &["\"xn--\""]);
         err_has(validate_bucket_name("sthree-bucket"), &["\"sthree-\""]);
-        err_has(
-            validate_bucket_name("sthree-configurator-x"),
-            &["\"sthree-\""],
-        );
-        err_has(
-            validate_bucket_name("amzn-s3-demo-bucket"),
-            &["\"amzn-s3-demo-\""],
-        );
+        err_has(validate_bucket_name("sthree-configurator-x"), &["\"sthree-\""]);
+        err_has(validate_bucket_name("amzn-s3-demo-bucket"), &["\"amzn-s3-demo-\""]);
         err_has(validate_bucket_name("bucket-s3alias"), &["\"-s3alias\""]);
         err_has(validate_bucket_name("bucket--ol-s3"), &["\"--ol-s3\""]);
         err_has(validate_bucket_name("bucket.mrap"), &["\".mrap\""]);
         err_has(validate_bucket_name("bucket--x-s3"), &["\"--x-s3\""]);
-        err_has(
-            validate_bucket_name("bucket--table-s3"),
-            &["\"--table-s3\""],
-        );
+        err_has(validate_bucket_name("bucket--table-s3"), &["\"--table-s3\""]);
     }
 
     // --- ELB -------------------------------------------------------------
@@ -1366,10 +1229,7 @@ mod tests {
         assert!(validate_lb_name(&rep('x', 32)).is_ok());
         err_has(
             validate_lb_name(&rep('x', 40)),
-            &[
-                "load balancer name \"",
-                "is 40 characters; AWS allows at most 32 (letters, digits and hyphens",
-            ],
+            &["load balancer name \"", "is 40 characters; AWS allows at most 32 (letters, digits and hyphens"],
         );
         assert!(validate_lb_name(&rep('x', 33)).is_err());
         err_has(validate_lb_name(""), &["is empty"]);
@@ -1386,10 +1246,7 @@ mod tests {
         assert!(validate_target_group_name("t").is_ok());
         assert!(validate_target_group_name("internal-tg").is_ok());
         assert!(validate_target_group_name(&rep('t', 32)).is_ok());
-        err_has(
-            validate_target_group_name(&rep('t', 33)),
-            &["33 characters", "at most 32"],
-        );
+        err_has(validate_target_group_name(&rep('t', 33)), &["33 characters", "at most 32"]);
         err_has(validate_target_group_name(""), &["is empty"]);
         err_has(validate_target_group_name("-tg"), &["starts with a hyphen"]);
         err_has(validate_target_group_name("tg-"), &["ends with a hyphen"]);
@@ -1406,10 +1263,7 @@ mod tests {
         assert!(validate_security_group_name("my-sg-").is_ok());
         assert!(validate_security_group_name("defaults").is_ok());
         assert!(validate_security_group_name(&rep('s', 255)).is_ok());
-        err_has(
-            validate_security_group_name(&rep('s', 256)),
-            &["256 characters", "at most 255"],
-        );
+        err_has(validate_security_group_name(&rep('s', 256)), &["256 characters", "at most 255"]);
         err_has(validate_security_group_name(""), &["is empty"]);
         err_has(validate_security_group_name("sg-web"), &["\"sg-\""]);
         err_has(validate_security_group_name("default"), &["\"default\""]);
@@ -1426,14 +1280,8 @@ mod tests {
         assert!(validate_asg_name("a!#$%&'()*+,-./;<=>?@[]^_`{|}~").is_ok());
         assert!(validate_asg_name("x").is_ok());
         assert!(validate_asg_name(&rep('a', 255)).is_ok());
-        err_has(
-            validate_asg_name(&rep('a', 256)),
-            &["256 characters", "at most 255"],
-        );
-        err_has(
-            validate_asg_name(&format!("{}:", rep('a', 300))),
-            &["301 characters"],
-        );
+        err_has(validate_asg_name(&rep('a', 256)), &["256 characters", "at most 255"]);
+        err_has(validate_asg_name(&format!("{}:", rep('a', 300))), &["301 characters"]);
         err_has(validate_asg_name(""), &["is empty"]);
         err_has(validate_asg_name("shop:web"), &["colon", "position 5"]);
         err_has(validate_asg_name("shop web"), &["a space"]);
@@ -1447,14 +1295,8 @@ mod tests {
         assert!(validate_launch_template_name("web(v1)/a_b.c-d").is_ok());
         assert!(validate_launch_template_name("abc").is_ok());
         assert!(validate_launch_template_name(&rep('l', 128)).is_ok());
-        err_has(
-            validate_launch_template_name(&rep('l', 129)),
-            &["129 characters", "at most 128"],
-        );
-        err_has(
-            validate_launch_template_name("ab"),
-            &["2 characters", "at least 3"],
-        );
+        err_has(validate_launch_template_name(&rep('l', 129)), &["129 characters", "at most 128"]);
+        err_has(validate_launch_template_name("ab"), &["2 characters", "at least 3"]);
         err_has(validate_launch_template_name(""), &["is empty", "3 to 128"]);
         err_has(validate_launch_template_name("web lt"), &["a space"]);
         err_has(validate_launch_template_name("web:lt"), &["\":\""]);
@@ -1467,10 +1309,7 @@ mod tests {
         assert!(validate_lambda_function_name("shop-api_handler1").is_ok());
         assert!(validate_lambda_function_name("f").is_ok());
         assert!(validate_lambda_function_name(&rep('f', 64)).is_ok());
-        err_has(
-            validate_lambda_function_name(&rep('f', 65)),
-            &["65 characters", "at most 64"],
-        );
+        err_has(validate_lambda_function_name(&rep('f', 65)), &["65 characters", "at most 64"]);
         err_has(validate_lambda_function_name(""), &["is empty"]);
         err_has(validate_lambda_function_name("shop.api"), &["\".\""]);
         err_has(validate_lambda_function_name("arn:aws:lambda"), &["\":\""]);
@@ -1482,10 +1321,7 @@ mod tests {
         assert!(validate_dynamodb_table_name("Shop_Orders-v1.0").is_ok());
         assert!(validate_dynamodb_table_name("abc").is_ok());
         assert!(validate_dynamodb_table_name(&rep('d', 255)).is_ok());
-        err_has(
-            validate_dynamodb_table_name(&rep('d', 256)),
-            &["256 characters", "at most 255"],
-        );
+        err_has(validate_dynamodb_table_name(&rep('d', 256)), &["256 characters", "at most 255"]);
         err_has(validate_dynamodb_table_name("ab"), &["at least 3"]);
         err_has(validate_dynamodb_table_name(""), &["is empty", "3 to 255"]);
         err_has(validate_dynamodb_table_name("orders table"), &["a space"]);
@@ -1497,10 +1333,7 @@ mod tests {
         assert!(validate_iam_role_name("shop-web+role=1,a.b@c_d").is_ok());
         assert!(validate_iam_role_name("r").is_ok());
         assert!(validate_iam_role_name(&rep('r', 64)).is_ok());
-        err_has(
-            validate_iam_role_name(&rep('r', 65)),
-            &["65 characters", "at most 64"],
-        );
+        err_has(validate_iam_role_name(&rep('r', 65)), &["65 characters", "at most 64"]);
         err_has(validate_iam_role_name(""), &["is empty"]);
         err_has(validate_iam_role_name("shop/role"), &["\"/\""]);
         err_has(validate_iam_role_name("shop role"), &["a space"]);
@@ -1512,10 +1345,7 @@ mod tests {
         assert!(validate_api_name("Shop API (prod) — v2!").is_ok());
         assert!(validate_api_name("a").is_ok());
         assert!(validate_api_name(&rep('a', 1024)).is_ok());
-        err_has(
-            validate_api_name(&rep('a', 1025)),
-            &["1025 characters", "at most 1024"],
-        );
+        err_has(validate_api_name(&rep('a', 1025)), &["1025 characters", "at most 1024"]);
         err_has(validate_api_name(""), &["is empty"]);
         err_has(validate_api_name("   "), &["blank"]);
         err_has(validate_api_name("shop\napi"), &["U+000A"]);
@@ -1526,10 +1356,7 @@ mod tests {
         assert!(validate_stage_name("prod").is_ok());
         assert!(validate_stage_name("v1_beta-2").is_ok());
         assert!(validate_stage_name(&rep('s', 128)).is_ok());
-        err_has(
-            validate_stage_name(&rep('s', 129)),
-            &["129 characters", "at most 128"],
-        );
+        err_has(validate_stage_name(&rep('s', 129)), &["129 characters", "at most 128"]);
         err_has(validate_stage_name(""), &["is empty"]);
         err_has(validate_stage_name("v1.0"), &["\".\""]);
         err_has(validate_stage_name("my stage"), &["a space"]);
@@ -1544,24 +1371,12 @@ mod tests {
         assert!(validate_rds_identifier("ShopDB").is_ok());
         let max = format!("d{}", rep('1', 62));
         assert!(validate_rds_identifier(&max).is_ok());
-        err_has(
-            validate_rds_identifier(&format!("{max}2")),
-            &["64 characters", "at most 63"],
-        );
+        err_has(validate_rds_identifier(&format!("{max}2")), &["64 characters", "at most 63"]);
         err_has(validate_rds_identifier(""), &["is empty"]);
-        err_has(
-            validate_rds_identifier("1db"),
-            &["does not start with a letter"],
-        );
-        err_has(
-            validate_rds_identifier("-db"),
-            &["does not start with a letter"],
-        );
+        err_has(validate_rds_identifier("1db"), &["does not start with a letter"]);
+        err_has(validate_rds_identifier("-db"), &["does not start with a letter"]);
         err_has(validate_rds_identifier("db-"), &["ends with a hyphen"]);
-        err_has(
-            validate_rds_identifier("shop--db"),
-            &["two consecutive hyphens"],
-        );
+        err_has(validate_rds_identifier("shop--db"), &["two consecutive hyphens"]);
         err_has(validate_rds_identifier("shop_db"), &["\"_\""]);
     }
 
@@ -1571,10 +1386,7 @@ mod tests {
         assert!(validate_db_subnet_group_name("s").is_ok());
         assert!(validate_db_subnet_group_name("default-shop").is_ok());
         assert!(validate_db_subnet_group_name(&rep('s', 255)).is_ok());
-        err_has(
-            validate_db_subnet_group_name(&rep('s', 256)),
-            &["256 characters", "at most 255"],
-        );
+        err_has(validate_db_subnet_group_name(&rep('s', 256)), &["256 characters", "at most 255"]);
         err_has(validate_db_subnet_group_name(""), &["is empty"]);
         err_has(validate_db_subnet_group_name("default"), &["reserved"]);
         err_has(validate_db_subnet_group_name("DEFAULT"), &["reserved"]);
@@ -1588,24 +1400,12 @@ mod tests {
         assert!(validate_db_name("users", "postgres").is_ok());
         let max = format!("d{}", rep('b', 62));
         assert!(validate_db_name(&max, "postgres").is_ok());
-        err_has(
-            validate_db_name(&format!("{max}b"), "postgres"),
-            &["64 characters", "at most 63", "PostgreSQL"],
-        );
+        err_has(validate_db_name(&format!("{max}b"), "postgres"), &["64 characters", "at most 63", "PostgreSQL"]);
         err_has(validate_db_name("", "postgres"), &["is empty"]);
-        err_has(
-            validate_db_name("1shop", "postgres"),
-            &["does not start with a letter"],
-        );
-        err_has(
-            validate_db_name("_shop", "postgres"),
-            &["does not start with a letter"],
-        );
+        err_has(validate_db_name("1shop", "postgres"), &["does not start with a letter"]);
+        err_has(validate_db_name("_shop", "postgres"), &["does not start with a letter"]);
         err_has(validate_db_name("shop-db", "postgres"), &["\"-\""]);
-        err_has(
-            validate_db_name("user", "postgres"),
-            &["reserved word", "PostgreSQL"],
-        );
+        err_has(validate_db_name("user", "postgres"), &["reserved word", "PostgreSQL"]);
         err_has(validate_db_name("Select", "postgres"), &["reserved word"]);
         err_has(validate_db_name("postgres", "postgres"), &["already used"]);
         err_has(validate_db_name("template1", "postgres"), &["already used"]);
@@ -1620,26 +1420,17 @@ mod tests {
         assert!(validate_db_name("postgres", "mysql").is_ok());
         let max = format!("d{}", rep('b', 63));
         assert!(validate_db_name(&max, "mysql").is_ok());
-        err_has(
-            validate_db_name(&format!("{max}b"), "mysql"),
-            &["65 characters", "at most 64", "MySQL"],
-        );
+        err_has(validate_db_name(&format!("{max}b"), "mysql"), &["65 characters", "at most 64", "MySQL"]);
         err_has(validate_db_name("order", "mysql"), &["reserved word"]);
         err_has(validate_db_name("DATABASE", "mariadb"), &["reserved word"]);
         err_has(validate_db_name("mysql", "mysql"), &["already used"]);
-        err_has(
-            validate_db_name("information_schema", "mysql"),
-            &["already used"],
-        );
+        err_has(validate_db_name("information_schema", "mysql"), &["already used"]);
         err_has(validate_db_name("shop$", "mysql"), &["\"$\""]);
     }
 
     #[test]
     fn db_name_unknown_engine() {
-        err_has(
-            validate_db_name("shop", "oracle-ee"),
-            &["engine \"oracle-ee\" is not supported"],
-        );
+        err_has(validate_db_name("shop", "oracle-ee"), &["engine \"oracle-ee\" is not supported"]);
         err_has(validate_master_username("admin", ""), &["not supported"]);
     }
 
@@ -1649,29 +1440,14 @@ mod tests {
         assert!(validate_master_username("shop_admin", "mariadb").is_ok());
         assert!(validate_master_username("a", "mysql").is_ok());
         assert!(validate_master_username(&rep('a', 16), "mysql").is_ok());
-        err_has(
-            validate_master_username(&rep('a', 17), "mysql"),
-            &["17 characters", "at most 16"],
-        );
+        err_has(validate_master_username(&rep('a', 17), "mysql"), &["17 characters", "at most 16"]);
         err_has(validate_master_username("", "mysql"), &["is empty"]);
-        err_has(
-            validate_master_username("1admin", "mysql"),
-            &["does not start with a letter"],
-        );
+        err_has(validate_master_username("1admin", "mysql"), &["does not start with a letter"]);
         err_has(validate_master_username("shop-admin", "mysql"), &["\"-\""]);
         err_has(validate_master_username("rdsadmin", "mysql"), &["reserved"]);
-        err_has(
-            validate_master_username("RDSADMIN", "mariadb"),
-            &["reserved"],
-        );
-        err_has(
-            validate_master_username("rdsrepladmin", "mysql"),
-            &["reserved"],
-        );
-        err_has(
-            validate_master_username("select", "mysql"),
-            &["reserved word"],
-        );
+        err_has(validate_master_username("RDSADMIN", "mariadb"), &["reserved"]);
+        err_has(validate_master_username("rdsrepladmin", "mysql"), &["reserved"]);
+        err_has(validate_master_username("select", "mysql"), &["reserved word"]);
     }
 
     #[test]
@@ -1679,34 +1455,13 @@ mod tests {
         assert!(validate_master_username("postgres", "postgres").is_ok());
         assert!(validate_master_username("shop_admin", "postgres").is_ok());
         assert!(validate_master_username(&rep('p', 63), "postgres").is_ok());
-        err_has(
-            validate_master_username(&rep('p', 64), "postgres"),
-            &["64 characters", "at most 63"],
-        );
-        err_has(
-            validate_master_username("rdsadmin", "postgres"),
-            &["reserved"],
-        );
-        err_has(
-            validate_master_username("rds_superuser", "postgres"),
-            &["reserved"],
-        );
-        err_has(
-            validate_master_username("public", "postgres"),
-            &["reserved"],
-        );
-        err_has(
-            validate_master_username("pg_admin", "postgres"),
-            &["\"pg_\""],
-        );
-        err_has(
-            validate_master_username("user", "postgres"),
-            &["reserved word"],
-        );
-        err_has(
-            validate_master_username("_admin", "postgres"),
-            &["does not start with a letter"],
-        );
+        err_has(validate_master_username(&rep('p', 64), "postgres"), &["64 characters", "at most 63"]);
+        err_has(validate_master_username("rdsadmin", "postgres"), &["reserved"]);
+        err_has(validate_master_username("rds_superuser", "postgres"), &["reserved"]);
+        err_has(validate_master_username("public", "postgres"), &["reserved"]);
+        err_has(validate_master_username("pg_admin", "postgres"), &["\"pg_\""]);
+        err_has(validate_master_username("user", "postgres"), &["reserved word"]);
+        err_has(validate_master_username("_admin", "postgres"), &["does not start with a letter"]);
     }
 
     // --- instance types --------------------------------------------------
@@ -1733,10 +1488,7 @@ mod tests {
         }
         err_has(validate_instance_type_shape("T3.micro"), &["uppercase"]);
         err_has(validate_instance_type_shape("t3micro"), &["no \".\""]);
-        err_has(
-            validate_instance_type_shape("t3.micro.x"),
-            &["more than one"],
-        );
+        err_has(validate_instance_type_shape("t3.micro.x"), &["more than one"]);
         err_has(validate_instance_type_shape("t3.mirco"), &["valid size"]);
         err_has(validate_instance_type_shape("t3.1xlarge"), &["valid size"]);
         err_has(validate_instance_type_shape("t3.02xlarge"), &["valid size"]);
@@ -1748,10 +1500,7 @@ mod tests {
         err_has(validate_instance_type_shape("t3-.micro"), &["valid family"]);
         err_has(validate_instance_type_shape("t_3.micro"), &["valid family"]);
         err_has(validate_instance_type_shape(""), &["no \".\""]);
-        err_has(
-            validate_instance_type_shape("db.t3.micro"),
-            &["more than one"],
-        );
+        err_has(validate_instance_type_shape("db.t3.micro"), &["more than one"]);
     }
 
     #[test]
@@ -1765,33 +1514,15 @@ mod tests {
             "db.serverless",
             "db.r5.2xlarge.tpc2.mem4x",
         ] {
-            assert!(
-                validate_db_instance_class_shape(ok).is_ok(),
-                "{ok} should pass"
-            );
+            assert!(validate_db_instance_class_shape(ok).is_ok(), "{ok} should pass");
         }
-        err_has(
-            validate_db_instance_class_shape("t3.micro"),
-            &["does not start with \"db.\""],
-        );
-        err_has(
-            validate_db_instance_class_shape("DB.t3.micro"),
-            &["does not start with \"db.\""],
-        );
-        err_has(
-            validate_db_instance_class_shape("db.T3.micro"),
-            &["uppercase"],
-        );
+        err_has(validate_db_instance_class_shape("t3.micro"), &["does not start with \"db.\""]);
+        err_has(validate_db_instance_class_shape("DB.t3.micro"), &["does not start with \"db.\""]);
+        err_has(validate_db_instance_class_shape("db.T3.micro"), &["uppercase"]);
         err_has(validate_db_instance_class_shape("db.t3"), &["no \".\""]);
-        err_has(
-            validate_db_instance_class_shape("db.t3.mcro"),
-            &["valid size"],
-        );
+        err_has(validate_db_instance_class_shape("db.t3.mcro"), &["valid size"]);
         err_has(validate_db_instance_class_shape("db."), &["no \".\""]);
-        err_has(
-            validate_db_instance_class_shape("db.r5.large.tpc2"),
-            &["more than one"],
-        );
+        err_has(validate_db_instance_class_shape("db.r5.large.tpc2"), &["more than one"]);
     }
 
     // --- numbers ---------------------------------------------------------
@@ -1823,19 +1554,10 @@ mod tests {
             assert!(validate_cidr_block_size_vpc(p).is_ok());
             assert!(validate_cidr_block_size_subnet(p).is_ok());
         }
-        err_has(
-            validate_cidr_block_size_vpc(15),
-            &["VPC CIDR block /15 is too large", "/16", "/28"],
-        );
+        err_has(validate_cidr_block_size_vpc(15), &["VPC CIDR block /15 is too large", "/16", "/28"]);
         err_has(validate_cidr_block_size_vpc(29), &["/29 is too small"]);
-        err_has(
-            validate_cidr_block_size_subnet(15),
-            &["subnet CIDR block /15 is too large"],
-        );
-        err_has(
-            validate_cidr_block_size_subnet(29),
-            &["subnet CIDR block /29 is too small"],
-        );
+        err_has(validate_cidr_block_size_subnet(15), &["subnet CIDR block /15 is too large"]);
+        err_has(validate_cidr_block_size_subnet(29), &["subnet CIDR block /29 is too small"]);
         assert!(validate_cidr_block_size_vpc(0).is_err());
         assert!(validate_cidr_block_size_subnet(32).is_err());
         assert!(validate_cidr_block_size_subnet(255).is_err());
@@ -1845,12 +1567,7 @@ mod tests {
 
     #[test]
     fn levenshtein_distances() {
-        let d = |a: &str, b: &str| {
-            levenshtein(
-                &a.chars().collect::<Vec<_>>(),
-                &b.chars().collect::<Vec<_>>(),
-            )
-        };
+        let d = |a: &str, b: &str| levenshtein(&a.chars().collect::<Vec<_>>(), &b.chars().collect::<Vec<_>>());
         assert_eq!(d("", ""), 0);
         assert_eq!(d("abc", ""), 3);
         assert_eq!(d("", "abc"), 3);

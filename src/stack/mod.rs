@@ -54,24 +54,14 @@ pub fn expand(stack: &Stack) -> Desired {
 /// Loads and validates a stack file.
 pub fn load(path: &Path, ov: &Overrides) -> Result<Stack, Box<Diagnostics>> {
     let file = path.display().to_string();
-    let fail = |text: String, items: Vec<Diagnostic>| {
-        Err(Box::new(Diagnostics {
-            file: file.clone(),
-            text,
-            items,
-        }))
-    };
+    let fail = |text: String, items: Vec<Diagnostic>| Err(Box::new(Diagnostics { file: file.clone(), text, items }));
     let limits = yaml::Limits::default();
     match std::fs::metadata(path) {
         Ok(m) if m.len() as usize > limits.max_bytes => {
             return fail(
                 String::new(),
                 vec![Diagnostic {
-                    message: format!(
-                        "file is {} bytes; the limit is {} bytes",
-                        m.len(),
-                        limits.max_bytes
-                    ),
+                    message: format!("file is {} bytes; the limit is {} bytes", m.len(), limits.max_bytes),
                     span: None,
                     help: Some("a stack file is a few kilobytes: is this the right file?".into()),
                 }],
@@ -94,11 +84,7 @@ pub fn load(path: &Path, ov: &Overrides) -> Result<Stack, Box<Diagnostics>> {
         Err(e) => {
             return fail(
                 String::new(),
-                vec![Diagnostic {
-                    message: format!("cannot read {file}: {e}"),
-                    span: None,
-                    help: None,
-                }],
+                vec![Diagnostic { message: format!("cannot read {file}: {e}"), span: None, help: None }],
             );
         }
     };
@@ -106,36 +92,17 @@ pub fn load(path: &Path, ov: &Overrides) -> Result<Stack, Box<Diagnostics>> {
     // Control characters are shown as `?` (one byte each, so offsets hold).
     let text: String = String::from_utf8_lossy(&bytes)
         .chars()
-        .map(|c| {
-            if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
-                '?'
-            } else {
-                c
-            }
-        })
+        .map(|c| if c.is_control() && !matches!(c, '\n' | '\r' | '\t') { '?' } else { c })
         .collect();
     let root = match yaml::parse(&bytes, &limits) {
         Ok(n) => n,
         Err(e) => {
-            return fail(
-                text,
-                vec![Diagnostic {
-                    message: e.message,
-                    span: Some(e.span),
-                    help: e.help,
-                }],
-            );
+            return fail(text, vec![Diagnostic { message: e.message, span: Some(e.span), help: e.help }]);
         }
     };
     let base_dir = path
         .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
         .unwrap_or(Path::new("."))
         .to_path_buf();
     match check_document(&root, ov, base_dir) {
@@ -145,11 +112,7 @@ pub fn load(path: &Path, ov: &Overrides) -> Result<Stack, Box<Diagnostics>> {
 }
 
 /// Every check after parsing; errors carry spans resolved against `root`.
-pub fn check_document(
-    root: &Node,
-    ov: &Overrides,
-    base_dir: std::path::PathBuf,
-) -> Result<Stack, Vec<Diagnostic>> {
+pub fn check_document(root: &Node, ov: &Overrides, base_dir: std::path::PathBuf) -> Result<Stack, Vec<Diagnostic>> {
     let mut doc = root.to_json();
     if !doc.is_object() {
         return Err(vec![Diagnostic {
@@ -158,18 +121,11 @@ pub fn check_document(
             help: Some("start from the reference stack.yaml or one of examples/".into()),
         }]);
     }
-    let locate = Locator {
-        root,
-        env: ov.environment.clone(),
-    };
+    let locate = Locator { root, env: ov.environment.clone() };
 
     // Environment overlay.
     if let Some(env) = &ov.environment {
-        let envs = doc
-            .get("environments")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let envs = doc.get("environments").and_then(Value::as_object).cloned().unwrap_or_default();
         match envs.get(env) {
             Some(overlay) => {
                 merge(&mut doc, overlay);
@@ -188,9 +144,7 @@ pub fn check_document(
                 };
                 return Err(vec![Diagnostic {
                     message: format!("environment `{env}` is not defined"),
-                    span: root
-                        .key_span_at(&[PathSeg::Key("environments".into())])
-                        .or(Some(root.span)),
+                    span: root.key_span_at(&[PathSeg::Key("environments".into())]).or(Some(root.span)),
                     help: Some(help),
                 }]);
             }
@@ -207,15 +161,10 @@ pub fn check_document(
     let spec: spec::StackFile = match serde_json::from_value(doc) {
         Ok(s) => s,
         Err(e) => {
-            return Err(vec![Diagnostic {
-                message: e.to_string(),
-                span: Some(root.span),
-                help: None,
-            }]);
+            return Err(vec![Diagnostic { message: e.to_string(), span: Some(root.span), help: None }]);
         }
     };
-    check::validate(spec, ov, base_dir)
-        .map_err(|errs| errs.into_iter().map(|e| locate.diag(e)).collect())
+    check::validate(spec, ov, base_dir).map_err(|errs| errs.into_iter().map(|e| locate.diag(e)).collect())
 }
 
 /// Finds where in the file a path of the merged document came from: the
@@ -229,21 +178,14 @@ impl Locator<'_> {
     fn diag(&self, e: PathError) -> Diagnostic {
         let mut candidates = Vec::new();
         if let Some(env) = &self.env {
-            let mut p = vec![
-                PathSeg::Key("environments".into()),
-                PathSeg::Key(env.clone()),
-            ];
+            let mut p = vec![PathSeg::Key("environments".into()), PathSeg::Key(env.clone())];
             p.extend(e.path.iter().cloned());
             candidates.push(p);
         }
         candidates.push(e.path.clone());
         let mut span = None;
         for p in &candidates {
-            let found = if e.at_key {
-                self.root.key_span_at(p)
-            } else {
-                self.root.span_at(p)
-            };
+            let found = if e.at_key { self.root.key_span_at(p) } else { self.root.span_at(p) };
             if found.is_some() {
                 span = found;
                 break;
@@ -251,26 +193,13 @@ impl Locator<'_> {
         }
         let span = if e.path.is_empty() {
             // About the file as a whole: point at its start, not at all of it.
-            yaml::Span {
-                start: 0,
-                end: 0,
-                line: 1,
-                col: 1,
-            }
+            yaml::Span { start: 0, end: 0, line: 1, col: 1 }
         } else {
             span.unwrap_or_else(|| self.root.nearest_span(&e.path))
         };
         let path = diagnostics::path_string(&e.path);
-        let message = if path.is_empty() {
-            e.message
-        } else {
-            format!("{path}: {}", e.message)
-        };
-        Diagnostic {
-            message,
-            span: Some(span),
-            help: e.help,
-        }
+        let message = if path.is_empty() { e.message } else { format!("{path}: {}", e.message) };
+        Diagnostic { message, span: Some(span), help: e.help }
     }
 }
 

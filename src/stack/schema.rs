@@ -14,16 +14,12 @@ use crate::stack::spec::json_schema;
 use crate::stack::yaml::PathSeg;
 
 static SCHEMA: LazyLock<Value> = LazyLock::new(json_schema);
-static VALIDATOR: LazyLock<Option<jsonschema::Validator>> =
-    LazyLock::new(|| jsonschema::validator_for(&SCHEMA).ok());
+static VALIDATOR: LazyLock<Option<jsonschema::Validator>> = LazyLock::new(|| jsonschema::validator_for(&SCHEMA).ok());
 
 /// Every schema violation in `doc`.
 pub fn check(doc: &Value) -> Vec<PathError> {
     let Some(v) = VALIDATOR.as_ref() else {
-        return vec![PathError::new(
-            vec![],
-            "internal error: the stack schema does not compile",
-        )];
+        return vec![PathError::new(vec![], "internal error: the stack schema does not compile")];
     };
     let mut out: Vec<PathError> = Vec::new();
     for e in v.iter_errors(doc) {
@@ -47,17 +43,14 @@ fn path_of(e: &ValidationError) -> Vec<PathSeg> {
 /// enum): reporting them says what is wrong inside, where "expected a
 /// mapping or nothing, found a mapping" would not.
 fn fitting_branch<'a>(
-    e: &ValidationError,
-    context: &'a [Vec<ValidationError<'static>>],
+    e: &ValidationError, context: &'a [Vec<ValidationError<'static>>],
 ) -> Option<&'a [ValidationError<'static>]> {
     let here = path_of(e);
     context
         .iter()
         .find(|branch| {
             !branch.is_empty()
-                && !branch.iter().any(|b| {
-                    matches!(b.kind(), ValidationErrorKind::Type { .. }) && path_of(b) == here
-                })
+                && !branch.iter().any(|b| matches!(b.kind(), ValidationErrorKind::Type { .. }) && path_of(b) == here)
         })
         .map(Vec::as_slice)
 }
@@ -87,46 +80,28 @@ fn report(e: &ValidationError, out: &mut Vec<PathError>) {
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default().to_string();
             out.push(
-                PathError::new(path, format!("missing required key `{name}`")).help(format!(
-                    "add `{name}:` here (see the stack.yaml reference in the README)"
-                )),
+                PathError::new(path, format!("missing required key `{name}`"))
+                    .help(format!("add `{name}:` here (see the stack.yaml reference in the README)")),
             );
         }
         ValidationErrorKind::Type { .. } => {
             let expected = expected_type(&SCHEMA, &path);
             out.push(
-                PathError::new(
-                    path,
-                    format!("expected {expected}, found {}", describe(e.instance())),
-                )
-                .help(type_help(&expected, e.instance())),
+                PathError::new(path, format!("expected {expected}, found {}", describe(e.instance())))
+                    .help(type_help(&expected, e.instance())),
             );
         }
         ValidationErrorKind::Enum { options } => {
             let opts: Vec<String> = options
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|v| {
-                            v.as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| v.to_string())
-                        })
-                        .collect()
-                })
+                .map(|a| a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect())
                 .unwrap_or_default();
             let refs: Vec<&str> = opts.iter().map(String::as_str).collect();
             let help = match e.instance().as_str().and_then(|s| did_you_mean(s, &refs)) {
                 Some(m) => format!("did you mean `{m}`?"),
                 None => format!("use one of: {}", opts.join(", ")),
             };
-            out.push(
-                PathError::new(
-                    path,
-                    format!("{} is not allowed here", describe(e.instance())),
-                )
-                .help(help),
-            );
+            out.push(PathError::new(path, format!("{} is not allowed here", describe(e.instance()))).help(help));
         }
         ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. }
             if !allowed_values(&SCHEMA, &path).is_empty() =>
@@ -137,13 +112,7 @@ fn report(e: &ValidationError, out: &mut Vec<PathError>) {
                 Some(m) => format!("did you mean `{m}`?"),
                 None => format!("use one of: {}", opts.join(", ")),
             };
-            out.push(
-                PathError::new(
-                    path,
-                    format!("{} is not allowed here", describe(e.instance())),
-                )
-                .help(help),
-            );
+            out.push(PathError::new(path, format!("{} is not allowed here", describe(e.instance()))).help(help));
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context }
             if fitting_branch(e, context).is_some() =>
@@ -155,11 +124,8 @@ fn report(e: &ValidationError, out: &mut Vec<PathError>) {
         ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
             let expected = expected_type(&SCHEMA, &path);
             out.push(
-                PathError::new(
-                    path,
-                    format!("expected {expected}, found {}", describe(e.instance())),
-                )
-                .help("see the stack.yaml reference in the README"),
+                PathError::new(path, format!("expected {expected}, found {}", describe(e.instance())))
+                    .help("see the stack.yaml reference in the README"),
             );
         }
         ValidationErrorKind::Minimum { limit } | ValidationErrorKind::Maximum { limit } => {
@@ -187,14 +153,9 @@ fn type_help(expected: &str, found: &Value) -> String {
     match (expected, found) {
         (e, Value::Number(n)) if e.contains("string") => format!("quote it: \"{n}\""),
         (e, Value::Bool(b)) if e.contains("string") => format!("quote it: \"{b}\""),
-        (e, Value::String(_)) if e.contains("list") => {
-            "write a list: `[a, b]` or one `- item` per line".into()
-        }
+        (e, Value::String(_)) if e.contains("list") => "write a list: `[a, b]` or one `- item` per line".into(),
         (e, Value::String(s)) if e.contains("integer") || e.contains("number") => {
-            format!(
-                "write a number without quotes (e.g. {})",
-                s.trim_matches('"')
-            )
+            format!("write a number without quotes (e.g. {})", s.trim_matches('"'))
         }
         (e, _) => format!("write {e} here"),
     }
@@ -233,10 +194,7 @@ fn deref<'a>(s: &'a Value, root: &'a Value) -> &'a Value {
     let mut cur = s;
     for _ in 0..16 {
         match cur.get("$ref").and_then(Value::as_str) {
-            Some(r) => match r
-                .strip_prefix("#/")
-                .and_then(|p| root.pointer(&format!("/{p}")))
-            {
+            Some(r) => match r.strip_prefix("#/").and_then(|p| root.pointer(&format!("/{p}"))) {
                 Some(t) => cur = t,
                 None => break,
             },
@@ -272,12 +230,7 @@ fn allowed_values(root: &Value, path: &[PathSeg]) -> Vec<String> {
         if let Some(c) = s.get("const").and_then(Value::as_str) {
             out.push(c.to_string());
         }
-        for v in s
-            .get("enum")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for v in s.get("enum").and_then(Value::as_array).into_iter().flatten() {
             if let Some(c) = v.as_str() {
                 out.push(c.to_string());
             }
@@ -309,12 +262,7 @@ fn expected_type(root: &Value, path: &[PathSeg]) -> String {
     let mut kinds: Vec<&str> = Vec::new();
     let mut collect = |s: &Value| match s.get("type") {
         Some(Value::String(t)) => kinds.push(name(t)),
-        Some(Value::Array(ts)) => kinds.extend(
-            ts.iter()
-                .filter_map(Value::as_str)
-                .filter(|t| *t != "null")
-                .map(name),
-        ),
+        Some(Value::Array(ts)) => kinds.extend(ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").map(name)),
         _ => {}
     };
     collect(s);
@@ -324,9 +272,5 @@ fn expected_type(root: &Value, path: &[PathSeg]) -> String {
         }
     }
     kinds.dedup();
-    if kinds.is_empty() {
-        "another type".into()
-    } else {
-        kinds.join(" or ")
-    }
+    if kinds.is_empty() { "another type".into() } else { kinds.join(" or ") }
 }

@@ -56,10 +56,7 @@ pub struct StackFile {
 pub fn json_schema() -> serde_json::Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(StackFile)).unwrap_or_default();
     if let Some(o) = schema.as_object_mut() {
-        o.insert(
-            "$id".into(),
-            serde_json::Value::String("https://infra.dev/schema/stack.schema.json".into()),
-        );
+        o.insert("$id".into(), serde_json::Value::String("https://infra.dev/schema/stack.schema.json".into()));
     }
     schema
 }

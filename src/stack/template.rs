@@ -65,10 +65,7 @@ fn parse_ref(inner: &str) -> Result<Part, String> {
                     TABLE_ATTRS.join(", ")
                 ));
             }
-            Ok(Part::Table {
-                table: table.to_string(),
-                attr: attr.to_string(),
-            })
+            Ok(Part::Table { table: table.to_string(), attr: attr.to_string() })
         }
         ["database", attr] => {
             if !DATABASE_ATTRS.contains(attr) {
@@ -77,9 +74,7 @@ fn parse_ref(inner: &str) -> Result<Part, String> {
                     DATABASE_ATTRS.join(", ")
                 ));
             }
-            Ok(Part::Database {
-                attr: attr.to_string(),
-            })
+            Ok(Part::Database { attr: attr.to_string() })
         }
         _ => Err(format!("unknown reference `${{{inner}}}`: {usage}")),
     }

@@ -79,11 +79,7 @@ pub struct YamlError {
 
 impl YamlError {
     fn new(message: impl Into<String>, span: Span, help: impl Into<String>) -> Self {
-        YamlError {
-            message: message.into(),
-            span,
-            help: Some(help.into()),
-        }
+        YamlError { message: message.into(), span, help: Some(help.into()) }
     }
 }
 
@@ -113,11 +109,7 @@ pub struct Limits {
 impl Default for Limits {
     /// 1 MiB, depth 64, 100 000 nodes.
     fn default() -> Self {
-        Limits {
-            max_bytes: 1 << 20,
-            max_depth: 64,
-            max_nodes: 100_000,
-        }
+        Limits { max_bytes: 1 << 20, max_depth: 64, max_nodes: 100_000 }
     }
 }
 
@@ -151,10 +143,7 @@ impl From<usize> for PathSeg {
 pub fn parse(src: &[u8], limits: &Limits) -> Result<Node, YamlError> {
     // Belt and braces: the parser crate is not ours, and an input that panics it must still be
     // reported as an error, not crash the CLI.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        parse_unguarded(src, limits)
-    }))
-    .unwrap_or_else(|_| {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_unguarded(src, limits))).unwrap_or_else(|_| {
         Err(YamlError::new(
             "the YAML parser failed on this file",
             first_char_span(src),
@@ -178,29 +167,19 @@ fn parse_unguarded(src: &[u8], limits: &Limits) -> Result<Node, YamlError> {
 const BOM: &str = "\u{feff}";
 
 fn first_char_span(src: &[u8]) -> Span {
-    Span {
-        start: 0,
-        end: src.len().min(1),
-        line: 1,
-        col: 1,
-    }
+    Span { start: 0, end: src.len().min(1), line: 1, col: 1 }
 }
 
 /// Rejects binary (C0 control characters other than tab, LF, CR) and invalid UTF-8 input,
 /// whichever comes first.
 fn check_text(src: &[u8]) -> Result<&str, YamlError> {
-    let control = src
-        .iter()
-        .position(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
+    let control = src.iter().position(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
     let utf8 = std::str::from_utf8(src);
     let bad_utf8 = utf8.as_ref().err().map(std::str::Utf8Error::valid_up_to);
     match (control, bad_utf8) {
         (Some(c), u) if u.is_none_or(|u| c < u) => {
-            let what = if src[c] == 0 {
-                "a NUL byte".to_owned()
-            } else {
-                format!("the control character U+{:04X}", src[c])
-            };
+            let what =
+                if src[c] == 0 { "a NUL byte".to_owned() } else { format!("the control character U+{:04X}", src[c]) };
             Err(YamlError::new(
                 format!("file contains {what}; it looks binary, not YAML text"),
                 locate(src, c),
@@ -222,11 +201,7 @@ fn check_text(src: &[u8]) -> Result<&str, YamlError> {
 fn locate(src: &[u8], pos: usize) -> Span {
     let mut line = 1;
     let mut col = 1;
-    let first = if src.starts_with(BOM.as_bytes()) {
-        3
-    } else {
-        0
-    };
+    let first = if src.starts_with(BOM.as_bytes()) { 3 } else { 0 };
     for i in first..pos.min(src.len()) {
         match src[i] {
             b'\n' => (line, col) = (line + 1, 1),
@@ -237,12 +212,7 @@ fn locate(src: &[u8], pos: usize) -> Span {
         }
     }
     let end = src.len().min(pos + 1);
-    Span {
-        start: pos,
-        end: end.max(pos),
-        line,
-        col,
-    }
+    Span { start: pos, end: end.max(pos), line, col }
 }
 
 /// The source text, with a char-index to byte-offset table (the parser counts chars).
@@ -260,11 +230,7 @@ struct Source<'a> {
 
 impl<'a> Source<'a> {
     fn new(text: &'a str) -> Self {
-        let char_starts = if text.is_ascii() {
-            Vec::new()
-        } else {
-            text.char_indices().map(|(i, _)| i).collect()
-        };
+        let char_starts = if text.is_ascii() { Vec::new() } else { text.char_indices().map(|(i, _)| i).collect() };
         let bom = if text.starts_with(BOM) { BOM.len() } else { 0 };
         let bytes = text.as_bytes();
         let mut line_starts = vec![bom];
@@ -273,12 +239,7 @@ impl<'a> Source<'a> {
                 line_starts.push(i + 1);
             }
         }
-        Source {
-            text,
-            char_starts,
-            bom,
-            line_starts,
-        }
+        Source { text, char_starts, bom, line_starts }
     }
 
     /// 1-based line and column (in chars) of byte offset `pos`.
@@ -286,10 +247,7 @@ impl<'a> Source<'a> {
         let pos = pos.clamp(self.bom, self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= pos).max(1);
         let start = self.line_starts[line - 1];
-        let col = 1 + self.text.as_bytes()[start..pos]
-            .iter()
-            .filter(|&&b| b & 0xC0 != 0x80 && b != b'\r')
-            .count();
+        let col = 1 + self.text.as_bytes()[start..pos].iter().filter(|&&b| b & 0xC0 != 0x80 && b != b'\r').count();
         (line, col)
     }
 
@@ -297,22 +255,14 @@ impl<'a> Source<'a> {
         if self.char_starts.is_empty() {
             char_index.min(self.text.len())
         } else {
-            self.char_starts
-                .get(char_index)
-                .copied()
-                .unwrap_or(self.text.len())
+            self.char_starts.get(char_index).copied().unwrap_or(self.text.len())
         }
     }
 
     fn span(&self, span: saphyr_parser::Span) -> Span {
         let start = self.byte(span.start.index());
         let (line, col) = self.line_col(start);
-        Span {
-            start,
-            end: self.byte(span.end.index()).max(start),
-            line,
-            col,
-        }
+        Span { start, end: self.byte(span.end.index()).max(start), line, col }
     }
 
     /// A span covering the char at `marker` (empty at the end of the input).
@@ -320,12 +270,7 @@ impl<'a> Source<'a> {
         let start = self.byte(marker.index());
         let len = self.text[start..].chars().next().map_or(0, char::len_utf8);
         let (line, col) = self.line_col(start);
-        Span {
-            start,
-            end: start + len,
-            line,
-            col,
-        }
+        Span { start, end: start + len, line, col }
     }
 
     /// A span covering the char at byte `pos`.
@@ -343,9 +288,7 @@ impl<'a> Source<'a> {
     fn alias_name(&self, pos: usize) -> &'a str {
         let rest = self.text.get(pos..).unwrap_or_default();
         let rest = rest.strip_prefix('*').unwrap_or(rest);
-        let end = rest
-            .find(|c: char| c.is_whitespace() || ",[]{}".contains(c))
-            .unwrap_or(rest.len());
+        let end = rest.find(|c: char| c.is_whitespace() || ",[]{}".contains(c)).unwrap_or(rest.len());
         &rest[..end]
     }
 
@@ -369,10 +312,8 @@ impl<'a> Source<'a> {
     /// the following lines up to the first one with content.
     fn find_indent_tab(&self, pos: usize, follow: bool) -> Option<usize> {
         let bytes = self.text.as_bytes();
-        let mut line_start = bytes[..pos.min(bytes.len())]
-            .iter()
-            .rposition(|&b| b == b'\n' || b == b'\r')
-            .map_or(self.bom, |i| i + 1);
+        let mut line_start =
+            bytes[..pos.min(bytes.len())].iter().rposition(|&b| b == b'\n' || b == b'\r').map_or(self.bom, |i| i + 1);
         let mut first_line = true;
         while line_start < bytes.len() {
             let line_end = bytes[line_start..]
@@ -380,10 +321,7 @@ impl<'a> Source<'a> {
                 .position(|&b| b == b'\n' || b == b'\r')
                 .map_or(bytes.len(), |i| line_start + i);
             let line = &bytes[line_start..line_end];
-            let blanks = line
-                .iter()
-                .take_while(|&&b| b == b' ' || b == b'\t')
-                .count();
+            let blanks = line.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
             if let Some(tab) = line[..blanks].iter().position(|&b| b == b'\t') {
                 return Some(line_start + tab);
             }
@@ -438,11 +376,7 @@ impl MapFrame {
     fn push(&mut self, node: Node, merge_key: bool) -> Result<(), YamlError> {
         let Some((key, is_merge)) = self.pending_key.take() else {
             let Some(text) = key_text(&node.value) else {
-                let kind = if matches!(node.value, Value::Seq(_)) {
-                    "a list"
-                } else {
-                    "a mapping"
-                };
+                let kind = if matches!(node.value, Value::Seq(_)) { "a list" } else { "a mapping" };
                 return Err(YamlError::new(
                     format!("a mapping key must be a single value, not {kind}"),
                     node.span,
@@ -451,10 +385,7 @@ impl MapFrame {
             };
             if let Some(first) = self.seen.get(&text) {
                 return Err(YamlError::new(
-                    format!(
-                        "duplicate key `{}` (first defined on line {first})",
-                        shorten(&text)
-                    ),
+                    format!("duplicate key `{}` (first defined on line {first})", shorten(&text)),
                     node.span,
                     "remove one of the two entries, or rename one of the keys",
                 ));
@@ -497,10 +428,7 @@ impl MapFrame {
             }
             let sources = match value.value {
                 Value::Seq(items) => items,
-                other => vec![Node {
-                    value: other,
-                    span: value.span,
-                }],
+                other => vec![Node { value: other, span: value.span }],
             };
             for source in sources {
                 let Value::Map(pairs) = source.value else {
@@ -579,14 +507,7 @@ impl<'a> Builder<'a> {
                 Event::Nothing | Event::StreamStart | Event::DocumentEnd => {}
             }
         }
-        Ok(self.root.unwrap_or(Node {
-            value: Value::Null,
-            span: Span {
-                line: 1,
-                col: 1,
-                ..Span::default()
-            },
-        }))
+        Ok(self.root.unwrap_or(Node { value: Value::Null, span: Span { line: 1, col: 1, ..Span::default() } }))
     }
 
     fn in_flow(&self) -> bool {
@@ -605,10 +526,7 @@ impl<'a> Builder<'a> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > self.limits.max_nodes {
             return Err(YamlError::new(
-                format!(
-                    "document has more than {} values (keys, values and list items)",
-                    self.limits.max_nodes
-                ),
+                format!("document has more than {} values (keys, values and list items)", self.limits.max_nodes),
                 span,
                 "split the file, or reduce the use of anchors and aliases",
             ));
@@ -618,22 +536,13 @@ impl<'a> Builder<'a> {
 
     fn depth_error(&self, span: Span) -> YamlError {
         YamlError::new(
-            format!(
-                "nesting is too deep (more than {} levels)",
-                self.limits.max_depth
-            ),
+            format!("nesting is too deep (more than {} levels)", self.limits.max_depth),
             span,
             "flatten this value; configuration is not expected to nest this deeply",
         )
     }
 
-    fn open(
-        &mut self,
-        span: Span,
-        anchor: usize,
-        tag: Option<&Tag>,
-        is_map: bool,
-    ) -> Result<(), YamlError> {
+    fn open(&mut self, span: Span, anchor: usize, tag: Option<&Tag>, is_map: bool) -> Result<(), YamlError> {
         if let Some(tag) = tag {
             let expected = if is_map { "map" } else { "seq" };
             match core_tag(tag) {
@@ -654,11 +563,7 @@ impl<'a> Builder<'a> {
             return Err(self.depth_error(span));
         }
         self.count(1, span)?;
-        let kind = if is_map {
-            FrameKind::Map(MapFrame::default())
-        } else {
-            FrameKind::Seq(Vec::new())
-        };
+        let kind = if is_map { FrameKind::Map(MapFrame::default()) } else { FrameKind::Seq(Vec::new()) };
         self.stack.push(Frame {
             kind,
             span,
@@ -683,13 +588,7 @@ impl<'a> Builder<'a> {
             FrameKind::Seq(items) => Value::Seq(items),
             FrameKind::Map(map) => Value::Map(map.into_entries()),
         };
-        self.finish(
-            Node { value, span },
-            frame.anchor,
-            frame.size,
-            frame.height + 1,
-            false,
-        )
+        self.finish(Node { value, span }, frame.anchor, frame.size, frame.height + 1, false)
     }
 
     fn alias(&mut self, id: usize, span: Span) -> Result<(), YamlError> {
@@ -709,10 +608,7 @@ impl<'a> Builder<'a> {
         // Count before copying: this is what stops alias bombs.
         if self.nodes.saturating_add(size) > self.limits.max_nodes {
             return Err(YamlError::new(
-                format!(
-                    "expanding alias `*{name}` would exceed the limit of {} values",
-                    self.limits.max_nodes
-                ),
+                format!("expanding alias `*{name}` would exceed the limit of {} values", self.limits.max_nodes),
                 span,
                 "aliases copy their value each time they are used; use fewer or smaller aliases",
             ));
@@ -724,33 +620,18 @@ impl<'a> Builder<'a> {
     }
 
     fn finish(
-        &mut self,
-        node: Node,
-        anchor: usize,
-        size: usize,
-        height: usize,
-        merge_key: bool,
+        &mut self, node: Node, anchor: usize, size: usize, height: usize, merge_key: bool,
     ) -> Result<(), YamlError> {
         if anchor != 0 {
             // The kept copy counts too, so anchors cannot double memory past the limit.
             self.count(size, node.span)?;
-            let built = Built {
-                node: node.clone(),
-                size,
-                height,
-            };
+            let built = Built { node: node.clone(), size, height };
             self.anchors.insert(anchor, built);
         }
         self.push_child(node, size, height, merge_key)
     }
 
-    fn push_child(
-        &mut self,
-        node: Node,
-        size: usize,
-        height: usize,
-        merge_key: bool,
-    ) -> Result<(), YamlError> {
+    fn push_child(&mut self, node: Node, size: usize, height: usize, merge_key: bool) -> Result<(), YamlError> {
         let Some(frame) = self.stack.last_mut() else {
             self.root = Some(node);
             return Ok(());
@@ -792,9 +673,7 @@ impl<'a> Builder<'a> {
         }
         // E.g. `key:<TAB>value`, which the parser rejects just after the tab.
         let bytes = self.src.text.as_bytes();
-        let tab = [at.start, at.start.wrapping_sub(1)]
-            .into_iter()
-            .find(|&i| bytes.get(i) == Some(&b'\t'));
+        let tab = [at.start, at.start.wrapping_sub(1)].into_iter().find(|&i| bytes.get(i) == Some(&b'\t'));
         if let Some(tab) = tab {
             return YamlError::new(
                 format!("unexpected tab character ({info})"),
@@ -829,11 +708,7 @@ impl<'a> Builder<'a> {
                 _ => {}
             }
         }
-        let span = if level == target && target > 0 {
-            self.src.at_byte(pos)
-        } else {
-            at
-        };
+        let span = if level == target && target > 0 { self.src.at_byte(pos) } else { at };
         self.depth_error(span)
     }
 }
@@ -868,11 +743,7 @@ fn core_tag(tag: &Tag) -> Option<&str> {
     } else {
         return None;
     };
-    matches!(
-        name,
-        "str" | "int" | "float" | "bool" | "null" | "map" | "seq"
-    )
-    .then_some(name)
+    matches!(name, "str" | "int" | "float" | "bool" | "null" | "map" | "seq").then_some(name)
 }
 
 fn tag_text(tag: &Tag) -> String {
@@ -885,18 +756,9 @@ fn tag_text(tag: &Tag) -> String {
     }
 }
 
-fn resolve_scalar(
-    text: &str,
-    style: ScalarStyle,
-    tag: Option<&Tag>,
-    span: Span,
-) -> Result<Value, YamlError> {
+fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, span: Span) -> Result<Value, YamlError> {
     let Some(tag) = tag else {
-        return Ok(if style == ScalarStyle::Plain {
-            resolve_plain(text)
-        } else {
-            Value::String(text.to_owned())
-        });
+        return Ok(if style == ScalarStyle::Plain { resolve_plain(text) } else { Value::String(text.to_owned()) });
     };
     let name = core_tag(tag).ok_or_else(|| unsupported_tag(tag, span))?;
     let value = match name {
@@ -996,11 +858,7 @@ fn parse_int(text: &str) -> Int {
 fn parse_float(text: &str) -> Option<f64> {
     let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
     if matches!(unsigned, ".inf" | ".Inf" | ".INF") {
-        return Some(if text.starts_with('-') {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        });
+        return Some(if text.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
     }
     if matches!(text, ".nan" | ".NaN" | ".NAN") {
         return Some(f64::NAN);
@@ -1021,11 +879,7 @@ fn parse_float(text: &str) -> Option<f64> {
         }
     };
     let exponent_ok = exponent.is_none_or(is_decimal);
-    if mantissa_ok && exponent_ok {
-        text.parse().ok()
-    } else {
-        None
-    }
+    if mantissa_ok && exponent_ok { text.parse().ok() } else { None }
 }
 
 /// The text of a scalar as a mapping key: the string itself, or how the value is written
@@ -1074,8 +928,7 @@ impl Node {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map_or_else(|| J::String(float_text(*f)), J::Number),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or_else(|| J::String(float_text(*f)), J::Number),
             Value::String(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(pairs) => {
@@ -1092,9 +945,7 @@ impl Node {
     /// The entry of a mapping whose key is `key` (compared with [`key_text`]).
     fn entry(&self, key: &str) -> Option<&(Node, Node)> {
         match &self.value {
-            Value::Map(pairs) => pairs
-                .iter()
-                .find(|(k, _)| key_text(&k.value).is_some_and(|t| t == key)),
+            Value::Map(pairs) => pairs.iter().find(|(k, _)| key_text(&k.value).is_some_and(|t| t == key)),
             _ => None,
         }
     }
@@ -1172,11 +1023,7 @@ mod tests {
     /// Asserts the error's line and column and that its message contains `needle`.
     #[track_caller]
     fn assert_err(e: &YamlError, line: usize, col: usize, needle: &str) {
-        assert_eq!(
-            (e.span.line, e.span.col),
-            (line, col),
-            "wrong position for: {e}"
-        );
+        assert_eq!((e.span.line, e.span.col), (line, col), "wrong position for: {e}");
         assert!(e.message.contains(needle), "{e:?} lacks {needle:?}");
     }
 
@@ -1195,10 +1042,7 @@ mod tests {
 
     #[test]
     fn size_limit_is_checked_first() {
-        let limits = Limits {
-            max_bytes: 10,
-            ..Limits::default()
-        };
+        let limits = Limits { max_bytes: 10, ..Limits::default() };
         let e = err_with(b"a: 1\nb: 22\n", &limits);
         assert_err(&e, 1, 1, "file is 11 bytes, limit is 10");
         // Checked before anything else, even binary content.
@@ -1214,10 +1058,7 @@ mod tests {
         let e = err("a: 1\n\nb: |\n  x\x01y\n");
         assert_err(&e, 4, 4, "U+0001");
         // Tabs, CR and LF are text.
-        assert_eq!(
-            json("a:\r\n  b: \"x\ty\"\r\n"),
-            serde_json::json!({"a": {"b": "x\ty"}})
-        );
+        assert_eq!(json("a:\r\n  b: \"x\ty\"\r\n"), serde_json::json!({"a": {"b": "x\ty"}}));
     }
 
     #[test]
@@ -1226,10 +1067,7 @@ mod tests {
         assert_err(&e, 2, 6, "not valid UTF-8 (byte 0xFF)");
         assert_eq!(e.span.start, 11);
         // Multi-byte chars before the bad byte count as one column each.
-        let e = err_with(
-            &[&b"x: ok\n"[..], "é€: ".as_bytes(), b"\xc3("].concat(),
-            &Limits::default(),
-        );
+        let e = err_with(&[&b"x: ok\n"[..], "é€: ".as_bytes(), b"\xc3("].concat(), &Limits::default());
         assert_err(&e, 2, 5, "UTF-8");
         // A control byte before the bad UTF-8 wins, and vice versa.
         let e = err_with(b"\x01\xff", &Limits::default());
@@ -1252,10 +1090,7 @@ mod tests {
         for (src, line, col) in cases {
             let e = err(src);
             assert_err(&e, line, col, "tab character used for indentation");
-            assert!(
-                e.help.as_deref().unwrap().contains("indent with spaces"),
-                "{src:?}"
-            );
+            assert!(e.help.as_deref().unwrap().contains("indent with spaces"), "{src:?}");
         }
         // The parser also rejects a tab after `:`; point at the tab.
         let e = err("a:\n  b: 1\n  c:\t2");
@@ -1346,22 +1181,11 @@ mod tests {
         assert_err(&e, 5, 4, "more than 100000 values");
         assert!(start.elapsed() < std::time::Duration::from_secs(2));
         // The alias is refused before it is copied: 9 nodes so far, `*a` would add 4 to 11.
-        let limits = Limits {
-            max_nodes: 12,
-            ..Limits::default()
-        };
+        let limits = Limits { max_nodes: 12, ..Limits::default() };
         let e = err_with(b"a: &a [1, 2, 3]\nb: [*a, *a]", &limits);
-        assert_err(
-            &e,
-            2,
-            5,
-            "expanding alias `*a` would exceed the limit of 12 values",
-        );
+        assert_err(&e, 2, 5, "expanding alias `*a` would exceed the limit of 12 values");
         // A small budget applies to plain documents too.
-        let limits = Limits {
-            max_nodes: 5,
-            ..Limits::default()
-        };
+        let limits = Limits { max_nodes: 5, ..Limits::default() };
         let e = err_with(b"[1, 2, 3, 4, 5, 6]", &limits);
         assert_err(&e, 1, 14, "more than 5 values");
     }
@@ -1385,10 +1209,7 @@ mod tests {
         let e = err(&deep);
         assert_err(&e, 65, 65, "nesting is too deep");
         // Small limits, and aliases that would cross them.
-        let limits = Limits {
-            max_depth: 3,
-            ..Limits::default()
-        };
+        let limits = Limits { max_depth: 3, ..Limits::default() };
         let e = err_with(b"a: [[[[1]]]]", &limits);
         assert_err(&e, 1, 6, "more than 3 levels");
         let e = err_with(b"x: &x [[1]]\ny: [*x]", &limits);
@@ -1396,10 +1217,7 @@ mod tests {
         // Exactly at the limit is fine.
         assert!(parse(b"a: [[1]]", &limits).is_ok());
         // A limit above the parser's own 255 levels still gives a located error.
-        let limits = Limits {
-            max_depth: 1000,
-            ..Limits::default()
-        };
+        let limits = Limits { max_depth: 1000, ..Limits::default() };
         let e = err_with("[".repeat(300).as_bytes(), &limits);
         assert_err(&e, 1, 256, "nesting is too deep");
     }
@@ -1410,11 +1228,7 @@ mod tests {
         let handle = std::thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(|| {
-                let unlimited = Limits {
-                    max_bytes: usize::MAX,
-                    max_depth: usize::MAX,
-                    max_nodes: usize::MAX,
-                };
+                let unlimited = Limits { max_bytes: usize::MAX, max_depth: usize::MAX, max_nodes: usize::MAX };
                 let deep = "- ".repeat(20_000);
                 let result = parse(deep.as_bytes(), &unlimited);
                 assert!(result.is_ok());
@@ -1440,10 +1254,7 @@ list:
 ";
         let root = ok(src);
         assert_eq!(root.to_json()["one"], serde_json::json!({"a": 1, "b": 9}));
-        assert_eq!(
-            root.to_json()["list"],
-            serde_json::json!({"x": 0, "a": 1, "b": 2, "c": 4})
-        );
+        assert_eq!(root.to_json()["list"], serde_json::json!({"x": 0, "a": 1, "b": 2, "c": 4}));
         // Merged values keep the span of their definition.
         let span = root.span_at(&path(&["one", "a"])).unwrap();
         assert_eq!((span.line, span.col), (1, 17));
@@ -1451,10 +1262,7 @@ list:
         let Value::Map(pairs) = &root.at(&path(&["list"])).unwrap().value else {
             panic!("not a map");
         };
-        let keys: Vec<_> = pairs
-            .iter()
-            .map(|(k, _)| key_text(&k.value).unwrap())
-            .collect();
+        let keys: Vec<_> = pairs.iter().map(|(k, _)| key_text(&k.value).unwrap()).collect();
         assert_eq!(keys, ["x", "a", "b", "c"]);
         // Quoted `<<` is an ordinary key.
         assert_eq!(json("'<<': {a: 1}"), serde_json::json!({"<<": {"a": 1}}));
@@ -1510,11 +1318,7 @@ list:
             ("1.2.3", s("1.2.3")),
         ];
         for (text, want) in cases {
-            assert_eq!(
-                ok(&format!("v: {text}")).at(&path(&["v"])).unwrap().value,
-                want,
-                "{text}"
-            );
+            assert_eq!(ok(&format!("v: {text}")).at(&path(&["v"])).unwrap().value, want, "{text}");
         }
         let nan = ok("v: .nan").at(&path(&["v"])).unwrap().value.clone();
         assert!(matches!(nan, Float(f) if f.is_nan()));
@@ -1589,39 +1393,21 @@ services:
         assert_eq!(at(&["services", "web", "ports", "1", "proto"]), (6, 29));
         let s = root.span_at(&path(&["name"])).unwrap();
         assert_eq!(&src[s.start..s.end], "demo");
-        let s = root
-            .span_at(&path(&["services", "web", "ports", "1"]))
-            .unwrap();
+        let s = root.span_at(&path(&["services", "web", "ports", "1"])).unwrap();
         assert_eq!(&src[s.start..s.end], "{host: 8080, proto: tcp}");
         let s = root.span_at(&path(&["services", "web"])).unwrap();
-        assert_eq!(
-            &src[s.start..s.end],
-            "ports:\n      - 80\n      - {host: 8080, proto: tcp}"
-        );
+        assert_eq!(&src[s.start..s.end], "ports:\n      - 80\n      - {host: 8080, proto: tcp}");
 
-        let key = root
-            .key_span_at(&path(&["services", "web", "ports"]))
-            .unwrap();
-        assert_eq!(
-            (key.line, key.col, &src[key.start..key.end]),
-            (4, 5, "ports")
-        );
-        let key = root
-            .key_span_at(&path(&["services", "web", "ports", "1", "host"]))
-            .unwrap();
+        let key = root.key_span_at(&path(&["services", "web", "ports"])).unwrap();
+        assert_eq!((key.line, key.col, &src[key.start..key.end]), (4, 5, "ports"));
+        let key = root.key_span_at(&path(&["services", "web", "ports", "1", "host"])).unwrap();
         assert_eq!((key.line, key.col), (6, 10));
-        assert_eq!(
-            root.key_span_at(&path(&["services", "web", "ports", "0"])),
-            None
-        );
+        assert_eq!(root.key_span_at(&path(&["services", "web", "ports", "0"])), None);
         assert_eq!(root.key_span_at(&path(&["services", "nope"])), None);
         assert_eq!(root.key_span_at(&[]), None);
 
         assert_eq!(root.span_at(&path(&["services", "db"])), None);
-        assert_eq!(
-            root.span_at(&path(&["services", "web", "ports", "7"])),
-            None
-        );
+        assert_eq!(root.span_at(&path(&["services", "web", "ports", "7"])), None);
         assert_eq!(root.span_at(&path(&["name", "0"])), None);
         let near = root.nearest_span(&path(&["services", "web", "env", "X"]));
         assert_eq!((near.line, near.col), (4, 5));
@@ -1649,20 +1435,7 @@ services:
             json("a: [1, 2.5, .inf, -.inf, .nan, null, true, s]\nb: {}\nc: []"),
             serde_json::json!({"a": [1, 2.5, ".inf", "-.inf", ".nan", null, true, "s"], "b": {}, "c": []})
         );
-        assert_eq!(
-            YamlError::new(
-                "boom",
-                Span {
-                    start: 0,
-                    end: 1,
-                    line: 3,
-                    col: 7
-                },
-                "fix"
-            )
-            .to_string(),
-            "3:7: boom"
-        );
+        assert_eq!(YamlError::new("boom", Span { start: 0, end: 1, line: 3, col: 7 }, "fix").to_string(), "3:7: boom");
     }
 
     /// Random and mutated inputs must never panic (called without the `catch_unwind` guard).
@@ -1684,27 +1457,17 @@ services:
             b"\xef\xbb\xbfk: \xc3\xa9\r\n  - 0x1F\r\n",
         ];
         let alphabet = b" \t\n\r-:?,[]{}&*!|>'\"#%@`~.0123456789abcxyz<<\xc3\xa9\xff\x00";
-        let small = Limits {
-            max_bytes: 400,
-            max_depth: 6,
-            max_nodes: 40,
-        };
+        let small = Limits { max_bytes: 400, max_depth: 6, max_nodes: 40 };
         for round in 0..4000 {
             let mut input: Vec<u8> = if round % 3 == 0 {
                 let len = (next() % 80) as usize;
-                (0..len)
-                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                    .collect()
+                (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
             } else {
                 seeds[(next() % seeds.len() as u64) as usize].to_vec()
             };
             for _ in 0..=(next() % 6) {
                 let r = next();
-                let pos = if input.is_empty() {
-                    0
-                } else {
-                    (r >> 8) as usize % input.len()
-                };
+                let pos = if input.is_empty() { 0 } else { (r >> 8) as usize % input.len() };
                 let byte = alphabet[((r >> 32) % alphabet.len() as u64) as usize];
                 match r % 5 {
                     0 => input.insert(pos, byte),
@@ -1719,11 +1482,7 @@ services:
                     }
                 }
             }
-            let limits = if round % 2 == 0 {
-                small
-            } else {
-                Limits::default()
-            };
+            let limits = if round % 2 == 0 { small } else { Limits::default() };
             if let Ok(node) = parse_unguarded(&input, &limits) {
                 let _ = node.to_json();
                 let _ = node.nearest_span(&path(&["a", "0", "b"]));

@@ -7,29 +7,18 @@ use std::collections::BTreeMap;
 use crate::engine::resource::Resource;
 
 fn node_id(address: &str) -> String {
-    address
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
+    address.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }
 
 /// (tier, zone) of an address: its first segment, and the AZ it names, if any.
 fn group<'a>(r: &'a Resource, azs: &'a [String]) -> (&'a str, Option<&'a str>) {
     let tier = r.address.split('.').next().unwrap_or("other");
-    let az = r
-        .address
-        .split('.')
-        .find(|seg| azs.iter().any(|a| a == seg));
+    let az = r.address.split('.').find(|seg| azs.iter().any(|a| a == seg));
     (tier, az)
 }
 
 fn label(r: &Resource, az: Option<&str>) -> String {
-    let short: Vec<&str> = r
-        .address
-        .split('.')
-        .skip(1)
-        .filter(|s| Some(*s) != az)
-        .collect();
+    let short: Vec<&str> = r.address.split('.').skip(1).filter(|s| Some(*s) != az).collect();
     format!("{}<br/><small>{}</small>", short.join("."), r.kind)
 }
 
@@ -51,17 +40,10 @@ pub fn mermaid(resources: &[Resource], azs: &[String]) -> String {
         for (az, rs) in zones {
             let indent = if az.is_some() { "      " } else { "    " };
             if let Some(az) = az {
-                out.push_str(&format!(
-                    "    subgraph {}[\"{az}\"]\n",
-                    node_id(&format!("{tier}_{az}"))
-                ));
+                out.push_str(&format!("    subgraph {}[\"{az}\"]\n", node_id(&format!("{tier}_{az}"))));
             }
             for r in rs {
-                out.push_str(&format!(
-                    "{indent}{}[\"{}\"]\n",
-                    node_id(&r.address),
-                    label(r, az)
-                ));
+                out.push_str(&format!("{indent}{}[\"{}\"]\n", node_id(&r.address), label(r, az)));
             }
             if az.is_some() {
                 out.push_str("    end\n");
@@ -78,22 +60,15 @@ pub fn mermaid(resources: &[Resource], azs: &[String]) -> String {
 }
 
 pub fn dot(resources: &[Resource], azs: &[String]) -> String {
-    let mut out =
-        String::from("digraph stack {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
+    let mut out = String::from("digraph stack {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
     for (tier, zones) in grouped(resources, azs) {
-        out.push_str(&format!(
-            "  subgraph \"cluster_{tier}\" {{\n    label=\"{tier}\";\n"
-        ));
+        out.push_str(&format!("  subgraph \"cluster_{tier}\" {{\n    label=\"{tier}\";\n"));
         for (az, rs) in zones {
             if let Some(az) = az {
-                out.push_str(&format!(
-                    "    subgraph \"cluster_{tier}_{az}\" {{\n      label=\"{az}\";\n"
-                ));
+                out.push_str(&format!("    subgraph \"cluster_{tier}_{az}\" {{\n      label=\"{az}\";\n"));
             }
             for r in rs {
-                let short = label(r, az)
-                    .replace("<br/><small>", "\\n")
-                    .replace("</small>", "");
+                let short = label(r, az).replace("<br/><small>", "\\n").replace("</small>", "");
                 out.push_str(&format!("      \"{}\" [label=\"{short}\"];\n", r.address));
             }
             if az.is_some() {

@@ -8,9 +8,7 @@ use std::io::IsTerminal;
 
 /// Whether to colour output on stdout.
 pub fn color_enabled(no_color_flag: bool) -> bool {
-    !no_color_flag
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal()
+    !no_color_flag && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
 /// ANSI styling that disappears when colour is off.
@@ -21,11 +19,7 @@ pub struct Style {
 
 impl Style {
     fn wrap(self, code: &str, s: &str) -> String {
-        if self.on {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        if self.on { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
     }
     pub fn green(self, s: &str) -> String {
         self.wrap("32", s)

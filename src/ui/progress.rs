@@ -23,11 +23,7 @@ pub struct PlainProgress {
 
 impl PlainProgress {
     pub fn new(style: Style, json: bool) -> Arc<Self> {
-        Arc::new(PlainProgress {
-            style,
-            running: Mutex::new(HashMap::new()),
-            json,
-        })
+        Arc::new(PlainProgress { style, running: Mutex::new(HashMap::new()), json })
     }
 
     fn line(&self, s: &str) {
@@ -43,32 +39,18 @@ impl PlainProgress {
             return;
         }
         let running = self.running.lock().unwrap();
-        let mut long: Vec<_> = running
-            .iter()
-            .filter(|(_, (_, t, _))| t.elapsed() >= after)
-            .collect();
+        let mut long: Vec<_> = running.iter().filter(|(_, (_, t, _))| t.elapsed() >= after).collect();
         long.sort_by_key(|(a, _)| a.to_string());
         for (addr, (op, t, status)) in long {
-            let st = status
-                .as_deref()
-                .map(|s| format!(": {s}"))
-                .unwrap_or_default();
-            self.line(&format!(
-                "{addr}: still {} ({}){st}",
-                op.progressive(),
-                elapsed(t.elapsed())
-            ));
+            let st = status.as_deref().map(|s| format!(": {s}")).unwrap_or_default();
+            self.line(&format!("{addr}: still {} ({}){st}", op.progressive(), elapsed(t.elapsed())));
         }
     }
 }
 
 pub fn elapsed(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
+    if s >= 60 { format!("{}m{:02}s", s / 60, s % 60) } else { format!("{:.1}s", d.as_secs_f64()) }
 }
 
 impl EventSink for PlainProgress {
@@ -82,10 +64,7 @@ impl EventSink for PlainProgress {
         let st = self.style;
         match e {
             Event::Started { address, op, .. } => {
-                self.running
-                    .lock()
-                    .unwrap()
-                    .insert(address.clone(), (op, Instant::now(), None));
+                self.running.lock().unwrap().insert(address.clone(), (op, Instant::now(), None));
                 self.line(&format!("{address}: {}...", op.progressive()));
             }
             Event::Status { address, text, .. } => {
@@ -93,12 +72,7 @@ impl EventSink for PlainProgress {
                     r.2 = Some(text);
                 }
             }
-            Event::Finished {
-                address,
-                op,
-                seconds,
-                note,
-            } => {
+            Event::Finished { address, op, seconds, note } => {
                 self.running.lock().unwrap().remove(&address);
                 let note = note.map(|n| format!(" [{n}]")).unwrap_or_default();
                 self.line(&format!(
@@ -107,18 +81,11 @@ impl EventSink for PlainProgress {
                     st.dim(&format!("({})", elapsed(Duration::from_secs_f64(seconds))))
                 ));
             }
-            Event::Failed {
-                address, op, error, ..
-            } => {
+            Event::Failed { address, op, error, .. } => {
                 self.running.lock().unwrap().remove(&address);
-                self.line(&format!(
-                    "{address}: {} {error}",
-                    st.red(&format!("{} failed:", op.progressive()))
-                ));
+                self.line(&format!("{address}: {} {error}", st.red(&format!("{} failed:", op.progressive()))));
             }
-            Event::Skipped {
-                address, reason, ..
-            } => {
+            Event::Skipped { address, reason, .. } => {
                 self.line(&format!("{address}: {} ({reason})", st.yellow("skipped")));
             }
         }
@@ -144,12 +111,7 @@ impl TtyProgress {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         header.enable_steady_tick(Duration::from_millis(500));
-        Arc::new(TtyProgress {
-            multi,
-            header,
-            bars: Mutex::new(HashMap::new()),
-            style,
-        })
+        Arc::new(TtyProgress { multi, header, bars: Mutex::new(HashMap::new()), style })
     }
 
     pub fn finish(&self) {
@@ -167,10 +129,8 @@ impl EventSink for TtyProgress {
             Event::Started { address, op, .. } => {
                 let b = self.multi.add(indicatif::ProgressBar::new_spinner());
                 b.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "  {spinner} {prefix} ({elapsed}) {msg}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                    indicatif::ProgressStyle::with_template("  {spinner} {prefix} ({elapsed}) {msg}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
                 );
                 b.set_prefix(format!("{} {address}", op.progressive()));
                 b.enable_steady_tick(Duration::from_millis(120));
@@ -181,12 +141,7 @@ impl EventSink for TtyProgress {
                     b.set_message(text);
                 }
             }
-            Event::Finished {
-                address,
-                op,
-                seconds,
-                note,
-            } => {
+            Event::Finished { address, op, seconds, note } => {
                 if let Some(b) = self.bars.lock().unwrap().remove(&address) {
                     b.finish_and_clear();
                 }
@@ -198,23 +153,16 @@ impl EventSink for TtyProgress {
                     st.dim(&format!("({})", elapsed(Duration::from_secs_f64(seconds))))
                 ));
             }
-            Event::Failed {
-                address, op, error, ..
-            } => {
+            Event::Failed { address, op, error, .. } => {
                 if let Some(b) = self.bars.lock().unwrap().remove(&address) {
                     b.finish_and_clear();
                 }
-                let _ = self.multi.println(format!(
-                    "{address}: {} {error}",
-                    st.red(&format!("{} failed:", op.progressive()))
-                ));
-            }
-            Event::Skipped {
-                address, reason, ..
-            } => {
                 let _ = self
                     .multi
-                    .println(format!("{address}: {} ({reason})", st.yellow("skipped")));
+                    .println(format!("{address}: {} {error}", st.red(&format!("{} failed:", op.progressive()))));
+            }
+            Event::Skipped { address, reason, .. } => {
+                let _ = self.multi.println(format!("{address}: {} ({reason})", st.yellow("skipped")));
             }
         }
     }

@@ -26,11 +26,7 @@ fn header(c: &Change) -> String {
     if c.data_loss {
         extra.push("DATA-LOSS RISK: a final backup is taken first".into());
     }
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!("  ({})", extra.join("; "))
-    };
+    let extra = if extra.is_empty() { String::new() } else { format!("  ({})", extra.join("; ")) };
     format!(
         "{} ({}) will be {}{extra}",
         c.address,
@@ -47,11 +43,7 @@ fn header(c: &Change) -> String {
 /// Human plan.
 pub fn text(plan: &Plan, st: Style) -> String {
     let mut out = String::new();
-    let changed: Vec<&Change> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .collect();
+    let changed: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if changed.is_empty() {
         out.push_str(&match plan.mode {
             crate::engine::plan::Mode::Apply => format!(
@@ -72,11 +64,7 @@ pub fn text(plan: &Plan, st: Style) -> String {
     }
     out.push_str(&format!("Stack \"{}\" ({}):\n\n", plan.stack, plan.region));
     for c in changed {
-        out.push_str(&format!(
-            "  {} {}\n",
-            styled_symbol(st, c.action),
-            st.bold(&header(c))
-        ));
+        out.push_str(&format!("  {} {}\n", styled_symbol(st, c.action), st.bold(&header(c))));
         match c.action {
             Action::Create => {
                 if let Some(d) = &c.desired
@@ -91,18 +79,9 @@ pub fn text(plan: &Plan, st: Style) -> String {
                 for f in &c.fields {
                     let old = f.old.as_ref().map(val).unwrap_or_else(|| "(none)".into());
                     let new = f.new.as_ref().map(val).unwrap_or_else(|| "(none)".into());
-                    let forces = if f.forces_replacement {
-                        st.magenta("  # forces replacement")
-                    } else {
-                        String::new()
-                    };
-                    out.push_str(&format!(
-                        "        {}: {} {} {}{forces}\n",
-                        f.path,
-                        st.red(&old),
-                        "→",
-                        st.green(&new)
-                    ));
+                    let forces =
+                        if f.forces_replacement { st.magenta("  # forces replacement") } else { String::new() };
+                    out.push_str(&format!("        {}: {} {} {}{forces}\n", f.path, st.red(&old), "→", st.green(&new)));
                 }
             }
             _ => {}
@@ -120,15 +99,8 @@ pub fn text(plan: &Plan, st: Style) -> String {
 
 /// Markdown plan for pull-request comments and job summaries.
 pub fn markdown(plan: &Plan) -> String {
-    let mut out = format!(
-        "### infra plan: `{}` ({})\n\n**{}**\n\n",
-        plan.stack, plan.region, plan.summary
-    );
-    let changed: Vec<&Change> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .collect();
+    let mut out = format!("### infra plan: `{}` ({})\n\n**{}**\n\n", plan.stack, plan.region, plan.summary);
+    let changed: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if changed.is_empty() {
         out.push_str("No changes.\n");
         return out;
@@ -145,11 +117,7 @@ pub fn markdown(plan: &Plan) -> String {
                         f.path,
                         f.old.as_ref().map(val).unwrap_or_else(|| "(none)".into()),
                         f.new.as_ref().map(val).unwrap_or_else(|| "(none)".into()),
-                        if f.forces_replacement {
-                            " (forces replacement)"
-                        } else {
-                            ""
-                        }
+                        if f.forces_replacement { " (forces replacement)" } else { "" }
                     )
                 })
                 .collect::<Vec<_>>()
@@ -157,19 +125,12 @@ pub fn markdown(plan: &Plan) -> String {
             Action::Delete => c.reason.clone().unwrap_or_default(),
             _ => String::new(),
         };
-        let details = c.notes.iter().fold(details, |acc, n| {
-            if acc.is_empty() {
-                format!("note: {n}")
-            } else {
-                format!("{acc}<br>note: {n}")
-            }
-        });
+        let details = c
+            .notes
+            .iter()
+            .fold(details, |acc, n| if acc.is_empty() { format!("note: {n}") } else { format!("{acc}<br>note: {n}") });
         let details = details.replace('|', "\\|");
-        let risk = if c.data_loss {
-            " ⚠️ data-loss risk"
-        } else {
-            ""
-        };
+        let risk = if c.data_loss { " ⚠️ data-loss risk" } else { "" };
         out.push_str(&format!(
             "| {} {}{risk} | `{}` | {} | {} |\n",
             c.action.symbol(),

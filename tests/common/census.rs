@@ -54,11 +54,7 @@ impl Census {
                 v.iter()
                     // Account-wide listings name what they find (`name:`,
                     // `comment:`); only `infra:address` values are addresses.
-                    .filter(|a| {
-                        !["untagged", "name:", "comment:"]
-                            .iter()
-                            .any(|p| a.starts_with(p))
-                    })
+                    .filter(|a| !["untagged", "name:", "comment:"].iter().any(|p| a.starts_with(p)))
                     .map(move |a| format!("{k} {a}"))
             })
             .collect()
@@ -97,19 +93,8 @@ const PREFIXES: &[(&str, &str)] = &[
     ("logs", "logs"),
 ];
 
-const ALL: &[&str] = &[
-    "ec2",
-    "elbv2",
-    "autoscaling",
-    "s3",
-    "cloudfront",
-    "rds",
-    "dynamodb",
-    "iam",
-    "lambda",
-    "apigateway",
-    "logs",
-];
+const ALL: &[&str] =
+    &["ec2", "elbv2", "autoscaling", "s3", "cloudfront", "rds", "dynamodb", "iam", "lambda", "apigateway", "logs"];
 
 impl Scope {
     /// From the kinds of a stack's resources (e.g. `ec2.vpc`).
@@ -133,9 +118,7 @@ impl Scope {
 
     /// Every listing.
     pub fn all() -> Scope {
-        Scope {
-            services: ALL.iter().copied().collect(),
-        }
+        Scope { services: ALL.iter().copied().collect() }
     }
 
     fn has(&self, s: &str) -> bool {
@@ -148,11 +131,7 @@ pub fn plan_kinds(plan_json: &str) -> BTreeSet<String> {
     let v: Value = serde_json::from_str(plan_json).expect("plan --json output");
     v["changes"]
         .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c["kind"].as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|cs| cs.iter().filter_map(|c| c["kind"].as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
@@ -218,74 +197,25 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
     };
     add("ec2", "ec2:vpc(all)", &["ec2", "describe-vpcs"]);
     add("ec2", "ec2:elastic-ip(all)", &["ec2", "describe-addresses"]);
-    add(
-        "autoscaling",
-        "ec2:launch-template(all)",
-        &["ec2", "describe-launch-templates"],
-    );
+    add("autoscaling", "ec2:launch-template(all)", &["ec2", "describe-launch-templates"]);
     add(
         "autoscaling",
         "ec2:instance(live)",
-        &[
-            "ec2",
-            "describe-instances",
-            "--filters",
-            "Name=instance-state-name,Values=pending,running,stopping,stopped",
-        ],
+        &["ec2", "describe-instances", "--filters", "Name=instance-state-name,Values=pending,running,stopping,stopped"],
     );
-    add(
-        "autoscaling",
-        "autoscaling:group(all)",
-        &["autoscaling", "describe-auto-scaling-groups"],
-    );
-    add(
-        "elbv2",
-        "elbv2:load-balancer(all)",
-        &["elbv2", "describe-load-balancers"],
-    );
-    add(
-        "elbv2",
-        "elbv2:target-group(all)",
-        &["elbv2", "describe-target-groups"],
-    );
-    add(
-        "rds",
-        "rds:subnet-group(all)",
-        &["rds", "describe-db-subnet-groups"],
-    );
+    add("autoscaling", "autoscaling:group(all)", &["autoscaling", "describe-auto-scaling-groups"]);
+    add("elbv2", "elbv2:load-balancer(all)", &["elbv2", "describe-load-balancers"]);
+    add("elbv2", "elbv2:target-group(all)", &["elbv2", "describe-target-groups"]);
+    add("rds", "rds:subnet-group(all)", &["rds", "describe-db-subnet-groups"]);
     add("rds", "rds:db(all)", &["rds", "describe-db-instances"]);
     add("iam", "iam:role(all)", &["iam", "list-roles"]);
-    add(
-        "iam",
-        "iam:policy(local)",
-        &["iam", "list-policies", "--scope", "Local"],
-    );
-    add(
-        "apigateway",
-        "apigateway:rest-api(all)",
-        &["apigateway", "get-rest-apis"],
-    );
-    add(
-        "cloudfront",
-        "cloudfront:distribution(all)",
-        &["cloudfront", "list-distributions"],
-    );
-    add(
-        "cloudfront",
-        "cloudfront:oac(all)",
-        &["cloudfront", "list-origin-access-controls"],
-    );
+    add("iam", "iam:policy(local)", &["iam", "list-policies", "--scope", "Local"]);
+    add("apigateway", "apigateway:rest-api(all)", &["apigateway", "get-rest-apis"]);
+    add("cloudfront", "cloudfront:distribution(all)", &["cloudfront", "list-distributions"]);
+    add("cloudfront", "cloudfront:oac(all)", &["cloudfront", "list-origin-access-controls"]);
     add("s3", "s3:bucket(all)", &["s3api", "list-buckets"]);
-    add(
-        "dynamodb",
-        "dynamodb:table(all)",
-        &["dynamodb", "list-tables"],
-    );
-    add(
-        "lambda",
-        "lambda:function(all)",
-        &["lambda", "list-functions"],
-    );
+    add("dynamodb", "dynamodb:table(all)", &["dynamodb", "list-tables"]);
+    add("lambda", "lambda:function(all)", &["lambda", "list-functions"]);
 
     // One AWS CLI process per listing, all at once: the CLI's start-up
     // dominates, and the listings are independent.
@@ -340,36 +270,27 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
             }
             "ec2:launch-template(all)" => {
                 for i in items("LaunchTemplates") {
-                    put(
-                        label,
-                        name_of(&i, tag(&i, "infra:address"), "LaunchTemplateName"),
-                    );
+                    put(label, name_of(&i, tag(&i, "infra:address"), "LaunchTemplateName"));
                 }
             }
             "ec2:instance(live)" => {
                 for r in items("Reservations") {
                     for i in r["Instances"].as_array().cloned().unwrap_or_default() {
-                        let owner = tag(&i, "infra:address").map(str::to_string).or_else(|| {
-                            tag(&i, "aws:autoscaling:groupName").map(|g| format!("name:{g}"))
-                        });
+                        let owner = tag(&i, "infra:address")
+                            .map(str::to_string)
+                            .or_else(|| tag(&i, "aws:autoscaling:groupName").map(|g| format!("name:{g}")));
                         put(label, owner.unwrap_or_else(|| "untagged".into()));
                     }
                 }
             }
             "autoscaling:group(all)" => {
                 for i in items("AutoScalingGroups") {
-                    put(
-                        label,
-                        name_of(&i, address(&i, "Tags").as_deref(), "AutoScalingGroupName"),
-                    );
+                    put(label, name_of(&i, address(&i, "Tags").as_deref(), "AutoScalingGroupName"));
                 }
             }
             "elbv2:load-balancer(all)" => {
                 for i in items("LoadBalancers") {
-                    put(
-                        label,
-                        format!("name:{}", i["LoadBalancerName"].as_str().unwrap_or("?")),
-                    );
+                    put(label, format!("name:{}", i["LoadBalancerName"].as_str().unwrap_or("?")));
                     if let Some(a) = i["LoadBalancerArn"].as_str() {
                         lb_arns.push(a.to_string());
                     }
@@ -383,48 +304,29 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
                         // included: another VPC, another name. Count by prefix.
                         format!(
                             "name:{}-*",
-                            i["TargetGroupName"]
-                                .as_str()
-                                .and_then(|n| n.rsplit_once('-'))
-                                .map_or("?", |(p, _)| p)
+                            i["TargetGroupName"].as_str().and_then(|n| n.rsplit_once('-')).map_or("?", |(p, _)| p)
                         ),
                     );
                 }
             }
             "rds:subnet-group(all)" => {
                 for i in items("DBSubnetGroups") {
-                    put(
-                        label,
-                        format!("name:{}", i["DBSubnetGroupName"].as_str().unwrap_or("?")),
-                    );
+                    put(label, format!("name:{}", i["DBSubnetGroupName"].as_str().unwrap_or("?")));
                 }
             }
             "rds:db(all)" => {
                 for i in items("DBInstances") {
-                    put(
-                        label,
-                        name_of(
-                            &i,
-                            address(&i, "TagList").as_deref(),
-                            "DBInstanceIdentifier",
-                        ),
-                    );
+                    put(label, name_of(&i, address(&i, "TagList").as_deref(), "DBInstanceIdentifier"));
                 }
             }
             "iam:role(all)" => {
                 for i in items("Roles") {
-                    put(
-                        label,
-                        format!("name:{}", i["RoleName"].as_str().unwrap_or("?")),
-                    );
+                    put(label, format!("name:{}", i["RoleName"].as_str().unwrap_or("?")));
                 }
             }
             "iam:policy(local)" => {
                 for i in items("Policies") {
-                    put(
-                        label,
-                        format!("name:{}", i["PolicyName"].as_str().unwrap_or("?")),
-                    );
+                    put(label, format!("name:{}", i["PolicyName"].as_str().unwrap_or("?")));
                 }
             }
             "apigateway:rest-api(all)" => {
@@ -433,23 +335,12 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
                 }
             }
             "cloudfront:distribution(all)" => {
-                for i in v["DistributionList"]["Items"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                {
-                    put(
-                        label,
-                        format!("comment:{}", i["Comment"].as_str().unwrap_or("")),
-                    );
+                for i in v["DistributionList"]["Items"].as_array().cloned().unwrap_or_default() {
+                    put(label, format!("comment:{}", i["Comment"].as_str().unwrap_or("")));
                 }
             }
             "cloudfront:oac(all)" => {
-                for i in v["OriginAccessControlList"]["Items"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                {
+                for i in v["OriginAccessControlList"]["Items"].as_array().cloned().unwrap_or_default() {
                     put(label, format!("name:{}", i["Name"].as_str().unwrap_or("?")));
                 }
             }
@@ -471,10 +362,7 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
             }
             "lambda:function(all)" => {
                 for i in items("Functions") {
-                    put(
-                        label,
-                        format!("name:{}", i["FunctionName"].as_str().unwrap_or("?")),
-                    );
+                    put(label, format!("name:{}", i["FunctionName"].as_str().unwrap_or("?")));
                 }
             }
             other => panic!("census: no reader for {other}"),
@@ -484,14 +372,7 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
     for arn in lb_arns {
         let v = m.aws(&["elbv2", "describe-listeners", "--load-balancer-arn", &arn]);
         for l in v["Listeners"].as_array().cloned().unwrap_or_default() {
-            put(
-                "elbv2:listener(all)",
-                format!(
-                    "name:{}:{}",
-                    arn.rsplit('/').nth(1).unwrap_or("?"),
-                    l["Port"]
-                ),
-            );
+            put("elbv2:listener(all)", format!("name:{}:{}", arn.rsplit('/').nth(1).unwrap_or("?"), l["Port"]));
         }
     }
     for v in c.values_mut() {

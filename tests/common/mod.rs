@@ -17,11 +17,7 @@ pub struct Moto {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Moto {
@@ -40,17 +36,10 @@ impl Moto {
             .expect("moto_server not found: pip install 'moto[server]'");
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "moto did not start on port {port}"
-            );
+            assert!(start.elapsed() < Duration::from_secs(60), "moto did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Moto {
-            child,
-            port,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
+        Moto { child, port, endpoint: format!("http://127.0.0.1:{port}") }
     }
 
     /// Points a command at this emulator (for commands the test spawns itself).
@@ -82,15 +71,10 @@ impl Moto {
     pub fn aws(&self, args: &[&str]) -> Value {
         let mut cmd = Command::new("aws");
         // AWS CLI v1 ignores AWS_ENDPOINT_URL for some services (RDS).
-        cmd.args(args)
-            .args(["--output", "json", "--endpoint-url", &self.endpoint]);
+        cmd.args(args).args(["--output", "json", "--endpoint-url", &self.endpoint]);
         self.env(&mut cmd);
         let out = cmd.output().expect("aws CLI not found");
-        assert!(
-            out.status.success(),
-            "aws {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "aws {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         if out.stdout.iter().all(u8::is_ascii_whitespace) {
             return Value::Null;
         }
@@ -101,20 +85,14 @@ impl Moto {
     pub fn aws_ok(&self, args: &[&str]) -> bool {
         let mut cmd = Command::new("aws");
         // AWS CLI v1 ignores AWS_ENDPOINT_URL for some services (RDS).
-        cmd.args(args)
-            .args(["--output", "json", "--endpoint-url", &self.endpoint]);
+        cmd.args(args).args(["--output", "json", "--endpoint-url", &self.endpoint]);
         self.env(&mut cmd);
         cmd.output().unwrap().status.success()
     }
 
     /// Resources of an EC2 describe call filtered by a stack tag.
     pub fn ec2_by_stack(&self, describe: &str, key: &str, stack: &str) -> Vec<Value> {
-        let v = self.aws(&[
-            "ec2",
-            describe,
-            "--filters",
-            &format!("Name=tag:infra:stack,Values={stack}"),
-        ]);
+        let v = self.aws(&["ec2", describe, "--filters", &format!("Name=tag:infra:stack,Values={stack}")]);
         v[key].as_array().cloned().unwrap_or_default()
     }
 }
@@ -144,19 +122,11 @@ impl From<Output> for Run {
 
 impl Run {
     pub fn ok(&self) -> &Self {
-        assert_eq!(
-            self.code, 0,
-            "expected success\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
     pub fn code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 }
@@ -224,11 +194,7 @@ pub fn copy_dir(src: &Path, dst: &Path) {
 
 /// Value of tag `key` in an AWS `Tags: [{Key, Value}]` list.
 pub fn tag<'a>(resource: &'a Value, key: &str) -> Option<&'a str> {
-    resource["Tags"]
-        .as_array()?
-        .iter()
-        .find(|t| t["Key"] == key)?["Value"]
-        .as_str()
+    resource["Tags"].as_array()?.iter().find(|t| t["Key"] == key)?["Value"].as_str()
 }
 
 /// A loopback TCP forwarder that delays every chunk the client sends by
@@ -248,8 +214,7 @@ impl SlowProxy {
                 let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
                     continue;
                 };
-                let (mut c_read, mut u_write) =
-                    (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let (mut c_read, mut u_write) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
                 let (mut u_read, mut c_write) = (upstream, client);
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 65536];
@@ -271,9 +236,7 @@ impl SlowProxy {
                 });
             }
         });
-        SlowProxy {
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
+        SlowProxy { endpoint: format!("http://127.0.0.1:{port}") }
     }
 }
 
@@ -306,11 +269,7 @@ pub struct Proxy {
 pub fn proxy_binary() -> PathBuf {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_infra")).parent().unwrap();
     let p = bin_dir.join("examples").join("proxy");
-    let release = if bin_dir.ends_with("release") {
-        " --release"
-    } else {
-        ""
-    };
+    let release = if bin_dir.ends_with("release") { " --release" } else { "" };
     let built = std::fs::metadata(&p).and_then(|m| m.modified());
     let source = std::fs::metadata(repo_root().join("tools/proxy.rs")).and_then(|m| m.modified());
     match (built, source) {
@@ -341,25 +300,11 @@ impl Proxy {
         if let Some(l) = &opts.log {
             cmd.arg("--log").arg(l);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot start the proxy");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("cannot start the proxy");
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("proxy printed {line:?} instead of its port"));
-        Proxy {
-            child,
-            port,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            moto_endpoint: moto.endpoint.clone(),
-        }
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("proxy printed {line:?} instead of its port"));
+        Proxy { child, port, endpoint: format!("http://127.0.0.1:{port}"), moto_endpoint: moto.endpoint.clone() }
     }
 
     fn env(&self, cmd: &mut Command) {
@@ -396,11 +341,9 @@ impl Proxy {
     pub fn aws_once(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new("aws");
         // AWS CLI v1 ignores AWS_ENDPOINT_URL for some services (RDS).
-        cmd.args(args)
-            .args(["--output", "json", "--endpoint-url", &self.endpoint]);
+        cmd.args(args).args(["--output", "json", "--endpoint-url", &self.endpoint]);
         self.env(&mut cmd);
-        cmd.env("AWS_MAX_ATTEMPTS", "1")
-            .env("AWS_RETRY_MODE", "standard");
+        cmd.env("AWS_MAX_ATTEMPTS", "1").env("AWS_RETRY_MODE", "standard");
         Run::from(cmd.output().expect("aws CLI not found"))
     }
 
@@ -433,18 +376,12 @@ pub fn http(port: u16, method: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
     let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    assert!(
-        head.starts_with("HTTP/1.1 2"),
-        "{method} {path}: {head}\n{body}"
-    );
+    assert!(head.starts_with("HTTP/1.1 2"), "{method} {path}: {head}\n{body}");
     body.to_string()
 }
 

@@ -45,11 +45,7 @@ fn parse_description(d: &str) -> Option<(String, String)> {
 }
 
 /// This tool's deployments of the API `api` (at `address`, when given).
-async fn deployments(
-    aws: &Aws,
-    api: &str,
-    address: Option<&str>,
-) -> Result<Vec<Current<DeploymentProps>>> {
+async fn deployments(aws: &Aws, api: &str, address: Option<&str>) -> Result<Vec<Current<DeploymentProps>>> {
     let ds = paginated!(aws.apigateway.get_deployments().rest_api_id(api).limit(500))?;
     Ok(ds
         .into_iter()
@@ -58,10 +54,7 @@ async fn deployments(
             if address.is_some_and(|a| a != at) {
                 return None;
             }
-            let props = DeploymentProps {
-                rest_api_id: api.into(),
-                routes_hash: hash,
-            };
+            let props = DeploymentProps { rest_api_id: api.into(), routes_hash: hash };
             Some(Current::new(at, d.id()?, props))
         })
         .collect())
@@ -69,15 +62,8 @@ async fn deployments(
 
 impl Deployment {
     /// The deployments of the APIs `listed`: one listing per API.
-    async fn build(
-        aws: &Aws,
-        address: Option<&str>,
-        listed: &[RestApi],
-    ) -> Result<Vec<Current<DeploymentProps>>> {
-        each(listed, |a| {
-            deployments(aws, a.id().unwrap_or_default(), address)
-        })
-        .await
+    async fn build(aws: &Aws, address: Option<&str>, listed: &[RestApi]) -> Result<Vec<Current<DeploymentProps>>> {
+        each(listed, |a| deployments(aws, a.id().unwrap_or_default(), address)).await
     }
 }
 
@@ -94,11 +80,7 @@ impl Kind for Deployment {
         }
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<DeploymentProps>>> {
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DeploymentProps>>> {
         Self::build(aws, address, &list_apis(aws).await?).await
     }
 
@@ -108,10 +90,7 @@ impl Kind for Deployment {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<DeploymentProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<DeploymentProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<DeploymentProps>> {
         let p = &d.props;
         let api = p.rest_api_id.get()?;
@@ -143,41 +122,22 @@ impl Kind for Deployment {
     }
 
     async fn update(
-        &self,
-        _aws: &Aws,
-        d: &Desired<DeploymentProps>,
-        _l: &Current<DeploymentProps>,
-        _changed: &[String],
+        &self, _aws: &Aws, d: &Desired<DeploymentProps>, _l: &Current<DeploymentProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<DeploymentProps>> {
         bail!("internal error: {} can only be replaced", d.address)
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<DeploymentProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<DeploymentProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let api = l.props.rest_api_id.get()?;
         // A stage being repointed in parallel still references it for a moment.
         retry_when(
-            |e| {
-                throttled(e)
-                    || (e.is("BadRequestException") && e.message.contains("stages pointing"))
-            },
+            |e| throttled(e) || (e.is("BadRequestException") && e.message.contains("stages pointing")),
             "deleting the deployment",
             THROTTLED,
             ctx,
             || async {
-                aws.apigateway
-                    .delete_deployment()
-                    .rest_api_id(api)
-                    .deployment_id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
+                aws.apigateway.delete_deployment().rest_api_id(api).deployment_id(&l.id).send().await.aws().or_absent()
             },
         )
         .await?;
@@ -192,10 +152,7 @@ mod tests {
     #[test]
     fn deployment_descriptions_round_trip() {
         let d = deployment_description("backend.deployment", "0a1b2c3d");
-        assert_eq!(
-            parse_description(&d),
-            Some(("backend.deployment".into(), "0a1b2c3d".into()))
-        );
+        assert_eq!(parse_description(&d), Some(("backend.deployment".into(), "0a1b2c3d".into())));
         assert_eq!(parse_description("manual deploy"), None);
     }
 }

@@ -22,11 +22,7 @@ use super::tags::{self, TagApi, Tags};
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
-    vec![
-        Box::new(rest_api::RestApiKind),
-        Box::new(deployment::Deployment),
-        Box::new(stage::Stage),
-    ]
+    vec![Box::new(rest_api::RestApiKind), Box::new(deployment::Deployment), Box::new(stage::Stage)]
 }
 
 /// Control-plane calls are throttled hard (DeleteRestApi: one per 30 s per
@@ -38,26 +34,18 @@ pub fn throttled(e: &AwsError) -> bool {
 }
 
 pub fn patch(op: Op, path: &str, value: Option<String>) -> PatchOperation {
-    PatchOperation::builder()
-        .op(op)
-        .path(path)
-        .set_value(value)
-        .build()
+    PatchOperation::builder().op(op).path(path).set_value(value).build()
 }
 
 /// The ARN of the API `id` (API Gateway ARNs have no account).
 pub async fn api_arn(aws: &Aws, id: &str) -> Result<String> {
     let (_, partition) = aws.identity().await?;
-    Ok(format!(
-        "arn:{partition}:apigateway:{}::/restapis/{id}",
-        aws.region
-    ))
+    Ok(format!("arn:{partition}:apigateway:{}::/restapis/{id}", aws.region))
 }
 
 /// API Gateway tags (APIs and stages are listed with theirs) as a map.
 pub fn tag_map(t: Option<&HashMap<String, String>>) -> Tags {
-    t.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default()
+    t.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
 }
 
 pub fn api_tags(a: &RestApi) -> Tags {
@@ -70,10 +58,7 @@ const APIS: &str = "apigateway.apis";
 /// The APIs of this stack: one paginated GetRestApis (it returns tags).
 pub async fn list_apis(aws: &Aws) -> Result<Vec<RestApi>> {
     let apis = paginated!(aws.apigateway.get_rest_apis().limit(500))?;
-    Ok(apis
-        .into_iter()
-        .filter(|a| tags::owner(aws, &api_tags(a)).is_some())
-        .collect())
+    Ok(apis.into_iter().filter(|a| tags::owner(aws, &api_tags(a)).is_some()).collect())
 }
 
 /// [`list_apis`], listed once per read and shared by the API, deployment

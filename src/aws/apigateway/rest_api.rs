@@ -5,15 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
-use aws_sdk_apigateway::types::{
-    EndpointConfiguration, EndpointType, IntegrationType, Op, RestApi,
-};
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType, Op, RestApi};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{
-    THROTTLED, Tagging, api_arn, api_tags, apis, forget_apis, list_apis, patch, throttled,
-};
+use super::{THROTTLED, Tagging, api_arn, api_tags, apis, forget_apis, list_apis, patch, throttled};
 use crate::aws::collection::{delta, set_delta};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{owned_then, owner, paginated};
@@ -58,21 +54,12 @@ fn integration(kind: Option<&IntegrationType>, uri: Option<&str>) -> String {
     if kind == Some(&IntegrationType::AwsProxy) {
         uri.unwrap_or_default().to_string()
     } else {
-        format!(
-            "{} integration",
-            kind.map(|t| t.as_str()).unwrap_or("unknown")
-        )
+        format!("{} integration", kind.map(|t| t.as_str()).unwrap_or("unknown"))
     }
 }
 
 async fn read_tree(aws: &Aws, api: &str) -> Result<Tree> {
-    let resources = paginated!(
-        aws.apigateway
-            .get_resources()
-            .rest_api_id(api)
-            .embed("methods")
-            .limit(500)
-    )?;
+    let resources = paginated!(aws.apigateway.get_resources().rest_api_id(api).embed("methods").limit(500))?;
     let mut tree = Tree::new();
     // Methods whose integration the embedded listing left out: one
     // GetIntegration each (there is no batch call for them).
@@ -91,25 +78,24 @@ async fn read_tree(aws: &Aws, api: &str) -> Result<Tree> {
         }
         tree.insert(path, (id, methods));
     }
-    let fetched =
-        futures::future::try_join_all(missing.into_iter().map(|(path, id, verb)| async move {
-            let i = aws
-                .apigateway
-                .get_integration()
-                .rest_api_id(api)
-                .resource_id(&id)
-                .http_method(&verb)
-                .send()
-                .await
-                .aws()
-                .or_absent()?;
-            let uri = match i {
-                Some(i) => integration(i.r#type(), i.uri()),
-                None => "no integration".to_string(),
-            };
-            Ok::<_, anyhow::Error>((path, verb, uri))
-        }))
-        .await?;
+    let fetched = futures::future::try_join_all(missing.into_iter().map(|(path, id, verb)| async move {
+        let i = aws
+            .apigateway
+            .get_integration()
+            .rest_api_id(api)
+            .resource_id(&id)
+            .http_method(&verb)
+            .send()
+            .await
+            .aws()
+            .or_absent()?;
+        let uri = match i {
+            Some(i) => integration(i.r#type(), i.uri()),
+            None => "no integration".to_string(),
+        };
+        Ok::<_, anyhow::Error>((path, verb, uri))
+    }))
+    .await?;
     for (path, verb, uri) in fetched {
         if let Some((_, m)) = tree.get_mut(&path) {
             m.insert(verb, uri);
@@ -120,9 +106,7 @@ async fn read_tree(aws: &Aws, api: &str) -> Result<Tree> {
 
 /// The Lambda proxy integration URI of a function.
 fn invocation_uri(partition: &str, region: &str, function_arn: &str) -> String {
-    format!(
-        "arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
-    )
+    format!("arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations")
 }
 
 fn function_of(uri: &str) -> String {
@@ -172,9 +156,7 @@ struct Method {
 }
 
 fn resource_id<'a>(tree: &'a Tree, path: &str) -> Result<&'a str> {
-    tree.get(path)
-        .map(|(id, _)| id.as_str())
-        .ok_or_else(|| anyhow!("internal error: no resource for {path}"))
+    tree.get(path).map(|(id, _)| id.as_str()).ok_or_else(|| anyhow!("internal error: no resource for {path}"))
 }
 
 /// Points the method `m` at its Lambda function (a proxy integration).
@@ -199,10 +181,7 @@ async fn integrate(aws: &Aws, api: &str, tree: &Tree, m: &Method) -> Result<()> 
 async fn converge(aws: &Aws, api: &str, routes: &[Route]) -> Result<()> {
     let (_, partition) = aws.identity().await?;
     let mut tree = read_tree(aws, api).await?;
-    let root = tree
-        .get("/")
-        .map(|(id, _)| id.clone())
-        .ok_or_else(|| anyhow!("API {api} has no root resource"))?;
+    let root = tree.get("/").map(|(id, _)| id.clone()).ok_or_else(|| anyhow!("API {api} has no root resource"))?;
 
     // Resources: the paths the routes need, parents first.
     let needed = needed_paths(routes);
@@ -210,32 +189,12 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route]) -> Result<()> {
     let paths = set_delta(&needed, &existing);
     for path in paths.added {
         let (parent, part) = path.rsplit_once('/').unwrap_or(("", path));
-        let parent_id = if parent.is_empty() {
-            root.clone()
-        } else {
-            resource_id(&tree, parent)?.to_string()
-        };
-        let out = retry_when(
-            throttled,
-            &format!("creating {path}"),
-            THROTTLED,
-            &StepContext::quiet(),
-            || async {
-                aws.apigateway
-                    .create_resource()
-                    .rest_api_id(api)
-                    .parent_id(&parent_id)
-                    .path_part(part)
-                    .send()
-                    .await
-                    .aws()
-            },
-        )
+        let parent_id = if parent.is_empty() { root.clone() } else { resource_id(&tree, parent)?.to_string() };
+        let out = retry_when(throttled, &format!("creating {path}"), THROTTLED, &StepContext::quiet(), || async {
+            aws.apigateway.create_resource().rest_api_id(api).parent_id(&parent_id).path_part(part).send().await.aws()
+        })
         .await?;
-        tree.insert(
-            path.clone(),
-            (out.id().unwrap_or_default().to_string(), BTreeMap::new()),
-        );
+        tree.insert(path.clone(), (out.id().unwrap_or_default().to_string(), BTreeMap::new()));
     }
 
     // Methods, keyed by path and HTTP method.
@@ -252,11 +211,7 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route]) -> Result<()> {
     let have: Vec<Method> = tree
         .iter()
         .flat_map(|(path, (_, methods))| {
-            methods.iter().map(move |(verb, uri)| Method {
-                path: path.clone(),
-                verb: verb.clone(),
-                uri: uri.clone(),
-            })
+            methods.iter().map(move |(verb, uri)| Method { path: path.clone(), verb: verb.clone(), uri: uri.clone() })
         })
         .collect();
     let methods = delta(&want, &have, |m| (m.path.clone(), m.verb.clone()));
@@ -307,11 +262,7 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route]) -> Result<()> {
 
 /// An API as a resource of this kind, with what others reference of it.
 async fn current(
-    aws: &Aws,
-    address: String,
-    id: &str,
-    root: &str,
-    props: RestApiProps,
+    aws: &Aws, address: String, id: &str, root: &str, props: RestApiProps,
 ) -> Result<Current<RestApiProps>> {
     Ok(Current::new(address, id, props)
         .with("root_resource_id", root)
@@ -321,11 +272,7 @@ async fn current(
 impl RestApiKind {
     /// The APIs among `listed` at `address` (any, when not given), each
     /// with its routes (one resource listing per API).
-    async fn build(
-        aws: &Aws,
-        address: Option<&str>,
-        listed: Vec<RestApi>,
-    ) -> Result<Vec<Current<RestApiProps>>> {
+    async fn build(aws: &Aws, address: Option<&str>, listed: Vec<RestApi>) -> Result<Vec<Current<RestApiProps>>> {
         owned_then(aws, address, listed, api_tags, |a, owner| async move {
             let id = a.id().unwrap_or_default();
             let tree = read_tree(aws, id).await?;
@@ -356,11 +303,7 @@ impl Kind for RestApiKind {
     type Props = RestApiProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["endpoint_type"],
-            weight: 3,
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["endpoint_type"], weight: 3, ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -377,19 +320,13 @@ impl Kind for RestApiKind {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<RestApiProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<RestApiProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<RestApiProps>> {
         forget_apis(aws);
         let p = &d.props;
         let t = aws.tags_for(&d.address, &p.tags);
         let ids = |a: &RestApi| {
-            (
-                a.id().unwrap_or_default().to_string(),
-                a.root_resource_id().unwrap_or_default().to_string(),
-            )
+            (a.id().unwrap_or_default().to_string(), a.root_resource_id().unwrap_or_default().to_string())
         };
         let (id, root) = create_once(
             &d.address,
@@ -400,36 +337,23 @@ impl Kind for RestApiKind {
                     .name(&p.name)
                     .description(&p.description)
                     .endpoint_configuration(
-                        EndpointConfiguration::builder()
-                            .types(EndpointType::from(p.endpoint_type.as_str()))
-                            .build(),
+                        EndpointConfiguration::builder().types(EndpointType::from(p.endpoint_type.as_str())).build(),
                     )
                     .set_tags(Some(t.clone().into_iter().collect()))
                     .send()
                     .await
                     .aws()?;
-                Ok((
-                    out.id().unwrap_or_default().to_string(),
-                    out.root_resource_id().unwrap_or_default().to_string(),
-                ))
+                Ok((out.id().unwrap_or_default().to_string(), out.root_resource_id().unwrap_or_default().to_string()))
             },
             // Without the routes: only which API a lost answer made.
             || async {
-                Ok(list_apis(aws)
-                    .await?
-                    .iter()
-                    .find(|a| owner(aws, Some(&d.address), api_tags(a)).is_some())
-                    .map(ids))
+                Ok(list_apis(aws).await?.iter().find(|a| owner(aws, Some(&d.address), api_tags(a)).is_some()).map(ids))
             },
         )
         .await?;
         converge(aws, &id, &p.routes).await?;
         let root = if root.is_empty() {
-            read_tree(aws, &id)
-                .await?
-                .get("/")
-                .map(|(r, _)| r.clone())
-                .unwrap_or_default()
+            read_tree(aws, &id).await?.get("/").map(|(r, _)| r.clone()).unwrap_or_default()
         } else {
             root
         };
@@ -437,11 +361,7 @@ impl Kind for RestApiKind {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<RestApiProps>,
-        l: &Current<RestApiProps>,
-        changed: &[String],
+        &self, aws: &Aws, d: &Desired<RestApiProps>, l: &Current<RestApiProps>, changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<RestApiProps>> {
         forget_apis(aws);
@@ -451,11 +371,7 @@ impl Kind for RestApiKind {
             ops.push(patch(Op::Replace, "/name", Some(p.name.clone())));
         }
         if changed.iter().any(|c| c == "description") {
-            ops.push(patch(
-                Op::Replace,
-                "/description",
-                Some(p.description.clone()),
-            ));
+            ops.push(patch(Op::Replace, "/description", Some(p.description.clone())));
         }
         if !ops.is_empty() {
             aws.apigateway
@@ -470,24 +386,12 @@ impl Kind for RestApiKind {
         if changed.iter().any(|c| c == "routes") {
             converge(aws, &l.id, &p.routes).await?;
         }
-        tags::sync(
-            &Tagging,
-            aws,
-            &api_arn(aws, &l.id).await?,
-            &l.props.tags,
-            &p.tags,
-        )
-        .await?;
+        tags::sync(&Tagging, aws, &api_arn(aws, &l.id).await?, &l.props.tags, &p.tags).await?;
         let root = l.attr("root_resource_id").unwrap_or_default();
         current(aws, d.address.clone(), &l.id, root, p.clone()).await
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<RestApiProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<RestApiProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         forget_apis(aws);
         delete_guarded(
             "deleting the API",
@@ -495,25 +399,9 @@ impl Kind for RestApiKind {
             THROTTLED,
             ctx,
             || async {
-                Ok(aws
-                    .apigateway
-                    .get_rest_api()
-                    .rest_api_id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()?
-                    .map(|_| ()))
+                Ok(aws.apigateway.get_rest_api().rest_api_id(&l.id).send().await.aws().or_absent()?.map(|_| ()))
             },
-            |()| async {
-                aws.apigateway_once
-                    .delete_rest_api()
-                    .rest_api_id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .map(|_| ())
-            },
+            |()| async { aws.apigateway_once.delete_rest_api().rest_api_id(&l.id).send().await.aws().map(|_| ()) },
         )
         .await?;
         Ok(None)
@@ -526,20 +414,10 @@ mod tests {
 
     #[test]
     fn paths_are_created_parents_first() {
-        let r = |p: &str| Route {
-            path: p.into(),
-            method: "GET".into(),
-            function_arn: "f".into(),
-        };
+        let r = |p: &str| Route { path: p.into(), method: "GET".into(), function_arn: "f".into() };
         assert_eq!(
             needed_paths(&[r("/users/{proxy+}"), r("/orders/{id}/items"), r("/orders")]),
-            vec![
-                "/orders",
-                "/users",
-                "/orders/{id}",
-                "/users/{proxy+}",
-                "/orders/{id}/items"
-            ]
+            vec!["/orders", "/users", "/orders/{id}", "/users/{proxy+}", "/orders/{id}/items"]
         );
     }
 

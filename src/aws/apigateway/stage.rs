@@ -50,23 +50,11 @@ pub struct Stage;
 
 /// A stage as a resource of this kind (`<api>/<stage>`), with its name and
 /// invoke URL (`partition`: the account's).
-fn current(
-    aws: &Aws,
-    partition: &str,
-    address: String,
-    api: &str,
-    props: StageProps,
-) -> Current<StageProps> {
-    let suffix = if partition == "aws-cn" {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
+fn current(aws: &Aws, partition: &str, address: String, api: &str, props: StageProps) -> Current<StageProps> {
+    let suffix = if partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
     let stage = props.stage_name.clone();
     let url = format!("https://{api}.execute-api.{}.{suffix}/{stage}", aws.region);
-    Current::new(address, format!("{api}/{stage}"), props)
-        .with("name", stage)
-        .with("invoke_url", url)
+    Current::new(address, format!("{api}/{stage}"), props).with("name", stage).with("invoke_url", url)
 }
 
 async fn stage_arn(aws: &Aws, api: &str, stage: &str) -> Result<String> {
@@ -79,26 +67,14 @@ async fn settings(aws: &Aws, new: &StageProps, old: Option<&StageProps>) -> Resu
     if let Some(o) = old
         && o.deployment_id != new.deployment_id
     {
-        ops.push(patch(
-            Op::Replace,
-            "/deploymentId",
-            Some(new.deployment_id.get()?.clone()),
-        ));
+        ops.push(patch(Op::Replace, "/deploymentId", Some(new.deployment_id.get()?.clone())));
     }
     let old_t = old.and_then(|o| o.throttling.clone());
     if new.throttling != old_t {
         match &new.throttling {
             Some(t) => {
-                ops.push(patch(
-                    Op::Replace,
-                    "/*/*/throttling/rateLimit",
-                    Some(t.rate_limit.to_string()),
-                ));
-                ops.push(patch(
-                    Op::Replace,
-                    "/*/*/throttling/burstLimit",
-                    Some(t.burst_limit.to_string()),
-                ));
+                ops.push(patch(Op::Replace, "/*/*/throttling/rateLimit", Some(t.rate_limit.to_string())));
+                ops.push(patch(Op::Replace, "/*/*/throttling/burstLimit", Some(t.burst_limit.to_string())));
             }
             None => ops.push(patch(Op::Remove, "/*/*", None)),
         }
@@ -112,11 +88,7 @@ async fn settings(aws: &Aws, new: &StageProps, old: Option<&StageProps>) -> Resu
                     "/accessLogSettings/destinationArn",
                     Some(l.destination_arn.get()?.clone()),
                 ));
-                ops.push(patch(
-                    Op::Replace,
-                    "/accessLogSettings/format",
-                    Some(l.format.clone()),
-                ));
+                ops.push(patch(Op::Replace, "/accessLogSettings/format", Some(l.format.clone())));
             }
             None => ops.push(patch(Op::Remove, "/accessLogSettings", None)),
         }
@@ -146,34 +118,21 @@ async fn settings(aws: &Aws, new: &StageProps, old: Option<&StageProps>) -> Resu
 impl Stage {
     /// The stages of the APIs `listed` (at `address`, when given): one
     /// GetStages per API (it returns tags).
-    async fn build(
-        aws: &Aws,
-        address: Option<&str>,
-        listed: &[RestApi],
-    ) -> Result<Vec<Current<StageProps>>> {
+    async fn build(aws: &Aws, address: Option<&str>, listed: &[RestApi]) -> Result<Vec<Current<StageProps>>> {
         let (_, partition) = aws.identity().await?;
         each(listed, |a| async move {
             let api = a.id().unwrap_or_default();
-            let stages = aws
-                .apigateway
-                .get_stages()
-                .rest_api_id(api)
-                .send()
-                .await
-                .aws()?;
+            let stages = aws.apigateway.get_stages().rest_api_id(api).send().await.aws()?;
             Ok::<_, anyhow::Error>(owned(
                 aws,
                 address,
                 stages.item.unwrap_or_default(),
                 |s| tag_map(s.tags()),
                 |s, owner| {
-                    let throttling =
-                        s.method_settings()
-                            .and_then(|m| m.get("*/*"))
-                            .map(|m| Throttling {
-                                rate_limit: m.throttling_rate_limit(),
-                                burst_limit: m.throttling_burst_limit(),
-                            });
+                    let throttling = s.method_settings().and_then(|m| m.get("*/*")).map(|m| Throttling {
+                        rate_limit: m.throttling_rate_limit(),
+                        burst_limit: m.throttling_burst_limit(),
+                    });
                     let access_log = s.access_log_settings().and_then(|l| {
                         Some(AccessLog {
                             destination_arn: l.destination_arn()?.into(),
@@ -201,10 +160,7 @@ impl Kind for Stage {
     type Props = StageProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["rest_api_id", "stage_name"],
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["rest_api_id", "stage_name"], ..KindInfo::default() }
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<StageProps>>> {
@@ -216,12 +172,7 @@ impl Kind for Stage {
         Self::build(aws, None, &apis(aws).await?).await
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<StageProps>,
-        _ctx: &StepContext<'_>,
-    ) -> Result<Current<StageProps>> {
+    async fn create(&self, aws: &Aws, d: &Desired<StageProps>, _ctx: &StepContext<'_>) -> Result<Current<StageProps>> {
         let p = &d.props;
         let (api, deployment) = (p.rest_api_id.get()?, p.deployment_id.get()?);
         let t = aws.tags_for(&d.address, &p.tags);
@@ -243,11 +194,7 @@ impl Kind for Stage {
                     .update_stage()
                     .rest_api_id(api)
                     .stage_name(&p.stage_name)
-                    .patch_operations(patch(
-                        Op::Replace,
-                        "/deploymentId",
-                        Some(deployment.clone()),
-                    ))
+                    .patch_operations(patch(Op::Replace, "/deploymentId", Some(deployment.clone())))
                     .send()
                     .await
                     .aws()?;
@@ -260,12 +207,7 @@ impl Kind for Stage {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<StageProps>,
-        l: &Current<StageProps>,
-        _changed: &[String],
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<StageProps>, l: &Current<StageProps>, _changed: &[String], _ctx: &StepContext<'_>,
     ) -> Result<Current<StageProps>> {
         let p = &d.props;
         let api = p.rest_api_id.get()?;
@@ -276,12 +218,7 @@ impl Kind for Stage {
         Ok(current(aws, partition, d.address.clone(), api, p.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<StageProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<StageProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let api = l.props.rest_api_id.get()?;
         retry_when(throttled, "deleting the stage", THROTTLED, ctx, || async {
             aws.apigateway

@@ -15,9 +15,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types::{
-    AutoScalingGroup, InstanceRefreshStatus, LaunchTemplateSpecification, LifecycleState,
-    MetricType, PredefinedMetricSpecification, RefreshPreferences, RefreshStrategy,
-    TargetTrackingConfiguration,
+    AutoScalingGroup, InstanceRefreshStatus, LaunchTemplateSpecification, LifecycleState, MetricType,
+    PredefinedMetricSpecification, RefreshPreferences, RefreshStrategy, TargetTrackingConfiguration,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -97,20 +96,14 @@ pub struct Refresh {
 impl Refresh {
     fn tag_value(&self) -> String {
         match self.instance_warmup {
-            Some(w) => format!(
-                "min_healthy_percentage={} instance_warmup={w}",
-                self.min_healthy_percentage
-            ),
+            Some(w) => format!("min_healthy_percentage={} instance_warmup={w}", self.min_healthy_percentage),
             None => format!("min_healthy_percentage={}", self.min_healthy_percentage),
         }
     }
 
     fn from_tag(v: Option<&String>) -> Option<Refresh> {
         let v = v?;
-        let mut r = Refresh {
-            min_healthy_percentage: -1,
-            instance_warmup: None,
-        };
+        let mut r = Refresh { min_healthy_percentage: -1, instance_warmup: None };
         for part in v.split_whitespace() {
             match part.split_once('=') {
                 Some(("min_healthy_percentage", n)) => r.min_healthy_percentage = n.parse().ok()?,
@@ -155,12 +148,8 @@ pub struct Group;
 
 /// The group named `name` (none, or one).
 async fn named(aws: &Aws, name: &str) -> Result<Vec<AutoScalingGroup>> {
-    paginated!(
-        aws.autoscaling
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(name)
-    )
-    .context("reading Auto Scaling groups")
+    paginated!(aws.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(name))
+        .context("reading Auto Scaling groups")
 }
 
 /// A group being deleted: gone for planning purposes, still holding its name.
@@ -169,12 +158,8 @@ fn deleting(g: &AutoScalingGroup) -> bool {
 }
 
 async fn policies(aws: &Aws, name: &str) -> Result<Vec<Policy>> {
-    let ps = paginated!(
-        aws.autoscaling
-            .describe_policies()
-            .auto_scaling_group_name(name)
-    )
-    .context("reading scaling policies")?;
+    let ps = paginated!(aws.autoscaling.describe_policies().auto_scaling_group_name(name))
+        .context("reading scaling policies")?;
     let mut out: Vec<Policy> = ps
         .iter()
         .map(|p| {
@@ -204,12 +189,8 @@ async fn policies(aws: &Aws, name: &str) -> Result<Vec<Policy>> {
 }
 
 async fn scheduled(aws: &Aws, name: &str) -> Result<Vec<ScheduledAction>> {
-    let acts = paginated!(
-        aws.autoscaling
-            .describe_scheduled_actions()
-            .auto_scaling_group_name(name)
-    )
-    .context("reading scheduled actions")?;
+    let acts = paginated!(aws.autoscaling.describe_scheduled_actions().auto_scaling_group_name(name))
+        .context("reading scheduled actions")?;
     let mut out: Vec<ScheduledAction> = acts
         .iter()
         .map(|a| ScheduledAction {
@@ -231,22 +212,11 @@ async fn current(aws: &Aws, address: String, g: &AutoScalingGroup) -> Result<Cur
     let name = g.auto_scaling_group_name().unwrap_or_default().to_string();
     let all = tag_map(g.tags());
     let lt = g.launch_template();
-    let lt_id = lt
-        .and_then(|l| l.launch_template_id())
-        .unwrap_or_default()
-        .to_string();
-    let lt_version = lt
-        .and_then(|l| l.version())
-        .unwrap_or("$Default")
-        .to_string();
-    let (policies, scheduled, data) =
-        tokio::try_join!(policies(aws, &name), scheduled(aws, &name), async {
-            if lt_id.is_empty() {
-                Ok(None)
-            } else {
-                read_version(aws, &lt_id, &lt_version).await
-            }
-        },)?;
+    let lt_id = lt.and_then(|l| l.launch_template_id()).unwrap_or_default().to_string();
+    let lt_version = lt.and_then(|l| l.version()).unwrap_or("$Default").to_string();
+    let (policies, scheduled, data) = tokio::try_join!(policies(aws, &name), scheduled(aws, &name), async {
+        if lt_id.is_empty() { Ok(None) } else { read_version(aws, &lt_id, &lt_version).await }
+    },)?;
     let mut subnets: Vec<Ref> = g
         .vpc_zone_identifier()
         .unwrap_or_default()
@@ -256,18 +226,11 @@ async fn current(aws: &Aws, address: String, g: &AutoScalingGroup) -> Result<Cur
         .map(Ref::from)
         .collect();
     subnets.sort();
-    let mut tgs: Vec<Ref> = g
-        .target_group_arns()
-        .iter()
-        .map(|a| Ref::from(a.as_str()))
-        .collect();
+    let mut tgs: Vec<Ref> = g.target_group_arns().iter().map(|a| Ref::from(a.as_str())).collect();
     tgs.sort();
     let p = GroupProps {
         name: name.clone(),
-        launch_template: LaunchTemplateRef {
-            id: lt_id.into(),
-            version: lt_version.into(),
-        },
+        launch_template: LaunchTemplateRef { id: lt_id.into(), version: lt_version.into() },
         instances: data.map(|d| d.view()),
         min_size: g.min_size().map(i64::from).unwrap_or(0),
         max_size: g.max_size().map(i64::from).unwrap_or(0),
@@ -285,23 +248,18 @@ async fn current(aws: &Aws, address: String, g: &AutoScalingGroup) -> Result<Cur
     // hold the same string as the name (the template's, the Name tag),
     // and the executor orders deletions by ids found in properties.
     let arn = g.auto_scaling_group_arn().unwrap_or(&name).to_string();
-    Ok(Current::new(address, &arn, p)
-        .with("arn", &arn)
-        .with("name", &name))
+    Ok(Current::new(address, &arn, p).with("arn", &arn).with("name", &name))
 }
 
 /// The group named `name` as it is now, after a change.
 async fn reread(aws: &Aws, address: &str, name: &str, after: &str) -> Result<Current<GroupProps>> {
     let g = named(aws, name).await?;
-    let g = g
-        .first()
-        .ok_or_else(|| anyhow!("Auto Scaling group {name} vanished {after}"))?;
+    let g = g.first().ok_or_else(|| anyhow!("Auto Scaling group {name} vanished {after}"))?;
     current(aws, address.to_string(), g).await
 }
 
 async fn put_policy(aws: &Aws, group: &str, p: &Policy) -> Result<()> {
-    let mut spec = PredefinedMetricSpecification::builder()
-        .predefined_metric_type(MetricType::from(p.metric.as_str()));
+    let mut spec = PredefinedMetricSpecification::builder().predefined_metric_type(MetricType::from(p.metric.as_str()));
     if let (Some(lb), Some(tg)) = (&p.load_balancer, &p.target_group) {
         spec = spec.resource_label(format!("{}/{}", lb.get()?, tg.get()?));
     }
@@ -351,11 +309,7 @@ fn gone_is_done<T>(r: Result<T, AwsError>, what: String) -> Result<()> {
 /// Puts the parts of `want` that are new or changed (matched by `name`),
 /// deletes those of `have` that are gone.
 async fn converge<'a, T, P, PF, D, DF>(
-    want: &'a [T],
-    have: &'a [T],
-    name: impl Fn(&T) -> &str,
-    put: P,
-    delete: D,
+    want: &'a [T], have: &'a [T], name: impl Fn(&T) -> &str, put: P, delete: D,
 ) -> Result<()>
 where
     T: PartialEq,
@@ -365,12 +319,7 @@ where
     DF: Future<Output = Result<()>>,
 {
     let d = delta(want, have, |x| name(x).to_string());
-    for w in d
-        .added
-        .iter()
-        .copied()
-        .chain(d.changed.iter().map(|(_, w)| *w))
-    {
+    for w in d.added.iter().copied().chain(d.changed.iter().map(|(_, w)| *w)) {
         put(w).await?;
     }
     for h in d.removed {
@@ -380,26 +329,15 @@ where
 }
 
 /// Brings the group's scaling policies and scheduled actions to `want`'s.
-async fn converge_parts(
-    aws: &Aws,
-    group: &str,
-    want: &GroupProps,
-    have: Option<&GroupProps>,
-) -> Result<()> {
+async fn converge_parts(aws: &Aws, group: &str, want: &GroupProps, have: Option<&GroupProps>) -> Result<()> {
     converge(
         &want.policies,
         have.map_or(&[][..], |h| h.policies.as_slice()),
         |p| &p.name,
         |p| put_policy(aws, group, p),
         |p| async move {
-            let r = aws
-                .autoscaling
-                .delete_policy()
-                .auto_scaling_group_name(group)
-                .policy_name(&p.name)
-                .send()
-                .await
-                .aws();
+            let r =
+                aws.autoscaling.delete_policy().auto_scaling_group_name(group).policy_name(&p.name).send().await.aws();
             gone_is_done(r, format!("deleting scaling policy {}", p.name))
         },
     )
@@ -456,12 +394,7 @@ async fn wait_capacity(aws: &Aws, name: &str, n: i64, ctx: &StepContext<'_>) -> 
 
 /// Starts a rolling instance refresh, cancelling one in progress first
 /// (its instances are on a version that is no longer wanted).
-async fn refresh(
-    aws: &Aws,
-    name: &str,
-    r: Option<&Refresh>,
-    ctx: &StepContext<'_>,
-) -> Result<String> {
+async fn refresh(aws: &Aws, name: &str, r: Option<&Refresh>, ctx: &StepContext<'_>) -> Result<String> {
     let mut prefs = RefreshPreferences::builder().skip_matching(true);
     if let Some(r) = r {
         prefs = prefs
@@ -480,46 +413,29 @@ async fn refresh(
     let out = match start().await.aws() {
         Err(e) if e.is("InstanceRefreshInProgress") => {
             ctx.status("cancelling the instance refresh in progress");
-            match aws
-                .autoscaling
-                .cancel_instance_refresh()
-                .auto_scaling_group_name(name)
-                .send()
-                .await
-                .aws()
-            {
+            match aws.autoscaling.cancel_instance_refresh().auto_scaling_group_name(name).send().await.aws() {
                 Err(e) if !e.is("ActiveInstanceRefreshNotFound") => {
                     return Err(anyhow!(e).context("cancelling the instance refresh"));
                 }
                 _ => {}
             }
-            wait_for(
-                "the previous instance refresh to stop",
-                CAPACITY,
-                ctx,
-                || async {
-                    let r = aws
-                        .autoscaling
-                        .describe_instance_refreshes()
-                        .auto_scaling_group_name(name)
-                        .send()
-                        .await
-                        .aws()?;
-                    let busy = r.instance_refreshes().iter().any(|i| {
-                        matches!(
-                            i.status(),
-                            Some(
-                                InstanceRefreshStatus::Pending
-                                    | InstanceRefreshStatus::InProgress
-                                    | InstanceRefreshStatus::Cancelling
-                                    | InstanceRefreshStatus::RollbackInProgress
-                                    | InstanceRefreshStatus::Baking
-                            )
+            wait_for("the previous instance refresh to stop", CAPACITY, ctx, || async {
+                let r =
+                    aws.autoscaling.describe_instance_refreshes().auto_scaling_group_name(name).send().await.aws()?;
+                let busy = r.instance_refreshes().iter().any(|i| {
+                    matches!(
+                        i.status(),
+                        Some(
+                            InstanceRefreshStatus::Pending
+                                | InstanceRefreshStatus::InProgress
+                                | InstanceRefreshStatus::Cancelling
+                                | InstanceRefreshStatus::RollbackInProgress
+                                | InstanceRefreshStatus::Baking
                         )
-                    });
-                    Ok((!busy).then_some(()))
-                },
-            )
+                    )
+                });
+                Ok((!busy).then_some(()))
+            })
             .await?;
             start().await.aws()
         }
@@ -558,11 +474,7 @@ enum Holder {
 
 impl Holder {
     fn of(aws: &Aws, address: &str, g: &AutoScalingGroup) -> Holder {
-        let has = |k: &str, v: &str| {
-            g.tags()
-                .iter()
-                .any(|t| t.key() == Some(k) && t.value() == Some(v))
-        };
+        let has = |k: &str, v: &str| g.tags().iter().any(|t| t.key() == Some(k) && t.value() == Some(v));
         if deleting(g) {
             Holder::Deleting
         } else if has(ADDRESS_TAG, address) && has(STACK_TAG, &aws.stack) {
@@ -578,11 +490,7 @@ impl Kind for Group {
     type Props = GroupProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["name"],
-            weight: 5,
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["name"], weight: 5, ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -590,12 +498,7 @@ impl Kind for Group {
         sort_set(props, "target_group_arns");
         for k in ["policies", "scheduled_actions"] {
             if let Some(Value::Array(a)) = props.get_mut(k) {
-                a.sort_by_key(|v| {
-                    v.get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string()
-                });
+                a.sort_by_key(|v| v.get("name").and_then(Value::as_str).unwrap_or("").to_string());
             }
         }
         // JSON numbers: 50 and 50.0 are the same target.
@@ -614,13 +517,7 @@ impl Kind for Group {
     /// The image look-ups in `instances` (shared with the launch templates:
     /// each distinct image is looked up once per run).
     async fn prepare(&self, aws: &Aws, desired: &mut [&mut Resource]) -> Result<()> {
-        prepare_images(
-            aws,
-            desired,
-            |p: &mut GroupProps| p.instances.as_mut(),
-            |_, _, _| Ok(()),
-        )
-        .await
+        prepare_images(aws, desired, |p: &mut GroupProps| p.instances.as_mut(), |_, _, _| Ok(())).await
     }
 
     fn notes(&self, change: &Change) -> Vec<String> {
@@ -628,11 +525,7 @@ impl Kind for Group {
             return Vec::new();
         }
         let mut out = Vec::new();
-        if change
-            .fields
-            .iter()
-            .any(|f| f.path.starts_with("instances"))
-        {
+        if change.fields.iter().any(|f| f.path.starts_with("instances")) {
             let pct = change
                 .desired
                 .as_ref()
@@ -642,23 +535,16 @@ impl Kind for Group {
             out.push(format!(
                 "moves to the launch template's new version and starts an instance refresh: instances are replaced in rolling fashion, keeping at least {pct}% in service"
             ));
-        } else if change
-            .fields
-            .iter()
-            .any(|f| f.path.starts_with("launch_template"))
-        {
+        } else if change.fields.iter().any(|f| f.path.starts_with("launch_template")) {
             out.push("moves to the launch template's current version".into());
         }
         out
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<GroupProps>>> {
-        let groups = paginated!(
-            aws.autoscaling
-                .describe_auto_scaling_groups()
-                .set_filters(Some(filters(aws, address)))
-        )
-        .context("reading Auto Scaling groups")?;
+        let groups =
+            paginated!(aws.autoscaling.describe_auto_scaling_groups().set_filters(Some(filters(aws, address))))
+                .context("reading Auto Scaling groups")?;
         owned_then(
             aws,
             address,
@@ -674,12 +560,7 @@ impl Kind for Group {
         .await
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<GroupProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Current<GroupProps>> {
+    async fn create(&self, aws: &Aws, d: &Desired<GroupProps>, ctx: &StepContext<'_>) -> Result<Current<GroupProps>> {
         let p = &d.props;
         let t = with_refresh(&aws.tags_for(&d.address, &p.tags), p.refresh.as_ref());
         let desired = p.desired_capacity.unwrap_or(p.min_size);
@@ -706,10 +587,7 @@ impl Kind for Group {
         // Who holds the name, as the last look-up saw it.
         let holder = Mutex::new(None);
         let ours = || async {
-            let h = named(aws, &p.name)
-                .await?
-                .first()
-                .map(|g| Holder::of(aws, &d.address, g));
+            let h = named(aws, &p.name).await?.first().map(|g| Holder::of(aws, &d.address, g));
             *holder.lock().expect("holder lock") = h;
             Ok((h == Some(Holder::Ours)).then_some(()))
         };
@@ -720,19 +598,14 @@ impl Kind for Group {
         // this address is an earlier attempt's.
         let made = create_guarded(
             &format!("Auto Scaling group {}", p.name),
-            Codes {
-                exists: &["AlreadyExists"],
-                ..Codes::default()
-            },
+            Codes { exists: &["AlreadyExists"], ..Codes::default() },
             ctx,
             create,
             ours,
         )
         .await;
         if let Err(e) = made {
-            let taken = e
-                .downcast_ref::<AwsError>()
-                .is_some_and(|e| e.is("AlreadyExists"));
+            let taken = e.downcast_ref::<AwsError>().is_some_and(|e| e.is("AlreadyExists"));
             if !taken {
                 return Err(e);
             }
@@ -747,24 +620,14 @@ impl Kind for Group {
                     aws.stack
                 ),
                 Some(Holder::Deleting) => {
-                    wait_for(
-                        "the previous group of this name to be deleted",
-                        TERMINATE,
-                        ctx,
-                        || async { Ok(named(aws, &p.name).await?.is_empty().then_some(())) },
-                    )
+                    wait_for("the previous group of this name to be deleted", TERMINATE, ctx, || async {
+                        Ok(named(aws, &p.name).await?.is_empty().then_some(()))
+                    })
                     .await?;
                 }
                 Some(Holder::Ours) | None => {}
             }
-            retry_on(
-                &["AlreadyExists"],
-                "creating the Auto Scaling group",
-                VISIBLE,
-                ctx,
-                create,
-            )
-            .await?;
+            retry_on(&["AlreadyExists"], "creating the Auto Scaling group", VISIBLE, ctx, create).await?;
         }
         converge_parts(aws, &p.name, p, None).await?;
         wait_capacity(aws, &p.name, desired, ctx).await?;
@@ -772,21 +635,13 @@ impl Kind for Group {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<GroupProps>,
-        l: &Current<GroupProps>,
-        _changed: &[String],
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<GroupProps>, l: &Current<GroupProps>, _changed: &[String], ctx: &StepContext<'_>,
     ) -> Result<Current<GroupProps>> {
         let (p, old) = (&d.props, &l.props);
         let subnets = sorted(&p.subnet_ids)?;
         let new_template = p.instances != old.instances;
         let lt_changed = p.launch_template != old.launch_template || new_template;
-        let mut req = aws
-            .autoscaling
-            .update_auto_scaling_group()
-            .auto_scaling_group_name(&p.name);
+        let mut req = aws.autoscaling.update_auto_scaling_group().auto_scaling_group_name(&p.name);
         let mut any = false;
         if lt_changed {
             req = req.launch_template(p.launch_template.api()?);
@@ -819,18 +674,12 @@ impl Kind for Group {
             any = true;
         }
         if any {
-            req.send()
-                .await
-                .aws()
-                .with_context(|| format!("updating Auto Scaling group {}", p.name))?;
+            req.send().await.aws().with_context(|| format!("updating Auto Scaling group {}", p.name))?;
         }
 
         // Target groups: attach the new before detaching the old, so a
         // replaced target group never leaves the group unregistered.
-        let (tgs, old_tgs) = (
-            sorted(&p.target_group_arns)?,
-            sorted(&old.target_group_arns)?,
-        );
+        let (tgs, old_tgs) = (sorted(&p.target_group_arns)?, sorted(&old.target_group_arns)?);
         let moved = set_delta(&tgs, &old_tgs);
         if !moved.added.is_empty() {
             aws.autoscaling
@@ -865,10 +714,7 @@ impl Kind for Group {
         .await?;
         if p.refresh.is_none() && old.refresh.is_some() {
             // `sync` never removes our own `infra:` tags.
-            Tagging
-                .untag(aws, &p.name, &[REFRESH_TAG.to_string()])
-                .await
-                .context("untagging")?;
+            Tagging.untag(aws, &p.name, &[REFRESH_TAG.to_string()]).await.context("untagging")?;
         }
 
         if new_template {
@@ -890,15 +736,11 @@ impl Kind for Group {
                         Ok::<_, anyhow::Error>(())
                     }
                     .await;
-                    let version = old
-                        .launch_template
-                        .version
-                        .known()
-                        .map_or("?", String::as_str);
+                    let version = old.launch_template.version.known().map_or("?", String::as_str);
                     let hint = match back {
-                        Ok(()) => format!(
-                            "the group is back on launch template version {version}; apply again to retry"
-                        ),
+                        Ok(()) => {
+                            format!("the group is back on launch template version {version}; apply again to retry")
+                        }
                         Err(b) => format!(
                             "the group could not be put back on version {version} ({b}); start the refresh by hand: aws autoscaling start-instance-refresh --auto-scaling-group-name {}",
                             p.name
@@ -916,12 +758,7 @@ impl Kind for Group {
         reread(aws, &d.address, &p.name, "during its update").await
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<GroupProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<GroupProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let name = l.attr("name").unwrap_or(&l.props.name);
         // ForceDelete terminates the instances with the group.
         retry_on(
@@ -956,10 +793,7 @@ impl Kind for Group {
                 .ec2
                 .describe_instances()
                 .filters(
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name("tag:aws:autoscaling:groupName")
-                        .values(name)
-                        .build(),
+                    aws_sdk_ec2::types::Filter::builder().name("tag:aws:autoscaling:groupName").values(name).build(),
                 )
                 .filters(
                     aws_sdk_ec2::types::Filter::builder()
@@ -990,14 +824,8 @@ mod tests {
     #[test]
     fn refresh_preferences_round_trip_through_the_tag() {
         for r in [
-            Refresh {
-                min_healthy_percentage: 90,
-                instance_warmup: None,
-            },
-            Refresh {
-                min_healthy_percentage: 50,
-                instance_warmup: Some(120),
-            },
+            Refresh { min_healthy_percentage: 90, instance_warmup: None },
+            Refresh { min_healthy_percentage: 50, instance_warmup: Some(120) },
         ] {
             let v = r.tag_value();
             crate::stack::limits::validate_tag_value(&v).unwrap();

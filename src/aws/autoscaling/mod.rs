@@ -20,33 +20,16 @@ pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
 
 /// The describe filter for this stack's groups (at `address`, when given).
 pub fn filters(aws: &Aws, address: Option<&str>) -> Vec<Filter> {
-    let mut f = vec![
-        Filter::builder()
-            .name(format!("tag:{STACK_TAG}"))
-            .values(&aws.stack)
-            .build(),
-    ];
+    let mut f = vec![Filter::builder().name(format!("tag:{STACK_TAG}")).values(&aws.stack).build()];
     if let Some(a) = address {
-        f.push(
-            Filter::builder()
-                .name(format!("tag:{ADDRESS_TAG}"))
-                .values(a)
-                .build(),
-        );
+        f.push(Filter::builder().name(format!("tag:{ADDRESS_TAG}")).values(a).build());
     }
     f
 }
 
 /// A group's tags as a map.
 pub fn tag_map(t: &[TagDescription]) -> Tags {
-    t.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+    t.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
 }
 
 /// A map as the tags of the group named `group`.
@@ -77,13 +60,7 @@ pub struct Tagging;
 #[async_trait]
 impl TagApi for Tagging {
     async fn tag(&self, aws: &Aws, group: &str, tags: &Tags) -> Result<(), AwsError> {
-        aws.autoscaling
-            .create_or_update_tags()
-            .set_tags(Some(tag_list(group, tags)))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.autoscaling.create_or_update_tags().set_tags(Some(tag_list(group, tags))).send().await.aws().map(|_| ())
     }
 
     async fn untag(&self, aws: &Aws, group: &str, keys: &[String]) -> Result<(), AwsError> {
@@ -91,13 +68,7 @@ impl TagApi for Tagging {
             .delete_tags()
             .set_tags(Some(
                 keys.iter()
-                    .map(|k| {
-                        Tag::builder()
-                            .resource_id(group)
-                            .resource_type("auto-scaling-group")
-                            .key(k)
-                            .build()
-                    })
+                    .map(|k| Tag::builder().resource_id(group).resource_type("auto-scaling-group").key(k).build())
                     .collect(),
             ))
             .send()

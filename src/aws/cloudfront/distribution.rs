@@ -9,11 +9,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
-    Aliases, AllowedMethods, CacheBehavior, CacheBehaviors, CachedMethods, CustomErrorResponse,
-    CustomErrorResponses, CustomOriginConfig, DefaultCacheBehavior, DistributionConfig,
-    DistributionConfigWithTags, HttpVersion, Method, MinimumProtocolVersion, Origin,
-    OriginProtocolPolicy, OriginSslProtocols, Origins, PriceClass, S3OriginConfig, SslProtocol,
-    SslSupportMethod, ViewerCertificate, ViewerProtocolPolicy,
+    Aliases, AllowedMethods, CacheBehavior, CacheBehaviors, CachedMethods, CustomErrorResponse, CustomErrorResponses,
+    CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, DistributionConfigWithTags, HttpVersion, Method,
+    MinimumProtocolVersion, Origin, OriginProtocolPolicy, OriginSslProtocols, Origins, PriceClass, S3OriginConfig,
+    SslProtocol, SslSupportMethod, ViewerCertificate, ViewerProtocolPolicy,
 };
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -98,11 +97,7 @@ pub struct Distribution;
 
 /// `<api>.execute-api.<region>.amazonaws.com[.cn]`.
 fn api_domain(api_id: &str, region: &str) -> String {
-    let suffix = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
     format!("{api_id}.execute-api.{region}.{suffix}")
 }
 
@@ -113,16 +108,10 @@ fn api_id_of(domain: &str, region: &str) -> Option<String> {
 }
 
 fn methods(list: &[String]) -> Result<AllowedMethods> {
-    let cached = CachedMethods::builder()
-        .quantity(2)
-        .items(Method::Get)
-        .items(Method::Head)
-        .build()?;
+    let cached = CachedMethods::builder().quantity(2).items(Method::Get).items(Method::Head).build()?;
     Ok(AllowedMethods::builder()
         .quantity(list.len() as i32)
-        .set_items(Some(
-            list.iter().map(|m| Method::from(m.as_str())).collect(),
-        ))
+        .set_items(Some(list.iter().map(|m| Method::from(m.as_str())).collect()))
         .cached_methods(cached)
         .build()?)
 }
@@ -134,10 +123,7 @@ fn resolved(r: &Option<Ref>) -> Result<Option<String>> {
 
 fn origin(p: &OriginProps, region: &str) -> Result<Origin> {
     if let (Some(api), Some(stage)) = (resolved(&p.api_id)?, resolved(&p.stage)?) {
-        let tls = OriginSslProtocols::builder()
-            .quantity(1)
-            .items(SslProtocol::TlSv12)
-            .build()?;
+        let tls = OriginSslProtocols::builder().quantity(1).items(SslProtocol::TlSv12).build()?;
         return Ok(Origin::builder()
             .id(&p.id)
             .domain_name(api_domain(&api, region))
@@ -169,9 +155,7 @@ macro_rules! behavior {
         let b: &BehaviorProps = $b;
         $builder
             .target_origin_id(&b.target_origin_id)
-            .viewer_protocol_policy(ViewerProtocolPolicy::from(
-                b.viewer_protocol_policy.as_str(),
-            ))
+            .viewer_protocol_policy(ViewerProtocolPolicy::from(b.viewer_protocol_policy.as_str()))
             .allowed_methods(methods(&b.allowed_methods)?)
             .compress(b.compress)
             .set_cache_policy_id(b.cache_policy_id.clone())
@@ -183,23 +167,15 @@ macro_rules! behavior {
 /// Our config over `base` (the live one on update): managed fields are
 /// replaced, the rest (logging, restrictions, WAF...) kept as they are.
 fn distribution_config(
-    p: &DistributionProps,
-    caller_reference: &str,
-    base: Option<&DistributionConfig>,
-    region: &str,
+    p: &DistributionProps, caller_reference: &str, base: Option<&DistributionConfig>, region: &str,
 ) -> Result<DistributionConfig> {
-    let origins: Vec<Origin> = p
-        .origins
-        .iter()
-        .map(|o| origin(o, region))
-        .collect::<Result<_>>()?;
+    let origins: Vec<Origin> = p.origins.iter().map(|o| origin(o, region)).collect::<Result<_>>()?;
     let default = behavior!(DefaultCacheBehavior::builder(), &p.default_behavior);
     let behaviors: Vec<CacheBehavior> = p
         .behaviors
         .iter()
         .map(|b| {
-            let path =
-                CacheBehavior::builder().path_pattern(b.path_pattern.clone().unwrap_or_default());
+            let path = CacheBehavior::builder().path_pattern(b.path_pattern.clone().unwrap_or_default());
             Ok(behavior!(path, b))
         })
         .collect::<Result<_>>()?;
@@ -221,9 +197,7 @@ fn distribution_config(
             .ssl_support_method(SslSupportMethod::SniOnly)
             .minimum_protocol_version(MinimumProtocolVersion::TlSv122021)
             .build(),
-        None => ViewerCertificate::builder()
-            .cloud_front_default_certificate(true)
-            .build(),
+        None => ViewerCertificate::builder().cloud_front_default_certificate(true).build(),
     };
     let b = DistributionConfig::builder()
         .caller_reference(caller_reference)
@@ -245,9 +219,7 @@ fn distribution_config(
             .set_restrictions(c.restrictions().cloned())
             .set_web_acl_id(c.web_acl_id().map(str::to_string))
             .set_origin_groups(c.origin_groups().cloned())
-            .set_continuous_deployment_policy_id(
-                c.continuous_deployment_policy_id().map(str::to_string),
-            )
+            .set_continuous_deployment_policy_id(c.continuous_deployment_policy_id().map(str::to_string))
             .set_staging(c.staging()),
         None => b,
     };
@@ -264,9 +236,8 @@ fn dist_props(c: &DistributionConfig, tags: Tags, region: &str) -> DistributionP
                     compress: Option<bool>,
                     cache: Option<&str>,
                     orp: Option<&str>| {
-        let mut allowed: Vec<String> = am
-            .map(|m| m.items().iter().map(|x| x.as_str().to_string()).collect())
-            .unwrap_or_default();
+        let mut allowed: Vec<String> =
+            am.map(|m| m.items().iter().map(|x| x.as_str().to_string()).collect()).unwrap_or_default();
         allowed.sort();
         BehaviorProps {
             path_pattern: path.map(str::to_string),
@@ -284,9 +255,7 @@ fn dist_props(c: &DistributionConfig, tags: Tags, region: &str) -> DistributionP
         .unwrap_or_default()
         .iter()
         .map(|o| {
-            let api = o
-                .custom_origin_config()
-                .and(api_id_of(o.domain_name(), region));
+            let api = o.custom_origin_config().and(api_id_of(o.domain_name(), region));
             match api {
                 Some(api_id) => OriginProps {
                     id: o.id().to_string(),
@@ -297,10 +266,7 @@ fn dist_props(c: &DistributionConfig, tags: Tags, region: &str) -> DistributionP
                 None => OriginProps {
                     id: o.id().to_string(),
                     domain_name: Some(o.domain_name().into()),
-                    origin_access_control_id: o
-                        .origin_access_control_id()
-                        .filter(|s| !s.is_empty())
-                        .map(Ref::from),
+                    origin_access_control_id: o.origin_access_control_id().filter(|s| !s.is_empty()).map(Ref::from),
                     ..OriginProps::default()
                 },
             }
@@ -357,15 +323,9 @@ fn dist_props(c: &DistributionConfig, tags: Tags, region: &str) -> DistributionP
     DistributionProps {
         comment: c.comment().to_string(),
         enabled: c.enabled(),
-        price_class: c
-            .price_class()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default(),
+        price_class: c.price_class().map(|p| p.as_str().to_string()).unwrap_or_default(),
         default_root_object: c.default_root_object().unwrap_or_default().to_string(),
-        http_version: c
-            .http_version()
-            .map(|h| h.as_str().to_string())
-            .unwrap_or_default(),
+        http_version: c.http_version().map(|h| h.as_str().to_string()).unwrap_or_default(),
         ipv6: c.is_ipv6_enabled().unwrap_or(false),
         aliases,
         certificate_arn: c
@@ -385,17 +345,12 @@ fn dist_props(c: &DistributionConfig, tags: Tags, region: &str) -> DistributionP
 /// taken from an API echo: the bucket policy trusts exactly this string.
 async fn distribution_arn(aws: &Aws, id: &str) -> Result<String> {
     let (account, partition) = aws.identity().await?;
-    Ok(format!(
-        "arn:{partition}:cloudfront::{account}:distribution/{id}"
-    ))
+    Ok(format!("arn:{partition}:cloudfront::{account}:distribution/{id}"))
 }
 
 /// The distribution with the attributes others reference.
 async fn current(
-    aws: &Aws,
-    address: String,
-    dist: &aws_sdk_cloudfront::types::Distribution,
-    props: DistributionProps,
+    aws: &Aws, address: String, dist: &aws_sdk_cloudfront::types::Distribution, props: DistributionProps,
 ) -> Result<Current<DistributionProps>> {
     Ok(Current::new(address, dist.id(), props)
         .with("arn", distribution_arn(aws, dist.id()).await?)
@@ -407,8 +362,7 @@ async fn current(
 /// by id, found by tag: one listing, then the tags of each distribution (no
 /// batch API exists).
 async fn tagged(aws: &Aws, address: Option<&str>) -> Result<Vec<(String, Owned)>> {
-    let all = paginated!(aws.cloudfront.list_distributions())
-        .context("listing CloudFront distributions")?;
+    let all = paginated!(aws.cloudfront.list_distributions()).context("listing CloudFront distributions")?;
     let found: Vec<Option<(String, Owned)>> = futures::stream::iter(all)
         .map(|s| async move {
             let got = aws
@@ -439,15 +393,7 @@ async fn tagged(aws: &Aws, address: Option<&str>) -> Result<Vec<(String, Owned)>
 /// ETag (`None`: it is gone).
 async fn wait_deployed(aws: &Aws, id: &str, rep: &dyn StepReporter) -> Result<Option<String>> {
     wait_for("the distribution to be deployed", DEPLOY, rep, || async {
-        match aws
-            .cloudfront
-            .get_distribution()
-            .id(id)
-            .send()
-            .await
-            .aws()
-            .or_absent()?
-        {
+        match aws.cloudfront.get_distribution().id(id).send().await.aws().or_absent()? {
             None => Ok(Some(None)),
             Some(o) => Ok(o
                 .distribution()
@@ -461,41 +407,20 @@ async fn wait_deployed(aws: &Aws, id: &str, rep: &dyn StepReporter) -> Result<Op
 /// The live config changed by `change`, through the ETag protocol; `None`
 /// when the distribution is gone.
 async fn modify(
-    aws: &Aws,
-    id: &str,
-    change: &(dyn Fn(&DistributionConfig) -> Result<DistributionConfig> + Sync),
+    aws: &Aws, id: &str, change: &(dyn Fn(&DistributionConfig) -> Result<DistributionConfig> + Sync),
 ) -> Result<Option<aws_sdk_cloudfront::types::Distribution>> {
     let out = if_match(
         &format!("updating distribution {id}"),
         || async {
-            let Some(got) = aws
-                .cloudfront
-                .get_distribution_config()
-                .id(id)
-                .send()
-                .await
-                .aws()
-                .or_absent()?
-            else {
+            let Some(got) = aws.cloudfront.get_distribution_config().id(id).send().await.aws().or_absent()? else {
                 return Ok(None);
             };
-            let current = got
-                .distribution_config()
-                .ok_or_else(|| anyhow!("CloudFront returned no configuration for {id}"))?;
-            Ok(Some((
-                got.e_tag().unwrap_or_default().to_string(),
-                change(current)?,
-            )))
+            let current =
+                got.distribution_config().ok_or_else(|| anyhow!("CloudFront returned no configuration for {id}"))?;
+            Ok(Some((got.e_tag().unwrap_or_default().to_string(), change(current)?)))
         },
         |etag, conf| async move {
-            aws.cloudfront
-                .update_distribution()
-                .id(id)
-                .if_match(etag)
-                .distribution_config(conf)
-                .send()
-                .await
-                .aws()
+            aws.cloudfront.update_distribution().id(id).if_match(etag).distribution_config(conf).send().await.aws()
         },
     )
     .await?;
@@ -521,10 +446,7 @@ impl Kind for Distribution {
     type Props = DistributionProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            weight: 5,
-            ..KindInfo::default()
-        }
+        KindInfo { weight: 5, ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -546,64 +468,32 @@ impl Kind for Distribution {
         }
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<DistributionProps>>> {
-        let reads = tagged(aws, address)
-            .await?
-            .into_iter()
-            .map(|(id, owner)| async move {
-                let Some(got) = aws
-                    .cloudfront
-                    .get_distribution()
-                    .id(&id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()?
-                else {
-                    return Ok(None);
-                };
-                let Some((dist, conf)) = got
-                    .distribution()
-                    .and_then(|d| Some((d, d.distribution_config()?)))
-                else {
-                    return Ok(None);
-                };
-                let p = dist_props(conf, owner.tags, &aws.region);
-                Ok::<_, anyhow::Error>(Some(current(aws, owner.address, dist, p).await?))
-            });
-        Ok(futures::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DistributionProps>>> {
+        let reads = tagged(aws, address).await?.into_iter().map(|(id, owner)| async move {
+            let Some(got) = aws.cloudfront.get_distribution().id(&id).send().await.aws().or_absent()? else {
+                return Ok(None);
+            };
+            let Some((dist, conf)) = got.distribution().and_then(|d| Some((d, d.distribution_config()?))) else {
+                return Ok(None);
+            };
+            let p = dist_props(conf, owner.tags, &aws.region);
+            Ok::<_, anyhow::Error>(Some(current(aws, owner.address, dist, p).await?))
+        });
+        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<DistributionProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<DistributionProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<DistributionProps>> {
         let p = &d.props;
         let mut t = aws.tags_for(&d.address, &p.tags);
         t.insert(REGION_TAG.into(), aws.region.clone());
         // Unique per attempt: CloudFront refuses a reused reference with a
         // different config; a lost response is resolved by the tag look-up.
-        let reference = format!(
-            "infra:{}:{}:{}",
-            aws.stack,
-            d.address,
-            time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-        );
+        let reference =
+            format!("infra:{}:{}:{}", aws.stack, d.address, time::OffsetDateTime::now_utc().unix_timestamp_nanos());
         let conf = distribution_config(p, &reference, None, &aws.region)?;
-        let with_tags = DistributionConfigWithTags::builder()
-            .distribution_config(conf)
-            .tags(cf_tags(&t))
-            .build();
+        let with_tags = DistributionConfigWithTags::builder().distribution_config(conf).tags(cf_tags(&t)).build();
         let created = create_once(
             &d.address,
             || async {
@@ -614,10 +504,7 @@ impl Kind for Distribution {
                     .send()
                     .await
                     .aws()?;
-                Ok(out
-                    .distribution()
-                    .map(|x| x.id().to_string())
-                    .unwrap_or_default())
+                Ok(out.distribution().map(|x| x.id().to_string()).unwrap_or_default())
             },
             || async {
                 let found = tagged(aws, Some(&d.address)).await?;
@@ -633,22 +520,16 @@ impl Kind for Distribution {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<DistributionProps>,
-        l: &Current<DistributionProps>,
-        changed: &[String],
+        &self, aws: &Aws, d: &Desired<DistributionProps>, l: &Current<DistributionProps>, changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<DistributionProps>> {
         let p = &d.props;
         let region = aws.region.clone();
         let config_changed = changed.iter().any(|c| c != "tags");
         let dist = if config_changed {
-            modify(aws, &l.id, &|current| {
-                distribution_config(p, current.caller_reference(), Some(current), &region)
-            })
-            .await?
-            .ok_or_else(|| anyhow!("distribution {} disappeared", l.id))?
+            modify(aws, &l.id, &|current| distribution_config(p, current.caller_reference(), Some(current), &region))
+                .await?
+                .ok_or_else(|| anyhow!("distribution {} disappeared", l.id))?
         } else {
             get(aws, &l.id, "reading the distribution").await?
         };
@@ -660,12 +541,7 @@ impl Kind for Distribution {
         current(aws, d.address.clone(), &dist, p.clone()).await
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<DistributionProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<DistributionProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let id = &l.id;
         for attempt in 1..=super::ETAG_ATTEMPTS {
             // 1. Disable (CloudFront deletes only disabled distributions).
@@ -686,16 +562,7 @@ impl Kind for Distribution {
                 return Ok(None);
             };
             // 3. Delete with the fresh ETag.
-            match aws
-                .cloudfront
-                .delete_distribution()
-                .id(id)
-                .if_match(&etag)
-                .send()
-                .await
-                .aws()
-                .or_absent()
-            {
+            match aws.cloudfront.delete_distribution().id(id).if_match(&etag).send().await.aws().or_absent() {
                 Ok(_) => return Ok(None),
                 Err(e)
                     if (e.is("PreconditionFailed") || e.is("DistributionNotDisabled"))

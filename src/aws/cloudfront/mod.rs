@@ -41,31 +41,21 @@ const ETAG_ATTEMPTS: usize = 5;
 macro_rules! list {
     ($ty:ident, $items:expr) => {{
         let items: Vec<_> = $items;
-        $ty::builder()
-            .quantity(items.len() as i32)
-            .set_items(Some(items))
-            .build()?
+        $ty::builder().quantity(items.len() as i32).set_items(Some(items)).build()?
     }};
 }
 use list;
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
-    vec![
-        Box::new(origin_access_control::OriginAccessControl),
-        Box::new(distribution::Distribution),
-    ]
+    vec![Box::new(origin_access_control::OriginAccessControl), Box::new(distribution::Distribution)]
 }
 
 /// A change through the ETag protocol: `read` gives the ETag of the current
 /// state and what to send (`None`: the resource is gone), `write` sends it
 /// with `IfMatch`; both again when another writer got in between
 /// (PreconditionFailed). `what` names the change in the final error.
-pub async fn if_match<S, T, R, RF, W, WF>(
-    what: &str,
-    mut read: R,
-    mut write: W,
-) -> Result<Option<T>>
+pub async fn if_match<S, T, R, RF, W, WF>(what: &str, mut read: R, mut write: W) -> Result<Option<T>>
 where
     R: FnMut() -> RF,
     RF: std::future::Future<Output = Result<Option<(String, S)>>>,
@@ -90,12 +80,7 @@ fn tag_map(t: Option<&CfTags>) -> Tags {
     t.map(|t| t.items())
         .unwrap_or_default()
         .iter()
-        .map(|t| {
-            (
-                t.key().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
-        })
+        .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
         .collect()
 }
 
@@ -116,14 +101,7 @@ pub struct Tagging;
 #[async_trait]
 impl TagApi for Tagging {
     async fn tag(&self, aws: &Aws, arn: &str, tags: &Tags) -> Result<(), AwsError> {
-        aws.cloudfront
-            .tag_resource()
-            .resource(arn)
-            .tags(cf_tags(tags))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.cloudfront.tag_resource().resource(arn).tags(cf_tags(tags)).send().await.aws().map(|_| ())
     }
 
     async fn untag(&self, aws: &Aws, arn: &str, keys: &[String]) -> Result<(), AwsError> {
@@ -140,25 +118,13 @@ impl TagApi for Tagging {
 
 /// Invalidates `paths` in distribution `dist`; with `apply --wait`
 /// (`ctx.options.wait`), until CloudFront reports it completed.
-pub async fn invalidate(
-    aws: &Aws,
-    dist: &str,
-    paths: &[String],
-    ctx: &StepContext<'_>,
-) -> Result<()> {
+pub async fn invalidate(aws: &Aws, dist: &str, paths: &[String], ctx: &StepContext<'_>) -> Result<()> {
     // Same reference for the SDK's retries of this call: CloudFront then
     // returns the same invalidation instead of making a second one.
     let mut h = Sha256::new();
     h.update(paths.join("\n").as_bytes());
-    let reference = format!(
-        "infra-{}-{}",
-        crate::engine::plan::now_rfc3339(),
-        hex::encode(&h.finalize()[..8])
-    );
-    let batch = InvalidationBatch::builder()
-        .paths(list!(Paths, paths.to_vec()))
-        .caller_reference(reference)
-        .build()?;
+    let reference = format!("infra-{}-{}", crate::engine::plan::now_rfc3339(), hex::encode(&h.finalize()[..8]));
+    let batch = InvalidationBatch::builder().paths(list!(Paths, paths.to_vec())).caller_reference(reference).build()?;
     let out = aws
         .cloudfront
         .create_invalidation()
@@ -167,37 +133,14 @@ pub async fn invalidate(
         .send()
         .await
         .aws()
-        .with_context(|| {
-            format!(
-                "invalidating {} path(s) in distribution {dist}",
-                paths.len()
-            )
-        })?;
-    let id = out
-        .invalidation()
-        .map(|i| i.id().to_string())
-        .unwrap_or_default();
-    ctx.reporter
-        .status(&format!("invalidation {id}: {} path(s)", paths.len()));
+        .with_context(|| format!("invalidating {} path(s) in distribution {dist}", paths.len()))?;
+    let id = out.invalidation().map(|i| i.id().to_string()).unwrap_or_default();
+    ctx.reporter.status(&format!("invalidation {id}: {} path(s)", paths.len()));
     if ctx.options.wait && !id.is_empty() {
-        wait_for(
-            "the invalidation to complete",
-            INVALIDATION_WAIT,
-            ctx,
-            || async {
-                let o = aws
-                    .cloudfront
-                    .get_invalidation()
-                    .distribution_id(dist)
-                    .id(&id)
-                    .send()
-                    .await
-                    .aws()?;
-                Ok(o.invalidation()
-                    .is_some_and(|i| i.status() == "Completed")
-                    .then_some(()))
-            },
-        )
+        wait_for("the invalidation to complete", INVALIDATION_WAIT, ctx, || async {
+            let o = aws.cloudfront.get_invalidation().distribution_id(dist).id(&id).send().await.aws()?;
+            Ok(o.invalidation().is_some_and(|i| i.status() == "Completed").then_some(()))
+        })
         .await?;
     }
     Ok(())

@@ -42,10 +42,7 @@ pub struct OriginAccessControl;
 
 /// The description that marks an origin access control as ours.
 fn description(aws: &Aws, address: &str) -> String {
-    format!(
-        "infra stack={} region={} address={address}",
-        aws.stack, aws.region
-    )
+    format!("infra stack={} region={} address={address}", aws.stack, aws.region)
 }
 
 /// The address written in an origin access control's description, if it
@@ -64,9 +61,7 @@ fn owner<'a>(stack: &str, region: &str, description: &'a str) -> Option<&'a str>
             _ => {}
         }
     }
-    (stack_ == Some(stack) && region_ == Some(region))
-        .then_some(address)
-        .flatten()
+    (stack_ == Some(stack) && region_ == Some(region)).then_some(address).flatten()
 }
 
 /// The description's owner as the tags a taggable resource would carry
@@ -74,31 +69,18 @@ fn owner<'a>(stack: &str, region: &str, description: &'a str) -> Option<&'a str>
 fn owner_tags(aws: &Aws, description: &str) -> Tags {
     owner(&aws.stack, &aws.region, description)
         .map(|address| {
-            Tags::from([
-                (STACK_TAG.to_string(), aws.stack.clone()),
-                (ADDRESS_TAG.to_string(), address.to_string()),
-            ])
+            Tags::from([(STACK_TAG.to_string(), aws.stack.clone()), (ADDRESS_TAG.to_string(), address.to_string())])
         })
         .unwrap_or_default()
 }
 
-fn config(
-    aws: &Aws,
-    address: &str,
-    p: &OriginAccessControlProps,
-) -> Result<OriginAccessControlConfig> {
+fn config(aws: &Aws, address: &str, p: &OriginAccessControlProps) -> Result<OriginAccessControlConfig> {
     Ok(OriginAccessControlConfig::builder()
         .name(&p.name)
         .description(description(aws, address))
-        .origin_access_control_origin_type(OriginAccessControlOriginTypes::from(
-            p.origin_type.as_str(),
-        ))
-        .signing_behavior(OriginAccessControlSigningBehaviors::from(
-            p.signing_behavior.as_str(),
-        ))
-        .signing_protocol(OriginAccessControlSigningProtocols::from(
-            p.signing_protocol.as_str(),
-        ))
+        .origin_access_control_origin_type(OriginAccessControlOriginTypes::from(p.origin_type.as_str()))
+        .signing_behavior(OriginAccessControlSigningBehaviors::from(p.signing_behavior.as_str()))
+        .signing_protocol(OriginAccessControlSigningProtocols::from(p.signing_protocol.as_str()))
         .build()?)
 }
 
@@ -119,13 +101,9 @@ async fn etag(aws: &Aws, id: &str) -> Result<Option<String>, AwsError> {
 impl Kind for OriginAccessControl {
     type Props = OriginAccessControlProps;
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<OriginAccessControlProps>>> {
-        let items = paginated!(aws.cloudfront.list_origin_access_controls())
-            .context("listing origin access controls")?;
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<OriginAccessControlProps>>> {
+        let items =
+            paginated!(aws.cloudfront.list_origin_access_controls()).context("listing origin access controls")?;
         Ok(owned(
             aws,
             address,
@@ -144,10 +122,7 @@ impl Kind for OriginAccessControl {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<OriginAccessControlProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<OriginAccessControlProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<OriginAccessControlProps>> {
         let conf = config(aws, &d.address, &d.props)?;
         let id = create_once(
@@ -160,10 +135,7 @@ impl Kind for OriginAccessControl {
                     .send()
                     .await
                     .aws()?;
-                Ok(out
-                    .origin_access_control()
-                    .map(|o| o.id().to_string())
-                    .unwrap_or_default())
+                Ok(out.origin_access_control().map(|o| o.id().to_string()).unwrap_or_default())
             },
             || async { Ok(self.find(aws, Some(&d.address)).await?.pop().map(|l| l.id)) },
         )
@@ -172,12 +144,8 @@ impl Kind for OriginAccessControl {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<OriginAccessControlProps>,
-        l: &Current<OriginAccessControlProps>,
-        _changed: &[String],
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<OriginAccessControlProps>, l: &Current<OriginAccessControlProps>,
+        _changed: &[String], _ctx: &StepContext<'_>,
     ) -> Result<Current<OriginAccessControlProps>> {
         let conf = &config(aws, &d.address, &d.props)?;
         if_match(
@@ -205,10 +173,7 @@ impl Kind for OriginAccessControl {
     }
 
     async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<OriginAccessControlProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, l: &Current<OriginAccessControlProps>, ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
         // Still in use while a distribution that used it is being deleted.
         delete_guarded(
@@ -241,15 +206,8 @@ mod tests {
     fn oac_ownership_is_read_from_the_description() {
         let d = "infra stack=shop region=us-east-1 address=web.oac";
         assert_eq!(owner("shop", "us-east-1", d), Some("web.oac"));
-        assert_eq!(
-            owner("shop", "eu-west-1", d),
-            None,
-            "same stack, other region"
-        );
+        assert_eq!(owner("shop", "eu-west-1", d), None, "same stack, other region");
         assert_eq!(owner("shop2", "us-east-1", d), None);
-        assert_eq!(
-            owner("shop", "us-east-1", "stack=shop region=us-east-1 address=x"),
-            None
-        );
+        assert_eq!(owner("shop", "us-east-1", "stack=shop region=us-east-1 address=x"), None);
     }
 }

@@ -20,9 +20,7 @@ pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
 
 /// A map as DynamoDB tags.
 pub fn tag_list(t: &Tags) -> Result<Vec<Tag>, aws_sdk_dynamodb::error::BuildError> {
-    t.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
+    t.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
 /// Every tag of the resource `arn` (ListTagsOfResource, page by page).
@@ -30,14 +28,8 @@ pub async fn tags_of(aws: &Aws, arn: &str) -> Result<Tags, AwsError> {
     let mut out = Tags::new();
     let mut token: Option<String> = None;
     loop {
-        let page = aws
-            .dynamodb
-            .list_tags_of_resource()
-            .resource_arn(arn)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .aws()?;
+        let page =
+            aws.dynamodb.list_tags_of_resource().resource_arn(arn).set_next_token(token.clone()).send().await.aws()?;
         for t in page.tags() {
             out.insert(t.key().to_string(), t.value().to_string());
         }
@@ -61,24 +53,10 @@ impl TagApi for Tagging {
             status: None,
             no_response: false,
         })?;
-        aws.dynamodb
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.dynamodb.tag_resource().resource_arn(arn).set_tags(Some(tags)).send().await.aws().map(|_| ())
     }
 
     async fn untag(&self, aws: &Aws, arn: &str, keys: &[String]) -> Result<(), AwsError> {
-        aws.dynamodb
-            .untag_resource()
-            .resource_arn(arn)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.dynamodb.untag_resource().resource_arn(arn).set_tag_keys(Some(keys.to_vec())).send().await.aws().map(|_| ())
     }
 }

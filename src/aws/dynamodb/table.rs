@@ -15,11 +15,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction,
-    DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
-    KeySchemaElement, KeyType, PointInTimeRecoverySpecification, Projection, ProjectionType,
-    ProvisionedThroughput, ScalarAttributeType, SseSpecification, SseType, StreamSpecification,
-    StreamViewType, TableDescription, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, DeleteGlobalSecondaryIndexAction,
+    GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, PointInTimeRecoverySpecification,
+    Projection, ProjectionType, ProvisionedThroughput, ScalarAttributeType, SseSpecification, SseType,
+    StreamSpecification, StreamViewType, TableDescription, TableStatus, TimeToLiveSpecification,
     UpdateGlobalSecondaryIndexAction,
 };
 use serde::{Deserialize, Serialize};
@@ -114,28 +113,15 @@ impl Props for TableProps {
 pub struct Table;
 
 fn key_schema(pk: &Key, sk: Option<&Key>) -> Result<Vec<KeySchemaElement>> {
-    let mut v = vec![
-        KeySchemaElement::builder()
-            .attribute_name(&pk.name)
-            .key_type(KeyType::Hash)
-            .build()?,
-    ];
+    let mut v = vec![KeySchemaElement::builder().attribute_name(&pk.name).key_type(KeyType::Hash).build()?];
     if let Some(s) = sk {
-        v.push(
-            KeySchemaElement::builder()
-                .attribute_name(&s.name)
-                .key_type(KeyType::Range)
-                .build()?,
-        );
+        v.push(KeySchemaElement::builder().attribute_name(&s.name).key_type(KeyType::Range).build()?);
     }
     Ok(v)
 }
 
 /// Attribute definitions of the table's keys and of `indexes`' keys.
-fn attribute_definitions(
-    p: &TableProps,
-    indexes: &BTreeMap<String, IndexProps>,
-) -> Result<Vec<AttributeDefinition>> {
+fn attribute_definitions(p: &TableProps, indexes: &BTreeMap<String, IndexProps>) -> Result<Vec<AttributeDefinition>> {
     let mut keys: Vec<&Key> = vec![&p.partition_key];
     keys.extend(p.sort_key.as_ref());
     for ix in indexes.values() {
@@ -159,10 +145,7 @@ fn attribute_definitions(
 }
 
 fn throughput(c: Capacity) -> Result<ProvisionedThroughput> {
-    Ok(ProvisionedThroughput::builder()
-        .read_capacity_units(c.read)
-        .write_capacity_units(c.write)
-        .build()?)
+    Ok(ProvisionedThroughput::builder().read_capacity_units(c.read).write_capacity_units(c.write).build()?)
 }
 
 fn projection(ix: &IndexProps) -> Projection {
@@ -190,11 +173,7 @@ fn stream_spec(view: Option<&str>) -> Result<StreamSpecification> {
 
 fn sse_spec(kms_key: Option<&str>) -> SseSpecification {
     match kms_key {
-        Some(k) => SseSpecification::builder()
-            .enabled(true)
-            .sse_type(SseType::Kms)
-            .kms_master_key_id(k)
-            .build(),
+        Some(k) => SseSpecification::builder().enabled(true).sse_type(SseType::Kms).kms_master_key_id(k).build(),
         // Disabled here means "the AWS owned key" (tables are always encrypted).
         None => SseSpecification::builder().enabled(false).build(),
     }
@@ -210,29 +189,16 @@ pub fn final_backup_name(table: &str, stamp: &str) -> String {
 
 /// The table as props, from its description and the sub-reads.
 fn read(t: &TableDescription, pitr: bool, ttl: Option<String>, tags: Tags) -> TableProps {
-    let types: BTreeMap<&str, &str> = t
-        .attribute_definitions()
-        .iter()
-        .map(|a| (a.attribute_name(), a.attribute_type().as_str()))
-        .collect();
+    let types: BTreeMap<&str, &str> =
+        t.attribute_definitions().iter().map(|a| (a.attribute_name(), a.attribute_type().as_str())).collect();
     let keys = |ks: &[KeySchemaElement]| -> (Key, Option<Key>) {
         let mk = |e: &KeySchemaElement| Key {
             name: e.attribute_name().to_string(),
-            kind: types
-                .get(e.attribute_name())
-                .copied()
-                .unwrap_or("S")
-                .to_string(),
+            kind: types.get(e.attribute_name()).copied().unwrap_or("S").to_string(),
         };
         let pk = ks.iter().find(|e| e.key_type() == &KeyType::Hash).map(mk);
         let sk = ks.iter().find(|e| e.key_type() == &KeyType::Range).map(mk);
-        (
-            pk.unwrap_or(Key {
-                name: String::new(),
-                kind: "S".into(),
-            }),
-            sk,
-        )
+        (pk.unwrap_or(Key { name: String::new(), kind: "S".into() }), sk)
     };
     // Tables created as PROVISIONED long ago may have no billing summary.
     let billing_mode = t
@@ -242,10 +208,7 @@ fn read(t: &TableDescription, pitr: bool, ttl: Option<String>, tags: Tags) -> Ta
         .unwrap_or_else(|| "PROVISIONED".into());
     let provisioned = billing_mode == "PROVISIONED";
     let cap = |read: Option<i64>, write: Option<i64>| -> Option<Capacity> {
-        provisioned.then(|| Capacity {
-            read: read.unwrap_or(0),
-            write: write.unwrap_or(0),
-        })
+        provisioned.then(|| Capacity { read: read.unwrap_or(0), write: write.unwrap_or(0) })
     };
     let (pk, sk) = keys(t.key_schema());
     let mut indexes = BTreeMap::new();
@@ -256,14 +219,10 @@ fn read(t: &TableDescription, pitr: bool, ttl: Option<String>, tags: Tags) -> Ta
         };
         let (ipk, isk) = keys(ix.key_schema());
         let proj = ix.projection();
-        let projection = proj
-            .and_then(|p| p.projection_type())
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "ALL".into());
+        let projection =
+            proj.and_then(|p| p.projection_type()).map(|p| p.as_str().to_string()).unwrap_or_else(|| "ALL".into());
         let include = (projection == "INCLUDE").then(|| {
-            let mut a: Vec<String> = proj
-                .map(|p| p.non_key_attributes().to_vec())
-                .unwrap_or_default();
+            let mut a: Vec<String> = proj.map(|p| p.non_key_attributes().to_vec()).unwrap_or_default();
             a.sort();
             a
         });
@@ -275,10 +234,7 @@ fn read(t: &TableDescription, pitr: bool, ttl: Option<String>, tags: Tags) -> Ta
                 sort_key: isk,
                 projection,
                 include,
-                capacity: cap(
-                    pt.and_then(|p| p.read_capacity_units()),
-                    pt.and_then(|p| p.write_capacity_units()),
-                ),
+                capacity: cap(pt.and_then(|p| p.read_capacity_units()), pt.and_then(|p| p.write_capacity_units())),
             },
         );
     }
@@ -290,10 +246,7 @@ fn read(t: &TableDescription, pitr: bool, ttl: Option<String>, tags: Tags) -> Ta
         .map(|v| v.as_str().to_string());
     let kms_key = t
         .sse_description()
-        .filter(|s| {
-            s.status()
-                .is_some_and(|st| matches!(st.as_str(), "ENABLED" | "ENABLING" | "UPDATING"))
-        })
+        .filter(|s| s.status().is_some_and(|st| matches!(st.as_str(), "ENABLED" | "ENABLING" | "UPDATING")))
         .and_then(|s| s.kms_master_key_arn())
         .map(str::to_string);
     TableProps {
@@ -301,10 +254,7 @@ fn read(t: &TableDescription, pitr: bool, ttl: Option<String>, tags: Tags) -> Ta
         partition_key: pk,
         sort_key: sk,
         billing_mode,
-        capacity: cap(
-            pt.and_then(|p| p.read_capacity_units()),
-            pt.and_then(|p| p.write_capacity_units()),
-        ),
+        capacity: cap(pt.and_then(|p| p.read_capacity_units()), pt.and_then(|p| p.write_capacity_units())),
         indexes,
         stream,
         point_in_time_recovery: pitr,
@@ -319,22 +269,11 @@ fn read(t: &TableDescription, pitr: bool, ttl: Option<String>, tags: Tags) -> Ta
 fn current(address: String, t: &TableDescription, props: TableProps) -> Current<TableProps> {
     let name = props.table_name.clone();
     let stream_arn = props.stream.as_ref().and(t.latest_stream_arn());
-    Current::new(address, &name, props)
-        .with("name", &name)
-        .with("arn", t.table_arn())
-        .with("stream_arn", stream_arn)
+    Current::new(address, &name, props).with("name", &name).with("arn", t.table_arn()).with("stream_arn", stream_arn)
 }
 
 async fn describe(aws: &Aws, name: &str) -> Result<Option<TableDescription>> {
-    Ok(aws
-        .dynamodb
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .aws()
-        .or_absent()?
-        .and_then(|o| o.table().cloned()))
+    Ok(aws.dynamodb.describe_table().table_name(name).send().await.aws().or_absent()?.and_then(|o| o.table().cloned()))
 }
 
 /// The table `name` if it exists and is this stack's (at `address`, when
@@ -347,10 +286,7 @@ async fn load(aws: &Aws, name: &str, address: Option<&str>) -> Result<Option<Cur
     if t.table_status() == Some(&TableStatus::Deleting) {
         return Ok(None);
     }
-    let Some(all) = tags_of(aws, t.table_arn().unwrap_or_default())
-        .await
-        .or_absent()?
-    else {
+    let Some(all) = tags_of(aws, t.table_arn().unwrap_or_default()).await.or_absent()? else {
         return Ok(None);
     };
     let Some(owner) = find::owner(aws, address, all) else {
@@ -358,13 +294,7 @@ async fn load(aws: &Aws, name: &str, address: Option<&str>) -> Result<Option<Cur
     };
     let (pitr, ttl) = tokio::try_join!(
         async {
-            let b = aws
-                .dynamodb
-                .describe_continuous_backups()
-                .table_name(name)
-                .send()
-                .await
-                .aws()?;
+            let b = aws.dynamodb.describe_continuous_backups().table_name(name).send().await.aws()?;
             Ok::<_, anyhow::Error>(
                 b.continuous_backups_description()
                     .and_then(|c| c.point_in_time_recovery_description())
@@ -373,82 +303,54 @@ async fn load(aws: &Aws, name: &str, address: Option<&str>) -> Result<Option<Cur
             )
         },
         async {
-            let t = aws
-                .dynamodb
-                .describe_time_to_live()
-                .table_name(name)
-                .send()
-                .await
-                .aws()?;
+            let t = aws.dynamodb.describe_time_to_live().table_name(name).send().await.aws()?;
             Ok::<_, anyhow::Error>(
                 t.time_to_live_description()
-                    .filter(|d| {
-                        d.time_to_live_status()
-                            .is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING"))
-                    })
+                    .filter(|d| d.time_to_live_status().is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING")))
                     .and_then(|d| d.attribute_name())
                     .map(str::to_string),
             )
         },
     )?;
-    Ok(Some(current(
-        owner.address,
-        &t,
-        read(&t, pitr, ttl, owner.tags),
-    )))
+    Ok(Some(current(owner.address, &t, read(&t, pitr, ttl, owner.tags))))
 }
 
 /// Waits until the table and all its indexes are ACTIVE.
-async fn wait_active(
-    aws: &Aws,
-    name: &str,
-    timeout: Duration,
-    rep: &dyn StepReporter,
-) -> Result<TableDescription> {
-    wait_for(
-        &format!("table {name} to become active"),
-        timeout,
-        rep,
-        || async {
-            let Some(t) = describe(aws, name).await? else {
-                return Ok(None);
-            };
-            let busy: Vec<String> = t
-                .global_secondary_indexes()
-                .iter()
-                .filter(|i| i.index_status().is_some_and(|s| s.as_str() != "ACTIVE"))
-                .map(|i| {
-                    format!(
-                        "index {} {}",
-                        i.index_name().unwrap_or_default(),
-                        i.index_status().map(|s| s.as_str()).unwrap_or_default()
-                    )
-                })
-                .collect();
-            if t.table_status() == Some(&TableStatus::Active) && busy.is_empty() {
-                return Ok(Some(t));
-            }
-            let status = t.table_status().map(|s| s.as_str()).unwrap_or("unknown");
-            rep.status(&if busy.is_empty() {
-                format!("table {status}")
-            } else {
-                format!("table {status}, {}", busy.join(", "))
-            });
-            Ok(None)
-        },
-    )
+async fn wait_active(aws: &Aws, name: &str, timeout: Duration, rep: &dyn StepReporter) -> Result<TableDescription> {
+    wait_for(&format!("table {name} to become active"), timeout, rep, || async {
+        let Some(t) = describe(aws, name).await? else {
+            return Ok(None);
+        };
+        let busy: Vec<String> = t
+            .global_secondary_indexes()
+            .iter()
+            .filter(|i| i.index_status().is_some_and(|s| s.as_str() != "ACTIVE"))
+            .map(|i| {
+                format!(
+                    "index {} {}",
+                    i.index_name().unwrap_or_default(),
+                    i.index_status().map(|s| s.as_str()).unwrap_or_default()
+                )
+            })
+            .collect();
+        if t.table_status() == Some(&TableStatus::Active) && busy.is_empty() {
+            return Ok(Some(t));
+        }
+        let status = t.table_status().map(|s| s.as_str()).unwrap_or("unknown");
+        rep.status(&if busy.is_empty() {
+            format!("table {status}")
+        } else {
+            format!("table {status}, {}", busy.join(", "))
+        });
+        Ok(None)
+    })
     .await
 }
 
 /// One UpdateTable call (retried while the table is busy), then waits
 /// for the table to be ACTIVE again.
 async fn update_table<F>(
-    aws: &Aws,
-    name: &str,
-    what: &str,
-    timeout: Duration,
-    rep: &dyn StepReporter,
-    build: F,
+    aws: &Aws, name: &str, what: &str, timeout: Duration, rep: &dyn StepReporter, build: F,
 ) -> Result<()>
 where
     F: Fn(
@@ -461,10 +363,7 @@ where
     // real refusal, e.g. a stream already enabled).
     wait_active(aws, name, timeout, rep).await?;
     retry_on(BUSY, what, SETTLE, rep, || async {
-        build(aws.dynamodb.update_table().table_name(name))
-            .send()
-            .await
-            .aws()
+        build(aws.dynamodb.update_table().table_name(name)).send().await.aws()
     })
     .await?;
     wait_active(aws, name, timeout, rep).await?;
@@ -472,15 +371,10 @@ where
 }
 
 async fn set_pitr(aws: &Aws, name: &str, on: bool, rep: &dyn StepReporter) -> Result<()> {
-    let spec = PointInTimeRecoverySpecification::builder()
-        .point_in_time_recovery_enabled(on)
-        .build()?;
+    let spec = PointInTimeRecoverySpecification::builder().point_in_time_recovery_enabled(on).build()?;
     // Right after a table is created, continuous backups take a moment to be ready.
     retry_on(
-        &[
-            "ContinuousBackupsUnavailableException",
-            "ResourceInUseException",
-        ],
+        &["ContinuousBackupsUnavailableException", "ResourceInUseException"],
         "setting point-in-time recovery",
         TABLE_OP,
         rep,
@@ -498,35 +392,20 @@ async fn set_pitr(aws: &Aws, name: &str, on: bool, rep: &dyn StepReporter) -> Re
     Ok(())
 }
 
-async fn set_ttl(
-    aws: &Aws,
-    name: &str,
-    old: Option<&str>,
-    new: Option<&str>,
-    rep: &dyn StepReporter,
-) -> Result<()> {
+async fn set_ttl(aws: &Aws, name: &str, old: Option<&str>, new: Option<&str>, rep: &dyn StepReporter) -> Result<()> {
     let call = |attr: &str, on: bool| {
         let attr = attr.to_string();
         async move {
-            let spec = TimeToLiveSpecification::builder()
-                .enabled(on)
-                .attribute_name(attr)
-                .build()?;
-            retry_on(
-                &["ResourceInUseException"],
-                "setting TTL",
-                TABLE_OP,
-                rep,
-                || async {
-                    aws.dynamodb
-                        .update_time_to_live()
-                        .table_name(name)
-                        .time_to_live_specification(spec.clone())
-                        .send()
-                        .await
-                        .aws()
-                },
-            )
+            let spec = TimeToLiveSpecification::builder().enabled(on).attribute_name(attr).build()?;
+            retry_on(&["ResourceInUseException"], "setting TTL", TABLE_OP, rep, || async {
+                aws.dynamodb
+                    .update_time_to_live()
+                    .table_name(name)
+                    .time_to_live_specification(spec.clone())
+                    .send()
+                    .await
+                    .aws()
+            })
             .await?;
             Ok::<_, anyhow::Error>(())
         }
@@ -557,42 +436,20 @@ struct IndexPlan<'a> {
     resize: Vec<(&'a str, Capacity)>,
 }
 
-fn index_plan<'a>(
-    want: &'a BTreeMap<String, IndexProps>,
-    have: &'a BTreeMap<String, IndexProps>,
-) -> IndexPlan<'a> {
+fn index_plan<'a>(want: &'a BTreeMap<String, IndexProps>, have: &'a BTreeMap<String, IndexProps>) -> IndexPlan<'a> {
     let pairs = |m: &'a BTreeMap<String, IndexProps>| -> Vec<(&'a str, &'a IndexProps)> {
         m.iter().map(|(n, ix)| (n.as_str(), ix)).collect()
     };
     let (want, have) = (pairs(want), pairs(have));
     let d = delta(&want, &have, |(n, _)| *n);
-    let (reshaped, resized): (Vec<_>, Vec<_>) = d
-        .changed
-        .into_iter()
-        .partition(|(h, w)| !h.1.same_shape(w.1));
-    let mut remove: Vec<&str> = d
-        .removed
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(reshaped.iter().map(|(h, _)| h.0))
-        .collect();
+    let (reshaped, resized): (Vec<_>, Vec<_>) = d.changed.into_iter().partition(|(h, w)| !h.1.same_shape(w.1));
+    let mut remove: Vec<&str> = d.removed.iter().map(|(n, _)| *n).chain(reshaped.iter().map(|(h, _)| h.0)).collect();
     remove.sort();
-    let mut add: Vec<(&str, &IndexProps)> = d
-        .added
-        .into_iter()
-        .copied()
-        .chain(reshaped.iter().map(|(_, w)| **w))
-        .collect();
+    let mut add: Vec<(&str, &IndexProps)> =
+        d.added.into_iter().copied().chain(reshaped.iter().map(|(_, w)| **w)).collect();
     add.sort_by_key(|(n, _)| *n);
-    let resize = resized
-        .into_iter()
-        .filter_map(|(_, (n, w))| Some((*n, w.capacity?)))
-        .collect();
-    IndexPlan {
-        remove,
-        add,
-        resize,
-    }
+    let resize = resized.into_iter().filter_map(|(_, (n, w))| Some((*n, w.capacity?))).collect();
+    IndexPlan { remove, add, resize }
 }
 
 #[async_trait]
@@ -629,31 +486,15 @@ impl Kind for Table {
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<TableProps>>> {
         let prefix = format!("{}-", aws.stack);
         let names: Vec<String> = paginated!(aws.dynamodb.list_tables())?;
-        let loads = names
-            .iter()
-            .filter(|n| n.starts_with(&prefix))
-            .map(|n| load(aws, n, address));
-        Ok(futures::future::try_join_all(loads)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+        let loads = names.iter().filter(|n| n.starts_with(&prefix)).map(|n| load(aws, n, address));
+        Ok(futures::future::try_join_all(loads).await?.into_iter().flatten().collect())
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<TableProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Current<TableProps>> {
+    async fn create(&self, aws: &Aws, d: &Desired<TableProps>, ctx: &StepContext<'_>) -> Result<Current<TableProps>> {
         let p = &d.props;
         let name = p.table_name.as_str();
         let tags = tag_list(&aws.tags_for(&d.address, &p.tags))?;
-        let gsis = p
-            .indexes
-            .iter()
-            .map(|(n, ix)| gsi(n, ix))
-            .collect::<Result<Vec<_>>>()?;
+        let gsis = p.indexes.iter().map(|(n, ix)| gsi(n, ix)).collect::<Result<Vec<_>>>()?;
         let sent = aws
             .dynamodb
             .create_table()
@@ -663,12 +504,7 @@ impl Kind for Table {
             .billing_mode(BillingMode::from(p.billing_mode.as_str()))
             .set_provisioned_throughput(p.capacity.map(throughput).transpose()?)
             .set_global_secondary_indexes((!gsis.is_empty()).then_some(gsis))
-            .set_stream_specification(
-                p.stream
-                    .is_some()
-                    .then(|| stream_spec(p.stream.as_deref()))
-                    .transpose()?,
-            )
+            .set_stream_specification(p.stream.is_some().then(|| stream_spec(p.stream.as_deref())).transpose()?)
             .set_sse_specification(p.kms_key.as_deref().map(|k| sse_spec(Some(k))))
             .deletion_protection_enabled(p.deletion_protection)
             .set_tags(Some(tags))
@@ -694,18 +530,11 @@ impl Kind for Table {
         if p.ttl_attribute.is_some() {
             set_ttl(aws, name, None, p.ttl_attribute.as_deref(), ctx).await?;
         }
-        load(aws, name, None)
-            .await?
-            .context("the table vanished right after its creation")
+        load(aws, name, None).await?.context("the table vanished right after its creation")
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<TableProps>,
-        l: &Current<TableProps>,
-        changed: &[String],
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<TableProps>, l: &Current<TableProps>, changed: &[String], ctx: &StepContext<'_>,
     ) -> Result<Current<TableProps>> {
         let (p, old) = (&d.props, &l.props);
         let name = p.table_name.as_str();
@@ -713,14 +542,9 @@ impl Kind for Table {
 
         // Protection off first, so the rest cannot be blocked by it; on last.
         if has("deletion_protection") && !p.deletion_protection {
-            update_table(
-                aws,
-                name,
-                "lifting deletion protection",
-                TABLE_OP,
-                ctx,
-                |b| b.deletion_protection_enabled(false),
-            )
+            update_table(aws, name, "lifting deletion protection", TABLE_OP, ctx, |b| {
+                b.deletion_protection_enabled(false)
+            })
             .await?;
         }
 
@@ -735,20 +559,11 @@ impl Kind for Table {
                 }
             }
             let tp = p.capacity.map(throughput).transpose()?;
-            update_table(
-                aws,
-                name,
-                "changing billing and capacity",
-                TABLE_OP,
-                ctx,
-                |b| {
-                    b.billing_mode(BillingMode::from(p.billing_mode.as_str()))
-                        .set_provisioned_throughput(tp.clone())
-                        .set_global_secondary_index_updates(
-                            (!kept_updates.is_empty()).then(|| kept_updates.clone()),
-                        )
-                },
-            )
+            update_table(aws, name, "changing billing and capacity", TABLE_OP, ctx, |b| {
+                b.billing_mode(BillingMode::from(p.billing_mode.as_str()))
+                    .set_provisioned_throughput(tp.clone())
+                    .set_global_secondary_index_updates((!kept_updates.is_empty()).then(|| kept_updates.clone()))
+            })
             .await?;
         }
 
@@ -757,23 +572,12 @@ impl Kind for Table {
             let plan = index_plan(&p.indexes, &old.indexes);
             let mut current = old.indexes.clone();
             for n in plan.remove {
-                let action = DeleteGlobalSecondaryIndexAction::builder()
-                    .index_name(n)
-                    .build()?;
-                update_table(
-                    aws,
-                    name,
-                    &format!("removing index {n}"),
-                    INDEX_BUILD,
-                    ctx,
-                    |b| {
-                        b.global_secondary_index_updates(
-                            GlobalSecondaryIndexUpdate::builder()
-                                .delete(action.clone())
-                                .build(),
-                        )
-                    },
-                )
+                let action = DeleteGlobalSecondaryIndexAction::builder().index_name(n).build()?;
+                update_table(aws, name, &format!("removing index {n}"), INDEX_BUILD, ctx, |b| {
+                    b.global_secondary_index_updates(
+                        GlobalSecondaryIndexUpdate::builder().delete(action.clone()).build(),
+                    )
+                })
                 .await?;
                 current.remove(n);
             }
@@ -793,23 +597,16 @@ impl Kind for Table {
                     INDEX_BUILD,
                     ctx,
                     |b| {
-                        b.set_attribute_definitions(Some(defs.clone()))
-                            .global_secondary_index_updates(
-                                GlobalSecondaryIndexUpdate::builder()
-                                    .create(action.clone())
-                                    .build(),
-                            )
+                        b.set_attribute_definitions(Some(defs.clone())).global_secondary_index_updates(
+                            GlobalSecondaryIndexUpdate::builder().create(action.clone()).build(),
+                        )
                     },
                 )
                 .await?;
             }
             // Capacity-only changes of kept indexes (a mode switch already set them).
             if !mode_switch && !plan.resize.is_empty() {
-                let updates = plan
-                    .resize
-                    .iter()
-                    .map(|(n, c)| capacity_update(n, *c))
-                    .collect::<Result<Vec<_>>>()?;
+                let updates = plan.resize.iter().map(|(n, c)| capacity_update(n, *c)).collect::<Result<Vec<_>>>()?;
                 update_table(aws, name, "changing index capacity", TABLE_OP, ctx, |b| {
                     b.set_global_secondary_index_updates(Some(updates.clone()))
                 })
@@ -821,69 +618,39 @@ impl Kind for Table {
         if has("stream") {
             if old.stream.is_some() {
                 let off = stream_spec(None)?;
-                update_table(aws, name, "disabling the stream", TABLE_OP, ctx, |b| {
-                    b.stream_specification(off.clone())
-                })
-                .await?;
+                update_table(aws, name, "disabling the stream", TABLE_OP, ctx, |b| b.stream_specification(off.clone()))
+                    .await?;
             }
             if p.stream.is_some() {
                 let on = stream_spec(p.stream.as_deref())?;
-                update_table(aws, name, "enabling the stream", TABLE_OP, ctx, |b| {
-                    b.stream_specification(on.clone())
-                })
-                .await?;
+                update_table(aws, name, "enabling the stream", TABLE_OP, ctx, |b| b.stream_specification(on.clone()))
+                    .await?;
             }
         }
 
         if has("kms_key") {
             let sse = sse_spec(p.kms_key.as_deref());
-            update_table(
-                aws,
-                name,
-                "changing the encryption key",
-                TABLE_OP,
-                ctx,
-                |b| b.sse_specification(sse.clone()),
-            )
-            .await?;
+            update_table(aws, name, "changing the encryption key", TABLE_OP, ctx, |b| b.sse_specification(sse.clone()))
+                .await?;
         }
         if has("point_in_time_recovery") {
             set_pitr(aws, name, p.point_in_time_recovery, ctx).await?;
         }
         if has("ttl_attribute") {
-            set_ttl(
-                aws,
-                name,
-                old.ttl_attribute.as_deref(),
-                p.ttl_attribute.as_deref(),
-                ctx,
-            )
-            .await?;
+            set_ttl(aws, name, old.ttl_attribute.as_deref(), p.ttl_attribute.as_deref(), ctx).await?;
         }
         if has("deletion_protection") && p.deletion_protection {
-            update_table(
-                aws,
-                name,
-                "enabling deletion protection",
-                TABLE_OP,
-                ctx,
-                |b| b.deletion_protection_enabled(true),
-            )
+            update_table(aws, name, "enabling deletion protection", TABLE_OP, ctx, |b| {
+                b.deletion_protection_enabled(true)
+            })
             .await?;
         }
         let arn = l.attr("arn").unwrap_or_default();
         tags::sync(&Tagging, aws, arn, &old.tags, &p.tags).await?;
-        load(aws, name, None)
-            .await?
-            .context("the table vanished during its update")
+        load(aws, name, None).await?.context("the table vanished during its update")
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<TableProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<TableProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let Some(t) = describe(aws, &l.id).await? else {
             return Ok(None);
         };
@@ -905,28 +672,18 @@ impl Kind for Table {
                 l.id
             );
         }
-        let backup = if ctx.options.skip_final_backup {
-            None
-        } else {
-            Some(backup(aws, &l.id, ctx).await?)
-        };
+        let backup = if ctx.options.skip_final_backup { None } else { Some(backup(aws, &l.id, ctx).await?) };
         // Refused while the table is being created or updated (an index
         // build can take hours): that ends by itself.
         retry_on(BUSY, "deleting the table", INDEX_BUILD, ctx, || async {
-            aws.dynamodb
-                .delete_table()
-                .table_name(&l.id)
-                .send()
-                .await
-                .aws()
-                .or_absent()
+            aws.dynamodb.delete_table().table_name(&l.id).send().await.aws().or_absent()
         })
         .await?;
         gone().await?;
         Ok(Some(match backup {
-            Some((name, arn)) => format!(
-                "backup {name} kept: {arn} (restore with `aws dynamodb restore-table-from-backup`)"
-            ),
+            Some((name, arn)) => {
+                format!("backup {name} kept: {arn} (restore with `aws dynamodb restore-table-from-backup`)")
+            }
             None => "no backup (--skip-final-backup)".into(),
         }))
     }
@@ -950,37 +707,16 @@ async fn backup(aws: &Aws, table: &str, ctx: &StepContext<'_>) -> Result<(String
     let name = final_backup_name(table, &timestamp());
     ctx.status(&format!("taking backup {name}"));
     let out = retry_on(
-        &[
-            "TableInUseException",
-            "ContinuousBackupsUnavailableException",
-            "LimitExceededException",
-        ],
+        &["TableInUseException", "ContinuousBackupsUnavailableException", "LimitExceededException"],
         "backing up the table",
         TABLE_OP,
         ctx,
-        || async {
-            aws.dynamodb
-                .create_backup()
-                .table_name(table)
-                .backup_name(&name)
-                .send()
-                .await
-                .aws()
-        },
+        || async { aws.dynamodb.create_backup().table_name(table).backup_name(&name).send().await.aws() },
     )
     .await?;
-    let arn = out
-        .backup_details()
-        .map(|b| b.backup_arn().to_string())
-        .context("DynamoDB returned no backup ARN")?;
+    let arn = out.backup_details().map(|b| b.backup_arn().to_string()).context("DynamoDB returned no backup ARN")?;
     wait_for("the backup to be available", TABLE_OP, ctx, || async {
-        let b = aws
-            .dynamodb
-            .describe_backup()
-            .backup_arn(&arn)
-            .send()
-            .await
-            .aws()?;
+        let b = aws.dynamodb.describe_backup().backup_arn(&arn).send().await.aws()?;
         let status = b
             .backup_description()
             .and_then(|d| d.backup_details())
@@ -1007,10 +743,7 @@ fn table_notes(fields: &[FieldChange]) -> Vec<String> {
     let seg = |f: &FieldChange, i: usize| f.path.split('.').nth(i).map(str::to_string);
     let top = |name: &str| fields.iter().find(|f| seg(f, 0).as_deref() == Some(name));
     if let Some(f) = top("stream") {
-        let (a, b) = (
-            f.old.as_ref().and_then(Value::as_str),
-            f.new.as_ref().and_then(Value::as_str),
-        );
+        let (a, b) = (f.old.as_ref().and_then(Value::as_str), f.new.as_ref().and_then(Value::as_str));
         notes.push(match (a, b) {
             (Some(_), Some(_)) => "stream view type change: the stream is disabled, then a new one enabled (new stream ARN); consumers of the old stream stop receiving records".into(),
             (Some(_), None) => "disabling the stream: consumers stop receiving records (the last 24 hours stay readable)".into(),
@@ -1019,10 +752,7 @@ fn table_notes(fields: &[FieldChange]) -> Vec<String> {
     }
     // Index changes, per index name.
     let mut by_index: BTreeMap<String, Vec<&FieldChange>> = BTreeMap::new();
-    for f in fields
-        .iter()
-        .filter(|f| seg(f, 0).as_deref() == Some("indexes"))
-    {
+    for f in fields.iter().filter(|f| seg(f, 0).as_deref() == Some("indexes")) {
         if let Some(n) = seg(f, 1) {
             by_index.entry(n).or_default().push(f);
         }
@@ -1042,9 +772,7 @@ fn table_notes(fields: &[FieldChange]) -> Vec<String> {
         });
     }
     if top("billing_mode").is_some() {
-        notes.push(
-            "billing mode switch: AWS limits how often a table may switch modes in 24 hours".into(),
-        );
+        notes.push("billing mode switch: AWS limits how often a table may switch modes in 24 hours".into());
     }
     if let Some(f) = top("ttl_attribute")
         && f.old.as_ref().is_some_and(|v| !v.is_null())
@@ -1053,10 +781,7 @@ fn table_notes(fields: &[FieldChange]) -> Vec<String> {
         notes.push("TTL attribute change: AWS allows one TTL change per hour; if the enable is refused, apply again an hour later".into());
     }
     if top("kms_key").is_some() {
-        notes.push(
-            "encryption key change: no downtime, the table is re-encrypted in the background"
-                .into(),
-        );
+        notes.push("encryption key change: no downtime, the table is re-encrypted in the background".into());
     }
     notes
 }
@@ -1067,58 +792,24 @@ mod tests {
     use serde_json::json;
 
     fn fc(path: &str, old: Option<Value>, new: Option<Value>) -> FieldChange {
-        FieldChange {
-            path: path.into(),
-            old,
-            new,
-            forces_replacement: false,
-        }
+        FieldChange { path: path.into(), old, new, forces_replacement: false }
     }
 
     #[test]
     fn notes_for_indexes_streams_and_ttl() {
         let n = table_notes(&[
-            fc(
-                "indexes.by_status.partition_key.name",
-                None,
-                Some(json!("status")),
-            ),
+            fc("indexes.by_status.partition_key.name", None, Some(json!("status"))),
             fc("indexes.by_status.projection", None, Some(json!("ALL"))),
             fc("indexes.old_ix.projection", Some(json!("ALL")), None),
-            fc(
-                "indexes.by_day.capacity.read",
-                Some(json!(1)),
-                Some(json!(2)),
-            ),
-            fc(
-                "indexes.by_x.projection",
-                Some(json!("ALL")),
-                Some(json!("KEYS_ONLY")),
-            ),
+            fc("indexes.by_day.capacity.read", Some(json!(1)), Some(json!(2))),
+            fc("indexes.by_x.projection", Some(json!("ALL")), Some(json!("KEYS_ONLY"))),
         ]);
-        assert!(
-            n.iter().any(|s| s.starts_with("index by_status is built")),
-            "{n:?}"
-        );
-        assert!(
-            n.iter().any(|s| s.starts_with("index old_ix is removed")),
-            "{n:?}"
-        );
-        assert!(
-            n.iter()
-                .any(|s| s == "index by_day: capacity change in place"),
-            "{n:?}"
-        );
-        assert!(
-            n.iter().any(|s| s.starts_with("index by_x is rebuilt")),
-            "{n:?}"
-        );
+        assert!(n.iter().any(|s| s.starts_with("index by_status is built")), "{n:?}");
+        assert!(n.iter().any(|s| s.starts_with("index old_ix is removed")), "{n:?}");
+        assert!(n.iter().any(|s| s == "index by_day: capacity change in place"), "{n:?}");
+        assert!(n.iter().any(|s| s.starts_with("index by_x is rebuilt")), "{n:?}");
 
-        let n = table_notes(&[fc(
-            "stream",
-            Some(json!("KEYS_ONLY")),
-            Some(json!("NEW_IMAGE")),
-        )]);
+        let n = table_notes(&[fc("stream", Some(json!("KEYS_ONLY")), Some(json!("NEW_IMAGE")))]);
         assert!(n[0].contains("new stream ARN"), "{n:?}");
         let n = table_notes(&[fc("ttl_attribute", Some(json!("a")), Some(json!("b")))]);
         assert!(n[0].contains("one TTL change per hour"), "{n:?}");
@@ -1137,10 +828,7 @@ mod tests {
 
     #[test]
     fn attribute_definitions_cover_table_and_index_keys_once() {
-        let k = |n: &str, t: &str| Key {
-            name: n.into(),
-            kind: t.into(),
-        };
+        let k = |n: &str, t: &str| Key { name: n.into(), kind: t.into() };
         let ix = IndexProps {
             partition_key: k("status", "S"),
             sort_key: Some(k("pk", "S")),
@@ -1163,10 +851,7 @@ mod tests {
             tags: Tags::new(),
         };
         let defs = attribute_definitions(&p, &p.indexes).unwrap();
-        let names: Vec<(&str, &str)> = defs
-            .iter()
-            .map(|d| (d.attribute_name(), d.attribute_type().as_str()))
-            .collect();
+        let names: Vec<(&str, &str)> = defs.iter().map(|d| (d.attribute_name(), d.attribute_type().as_str())).collect();
         assert_eq!(names, vec![("pk", "S"), ("sk", "N"), ("status", "S")]);
         let mut other = ix.clone();
         other.capacity = Some(Capacity { read: 1, write: 1 });
@@ -1178,10 +863,7 @@ mod tests {
     #[test]
     fn index_changes_are_removals_additions_and_resizes() {
         let ix = |pk: &str, projection: &str, read: i64| IndexProps {
-            partition_key: Key {
-                name: pk.into(),
-                kind: "S".into(),
-            },
+            partition_key: Key { name: pk.into(), kind: "S".into() },
             sort_key: None,
             projection: projection.into(),
             include: None,
@@ -1204,9 +886,6 @@ mod tests {
         let added: Vec<&str> = plan.add.iter().map(|(n, _)| *n).collect();
         assert_eq!(added, vec!["new", "reshaped"]);
         assert_eq!(plan.add[1].1.projection, "KEYS_ONLY");
-        assert_eq!(
-            plan.resize,
-            vec![("resized", Capacity { read: 5, write: 1 })]
-        );
+        assert_eq!(plan.resize, vec![("resized", Capacity { read: 5, write: 1 })]);
     }
 }

@@ -55,10 +55,7 @@ impl Kind for DefaultSecurityGroup {
     type Props = DefaultSecurityGroupProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["vpc_id"],
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["vpc_id"], ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut serde_json::Value) {
@@ -66,87 +63,46 @@ impl Kind for DefaultSecurityGroup {
         sort_set(props, "egress");
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<DefaultSecurityGroupProps>>> {
-        let groups = paginated!(
-            aws.ec2
-                .describe_security_groups()
-                .set_filters(Some(filters(aws, address)))
-        )?;
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DefaultSecurityGroupProps>>> {
+        let groups = paginated!(aws.ec2.describe_security_groups().set_filters(Some(filters(aws, address))))?;
         Ok(owned(
             aws,
             address,
-            groups
-                .into_iter()
-                .filter(|g| g.group_name() == Some("default")),
+            groups.into_iter().filter(|g| g.group_name() == Some("default")),
             |g| tag_map(g.tags()),
-            |g, owner| {
-                Some(Current::new(
-                    owner.address,
-                    g.group_id().unwrap_or_default(),
-                    props_of(&g, owner.tags),
-                ))
-            },
+            |g, owner| Some(Current::new(owner.address, g.group_id().unwrap_or_default(), props_of(&g, owner.tags))),
         ))
     }
 
     /// Adopts the VPC's default group: tags it, then converges its rules.
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<DefaultSecurityGroupProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<DefaultSecurityGroupProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<DefaultSecurityGroupProps>> {
         let vpc = d.props.vpc_id.get()?;
-        let out = retry_on(
-            &["InvalidVpcID.NotFound"],
-            "finding the default security group",
-            VISIBLE,
-            ctx,
-            || async {
-                aws.ec2
-                    .describe_security_groups()
-                    .filters(Filter::builder().name("vpc-id").values(vpc).build())
-                    .filters(
-                        Filter::builder()
-                            .name("group-name")
-                            .values("default")
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .aws()
-            },
-        )
+        let out = retry_on(&["InvalidVpcID.NotFound"], "finding the default security group", VISIBLE, ctx, || async {
+            aws.ec2
+                .describe_security_groups()
+                .filters(Filter::builder().name("vpc-id").values(vpc).build())
+                .filters(Filter::builder().name("group-name").values("default").build())
+                .send()
+                .await
+                .aws()
+        })
         .await?;
         let Some(g) = out.security_groups().first() else {
             bail!("VPC {vpc} has no default security group");
         };
         let id = g.group_id().unwrap_or_default().to_string();
         let live = props_of(g, Tags::new());
-        Tagging
-            .tag(aws, &id, &aws.tags_for(&d.address, &d.props.tags))
+        Tagging.tag(aws, &id, &aws.tags_for(&d.address, &d.props.tags)).await?;
+        security_group::converge_rules(aws, &id, (&d.props.ingress, &d.props.egress), (&live.ingress, &live.egress))
             .await?;
-        security_group::converge_rules(
-            aws,
-            &id,
-            (&d.props.ingress, &d.props.egress),
-            (&live.ingress, &live.egress),
-        )
-        .await?;
         Ok(d.current(id))
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<DefaultSecurityGroupProps>,
-        l: &Current<DefaultSecurityGroupProps>,
-        _changed: &[String],
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<DefaultSecurityGroupProps>, l: &Current<DefaultSecurityGroupProps>,
+        _changed: &[String], _ctx: &StepContext<'_>,
     ) -> Result<Current<DefaultSecurityGroupProps>> {
         security_group::converge_rules(
             aws,
@@ -162,17 +118,12 @@ impl Kind for DefaultSecurityGroup {
     /// A default group cannot be deleted: it is handed back untagged (the
     /// VPC's deletion takes it along).
     async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<DefaultSecurityGroupProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, l: &Current<DefaultSecurityGroupProps>, _ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
         let mut keys: Vec<String> = l.props.tags.keys().cloned().collect();
         keys.extend([STACK_TAG.to_string(), ADDRESS_TAG.to_string()]);
         match Tagging.untag(aws, &l.id, &keys).await {
-            Err(e) if !e.not_found() => {
-                Err(anyhow::anyhow!(e).context("untagging the default security group"))
-            }
+            Err(e) if !e.not_found() => Err(anyhow::anyhow!(e).context("untagging the default security group")),
             _ => Ok(None),
         }
     }

@@ -28,9 +28,7 @@ impl Props for EipProps {
 pub struct Eip;
 
 fn current(address: String, id: &str, ip: Option<&str>, props: EipProps) -> Current<EipProps> {
-    Current::new(address, id, props)
-        .with("allocation_id", id)
-        .with("public_ip", ip)
+    Current::new(address, id, props).with("allocation_id", id).with("public_ip", ip)
 }
 
 #[async_trait]
@@ -38,46 +36,25 @@ impl Kind for Eip {
     type Props = EipProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["domain"],
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["domain"], ..KindInfo::default() }
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<EipProps>>> {
-        let out = aws
-            .ec2
-            .describe_addresses()
-            .set_filters(Some(filters(aws, address)))
-            .send()
-            .await
-            .aws()?;
+        let out = aws.ec2.describe_addresses().set_filters(Some(filters(aws, address))).send().await.aws()?;
         Ok(owned(
             aws,
             address,
             out.addresses().iter(),
             |a| tag_map(a.tags()),
             |a, owner| {
-                let props = EipProps {
-                    domain: a.domain().map(|d| d.as_str()).unwrap_or("vpc").to_string(),
-                    tags: owner.tags,
-                };
-                Some(current(
-                    owner.address,
-                    a.allocation_id()?,
-                    a.public_ip(),
-                    props,
-                ))
+                let props =
+                    EipProps { domain: a.domain().map(|d| d.as_str()).unwrap_or("vpc").to_string(), tags: owner.tags };
+                Some(current(owner.address, a.allocation_id()?, a.public_ip(), props))
             },
         ))
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<EipProps>,
-        _ctx: &StepContext<'_>,
-    ) -> Result<Current<EipProps>> {
+    async fn create(&self, aws: &Aws, d: &Desired<EipProps>, _ctx: &StepContext<'_>) -> Result<Current<EipProps>> {
         let t = aws.tags_for(&d.address, &d.props.tags);
         let (id, ip) = create_once(
             &d.address,
@@ -90,10 +67,7 @@ impl Kind for Eip {
                     .send()
                     .await
                     .aws()?;
-                Ok((
-                    out.allocation_id().unwrap_or_default().to_string(),
-                    out.public_ip().map(str::to_string),
-                ))
+                Ok((out.allocation_id().unwrap_or_default().to_string(), out.public_ip().map(str::to_string)))
             },
             || async {
                 Ok(self.find(aws, Some(&d.address)).await?.pop().map(|l| {
@@ -103,47 +77,20 @@ impl Kind for Eip {
             },
         )
         .await?;
-        Ok(current(
-            d.address.clone(),
-            &id,
-            ip.as_deref(),
-            d.props.clone(),
-        ))
+        Ok(current(d.address.clone(), &id, ip.as_deref(), d.props.clone()))
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<EipProps>,
-        l: &Current<EipProps>,
-        _changed: &[String],
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<EipProps>, l: &Current<EipProps>, _changed: &[String], _ctx: &StepContext<'_>,
     ) -> Result<Current<EipProps>> {
         tags::sync(&Tagging, aws, &l.id, &l.props.tags, &d.props.tags).await?;
         Ok(l.clone().with_props(d.props.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<EipProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
-        retry_on(
-            &["InvalidIPAddress.InUse", "AuthFailure"],
-            "releasing the Elastic IP",
-            DRAIN,
-            ctx,
-            || async {
-                aws.ec2
-                    .release_address()
-                    .allocation_id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
-        )
+    async fn delete(&self, aws: &Aws, l: &Current<EipProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
+        retry_on(&["InvalidIPAddress.InUse", "AuthFailure"], "releasing the Elastic IP", DRAIN, ctx, || async {
+            aws.ec2.release_address().allocation_id(&l.id).send().await.aws().or_absent()
+        })
         .await?;
         Ok(None)
     }

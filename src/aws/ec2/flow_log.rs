@@ -46,26 +46,16 @@ impl Kind for FlowLog {
     fn info(&self) -> KindInfo {
         KindInfo {
             // A flow log cannot be changed, only replaced.
-            replace_fields: &[
-                "vpc_id",
-                "traffic_type",
-                "log_group_name",
-                "role_arn",
-                "max_aggregation_interval",
-            ],
+            replace_fields: &["vpc_id", "traffic_type", "log_group_name", "role_arn", "max_aggregation_interval"],
             create_before_destroy: true,
             ..KindInfo::default()
         }
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<FlowLogProps>>> {
-        let logs = paginated!(
-            aws.ec2
-                .describe_flow_logs()
-                .set_filter(Some(filters(aws, address)))
-        )
-        .or_absent()?
-        .unwrap_or_default();
+        let logs = paginated!(aws.ec2.describe_flow_logs().set_filter(Some(filters(aws, address))))
+            .or_absent()?
+            .unwrap_or_default();
         Ok(owned(
             aws,
             address,
@@ -74,11 +64,7 @@ impl Kind for FlowLog {
             |f, owner| {
                 let props = FlowLogProps {
                     vpc_id: f.resource_id().unwrap_or_default().into(),
-                    traffic_type: f
-                        .traffic_type()
-                        .map(|t| t.as_str())
-                        .unwrap_or("ALL")
-                        .to_string(),
+                    traffic_type: f.traffic_type().map(|t| t.as_str()).unwrap_or("ALL").to_string(),
                     log_group_name: f.log_group_name().unwrap_or_default().into(),
                     role_arn: f.deliver_logs_permission_arn().unwrap_or_default().into(),
                     max_aggregation_interval: f.max_aggregation_interval().unwrap_or(600),
@@ -90,10 +76,7 @@ impl Kind for FlowLog {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<FlowLogProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<FlowLogProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<FlowLogProps>> {
         let p = &d.props;
         let (vpc, group, role) = (p.vpc_id.get()?, p.log_group_name.get()?, p.role_arn.get()?);
@@ -124,11 +107,7 @@ impl Kind for FlowLog {
         )
         .await?;
         if let Some(u) = out.unsuccessful().first().and_then(|u| u.error()) {
-            bail!(
-                "creating the flow log: {}: {}",
-                u.code().unwrap_or_default(),
-                u.message().unwrap_or_default()
-            );
+            bail!("creating the flow log: {}: {}", u.code().unwrap_or_default(), u.message().unwrap_or_default());
         }
         match out.flow_log_ids().first() {
             Some(id) => Ok(d.current(id.clone())),
@@ -137,43 +116,19 @@ impl Kind for FlowLog {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<FlowLogProps>,
-        l: &Current<FlowLogProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<FlowLogProps>, l: &Current<FlowLogProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<FlowLogProps>> {
         tags::sync(&Tagging, aws, &l.id, &l.props.tags, &d.props.tags).await?;
         Ok(l.clone().with_props(d.props.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<FlowLogProps>,
-        _ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
-        let out = aws
-            .ec2
-            .delete_flow_logs()
-            .flow_log_ids(&l.id)
-            .send()
-            .await
-            .aws()
-            .or_absent()?;
-        if let Some(u) = out
-            .as_ref()
-            .and_then(|o| o.unsuccessful().first())
-            .and_then(|u| u.error())
+    async fn delete(&self, aws: &Aws, l: &Current<FlowLogProps>, _ctx: &StepContext<'_>) -> Result<Option<String>> {
+        let out = aws.ec2.delete_flow_logs().flow_log_ids(&l.id).send().await.aws().or_absent()?;
+        if let Some(u) = out.as_ref().and_then(|o| o.unsuccessful().first()).and_then(|u| u.error())
             && !u.code().unwrap_or_default().contains("NotFound")
         {
-            bail!(
-                "deleting flow log {}: {}: {}",
-                l.id,
-                u.code().unwrap_or_default(),
-                u.message().unwrap_or_default()
-            );
+            bail!("deleting flow log {}: {}: {}", l.id, u.code().unwrap_or_default(), u.message().unwrap_or_default());
         }
         Ok(None)
     }

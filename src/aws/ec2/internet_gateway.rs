@@ -35,15 +35,7 @@ async fn attach(aws: &Aws, id: &str, vpc: &str) -> Result<()> {
         VISIBLE,
         &StepContext::quiet(),
         || async {
-            match aws
-                .ec2
-                .attach_internet_gateway()
-                .internet_gateway_id(id)
-                .vpc_id(vpc)
-                .send()
-                .await
-                .aws()
-            {
+            match aws.ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.aws() {
                 // A retry after a lost answer.
                 Err(e) if e.is("Resource.AlreadyAssociated") => Ok(()),
                 other => other.map(|_| ()),
@@ -54,26 +46,12 @@ async fn attach(aws: &Aws, id: &str, vpc: &str) -> Result<()> {
 }
 
 async fn detach(aws: &Aws, id: &str, vpc: &str, rep: &dyn StepReporter) -> Result<()> {
-    retry_on(
-        &["DependencyViolation"],
-        "detaching the internet gateway",
-        DRAIN,
-        rep,
-        || async {
-            match aws
-                .ec2
-                .detach_internet_gateway()
-                .internet_gateway_id(id)
-                .vpc_id(vpc)
-                .send()
-                .await
-                .aws()
-            {
-                Err(e) if e.not_found() || e.is("Gateway.NotAttached") => Ok(()),
-                other => other.map(|_| ()),
-            }
-        },
-    )
+    retry_on(&["DependencyViolation"], "detaching the internet gateway", DRAIN, rep, || async {
+        match aws.ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.aws() {
+            Err(e) if e.not_found() || e.is("Gateway.NotAttached") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    })
     .await
 }
 
@@ -81,16 +59,8 @@ async fn detach(aws: &Aws, id: &str, vpc: &str, rep: &dyn StepReporter) -> Resul
 impl Kind for InternetGateway {
     type Props = InternetGatewayProps;
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<InternetGatewayProps>>> {
-        let igws = paginated!(
-            aws.ec2
-                .describe_internet_gateways()
-                .set_filters(Some(filters(aws, address)))
-        )?;
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<InternetGatewayProps>>> {
+        let igws = paginated!(aws.ec2.describe_internet_gateways().set_filters(Some(filters(aws, address))))?;
         Ok(owned(
             aws,
             address,
@@ -98,27 +68,16 @@ impl Kind for InternetGateway {
             |g| tag_map(g.tags()),
             |g, owner| {
                 let props = InternetGatewayProps {
-                    vpc_id: g
-                        .attachments()
-                        .first()
-                        .and_then(|a| a.vpc_id())
-                        .map(Ref::from),
+                    vpc_id: g.attachments().first().and_then(|a| a.vpc_id()).map(Ref::from),
                     tags: owner.tags,
                 };
-                Some(Current::new(
-                    owner.address,
-                    g.internet_gateway_id().unwrap_or_default(),
-                    props,
-                ))
+                Some(Current::new(owner.address, g.internet_gateway_id().unwrap_or_default(), props))
             },
         ))
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<InternetGatewayProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<InternetGatewayProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<InternetGatewayProps>> {
         let t = aws.tags_for(&d.address, &d.props.tags);
         let id = create_once(
@@ -131,11 +90,7 @@ impl Kind for InternetGateway {
                     .send()
                     .await
                     .aws()?;
-                Ok(out
-                    .internet_gateway()
-                    .and_then(|g| g.internet_gateway_id())
-                    .unwrap_or_default()
-                    .to_string())
+                Ok(out.internet_gateway().and_then(|g| g.internet_gateway_id()).unwrap_or_default().to_string())
             },
             || async { Ok(self.find(aws, Some(&d.address)).await?.pop().map(|l| l.id)) },
         )
@@ -147,11 +102,7 @@ impl Kind for InternetGateway {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<InternetGatewayProps>,
-        l: &Current<InternetGatewayProps>,
-        changed: &[String],
+        &self, aws: &Aws, d: &Desired<InternetGatewayProps>, l: &Current<InternetGatewayProps>, changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<InternetGatewayProps>> {
         if changed.iter().any(|c| c == "vpc_id") {
@@ -167,29 +118,14 @@ impl Kind for InternetGateway {
     }
 
     async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<InternetGatewayProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, l: &Current<InternetGatewayProps>, ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
         if let Some(v) = &l.props.vpc_id {
             detach(aws, &l.id, v.get()?, ctx).await?;
         }
-        retry_on(
-            &["DependencyViolation"],
-            "deleting the internet gateway",
-            DRAIN,
-            ctx,
-            || async {
-                aws.ec2
-                    .delete_internet_gateway()
-                    .internet_gateway_id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
-        )
+        retry_on(&["DependencyViolation"], "deleting the internet gateway", DRAIN, ctx, || async {
+            aws.ec2.delete_internet_gateway().internet_gateway_id(&l.id).send().await.aws().or_absent()
+        })
         .await?;
         Ok(None)
     }

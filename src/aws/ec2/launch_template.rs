@@ -16,11 +16,10 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    Filter, ImageState, InstanceType, LaunchTemplateBlockDeviceMappingRequest,
-    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateHttpTokensState,
-    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
-    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
-    ResponseLaunchTemplateData, VolumeType,
+    Filter, ImageState, InstanceType, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData,
+    ResourceType, ResponseLaunchTemplateData, VolumeType,
 };
 use base64::Engine;
 use serde::de::{DeserializeOwned, Error as _};
@@ -98,9 +97,7 @@ fn placeholder<S: Serializer>(s: S, v: &impl Serialize) -> Result<S::Ok, S::Erro
 
 /// What `{"$image": ..}` holds, if `v` is one.
 fn placeholder_of(v: &Value) -> Option<&Value> {
-    v.as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.get(IMAGE_KEY))
+    v.as_object().filter(|o| o.len() == 1).and_then(|o| o.get(IMAGE_KEY))
 }
 
 impl Serialize for ImageId {
@@ -138,9 +135,7 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for OfImage<T> {
         if placeholder_of(&v).is_some() {
             return Ok(OfImage::Image);
         }
-        T::deserialize(v)
-            .map(OfImage::Value)
-            .map_err(D::Error::custom)
+        T::deserialize(v).map(OfImage::Value).map_err(D::Error::custom)
     }
 }
 
@@ -250,9 +245,7 @@ impl<U> LaunchData<U> {
 impl TemplateData {
     /// The group's view of this data.
     pub fn view(&self) -> Instances {
-        self.with_user(UserDataDigest {
-            user_data_sha256: sha256_hex(&self.user.user_data),
-        })
+        self.with_user(UserDataDigest { user_data_sha256: sha256_hex(&self.user.user_data) })
     }
 
     fn from_response(d: &ResponseLaunchTemplateData) -> TemplateData {
@@ -261,11 +254,7 @@ impl TemplateData {
             .and_then(|u| base64::engine::general_purpose::STANDARD.decode(u).ok())
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        let mut sgs: Vec<Ref> = d
-            .security_group_ids()
-            .iter()
-            .map(|g| Ref::from(g.as_str()))
-            .collect();
+        let mut sgs: Vec<Ref> = d.security_group_ids().iter().map(|g| Ref::from(g.as_str())).collect();
         sgs.sort();
         let md = d.metadata_options();
         let bdm = d.block_device_mappings().first();
@@ -278,39 +267,23 @@ impl TemplateData {
             .unwrap_or_default();
         TemplateData {
             image_id: ImageId::Id(d.image_id().unwrap_or_default().into()),
-            instance_type: d
-                .instance_type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
+            instance_type: d.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
             user: UserData { user_data },
             security_group_ids: sgs,
             metadata_options: Metadata {
-                http_endpoint: md
-                    .and_then(|m| m.http_endpoint())
-                    .map(|e| e.as_str().to_string())
-                    .unwrap_or_default(),
-                http_tokens: md
-                    .and_then(|m| m.http_tokens())
-                    .map(|e| e.as_str().to_string())
-                    .unwrap_or_default(),
+                http_endpoint: md.and_then(|m| m.http_endpoint()).map(|e| e.as_str().to_string()).unwrap_or_default(),
+                http_tokens: md.and_then(|m| m.http_tokens()).map(|e| e.as_str().to_string()).unwrap_or_default(),
                 http_put_response_hop_limit: md
                     .and_then(|m| m.http_put_response_hop_limit())
                     .map(i64::from)
                     .unwrap_or(0),
             },
             root_volume: RootVolume {
-                device_name: OfImage::Value(
-                    bdm.and_then(|b| b.device_name()).unwrap_or_default().into(),
-                ),
+                device_name: OfImage::Value(bdm.and_then(|b| b.device_name()).unwrap_or_default().into()),
                 encrypted: ebs.and_then(|e| e.encrypted()).unwrap_or(false),
                 delete_on_termination: ebs.and_then(|e| e.delete_on_termination()).unwrap_or(false),
-                volume_type: ebs
-                    .and_then(|e| e.volume_type())
-                    .map(|v| v.as_str().to_string())
-                    .unwrap_or_default(),
-                volume_size: ebs
-                    .and_then(|e| e.volume_size())
-                    .map(|s| OfImage::Value(i64::from(s))),
+                volume_type: ebs.and_then(|e| e.volume_type()).map(|v| v.as_str().to_string()).unwrap_or_default(),
+                volume_size: ebs.and_then(|e| e.volume_size()).map(|s| OfImage::Value(i64::from(s))),
             },
             instance_tags,
         }
@@ -322,10 +295,7 @@ impl TemplateData {
         let mut itags = self.instance_tags.clone();
         itags.insert(STACK_TAG.into(), aws.stack.clone());
         let spec = |rt: ResourceType| {
-            LaunchTemplateTagSpecificationRequest::builder()
-                .resource_type(rt)
-                .set_tags(Some(tag_list(&itags)))
-                .build()
+            LaunchTemplateTagSpecificationRequest::builder().resource_type(rt).set_tags(Some(tag_list(&itags))).build()
         };
         let rv = &self.root_volume;
         let size = rv.volume_size.as_ref().map(OfImage::get).transpose()?;
@@ -338,12 +308,8 @@ impl TemplateData {
                     .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::from(
                         self.metadata_options.http_endpoint.as_str(),
                     ))
-                    .http_tokens(LaunchTemplateHttpTokensState::from(
-                        self.metadata_options.http_tokens.as_str(),
-                    ))
-                    .http_put_response_hop_limit(
-                        self.metadata_options.http_put_response_hop_limit as i32,
-                    )
+                    .http_tokens(LaunchTemplateHttpTokensState::from(self.metadata_options.http_tokens.as_str()))
+                    .http_put_response_hop_limit(self.metadata_options.http_put_response_hop_limit as i32)
                     .build(),
             )
             .block_device_mappings(
@@ -386,10 +352,7 @@ pub async fn read_version(aws: &Aws, id: &str, version: &str) -> Result<Option<T
         .or_absent()
         .with_context(|| format!("reading version {version} of launch template {id}"))?;
     Ok(out.and_then(|o| {
-        o.launch_template_versions()
-            .first()
-            .and_then(|v| v.launch_template_data())
-            .map(TemplateData::from_response)
+        o.launch_template_versions().first().and_then(|v| v.launch_template_data()).map(TemplateData::from_response)
     }))
 }
 
@@ -397,27 +360,14 @@ pub struct LaunchTemplate;
 
 /// A template with its name and version numbers as attributes.
 fn current(
-    address: String,
-    id: &str,
-    props: LaunchTemplateProps,
-    default: i64,
-    latest: i64,
+    address: String, id: &str, props: LaunchTemplateProps, default: i64, latest: i64,
 ) -> Current<LaunchTemplateProps> {
     let name = props.name.clone();
-    versions(
-        Current::new(address, id, props).with("name", name),
-        default,
-        latest,
-    )
+    versions(Current::new(address, id, props).with("name", name), default, latest)
 }
 
-fn versions(
-    c: Current<LaunchTemplateProps>,
-    default: i64,
-    latest: i64,
-) -> Current<LaunchTemplateProps> {
-    c.with("version", default.to_string())
-        .with("latest_version", latest.to_string())
+fn versions(c: Current<LaunchTemplateProps>, default: i64, latest: i64) -> Current<LaunchTemplateProps> {
+    c.with("version", default.to_string()).with("latest_version", latest.to_string())
 }
 
 /// A pinned root volume smaller than the image's root snapshot.
@@ -439,10 +389,7 @@ impl Kind for LaunchTemplate {
     type Props = LaunchTemplateProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["name"],
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["name"], ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -453,20 +400,11 @@ impl Kind for LaunchTemplate {
     /// run, shared with the groups' `instances`, so both see the same
     /// image); checks a pinned root volume size against the image's.
     async fn prepare(&self, aws: &Aws, desired: &mut [&mut Resource]) -> Result<()> {
-        prepare_images(
-            aws,
-            desired,
-            |p: &mut LaunchTemplateProps| Some(&mut p.data),
-            check_root_size,
-        )
-        .await
+        prepare_images(aws, desired, |p: &mut LaunchTemplateProps| Some(&mut p.data), check_root_size).await
     }
 
     fn notes(&self, change: &Change) -> Vec<String> {
-        let new_version = change
-            .fields
-            .iter()
-            .any(|f| !f.path.starts_with("tags") && !f.forces_replacement);
+        let new_version = change.fields.iter().any(|f| !f.path.starts_with("tags") && !f.forces_replacement);
         if change.action == Action::Update && new_version {
             let next = change
                 .live
@@ -476,23 +414,13 @@ impl Kind for LaunchTemplate {
                 .and_then(|v| v.parse::<i64>().ok())
                 .map(|v| format!("version {}", v + 1))
                 .unwrap_or_else(|| "a new version".into());
-            return vec![format!(
-                "creates {next} of the launch template and makes it the default"
-            )];
+            return vec![format!("creates {next} of the launch template and makes it the default")];
         }
         Vec::new()
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<LaunchTemplateProps>>> {
-        let lts = paginated!(
-            aws.ec2
-                .describe_launch_templates()
-                .set_filters(Some(filters(aws, address)))
-        )?;
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<LaunchTemplateProps>>> {
+        let lts = paginated!(aws.ec2.describe_launch_templates().set_filters(Some(filters(aws, address))))?;
         owned_then(
             aws,
             address,
@@ -521,10 +449,7 @@ impl Kind for LaunchTemplate {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<LaunchTemplateProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<LaunchTemplateProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<LaunchTemplateProps>> {
         let p = &d.props;
         let t = aws.tags_for(&d.address, &p.tags);
@@ -559,13 +484,10 @@ impl Kind for LaunchTemplate {
                 };
             }
             Err(e) => {
-                return Err(anyhow!(e))
-                    .with_context(|| format!("creating launch template {}", p.name));
+                return Err(anyhow!(e)).with_context(|| format!("creating launch template {}", p.name));
             }
         };
-        let lt = out
-            .launch_template()
-            .ok_or_else(|| anyhow!("AWS returned no launch template"))?;
+        let lt = out.launch_template().ok_or_else(|| anyhow!("AWS returned no launch template"))?;
         Ok(current(
             d.address.clone(),
             lt.launch_template_id().unwrap_or_default(),
@@ -576,11 +498,7 @@ impl Kind for LaunchTemplate {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<LaunchTemplateProps>,
-        l: &Current<LaunchTemplateProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<LaunchTemplateProps>, l: &Current<LaunchTemplateProps>, _changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<LaunchTemplateProps>> {
         let p = &d.props;
@@ -615,11 +533,7 @@ impl Kind for LaunchTemplate {
                 .await
                 .aws()
                 .context("making the new version the default")?;
-            let latest = m
-                .launch_template()
-                .and_then(|t| t.latest_version_number())
-                .unwrap_or(v)
-                .max(v);
+            let latest = m.launch_template().and_then(|t| t.latest_version_number()).unwrap_or(v).max(v);
             out = versions(out.with("name", &p.name), v, latest);
         }
         tags::sync(&Tagging, aws, &l.id, &l.props.tags, &p.tags).await?;
@@ -627,10 +541,7 @@ impl Kind for LaunchTemplate {
     }
 
     async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<LaunchTemplateProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, l: &Current<LaunchTemplateProps>, _ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
         aws.ec2
             .delete_launch_template()
@@ -663,20 +574,13 @@ const IMAGES: &str = "ec2.images";
 /// distinct image is looked up once per run, whichever kind asks first;
 /// `check` may refuse a resource given its image.
 pub async fn prepare_images<P: Props, U: Serialize + DeserializeOwned>(
-    aws: &Aws,
-    desired: &mut [&mut Resource],
-    data: impl Fn(&mut P) -> Option<&mut LaunchData<U>>,
+    aws: &Aws, desired: &mut [&mut Resource], data: impl Fn(&mut P) -> Option<&mut LaunchData<U>>,
     check: impl Fn(&str, &P, &Found) -> Result<()>,
 ) -> Result<()> {
     let mut holders = Vec::new();
     for r in desired.iter_mut().filter(|r| r.kind == P::KIND) {
-        let mut p: P = serde_json::from_value(r.props.clone()).with_context(|| {
-            format!(
-                "internal error: the properties of {} do not fit {}",
-                r.address,
-                P::KIND
-            )
-        })?;
+        let mut p: P = serde_json::from_value(r.props.clone())
+            .with_context(|| format!("internal error: the properties of {} do not fit {}", r.address, P::KIND))?;
         if let Some(img) = data(&mut p).and_then(|d| d.lookup().cloned()) {
             holders.push((r, p, img));
         }
@@ -684,21 +588,14 @@ pub async fn prepare_images<P: Props, U: Serialize + DeserializeOwned>(
     if holders.is_empty() {
         return Ok(());
     }
-    let images = find_images(
-        aws,
-        holders.iter().map(|(r, _, img)| (img, r.address.as_str())),
-    )
-    .await?;
+    let images = find_images(aws, holders.iter().map(|(r, _, img)| (img, r.address.as_str()))).await?;
     for (r, mut p, img) in holders {
-        let found = images
-            .get(&img)
-            .ok_or_else(|| anyhow!("internal error: unresolved image {img:?}"))?;
+        let found = images.get(&img).ok_or_else(|| anyhow!("internal error: unresolved image {img:?}"))?;
         check(&r.address, &p, found)?;
         if let Some(d) = data(&mut p) {
             d.fill(found);
         }
-        r.props = serde_json::to_value(&p)
-            .with_context(|| format!("internal error: props of {}", r.address))?;
+        r.props = serde_json::to_value(&p).with_context(|| format!("internal error: props of {}", r.address))?;
     }
     Ok(())
 }
@@ -706,14 +603,9 @@ pub async fn prepare_images<P: Props, U: Serialize + DeserializeOwned>(
 /// The images `wanted` names (each with the first address that names it,
 /// for errors): those not found yet in this run are looked up, concurrently.
 async fn find_images<'a>(
-    aws: &Aws,
-    wanted: impl Iterator<Item = (&'a Image, &'a str)>,
+    aws: &Aws, wanted: impl Iterator<Item = (&'a Image, &'a str)>,
 ) -> Result<HashMap<Image, Found>> {
-    let memo = aws
-        .cached(IMAGES, || async {
-            Ok(Mutex::new(HashMap::<Image, Found>::new()))
-        })
-        .await?;
+    let memo = aws.cached(IMAGES, || async { Ok(Mutex::new(HashMap::<Image, Found>::new())) }).await?;
     let mut todo: BTreeMap<&Image, &str> = BTreeMap::new();
     {
         let known = memo.lock().expect("image cache lock");
@@ -724,9 +616,7 @@ async fn find_images<'a>(
         }
     }
     let found = futures::future::try_join_all(todo.into_iter().map(|(img, addr)| async move {
-        let f = resolve_image(aws, img)
-            .await
-            .with_context(|| format!("{addr}: finding its image"))?;
+        let f = resolve_image(aws, img).await.with_context(|| format!("{addr}: finding its image"))?;
         Ok::<_, anyhow::Error>((img.clone(), f))
     }))
     .await?;
@@ -747,11 +637,7 @@ async fn resolve_image(aws: &Aws, image: &Image) -> Result<Found> {
             .find(|b| b.device_name() == Some(root.as_str()))
             .and_then(|b| b.ebs())
             .and_then(|e| e.volume_size());
-        Found {
-            id: i.image_id().unwrap_or_default().to_string(),
-            root_device_name: root,
-            root_size,
-        }
+        Found { id: i.image_id().unwrap_or_default().to_string(), root_device_name: root, root_size }
     };
     let (name, owners) = match image {
         Image::Id { id } => {
@@ -767,9 +653,7 @@ async fn resolve_image(aws: &Aws, image: &Image) -> Result<Found> {
             if img.state() != Some(&ImageState::Available) {
                 bail!(
                     "image {id} is {}, not available",
-                    img.state()
-                        .map(|s| s.as_str())
-                        .unwrap_or("in an unknown state")
+                    img.state().map(|s| s.as_str()).unwrap_or("in an unknown state")
                 );
             }
             return Ok(to_found(img));
@@ -817,9 +701,7 @@ mod tests {
         TemplateData {
             image_id: ImageId::Find(image),
             instance_type: "t3.micro".into(),
-            user: UserData {
-                user_data: String::new(),
-            },
+            user: UserData { user_data: String::new() },
             security_group_ids: vec![Ref::to("network.sg.web", "id")],
             metadata_options: Metadata {
                 http_endpoint: "enabled".into(),
@@ -839,26 +721,17 @@ mod tests {
 
     #[test]
     fn replaces_lookups_everywhere() {
-        let l = Image::Id {
-            id: "ami-12345678".into(),
-        };
+        let l = Image::Id { id: "ami-12345678".into() };
         let mut data = unprepared(l.clone());
         let mut instances = data.view();
         let v = json!({ "lt": data, "instances": instances });
         assert_eq!(placeholders(&v), 6);
-        assert_eq!(
-            v["lt"]["image_id"],
-            json!({ IMAGE_KEY: {"id": "ami-12345678"} })
-        );
+        assert_eq!(v["lt"]["image_id"], json!({ IMAGE_KEY: {"id": "ami-12345678"} }));
         // Unprepared props read back as they were written.
         let back: TemplateData = serde_json::from_value(v["lt"].clone()).unwrap();
         assert_eq!(back, data);
         assert_eq!(data.lookup(), Some(&l));
-        let img = Found {
-            id: "ami-12345678".into(),
-            root_device_name: "/dev/sda1".into(),
-            root_size: Some(8),
-        };
+        let img = Found { id: "ami-12345678".into(), root_device_name: "/dev/sda1".into(), root_size: Some(8) };
         data.fill(&img);
         instances.fill(&img);
         let v = json!({ "lt": data, "instances": instances });
@@ -870,10 +743,7 @@ mod tests {
         assert_eq!(data.lookup(), None);
         // An image without a root snapshot size: the key goes.
         let mut data = unprepared(l);
-        data.fill(&Found {
-            root_size: None,
-            ..img
-        });
+        data.fill(&Found { root_size: None, ..img });
         let v = json!(data);
         assert_eq!(
             v["root_volume"],
@@ -888,21 +758,10 @@ mod tests {
 
     #[test]
     fn a_pinned_root_volume_below_the_image_is_refused() {
-        let mut data = unprepared(Image::Lookup {
-            name: "amzn2-*".into(),
-            owners: vec!["amazon".into()],
-        });
+        let mut data = unprepared(Image::Lookup { name: "amzn2-*".into(), owners: vec!["amazon".into()] });
         data.root_volume.volume_size = Some(OfImage::Value(4));
-        let p = LaunchTemplateProps {
-            name: "webapp-web".into(),
-            data,
-            tags: Tags::new(),
-        };
-        let img = Found {
-            id: "ami-1".into(),
-            root_device_name: "/dev/xvda".into(),
-            root_size: Some(8),
-        };
+        let p = LaunchTemplateProps { name: "webapp-web".into(), data, tags: Tags::new() };
+        let img = Found { id: "ami-1".into(), root_device_name: "/dev/xvda".into(), root_size: Some(8) };
         let e = check_root_size("compute.lt.web", &p, &img).unwrap_err();
         assert!(e.to_string().contains("use at least 8"), "{e}");
         let mut p = p;
@@ -915,9 +774,7 @@ mod tests {
         let data = TemplateData {
             image_id: ImageId::Id("ami-12345678".into()),
             instance_type: "t3.micro".into(),
-            user: UserData {
-                user_data: "#!/bin/sh\necho hi\n".into(),
-            },
+            user: UserData { user_data: "#!/bin/sh\necho hi\n".into() },
             security_group_ids: vec!["sg-1".into()],
             metadata_options: Metadata {
                 http_endpoint: "enabled".into(),
@@ -963,18 +820,8 @@ mod tests {
             .tag_specifications(
                 aws_sdk_ec2::types::LaunchTemplateTagSpecification::builder()
                     .resource_type(ResourceType::Instance)
-                    .tags(
-                        aws_sdk_ec2::types::Tag::builder()
-                            .key("Name")
-                            .value("webapp-web")
-                            .build(),
-                    )
-                    .tags(
-                        aws_sdk_ec2::types::Tag::builder()
-                            .key("infra:stack")
-                            .value("webapp")
-                            .build(),
-                    )
+                    .tags(aws_sdk_ec2::types::Tag::builder().key("Name").value("webapp-web").build())
+                    .tags(aws_sdk_ec2::types::Tag::builder().key("infra:stack").value("webapp").build())
                     .build(),
             )
             .build();

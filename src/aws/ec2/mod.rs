@@ -56,48 +56,26 @@ pub const VISIBLE: Duration = Duration::from_secs(120);
 
 /// The describe filter for this stack's resources (at `address`, when given).
 pub fn filters(aws: &Aws, address: Option<&str>) -> Vec<Filter> {
-    let mut f = vec![
-        Filter::builder()
-            .name(format!("tag:{}", super::STACK_TAG))
-            .values(&aws.stack)
-            .build(),
-    ];
+    let mut f = vec![Filter::builder().name(format!("tag:{}", super::STACK_TAG)).values(&aws.stack).build()];
     if let Some(a) = address {
-        f.push(
-            Filter::builder()
-                .name(format!("tag:{}", super::ADDRESS_TAG))
-                .values(a)
-                .build(),
-        );
+        f.push(Filter::builder().name(format!("tag:{}", super::ADDRESS_TAG)).values(a).build());
     }
     f
 }
 
 /// EC2 tags as a map.
 pub fn tag_map(t: &[Tag]) -> Tags {
-    t.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+    t.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
 }
 
 /// A map as EC2 tags.
 pub fn tag_list(t: &Tags) -> Vec<Tag> {
-    t.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
+    t.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
 /// Tags applied in the create call itself (a resource is never untagged).
 pub fn tag_spec(rt: ResourceType, t: &Tags) -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(rt)
-        .set_tags(Some(tag_list(t)))
-        .build()
+    TagSpecification::builder().resource_type(rt).set_tags(Some(tag_list(t))).build()
 }
 
 pub fn boolean(b: bool) -> AttributeBooleanValue {
@@ -124,23 +102,14 @@ pub struct Tagging;
 #[async_trait]
 impl TagApi for Tagging {
     async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError> {
-        aws.ec2
-            .create_tags()
-            .resources(id)
-            .set_tags(Some(tag_list(tags)))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.ec2.create_tags().resources(id).set_tags(Some(tag_list(tags))).send().await.aws().map(|_| ())
     }
 
     async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
         aws.ec2
             .delete_tags()
             .resources(id)
-            .set_tags(Some(
-                keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
-            ))
+            .set_tags(Some(keys.iter().map(|k| Tag::builder().key(k).build()).collect()))
             .send()
             .await
             .aws()

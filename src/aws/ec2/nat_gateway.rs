@@ -45,8 +45,7 @@ async fn describe(aws: &Aws, address: Option<&str>, id: Option<&str>) -> Result<
 
 async fn state(aws: &Aws, id: &str) -> Result<Option<(State, Option<String>)>> {
     let n = describe(aws, None, Some(id)).await?;
-    Ok(n.first()
-        .and_then(|n| Some((n.state()?.clone(), n.failure_message().map(str::to_string)))))
+    Ok(n.first().and_then(|n| Some((n.state()?.clone(), n.failure_message().map(str::to_string)))))
 }
 
 #[async_trait]
@@ -54,24 +53,14 @@ impl Kind for NatGateway {
     type Props = NatGatewayProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["subnet_id", "allocation_id"],
-            weight: 30,
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["subnet_id", "allocation_id"], weight: 30, ..KindInfo::default() }
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<NatGatewayProps>>> {
-        let gateways = describe(aws, address, None).await?.into_iter().filter(|n| {
-            !matches!(
-                n.state(),
-                Some(State::Deleted | State::Deleting | State::Failed)
-            )
-        });
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<NatGatewayProps>>> {
+        let gateways = describe(aws, address, None)
+            .await?
+            .into_iter()
+            .filter(|n| !matches!(n.state(), Some(State::Deleted | State::Deleting | State::Failed)));
         Ok(owned(
             aws,
             address,
@@ -88,20 +77,13 @@ impl Kind for NatGateway {
                         .into(),
                     tags: owner.tags,
                 };
-                Some(Current::new(
-                    owner.address,
-                    n.nat_gateway_id().unwrap_or_default(),
-                    props,
-                ))
+                Some(Current::new(owner.address, n.nat_gateway_id().unwrap_or_default(), props))
             },
         ))
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<NatGatewayProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<NatGatewayProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<NatGatewayProps>> {
         let p = &d.props;
         let (subnet, allocation) = (p.subnet_id.get()?, p.allocation_id.get()?);
@@ -110,11 +92,7 @@ impl Kind for NatGateway {
         // input, so a replacement (another allocation) is a new request.
         let token = client_token(aws, &d.address, &[subnet, allocation]);
         let out = retry_on(
-            &[
-                "InvalidSubnetID.NotFound",
-                "InvalidAllocationID.NotFound",
-                "Gateway.NotAttached",
-            ],
+            &["InvalidSubnetID.NotFound", "InvalidAllocationID.NotFound", "Gateway.NotAttached"],
             "creating the NAT gateway",
             VISIBLE,
             ctx,
@@ -131,55 +109,30 @@ impl Kind for NatGateway {
             },
         )
         .await?;
-        let id = out
-            .nat_gateway()
-            .and_then(|n| n.nat_gateway_id())
-            .unwrap_or_default()
-            .to_string();
-        wait_for(
-            "the NAT gateway to become available",
-            SETTLE,
-            ctx,
-            || async {
-                match state(aws, &id).await? {
-                    Some((State::Available, _)) => Ok(Some(())),
-                    Some((State::Failed, why)) => bail!(
-                        "NAT gateway {id} failed: {}",
-                        why.as_deref().unwrap_or("no reason given")
-                    ),
-                    _ => Ok(None),
+        let id = out.nat_gateway().and_then(|n| n.nat_gateway_id()).unwrap_or_default().to_string();
+        wait_for("the NAT gateway to become available", SETTLE, ctx, || async {
+            match state(aws, &id).await? {
+                Some((State::Available, _)) => Ok(Some(())),
+                Some((State::Failed, why)) => {
+                    bail!("NAT gateway {id} failed: {}", why.as_deref().unwrap_or("no reason given"))
                 }
-            },
-        )
+                _ => Ok(None),
+            }
+        })
         .await?;
         Ok(d.current(id))
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<NatGatewayProps>,
-        l: &Current<NatGatewayProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<NatGatewayProps>, l: &Current<NatGatewayProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<NatGatewayProps>> {
         tags::sync(&Tagging, aws, &l.id, &l.props.tags, &d.props.tags).await?;
         Ok(l.clone().with_props(d.props.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<NatGatewayProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
-        aws.ec2
-            .delete_nat_gateway()
-            .nat_gateway_id(&l.id)
-            .send()
-            .await
-            .aws()
-            .or_absent()?;
+    async fn delete(&self, aws: &Aws, l: &Current<NatGatewayProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
+        aws.ec2.delete_nat_gateway().nat_gateway_id(&l.id).send().await.aws().or_absent()?;
         wait_for("the NAT gateway to be deleted", SETTLE, ctx, || async {
             Ok(match state(aws, &l.id).await? {
                 None | Some((State::Deleted, _)) => Some(None),

@@ -47,56 +47,22 @@ pub struct RouteTable;
 type Associations = BTreeMap<String, String>;
 
 fn associations(l: &Current<RouteTableProps>) -> Associations {
-    l.attrs
-        .get("associations")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default()
+    l.attrs.get("associations").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
 }
 
-fn current(
-    address: String,
-    id: &str,
-    props: RouteTableProps,
-    assocs: &Associations,
-) -> Current<RouteTableProps> {
+fn current(address: String, id: &str, props: RouteTableProps, assocs: &Associations) -> Current<RouteTableProps> {
     Current::new(address, id, props).with("associations", assocs)
 }
 
 async fn add_route(aws: &Aws, id: &str, r: &Route, replace: bool) -> Result<()> {
     let gateway = r.gateway_id.as_ref().map(Ref::get).transpose()?.cloned();
-    let nat = r
-        .nat_gateway_id
-        .as_ref()
-        .map(Ref::get)
-        .transpose()?
-        .cloned();
-    let codes = [
-        "InvalidRouteTableID.NotFound",
-        "InvalidGatewayID.NotFound",
-        "InvalidNatGatewayID.NotFound",
-    ];
-    retry_on(
-        &codes,
-        &format!("routing {}", r.destination_cidr_block),
-        VISIBLE,
-        &StepContext::quiet(),
-        || async {
-            if replace {
-                return aws
-                    .ec2
-                    .replace_route()
-                    .route_table_id(id)
-                    .destination_cidr_block(&r.destination_cidr_block)
-                    .set_gateway_id(gateway.clone())
-                    .set_nat_gateway_id(nat.clone())
-                    .send()
-                    .await
-                    .aws()
-                    .map(|_| ());
-            }
-            match aws
+    let nat = r.nat_gateway_id.as_ref().map(Ref::get).transpose()?.cloned();
+    let codes = ["InvalidRouteTableID.NotFound", "InvalidGatewayID.NotFound", "InvalidNatGatewayID.NotFound"];
+    retry_on(&codes, &format!("routing {}", r.destination_cidr_block), VISIBLE, &StepContext::quiet(), || async {
+        if replace {
+            return aws
                 .ec2
-                .create_route()
+                .replace_route()
                 .route_table_id(id)
                 .destination_cidr_block(&r.destination_cidr_block)
                 .set_gateway_id(gateway.clone())
@@ -104,13 +70,24 @@ async fn add_route(aws: &Aws, id: &str, r: &Route, replace: bool) -> Result<()> 
                 .send()
                 .await
                 .aws()
-            {
-                // A retry after a lost response.
-                Err(e) if e.is("RouteAlreadyExists") => Ok(()),
-                other => other.map(|_| ()),
-            }
-        },
-    )
+                .map(|_| ());
+        }
+        match aws
+            .ec2
+            .create_route()
+            .route_table_id(id)
+            .destination_cidr_block(&r.destination_cidr_block)
+            .set_gateway_id(gateway.clone())
+            .set_nat_gateway_id(nat.clone())
+            .send()
+            .await
+            .aws()
+        {
+            // A retry after a lost response.
+            Err(e) if e.is("RouteAlreadyExists") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    })
     .await
 }
 
@@ -119,27 +96,13 @@ async fn add_route(aws: &Aws, id: &str, r: &Route, replace: bool) -> Result<()> 
 /// earlier attempt whose answer was lost); with another table it is an error.
 async fn associate(aws: &Aws, id: &str, subnet: &str) -> Result<String> {
     let codes = ["InvalidRouteTableID.NotFound", "InvalidSubnetID.NotFound"];
-    let r = retry_on(
-        &codes,
-        &format!("associating {subnet}"),
-        VISIBLE,
-        &StepContext::quiet(),
-        || async {
-            match aws
-                .ec2
-                .associate_route_table()
-                .route_table_id(id)
-                .subnet_id(subnet)
-                .send()
-                .await
-                .aws()
-            {
-                Ok(o) => Ok(Some(o.association_id().unwrap_or_default().to_string())),
-                Err(e) if e.is("Resource.AlreadyAssociated") => Ok(None),
-                Err(e) => Err(e),
-            }
-        },
-    )
+    let r = retry_on(&codes, &format!("associating {subnet}"), VISIBLE, &StepContext::quiet(), || async {
+        match aws.ec2.associate_route_table().route_table_id(id).subnet_id(subnet).send().await.aws() {
+            Ok(o) => Ok(Some(o.association_id().unwrap_or_default().to_string())),
+            Err(e) if e.is("Resource.AlreadyAssociated") => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
     .await?;
     if let Some(a) = r {
         return Ok(a);
@@ -147,12 +110,7 @@ async fn associate(aws: &Aws, id: &str, subnet: &str) -> Result<String> {
     let tables = aws
         .ec2
         .describe_route_tables()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("association.subnet-id")
-                .values(subnet)
-                .build(),
-        )
+        .filters(aws_sdk_ec2::types::Filter::builder().name("association.subnet-id").values(subnet).build())
         .send()
         .await
         .aws()?;
@@ -160,10 +118,7 @@ async fn associate(aws: &Aws, id: &str, subnet: &str) -> Result<String> {
         for a in t.associations() {
             if a.subnet_id() == Some(subnet) {
                 if t.route_table_id() == Some(id) {
-                    return Ok(a
-                        .route_table_association_id()
-                        .unwrap_or_default()
-                        .to_string());
+                    return Ok(a.route_table_association_id().unwrap_or_default().to_string());
                 }
                 bail!(
                     "subnet {subnet} is associated with route table {}, not {id}; it was changed outside infra (disassociate it, then apply again)",
@@ -177,15 +132,9 @@ async fn associate(aws: &Aws, id: &str, subnet: &str) -> Result<String> {
 
 /// Moves the table from `old` to `new` routes and associations.
 async fn converge(
-    aws: &Aws,
-    id: &str,
-    new: &RouteTableProps,
-    old: &RouteTableProps,
-    assocs: &Associations,
+    aws: &Aws, id: &str, new: &RouteTableProps, old: &RouteTableProps, assocs: &Associations,
 ) -> Result<Associations> {
-    let routes = delta(&new.routes, &old.routes, |r| {
-        r.destination_cidr_block.clone()
-    });
+    let routes = delta(&new.routes, &old.routes, |r| r.destination_cidr_block.clone());
     for r in &routes.added {
         add_route(aws, id, r, false).await?;
     }
@@ -208,13 +157,7 @@ async fn converge(
     let mut result = assocs.clone();
     for s in subnets.removed {
         if let Some(a) = assocs.get(s) {
-            aws.ec2
-                .disassociate_route_table()
-                .association_id(a)
-                .send()
-                .await
-                .aws()
-                .or_absent()?;
+            aws.ec2.disassociate_route_table().association_id(a).send().await.aws().or_absent()?;
         }
         result.remove(s);
     }
@@ -229,10 +172,7 @@ impl Kind for RouteTable {
     type Props = RouteTableProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["vpc_id"],
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["vpc_id"], ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -240,16 +180,8 @@ impl Kind for RouteTable {
         sort_set(props, "subnet_ids");
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<RouteTableProps>>> {
-        let tables = paginated!(
-            aws.ec2
-                .describe_route_tables()
-                .set_filters(Some(filters(aws, address)))
-        )?;
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<RouteTableProps>>> {
+        let tables = paginated!(aws.ec2.describe_route_tables().set_filters(Some(filters(aws, address))))?;
         Ok(owned(
             aws,
             address,
@@ -273,12 +205,7 @@ impl Kind for RouteTable {
                     .associations()
                     .iter()
                     .filter(|a| !a.main().unwrap_or(false))
-                    .filter_map(|a| {
-                        Some((
-                            a.subnet_id()?.to_string(),
-                            a.route_table_association_id()?.to_string(),
-                        ))
-                    })
+                    .filter_map(|a| Some((a.subnet_id()?.to_string(), a.route_table_association_id()?.to_string())))
                     .collect();
                 let props = RouteTableProps {
                     vpc_id: t.vpc_id().unwrap_or_default().into(),
@@ -286,21 +213,13 @@ impl Kind for RouteTable {
                     subnet_ids: assocs.keys().map(|s| Ref::from(s.as_str())).collect(),
                     tags: owner.tags,
                 };
-                Some(current(
-                    owner.address,
-                    t.route_table_id().unwrap_or_default(),
-                    props,
-                    &assocs,
-                ))
+                Some(current(owner.address, t.route_table_id().unwrap_or_default(), props, &assocs))
             },
         ))
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<RouteTableProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<RouteTableProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<RouteTableProps>> {
         let p = &d.props;
         let vpc_id = p.vpc_id.get()?;
@@ -316,31 +235,18 @@ impl Kind for RouteTable {
                     .send()
                     .await
                     .aws()?;
-                Ok(out
-                    .route_table()
-                    .and_then(|r| r.route_table_id())
-                    .unwrap_or_default()
-                    .to_string())
+                Ok(out.route_table().and_then(|r| r.route_table_id()).unwrap_or_default().to_string())
             },
             || async { Ok(self.find(aws, Some(&d.address)).await?.pop().map(|l| l.id)) },
         )
         .await?;
-        let empty = RouteTableProps {
-            vpc_id: p.vpc_id.clone(),
-            routes: vec![],
-            subnet_ids: vec![],
-            tags: Tags::new(),
-        };
+        let empty = RouteTableProps { vpc_id: p.vpc_id.clone(), routes: vec![], subnet_ids: vec![], tags: Tags::new() };
         let assocs = converge(aws, &id, p, &empty, &Associations::new()).await?;
         Ok(current(d.address.clone(), &id, p.clone(), &assocs))
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<RouteTableProps>,
-        l: &Current<RouteTableProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<RouteTableProps>, l: &Current<RouteTableProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<RouteTableProps>> {
         let assocs = converge(aws, &l.id, &d.props, &l.props, &associations(l)).await?;
@@ -348,36 +254,13 @@ impl Kind for RouteTable {
         Ok(current(d.address.clone(), &l.id, d.props.clone(), &assocs))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<RouteTableProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<RouteTableProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         for a in associations(l).values() {
-            aws.ec2
-                .disassociate_route_table()
-                .association_id(a)
-                .send()
-                .await
-                .aws()
-                .or_absent()?;
+            aws.ec2.disassociate_route_table().association_id(a).send().await.aws().or_absent()?;
         }
-        retry_on(
-            &["DependencyViolation"],
-            "deleting the route table",
-            DRAIN,
-            ctx,
-            || async {
-                aws.ec2
-                    .delete_route_table()
-                    .route_table_id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
-        )
+        retry_on(&["DependencyViolation"], "deleting the route table", DRAIN, ctx, || async {
+            aws.ec2.delete_route_table().route_table_id(&l.id).send().await.aws().or_absent()
+        })
         .await?;
         Ok(None)
     }

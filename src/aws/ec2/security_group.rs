@@ -69,11 +69,7 @@ pub fn flatten(perms: &[IpPermission]) -> Vec<Rule> {
         let protocol = p.ip_protocol().unwrap_or("-1").to_string();
         let all = protocol == "-1";
         let port = |p: Option<i32>| {
-            if all {
-                -1
-            } else {
-                p.map(i64::from).unwrap_or(-1)
-            }
+            if all { -1 } else { p.map(i64::from).unwrap_or(-1) }
         };
         let (from_port, to_port) = (port(p.from_port()), port(p.to_port()));
         let rule = |cidr: Option<&str>, group: Option<&str>, description: Option<&str>| Rule {
@@ -100,19 +96,11 @@ fn permission(r: &Rule) -> Result<IpPermission> {
         b = b.from_port(r.from_port as i32).to_port(r.to_port as i32);
     }
     if let Some(c) = &r.cidr {
-        b = b.ip_ranges(
-            IpRange::builder()
-                .cidr_ip(c)
-                .set_description(r.description.clone())
-                .build(),
-        );
+        b = b.ip_ranges(IpRange::builder().cidr_ip(c).set_description(r.description.clone()).build());
     }
     if let Some(g) = &r.source_group_id {
         b = b.user_id_group_pairs(
-            UserIdGroupPair::builder()
-                .group_id(g.get()?)
-                .set_description(r.description.clone())
-                .build(),
+            UserIdGroupPair::builder().group_id(g.get()?).set_description(r.description.clone()).build(),
         );
     }
     Ok(b.build())
@@ -133,35 +121,29 @@ async fn revoke(aws: &Aws, id: &str, dir: Direction, perms: Vec<IpPermission>) -
     if perms.is_empty() {
         return Ok(());
     }
-    retry_on(
-        &["InvalidGroup.NotFound"],
-        "revoking rules",
-        VISIBLE,
-        &StepContext::quiet(),
-        || async {
-            let r: Result<(), AwsError> = match dir {
-                Direction::Ingress => aws
-                    .ec2
-                    .revoke_security_group_ingress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-                    .await
-                    .aws()
-                    .map(|_| ()),
-                Direction::Egress => aws
-                    .ec2
-                    .revoke_security_group_egress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-                    .await
-                    .aws()
-                    .map(|_| ()),
-            };
-            r.or_absent()
-        },
-    )
+    retry_on(&["InvalidGroup.NotFound"], "revoking rules", VISIBLE, &StepContext::quiet(), || async {
+        let r: Result<(), AwsError> = match dir {
+            Direction::Ingress => aws
+                .ec2
+                .revoke_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(Some(perms.clone()))
+                .send()
+                .await
+                .aws()
+                .map(|_| ()),
+            Direction::Egress => aws
+                .ec2
+                .revoke_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(Some(perms.clone()))
+                .send()
+                .await
+                .aws()
+                .map(|_| ()),
+        };
+        r.or_absent()
+    })
     .await?;
     Ok(())
 }
@@ -170,61 +152,44 @@ async fn authorize(aws: &Aws, id: &str, dir: Direction, perms: Vec<IpPermission>
     if perms.is_empty() {
         return Ok(());
     }
-    retry_on(
-        &["InvalidGroup.NotFound"],
-        "authorizing rules",
-        VISIBLE,
-        &StepContext::quiet(),
-        || async {
-            let r: Result<(), AwsError> = match dir {
-                Direction::Ingress => aws
-                    .ec2
-                    .authorize_security_group_ingress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-                    .await
-                    .aws()
-                    .map(|_| ()),
-                Direction::Egress => aws
-                    .ec2
-                    .authorize_security_group_egress()
-                    .group_id(id)
-                    .set_ip_permissions(Some(perms.clone()))
-                    .send()
-                    .await
-                    .aws()
-                    .map(|_| ()),
-            };
-            match r {
-                // A retry after a lost answer.
-                Err(e) if e.is("InvalidPermission.Duplicate") => Ok(()),
-                other => other,
-            }
-        },
-    )
+    retry_on(&["InvalidGroup.NotFound"], "authorizing rules", VISIBLE, &StepContext::quiet(), || async {
+        let r: Result<(), AwsError> = match dir {
+            Direction::Ingress => aws
+                .ec2
+                .authorize_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(Some(perms.clone()))
+                .send()
+                .await
+                .aws()
+                .map(|_| ()),
+            Direction::Egress => aws
+                .ec2
+                .authorize_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(Some(perms.clone()))
+                .send()
+                .await
+                .aws()
+                .map(|_| ()),
+        };
+        match r {
+            // A retry after a lost answer.
+            Err(e) if e.is("InvalidPermission.Duplicate") => Ok(()),
+            other => other,
+        }
+    })
     .await
 }
 
 /// Revokes what `old` has and `new` lacks, then authorizes the rest.
-async fn converge(
-    aws: &Aws,
-    id: &str,
-    new: &SecurityGroupProps,
-    old_in: &[Rule],
-    old_out: &[Rule],
-) -> Result<()> {
+async fn converge(aws: &Aws, id: &str, new: &SecurityGroupProps, old_in: &[Rule], old_out: &[Rule]) -> Result<()> {
     converge_rules(aws, id, (&new.ingress, &new.egress), (old_in, old_out)).await
 }
 
 /// Moves a group's (ingress, egress) rules from `old` to `new`: revokes
 /// first, then authorizes.
-pub async fn converge_rules(
-    aws: &Aws,
-    id: &str,
-    new: (&[Rule], &[Rule]),
-    old: (&[Rule], &[Rule]),
-) -> Result<()> {
+pub async fn converge_rules(aws: &Aws, id: &str, new: (&[Rule], &[Rule]), old: (&[Rule], &[Rule])) -> Result<()> {
     let ingress = set_delta(new.0, old.0);
     let egress = set_delta(new.1, old.1);
     revoke(aws, id, Direction::Ingress, permissions(ingress.removed)?).await?;
@@ -238,10 +203,7 @@ impl Kind for SecurityGroup {
     type Props = SecurityGroupProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["vpc_id", "group_name", "description"],
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["vpc_id", "group_name", "description"], ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -249,16 +211,8 @@ impl Kind for SecurityGroup {
         sort_set(props, "egress");
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<SecurityGroupProps>>> {
-        let groups = paginated!(
-            aws.ec2
-                .describe_security_groups()
-                .set_filters(Some(filters(aws, address)))
-        )?;
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<SecurityGroupProps>>> {
+        let groups = paginated!(aws.ec2.describe_security_groups().set_filters(Some(filters(aws, address))))?;
         Ok(owned(
             aws,
             address,
@@ -286,10 +240,7 @@ impl Kind for SecurityGroup {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<SecurityGroupProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<SecurityGroupProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<SecurityGroupProps>> {
         let p = &d.props;
         let vpc_id = p.vpc_id.get()?;
@@ -318,11 +269,7 @@ impl Kind for SecurityGroup {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<SecurityGroupProps>,
-        l: &Current<SecurityGroupProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<SecurityGroupProps>, l: &Current<SecurityGroupProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<SecurityGroupProps>> {
         converge(aws, &l.id, &d.props, &l.props.ingress, &l.props.egress).await?;
@@ -331,26 +278,11 @@ impl Kind for SecurityGroup {
     }
 
     async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<SecurityGroupProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, l: &Current<SecurityGroupProps>, ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
-        retry_on(
-            &["DependencyViolation", "InvalidGroup.InUse"],
-            "deleting the security group",
-            DRAIN,
-            ctx,
-            || async {
-                aws.ec2
-                    .delete_security_group()
-                    .group_id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
-        )
+        retry_on(&["DependencyViolation", "InvalidGroup.InUse"], "deleting the security group", DRAIN, ctx, || async {
+            aws.ec2.delete_security_group().group_id(&l.id).send().await.aws().or_absent()
+        })
         .await?;
         Ok(None)
     }

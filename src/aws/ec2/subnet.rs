@@ -43,13 +43,7 @@ async fn set_public_ip(aws: &Aws, id: &str, on: bool) -> Result<()> {
         VISIBLE,
         &StepContext::quiet(),
         || async {
-            aws.ec2
-                .modify_subnet_attribute()
-                .subnet_id(id)
-                .map_public_ip_on_launch(boolean(on))
-                .send()
-                .await
-                .aws()
+            aws.ec2.modify_subnet_attribute().subnet_id(id).map_public_ip_on_launch(boolean(on)).send().await.aws()
         },
     )
     .await?;
@@ -61,18 +55,11 @@ impl Kind for Subnet {
     type Props = SubnetProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["vpc_id", "cidr_block", "availability_zone"],
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["vpc_id", "cidr_block", "availability_zone"], ..KindInfo::default() }
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<SubnetProps>>> {
-        let subnets = paginated!(
-            aws.ec2
-                .describe_subnets()
-                .set_filters(Some(filters(aws, address)))
-        )?;
+        let subnets = paginated!(aws.ec2.describe_subnets().set_filters(Some(filters(aws, address))))?;
         Ok(owned(
             aws,
             address,
@@ -86,20 +73,13 @@ impl Kind for Subnet {
                     map_public_ip_on_launch: s.map_public_ip_on_launch().unwrap_or(false),
                     tags: owner.tags,
                 };
-                Some(current(
-                    owner.address,
-                    s.subnet_id().unwrap_or_default(),
-                    props,
-                ))
+                Some(current(owner.address, s.subnet_id().unwrap_or_default(), props))
             },
         ))
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<SubnetProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<SubnetProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<SubnetProps>> {
         let p = &d.props;
         let vpc_id = p.vpc_id.get()?;
@@ -117,11 +97,7 @@ impl Kind for Subnet {
                     .send()
                     .await
                     .aws()?;
-                Ok(out
-                    .subnet()
-                    .and_then(|s| s.subnet_id())
-                    .unwrap_or_default()
-                    .to_string())
+                Ok(out.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_string())
             },
             || async { Ok(self.find(aws, Some(&d.address)).await?.pop().map(|l| l.id)) },
         )
@@ -133,11 +109,7 @@ impl Kind for Subnet {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<SubnetProps>,
-        l: &Current<SubnetProps>,
-        changed: &[String],
+        &self, aws: &Aws, d: &Desired<SubnetProps>, l: &Current<SubnetProps>, changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<SubnetProps>> {
         if changed.iter().any(|c| c == "map_public_ip_on_launch") {
@@ -147,27 +119,10 @@ impl Kind for Subnet {
         Ok(l.clone().with_props(d.props.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<SubnetProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
-        retry_on(
-            &["DependencyViolation"],
-            "deleting the subnet",
-            DRAIN,
-            ctx,
-            || async {
-                aws.ec2
-                    .delete_subnet()
-                    .subnet_id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
-        )
+    async fn delete(&self, aws: &Aws, l: &Current<SubnetProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
+        retry_on(&["DependencyViolation"], "deleting the subnet", DRAIN, ctx, || async {
+            aws.ec2.delete_subnet().subnet_id(&l.id).send().await.aws().or_absent()
+        })
         .await?;
         Ok(None)
     }

@@ -33,39 +33,27 @@ pub struct Vpc;
 async fn set_dns(aws: &Aws, id: &str, p: &VpcProps, old: Option<&VpcProps>) -> Result<()> {
     let ctx = StepContext::quiet();
     if old.is_none_or(|o| o.enable_dns_support != p.enable_dns_support) {
-        retry_on(
-            &["InvalidVpcID.NotFound"],
-            "enabling DNS support",
-            VISIBLE,
-            &ctx,
-            || async {
-                aws.ec2
-                    .modify_vpc_attribute()
-                    .vpc_id(id)
-                    .enable_dns_support(boolean(p.enable_dns_support))
-                    .send()
-                    .await
-                    .aws()
-            },
-        )
+        retry_on(&["InvalidVpcID.NotFound"], "enabling DNS support", VISIBLE, &ctx, || async {
+            aws.ec2
+                .modify_vpc_attribute()
+                .vpc_id(id)
+                .enable_dns_support(boolean(p.enable_dns_support))
+                .send()
+                .await
+                .aws()
+        })
         .await?;
     }
     if old.is_none_or(|o| o.enable_dns_hostnames != p.enable_dns_hostnames) {
-        retry_on(
-            &["InvalidVpcID.NotFound"],
-            "enabling DNS hostnames",
-            VISIBLE,
-            &ctx,
-            || async {
-                aws.ec2
-                    .modify_vpc_attribute()
-                    .vpc_id(id)
-                    .enable_dns_hostnames(boolean(p.enable_dns_hostnames))
-                    .send()
-                    .await
-                    .aws()
-            },
-        )
+        retry_on(&["InvalidVpcID.NotFound"], "enabling DNS hostnames", VISIBLE, &ctx, || async {
+            aws.ec2
+                .modify_vpc_attribute()
+                .vpc_id(id)
+                .enable_dns_hostnames(boolean(p.enable_dns_hostnames))
+                .send()
+                .await
+                .aws()
+        })
         .await?;
     }
     Ok(())
@@ -76,19 +64,11 @@ impl Kind for Vpc {
     type Props = VpcProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["cidr_block"],
-            weight: 2,
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["cidr_block"], weight: 2, ..KindInfo::default() }
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<VpcProps>>> {
-        let vpcs = paginated!(
-            aws.ec2
-                .describe_vpcs()
-                .set_filters(Some(filters(aws, address)))
-        )?;
+        let vpcs = paginated!(aws.ec2.describe_vpcs().set_filters(Some(filters(aws, address))))?;
         owned_then(
             aws,
             address,
@@ -96,27 +76,15 @@ impl Kind for Vpc {
             |v| tag_map(v.tags()),
             |v, owner| async move {
                 let id = v.vpc_id().unwrap_or_default().to_string();
-                let attr = |a: VpcAttributeName| {
-                    aws.ec2
-                        .describe_vpc_attribute()
-                        .vpc_id(&id)
-                        .attribute(a)
-                        .send()
-                };
-                let (support, hostnames) = tokio::try_join!(
-                    async { attr(VpcAttributeName::EnableDnsSupport).await.aws() },
-                    async { attr(VpcAttributeName::EnableDnsHostnames).await.aws() },
-                )?;
+                let attr = |a: VpcAttributeName| aws.ec2.describe_vpc_attribute().vpc_id(&id).attribute(a).send();
+                let (support, hostnames) =
+                    tokio::try_join!(async { attr(VpcAttributeName::EnableDnsSupport).await.aws() }, async {
+                        attr(VpcAttributeName::EnableDnsHostnames).await.aws()
+                    },)?;
                 let props = VpcProps {
                     cidr_block: v.cidr_block().unwrap_or_default().to_string(),
-                    enable_dns_support: support
-                        .enable_dns_support()
-                        .and_then(|b| b.value())
-                        .unwrap_or(false),
-                    enable_dns_hostnames: hostnames
-                        .enable_dns_hostnames()
-                        .and_then(|b| b.value())
-                        .unwrap_or(false),
+                    enable_dns_support: support.enable_dns_support().and_then(|b| b.value()).unwrap_or(false),
+                    enable_dns_hostnames: hostnames.enable_dns_hostnames().and_then(|b| b.value()).unwrap_or(false),
                     tags: owner.tags,
                 };
                 Ok(Some(Current::new(owner.address, id, props)))
@@ -125,12 +93,7 @@ impl Kind for Vpc {
         .await
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<VpcProps>,
-        _ctx: &StepContext<'_>,
-    ) -> Result<Current<VpcProps>> {
+    async fn create(&self, aws: &Aws, d: &Desired<VpcProps>, _ctx: &StepContext<'_>) -> Result<Current<VpcProps>> {
         let p = &d.props;
         let t = aws.tags_for(&d.address, &p.tags);
         let id = create_once(
@@ -144,11 +107,7 @@ impl Kind for Vpc {
                     .send()
                     .await
                     .aws()?;
-                Ok(out
-                    .vpc()
-                    .and_then(|v| v.vpc_id())
-                    .unwrap_or_default()
-                    .to_string())
+                Ok(out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string())
             },
             || async { Ok(self.find(aws, Some(&d.address)).await?.pop().map(|l| l.id)) },
         )
@@ -158,39 +117,17 @@ impl Kind for Vpc {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<VpcProps>,
-        l: &Current<VpcProps>,
-        _changed: &[String],
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<VpcProps>, l: &Current<VpcProps>, _changed: &[String], _ctx: &StepContext<'_>,
     ) -> Result<Current<VpcProps>> {
         set_dns(aws, &l.id, &d.props, Some(&l.props)).await?;
         tags::sync(&Tagging, aws, &l.id, &l.props.tags, &d.props.tags).await?;
         Ok(l.clone().with_props(d.props.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<VpcProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
-        retry_on(
-            &["DependencyViolation"],
-            "deleting the VPC",
-            DRAIN,
-            ctx,
-            || async {
-                aws.ec2
-                    .delete_vpc()
-                    .vpc_id(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
-        )
+    async fn delete(&self, aws: &Aws, l: &Current<VpcProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
+        retry_on(&["DependencyViolation"], "deleting the VPC", DRAIN, ctx, || async {
+            aws.ec2.delete_vpc().vpc_id(&l.id).send().await.aws().or_absent()
+        })
         .await?;
         Ok(None)
     }

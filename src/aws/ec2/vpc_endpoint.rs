@@ -55,27 +55,14 @@ pub struct VpcEndpoint;
 
 fn props_of(e: &Endpoint, tags: Tags) -> VpcEndpointProps {
     let gateway = e.vpc_endpoint_type() == Some(&VpcEndpointType::Gateway);
-    let refs = |ids: &[String]| {
-        ids.iter()
-            .map(|s| Ref::from(s.as_str()))
-            .collect::<Vec<_>>()
-    };
+    let refs = |ids: &[String]| ids.iter().map(|s| Ref::from(s.as_str())).collect::<Vec<_>>();
     VpcEndpointProps {
         vpc_id: e.vpc_id().unwrap_or_default().into(),
         service_name: e.service_name().unwrap_or_default().to_string(),
-        endpoint_type: e
-            .vpc_endpoint_type()
-            .map(|t| t.as_str())
-            .unwrap_or("Gateway")
-            .to_string(),
+        endpoint_type: e.vpc_endpoint_type().map(|t| t.as_str()).unwrap_or("Gateway").to_string(),
         route_table_ids: refs(e.route_table_ids()),
         subnet_ids: refs(e.subnet_ids()),
-        security_group_ids: e
-            .groups()
-            .iter()
-            .filter_map(|g| g.group_id())
-            .map(Ref::from)
-            .collect(),
+        security_group_ids: e.groups().iter().filter_map(|g| g.group_id()).map(Ref::from).collect(),
         // Gateway endpoints have no DNS of their own (AWS reports false).
         private_dns_enabled: !gateway && e.private_dns_enabled().unwrap_or(false),
         tags,
@@ -99,11 +86,7 @@ async fn describe(aws: &Aws, address: Option<&str>, id: Option<&str>) -> Result<
 
 /// Waits until the endpoint is `available` (or gone, for a delete).
 async fn settle(aws: &Aws, id: &str, gone: bool, ctx: &StepContext<'_>) -> Result<()> {
-    let what = if gone {
-        "the VPC endpoint to be deleted"
-    } else {
-        "the VPC endpoint to become available"
-    };
+    let what = if gone { "the VPC endpoint to be deleted" } else { "the VPC endpoint to become available" };
     wait_for(what, SETTLE, ctx, || async {
         let found = describe(aws, None, Some(id)).await?;
         let state = found.first().and_then(state);
@@ -111,11 +94,8 @@ async fn settle(aws: &Aws, id: &str, gone: bool, ctx: &StepContext<'_>) -> Resul
             (true, None | Some("deleted")) => Ok(Some(())),
             (false, Some("available")) => Ok(Some(())),
             (false, Some(s @ ("failed" | "rejected" | "expired"))) => {
-                let why = found
-                    .first()
-                    .and_then(|e| e.last_error())
-                    .and_then(|e| e.message())
-                    .unwrap_or("no reason given");
+                let why =
+                    found.first().and_then(|e| e.last_error()).and_then(|e| e.message()).unwrap_or("no reason given");
                 bail!("VPC endpoint {id} is {s}: {why}")
             }
             _ => Ok(None),
@@ -133,11 +113,7 @@ impl Kind for VpcEndpoint {
     type Props = VpcEndpointProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["vpc_id", "service_name", "endpoint_type"],
-            weight: 10,
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["vpc_id", "service_name", "endpoint_type"], weight: 10, ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -146,53 +122,32 @@ impl Kind for VpcEndpoint {
         }
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<VpcEndpointProps>>> {
-        let endpoints = describe(aws, address, None).await?.into_iter().filter(|e| {
-            !matches!(
-                state(e).as_deref(),
-                Some("deleted" | "deleting" | "failed" | "rejected")
-            )
-        });
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<VpcEndpointProps>>> {
+        let endpoints = describe(aws, address, None)
+            .await?
+            .into_iter()
+            .filter(|e| !matches!(state(e).as_deref(), Some("deleted" | "deleting" | "failed" | "rejected")));
         Ok(owned(
             aws,
             address,
             endpoints,
             |e| tag_map(e.tags()),
             |e, owner| {
-                let dns = e
-                    .dns_entries()
-                    .first()
-                    .and_then(|d| d.dns_name())
-                    .map(str::to_string);
+                let dns = e.dns_entries().first().and_then(|d| d.dns_name()).map(str::to_string);
                 Some(
-                    Current::new(
-                        owner.address,
-                        e.vpc_endpoint_id().unwrap_or_default(),
-                        props_of(&e, owner.tags),
-                    )
-                    .with("dns_name", dns),
+                    Current::new(owner.address, e.vpc_endpoint_id().unwrap_or_default(), props_of(&e, owner.tags))
+                        .with("dns_name", dns),
                 )
             },
         ))
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<VpcEndpointProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<VpcEndpointProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<VpcEndpointProps>> {
         let p = &d.props;
         let vpc = p.vpc_id.get()?;
-        let (tables, subnets, groups) = (
-            ids(&p.route_table_ids)?,
-            ids(&p.subnet_ids)?,
-            ids(&p.security_group_ids)?,
-        );
+        let (tables, subnets, groups) = (ids(&p.route_table_ids)?, ids(&p.subnet_ids)?, ids(&p.security_group_ids)?);
         let gateway = p.endpoint_type == "Gateway";
         let t = aws.tags_for(&d.address, &p.tags);
         // The token covers every input: a replacement is a new request, a
@@ -231,39 +186,26 @@ impl Kind for VpcEndpoint {
             },
         )
         .await?;
-        let id = out
-            .vpc_endpoint()
-            .and_then(|e| e.vpc_endpoint_id())
-            .unwrap_or_default()
-            .to_string();
+        let id = out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string();
         settle(aws, &id, false, ctx).await?;
         Ok(d.current(id))
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<VpcEndpointProps>,
-        l: &Current<VpcEndpointProps>,
-        changed: &[String],
+        &self, aws: &Aws, d: &Desired<VpcEndpointProps>, l: &Current<VpcEndpointProps>, changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<VpcEndpointProps>> {
         let sets = |want: &[Ref], have: &[Ref]| -> Result<(Vec<String>, Vec<String>)> {
             let (w, h) = (ids(want)?, ids(have)?);
             let delta = set_delta(&w, &h);
-            Ok((
-                delta.added.into_iter().cloned().collect(),
-                delta.removed.into_iter().cloned().collect(),
-            ))
+            Ok((delta.added.into_iter().cloned().collect(), delta.removed.into_iter().cloned().collect()))
         };
         let (p, o) = (&d.props, &l.props);
         let (add_rt, del_rt) = sets(&p.route_table_ids, &o.route_table_ids)?;
         let (add_sn, del_sn) = sets(&p.subnet_ids, &o.subnet_ids)?;
         let (add_sg, del_sg) = sets(&p.security_group_ids, &o.security_group_ids)?;
         let dns = changed.iter().any(|c| c == "private_dns_enabled");
-        let membership = [&add_rt, &del_rt, &add_sn, &del_sn, &add_sg, &del_sg]
-            .iter()
-            .any(|v| !v.is_empty());
+        let membership = [&add_rt, &del_rt, &add_sn, &del_sn, &add_sg, &del_sg].iter().any(|v| !v.is_empty());
         if membership || dns {
             let mut req = aws
                 .ec2
@@ -285,33 +227,13 @@ impl Kind for VpcEndpoint {
         Ok(l.clone().with_props(p.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<VpcEndpointProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
-        let out = retry_on(
-            &["DependencyViolation"],
-            "deleting the VPC endpoint",
-            DRAIN,
-            ctx,
-            || async {
-                aws.ec2
-                    .delete_vpc_endpoints()
-                    .vpc_endpoint_ids(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
-        )
+    async fn delete(&self, aws: &Aws, l: &Current<VpcEndpointProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
+        let out = retry_on(&["DependencyViolation"], "deleting the VPC endpoint", DRAIN, ctx, || async {
+            aws.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&l.id).send().await.aws().or_absent()
+        })
         .await?;
         // Failures come back in the answer, not as an error.
-        if let Some(u) = out
-            .as_ref()
-            .and_then(|o| o.unsuccessful().first())
-            .and_then(|u| u.error())
+        if let Some(u) = out.as_ref().and_then(|o| o.unsuccessful().first()).and_then(|u| u.error())
             && !u.code().unwrap_or_default().ends_with("NotFound")
         {
             bail!(

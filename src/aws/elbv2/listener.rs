@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action as ApiAction, ActionTypeEnum, Certificate, FixedResponseActionConfig,
-    HostHeaderConditionConfig, PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig,
-    RedirectActionStatusCodeEnum, Rule as ApiRule, RuleCondition,
+    Action as ApiAction, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
+    PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum, Rule as ApiRule,
+    RuleCondition,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -65,24 +65,12 @@ impl Action {
                         .build(),
                 )
                 .build(),
-            _ => b
-                .set_target_group_arn(
-                    self.target_group_arn
-                        .as_ref()
-                        .map(Ref::get)
-                        .transpose()?
-                        .cloned(),
-                )
-                .build(),
+            _ => b.set_target_group_arn(self.target_group_arn.as_ref().map(Ref::get).transpose()?.cloned()).build(),
         })
     }
 
     fn from_api(a: &ApiAction) -> Action {
-        let kind = a
-            .r#type()
-            .map(|t| t.as_str())
-            .unwrap_or_default()
-            .to_string();
+        let kind = a.r#type().map(|t| t.as_str()).unwrap_or_default().to_string();
         let mut out = Action {
             r#type: kind.clone(),
             target_group_arn: None,
@@ -97,9 +85,7 @@ impl Action {
                 let r = a.redirect_config();
                 out.protocol = r.and_then(|r| r.protocol()).map(str::to_string);
                 out.port = r.and_then(|r| r.port()).map(str::to_string);
-                out.status_code = r
-                    .and_then(|r| r.status_code())
-                    .map(|s| s.as_str().to_string());
+                out.status_code = r.and_then(|r| r.status_code()).map(|s| s.as_str().to_string());
             }
             "fixed-response" => {
                 let f = a.fixed_response_config();
@@ -111,9 +97,7 @@ impl Action {
                 out.target_group_arn = a
                     .target_group_arn()
                     .or_else(|| {
-                        a.forward_config()
-                            .and_then(|f| f.target_groups().first())
-                            .and_then(|t| t.target_group_arn())
+                        a.forward_config().and_then(|f| f.target_groups().first()).and_then(|t| t.target_group_arn())
                     })
                     .map(Ref::from);
             }
@@ -140,11 +124,7 @@ impl Rule {
             c.push(
                 RuleCondition::builder()
                     .field("path-pattern")
-                    .path_pattern_config(
-                        PathPatternConditionConfig::builder()
-                            .set_values(Some(p.clone()))
-                            .build(),
-                    )
+                    .path_pattern_config(PathPatternConditionConfig::builder().set_values(Some(p.clone())).build())
                     .build(),
             );
         }
@@ -152,11 +132,7 @@ impl Rule {
             c.push(
                 RuleCondition::builder()
                     .field("host-header")
-                    .host_header_config(
-                        HostHeaderConditionConfig::builder()
-                            .set_values(Some(h.clone()))
-                            .build(),
-                    )
+                    .host_header_config(HostHeaderConditionConfig::builder().set_values(Some(h.clone())).build())
                     .build(),
             );
         }
@@ -164,10 +140,7 @@ impl Rule {
     }
 
     fn action(&self) -> Result<ApiAction> {
-        Ok(ApiAction::builder()
-            .r#type(ActionTypeEnum::Forward)
-            .target_group_arn(self.target_group_arn.get()?)
-            .build())
+        Ok(ApiAction::builder().r#type(ActionTypeEnum::Forward).target_group_arn(self.target_group_arn.get()?).build())
     }
 
     fn from_api(r: &ApiRule) -> Option<Rule> {
@@ -239,46 +212,26 @@ async fn rules(aws: &Aws, listener: &str) -> Result<Vec<ApiRule>> {
 }
 
 /// A listener with its ARN and its rules' ARNs as attributes.
-fn current(
-    address: String,
-    arn: &str,
-    p: ListenerProps,
-    rules: &[ApiRule],
-) -> Current<ListenerProps> {
-    Current::new(address, arn, p)
-        .with("arn", arn)
-        .with("rules", rule_arns(rules))
+fn current(address: String, arn: &str, p: ListenerProps, rules: &[ApiRule]) -> Current<ListenerProps> {
+    Current::new(address, arn, p).with("arn", arn).with("rules", rule_arns(rules))
 }
 
 /// The listener with its rules as they are now (their ARNs).
-async fn reread(
-    aws: &Aws,
-    address: &str,
-    arn: &str,
-    p: &ListenerProps,
-) -> Result<Current<ListenerProps>> {
+async fn reread(aws: &Aws, address: &str, arn: &str, p: &ListenerProps) -> Result<Current<ListenerProps>> {
     let rules = rules(aws, arn).await?;
     Ok(current(address.to_string(), arn, p.clone(), &rules))
 }
 
 /// The certificate of an HTTPS listener, as the API takes it.
 fn certificates(p: &ListenerProps) -> Option<Vec<Certificate>> {
-    p.certificate_arn
-        .as_ref()
-        .map(|c| vec![Certificate::builder().certificate_arn(c).build()])
+    p.certificate_arn.as_ref().map(|c| vec![Certificate::builder().certificate_arn(c).build()])
 }
 
 /// Brings the listener's rules from `have` to `want`: rules are matched by
 /// priority; changed ones are modified in place, so traffic never falls
 /// through to the default action.
 async fn converge_rules(
-    aws: &Aws,
-    listener: &str,
-    want: &[Rule],
-    have: &[Rule],
-    arns: &RuleArns,
-    rule_tags: &Tags,
-    ctx: &StepContext<'_>,
+    aws: &Aws, listener: &str, want: &[Rule], have: &[Rule], arns: &RuleArns, rule_tags: &Tags, ctx: &StepContext<'_>,
 ) -> Result<()> {
     let d = delta(want, have, |r| r.priority);
     for (_, w) in &d.changed {
@@ -297,26 +250,20 @@ async fn converge_rules(
     }
     for w in &d.added {
         let action = w.action()?;
-        retry_on(
-            &["TargetGroupNotFound"],
-            &format!("creating rule {}", w.priority),
-            VISIBLE,
-            ctx,
-            || async {
-                aws.elbv2
-                    .create_rule()
-                    .listener_arn(listener)
-                    .priority(w.priority as i32)
-                    .set_conditions(Some(w.conditions()))
-                    .actions(action.clone())
-                    // Rules are parts of the listener (its properties),
-                    // tagged like it for cost and ownership reports.
-                    .set_tags(Some(tag_list(rule_tags)))
-                    .send()
-                    .await
-                    .aws()
-            },
-        )
+        retry_on(&["TargetGroupNotFound"], &format!("creating rule {}", w.priority), VISIBLE, ctx, || async {
+            aws.elbv2
+                .create_rule()
+                .listener_arn(listener)
+                .priority(w.priority as i32)
+                .set_conditions(Some(w.conditions()))
+                .actions(action.clone())
+                // Rules are parts of the listener (its properties),
+                // tagged like it for cost and ownership reports.
+                .set_tags(Some(tag_list(rule_tags)))
+                .send()
+                .await
+                .aws()
+        })
         .await?;
     }
     for h in &d.removed {
@@ -361,15 +308,8 @@ impl Kind for Listener {
             let r = paginated!(aws.elbv2.describe_listeners().load_balancer_arn(&lb.id));
             Ok::<_, anyhow::Error>(r.or_absent()?.unwrap_or_default())
         });
-        let listeners: Vec<_> = futures::future::try_join_all(per_lb)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        let arns = listeners
-            .iter()
-            .filter_map(|l| l.listener_arn().map(str::to_string))
-            .collect();
+        let listeners: Vec<_> = futures::future::try_join_all(per_lb).await?.into_iter().flatten().collect();
+        let arns = listeners.iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
         let tags = tags_of(aws, arns).await?;
         owned_then(
             aws,
@@ -385,11 +325,7 @@ impl Kind for Listener {
                     load_balancer_arn: l.load_balancer_arn().unwrap_or_default().into(),
                     port: l.port().map(i64::from).unwrap_or(0),
                     protocol: l.protocol().map(|p| p.as_str()).unwrap_or_default().into(),
-                    certificate_arn: l
-                        .certificates()
-                        .first()
-                        .and_then(|c| c.certificate_arn())
-                        .map(str::to_string),
+                    certificate_arn: l.certificates().first().and_then(|c| c.certificate_arn()).map(str::to_string),
                     ssl_policy: l
                         .ssl_policy()
                         .map(str::to_string)
@@ -409,10 +345,7 @@ impl Kind for Listener {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<ListenerProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<ListenerProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<ListenerProps>> {
         let p = &d.props;
         let lb = p.load_balancer_arn.get()?;
@@ -426,11 +359,7 @@ impl Kind for Listener {
             "the listener",
             Codes {
                 exists: &["DuplicateListener"],
-                wait: &[
-                    "TargetGroupNotFound",
-                    "LoadBalancerNotFound",
-                    "CertificateNotFound",
-                ],
+                wait: &["TargetGroupNotFound", "LoadBalancerNotFound", "CertificateNotFound"],
                 timeout: VISIBLE,
             },
             ctx,
@@ -448,21 +377,10 @@ impl Kind for Listener {
                     .send()
                     .await
                     .aws()?;
-                Ok(out
-                    .listeners()
-                    .first()
-                    .and_then(|l| l.listener_arn())
-                    .unwrap_or_default()
-                    .to_string())
+                Ok(out.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default().to_string())
             },
             || async {
-                let out = aws
-                    .elbv2
-                    .describe_listeners()
-                    .load_balancer_arn(lb)
-                    .send()
-                    .await
-                    .aws()?;
+                let out = aws.elbv2.describe_listeners().load_balancer_arn(lb).send().await.aws()?;
                 Ok(out
                     .listeners()
                     .iter()
@@ -477,11 +395,7 @@ impl Kind for Listener {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<ListenerProps>,
-        l: &Current<ListenerProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<ListenerProps>, l: &Current<ListenerProps>, _changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<ListenerProps>> {
         let (p, old) = (&d.props, &l.props);
@@ -513,24 +427,15 @@ impl Kind for Listener {
             )
             .await?;
         }
-        let arns: RuleArns = l
-            .attrs
-            .get("rules")
-            .map(|v| serde_json::from_value(v.clone()))
-            .transpose()?
-            .unwrap_or_default();
+        let arns: RuleArns =
+            l.attrs.get("rules").map(|v| serde_json::from_value(v.clone())).transpose()?.unwrap_or_default();
         let t = aws.tags_for(&d.address, &p.tags);
         converge_rules(aws, &l.id, &p.rules, &old.rules, &arns, &t, ctx).await?;
         tags::sync(&Tagging, aws, &l.id, &old.tags, &p.tags).await?;
         reread(aws, &d.address, &l.id, p).await
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<ListenerProps>,
-        _ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<ListenerProps>, _ctx: &StepContext<'_>) -> Result<Option<String>> {
         aws.elbv2
             .delete_listener()
             .listener_arn(&l.id)

@@ -6,8 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::{
-    IpAddressType, LoadBalancer as ApiLoadBalancer, LoadBalancerSchemeEnum, LoadBalancerStateEnum,
-    LoadBalancerTypeEnum,
+    IpAddressType, LoadBalancer as ApiLoadBalancer, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -68,8 +67,7 @@ async fn describe(aws: &Aws, arn: Option<&str>) -> Result<Vec<ApiLoadBalancer>> 
 /// The stack's load balancers, listed once per run and shared with the
 /// listener kind (which lists the listeners of each).
 pub async fn cached(aws: &Aws) -> Result<Arc<Vec<Current<LoadBalancerProps>>>> {
-    aws.cached(LOAD_BALANCERS, || Kind::find(&LoadBalancer, aws, None))
-        .await
+    aws.cached(LOAD_BALANCERS, || Kind::find(&LoadBalancer, aws, None)).await
 }
 
 /// `refs`' values, sorted (a set).
@@ -109,20 +107,13 @@ impl Kind for LoadBalancer {
     }
 
     /// Uncached: the create path looks for what an earlier attempt made.
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<LoadBalancerProps>>> {
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<LoadBalancerProps>>> {
         let lbs: Vec<_> = describe(aws, None)
             .await?
             .into_iter()
             .filter(|l| l.r#type() == Some(&LoadBalancerTypeEnum::Application))
             .collect();
-        let arns = lbs
-            .iter()
-            .filter_map(|l| l.load_balancer_arn().map(str::to_string))
-            .collect();
+        let arns = lbs.iter().filter_map(|l| l.load_balancer_arn().map(str::to_string)).collect();
         let tags = tags_of(aws, arns).await?;
         Ok(owned(
             aws,
@@ -130,26 +121,15 @@ impl Kind for LoadBalancer {
             lbs,
             |lb| tags_at(&tags, lb.load_balancer_arn()),
             |lb, owner| {
-                let mut subnets: Vec<Ref> = lb
-                    .availability_zones()
-                    .iter()
-                    .filter_map(|z| z.subnet_id().map(Ref::from))
-                    .collect();
+                let mut subnets: Vec<Ref> =
+                    lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(Ref::from)).collect();
                 subnets.sort();
-                let mut sgs: Vec<Ref> = lb
-                    .security_groups()
-                    .iter()
-                    .map(|g| Ref::from(g.as_str()))
-                    .collect();
+                let mut sgs: Vec<Ref> = lb.security_groups().iter().map(|g| Ref::from(g.as_str())).collect();
                 sgs.sort();
                 let props = LoadBalancerProps {
                     name: lb.load_balancer_name().unwrap_or_default().into(),
                     scheme: lb.scheme().map(|s| s.as_str()).unwrap_or_default().into(),
-                    ip_address_type: lb
-                        .ip_address_type()
-                        .map(|s| s.as_str())
-                        .unwrap_or("ipv4")
-                        .into(),
+                    ip_address_type: lb.ip_address_type().map(|s| s.as_str()).unwrap_or("ipv4").into(),
                     subnet_ids: subnets,
                     security_group_ids: sgs,
                     tags: owner.tags,
@@ -165,10 +145,7 @@ impl Kind for LoadBalancer {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<LoadBalancerProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<LoadBalancerProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<LoadBalancerProps>> {
         aws.forget(LOAD_BALANCERS);
         let p = &d.props;
@@ -201,59 +178,33 @@ impl Kind for LoadBalancer {
                     .send()
                     .await
                     .aws()?;
-                Ok(out
-                    .load_balancers()
-                    .first()
-                    .and_then(|l| l.load_balancer_arn())
-                    .unwrap_or_default()
-                    .to_string())
+                Ok(out.load_balancers().first().and_then(|l| l.load_balancer_arn()).unwrap_or_default().to_string())
             },
             || async {
-                Ok(self
-                    .find(aws, Some(&d.address))
-                    .await?
-                    .into_iter()
-                    .find(|l| l.props.name == p.name)
-                    .map(|l| l.id))
+                Ok(self.find(aws, Some(&d.address)).await?.into_iter().find(|l| l.props.name == p.name).map(|l| l.id))
             },
         )
         .await
-        .with_context(|| {
-            format!(
-                "load balancer {} in {} (stack {})",
-                p.name, aws.region, aws.stack
-            )
-        })?;
-        let lb = wait_for(
-            "the load balancer to become active",
-            SETTLE,
-            ctx,
-            || async {
-                let Some(lb) = describe(aws, Some(&arn)).await?.into_iter().next() else {
-                    return Ok(None);
-                };
-                match lb.state().and_then(|s| s.code()) {
-                    Some(LoadBalancerStateEnum::Active) => Ok(Some(lb)),
-                    Some(LoadBalancerStateEnum::Failed) => bail!(
-                        "the load balancer failed: {}",
-                        lb.state()
-                            .and_then(|s| s.reason())
-                            .unwrap_or("no reason given")
-                    ),
-                    _ => Ok(None),
-                }
-            },
-        )
+        .with_context(|| format!("load balancer {} in {} (stack {})", p.name, aws.region, aws.stack))?;
+        let lb = wait_for("the load balancer to become active", SETTLE, ctx, || async {
+            let Some(lb) = describe(aws, Some(&arn)).await?.into_iter().next() else {
+                return Ok(None);
+            };
+            match lb.state().and_then(|s| s.code()) {
+                Some(LoadBalancerStateEnum::Active) => Ok(Some(lb)),
+                Some(LoadBalancerStateEnum::Failed) => bail!(
+                    "the load balancer failed: {}",
+                    lb.state().and_then(|s| s.reason()).unwrap_or("no reason given")
+                ),
+                _ => Ok(None),
+            }
+        })
         .await?;
         Ok(with_attrs(d.current(&arn), &lb))
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<LoadBalancerProps>,
-        l: &Current<LoadBalancerProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<LoadBalancerProps>, l: &Current<LoadBalancerProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<LoadBalancerProps>> {
         aws.forget(LOAD_BALANCERS);
@@ -294,12 +245,7 @@ impl Kind for LoadBalancer {
         Ok(l.clone().with_props(p.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<LoadBalancerProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<LoadBalancerProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         aws.forget(LOAD_BALANCERS);
         aws.elbv2
             .delete_load_balancer()
@@ -318,26 +264,16 @@ impl Kind for LoadBalancer {
         let suffix = arn_suffix(&l.id, ":loadbalancer/");
         if !suffix.is_empty() {
             let description = format!("ELB {suffix}");
-            wait_for(
-                "the load balancer's network interfaces to be released",
-                SETTLE,
-                ctx,
-                || async {
-                    let enis = aws
-                        .ec2
-                        .describe_network_interfaces()
-                        .filters(
-                            aws_sdk_ec2::types::Filter::builder()
-                                .name("description")
-                                .values(&description)
-                                .build(),
-                        )
-                        .send()
-                        .await
-                        .aws()?;
-                    Ok(enis.network_interfaces().is_empty().then_some(()))
-                },
-            )
+            wait_for("the load balancer's network interfaces to be released", SETTLE, ctx, || async {
+                let enis = aws
+                    .ec2
+                    .describe_network_interfaces()
+                    .filters(aws_sdk_ec2::types::Filter::builder().name("description").values(&description).build())
+                    .send()
+                    .await
+                    .aws()?;
+                Ok(enis.network_interfaces().is_empty().then_some(()))
+            })
             .await?;
         }
         Ok(None)

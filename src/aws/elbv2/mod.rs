@@ -25,11 +25,7 @@ use super::tags::{TagApi, Tags};
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
-    vec![
-        Box::new(load_balancer::LoadBalancer),
-        Box::new(target_group::TargetGroup),
-        Box::new(listener::Listener),
-    ]
+    vec![Box::new(load_balancer::LoadBalancer), Box::new(target_group::TargetGroup), Box::new(listener::Listener)]
 }
 
 /// How long something just created may take to be visible to other calls.
@@ -37,56 +33,31 @@ pub const VISIBLE: Duration = Duration::from_secs(120);
 
 /// A map as ELBv2 tags.
 pub fn tag_list(t: &Tags) -> Vec<Tag> {
-    t.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
+    t.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
 fn tag_map(t: &[Tag]) -> Tags {
-    t.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+    t.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
 }
 
 /// The part of an ARN after `marker` (`loadbalancer/` -> `app/name/id`),
 /// which CloudWatch metrics and scaling policies use as identifiers.
 pub fn arn_suffix(arn: &str, marker: &str) -> String {
-    arn.split_once(marker)
-        .map(|(_, s)| s.to_string())
-        .unwrap_or_default()
+    arn.split_once(marker).map(|(_, s)| s.to_string()).unwrap_or_default()
 }
 
 /// The tags of each of `arns`, from `describe_tags` in batches of 20 (run
 /// concurrently); an ARN gone since it was listed has none.
 pub async fn tags_of(aws: &Aws, arns: Vec<String>) -> Result<HashMap<String, Tags>> {
     let batches = arns.chunks(20).map(|chunk| async move {
-        let r = aws
-            .elbv2
-            .describe_tags()
-            .set_resource_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-            .aws();
+        let r = aws.elbv2.describe_tags().set_resource_arns(Some(chunk.to_vec())).send().await.aws();
         let descs = match r {
             Ok(o) => o.tag_descriptions().to_vec(),
             // One of them vanished since it was listed: ask one by one.
             Err(e) if e.not_found() => {
                 let mut v = Vec::new();
                 for arn in chunk {
-                    if let Some(o) = aws
-                        .elbv2
-                        .describe_tags()
-                        .resource_arns(arn)
-                        .send()
-                        .await
-                        .aws()
-                        .or_absent()?
-                    {
+                    if let Some(o) = aws.elbv2.describe_tags().resource_arns(arn).send().await.aws().or_absent()? {
                         v.extend(o.tag_descriptions().iter().cloned());
                     }
                 }
@@ -115,25 +86,11 @@ pub struct Tagging;
 #[async_trait]
 impl TagApi for Tagging {
     async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError> {
-        aws.elbv2
-            .add_tags()
-            .resource_arns(id)
-            .set_tags(Some(tag_list(tags)))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.elbv2.add_tags().resource_arns(id).set_tags(Some(tag_list(tags))).send().await.aws().map(|_| ())
     }
 
     async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
-        aws.elbv2
-            .remove_tags()
-            .resource_arns(id)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.elbv2.remove_tags().resource_arns(id).set_tag_keys(Some(keys.to_vec())).send().await.aws().map(|_| ())
     }
 }
 
@@ -144,9 +101,6 @@ mod tests {
     #[test]
     fn arn_suffixes() {
         let lb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/webapp-alb/50dc6c495c0c9188";
-        assert_eq!(
-            arn_suffix(lb, ":loadbalancer/"),
-            "app/webapp-alb/50dc6c495c0c9188"
-        );
+        assert_eq!(arn_suffix(lb, ":loadbalancer/"), "app/webapp-alb/50dc6c495c0c9188");
     }
 }

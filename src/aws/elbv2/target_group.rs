@@ -55,18 +55,10 @@ impl Props for TargetGroupProps {
 pub struct TargetGroup;
 
 /// A target group with the attributes others reference.
-fn current(
-    address: String,
-    arn: &str,
-    name: &str,
-    p: TargetGroupProps,
-) -> Current<TargetGroupProps> {
+fn current(address: String, arn: &str, name: &str, p: TargetGroupProps) -> Current<TargetGroupProps> {
     Current::new(address, arn, p)
         .with("arn", arn)
-        .with(
-            "arn_suffix",
-            format!("targetgroup/{}", arn_suffix(arn, ":targetgroup/")),
-        )
+        .with("arn_suffix", format!("targetgroup/{}", arn_suffix(arn, ":targetgroup/")))
         .with("name", name)
 }
 
@@ -90,11 +82,7 @@ macro_rules! health_check {
 /// and a salt (bumped when the name is taken).
 fn tg_name(aws: &Aws, address: &str, p: &TargetGroupProps, vpc: &str, salt: u32) -> String {
     let h = hex::encode(Sha256::digest(
-        format!(
-            "{}/{address}/{vpc}/{}/{}/{}/{salt}",
-            aws.stack, p.port, p.protocol, p.target_type
-        )
-        .as_bytes(),
+        format!("{}/{address}/{vpc}/{}/{}/{}/{salt}", aws.stack, p.port, p.protocol, p.target_type).as_bytes(),
     ));
     format!("{}-{}", p.name_prefix, &h[..4])
 }
@@ -120,16 +108,9 @@ impl Kind for TargetGroup {
         }
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<TargetGroupProps>>> {
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<TargetGroupProps>>> {
         let tgs = paginated!(aws.elbv2.describe_target_groups())?;
-        let arns = tgs
-            .iter()
-            .filter_map(|t| t.target_group_arn().map(str::to_string))
-            .collect();
+        let arns = tgs.iter().filter_map(|t| t.target_group_arn().map(str::to_string)).collect();
         let tags = tags_of(aws, arns).await?;
         Ok(owned(
             aws,
@@ -139,42 +120,20 @@ impl Kind for TargetGroup {
             |t, owner| {
                 let name = t.target_group_name().unwrap_or_default();
                 let props = TargetGroupProps {
-                    name_prefix: name
-                        .rsplit_once('-')
-                        .map(|(a, _)| a)
-                        .unwrap_or(name)
-                        .to_string(),
+                    name_prefix: name.rsplit_once('-').map(|(a, _)| a).unwrap_or(name).to_string(),
                     port: t.port().map(i64::from).unwrap_or(0),
                     protocol: t.protocol().map(|p| p.as_str()).unwrap_or_default().into(),
                     vpc_id: t.vpc_id().unwrap_or_default().into(),
-                    target_type: t
-                        .target_type()
-                        .map(|p| p.as_str())
-                        .unwrap_or("instance")
-                        .into(),
+                    target_type: t.target_type().map(|p| p.as_str()).unwrap_or("instance").into(),
                     health_check: HealthCheck {
-                        protocol: t
-                            .health_check_protocol()
-                            .map(|p| p.as_str())
-                            .unwrap_or_default()
-                            .into(),
+                        protocol: t.health_check_protocol().map(|p| p.as_str()).unwrap_or_default().into(),
                         port: t.health_check_port().unwrap_or("traffic-port").into(),
                         path: t.health_check_path().unwrap_or_default().into(),
-                        matcher: t
-                            .matcher()
-                            .and_then(|m| m.http_code())
-                            .unwrap_or_default()
-                            .into(),
-                        interval: t
-                            .health_check_interval_seconds()
-                            .map(i64::from)
-                            .unwrap_or(0),
+                        matcher: t.matcher().and_then(|m| m.http_code()).unwrap_or_default().into(),
+                        interval: t.health_check_interval_seconds().map(i64::from).unwrap_or(0),
                         timeout: t.health_check_timeout_seconds().map(i64::from).unwrap_or(0),
                         healthy_threshold: t.healthy_threshold_count().map(i64::from).unwrap_or(0),
-                        unhealthy_threshold: t
-                            .unhealthy_threshold_count()
-                            .map(i64::from)
-                            .unwrap_or(0),
+                        unhealthy_threshold: t.unhealthy_threshold_count().map(i64::from).unwrap_or(0),
                     },
                     tags: owner.tags,
                 };
@@ -184,10 +143,7 @@ impl Kind for TargetGroup {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<TargetGroupProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<TargetGroupProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<TargetGroupProps>> {
         let p = &d.props;
         let vpc = p.vpc_id.get()?;
@@ -231,17 +187,8 @@ impl Kind for TargetGroup {
                         .vpc_id(vpc)
                         .target_type(TargetTypeEnum::from(p.target_type.as_str()))
                         .health_check_enabled(true);
-                    let out = health_check!(req, h)
-                        .set_tags(Some(tag_list(&t)))
-                        .send()
-                        .await
-                        .aws()?;
-                    Ok(out
-                        .target_groups()
-                        .first()
-                        .and_then(|g| g.target_group_arn())
-                        .unwrap_or_default()
-                        .to_string())
+                    let out = health_check!(req, h).set_tags(Some(tag_list(&t))).send().await.aws()?;
+                    Ok(out.target_groups().first().and_then(|g| g.target_group_arn()).unwrap_or_default().to_string())
                 },
                 mine,
             )
@@ -253,56 +200,28 @@ impl Kind for TargetGroup {
                 Err(e) => return Err(e),
             }
         }
-        bail!(
-            "every name tried for the target group ({}-…) is taken; delete unused target groups",
-            p.name_prefix
-        )
+        bail!("every name tried for the target group ({}-…) is taken; delete unused target groups", p.name_prefix)
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<TargetGroupProps>,
-        l: &Current<TargetGroupProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<TargetGroupProps>, l: &Current<TargetGroupProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<TargetGroupProps>> {
         let p = &d.props;
         let h = &p.health_check;
         if *h != l.props.health_check {
             let req = aws.elbv2.modify_target_group().target_group_arn(&l.id);
-            health_check!(req, h)
-                .send()
-                .await
-                .aws()
-                .context("changing the health check")?;
+            health_check!(req, h).send().await.aws().context("changing the health check")?;
         }
         tags::sync(&Tagging, aws, &l.id, &l.props.tags, &p.tags).await?;
         Ok(l.clone().with_props(p.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<TargetGroupProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<TargetGroupProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         // In use until the listeners and rules pointing at it are gone.
-        retry_on(
-            &["ResourceInUse"],
-            "deleting the target group",
-            DRAIN,
-            ctx,
-            || async {
-                aws.elbv2
-                    .delete_target_group()
-                    .target_group_arn(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
-        )
+        retry_on(&["ResourceInUse"], "deleting the target group", DRAIN, ctx, || async {
+            aws.elbv2.delete_target_group().target_group_arn(&l.id).send().await.aws().or_absent()
+        })
         .await?;
         Ok(None)
     }

@@ -40,16 +40,12 @@ pub async fn role_arn(aws: &Aws, path: &str, name: &str) -> Result<String> {
 
 /// IAM tags as a map.
 pub fn tag_map(t: &[Tag]) -> Tags {
-    t.iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
+    t.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
 }
 
 /// A map as IAM tags.
 pub fn tag_list(t: &Tags) -> Vec<Tag> {
-    t.iter()
-        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
-        .collect()
+    t.iter().filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok()).collect()
 }
 
 /// Decodes the URL encoding IAM applies to policy documents.
@@ -60,8 +56,7 @@ pub fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("-"), 16)
+            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("-"), 16)
         {
             out.push(v);
             i += 3;
@@ -76,9 +71,7 @@ pub fn percent_decode(s: &str) -> String {
 /// A policy document as JSON, whether the API returned it URL-encoded
 /// (real IAM) or plain.
 pub fn policy_json(doc: &str) -> Value {
-    serde_json::from_str(doc)
-        .or_else(|_| serde_json::from_str(&percent_decode(doc)))
-        .unwrap_or_else(|_| json!(doc))
+    serde_json::from_str(doc).or_else(|_| serde_json::from_str(&percent_decode(doc))).unwrap_or_else(|_| json!(doc))
 }
 
 /// Tags of a role, by its name.
@@ -87,25 +80,11 @@ pub struct Tagging;
 #[async_trait]
 impl TagApi for Tagging {
     async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError> {
-        aws.iam
-            .tag_role()
-            .role_name(id)
-            .set_tags(Some(tag_list(tags)))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.iam.tag_role().role_name(id).set_tags(Some(tag_list(tags))).send().await.aws().map(|_| ())
     }
 
     async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
-        aws.iam
-            .untag_role()
-            .role_name(id)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.iam.untag_role().role_name(id).set_tag_keys(Some(keys.to_vec())).send().await.aws().map(|_| ())
     }
 }
 
@@ -115,10 +94,7 @@ mod tests {
 
     #[test]
     fn decodes_iam_documents() {
-        assert_eq!(
-            percent_decode("%7B%22a%22%3A%20%22b%2Bc%22%7D"),
-            r#"{"a": "b+c"}"#
-        );
+        assert_eq!(percent_decode("%7B%22a%22%3A%20%22b%2Bc%22%7D"), r#"{"a": "b+c"}"#);
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(policy_json(r#"{"x":1}"#), json!({"x": 1}));
         assert_eq!(policy_json("%7B%22x%22%3A1%7D"), json!({"x": 1}));

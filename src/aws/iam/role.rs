@@ -48,46 +48,25 @@ pub struct Role;
 async fn current(aws: &Aws, address: String, props: RoleProps) -> Result<Current<RoleProps>> {
     let arn = role_arn(aws, &props.path, &props.name).await?;
     let name = props.name.clone();
-    Ok(Current::new(address, name.clone(), props)
-        .with("arn", arn)
-        .with("name", name))
+    Ok(Current::new(address, name.clone(), props).with("arn", arn).with("name", name))
 }
 
 /// Reads one role completely (tags, inline and managed policies), if it is
 /// this stack's (at `address`, when given). ListRoles returns no tags.
-async fn read_one(
-    aws: &Aws,
-    address: Option<&str>,
-    name: &str,
-) -> Result<Option<Current<RoleProps>>> {
-    let Some(got) = aws
-        .iam
-        .get_role()
-        .role_name(name)
-        .send()
-        .await
-        .aws()
-        .or_absent()?
-    else {
+async fn read_one(aws: &Aws, address: Option<&str>, name: &str) -> Result<Option<Current<RoleProps>>> {
+    let Some(got) = aws.iam.get_role().role_name(name).send().await.aws().or_absent()? else {
         return Ok(None);
     };
     let Some(r) = got.role() else { return Ok(None) };
     let Some(owned) = owner(aws, address, tag_map(r.tags())) else {
         return Ok(None);
     };
-    let (names, attached) = tokio::try_join!(
-        async { paginated!(aws.iam.list_role_policies().role_name(name)) },
-        async { paginated!(aws.iam.list_attached_role_policies().role_name(name)) },
-    )?;
+    let (names, attached) =
+        tokio::try_join!(async { paginated!(aws.iam.list_role_policies().role_name(name)) }, async {
+            paginated!(aws.iam.list_attached_role_policies().role_name(name))
+        },)?;
     let docs = futures::future::try_join_all(names.iter().map(|p| async move {
-        let out = aws
-            .iam
-            .get_role_policy()
-            .role_name(name)
-            .policy_name(p)
-            .send()
-            .await
-            .aws()?;
+        let out = aws.iam.get_role_policy().role_name(name).policy_name(p).send().await.aws()?;
         Ok::<_, anyhow::Error>((p.clone(), policy_json(out.policy_document())))
     }))
     .await?;
@@ -97,36 +76,19 @@ async fn read_one(
         description: r.description().unwrap_or_default().to_string(),
         assume_role_policy: policy_json(r.assume_role_policy_document().unwrap_or("{}")),
         policies: docs.into_iter().collect(),
-        managed_policies: attached
-            .iter()
-            .filter_map(|a| a.policy_arn().map(str::to_string))
-            .collect(),
+        managed_policies: attached.iter().filter_map(|a| a.policy_arn().map(str::to_string)).collect(),
         tags: owned.tags,
     };
     Ok(Some(current(aws, owned.address, props).await?))
 }
 
 async fn remove_inline(aws: &Aws, role: &str, policy: &str) -> Result<()> {
-    aws.iam
-        .delete_role_policy()
-        .role_name(role)
-        .policy_name(policy)
-        .send()
-        .await
-        .aws()
-        .or_absent()?;
+    aws.iam.delete_role_policy().role_name(role).policy_name(policy).send().await.aws().or_absent()?;
     Ok(())
 }
 
 async fn detach(aws: &Aws, role: &str, arn: &str) -> Result<()> {
-    aws.iam
-        .detach_role_policy()
-        .role_name(role)
-        .policy_arn(arn)
-        .send()
-        .await
-        .aws()
-        .or_absent()?;
+    aws.iam.detach_role_policy().role_name(role).policy_arn(arn).send().await.aws().or_absent()?;
     Ok(())
 }
 
@@ -136,10 +98,7 @@ async fn converge(aws: &Aws, new: &RoleProps, old: Option<&RoleProps>) -> Result
     let want: Vec<(&String, &Value)> = new.policies.iter().collect();
     let have: Vec<(&String, &Value)> = old.map(|o| o.policies.iter().collect()).unwrap_or_default();
     let inline = delta(&want, &have, |(pname, _)| *pname);
-    let written = inline
-        .added
-        .into_iter()
-        .chain(inline.changed.into_iter().map(|(_, w)| w));
+    let written = inline.added.into_iter().chain(inline.changed.into_iter().map(|(_, w)| w));
     for (pname, doc) in written {
         let text = serde_json::to_string(doc)?;
         retry_on(
@@ -148,14 +107,7 @@ async fn converge(aws: &Aws, new: &RoleProps, old: Option<&RoleProps>) -> Result
             VISIBLE,
             &StepContext::quiet(),
             || async {
-                aws.iam
-                    .put_role_policy()
-                    .role_name(name)
-                    .policy_name(*pname)
-                    .policy_document(&text)
-                    .send()
-                    .await
-                    .aws()
+                aws.iam.put_role_policy().role_name(name).policy_name(*pname).policy_document(&text).send().await.aws()
             },
         )
         .await?;
@@ -164,25 +116,14 @@ async fn converge(aws: &Aws, new: &RoleProps, old: Option<&RoleProps>) -> Result
         remove_inline(aws, name, pname).await?;
     }
     let none = Vec::new();
-    let managed = set_delta(
-        &new.managed_policies,
-        old.map_or(&none, |o| &o.managed_policies),
-    );
+    let managed = set_delta(&new.managed_policies, old.map_or(&none, |o| &o.managed_policies));
     for arn in managed.added {
         retry_on(
             &["NoSuchEntity"],
             &format!("attaching {arn} to role {name}"),
             VISIBLE,
             &StepContext::quiet(),
-            || async {
-                aws.iam
-                    .attach_role_policy()
-                    .role_name(name)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .aws()
-            },
+            || async { aws.iam.attach_role_policy().role_name(name).policy_arn(arn).send().await.aws() },
         )
         .await?;
     }
@@ -197,11 +138,7 @@ impl Kind for Role {
     type Props = RoleProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["name", "path"],
-            weight: 2,
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["name", "path"], weight: 2, ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -218,12 +155,7 @@ impl Kind for Role {
         each(ours, |r| read_one(aws, address, r.role_name())).await
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<RoleProps>,
-        _ctx: &StepContext<'_>,
-    ) -> Result<Current<RoleProps>> {
+    async fn create(&self, aws: &Aws, d: &Desired<RoleProps>, _ctx: &StepContext<'_>) -> Result<Current<RoleProps>> {
         let p = &d.props;
         let t = aws.tags_for(&d.address, &p.tags);
         let created = aws
@@ -241,17 +173,15 @@ impl Kind for Role {
             Ok(_) => None,
             // A retry after a lost response, or a crash before the policies
             // were written: continue from what exists if ours.
-            Err(e) if e.is("EntityAlreadyExists") => {
-                match read_one(aws, Some(&d.address), &p.name).await? {
-                    Some(l) => Some(l.props),
-                    None => bail!(
-                        "an IAM role named {} already exists and is not {} of stack {}; delete or rename it",
-                        p.name,
-                        d.address,
-                        aws.stack
-                    ),
-                }
-            }
+            Err(e) if e.is("EntityAlreadyExists") => match read_one(aws, Some(&d.address), &p.name).await? {
+                Some(l) => Some(l.props),
+                None => bail!(
+                    "an IAM role named {} already exists and is not {} of stack {}; delete or rename it",
+                    p.name,
+                    d.address,
+                    aws.stack
+                ),
+            },
             Err(e) => return Err(anyhow!(e).context(format!("creating role {}", p.name))),
         };
         converge(aws, p, old.as_ref()).await?;
@@ -259,12 +189,7 @@ impl Kind for Role {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<RoleProps>,
-        l: &Current<RoleProps>,
-        changed: &[String],
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<RoleProps>, l: &Current<RoleProps>, changed: &[String], _ctx: &StepContext<'_>,
     ) -> Result<Current<RoleProps>> {
         let p = &d.props;
         if changed.iter().any(|c| c == "assume_role_policy") {
@@ -292,43 +217,24 @@ impl Kind for Role {
         current(aws, d.address.clone(), p.clone()).await
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<RoleProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<RoleProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let name = &l.id;
         // What is attached now (not what the plan saw): DeleteRole refuses a
         // role that still has policies.
-        let Some(inline) = paginated!(aws.iam.list_role_policies().role_name(name)).or_absent()?
-        else {
+        let Some(inline) = paginated!(aws.iam.list_role_policies().role_name(name)).or_absent()? else {
             return Ok(None);
         };
         for p in &inline {
             remove_inline(aws, name, p).await?;
         }
-        let attached = paginated!(aws.iam.list_attached_role_policies().role_name(name))
-            .or_absent()?
-            .unwrap_or_default();
+        let attached =
+            paginated!(aws.iam.list_attached_role_policies().role_name(name)).or_absent()?.unwrap_or_default();
         for arn in attached.iter().filter_map(|a| a.policy_arn()) {
             detach(aws, name, arn).await?;
         }
-        retry_on(
-            &["DeleteConflict"],
-            &format!("deleting role {name}"),
-            VISIBLE,
-            ctx,
-            || async {
-                aws.iam
-                    .delete_role()
-                    .role_name(name)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
-        )
+        retry_on(&["DeleteConflict"], &format!("deleting role {name}"), VISIBLE, ctx, || async {
+            aws.iam.delete_role().role_name(name).send().await.aws().or_absent()
+        })
         .await?;
         Ok(None)
     }

@@ -37,8 +37,7 @@ pub struct EventSourceMapping;
 /// The role cannot read the stream yet (propagation of its new stream policy).
 fn stream_not_readable(e: &AwsError) -> bool {
     e.is("InvalidParameterValueException")
-        && (e.message.contains("Cannot access stream")
-            || e.message.contains("ensure the role can perform"))
+        && (e.message.contains("Cannot access stream") || e.message.contains("ensure the role can perform"))
 }
 
 async fn mapping_arn(aws: &Aws, uuid: &str) -> Result<String> {
@@ -47,35 +46,23 @@ async fn mapping_arn(aws: &Aws, uuid: &str) -> Result<String> {
 
 /// A mapping as a resource of this kind: its UUID is its id.
 fn current(
-    address: String,
-    uuid: &str,
-    arn: String,
-    props: EventSourceMappingProps,
+    address: String, uuid: &str, arn: String, props: EventSourceMappingProps,
 ) -> Current<EventSourceMappingProps> {
-    Current::new(address, uuid, props)
-        .with("arn", arn)
-        .with("uuid", uuid)
+    Current::new(address, uuid, props).with("arn", arn).with("uuid", uuid)
 }
 
 async fn wait_state(aws: &Aws, uuid: &str, rep: &dyn StepReporter) -> Result<()> {
     wait_for("the stream mapping to be ready", SETTLE, rep, || async {
-        let m = aws
-            .lambda
-            .get_event_source_mapping()
-            .uuid(uuid)
-            .send()
-            .await
-            .aws()?;
+        let m = aws.lambda.get_event_source_mapping().uuid(uuid).send().await.aws()?;
         Ok(match m.state() {
             Some("Enabled") | Some("Disabled") => Some(()),
             Some(s @ ("Creating" | "Enabling" | "Disabling" | "Updating")) => {
                 rep.status(&format!("mapping {s}"));
                 None
             }
-            Some(other) => bail!(
-                "stream mapping {uuid} is {other}: {}",
-                m.state_transition_reason().unwrap_or("no reason given")
-            ),
+            Some(other) => {
+                bail!("stream mapping {uuid} is {other}: {}", m.state_transition_reason().unwrap_or("no reason given"))
+            }
             None => Some(()),
         })
     })
@@ -87,30 +74,20 @@ impl Kind for EventSourceMapping {
     type Props = EventSourceMappingProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["event_source_arn", "starting_position"],
-            weight: 2,
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["event_source_arn", "starting_position"], weight: 2, ..KindInfo::default() }
     }
 
     /// One paginated ListEventSourceMappings, narrowed to the functions
     /// named like the stack's, then each mapping's tags (no batch API).
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<EventSourceMappingProps>>> {
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<EventSourceMappingProps>>> {
         let prefix = function_arn(aws, &format!("{}-", aws.stack)).await?;
         let all = paginated!(aws.lambda.list_event_source_mappings())?;
         let tagged = futures::future::try_join_all(
-            all.into_iter()
-                .filter(|m| m.function_arn().is_some_and(|f| f.starts_with(&prefix)))
-                .map(|m| async move {
-                    let arn = mapping_arn(aws, m.uuid().unwrap_or_default()).await?;
-                    let tags = tags_of(aws, &arn).await?;
-                    Ok::<_, anyhow::Error>((m, arn, tags))
-                }),
+            all.into_iter().filter(|m| m.function_arn().is_some_and(|f| f.starts_with(&prefix))).map(|m| async move {
+                let arn = mapping_arn(aws, m.uuid().unwrap_or_default()).await?;
+                let tags = tags_of(aws, &arn).await?;
+                Ok::<_, anyhow::Error>((m, arn, tags))
+            }),
         )
         .await?;
         Ok(owned(
@@ -124,10 +101,7 @@ impl Kind for EventSourceMapping {
                     function_arn: m.function_arn().unwrap_or_default().into(),
                     event_source_arn: m.event_source_arn().unwrap_or_default().into(),
                     batch_size: m.batch_size().unwrap_or(100),
-                    starting_position: m
-                        .starting_position()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
+                    starting_position: m.starting_position().map(|s| s.as_str().to_string()).unwrap_or_default(),
                     enabled: !matches!(m.state(), Some("Disabled" | "Disabling")),
                     tags: owner.tags,
                 };
@@ -137,33 +111,24 @@ impl Kind for EventSourceMapping {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<EventSourceMappingProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<EventSourceMappingProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<EventSourceMappingProps>> {
         let p = &d.props;
         let t = aws.tags_for(&d.address, &p.tags);
         let (function, source) = (p.function_arn.get()?, p.event_source_arn.get()?);
-        let out = retry_when(
-            stream_not_readable,
-            "creating the stream mapping",
-            IAM_PROPAGATION,
-            ctx,
-            || async {
-                aws.lambda
-                    .create_event_source_mapping()
-                    .function_name(function)
-                    .event_source_arn(source)
-                    .batch_size(p.batch_size)
-                    .starting_position(EventSourcePosition::from(p.starting_position.as_str()))
-                    .enabled(p.enabled)
-                    .set_tags(Some(t.clone().into_iter().collect()))
-                    .send()
-                    .await
-                    .aws()
-            },
-        )
+        let out = retry_when(stream_not_readable, "creating the stream mapping", IAM_PROPAGATION, ctx, || async {
+            aws.lambda
+                .create_event_source_mapping()
+                .function_name(function)
+                .event_source_arn(source)
+                .batch_size(p.batch_size)
+                .starting_position(EventSourcePosition::from(p.starting_position.as_str()))
+                .enabled(p.enabled)
+                .set_tags(Some(t.clone().into_iter().collect()))
+                .send()
+                .await
+                .aws()
+        })
         .await?;
         let uuid = out.uuid().unwrap_or_default().to_string();
         wait_state(aws, &uuid, ctx).await?;
@@ -172,18 +137,11 @@ impl Kind for EventSourceMapping {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<EventSourceMappingProps>,
-        l: &Current<EventSourceMappingProps>,
-        changed: &[String],
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<EventSourceMappingProps>, l: &Current<EventSourceMappingProps>,
+        changed: &[String], ctx: &StepContext<'_>,
     ) -> Result<Current<EventSourceMappingProps>> {
         let p = &d.props;
-        if changed
-            .iter()
-            .any(|c| matches!(c.as_str(), "batch_size" | "enabled" | "function_arn"))
-        {
+        if changed.iter().any(|c| matches!(c.as_str(), "batch_size" | "enabled" | "function_arn")) {
             wait_state(aws, &l.id, ctx).await?;
             aws.lambda
                 .update_event_source_mapping()
@@ -203,38 +161,20 @@ impl Kind for EventSourceMapping {
     }
 
     async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<EventSourceMappingProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, l: &Current<EventSourceMappingProps>, ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
         let gone = retry_when(
             |e| e.is("ResourceInUseException"),
             "deleting the stream mapping",
             SETTLE,
             ctx,
-            || async {
-                aws.lambda
-                    .delete_event_source_mapping()
-                    .uuid(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()
-            },
+            || async { aws.lambda.delete_event_source_mapping().uuid(&l.id).send().await.aws().or_absent() },
         )
         .await?
         .is_none();
         if !gone {
             wait_for("the stream mapping to be deleted", SETTLE, ctx, || async {
-                let r = aws
-                    .lambda
-                    .get_event_source_mapping()
-                    .uuid(&l.id)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()?;
+                let r = aws.lambda.get_event_source_mapping().uuid(&l.id).send().await.aws().or_absent()?;
                 Ok(r.is_none().then_some(()))
             })
             .await?;

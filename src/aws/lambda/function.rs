@@ -11,15 +11,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
-    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime,
-    State, VpcConfig,
+    Architecture, Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime, State, VpcConfig,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    IAM_PROPAGATION, Listed, SETTLE, Tagging, forget_functions, function_arn, functions,
-    list_functions, tags_of,
+    IAM_PROPAGATION, Listed, SETTLE, Tagging, forget_functions, function_arn, functions, list_functions, tags_of,
 };
 use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::find::{owned_then, paginated};
@@ -115,37 +113,23 @@ impl Props for FunctionProps {
 }
 
 /// Fields UpdateFunctionConfiguration changes.
-const CONFIG_FIELDS: &[&str] = &[
-    "role",
-    "runtime",
-    "handler",
-    "memory_size",
-    "timeout",
-    "environment",
-    "vpc_config",
-];
+const CONFIG_FIELDS: &[&str] = &["role", "runtime", "handler", "memory_size", "timeout", "environment", "vpc_config"];
 
 /// The role is not (yet) usable by Lambda: IAM propagation of a new role or
 /// of its new policies. Exactly these messages, nothing else.
 fn role_not_ready(e: &AwsError) -> bool {
     e.is("InvalidParameterValueException")
         && (e.message.contains("cannot be assumed by Lambda")
-            || e.message
-                .contains("execution role does not have permissions to call"))
+            || e.message.contains("execution role does not have permissions to call"))
 }
 
 impl FunctionProps {
     fn env(&self) -> Result<HashMap<String, String>> {
-        self.environment
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), v.get()?.0.clone())))
-            .collect()
+        self.environment.iter().map(|(k, v)| Ok((k.clone(), v.get()?.0.clone()))).collect()
     }
 
     fn package(&self) -> Result<package::Package> {
-        let Some(code) = &self.code_source else {
-            bail!("internal error: no code source for {}", self.function_name)
-        };
+        let Some(code) = &self.code_source else { bail!("internal error: no code source for {}", self.function_name) };
         let src = code.source();
         let p = package::build(&src).map_err(|e| anyhow!(e))?;
         if p.sha256 != self.code_sha256 {
@@ -162,16 +146,11 @@ impl FunctionProps {
 
     /// The security groups of the function (none outside a VPC).
     fn security_groups(&self) -> Result<Vec<String>> {
-        self.vpc_config
-            .as_ref()
-            .map_or(Ok(Vec::new()), |v| Ref::all(&v.security_group_ids))
+        self.vpc_config.as_ref().map_or(Ok(Vec::new()), |v| Ref::all(&v.security_group_ids))
     }
 
     fn vpc(&self) -> Result<VpcConfig> {
-        let subnets = self
-            .vpc_config
-            .as_ref()
-            .map_or(Ok(Vec::new()), |v| Ref::all(&v.subnet_ids))?;
+        let subnets = self.vpc_config.as_ref().map_or(Ok(Vec::new()), |v| Ref::all(&v.subnet_ids))?;
         Ok(VpcConfig::builder()
             .set_subnet_ids(Some(subnets))
             .set_security_group_ids(Some(self.security_groups()?))
@@ -180,40 +159,22 @@ impl FunctionProps {
 }
 
 fn props_of(f: &FunctionConfiguration, reserved: Option<i32>, tags: Tags) -> FunctionProps {
-    let vpc = f
-        .vpc_config()
-        .filter(|v| !v.subnet_ids().is_empty())
-        .map(|v| FunctionVpc {
-            subnet_ids: v.subnet_ids().iter().map(|s| s.as_str().into()).collect(),
-            security_group_ids: v
-                .security_group_ids()
-                .iter()
-                .map(|g| g.as_str().into())
-                .collect(),
-        });
+    let vpc = f.vpc_config().filter(|v| !v.subnet_ids().is_empty()).map(|v| FunctionVpc {
+        subnet_ids: v.subnet_ids().iter().map(|s| s.as_str().into()).collect(),
+        security_group_ids: v.security_group_ids().iter().map(|g| g.as_str().into()).collect(),
+    });
     FunctionProps {
         function_name: f.function_name().unwrap_or_default().into(),
         role: f.role().unwrap_or_default().into(),
-        runtime: f
-            .runtime()
-            .map(|r| r.as_str().to_string())
-            .unwrap_or_default(),
+        runtime: f.runtime().map(|r| r.as_str().to_string()).unwrap_or_default(),
         handler: f.handler().unwrap_or_default().into(),
         memory_size: f.memory_size().unwrap_or(128),
         timeout: f.timeout().unwrap_or(3),
-        architecture: f
-            .architectures()
-            .first()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_else(|| "x86_64".into()),
+        architecture: f.architectures().first().map(|a| a.as_str().to_string()).unwrap_or_else(|| "x86_64".into()),
         environment: f
             .environment()
             .and_then(|e| e.variables())
-            .map(|v| {
-                v.iter()
-                    .map(|(k, v)| (k.clone(), Ref::Value(EnvText(v.clone()))))
-                    .collect()
-            })
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), Ref::Value(EnvText(v.clone())))).collect())
             .unwrap_or_default(),
         vpc_config: vpc,
         reserved_concurrency: reserved,
@@ -224,15 +185,9 @@ fn props_of(f: &FunctionConfiguration, reserved: Option<i32>, tags: Tags) -> Fun
 }
 
 /// A function as a resource of this kind: its name is its id.
-async fn current(
-    aws: &Aws,
-    address: String,
-    props: FunctionProps,
-) -> Result<Current<FunctionProps>> {
+async fn current(aws: &Aws, address: String, props: FunctionProps) -> Result<Current<FunctionProps>> {
     let name = props.function_name.clone();
-    Ok(Current::new(address, name.clone(), props)
-        .with("arn", function_arn(aws, &name).await?)
-        .with("name", name))
+    Ok(Current::new(address, name.clone(), props).with("arn", function_arn(aws, &name).await?).with("name", name))
 }
 
 pub struct Function;
@@ -240,11 +195,7 @@ pub struct Function;
 impl Function {
     /// The stack's functions among `listed` (at `address`, when given),
     /// with their reserved concurrency (one read each: no batch API).
-    async fn build(
-        aws: &Aws,
-        address: Option<&str>,
-        listed: Vec<Listed>,
-    ) -> Result<Vec<Current<FunctionProps>>> {
+    async fn build(aws: &Aws, address: Option<&str>, listed: Vec<Listed>) -> Result<Vec<Current<FunctionProps>>> {
         owned_then(
             aws,
             address,
@@ -270,35 +221,21 @@ impl Function {
 
     /// Waits until no update is in progress and the function is usable.
     async fn settled(&self, aws: &Aws, name: &str, rep: &dyn StepReporter) -> Result<()> {
-        wait_for(
-            &format!("function {name} to be ready"),
-            SETTLE,
-            rep,
-            || async {
-                let c = aws
-                    .lambda
-                    .get_function_configuration()
-                    .function_name(name)
-                    .send()
-                    .await
-                    .aws()?;
-                if c.state() == Some(&State::Failed) {
-                    bail!(
-                        "function {name} failed: {}",
-                        c.state_reason().unwrap_or("no reason given")
-                    );
-                }
-                if c.last_update_status() == Some(&LastUpdateStatus::Failed) {
-                    bail!(
-                        "the last update of function {name} failed: {}",
-                        c.last_update_status_reason().unwrap_or("no reason given")
-                    );
-                }
-                let pending = c.state() == Some(&State::Pending)
-                    || c.last_update_status() == Some(&LastUpdateStatus::InProgress);
-                Ok((!pending).then_some(()))
-            },
-        )
+        wait_for(&format!("function {name} to be ready"), SETTLE, rep, || async {
+            let c = aws.lambda.get_function_configuration().function_name(name).send().await.aws()?;
+            if c.state() == Some(&State::Failed) {
+                bail!("function {name} failed: {}", c.state_reason().unwrap_or("no reason given"));
+            }
+            if c.last_update_status() == Some(&LastUpdateStatus::Failed) {
+                bail!(
+                    "the last update of function {name} failed: {}",
+                    c.last_update_status_reason().unwrap_or("no reason given")
+                );
+            }
+            let pending =
+                c.state() == Some(&State::Pending) || c.last_update_status() == Some(&LastUpdateStatus::InProgress);
+            Ok((!pending).then_some(()))
+        })
         .await
     }
 
@@ -313,15 +250,9 @@ impl Function {
                 .await
                 .aws()
                 .map(|_| ()),
-            None => aws
-                .lambda
-                .delete_function_concurrency()
-                .function_name(name)
-                .send()
-                .await
-                .aws()
-                .or_absent()
-                .map(|_| ()),
+            None => {
+                aws.lambda.delete_function_concurrency().function_name(name).send().await.aws().or_absent().map(|_| ())
+            }
         }
         .with_context(|| format!("setting the reserved concurrency of {name}"))
     }
@@ -331,36 +262,23 @@ impl Function {
     /// in use for many minutes; they block deleting the subnets and the
     /// security group. The last function of those groups to go waits for
     /// them to be released and deletes them.
-    async fn release_enis(
-        &self,
-        aws: &Aws,
-        name: &str,
-        groups: &[String],
-        rep: &dyn StepReporter,
-    ) -> Result<()> {
+    async fn release_enis(&self, aws: &Aws, name: &str, groups: &[String], rep: &dyn StepReporter) -> Result<()> {
         if groups.is_empty() {
             return Ok(());
         }
-        let filter = aws_sdk_ec2::types::Filter::builder()
-            .name("group-id")
-            .set_values(Some(groups.to_vec()))
-            .build();
+        let filter = aws_sdk_ec2::types::Filter::builder().name("group-id").set_values(Some(groups.to_vec())).build();
         wait_for(
             &format!("the network interfaces of {name} to be released (Lambda takes up to ~20 minutes)"),
             ENI_RELEASE,
             rep,
             || async {
-                let enis: Vec<_> = paginated!(
-                    aws.ec2
-                        .describe_network_interfaces()
-                        .filters(filter.clone())
-                )?
-                .into_iter()
-                .filter(|n| {
-                    n.description().is_some_and(|d| d.starts_with(LAMBDA_ENI))
-                        || n.interface_type().map(|t| t.as_str()) == Some("lambda")
-                })
-                .collect();
+                let enis: Vec<_> = paginated!(aws.ec2.describe_network_interfaces().filters(filter.clone()))?
+                    .into_iter()
+                    .filter(|n| {
+                        n.description().is_some_and(|d| d.starts_with(LAMBDA_ENI))
+                            || n.interface_type().map(|t| t.as_str()) == Some("lambda")
+                    })
+                    .collect();
                 if enis.is_empty() {
                     return Ok(Some(()));
                 }
@@ -370,9 +288,7 @@ impl Function {
                     .into_iter()
                     .filter(|f| {
                         f.function_name() != Some(name)
-                            && f.vpc_config().is_some_and(|v| {
-                                v.security_group_ids().iter().any(|g| groups.contains(g))
-                            })
+                            && f.vpc_config().is_some_and(|v| v.security_group_ids().iter().any(|g| groups.contains(g)))
                     })
                     .count();
                 if users > 0 {
@@ -382,18 +298,9 @@ impl Function {
                 for n in &enis {
                     let id = n.network_interface_id().unwrap_or_default();
                     if n.status().map(|s| s.as_str()) == Some("available") {
-                        match aws
-                            .ec2
-                            .delete_network_interface()
-                            .network_interface_id(id)
-                            .send()
-                            .await
-                            .aws()
-                        {
+                        match aws.ec2.delete_network_interface().network_interface_id(id).send().await.aws() {
                             Ok(_) => {}
-                            Err(e) if e.not_found() || e.is("InvalidNetworkInterface.InUse") => {
-                                in_use += 1
-                            }
+                            Err(e) if e.not_found() || e.is("InvalidNetworkInterface.InUse") => in_use += 1,
                             Err(e) => return Err(anyhow!(e).context(format!("deleting {id}"))),
                         }
                     } else {
@@ -415,10 +322,7 @@ impl Function {
 
 /// The props a created or updated function has live (no code source).
 fn applied(p: &FunctionProps) -> FunctionProps {
-    FunctionProps {
-        code_source: None,
-        ..p.clone()
-    }
+    FunctionProps { code_source: None, ..p.clone() }
 }
 
 #[async_trait]
@@ -426,11 +330,7 @@ impl Kind for Function {
     type Props = FunctionProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["function_name"],
-            weight: 5,
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["function_name"], weight: 5, ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -460,10 +360,7 @@ impl Kind for Function {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<FunctionProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<FunctionProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<FunctionProps>> {
         forget_functions(aws);
         let p = &d.props;
@@ -472,53 +369,33 @@ impl Kind for Function {
         let name = &p.function_name;
         let (role, env) = (p.role.get()?, p.env()?);
         let vpc = p.vpc_config.as_ref().map(|_| p.vpc()).transpose()?;
-        let created = retry_when(
-            role_not_ready,
-            &format!("creating function {name}"),
-            IAM_PROPAGATION,
-            ctx,
-            || async {
+        let created =
+            retry_when(role_not_ready, &format!("creating function {name}"), IAM_PROPAGATION, ctx, || async {
                 aws.lambda
                     .create_function()
                     .function_name(name)
                     .runtime(Runtime::from(p.runtime.as_str()))
                     .role(role)
                     .handler(&p.handler)
-                    .code(
-                        FunctionCode::builder()
-                            .zip_file(Blob::new(pkg.bytes.clone()))
-                            .build(),
-                    )
+                    .code(FunctionCode::builder().zip_file(Blob::new(pkg.bytes.clone())).build())
                     .memory_size(p.memory_size)
                     .timeout(p.timeout)
                     .architectures(Architecture::from(p.architecture.as_str()))
-                    .environment(
-                        Environment::builder()
-                            .set_variables(Some(env.clone()))
-                            .build(),
-                    )
+                    .environment(Environment::builder().set_variables(Some(env.clone())).build())
                     .set_vpc_config(vpc.clone())
                     .set_tags(Some(t.clone().into_iter().collect()))
                     .send()
                     .await
                     .aws()
-            },
-        )
-        .await;
+            })
+            .await;
         match created {
             Ok(_) => {}
             // A retried create whose first attempt went through: ours if tagged so.
-            Err(e)
-                if e.downcast_ref::<AwsError>()
-                    .is_some_and(|a| a.is("ResourceConflictException")) =>
-            {
-                let owner = tags_of(aws, &function_arn(aws, name).await?)
-                    .await?
-                    .remove(ADDRESS_TAG);
+            Err(e) if e.downcast_ref::<AwsError>().is_some_and(|a| a.is("ResourceConflictException")) => {
+                let owner = tags_of(aws, &function_arn(aws, name).await?).await?.remove(ADDRESS_TAG);
                 if owner.as_deref() != Some(d.address.as_str()) {
-                    return Err(e.context(format!(
-                        "a Lambda function named {name} already exists outside this stack"
-                    )));
+                    return Err(e.context(format!("a Lambda function named {name} already exists outside this stack")));
                 }
                 self.settled(aws, name, ctx).await?;
                 let l = self
@@ -527,8 +404,7 @@ impl Kind for Function {
                     .into_iter()
                     .find(|l| &l.id == name)
                     .ok_or_else(|| anyhow!("function {name} vanished"))?;
-                let mut changed: Vec<String> =
-                    CONFIG_FIELDS.iter().map(|s| s.to_string()).collect();
+                let mut changed: Vec<String> = CONFIG_FIELDS.iter().map(|s| s.to_string()).collect();
                 changed.extend(["code_sha256".into(), "reserved_concurrency".into()]);
                 return self.update(aws, d, &l, &changed, ctx).await;
             }
@@ -536,18 +412,13 @@ impl Kind for Function {
         }
         self.settled(aws, name, ctx).await?;
         if p.reserved_concurrency.is_some() {
-            self.set_concurrency(aws, name, p.reserved_concurrency)
-                .await?;
+            self.set_concurrency(aws, name, p.reserved_concurrency).await?;
         }
         current(aws, d.address.clone(), applied(p)).await
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<FunctionProps>,
-        l: &Current<FunctionProps>,
-        changed: &[String],
+        &self, aws: &Aws, d: &Desired<FunctionProps>, l: &Current<FunctionProps>, changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<FunctionProps>> {
         forget_functions(aws);
@@ -587,11 +458,7 @@ impl Kind for Function {
                         .handler(&p.handler)
                         .memory_size(p.memory_size)
                         .timeout(p.timeout)
-                        .environment(
-                            Environment::builder()
-                                .set_variables(Some(env.clone()))
-                                .build(),
-                        )
+                        .environment(Environment::builder().set_variables(Some(env.clone())).build())
                         .vpc_config(vpc.clone())
                         .send()
                         .await
@@ -603,8 +470,7 @@ impl Kind for Function {
         }
         self.settled(aws, name, ctx).await?;
         if has("reserved_concurrency") {
-            self.set_concurrency(aws, name, p.reserved_concurrency)
-                .await?;
+            self.set_concurrency(aws, name, p.reserved_concurrency).await?;
         }
         let arn = function_arn(aws, name).await?;
         tags::sync(&Tagging, aws, &arn, &l.props.tags, &p.tags).await?;
@@ -613,34 +479,17 @@ impl Kind for Function {
         // replaces interfaces that still carry the groups it uses: no wait).
         if l.props.vpc_config.is_some() {
             let kept = p.security_groups()?;
-            let left: Vec<String> = l
-                .props
-                .security_groups()?
-                .into_iter()
-                .filter(|g| !kept.contains(g))
-                .collect();
+            let left: Vec<String> = l.props.security_groups()?.into_iter().filter(|g| !kept.contains(g)).collect();
             self.release_enis(aws, name, &left, ctx).await?;
         }
         current(aws, d.address.clone(), applied(p)).await
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<FunctionProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<FunctionProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         forget_functions(aws);
-        aws.lambda
-            .delete_function()
-            .function_name(&l.id)
-            .send()
-            .await
-            .aws()
-            .or_absent()?;
+        aws.lambda.delete_function().function_name(&l.id).send().await.aws().or_absent()?;
         if l.props.vpc_config.is_some() {
-            self.release_enis(aws, &l.id, &l.props.security_groups()?, ctx)
-                .await?;
+            self.release_enis(aws, &l.id, &l.props.security_groups()?, ctx).await?;
         }
         Ok(None)
     }
@@ -686,9 +535,6 @@ mod tests {
             "InvalidParameterValueException",
             "Unzipped size must be smaller than 262144000 bytes"
         )));
-        assert!(!role_not_ready(&e(
-            "AccessDeniedException",
-            "cannot be assumed by Lambda"
-        )));
+        assert!(!role_not_ready(&e("AccessDeniedException", "cannot be assumed by Lambda")));
     }
 }

@@ -46,18 +46,8 @@ pub async fn function_arn(aws: &Aws, name: &str) -> Result<String> {
 
 /// Every tag of the Lambda resource with ARN `arn` (none once it is gone).
 pub async fn tags_of(aws: &Aws, arn: &str) -> Result<Tags> {
-    let t = aws
-        .lambda
-        .list_tags()
-        .resource(arn)
-        .send()
-        .await
-        .aws()
-        .or_absent()?;
-    Ok(t.and_then(|t| t.tags)
-        .unwrap_or_default()
-        .into_iter()
-        .collect())
+    let t = aws.lambda.list_tags().resource(arn).send().await.aws().or_absent()?;
+    Ok(t.and_then(|t| t.tags).unwrap_or_default().into_iter().collect())
 }
 
 /// A function that may be the stack's, with every tag it has.
@@ -73,10 +63,8 @@ const FUNCTIONS: &str = "lambda.functions";
 pub async fn list_functions(aws: &Aws) -> Result<Vec<Listed>> {
     let prefix = format!("{}-", aws.stack);
     let all = paginated!(aws.lambda.list_functions())?;
-    let reads = all
-        .into_iter()
-        .filter(|f| f.function_name().is_some_and(|n| n.starts_with(&prefix)))
-        .map(|f| async move {
+    let reads =
+        all.into_iter().filter(|f| f.function_name().is_some_and(|n| n.starts_with(&prefix))).map(|f| async move {
             let arn = function_arn(aws, f.function_name().unwrap_or_default()).await?;
             let tags = tags_of(aws, &arn).await?;
             Ok::<_, anyhow::Error>((f, tags))
@@ -112,13 +100,6 @@ impl TagApi for Tagging {
     }
 
     async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
-        aws.lambda
-            .untag_resource()
-            .resource(id)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.lambda.untag_resource().resource(id).set_tag_keys(Some(keys.to_vec())).send().await.aws().map(|_| ())
     }
 }

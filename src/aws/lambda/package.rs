@@ -55,20 +55,14 @@ fn skipped(name: &str) -> bool {
     matches!(name, ".git" | "__pycache__" | ".DS_Store") || name.ends_with(".pyc")
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    depth: usize,
-    out: &mut Vec<(String, PathBuf, bool)>,
-) -> Result<(), String> {
+fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<(String, PathBuf, bool)>) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err(format!(
             "{} is nested more than {MAX_DEPTH} directories deep (a symbolic link loop?)",
             dir.display()
         ));
     }
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     for e in entries {
         let e = e.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         let name = e.file_name().to_string_lossy().into_owned();
@@ -77,18 +71,13 @@ fn walk(
         }
         let path = e.path();
         // Follows symbolic links: the package holds what the link points at.
-        let meta =
-            std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if meta.is_dir() {
             walk(root, &path, depth + 1, out)?;
         } else if meta.is_file() {
-            let rel = path
-                .strip_prefix(root)
-                .map_err(|_| format!("{} is outside {}", path.display(), root.display()))?;
-            let rel: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
+            let rel =
+                path.strip_prefix(root).map_err(|_| format!("{} is outside {}", path.display(), root.display()))?;
+            let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
             #[cfg(unix)]
             let exec = {
                 use std::os::unix::fs::PermissionsExt;
@@ -128,10 +117,7 @@ pub fn zip_dir(dir: &Path) -> Result<Package, String> {
             .and_then(|_| w.write_all(&buf).map_err(Into::into))
             .map_err(|e| format!("cannot zip {}: {e}", path.display()))?;
     }
-    let bytes = w
-        .finish()
-        .map_err(|e| format!("cannot zip {}: {e}", dir.display()))?
-        .into_inner();
+    let bytes = w.finish().map_err(|e| format!("cannot zip {}: {e}", dir.display()))?.into_inner();
     Ok(Package {
         sha256: sha256_b64(&bytes),
         bytes,
@@ -143,28 +129,19 @@ pub fn zip_dir(dir: &Path) -> Result<Package, String> {
 /// Reads a prebuilt zip (and checks it is one).
 pub fn read_zip(path: &Path) -> Result<Package, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut a = ZipArchive::new(Cursor::new(&bytes))
-        .map_err(|e| format!("{} is not a zip file: {e}", path.display()))?;
+    let mut a =
+        ZipArchive::new(Cursor::new(&bytes)).map_err(|e| format!("{} is not a zip file: {e}", path.display()))?;
     let mut entries = Vec::new();
     let mut unzipped = 0u64;
     for i in 0..a.len() {
-        let f = a
-            .by_index(i)
-            .map_err(|e| format!("{} is a damaged zip file: {e}", path.display()))?;
+        let f = a.by_index(i).map_err(|e| format!("{} is a damaged zip file: {e}", path.display()))?;
         unzipped += f.size();
         if !f.is_dir() {
-            let name = f
-                .name()
-                .map_err(|e| format!("{} has an unreadable entry name: {e}", path.display()))?;
+            let name = f.name().map_err(|e| format!("{} has an unreadable entry name: {e}", path.display()))?;
             entries.push(name.to_string());
         }
     }
-    Ok(Package {
-        sha256: sha256_b64(&bytes),
-        bytes,
-        entries,
-        unzipped_size: unzipped,
-    })
+    Ok(Package { sha256: sha256_b64(&bytes), bytes, entries, unzipped_size: unzipped })
 }
 
 pub fn build(src: &CodeSource) -> Result<Package, String> {
@@ -199,21 +176,13 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(b.path().join("lib")).unwrap();
         std::fs::write(b.path().join("lib/util.py"), "X = 1\n").unwrap();
-        std::fs::write(
-            b.path().join("app.py"),
-            "def handler(e, c):\n    return 1\n",
-        )
-        .unwrap();
+        std::fs::write(b.path().join("app.py"), "def handler(e, c):\n    return 1\n").unwrap();
         let second = zip_dir(b.path()).unwrap();
         assert_eq!(first.bytes, second.bytes);
         assert_eq!(first.sha256, second.sha256);
         assert_eq!(first.entries, vec!["app.py", "lib/util.py"]);
 
-        std::fs::write(
-            b.path().join("app.py"),
-            "def handler(e, c):\n    return 2\n",
-        )
-        .unwrap();
+        std::fs::write(b.path().join("app.py"), "def handler(e, c):\n    return 2\n").unwrap();
         assert_ne!(zip_dir(b.path()).unwrap().sha256, first.sha256);
     }
 

@@ -38,10 +38,7 @@ pub struct Permission;
 const SID_PREFIX: &str = "infra-";
 
 fn sid(address: &str) -> Result<String> {
-    if !address
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-    {
+    if !address.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
         bail!("internal error: permission address {address} cannot be a statement id");
     }
     Ok(format!("{SID_PREFIX}{}", address.replace('.', "_")))
@@ -53,19 +50,10 @@ fn address_of(sid: &str) -> Option<String> {
 
 /// The statements of a function's resource policy (none without a policy).
 async fn policy_statements(aws: &Aws, function: &str) -> Result<Vec<Value>> {
-    let Some(policy) = aws
-        .lambda
-        .get_policy()
-        .function_name(function)
-        .send()
-        .await
-        .aws()
-        .or_absent()?
-    else {
+    let Some(policy) = aws.lambda.get_policy().function_name(function).send().await.aws().or_absent()? else {
         return Ok(vec![]);
     };
-    let doc: Value = serde_json::from_str(policy.policy().unwrap_or("{}"))
-        .context("reading a function policy")?;
+    let doc: Value = serde_json::from_str(policy.policy().unwrap_or("{}")).context("reading a function policy")?;
     Ok(match &doc["Statement"] {
         Value::Array(a) => a.clone(),
         Value::Object(_) => vec![doc["Statement"].clone()],
@@ -75,19 +63,11 @@ async fn policy_statements(aws: &Aws, function: &str) -> Result<Vec<Value>> {
 
 /// Whether the function's resource policy has a statement with this id.
 async fn has_statement(aws: &Aws, function: &str, sid: &str) -> Result<bool> {
-    Ok(policy_statements(aws, function)
-        .await?
-        .iter()
-        .any(|s| s["Sid"] == sid))
+    Ok(policy_statements(aws, function).await?.iter().any(|s| s["Sid"] == sid))
 }
 
 /// A permission as a resource of this kind: `<function>/<statement id>`.
-fn current(
-    address: String,
-    function: &str,
-    sid: &str,
-    props: PermissionProps,
-) -> Current<PermissionProps> {
+fn current(address: String, function: &str, sid: &str, props: PermissionProps) -> Current<PermissionProps> {
     Current::new(address, format!("{function}/{sid}"), props).with("statement_id", sid)
 }
 
@@ -107,10 +87,7 @@ fn parse(function: &str, s: &Value) -> Option<Current<PermissionProps>> {
         function_name: function.into(),
         action: action.to_string(),
         principal,
-        source_arn: s["Condition"]["ArnLike"]["AWS:SourceArn"]
-            .as_str()
-            .unwrap_or_default()
-            .into(),
+        source_arn: s["Condition"]["ArnLike"]["AWS:SourceArn"].as_str().unwrap_or_default().into(),
     };
     Some(current(address, function, sid, props))
 }
@@ -118,14 +95,8 @@ fn parse(function: &str, s: &Value) -> Option<Current<PermissionProps>> {
 impl Permission {
     /// The permissions on the stack's functions among `listed` (at
     /// `address`, when given): one GetPolicy per function.
-    async fn build(
-        aws: &Aws,
-        address: Option<&str>,
-        listed: &[Listed],
-    ) -> Result<Vec<Current<PermissionProps>>> {
-        let ours = listed
-            .iter()
-            .filter(|(_, all)| tags::owner(aws, all).is_some());
+    async fn build(aws: &Aws, address: Option<&str>, listed: &[Listed]) -> Result<Vec<Current<PermissionProps>>> {
+        let ours = listed.iter().filter(|(_, all)| tags::owner(aws, all).is_some());
         each(ours, |(f, _)| async move {
             let name = f.function_name().unwrap_or_default();
             Ok(policy_statements(aws, name)
@@ -151,11 +122,7 @@ impl Kind for Permission {
         }
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<PermissionProps>>> {
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<PermissionProps>>> {
         Self::build(aws, address, &list_functions(aws).await?).await
     }
 
@@ -165,10 +132,7 @@ impl Kind for Permission {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<PermissionProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<PermissionProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<PermissionProps>> {
         let p = &d.props;
         let (function, source) = (p.function_name.get()?, p.source_arn.get()?);
@@ -196,36 +160,20 @@ impl Kind for Permission {
                     r => r.map(|_| ()),
                 }
             },
-            || async {
-                Ok(has_statement(aws, function, &statement)
-                    .await?
-                    .then_some(()))
-            },
+            || async { Ok(has_statement(aws, function, &statement).await?.then_some(())) },
         )
         .await?;
         Ok(current(d.address.clone(), function, &statement, p.clone()))
     }
 
     async fn update(
-        &self,
-        _aws: &Aws,
-        d: &Desired<PermissionProps>,
-        _l: &Current<PermissionProps>,
-        _changed: &[String],
+        &self, _aws: &Aws, d: &Desired<PermissionProps>, _l: &Current<PermissionProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<PermissionProps>> {
-        bail!(
-            "internal error: {} can only be replaced (every field forces replacement)",
-            d.address
-        )
+        bail!("internal error: {} can only be replaced (every field forces replacement)", d.address)
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<PermissionProps>,
-        _ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<PermissionProps>, _ctx: &StepContext<'_>) -> Result<Option<String>> {
         let statement = match l.attr("statement_id") {
             Some(s) => s.to_string(),
             None => sid(&l.address)?,

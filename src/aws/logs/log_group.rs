@@ -32,24 +32,10 @@ pub struct LogGroup;
 
 async fn set_retention(aws: &Aws, name: &str, days: Option<i32>) -> Result<()> {
     match days {
-        Some(d) => aws
-            .logs
-            .put_retention_policy()
-            .log_group_name(name)
-            .retention_in_days(d)
-            .send()
-            .await
-            .aws()
-            .map(|_| ()),
-        None => aws
-            .logs
-            .delete_retention_policy()
-            .log_group_name(name)
-            .send()
-            .await
-            .aws()
-            .or_absent()
-            .map(|_| ()),
+        Some(d) => {
+            aws.logs.put_retention_policy().log_group_name(name).retention_in_days(d).send().await.aws().map(|_| ())
+        }
+        None => aws.logs.delete_retention_policy().log_group_name(name).send().await.aws().or_absent().map(|_| ()),
     }
     .with_context(|| format!("setting the retention of {name}"))
 }
@@ -57,9 +43,7 @@ async fn set_retention(aws: &Aws, name: &str, days: Option<i32>) -> Result<()> {
 /// A group as a resource of this kind: its name is its id.
 fn current(address: String, arn: String, props: LogGroupProps) -> Current<LogGroupProps> {
     let name = props.name.clone();
-    Current::new(address, name.clone(), props)
-        .with("arn", arn)
-        .with("name", name)
+    Current::new(address, name.clone(), props).with("arn", arn).with("name", name)
 }
 
 #[async_trait]
@@ -67,18 +51,13 @@ impl Kind for LogGroup {
     type Props = LogGroupProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["name"],
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["name"], ..KindInfo::default() }
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<LogGroupProps>>> {
         let mut groups = Vec::new();
         for p in prefixes(aws) {
-            groups.extend(paginated!(
-                aws.logs.describe_log_groups().log_group_name_prefix(p)
-            )?);
+            groups.extend(paginated!(aws.logs.describe_log_groups().log_group_name_prefix(p))?);
         }
         // The listing has no tags: one read per group (no batch API).
         let tagged = futures::future::try_join_all(groups.into_iter().map(|g| async move {
@@ -104,10 +83,7 @@ impl Kind for LogGroup {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<LogGroupProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<LogGroupProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<LogGroupProps>> {
         let p = &d.props;
         let t = aws.tags_for(&d.address, &p.tags);
@@ -130,15 +106,9 @@ impl Kind for LogGroup {
                 if let Some(owner) = existing.get(STACK_TAG)
                     && owner != &aws.stack
                 {
-                    bail!(
-                        "log group {} belongs to stack {owner}; rename this stack or function",
-                        p.name
-                    );
+                    bail!("log group {} belongs to stack {owner}; rename this stack or function", p.name);
                 }
-                Tagging
-                    .tag(aws, &arn, &t)
-                    .await
-                    .context("tagging the existing log group")?;
+                Tagging.tag(aws, &arn, &t).await.context("tagging the existing log group")?;
             }
             Err(e) => return Err(anyhow!(e).context(format!("creating {}", p.name))),
         }
@@ -147,11 +117,7 @@ impl Kind for LogGroup {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<LogGroupProps>,
-        l: &Current<LogGroupProps>,
-        changed: &[String],
+        &self, aws: &Aws, d: &Desired<LogGroupProps>, l: &Current<LogGroupProps>, changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<LogGroupProps>> {
         let p = &d.props;
@@ -163,19 +129,8 @@ impl Kind for LogGroup {
         Ok(current(d.address.clone(), arn, p.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<LogGroupProps>,
-        _ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
-        aws.logs
-            .delete_log_group()
-            .log_group_name(&l.id)
-            .send()
-            .await
-            .aws()
-            .or_absent()?;
+    async fn delete(&self, aws: &Aws, l: &Current<LogGroupProps>, _ctx: &StepContext<'_>) -> Result<Option<String>> {
+        aws.logs.delete_log_group().log_group_name(&l.id).send().await.aws().or_absent()?;
         Ok(None)
     }
 }

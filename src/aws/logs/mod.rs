@@ -19,10 +19,7 @@ pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
 /// Name prefixes of the groups a stack may own: one DescribeLogGroups per
 /// prefix is the batched read (the API has no tag filter).
 pub fn prefixes(aws: &Aws) -> [String; 2] {
-    [
-        format!("/aws/lambda/{}-", aws.stack),
-        format!("/aws/apigateway/{}-", aws.stack),
-    ]
+    [format!("/aws/lambda/{}-", aws.stack), format!("/aws/apigateway/{}-", aws.stack)]
 }
 
 /// The ARN of the group `name` (without the `:*` DescribeLogGroups adds).
@@ -62,13 +59,6 @@ impl TagApi for Tagging {
     }
 
     async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
-        aws.logs
-            .untag_resource()
-            .resource_arn(id)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.logs.untag_resource().resource_arn(id).set_tag_keys(Some(keys.to_vec())).send().await.aws().map(|_| ())
     }
 }

@@ -43,46 +43,26 @@ fn value<T>(s: &Setting<T>) -> Option<&T> {
 pub struct DbInstanceProps {
     pub identifier: String,
     pub engine: String,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "setting"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "setting")]
     pub engine_version: Setting<String>,
     pub instance_class: String,
     pub storage_gb: i32,
     pub storage_type: String,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "setting"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "setting")]
     pub iops: Setting<i32>,
     pub multi_az: bool,
     pub storage_encrypted: bool,
     pub publicly_accessible: bool,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "setting"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "setting")]
     pub db_name: Setting<String>,
     pub username: String,
     pub manage_master_password: bool,
     pub subnet_group: Ref,
     pub security_group_ids: Vec<Ref>,
     pub backup_retention_days: i32,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "setting"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "setting")]
     pub backup_window: Setting<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "setting"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "setting")]
     pub maintenance_window: Setting<String>,
     pub deletion_protection: bool,
     /// `null`: the engine's default group. Explicit in the desired props, so
@@ -137,31 +117,16 @@ fn read(db: &Instance, tags: Tags) -> DbInstanceProps {
     DbInstanceProps {
         identifier: db.db_instance_identifier().unwrap_or_default().into(),
         engine: db.engine().unwrap_or_default().into(),
-        engine_version: Some(
-            pending
-                .and_then(|p| p.engine_version())
-                .or(db.engine_version())
-                .map(str::to_string),
-        ),
+        engine_version: Some(pending.and_then(|p| p.engine_version()).or(db.engine_version()).map(str::to_string)),
         instance_class: pending
             .and_then(|p| p.db_instance_class())
             .or(db.db_instance_class())
             .unwrap_or_default()
             .into(),
-        storage_gb: pending
-            .and_then(|p| p.allocated_storage())
-            .or(db.allocated_storage())
-            .unwrap_or_default(),
-        storage_type: pending
-            .and_then(|p| p.storage_type())
-            .or(db.storage_type())
-            .unwrap_or_default()
-            .into(),
+        storage_gb: pending.and_then(|p| p.allocated_storage()).or(db.allocated_storage()).unwrap_or_default(),
+        storage_type: pending.and_then(|p| p.storage_type()).or(db.storage_type()).unwrap_or_default().into(),
         iops: Some(pending.and_then(|p| p.iops()).or(db.iops())),
-        multi_az: pending
-            .and_then(|p| p.multi_az())
-            .or(db.multi_az())
-            .unwrap_or(false),
+        multi_az: pending.and_then(|p| p.multi_az()).or(db.multi_az()).unwrap_or(false),
         storage_encrypted: db.storage_encrypted().unwrap_or(false),
         publicly_accessible: db.publicly_accessible().unwrap_or(false),
         db_name: Some(db.db_name().map(str::to_string)),
@@ -178,10 +143,7 @@ fn read(db: &Instance, tags: Tags) -> DbInstanceProps {
             .or(db.backup_retention_period())
             .unwrap_or_default(),
         backup_window: Some(db.preferred_backup_window().map(str::to_string)),
-        maintenance_window: Some(
-            db.preferred_maintenance_window()
-                .map(|w| w.to_ascii_lowercase()),
-        ),
+        maintenance_window: Some(db.preferred_maintenance_window().map(|w| w.to_ascii_lowercase())),
         deletion_protection: db.deletion_protection().unwrap_or(false),
         parameter_group,
         copy_tags_to_snapshot: db.copy_tags_to_snapshot().unwrap_or(false),
@@ -198,27 +160,16 @@ fn current(address: String, db: &Instance, props: DbInstanceProps) -> Current<Db
         .and_then(|e| e.port())
         .or(db.db_instance_port().filter(|p| *p > 0))
         .unwrap_or_else(|| engine_port(db.engine().unwrap_or_default()));
-    Current::new(
-        address,
-        db.db_instance_identifier().unwrap_or_default(),
-        props,
-    )
-    .with("arn", db.db_instance_arn())
-    .with("endpoint", endpoint.and_then(|e| e.address()))
-    .with("port", port)
-    .with(
-        "secret_arn",
-        db.master_user_secret().and_then(|s| s.secret_arn()),
-    )
-    .with("status", db.db_instance_status())
+    Current::new(address, db.db_instance_identifier().unwrap_or_default(), props)
+        .with("arn", db.db_instance_arn())
+        .with("endpoint", endpoint.and_then(|e| e.address()))
+        .with("port", port)
+        .with("secret_arn", db.master_user_secret().and_then(|s| s.secret_arn()))
+        .with("status", db.db_instance_status())
 }
 
 fn engine_port(engine: &str) -> i32 {
-    if engine.contains("postgres") {
-        5432
-    } else {
-        3306
-    }
+    if engine.contains("postgres") { 5432 } else { 3306 }
 }
 
 fn major(version: &str, engine: &str) -> String {
@@ -236,13 +187,9 @@ fn major(version: &str, engine: &str) -> String {
 /// The instances named `id` (every one, without): one paginated describe
 /// (RDS returns the tags with it; it has no tag filter).
 async fn instances(aws: &Aws, id: Option<&str>) -> Result<Vec<Instance>> {
-    Ok(paginated!(
-        aws.rds
-            .describe_db_instances()
-            .set_db_instance_identifier(id.map(str::to_string))
-    )
-    .or_absent()?
-    .unwrap_or_default())
+    Ok(paginated!(aws.rds.describe_db_instances().set_db_instance_identifier(id.map(str::to_string)))
+        .or_absent()?
+        .unwrap_or_default())
 }
 
 async fn describe(aws: &Aws, id: &str) -> Result<Option<Instance>> {
@@ -276,10 +223,7 @@ async fn wait_gone(aws: &Aws, id: &str, rep: &dyn StepReporter) -> Result<()> {
         Ok(match describe(aws, id).await? {
             None => Some(()),
             Some(db) => {
-                rep.status(&format!(
-                    "status {}",
-                    db.db_instance_status().unwrap_or("unknown")
-                ));
+                rep.status(&format!("status {}", db.db_instance_status().unwrap_or("unknown")));
                 None
             }
         })
@@ -299,16 +243,9 @@ async fn default_parameter_group(aws: &Aws, engine: &str, version: Option<&str>)
         .await
         .aws()
         .context("looking up the engine's default parameter group")?;
-    let family = out
-        .db_engine_versions()
-        .iter()
-        .find_map(|v| v.db_parameter_group_family())
-        .with_context(|| {
-            format!(
-                "RDS reports no parameter group family for {engine} {}",
-                version.unwrap_or("(default)")
-            )
-        })?;
+    let family = out.db_engine_versions().iter().find_map(|v| v.db_parameter_group_family()).with_context(|| {
+        format!("RDS reports no parameter group family for {engine} {}", version.unwrap_or("(default)"))
+    })?;
     Ok(format!("default.{family}"))
 }
 
@@ -318,13 +255,7 @@ impl Kind for DbInstance {
 
     fn info(&self) -> KindInfo {
         KindInfo {
-            replace_fields: &[
-                "identifier",
-                "engine",
-                "db_name",
-                "username",
-                "storage_encrypted",
-            ],
+            replace_fields: &["identifier", "engine", "db_name", "username", "storage_encrypted"],
             holds_data: true,
             weight: 100,
             ..KindInfo::default()
@@ -350,11 +281,7 @@ impl Kind for DbInstance {
         instance_notes(desired, fields)
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<DbInstanceProps>>> {
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DbInstanceProps>>> {
         Ok(owned(
             aws,
             address,
@@ -365,10 +292,7 @@ impl Kind for DbInstance {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<DbInstanceProps>,
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<DbInstanceProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<DbInstanceProps>> {
         let p = &d.props;
         let subnet_group = p.subnet_group.get()?;
@@ -419,21 +343,9 @@ impl Kind for DbInstance {
                     Ok(instances(aws, Some(&p.identifier))
                         .await?
                         .into_iter()
-                        .find(|db| {
-                            find::owner(aws, Some(&d.address), tag_map(db.tag_list())).is_some()
-                        }))
+                        .find(|db| find::owner(aws, Some(&d.address), tag_map(db.tag_list())).is_some()))
                 };
-                Some(
-                    adopt(
-                        e,
-                        "DBInstanceAlreadyExists",
-                        "an RDS instance",
-                        &p.identifier,
-                        aws,
-                        mine,
-                    )
-                    .await?,
-                )
+                Some(adopt(e, "DBInstanceAlreadyExists", "an RDS instance", &p.identifier, aws, mine).await?)
             }
         };
         let db = if p.wait_until_available == Some(true) {
@@ -442,9 +354,9 @@ impl Kind for DbInstance {
         } else {
             match db {
                 Some(db) => db,
-                None => describe(aws, &p.identifier)
-                    .await?
-                    .context("the database vanished right after its creation")?,
+                None => {
+                    describe(aws, &p.identifier).await?.context("the database vanished right after its creation")?
+                }
             }
         };
         // The create response predates the tags and some defaults: what was
@@ -453,11 +365,7 @@ impl Kind for DbInstance {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<DbInstanceProps>,
-        l: &Current<DbInstanceProps>,
-        changed: &[String],
+        &self, aws: &Aws, d: &Desired<DbInstanceProps>, l: &Current<DbInstanceProps>, changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<DbInstanceProps>> {
         let (p, old) = (&d.props, &l.props);
@@ -473,14 +381,9 @@ impl Kind for DbInstance {
         let parameter_group = if has("parameter_group") {
             match &p.parameter_group {
                 Some(g) => Some(g.clone()),
-                None => Some(
-                    default_parameter_group(
-                        aws,
-                        &p.engine,
-                        value(&old.engine_version).map(String::as_str),
-                    )
-                    .await?,
-                ),
+                None => {
+                    Some(default_parameter_group(aws, &p.engine, value(&old.engine_version).map(String::as_str)).await?)
+                }
             }
         } else {
             None
@@ -510,12 +413,8 @@ impl Kind for DbInstance {
                     _ => false,
                 };
             let storage = has("storage_gb") || has("storage_type") || has("iops");
-            let subnet_group = has("subnet_group")
-                .then(|| p.subnet_group.get().cloned())
-                .transpose()?;
-            let security_groups = has("security_group_ids")
-                .then(|| Ref::all(&p.security_group_ids))
-                .transpose()?;
+            let subnet_group = has("subnet_group").then(|| p.subnet_group.get().cloned()).transpose()?;
+            let security_groups = has("security_group_ids").then(|| Ref::all(&p.security_group_ids)).transpose()?;
             // Only what changed (a setting the file does not pin is never changed).
             let pick = |f: &str, s: &Setting<String>| value(s).filter(|_| has(f)).cloned();
             retry_on(
@@ -531,34 +430,21 @@ impl Kind for DbInstance {
                         .apply_immediately(p.apply_immediately.unwrap_or(true))
                         .set_engine_version(pick("engine_version", &p.engine_version))
                         .set_allow_major_version_upgrade(major_upgrade.then_some(true))
-                        .set_db_instance_class(
-                            has("instance_class").then(|| p.instance_class.clone()),
-                        )
+                        .set_db_instance_class(has("instance_class").then(|| p.instance_class.clone()))
                         // Storage settings go together: RDS validates them as a set.
                         .set_allocated_storage(storage.then_some(p.storage_gb))
                         .set_storage_type(storage.then(|| p.storage_type.clone()))
                         .set_iops(value(&p.iops).copied().filter(|_| storage))
                         .set_multi_az(has("multi_az").then_some(p.multi_az))
-                        .set_publicly_accessible(
-                            has("publicly_accessible").then_some(p.publicly_accessible),
-                        )
+                        .set_publicly_accessible(has("publicly_accessible").then_some(p.publicly_accessible))
                         .set_db_subnet_group_name(subnet_group.clone())
                         .set_vpc_security_group_ids(security_groups.clone())
-                        .set_backup_retention_period(
-                            has("backup_retention_days").then_some(p.backup_retention_days),
-                        )
+                        .set_backup_retention_period(has("backup_retention_days").then_some(p.backup_retention_days))
                         .set_preferred_backup_window(pick("backup_window", &p.backup_window))
-                        .set_preferred_maintenance_window(pick(
-                            "maintenance_window",
-                            &p.maintenance_window,
-                        ))
-                        .set_deletion_protection(
-                            has("deletion_protection").then_some(p.deletion_protection),
-                        )
+                        .set_preferred_maintenance_window(pick("maintenance_window", &p.maintenance_window))
+                        .set_deletion_protection(has("deletion_protection").then_some(p.deletion_protection))
                         .set_db_parameter_group_name(parameter_group.clone())
-                        .set_copy_tags_to_snapshot(
-                            has("copy_tags_to_snapshot").then_some(p.copy_tags_to_snapshot),
-                        )
+                        .set_copy_tags_to_snapshot(has("copy_tags_to_snapshot").then_some(p.copy_tags_to_snapshot))
                         .set_manage_master_user_password(
                             has("manage_master_password").then_some(p.manage_master_password),
                         )
@@ -574,12 +460,7 @@ impl Kind for DbInstance {
         Ok(l.clone().with_props(p.clone()))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<DbInstanceProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<DbInstanceProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let Some(db) = describe(aws, &l.id).await? else {
             return Ok(None);
         };
@@ -595,8 +476,7 @@ impl Kind for DbInstance {
                 l.id
             );
         }
-        let snapshot =
-            (!ctx.options.skip_final_backup).then(|| final_snapshot_id(&l.id, &timestamp()));
+        let snapshot = (!ctx.options.skip_final_backup).then(|| final_snapshot_id(&l.id, &timestamp()));
         if let Some(s) = &snapshot {
             ctx.status(&format!("taking final snapshot {s}"));
         }
@@ -661,26 +541,19 @@ fn instance_notes(desired: &Value, fields: &[FieldChange]) -> Vec<String> {
         });
     }
     let shrink = field("storage_gb").and_then(|f| {
-        let (a, b) = (
-            f.old.as_ref().and_then(Value::as_i64)?,
-            f.new.as_ref().and_then(Value::as_i64)?,
-        );
+        let (a, b) = (f.old.as_ref().and_then(Value::as_i64)?, f.new.as_ref().and_then(Value::as_i64)?);
         (b < a).then_some((a, b))
     });
     if let Some((a, b)) = shrink {
-        notes.push(format!(
-            "storage cannot shrink ({a} → {b} GiB): RDS refuses it; this update will fail"
-        ));
-    } else if ["storage_gb", "storage_type", "iops"]
-        .iter()
-        .any(|f| field(f).is_some())
-    {
+        notes.push(format!("storage cannot shrink ({a} → {b} GiB): RDS refuses it; this update will fail"));
+    } else if ["storage_gb", "storage_type", "iops"].iter().any(|f| field(f).is_some()) {
         notes.push("storage change: no downtime, but I/O may be slower while RDS optimizes the volume, and the next storage change must wait 6 hours".into());
     }
     if let Some(f) = field("backup_retention_days") {
         let zero = |v: &Option<Value>| v.as_ref().and_then(Value::as_i64) == Some(0);
         if zero(&f.old) != zero(&f.new) {
-            notes.push("DOWNTIME: turning automated backups on or off (retention to or from 0) causes an outage".into());
+            notes
+                .push("DOWNTIME: turning automated backups on or off (retention to or from 0) causes an outage".into());
         }
     }
     if let Some(f) = field("multi_az") {
@@ -691,19 +564,15 @@ fn instance_notes(desired: &Value, fields: &[FieldChange]) -> Vec<String> {
         });
     }
     if field("parameter_group").is_some() {
-        notes.push("REBOOT needed: the new parameter group applies at the next reboot (infra does not reboot the database)".into());
+        notes.push(
+            "REBOOT needed: the new parameter group applies at the next reboot (infra does not reboot the database)"
+                .into(),
+        );
     }
     if field("subnet_group").is_some() || field("publicly_accessible").is_some() {
         notes.push("DOWNTIME: moving the database's network restarts it".into());
     }
-    let deferrable = [
-        "instance_class",
-        "engine_version",
-        "storage_gb",
-        "storage_type",
-        "iops",
-        "multi_az",
-    ];
+    let deferrable = ["instance_class", "engine_version", "storage_gb", "storage_type", "iops", "multi_az"];
     if desired.get("apply_immediately").and_then(Value::as_bool) == Some(false)
         && deferrable.iter().any(|f| field(f).is_some())
     {
@@ -718,40 +587,19 @@ mod tests {
     use serde_json::json;
 
     fn change(path: &str, old: Value, new: Value) -> FieldChange {
-        FieldChange {
-            path: path.into(),
-            old: Some(old),
-            new: Some(new),
-            forces_replacement: false,
-        }
+        FieldChange { path: path.into(), old: Some(old), new: Some(new), forces_replacement: false }
     }
 
     #[test]
     fn notes_mark_downtime_and_reboots() {
         let d = json!({"engine": "postgres", "multi_az": true, "apply_immediately": true});
-        let n = instance_notes(
-            &d,
-            &[change(
-                "instance_class",
-                json!("db.t3.micro"),
-                json!("db.t3.small"),
-            )],
-        );
+        let n = instance_notes(&d, &[change("instance_class", json!("db.t3.micro"), json!("db.t3.small"))]);
         assert_eq!(n.len(), 1);
-        assert!(
-            n[0].starts_with("DOWNTIME") && n[0].contains("failover"),
-            "{n:?}"
-        );
+        assert!(n[0].starts_with("DOWNTIME") && n[0].contains("failover"), "{n:?}");
 
-        let n = instance_notes(
-            &d,
-            &[change("engine_version", json!("15.4"), json!("16.3"))],
-        );
+        let n = instance_notes(&d, &[change("engine_version", json!("15.4"), json!("16.3"))]);
         assert!(n[0].contains("major engine upgrade"), "{n:?}");
-        let n = instance_notes(
-            &d,
-            &[change("engine_version", json!("16.2"), json!("16.3"))],
-        );
+        let n = instance_notes(&d, &[change("engine_version", json!("16.2"), json!("16.3"))]);
         assert!(!n[0].contains("major"), "{n:?}");
 
         let n = instance_notes(&d, &[change("parameter_group", Value::Null, json!("pg"))]);
@@ -766,14 +614,7 @@ mod tests {
         assert!(n[0].contains("cannot shrink"), "{n:?}");
 
         let lazy = json!({"engine": "mysql", "multi_az": false, "apply_immediately": false});
-        let n = instance_notes(
-            &lazy,
-            &[change(
-                "instance_class",
-                json!("db.t3.micro"),
-                json!("db.t3.small"),
-            )],
-        );
+        let n = instance_notes(&lazy, &[change("instance_class", json!("db.t3.micro"), json!("db.t3.small"))]);
         assert!(n.iter().any(|s| s.contains("maintenance window")), "{n:?}");
 
         let n = instance_notes(&d, &[change("tags.Team", json!("a"), json!("b"))]);
@@ -805,14 +646,10 @@ mod tests {
     fn read_props_keep_the_shape_of_before_and_fit_the_kind() {
         use crate::aws::kind::DynKind;
         use aws_sdk_rds::types::{
-            DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret,
-            VpcSecurityGroupMembership,
+            DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret, VpcSecurityGroupMembership,
         };
         let sg = |id: &str, status: &str| {
-            VpcSecurityGroupMembership::builder()
-                .vpc_security_group_id(id)
-                .status(status)
-                .build()
+            VpcSecurityGroupMembership::builder().vpc_security_group_id(id).status(status).build()
         };
         let db = Instance::builder()
             .db_instance_identifier("shop-db")
@@ -826,11 +663,7 @@ mod tests {
             .publicly_accessible(false)
             .master_username("app")
             .master_user_secret(MasterUserSecret::builder().secret_arn("arn:secret").build())
-            .db_subnet_group(
-                DbSubnetGroup::builder()
-                    .db_subnet_group_name("shop-db")
-                    .build(),
-            )
+            .db_subnet_group(DbSubnetGroup::builder().db_subnet_group_name("shop-db").build())
             .vpc_security_groups(sg("sg-2", "active"))
             .vpc_security_groups(sg("sg-1", "active"))
             .vpc_security_groups(sg("sg-0", "removing"))
@@ -838,18 +671,14 @@ mod tests {
             .preferred_maintenance_window("Sun:04:30-Sun:05:30")
             .deletion_protection(true)
             .db_parameter_groups(
-                DbParameterGroupStatus::builder()
-                    .db_parameter_group_name("default.postgres16")
-                    .build(),
+                DbParameterGroupStatus::builder().db_parameter_group_name("default.postgres16").build(),
             )
             .copy_tags_to_snapshot(true)
             .endpoint(Endpoint::builder().address("db.host").port(5432).build())
             .db_instance_arn("arn:db")
             .db_instance_status("available")
             .build();
-        let l = current("data.database".into(), &db, read(&db, Tags::new()))
-            .into_live()
-            .unwrap();
+        let l = current("data.database".into(), &db, read(&db, Tags::new())).into_live().unwrap();
         // What AWS has none of is `null`; the behaviour switches are absent.
         assert_eq!(
             l.props,

@@ -19,10 +19,7 @@ use super::tags::{TagApi, Tags};
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
-    vec![
-        Box::new(db_subnet_group::DbSubnetGroup),
-        Box::new(db_instance::DbInstance),
-    ]
+    vec![Box::new(db_subnet_group::DbSubnetGroup), Box::new(db_instance::DbInstance)]
 }
 
 /// Creating, modifying or deleting an instance: 15+ minutes on AWS, more for
@@ -33,21 +30,12 @@ pub const VISIBLE: Duration = Duration::from_secs(120);
 
 /// RDS tags as a map.
 pub fn tag_map(t: &[Tag]) -> Tags {
-    t.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+    t.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
 }
 
 /// A map as RDS tags.
 pub fn tag_list(t: &Tags) -> Vec<Tag> {
-    t.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
+    t.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
 /// Tags of any RDS resource, by ARN (AddTagsToResource / RemoveTagsFromResource).
@@ -56,14 +44,7 @@ pub struct Tagging;
 #[async_trait]
 impl TagApi for Tagging {
     async fn tag(&self, aws: &Aws, arn: &str, tags: &Tags) -> Result<(), AwsError> {
-        aws.rds
-            .add_tags_to_resource()
-            .resource_name(arn)
-            .set_tags(Some(tag_list(tags)))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
+        aws.rds.add_tags_to_resource().resource_name(arn).set_tags(Some(tag_list(tags))).send().await.aws().map(|_| ())
     }
 
     async fn untag(&self, aws: &Aws, arn: &str, keys: &[String]) -> Result<(), AwsError> {
@@ -83,11 +64,7 @@ impl TagApi for Tagging {
 /// when `mine` finds it at this address; else an error saying the name
 /// belongs to something else. Any other error is returned as it is.
 pub async fn adopt<T>(
-    err: anyhow::Error,
-    exists: &str,
-    what: &str,
-    name: &str,
-    aws: &Aws,
+    err: anyhow::Error, exists: &str, what: &str, name: &str, aws: &Aws,
     mine: impl std::future::Future<Output = Result<Option<T>>>,
 ) -> Result<T> {
     if !err.downcast_ref::<AwsError>().is_some_and(|e| e.is(exists)) {
@@ -95,20 +72,15 @@ pub async fn adopt<T>(
     }
     match mine.await? {
         Some(found) => Ok(found),
-        None => bail!(
-            "{what} named {name} already exists and is not part of stack {}; delete or rename it",
-            aws.stack
-        ),
+        None => bail!("{what} named {name} already exists and is not part of stack {}; delete or rename it", aws.stack),
     }
 }
 
 /// A unique, sortable suffix for final backups: `20240131-235959`.
 pub fn timestamp() -> String {
     let now = time::OffsetDateTime::now_utc();
-    now.format(time::macros::format_description!(
-        "[year][month][day]-[hour][minute][second]"
-    ))
-    .unwrap_or_else(|_| now.unix_timestamp().to_string())
+    now.format(time::macros::format_description!("[year][month][day]-[hour][minute][second]"))
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 #[cfg(test)]

@@ -7,17 +7,15 @@ use std::sync::OnceLock;
 use anyhow::{Result, anyhow, bail};
 use async_trait::async_trait;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, ObjectIdentifier,
-    ObjectOwnership, OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration,
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
-    ServerSideEncryptionRule, VersioningConfiguration,
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, ObjectIdentifier, ObjectOwnership,
+    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    VersioningConfiguration,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{
-    BUCKETS, VISIBLE, bucket_tags, delete_objects, in_buckets, put_tags, s3_tags, when_visible,
-};
+use super::{BUCKETS, VISIBLE, bucket_tags, delete_objects, in_buckets, put_tags, s3_tags, when_visible};
 use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::{self, Tags};
@@ -62,11 +60,7 @@ fn bucket_arn(partition: &str, name: &str) -> String {
 
 /// The regional endpoint name CloudFront reaches the bucket by.
 fn regional_domain_name(name: &str, region: &str) -> String {
-    let suffix = if region.starts_with("cn-") {
-        "amazonaws.com.cn"
-    } else {
-        "amazonaws.com"
-    };
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
     format!("{name}.s3.{region}.{suffix}")
 }
 
@@ -77,24 +71,14 @@ async fn current(aws: &Aws, address: String, props: BucketProps) -> Result<Curre
     Ok(Current::new(address, &name, props)
         .with("name", &name)
         .with("arn", bucket_arn(partition, &name))
-        .with(
-            "regional_domain_name",
-            regional_domain_name(&name, &aws.region),
-        ))
+        .with("regional_domain_name", regional_domain_name(&name, &aws.region)))
 }
 
 /// The settings of a live bucket.
 async fn read(aws: &Aws, name: String, tags: Tags) -> Result<BucketProps> {
     let (pab, own, enc, ver) = tokio::try_join!(
         async {
-            match aws
-                .s3
-                .get_public_access_block()
-                .bucket(&name)
-                .send()
-                .await
-                .aws()
-            {
+            match aws.s3.get_public_access_block().bucket(&name).send().await.aws() {
                 Ok(o) => Ok(o.public_access_block_configuration().is_some_and(|c| {
                     c.block_public_acls() == Some(true)
                         && c.ignore_public_acls() == Some(true)
@@ -106,14 +90,7 @@ async fn read(aws: &Aws, name: String, tags: Tags) -> Result<BucketProps> {
             }
         },
         async {
-            match aws
-                .s3
-                .get_bucket_ownership_controls()
-                .bucket(&name)
-                .send()
-                .await
-                .aws()
-            {
+            match aws.s3.get_bucket_ownership_controls().bucket(&name).send().await.aws() {
                 Ok(o) => Ok(o
                     .ownership_controls()
                     .and_then(|c| c.rules().first())
@@ -125,23 +102,14 @@ async fn read(aws: &Aws, name: String, tags: Tags) -> Result<BucketProps> {
             }
         },
         async {
-            match aws
-                .s3
-                .get_bucket_encryption()
-                .bucket(&name)
-                .send()
-                .await
-                .aws()
-            {
+            match aws.s3.get_bucket_encryption().bucket(&name).send().await.aws() {
                 Ok(o) => Ok(o
                     .server_side_encryption_configuration()
                     .and_then(|c| c.rules().first())
                     .and_then(|r| r.apply_server_side_encryption_by_default())
                     .map(|d| d.sse_algorithm().as_str().to_string())
                     .unwrap_or_else(|| "none".into())),
-                Err(e) if e.is("ServerSideEncryptionConfigurationNotFoundError") => {
-                    Ok("none".into())
-                }
+                Err(e) if e.is("ServerSideEncryptionConfigurationNotFoundError") => Ok("none".into()),
                 Err(e) => Err(anyhow!(e).context("reading the default encryption")),
             }
         },
@@ -167,12 +135,7 @@ async fn read(aws: &Aws, name: String, tags: Tags) -> Result<BucketProps> {
 }
 
 /// Applies every setting that differs from `old` (all of them without one).
-async fn configure(
-    aws: &Aws,
-    name: &str,
-    p: &BucketProps,
-    old: Option<&BucketProps>,
-) -> Result<()> {
+async fn configure(aws: &Aws, name: &str, p: &BucketProps, old: Option<&BucketProps>) -> Result<()> {
     if old.is_none_or(|o| o.block_public_access != p.block_public_access) {
         let on = p.block_public_access;
         let conf = PublicAccessBlockConfiguration::builder()
@@ -201,13 +164,7 @@ async fn configure(
             )
             .build()?;
         when_visible("setting object ownership", || async {
-            aws.s3
-                .put_bucket_ownership_controls()
-                .bucket(name)
-                .ownership_controls(conf.clone())
-                .send()
-                .await
-                .aws()
+            aws.s3.put_bucket_ownership_controls().bucket(name).ownership_controls(conf.clone()).send().await.aws()
         })
         .await?;
     }
@@ -235,20 +192,10 @@ async fn configure(
         .await?;
     }
     if old.is_none_or(|o| o.versioning != p.versioning) {
-        let status = if p.versioning {
-            BucketVersioningStatus::Enabled
-        } else {
-            BucketVersioningStatus::Suspended
-        };
+        let status = if p.versioning { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
         let conf = VersioningConfiguration::builder().status(status).build();
         when_visible("setting versioning", || async {
-            aws.s3
-                .put_bucket_versioning()
-                .bucket(name)
-                .versioning_configuration(conf.clone())
-                .send()
-                .await
-                .aws()
+            aws.s3.put_bucket_versioning().bucket(name).versioning_configuration(conf.clone()).send().await.aws()
         })
         .await?;
     }
@@ -258,12 +205,7 @@ async fn configure(
 /// Creates the bucket `name` for `address`, or adopts it when an earlier
 /// attempt of this stack made it; refuses any other existing bucket.
 async fn create_bucket(
-    aws: &Aws,
-    address: &str,
-    name: &str,
-    p: &BucketProps,
-    t: &Tags,
-    rep: &dyn StepReporter,
+    aws: &Aws, address: &str, name: &str, p: &BucketProps, t: &Tags, rep: &dyn StepReporter,
 ) -> Result<()> {
     let help = "set `frontend.bucket_name` to another name (bucket names are global to AWS)";
     // Never take over a bucket this stack did not create: destroy empties it.
@@ -281,31 +223,23 @@ async fn create_bucket(
             let mut conf = CreateBucketConfiguration::builder().set_tags(Some(s3_tags(t)?));
             // us-east-1 is the default location and must not be named.
             if aws.region != "us-east-1" {
-                conf =
-                    conf.location_constraint(BucketLocationConstraint::from(aws.region.as_str()));
+                conf = conf.location_constraint(BucketLocationConstraint::from(aws.region.as_str()));
             }
             let conf = conf.build();
             // OperationAborted: a conflicting operation on this name is
             // still in progress (a bucket of this name just deleted).
-            let r = retry_on(
-                &["OperationAborted"],
-                &format!("creating bucket {name}"),
-                VISIBLE,
-                rep,
-                || async {
-                    aws.s3
-                        .create_bucket()
-                        .bucket(name)
-                        .object_ownership(ObjectOwnership::from(p.object_ownership.as_str()))
-                        .create_bucket_configuration(conf.clone())
-                        .send()
-                        .await
-                        .aws()
-                },
-            )
+            let r = retry_on(&["OperationAborted"], &format!("creating bucket {name}"), VISIBLE, rep, || async {
+                aws.s3
+                    .create_bucket()
+                    .bucket(name)
+                    .object_ownership(ObjectOwnership::from(p.object_ownership.as_str()))
+                    .create_bucket_configuration(conf.clone())
+                    .send()
+                    .await
+                    .aws()
+            })
             .await;
-            let code =
-                |e: &anyhow::Error, c: &str| e.downcast_ref::<AwsError>().is_some_and(|a| a.is(c));
+            let code = |e: &anyhow::Error, c: &str| e.downcast_ref::<AwsError>().is_some_and(|a| a.is(c));
             match r {
                 Ok(_) => {}
                 // A retried create of ours.
@@ -353,11 +287,7 @@ async fn empty_bucket(aws: &Aws, name: &str, rep: &dyn StepReporter) -> Result<u
             .versions()
             .iter()
             .map(|v| (v.key(), v.version_id()))
-            .chain(
-                page.delete_markers()
-                    .iter()
-                    .map(|m| (m.key(), m.version_id())),
-            )
+            .chain(page.delete_markers().iter().map(|m| (m.key(), m.version_id())))
             .filter_map(|(k, v)| {
                 ObjectIdentifier::builder()
                     .set_key(k.map(str::to_string))
@@ -368,9 +298,7 @@ async fn empty_bucket(aws: &Aws, name: &str, rep: &dyn StepReporter) -> Result<u
             .collect();
         removed += delete_objects(aws, name, ids).await?;
         if removed > 0 {
-            rep.status(&format!(
-                "emptying the bucket: {removed} object versions deleted"
-            ));
+            rep.status(&format!("emptying the bucket: {removed} object versions deleted"));
         }
         if page.is_truncated() != Some(true) {
             return Ok(removed);
@@ -396,9 +324,7 @@ impl Kind for Bucket {
 
     fn normalize(&self, props: &mut Value) {
         // A derived name holds the account id, known once the stack was read.
-        if let (Some(Value::String(b)), Some(account)) =
-            (props.get_mut("bucket"), self.account.get())
-        {
+        if let (Some(Value::String(b)), Some(account)) = (props.get_mut("bucket"), self.account.get()) {
             *b = b.replace(ACCOUNT_PLACEHOLDER, account);
         }
     }
@@ -413,12 +339,7 @@ impl Kind for Bucket {
         .await
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<BucketProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Current<BucketProps>> {
+    async fn create(&self, aws: &Aws, d: &Desired<BucketProps>, ctx: &StepContext<'_>) -> Result<Current<BucketProps>> {
         aws.forget(BUCKETS);
         let mut p = d.props.clone();
         let (account, _) = aws.identity().await?;
@@ -434,11 +355,7 @@ impl Kind for Bucket {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<BucketProps>,
-        l: &Current<BucketProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<BucketProps>, l: &Current<BucketProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<BucketProps>> {
         let mut p = d.props.clone();
@@ -450,31 +367,18 @@ impl Kind for Bucket {
         Ok(l.clone().with_props(p))
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<BucketProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<BucketProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         aws.forget(BUCKETS);
         let name = &l.id;
         // Objects written while emptying (a racing deploy) make the delete
         // fail with BucketNotEmpty: empty again, a bounded number of times.
         for attempt in 1..=5 {
             let removed = empty_bucket(aws, name, ctx).await?;
-            match aws
-                .s3
-                .delete_bucket()
-                .bucket(name)
-                .send()
-                .await
-                .aws()
-                .or_absent()
-            {
+            match aws.s3.delete_bucket().bucket(name).send().await.aws().or_absent() {
                 Ok(_) => {
-                    return Ok((removed > 0).then(|| {
-                        format!("emptied {name} ({removed} object versions) before deleting it")
-                    }));
+                    return Ok(
+                        (removed > 0).then(|| format!("emptied {name} ({removed} object versions) before deleting it"))
+                    );
                 }
                 Err(e) if e.is("BucketNotEmpty") && attempt < 5 => {
                     ctx.status("bucket not empty yet; emptying again");

@@ -73,14 +73,10 @@ fn parse_policy(bucket: &str, doc: &str) -> BucketPolicyProps {
         _ => vec![],
     };
     let ours = statements.iter().find(|s| s["Sid"] == READ_SID);
-    let bucket_arn = ours
-        .and_then(|s| s["Resource"].as_str())
-        .map(|r| r.trim_end_matches("/*").to_string())
-        .unwrap_or_default();
-    let distribution_arn = ours
-        .and_then(|s| s["Condition"]["StringEquals"]["AWS:SourceArn"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let bucket_arn =
+        ours.and_then(|s| s["Resource"].as_str()).map(|r| r.trim_end_matches("/*").to_string()).unwrap_or_default();
+    let distribution_arn =
+        ours.and_then(|s| s["Condition"]["StringEquals"]["AWS:SourceArn"].as_str()).unwrap_or_default().to_string();
     let only = v == policy_document(&bucket_arn, &distribution_arn);
     BucketPolicyProps {
         bucket: bucket.into(),
@@ -95,17 +91,10 @@ impl Kind for BucketPolicy {
     type Props = BucketPolicyProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["bucket"],
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["bucket"], ..KindInfo::default() }
     }
 
-    async fn find(
-        &self,
-        aws: &Aws,
-        address: Option<&str>,
-    ) -> Result<Vec<Current<BucketPolicyProps>>> {
+    async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<BucketPolicyProps>>> {
         in_buckets(aws, address, address_of, |name, owner| async move {
             let got = aws
                 .s3
@@ -125,22 +114,13 @@ impl Kind for BucketPolicy {
     }
 
     async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<BucketPolicyProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<BucketPolicyProps>, _ctx: &StepContext<'_>,
     ) -> Result<Current<BucketPolicyProps>> {
         let mut p = d.props.clone();
         let bucket = p.bucket.get()?.clone();
         let doc = policy_document(p.bucket_arn.get()?, p.distribution_arn.get()?).to_string();
         when_visible("setting the bucket policy", || async {
-            aws.s3
-                .put_bucket_policy()
-                .bucket(&bucket)
-                .policy(&doc)
-                .send()
-                .await
-                .aws()
+            aws.s3.put_bucket_policy().bucket(&bucket).policy(&doc).send().await.aws()
         })
         .await?;
         p.only_managed_statements = true;
@@ -148,21 +128,14 @@ impl Kind for BucketPolicy {
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<BucketPolicyProps>,
-        _l: &Current<BucketPolicyProps>,
-        _changed: &[String],
+        &self, aws: &Aws, d: &Desired<BucketPolicyProps>, _l: &Current<BucketPolicyProps>, _changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<BucketPolicyProps>> {
         self.create(aws, d, ctx).await
     }
 
     async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<BucketPolicyProps>,
-        _ctx: &StepContext<'_>,
+        &self, aws: &Aws, l: &Current<BucketPolicyProps>, _ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
         let bucket = l.props.bucket.get()?;
         aws.s3

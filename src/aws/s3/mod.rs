@@ -33,11 +33,7 @@ use crate::engine::provider::Quiet;
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
-    vec![
-        Box::new(bucket::Bucket::default()),
-        Box::new(bucket_policy::BucketPolicy),
-        Box::new(site::Site),
-    ]
+    vec![Box::new(bucket::Bucket::default()), Box::new(bucket_policy::BucketPolicy), Box::new(site::Site)]
 }
 
 /// Environment variable forcing (`true`) or refusing (`false`) path-style
@@ -70,10 +66,7 @@ fn path_style(forced: Option<&str>, endpoint: Option<&str>) -> bool {
     let Some(url) = endpoint else { return false };
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let authority = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
+    let authority = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
     let host = if let Some(v6) = authority.strip_prefix('[') {
         v6.split(']').next().unwrap_or("")
     } else {
@@ -109,8 +102,7 @@ pub async fn buckets(aws: &Aws) -> Result<Arc<Vec<Listed>>> {
 
 async fn discover(aws: &Aws) -> Result<Vec<Listed>> {
     let lock_bucket = aws.lock_bucket_name().await.ok();
-    let buckets = paginated!(aws.s3.list_buckets().bucket_region(&aws.region))
-        .context("listing S3 buckets")?;
+    let buckets = paginated!(aws.s3.list_buckets().bucket_region(&aws.region)).context("listing S3 buckets")?;
     let names: Vec<String> = buckets
         .iter()
         // Older endpoints ignore the region filter but still say where each bucket is.
@@ -150,10 +142,7 @@ async fn discover(aws: &Aws) -> Result<Vec<Listed>> {
 /// its owner (that address, the bucket's visible tags). With `address`,
 /// only the one there.
 pub async fn in_buckets<P, F, Fut>(
-    aws: &Aws,
-    address: Option<&str>,
-    at: fn(&str) -> String,
-    build: F,
+    aws: &Aws, address: Option<&str>, at: fn(&str) -> String, build: F,
 ) -> Result<Vec<Current<P>>>
 where
     F: Fn(String, Owned) -> Fut,
@@ -180,11 +169,7 @@ where
 /// A bucket's tags; no tag set is an empty map.
 async fn bucket_tags(aws: &Aws, name: &str) -> Result<Tags, AwsError> {
     match aws.s3.get_bucket_tagging().bucket(name).send().await.aws() {
-        Ok(out) => Ok(out
-            .tag_set()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect()),
+        Ok(out) => Ok(out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()),
         Err(e) if e.is("NoSuchTagSet") => Ok(Tags::new()),
         Err(e) => Err(e),
     }
@@ -192,15 +177,7 @@ async fn bucket_tags(aws: &Aws, name: &str) -> Result<Tags, AwsError> {
 
 /// A map as S3 tags.
 fn s3_tags(t: &Tags) -> Result<Vec<Tag>> {
-    t.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| anyhow!(e))
-        })
-        .collect()
+    t.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| anyhow!(e))).collect()
 }
 
 /// Replaces the bucket's whole tag set (S3 has no per-key tag calls): the
@@ -208,13 +185,7 @@ fn s3_tags(t: &Tags) -> Result<Vec<Tag>> {
 async fn put_tags(aws: &Aws, name: &str, t: &Tags) -> Result<()> {
     let tagging = Tagging::builder().set_tag_set(Some(s3_tags(t)?)).build()?;
     when_visible("tagging the bucket", || async {
-        aws.s3
-            .put_bucket_tagging()
-            .bucket(name)
-            .tagging(tagging.clone())
-            .send()
-            .await
-            .aws()
+        aws.s3.put_bucket_tagging().bucket(name).tagging(tagging.clone()).send().await.aws()
     })
     .await?;
     Ok(())
@@ -233,10 +204,7 @@ where
 async fn delete_objects(aws: &Aws, bucket: &str, ids: Vec<ObjectIdentifier>) -> Result<usize> {
     let n = ids.len();
     for chunk in ids.chunks(1000) {
-        let del = Delete::builder()
-            .set_objects(Some(chunk.to_vec()))
-            .quiet(true)
-            .build()?;
+        let del = Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build()?;
         let out = aws
             .s3
             .delete_objects()

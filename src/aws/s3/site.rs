@@ -81,30 +81,18 @@ impl SiteDelta {
                 d.upload.push(k.clone());
             }
         }
-        d.delete = have
-            .keys()
-            .filter(|k| !want.contains_key(*k))
-            .cloned()
-            .collect();
+        d.delete = have.keys().filter(|k| !want.contains_key(*k)).cloned().collect();
         d
     }
 
     pub fn summary(&self) -> String {
-        format!(
-            "site: {} to upload, {} to delete, {} unchanged",
-            self.upload.len(),
-            self.delete.len(),
-            self.unchanged
-        )
+        format!("site: {} to upload, {} to delete, {} unchanged", self.upload.len(), self.delete.len(), self.unchanged)
     }
 }
 
 /// The `files` of props as written in a plan (empty when absent).
 fn files_of(props: Option<&Value>) -> Files {
-    props
-        .and_then(|p| p.get("files"))
-        .and_then(|f| serde_json::from_value(f.clone()).ok())
-        .unwrap_or_default()
+    props.and_then(|p| p.get("files")).and_then(|f| serde_json::from_value(f.clone()).ok()).unwrap_or_default()
 }
 
 /// Cache lifetime of content-hashed files: a year, never revalidated
@@ -155,26 +143,15 @@ pub fn is_hashed(key: &str) -> bool {
 
 /// Uploads what differs from `have`, deletes what is gone, then
 /// invalidates exactly those paths in one CloudFront invalidation.
-async fn publish(
-    aws: &Aws,
-    d: &Desired<SiteProps>,
-    have: &Files,
-    ctx: &StepContext<'_>,
-) -> Result<Current<SiteProps>> {
+async fn publish(aws: &Aws, d: &Desired<SiteProps>, have: &Files, ctx: &StepContext<'_>) -> Result<Current<SiteProps>> {
     let p = &d.props;
     let bucket = p.bucket.get()?;
-    let source = p
-        .source
-        .as_deref()
-        .ok_or_else(|| anyhow!("internal error: the site has no source directory"))?;
+    let source = p.source.as_deref().ok_or_else(|| anyhow!("internal error: the site has no source directory"))?;
     let delta = SiteDelta::new(&p.files, have);
     let total = delta.upload.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let jobs: Vec<(String, String)> = delta
-        .upload
-        .iter()
-        .map(|k| (k.clone(), p.files.get(k).cloned().unwrap_or_default()))
-        .collect();
+    let jobs: Vec<(String, String)> =
+        delta.upload.iter().map(|k| (k.clone(), p.files.get(k).cloned().unwrap_or_default())).collect();
     let done = &done;
     futures::stream::iter(jobs)
         .map(|(key, want)| async move {
@@ -188,11 +165,8 @@ async fn publish(
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<_>>()
         .await?;
-    let gone: Vec<ObjectIdentifier> = delta
-        .delete
-        .iter()
-        .map(|k| ObjectIdentifier::builder().key(k).build())
-        .collect::<Result<_, _>>()?;
+    let gone: Vec<ObjectIdentifier> =
+        delta.delete.iter().map(|k| ObjectIdentifier::builder().key(k).build()).collect::<Result<_, _>>()?;
     if !gone.is_empty() {
         delete_objects(aws, bucket, gone).await?;
     }
@@ -201,12 +175,7 @@ async fn publish(
     if let (Some(dist), false) = (&p.distribution_id, changed.is_empty() || have.is_empty()) {
         cloudfront::invalidate(aws, dist.get()?, &invalidation_paths(&changed), ctx).await?;
     }
-    let props = SiteProps {
-        bucket: p.bucket.clone(),
-        distribution_id: None,
-        source: None,
-        files: p.files.clone(),
-    };
+    let props = SiteProps { bucket: p.bucket.clone(), distribution_id: None, source: None, files: p.files.clone() };
     Ok(Current::new(d.address.clone(), site_id(bucket), props))
 }
 
@@ -214,15 +183,10 @@ async fn publish(
 /// is still the file the plan was made from.
 async fn upload(aws: &Aws, bucket: &str, source: &str, key: &str, md5_hex: &str) -> Result<()> {
     let path = std::path::Path::new(source).join(key);
-    let bytes = tokio::fs::read(&path)
-        .await
-        .with_context(|| format!("reading {}", path.display()))?;
+    let bytes = tokio::fs::read(&path).await.with_context(|| format!("reading {}", path.display()))?;
     let digest = Md5::digest(&bytes);
     if hex::encode(&digest[..]) != md5_hex {
-        bail!(
-            "{} changed since the plan was made; run apply again to publish the current build",
-            path.display()
-        );
+        bail!("{} changed since the plan was made; run apply again to publish the current build", path.display());
     }
     let (content_type, cache_control) = object_headers(key);
     let md5_b64 = base64::engine::general_purpose::STANDARD.encode(&digest[..]);
@@ -279,21 +243,10 @@ fn encode_path(key: &str) -> String {
 /// Every current object of a bucket, key -> ETag (an MD5 for single-part
 /// uploads); a bucket gone meanwhile has none.
 async fn list_files(aws: &Aws, bucket: &str) -> Result<Files> {
-    let pages: Vec<_> = aws
-        .s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .into_paginator()
-        .send()
-        .collect::<Vec<_>>()
-        .await;
+    let pages: Vec<_> = aws.s3.list_objects_v2().bucket(bucket).into_paginator().send().collect::<Vec<_>>().await;
     let mut files = Files::new();
     for page in pages {
-        let Some(page) = page
-            .aws()
-            .or_absent()
-            .with_context(|| format!("listing the objects of {bucket}"))?
-        else {
+        let Some(page) = page.aws().or_absent().with_context(|| format!("listing the objects of {bucket}"))? else {
             return Ok(Files::new());
         };
         for o in page.contents() {
@@ -311,11 +264,7 @@ impl Kind for Site {
     type Props = SiteProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo {
-            replace_fields: &["bucket"],
-            weight: 2,
-            ..KindInfo::default()
-        }
+        KindInfo { replace_fields: &["bucket"], weight: 2, ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -343,49 +292,27 @@ impl Kind for Site {
             if files.is_empty() {
                 return Ok(None);
             }
-            let props = SiteProps {
-                bucket: Ref::from(name.as_str()),
-                distribution_id: None,
-                source: None,
-                files,
-            };
+            let props = SiteProps { bucket: Ref::from(name.as_str()), distribution_id: None, source: None, files };
             Ok(Some(Current::new(owner.address, site_id(&name), props)))
         })
         .await
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        d: &Desired<SiteProps>,
-        ctx: &StepContext<'_>,
-    ) -> Result<Current<SiteProps>> {
+    async fn create(&self, aws: &Aws, d: &Desired<SiteProps>, ctx: &StepContext<'_>) -> Result<Current<SiteProps>> {
         publish(aws, d, &Files::new(), ctx).await
     }
 
     async fn update(
-        &self,
-        aws: &Aws,
-        d: &Desired<SiteProps>,
-        l: &Current<SiteProps>,
-        _changed: &[String],
-        ctx: &StepContext<'_>,
+        &self, aws: &Aws, d: &Desired<SiteProps>, l: &Current<SiteProps>, _changed: &[String], ctx: &StepContext<'_>,
     ) -> Result<Current<SiteProps>> {
         publish(aws, d, &l.props.files, ctx).await
     }
 
-    async fn delete(
-        &self,
-        aws: &Aws,
-        l: &Current<SiteProps>,
-        _ctx: &StepContext<'_>,
-    ) -> Result<Option<String>> {
+    async fn delete(&self, aws: &Aws, l: &Current<SiteProps>, _ctx: &StepContext<'_>) -> Result<Option<String>> {
         let bucket = l.props.bucket.get()?;
         let files = list_files(aws, bucket).await?;
-        let ids: Vec<ObjectIdentifier> = files
-            .keys()
-            .map(|k| ObjectIdentifier::builder().key(k).build())
-            .collect::<Result<_, _>>()?;
+        let ids: Vec<ObjectIdentifier> =
+            files.keys().map(|k| ObjectIdentifier::builder().key(k).build()).collect::<Result<_, _>>()?;
         let n = delete_objects(aws, bucket, ids).await?;
         Ok((n > 0).then(|| format!("unpublished {n} file(s) from {bucket}")))
     }
@@ -396,10 +323,7 @@ mod tests {
     use super::*;
 
     fn files(pairs: &[(&str, &str)]) -> Files {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -416,29 +340,17 @@ mod tests {
     #[test]
     fn the_site_lives_beside_its_bucket() {
         assert_eq!(address_of("web.bucket"), "web.site");
-        assert_eq!(
-            crate::aws::s3::bucket_policy::address_of("web.bucket"),
-            "web.bucket_policy"
-        );
+        assert_eq!(crate::aws::s3::bucket_policy::address_of("web.bucket"), "web.bucket_policy");
     }
 
     #[test]
     fn headers_by_extension_and_hash() {
-        assert_eq!(
-            object_headers("index.html"),
-            ("text/html; charset=utf-8".into(), CACHE_REVALIDATE)
-        );
+        assert_eq!(object_headers("index.html"), ("text/html; charset=utf-8".into(), CACHE_REVALIDATE));
         let (ct, cache) = object_headers("assets/app.3f2a1b9c.js");
         assert!(ct.contains("javascript"), "{ct}");
         assert_eq!(cache, CACHE_IMMUTABLE);
-        assert_eq!(
-            object_headers("assets/index-4f9a2b7c.css").1,
-            CACHE_IMMUTABLE
-        );
-        assert_eq!(
-            object_headers("assets/style.css").0,
-            "text/css; charset=utf-8"
-        );
+        assert_eq!(object_headers("assets/index-4f9a2b7c.css").1, CACHE_IMMUTABLE);
+        assert_eq!(object_headers("assets/style.css").0, "text/css; charset=utf-8");
         assert_eq!(object_headers("assets/style.css").1, CACHE_SHORT);
         assert_eq!(object_headers("logo.png").0, "image/png");
         assert_eq!(object_headers("data.bin").0, "application/octet-stream");
@@ -452,10 +364,7 @@ mod tests {
     fn invalidation_paths_are_encoded_and_bounded() {
         let keys = ["index.html".to_string(), "a b/c*.js".to_string()];
         let refs: Vec<&String> = keys.iter().collect();
-        assert_eq!(
-            invalidation_paths(&refs),
-            vec!["/", "/a%20b/c%2A.js", "/index.html"]
-        );
+        assert_eq!(invalidation_paths(&refs), vec!["/", "/a%20b/c%2A.js", "/index.html"]);
         let many: Vec<String> = (0..3001).map(|i| format!("f{i}")).collect();
         let refs: Vec<&String> = many.iter().collect();
         assert_eq!(invalidation_paths(&refs), vec!["/*"]);

@@ -31,11 +31,7 @@ pub fn data_names(spec: &StackFile) -> DataNames {
         return DataNames::default();
     };
     DataNames {
-        tables: data
-            .tables
-            .iter()
-            .map(|(name, t)| (name.clone(), t.stream.is_some()))
-            .collect(),
+        tables: data.tables.iter().map(|(name, t)| (name.clone(), t.stream.is_some())).collect(),
         database: data.database.is_some(),
     }
 }
@@ -98,10 +94,8 @@ const MAX_ENV_BYTES: usize = 4096;
 const REF_ESTIMATE: usize = 100;
 
 /// Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
-pub const RETENTION_DAYS: &[u32] = &[
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
+pub const RETENTION_DAYS: &[u32] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 fn key(k: &str) -> PathSeg {
     PathSeg::Key(k.to_string())
@@ -117,9 +111,7 @@ fn at(base: &[PathSeg], more: &[&str]) -> Vec<PathSeg> {
 /// of addresses (which only allow letters, digits and `. - _ : / @`).
 fn valid_key(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-')
         && !name.contains("--")
 }
@@ -153,11 +145,7 @@ pub struct Code {
 
 /// Checks the `backend:` section, if any; returns its resolved functions.
 pub fn validate(
-    spec: &StackFile,
-    stack: &str,
-    region: &str,
-    base_dir: &Path,
-    errs: &mut Vec<PathError>,
+    spec: &StackFile, stack: &str, region: &str, base_dir: &Path, errs: &mut Vec<PathError>,
 ) -> BTreeMap<String, Function> {
     let Some(b) = &spec.backend else {
         return BTreeMap::new();
@@ -180,24 +168,12 @@ pub fn validate(
 fn check_routes_reachable(routes: &[RouteSpec], api_path: &str, errs: &mut Vec<PathError>) {
     let prefix = api_path.trim_end_matches('/');
     for (i, r) in routes.iter().enumerate() {
-        let under = r
-            .path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'));
+        let under = r.path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
         if !under {
             errs.push(
                 PathError::new(
-                    vec![
-                        key("backend"),
-                        key("api"),
-                        key("routes"),
-                        PathSeg::Index(i),
-                        key("path"),
-                    ],
-                    format!(
-                        "`{}` is outside `{prefix}/`, the only paths CloudFront sends to the API",
-                        r.path
-                    ),
+                    vec![key("backend"), key("api"), key("routes"), PathSeg::Index(i), key("path")],
+                    format!("`{}` is outside `{prefix}/`, the only paths CloudFront sends to the API", r.path),
                 )
                 .help(format!(
                     "CloudFront forwards `{prefix}/...` to the stage unchanged: write the route as \
@@ -211,12 +187,7 @@ fn check_routes_reachable(routes: &[RouteSpec], api_path: &str, errs: &mut Vec<P
 }
 
 pub fn check_backend(
-    b: &Backend,
-    data: &DataNames,
-    stack: &str,
-    region: &str,
-    base_dir: &Path,
-    errs: &mut Vec<PathError>,
+    b: &Backend, data: &DataNames, stack: &str, region: &str, base_dir: &Path, errs: &mut Vec<PathError>,
 ) -> BTreeMap<String, Function> {
     let root = vec![key("backend")];
     if b.functions.is_empty() {
@@ -229,19 +200,9 @@ pub fn check_backend(
         errs.push(
             PathError::new(
                 at(&root, &["log_retention_days"]),
-                format!(
-                    "CloudWatch Logs cannot keep logs for {} days",
-                    b.log_retention_days
-                ),
+                format!("CloudWatch Logs cannot keep logs for {} days", b.log_retention_days),
             )
-            .help(format!(
-                "use one of {}",
-                RETENTION_DAYS
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            .help(format!("use one of {}", RETENTION_DAYS.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))),
         );
     }
     let mut functions = BTreeMap::new();
@@ -272,19 +233,15 @@ pub fn check_backend(
             }
             if t.burst_limit == 0 {
                 errs.push(
-                    PathError::new(
-                        at(&ap, &["throttling", "burst_limit"]),
-                        "a burst limit of 0 rejects every request",
-                    )
-                    .help("e.g. `burst_limit: 200`"),
+                    PathError::new(at(&ap, &["throttling", "burst_limit"]), "a burst limit of 0 rejects every request")
+                        .help("e.g. `burst_limit: 200`"),
                 );
             }
         }
         if api.routes.is_empty() {
             errs.push(
-                PathError::new(at(&ap, &["routes"]), "an API needs at least one route").help(
-                    "e.g. `- { method: GET, path: /orders, function: orders }`, or remove `api:`",
-                ),
+                PathError::new(at(&ap, &["routes"]), "an API needs at least one route")
+                    .help("e.g. `- { method: GET, path: /orders, function: orders }`, or remove `api:`"),
             );
         }
         check_routes(&api.routes, &ap, b, errs);
@@ -294,13 +251,7 @@ pub fn check_backend(
 
 #[allow(clippy::too_many_arguments)]
 fn check_function(
-    name: &str,
-    f: &FunctionSpec,
-    fp: &[PathSeg],
-    data: &DataNames,
-    stack: &str,
-    region: &str,
-    base_dir: &Path,
+    name: &str, f: &FunctionSpec, fp: &[PathSeg], data: &DataNames, stack: &str, region: &str, base_dir: &Path,
     errs: &mut Vec<PathError>,
 ) -> Function {
     let mut resolved = Function {
@@ -312,7 +263,9 @@ fn check_function(
     if !valid_key(name) {
         errs.push(PathError {
             path: fp.to_vec(),
-            message: format!("function name `{name}` must be lowercase letters, digits and single hyphens, starting with a letter"),
+            message: format!(
+                "function name `{name}` must be lowercase letters, digits and single hyphens, starting with a letter"
+            ),
             help: Some("rename it, e.g. `orders`".into()),
             at_key: true,
         });
@@ -335,11 +288,8 @@ fn check_function(
     // Code.
     match code_source(f, base_dir) {
         None => errs.push(
-            PathError::new(
-                fp.to_vec(),
-                "give exactly one of `source` (a directory) or `zip` (a prebuilt package)",
-            )
-            .help("e.g. `source: functions/orders`"),
+            PathError::new(fp.to_vec(), "give exactly one of `source` (a directory) or `zip` (a prebuilt package)")
+                .help("e.g. `source: functions/orders`"),
         ),
         Some(src) => {
             let field = if f.source.is_some() { "source" } else { "zip" };
@@ -355,11 +305,7 @@ fn check_function(
                         format!(
                             "{} does not exist or is not a {}",
                             src.path().display(),
-                            if field == "source" {
-                                "directory"
-                            } else {
-                                "file"
-                            }
+                            if field == "source" { "directory" } else { "file" }
                         ),
                     )
                     .help("paths are relative to the directory of stack.yaml"),
@@ -369,8 +315,7 @@ fn check_function(
                     Err(e) => errs.push(PathError::new(p, e).help("fix the package")),
                     Ok(pkg) => {
                         // Absolute, so a plan applied from another directory still finds it.
-                        let absolute =
-                            |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+                        let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
                         resolved.code = Some(Code {
                             source: match &src {
                                 CodeSource::Dir(d) => CodeSource::Dir(absolute(d)),
@@ -379,7 +324,16 @@ fn check_function(
                             sha256: pkg.sha256.clone(),
                         });
                         if pkg.bytes.len() as u64 > package::MAX_ZIPPED {
-                            errs.push(PathError::new(p.clone(), format!("the package is {} MB zipped; Lambda accepts at most 50 MB uploaded directly", pkg.bytes.len() / (1024 * 1024))).help("make it smaller (move dependencies to a layer or a container image)"));
+                            errs.push(
+                                PathError::new(
+                                    p.clone(),
+                                    format!(
+                                        "the package is {} MB zipped; Lambda accepts at most 50 MB uploaded directly",
+                                        pkg.bytes.len() / (1024 * 1024)
+                                    ),
+                                )
+                                .help("make it smaller (move dependencies to a layer or a container image)"),
+                            );
                         }
                         if pkg.unzipped_size > package::MAX_UNZIPPED {
                             errs.push(
@@ -395,12 +349,9 @@ fn check_function(
                         }
                         if pkg.entries.is_empty() {
                             errs.push(
-                                PathError::new(p.clone(), "the package is empty")
-                                    .help("put the function's code there"),
+                                PathError::new(p.clone(), "the package is empty").help("put the function's code there"),
                             );
-                        } else if let Some(missing) =
-                            missing_handler_file(&f.runtime, &f.handler, &pkg.entries)
-                        {
+                        } else if let Some(missing) = missing_handler_file(&f.runtime, &f.handler, &pkg.entries) {
                             errs.push(
                                 PathError::new(
                                     at(fp, &["handler"]),
@@ -411,12 +362,7 @@ fn check_function(
                                 )
                                 .help(format!(
                                     "the package has: {}",
-                                    pkg.entries
-                                        .iter()
-                                        .take(10)
-                                        .cloned()
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
+                                    pkg.entries.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
                                 )),
                             );
                         }
@@ -434,24 +380,15 @@ fn check_function(
         errs.push(
             PathError::new(
                 at(fp, &["runtime"]),
-                format!(
-                    "`{}` is not a runtime Lambda accepts for new functions",
-                    f.runtime
-                ),
+                format!("`{}` is not a runtime Lambda accepts for new functions", f.runtime),
             )
             .help(help),
         );
     }
-    if f.handler.is_empty()
-        || f.handler.chars().count() > 128
-        || f.handler.chars().any(char::is_whitespace)
-    {
+    if f.handler.is_empty() || f.handler.chars().count() > 128 || f.handler.chars().any(char::is_whitespace) {
         errs.push(
-            PathError::new(
-                at(fp, &["handler"]),
-                "a handler is 1 to 128 characters without spaces",
-            )
-            .help("e.g. `app.handler`"),
+            PathError::new(at(fp, &["handler"]), "a handler is 1 to 128 characters without spaces")
+                .help("e.g. `app.handler`"),
         );
     }
     if let Err(e) = rules::validate_lambda_memory(i64::from(f.memory)) {
@@ -486,9 +423,10 @@ fn check_function(
         }
         size += k.len();
         match parse_template(v) {
-            Err(e) => errs.push(PathError::new(kp.clone(), e).help(
-                "e.g. `TABLE_NAME: ${tables.orders.name}` or `DB_ENDPOINT: ${database.endpoint}`",
-            )),
+            Err(e) => errs.push(
+                PathError::new(kp.clone(), e)
+                    .help("e.g. `TABLE_NAME: ${tables.orders.name}` or `DB_ENDPOINT: ${database.endpoint}`"),
+            ),
             Ok(parts) => {
                 resolved.environment.insert(k.clone(), parts.clone());
                 for part in &parts {
@@ -501,9 +439,7 @@ fn check_function(
                                 errs.push(
                                     PathError::new(
                                         kp.clone(),
-                                        format!(
-                                            "table `{table}` has no stream, so no `stream_arn`"
-                                        ),
+                                        format!("table `{table}` has no stream, so no `stream_arn`"),
                                     )
                                     .help("enable the table's stream in `data:`"),
                                 );
@@ -525,9 +461,7 @@ fn check_function(
         errs.push(
             PathError::new(
                 at(fp, &["environment"]),
-                format!(
-                    "the environment variables take about {size} bytes; Lambda allows 4 KB in total"
-                ),
+                format!("the environment variables take about {size} bytes; Lambda allows 4 KB in total"),
             )
             .help("move large values to a file in the package or to a parameter store"),
         );
@@ -539,10 +473,7 @@ fn check_function(
         let mut p = at(fp, &["tables"]);
         p.push(PathSeg::Index(i));
         if !seen.insert(t) {
-            errs.push(
-                PathError::new(p.clone(), format!("`{t}` is listed twice"))
-                    .help("list each table once"),
-            );
+            errs.push(PathError::new(p.clone(), format!("`{t}` is listed twice")).help("list each table once"));
         }
         check_table_ref(t, &p, data, errs);
     }
@@ -566,29 +497,24 @@ fn check_function(
             (None, Some(a)) => {
                 if !is_stream_arn(a) {
                     errs.push(
-                        PathError::new(
-                            at(&sp, &["arn"]),
-                            format!("`{a}` is not a DynamoDB stream ARN"),
-                        )
-                        .help(
-                            "it looks like arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL",
-                        ),
+                        PathError::new(at(&sp, &["arn"]), format!("`{a}` is not a DynamoDB stream ARN"))
+                            .help("it looks like arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL"),
                     );
                 }
             }
             _ => errs.push(
-                PathError::new(
-                    sp.clone(),
-                    "give exactly one of `table` (a table of `data:`) or `arn` (a stream ARN)",
-                )
-                .help("e.g. `stream: { table: orders }`"),
+                PathError::new(sp.clone(), "give exactly one of `table` (a table of `data:`) or `arn` (a stream ARN)")
+                    .help("e.g. `stream: { table: orders }`"),
             ),
         }
         if !(1..=10000).contains(&s.batch_size) {
             errs.push(
                 PathError::new(
                     at(&sp, &["batch_size"]),
-                    format!("batch size {} is out of range; Lambda allows 1 to 10000 for DynamoDB streams", s.batch_size),
+                    format!(
+                        "batch size {} is out of range; Lambda allows 1 to 10000 for DynamoDB streams",
+                        s.batch_size
+                    ),
                 )
                 .help("e.g. `batch_size: 100`"),
             );
@@ -604,37 +530,18 @@ fn missing_handler_file(runtime: &str, handler: &str, entries: &[String]) -> Opt
     let candidates: Vec<String> = if runtime.starts_with("python") {
         vec![format!("{}.py", module.replace('.', "/"))]
     } else if runtime.starts_with("nodejs") {
-        ["js", "mjs", "cjs"]
-            .iter()
-            .map(|e| format!("{module}.{e}"))
-            .collect()
+        ["js", "mjs", "cjs"].iter().map(|e| format!("{module}.{e}")).collect()
     } else {
         return None;
     };
-    if candidates.iter().any(|c| entries.contains(c)) {
-        None
-    } else {
-        Some(candidates.join(" or "))
-    }
+    if candidates.iter().any(|c| entries.contains(c)) { None } else { Some(candidates.join(" or ")) }
 }
 
 fn looks_secret(k: &str) -> bool {
     let u = k.to_ascii_uppercase();
-    let names_a_reference = ["_ARN", "_NAME", "_ID", "_URL"]
-        .iter()
-        .any(|s| u.ends_with(s));
+    let names_a_reference = ["_ARN", "_NAME", "_ID", "_URL"].iter().any(|s| u.ends_with(s));
     !names_a_reference
-        && [
-            "PASSWORD",
-            "PASSWD",
-            "SECRET",
-            "TOKEN",
-            "API_KEY",
-            "APIKEY",
-            "PRIVATE_KEY",
-        ]
-        .iter()
-        .any(|s| u.contains(s))
+        && ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "APIKEY", "PRIVATE_KEY"].iter().any(|s| u.contains(s))
 }
 
 fn is_stream_arn(a: &str) -> bool {
@@ -691,22 +598,12 @@ fn check_routes(routes: &[RouteSpec], ap: &[PathSeg], b: &Backend, errs: &mut Ve
                 Some(m) => format!("did you mean `{m}`?"),
                 None => format!("functions: {}", fnames.join(", ")),
             };
-            errs.push(
-                PathError::new(
-                    at(&rp, &["function"]),
-                    format!("no function named `{}`", r.function),
-                )
-                .help(help),
-            );
+            errs.push(PathError::new(at(&rp, &["function"]), format!("no function named `{}`", r.function)).help(help));
         }
-        if !r.path.starts_with('/')
-            || r.path.contains("//")
-            || (r.path.len() > 1 && r.path.ends_with('/'))
-        {
+        if !r.path.starts_with('/') || r.path.contains("//") || (r.path.len() > 1 && r.path.ends_with('/')) {
             errs.push(
-                PathError::new(pp.clone(), format!("`{}` is not a resource path", r.path)).help(
-                    "start with `/`, no empty segments, no trailing `/`, e.g. `/orders/{id}`",
-                ),
+                PathError::new(pp.clone(), format!("`{}` is not a resource path", r.path))
+                    .help("start with `/`, no empty segments, no trailing `/`, e.g. `/orders/{id}`"),
             );
             continue;
         }
@@ -715,26 +612,23 @@ fn check_routes(routes: &[RouteSpec], ap: &[PathSeg], b: &Backend, errs: &mut Ve
         for (j, s) in segs.iter().enumerate() {
             let var = s.starts_with('{') && s.ends_with('}');
             let greedy = var && s.ends_with("+}");
-            let name = s
-                .trim_start_matches('{')
-                .trim_end_matches('}')
-                .trim_end_matches('+');
+            let name = s.trim_start_matches('{').trim_end_matches('}').trim_end_matches('+');
             let ok = if var {
                 !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             } else {
-                s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c))
+                s.chars().all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c))
             };
             if !ok {
-                errs.push(PathError::new(pp.clone(), format!("`{s}` is not a valid path segment")).help("segments are letters, digits and `. _ - :`, or a parameter `{name}` / `{name+}`"));
+                errs.push(
+                    PathError::new(pp.clone(), format!("`{s}` is not a valid path segment"))
+                        .help("segments are letters, digits and `. _ - :`, or a parameter `{name}` / `{name+}`"),
+                );
             }
             if greedy && j + 1 != segs.len() {
                 errs.push(
                     PathError::new(
                         pp.clone(),
-                        format!(
-                            "`{s}` matches the rest of the path, so it must be the last segment"
-                        ),
+                        format!("`{s}` matches the rest of the path, so it must be the last segment"),
                     )
                     .help("e.g. `/users/{proxy+}`"),
                 );
@@ -755,12 +649,7 @@ fn check_routes(routes: &[RouteSpec], ap: &[PathSeg], b: &Backend, errs: &mut Ve
             errs.push(
                 PathError::new(
                     rp.clone(),
-                    format!(
-                        "{} {} is already routed by route {}",
-                        r.method.api(),
-                        r.path,
-                        first + 1
-                    ),
+                    format!("{} {} is already routed by route {}", r.method.api(), r.path, first + 1),
                 )
                 .help("route each method and path once"),
             );
@@ -771,9 +660,7 @@ fn check_routes(routes: &[RouteSpec], ap: &[PathSeg], b: &Backend, errs: &mut Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stack::backend::spec::{
-        ApiSpec, Architecture, HttpMethod, StartingPosition, StreamSpec,
-    };
+    use crate::stack::backend::spec::{ApiSpec, Architecture, HttpMethod, StartingPosition, StreamSpec};
 
     fn function(dir: &Path) -> FunctionSpec {
         FunctionSpec {
@@ -801,11 +688,7 @@ mod tests {
             api: Some(ApiSpec {
                 name: None,
                 stage: "prod".into(),
-                routes: vec![RouteSpec {
-                    method: HttpMethod::Get,
-                    path: "/orders".into(),
-                    function: "orders".into(),
-                }],
+                routes: vec![RouteSpec { method: HttpMethod::Get, path: "/orders".into(), function: "orders".into() }],
                 throttling: None,
                 access_logs: false,
             }),
@@ -815,11 +698,7 @@ mod tests {
 
     fn src() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(
-            d.path().join("app.py"),
-            "def handler(e, c):\n    return {}\n",
-        )
-        .unwrap();
+        std::fs::write(d.path().join("app.py"), "def handler(e, c):\n    return {}\n").unwrap();
         d
     }
 
@@ -827,23 +706,14 @@ mod tests {
         let mut errs = Vec::new();
         check_backend(b, data, "webapp", "us-east-1", Path::new("/"), &mut errs);
         errs.into_iter()
-            .map(|e| {
-                format!(
-                    "{}: {}",
-                    crate::stack::diagnostics::path_string(&e.path),
-                    e.message
-                )
-            })
+            .map(|e| format!("{}: {}", crate::stack::diagnostics::path_string(&e.path), e.message))
             .collect()
     }
 
     #[test]
     fn a_good_backend_passes() {
         let d = src();
-        assert_eq!(
-            errors(&backend(d.path()), &DataNames::default()),
-            Vec::<String>::new()
-        );
+        assert_eq!(errors(&backend(d.path()), &DataNames::default()), Vec::<String>::new());
     }
 
     #[test]
@@ -852,30 +722,15 @@ mod tests {
             parse_template("postgres://${database.endpoint}:${ database.port }/x").unwrap(),
             vec![
                 Part::Text("postgres://".into()),
-                Part::Database {
-                    attr: "endpoint".into()
-                },
+                Part::Database { attr: "endpoint".into() },
                 Part::Text(":".into()),
-                Part::Database {
-                    attr: "port".into()
-                },
+                Part::Database { attr: "port".into() },
                 Part::Text("/x".into()),
             ]
         );
-        assert_eq!(
-            parse_template("cost $5 $${literal}").unwrap(),
-            vec![Part::Text("cost $5 ${literal}".into())]
-        );
-        assert!(
-            parse_template("${tables.orders.size}")
-                .unwrap_err()
-                .contains("no attribute `size`")
-        );
-        assert!(
-            parse_template("${buckets.x}")
-                .unwrap_err()
-                .contains("unknown reference")
-        );
+        assert_eq!(parse_template("cost $5 $${literal}").unwrap(), vec![Part::Text("cost $5 ${literal}".into())]);
+        assert!(parse_template("${tables.orders.size}").unwrap_err().contains("no attribute `size`"));
+        assert!(parse_template("${buckets.x}").unwrap_err().contains("unknown reference"));
         assert!(parse_template("${tables.orders.name").is_err());
     }
 
@@ -884,10 +739,8 @@ mod tests {
         let d = src();
         let mut b = backend(d.path());
         let f = b.functions.get_mut("orders").unwrap();
-        f.environment
-            .insert("TABLE".into(), "${tables.order.name}".into());
-        f.environment
-            .insert("DB".into(), "${database.endpoint}".into());
+        f.environment.insert("TABLE".into(), "${tables.order.name}".into());
+        f.environment.insert("DB".into(), "${database.endpoint}".into());
         f.tables = vec!["orders".into()];
         f.database = true;
         f.stream = Some(StreamSpec {
@@ -897,31 +750,11 @@ mod tests {
             starting_position: StartingPosition::Latest,
         });
         let e = errors(&b, &DataNames::default());
-        assert!(
-            e.iter()
-                .any(|m| m.contains("environment.TABLE: no table named `order`")),
-            "{e:?}"
-        );
-        assert!(
-            e.iter()
-                .any(|m| m.contains("environment.DB: this stack has no database")),
-            "{e:?}"
-        );
-        assert!(
-            e.iter()
-                .any(|m| m.contains("tables[0]: no table named `orders`")),
-            "{e:?}"
-        );
-        assert!(
-            e.iter()
-                .any(|m| m.contains("database: this stack has no database")),
-            "{e:?}"
-        );
-        assert!(
-            e.iter()
-                .any(|m| m.contains("stream.table: no table named `orders`")),
-            "{e:?}"
-        );
+        assert!(e.iter().any(|m| m.contains("environment.TABLE: no table named `order`")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("environment.DB: this stack has no database")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("tables[0]: no table named `orders`")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("database: this stack has no database")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("stream.table: no table named `orders`")), "{e:?}");
 
         let mut data = DataNames::default();
         data.tables.insert("orders".into(), true);
@@ -962,10 +795,7 @@ mod tests {
         let d = src();
         let mut b = backend(d.path());
         let f = function(d.path());
-        b.functions.insert(
-            "a-very-long-function-name-that-overflows-iam-role-limit".into(),
-            f,
-        );
+        b.functions.insert("a-very-long-function-name-that-overflows-iam-role-limit".into(), f);
         let e = errors(&b, &DataNames::default()).join("\n");
         assert!(e.contains("IAM role name"), "{e}");
     }
@@ -975,28 +805,16 @@ mod tests {
         let routes = |paths: &[&str]| {
             paths
                 .iter()
-                .map(|p| RouteSpec {
-                    method: HttpMethod::Get,
-                    path: p.to_string(),
-                    function: "orders".into(),
-                })
+                .map(|p| RouteSpec { method: HttpMethod::Get, path: p.to_string(), function: "orders".into() })
                 .collect::<Vec<_>>()
         };
         let mut errs = Vec::new();
-        check_routes_reachable(
-            &routes(&["/api/orders", "/api/users/{proxy+}"]),
-            "/api",
-            &mut errs,
-        );
+        check_routes_reachable(&routes(&["/api/orders", "/api/users/{proxy+}"]), "/api", &mut errs);
         assert!(errs.is_empty());
         check_routes_reachable(&routes(&["/orders", "/api", "/apix/a"]), "/api", &mut errs);
         let e: Vec<String> = errs.iter().map(|e| format!("{e:?}")).collect();
         assert_eq!(e.len(), 3, "{e:?}");
-        assert!(
-            e[0].contains("`/orders` is outside `/api/`") && e[0].contains("/api/orders"),
-            "{}",
-            e[0]
-        );
+        assert!(e[0].contains("`/orders` is outside `/api/`") && e[0].contains("/api/orders"), "{}", e[0]);
     }
 
     #[test]
@@ -1004,11 +822,7 @@ mod tests {
         let d = src();
         let mut b = backend(d.path());
         let api = b.api.as_mut().unwrap();
-        let route = |m, p: &str, f: &str| RouteSpec {
-            method: m,
-            path: p.into(),
-            function: f.into(),
-        };
+        let route = |m, p: &str, f: &str| RouteSpec { method: m, path: p.into(), function: f.into() };
         api.routes = vec![
             route(HttpMethod::Get, "/orders", "orders"),
             route(HttpMethod::Get, "/orders", "orders"),
@@ -1042,7 +856,10 @@ mod tests {
             starting_position: StartingPosition::Latest,
         });
         let e = errors(&b, &DataNames::default()).join("\n");
-        assert!(e.contains("stream.arn: `arn:aws:dynamodb:us-east-1:123456789012:table/t` is not a DynamoDB stream ARN"), "{e}");
+        assert!(
+            e.contains("stream.arn: `arn:aws:dynamodb:us-east-1:123456789012:table/t` is not a DynamoDB stream ARN"),
+            "{e}"
+        );
         assert!(e.contains("stream.batch_size: batch size 0"), "{e}");
     }
 }

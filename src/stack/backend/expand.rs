@@ -93,25 +93,16 @@ fn policies(name: &str, f: &FunctionSpec) -> BTreeMap<String, Value> {
         document(vec![statement(
             "WriteOwnLogs",
             &["logs:CreateLogStream", "logs:PutLogEvents"],
-            vec![Ref::concat(vec![
-                reference(&log_group(name), "arn"),
-                json!(":*"),
-            ])],
+            vec![Ref::concat(vec![reference(&log_group(name), "arn"), json!(":*")])],
         )]),
     );
     if !f.tables.is_empty() {
         let mut resources = Vec::new();
         for t in &f.tables {
             resources.push(Ref::to(&table(t), "arn"));
-            resources.push(Ref::concat(vec![
-                reference(&table(t), "arn"),
-                json!("/index/*"),
-            ]));
+            resources.push(Ref::concat(vec![reference(&table(t), "arn"), json!("/index/*")]));
         }
-        p.insert(
-            "tables".into(),
-            document(vec![statement("TableItems", TABLE_ACTIONS, resources)]),
-        );
+        p.insert("tables".into(), document(vec![statement("TableItems", TABLE_ACTIONS, resources)]));
     }
     if let Some(arn) = stream_arn(f) {
         p.insert(
@@ -119,11 +110,7 @@ fn policies(name: &str, f: &FunctionSpec) -> BTreeMap<String, Value> {
             document(vec![
                 statement(
                     "ReadStream",
-                    &[
-                        "dynamodb:DescribeStream",
-                        "dynamodb:GetRecords",
-                        "dynamodb:GetShardIterator",
-                    ],
+                    &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
                     vec![arn],
                 ),
                 // ListStreams has no resource-level permissions.
@@ -136,10 +123,7 @@ fn policies(name: &str, f: &FunctionSpec) -> BTreeMap<String, Value> {
             "database".into(),
             document(vec![statement(
                 "ReadDatabaseSecret",
-                &[
-                    "secretsmanager:DescribeSecret",
-                    "secretsmanager:GetSecretValue",
-                ],
+                &["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
                 vec![Ref::to(DATABASE, "secret_arn")],
             )]),
         );
@@ -154,13 +138,7 @@ fn routes_hash(stack: &Stack, b: &Backend) -> String {
         .api
         .iter()
         .flat_map(|a| &a.routes)
-        .map(|r| {
-            (
-                r.path.clone(),
-                r.method.api().to_string(),
-                function_name(&stack.name, &r.function),
-            )
-        })
+        .map(|r| (r.path.clone(), r.method.api().to_string(), function_name(&stack.name, &r.function)))
         .collect();
     routes.sort();
     let mut h = Sha256::new();
@@ -173,12 +151,8 @@ fn routes_hash(stack: &Stack, b: &Backend) -> String {
 
 pub fn expand(stack: &Stack, d: &mut Desired) {
     let Some(b) = &stack.spec.backend else { return };
-    let routed: std::collections::BTreeSet<&str> = b
-        .api
-        .iter()
-        .flat_map(|a| &a.routes)
-        .map(|r| r.function.as_str())
-        .collect();
+    let routed: std::collections::BTreeSet<&str> =
+        b.api.iter().flat_map(|a| &a.routes).map(|r| r.function.as_str()).collect();
 
     for (name, f) in &b.functions {
         let Some(resolved) = stack.functions.get(name) else {
@@ -195,10 +169,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         );
 
         let managed: Vec<String> = if f.vpc {
-            vec![format!(
-                "arn:{}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess",
-                stack.partition
-            )]
+            vec![format!("arn:{}:iam::aws:policy/service-role/AWSLambdaENIManagementAccess", stack.partition)]
         } else {
             vec![]
         };
@@ -231,11 +202,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             None => (String::new(), None),
         };
         let vpc = f.vpc.then(|| FunctionVpc {
-            subnet_ids: stack
-                .azs
-                .iter()
-                .map(|az| Ref::to(&subnet("private", az), "id"))
-                .collect(),
+            subnet_ids: stack.azs.iter().map(|az| Ref::to(&subnet("private", az), "id")).collect(),
             security_group_ids: vec![Ref::to(&security_group("functions"), "id")],
         });
         d.resources.push(
@@ -247,11 +214,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 memory_size: f.memory as i32,
                 timeout: f.timeout as i32,
                 architecture: f.architecture.api().to_string(),
-                environment: resolved
-                    .environment
-                    .iter()
-                    .map(|(k, parts)| (k.clone(), template(parts)))
-                    .collect(),
+                environment: resolved.environment.iter().map(|(k, parts)| (k.clone(), template(parts))).collect(),
                 vpc_config: vpc,
                 reserved_concurrency: f.reserved_concurrency.map(|n| n as i32),
                 code_sha256: sha,
@@ -292,10 +255,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     }
 
     let Some(api) = &b.api else { return };
-    let api_name = api
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{}-api", stack.name));
+    let api_name = api.name.clone().unwrap_or_else(|| format!("{}-api", stack.name));
     let mut routes: Vec<Route> = api
         .routes
         .iter()
@@ -316,13 +276,8 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         }
         .at(API),
     );
-    d.resources.push(
-        DeploymentProps {
-            rest_api_id: Ref::to(API, "id"),
-            routes_hash: routes_hash(stack, b),
-        }
-        .at(DEPLOYMENT),
-    );
+    d.resources
+        .push(DeploymentProps { rest_api_id: Ref::to(API, "id"), routes_hash: routes_hash(stack, b) }.at(DEPLOYMENT));
     let access_log = api.access_logs.then(|| {
         d.resources.push(
             LogGroupProps {
@@ -332,20 +287,17 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             }
             .at(API_LOG_GROUP),
         );
-        AccessLog {
-            destination_arn: Ref::to(API_LOG_GROUP, "arn"),
-            format: ACCESS_LOG_FORMAT.into(),
-        }
+        AccessLog { destination_arn: Ref::to(API_LOG_GROUP, "arn"), format: ACCESS_LOG_FORMAT.into() }
     });
     d.resources.push(
         StageProps {
             rest_api_id: Ref::to(API, "id"),
             stage_name: api.stage.clone(),
             deployment_id: Ref::to(DEPLOYMENT, "id"),
-            throttling: api.throttling.as_ref().map(|t| Throttling {
-                rate_limit: t.rate_limit,
-                burst_limit: t.burst_limit as i32,
-            }),
+            throttling: api
+                .throttling
+                .as_ref()
+                .map(|t| Throttling { rate_limit: t.rate_limit, burst_limit: t.burst_limit as i32 }),
             access_log,
             tags: tags(stack, "stage"),
         }
@@ -376,13 +328,10 @@ mod tests {
             )
             .unwrap();
         }
-        let text = format!(
-            "stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{yaml_backend}"
-        );
+        let text = format!("stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{yaml_backend}");
         let path = dir.path().join("stack.yaml");
         std::fs::write(&path, text).unwrap();
-        let s = crate::stack::load(&path, &Overrides::default())
-            .unwrap_or_else(|d| panic!("{}", d.render()));
+        let s = crate::stack::load(&path, &Overrides::default()).unwrap_or_else(|d| panic!("{}", d.render()));
         (dir, s)
     }
 
@@ -410,10 +359,7 @@ backend:
 "#;
 
     fn find<'a>(d: &'a Desired, a: &str) -> &'a Resource {
-        d.resources
-            .iter()
-            .find(|r| r.address == a)
-            .unwrap_or_else(|| panic!("no {a}"))
+        d.resources.iter().find(|r| r.address == a).unwrap_or_else(|| panic!("no {a}"))
     }
 
     #[test]
@@ -428,12 +374,7 @@ backend:
         let code = f.code.as_ref().unwrap();
         assert_eq!(code.sha256.len(), 44, "base64 SHA-256 of the package");
         assert!(code.source.path().is_absolute());
-        assert_eq!(
-            f.environment["DB"],
-            vec![Part::Database {
-                attr: "endpoint".into()
-            }]
-        );
+        assert_eq!(f.environment["DB"], vec![Part::Database { attr: "endpoint".into() }]);
         let (_d, s) = stack(BACKEND);
         assert!(!s.database_read);
     }
@@ -474,39 +415,20 @@ backend:
             find(&d, "backend.role.users").props["managed_policies"],
             json!(["arn:aws:iam::aws:policy/service-role/AWSLambdaENIManagementAccess"])
         );
-        assert_eq!(
-            find(&d, "backend.role.orders").props["managed_policies"],
-            json!([])
-        );
+        assert_eq!(find(&d, "backend.role.orders").props["managed_policies"], json!([]));
         let r = find(&d, "backend.role.orders");
         assert_eq!(r.props["name"], "webapp-orders-us-east-1");
-        assert_eq!(
-            r.props["policies"]
-                .as_object()
-                .unwrap()
-                .keys()
-                .collect::<Vec<_>>(),
-            vec!["logs"]
-        );
+        assert_eq!(r.props["policies"].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["logs"]);
         let api = find(&d, "backend.api");
         assert_eq!(api.props["name"], "webapp-api");
         assert_eq!(api.props["routes"].as_array().unwrap().len(), 2);
         let st = find(&d, "backend.stage");
         assert_eq!(st.props["stage_name"], "prod");
-        assert_eq!(
-            st.props["throttling"],
-            json!({"rate_limit": 100.0, "burst_limit": 200})
-        );
+        assert_eq!(st.props["throttling"], json!({"rate_limit": 100.0, "burst_limit": 200}));
         assert_eq!(d.outputs.iter().filter(|o| o.name == "api_url").count(), 1);
         // Every address is tag-safe.
         for r in &d.resources {
-            assert!(
-                r.address
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-_:/@".contains(c)),
-                "{}",
-                r.address
-            );
+            assert!(r.address.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:/@".contains(c)), "{}", r.address);
         }
     }
 
@@ -518,10 +440,7 @@ backend:
         let (_d2, s2) = stack(BACKEND);
         let mut b = Desired::default();
         expand(&s2, &mut b);
-        assert_eq!(
-            find(&a, DEPLOYMENT).props["routes_hash"],
-            find(&b, DEPLOYMENT).props["routes_hash"]
-        );
+        assert_eq!(find(&a, DEPLOYMENT).props["routes_hash"], find(&b, DEPLOYMENT).props["routes_hash"]);
         let more = BACKEND.replace(
             "      - { method: GET, path: /orders, function: orders }\n",
             "      - { method: GET, path: /orders, function: orders }\n      - { method: POST, path: /orders, function: orders }\n",
@@ -529,10 +448,7 @@ backend:
         let (_d3, s3) = stack(&more);
         let mut c = Desired::default();
         expand(&s3, &mut c);
-        assert_ne!(
-            find(&a, DEPLOYMENT).props["routes_hash"],
-            find(&c, DEPLOYMENT).props["routes_hash"]
-        );
+        assert_ne!(find(&a, DEPLOYMENT).props["routes_hash"], find(&c, DEPLOYMENT).props["routes_hash"]);
     }
 
     #[test]
@@ -542,12 +458,8 @@ backend:
         let (_d, mut s) = stack(BACKEND);
         let b = s.spec.backend.as_mut().unwrap();
         let f = b.functions.get_mut("orders").unwrap();
-        f.environment
-            .insert("TABLE_NAME".into(), "${tables.orders.name}".into());
-        f.environment.insert(
-            "DB_URL".into(),
-            "postgres://${database.endpoint}:${database.port}/app".into(),
-        );
+        f.environment.insert("TABLE_NAME".into(), "${tables.orders.name}".into());
+        f.environment.insert("DB_URL".into(), "postgres://${database.endpoint}:${database.port}/app".into());
         f.tables = vec!["orders".into()];
         f.database = true;
         f.stream = Some(crate::stack::backend::spec::StreamSpec {
@@ -557,24 +469,15 @@ backend:
             starting_position: crate::stack::backend::spec::StartingPosition::TrimHorizon,
         });
         // What the checks resolve from the environment (parsed once).
-        let env: Vec<(String, String)> = f
-            .environment
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let env: Vec<(String, String)> = f.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let resolved = s.functions.get_mut("orders").unwrap();
         for (k, v) in env {
-            resolved
-                .environment
-                .insert(k, crate::stack::template::parse_template(&v).unwrap());
+            resolved.environment.insert(k, crate::stack::template::parse_template(&v).unwrap());
         }
         let mut d = Desired::default();
         expand(&s, &mut d);
         let f = find(&d, "backend.function.orders");
-        assert_eq!(
-            f.props["environment"]["TABLE_NAME"],
-            reference("data.table.orders", "name")
-        );
+        assert_eq!(f.props["environment"]["TABLE_NAME"], reference("data.table.orders", "name"));
         assert_eq!(
             f.props["environment"]["DB_URL"],
             json!({"$concat": ["postgres://", reference("data.database", "endpoint"), ":", reference("data.database", "port"), "/app"]})
@@ -591,26 +494,11 @@ backend:
                 {"$concat": [reference("data.table.orders", "arn"), "/index/*"]}
             ])
         );
-        assert_eq!(
-            p["tables"]["Statement"][0]["Action"]
-                .as_array()
-                .unwrap()
-                .len(),
-            TABLE_ACTIONS.len()
-        );
-        assert_eq!(
-            p["database"]["Statement"][0]["Resource"],
-            json!([reference("data.database", "secret_arn")])
-        );
-        assert_eq!(
-            p["stream"]["Statement"][0]["Resource"],
-            json!([reference("data.table.orders", "stream_arn")])
-        );
+        assert_eq!(p["tables"]["Statement"][0]["Action"].as_array().unwrap().len(), TABLE_ACTIONS.len());
+        assert_eq!(p["database"]["Statement"][0]["Resource"], json!([reference("data.database", "secret_arn")]));
+        assert_eq!(p["stream"]["Statement"][0]["Resource"], json!([reference("data.table.orders", "stream_arn")]));
         let m = find(&d, "backend.stream.orders");
-        assert_eq!(
-            m.props["event_source_arn"],
-            reference("data.table.orders", "stream_arn")
-        );
+        assert_eq!(m.props["event_source_arn"], reference("data.table.orders", "stream_arn"));
         assert_eq!(m.props["batch_size"], 50);
         assert_eq!(m.props["starting_position"], "TRIM_HORIZON");
         // The users function declared nothing: logs only.
@@ -624,12 +512,8 @@ backend:
     fn every_resource_fits_its_kind(d: &Desired) {
         let kinds = crate::aws::registry::kinds();
         for r in &d.resources {
-            let k = kinds
-                .iter()
-                .find(|k| k.name() == r.kind)
-                .unwrap_or_else(|| panic!("no kind {}", r.kind));
-            k.check(&r.props)
-                .unwrap_or_else(|e| panic!("{} does not fit {}: {e}", r.address, r.kind));
+            let k = kinds.iter().find(|k| k.name() == r.kind).unwrap_or_else(|| panic!("no kind {}", r.kind));
+            k.check(&r.props).unwrap_or_else(|e| panic!("{} does not fit {}: {e}", r.address, r.kind));
         }
     }
 

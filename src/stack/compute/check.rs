@@ -37,37 +37,14 @@ fn at(base: &[PathSeg], more: &[&str]) -> Vec<PathSeg> {
 
 /// Checks `compute:` and inlines `user_data_file` into `user_data` (so the
 /// rest of the tool never reads files). `az_count` is the number of zones.
-pub fn check(
-    spec: &mut StackFile,
-    groups: &[(String, Group)],
-    place: &Place<'_>,
-    errs: &mut Vec<PathError>,
-) {
-    let Place {
-        stack,
-        region,
-        partition,
-        az_count,
-        base_dir,
-    } = *place;
+pub fn check(spec: &mut StackFile, groups: &[(String, Group)], place: &Place<'_>, errs: &mut Vec<PathError>) {
+    let Place { stack, region, partition, az_count, base_dir } = *place;
     let ingress = |name: &str| -> Vec<RuleSpec> {
-        groups
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, g)| g.ingress.clone())
-            .unwrap_or_default()
+        groups.iter().find(|(n, _)| n == name).map(|(_, g)| g.ingress.clone()).unwrap_or_default()
     };
     let (web_rules, alb_rules) = (ingress("web"), ingress("alb"));
-    let web_overridden = spec
-        .network
-        .security_groups
-        .get("web")
-        .is_some_and(|g| g.ingress.is_some());
-    let alb_overridden = spec
-        .network
-        .security_groups
-        .get("alb")
-        .is_some_and(|g| g.ingress.is_some());
+    let web_overridden = spec.network.security_groups.get("web").is_some_and(|g| g.ingress.is_some());
+    let alb_overridden = spec.network.security_groups.get("alb").is_some_and(|g| g.ingress.is_some());
     let Some(c) = spec.compute.as_mut() else {
         return;
     };
@@ -83,26 +60,20 @@ pub fn check(
         );
     }
     check_load_balancer(c, stack, region, partition, &root, errs);
-    let lb_ports: Vec<u16> = if c.load_balancer.certificate_arn.is_some() {
-        vec![80, 443]
-    } else {
-        vec![80]
-    };
+    let lb_ports: Vec<u16> = if c.load_balancer.certificate_arn.is_some() { vec![80, 443] } else { vec![80] };
     for p in lb_ports {
         if !alb_rules.iter().any(|r| covers(r, p, None)) {
             let path = if alb_overridden {
-                vec![
-                    key("network"),
-                    key("security_groups"),
-                    key("alb"),
-                    key("ingress"),
-                ]
+                vec![key("network"), key("security_groups"), key("alb"), key("ingress")]
             } else {
                 at(&root, &["load_balancer"])
             };
             errs.push(
-                PathError::new(path, format!("the `alb` security group does not open port {p}, where the load balancer listens"))
-                    .help(format!("add `{{ port: {p}, cidrs: [0.0.0.0/0] }}` to network.security_groups.alb.ingress")),
+                PathError::new(
+                    path,
+                    format!("the `alb` security group does not open port {p}, where the load balancer listens"),
+                )
+                .help(format!("add `{{ port: {p}, cidrs: [0.0.0.0/0] }}` to network.security_groups.alb.ingress")),
             );
         }
     }
@@ -123,12 +94,7 @@ pub fn check(
         check_group(g, base_dir, &gp, errs);
         if !g.port_open_in(&web_rules) {
             let path = if web_overridden {
-                vec![
-                    key("network"),
-                    key("security_groups"),
-                    key("web"),
-                    key("ingress"),
-                ]
+                vec![key("network"), key("security_groups"), key("web"), key("ingress")]
             } else {
                 at(&gp, &["port"])
             };
@@ -144,11 +110,8 @@ pub fn check(
             && let Some(other) = priorities.insert(p, name.clone())
         {
             errs.push(
-                PathError::new(
-                    at(&gp, &["priority"]),
-                    format!("priority {p} is also group `{other}`'s"),
-                )
-                .help("give each group's rule its own priority"),
+                PathError::new(at(&gp, &["priority"]), format!("priority {p} is also group `{other}`'s"))
+                    .help("give each group's rule its own priority"),
             );
         }
     }
@@ -164,9 +127,9 @@ impl GroupSpec {
     /// Whether the `web` security group opens this group's port to the
     /// load balancer (by group, or to address ranges, which may hold it).
     fn port_open_in(&self, web_rules: &[RuleSpec]) -> bool {
-        web_rules.iter().any(|r| {
-            covers(r, self.port, Some("alb")) || (!r.cidrs.is_empty() && covers(r, self.port, None))
-        })
+        web_rules
+            .iter()
+            .any(|r| covers(r, self.port, Some("alb")) || (!r.cidrs.is_empty() && covers(r, self.port, None)))
     }
 }
 
@@ -190,28 +153,21 @@ fn covers(r: &RuleSpec, port: u16, source: Option<&str>) -> bool {
 }
 
 fn check_load_balancer(
-    c: &Compute,
-    stack: &str,
-    region: &str,
-    partition: &str,
-    root: &[PathSeg],
-    errs: &mut Vec<PathError>,
+    c: &Compute, stack: &str, region: &str, partition: &str, root: &[PathSeg], errs: &mut Vec<PathError>,
 ) {
     let lb = &c.load_balancer;
     let lp = at(root, &["load_balancer"]);
     if let Err(e) = rules::validate_lb_name(&lb_name(stack, lb.scheme)) {
         errs.push(
-            PathError::new(vec![key("stack")], e)
-                .help("the load balancer is named after the stack; rename the stack"),
+            PathError::new(vec![key("stack")], e).help("the load balancer is named after the stack; rename the stack"),
         );
     }
     if let Some(arn) = &lb.certificate_arn
         && let Err(e) = validate_certificate_arn(arn, region, partition)
     {
-        errs.push(
-            PathError::new(at(&lp, &["certificate_arn"]), e)
-                .help("use the ARN of an ACM certificate in this region, e.g. arn:aws:acm:us-east-1:123456789012:certificate/…"),
-        );
+        errs.push(PathError::new(at(&lp, &["certificate_arn"]), e).help(
+            "use the ARN of an ACM certificate in this region, e.g. arn:aws:acm:us-east-1:123456789012:certificate/…",
+        ));
     }
     if let Some(p) = &lb.ssl_policy {
         if lb.certificate_arn.is_none() {
@@ -224,8 +180,13 @@ fn check_load_balancer(
             );
         } else if !p.starts_with("ELBSecurityPolicy-") || p.len() > 128 {
             errs.push(
-                PathError::new(at(&lp, &["ssl_policy"]), format!("`{p}` is not an Elastic Load Balancing security policy"))
-                    .help(format!("use a predefined policy such as {DEFAULT_SSL_POLICY} (see `aws elbv2 describe-ssl-policies`)")),
+                PathError::new(
+                    at(&lp, &["ssl_policy"]),
+                    format!("`{p}` is not an Elastic Load Balancing security policy"),
+                )
+                .help(format!(
+                    "use a predefined policy such as {DEFAULT_SSL_POLICY} (see `aws elbv2 describe-ssl-policies`)"
+                )),
             );
         }
     }
@@ -233,9 +194,7 @@ fn check_load_balancer(
 
 fn check_group_name(name: &str, stack: &str, gp: &[PathSeg], errs: &mut Vec<PathError>) {
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-')
         && name.len() <= 32;
     if !ok {
@@ -248,10 +207,7 @@ fn check_group_name(name: &str, stack: &str, gp: &[PathSeg], errs: &mut Vec<Path
         return;
     }
     let full = group_name(stack, name);
-    for r in [
-        rules::validate_asg_name(&full),
-        rules::validate_launch_template_name(&full),
-    ] {
+    for r in [rules::validate_asg_name(&full), rules::validate_launch_template_name(&full)] {
         if let Err(e) = r {
             errs.push(PathError {
                 path: gp.to_vec(),
@@ -276,11 +232,8 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
         Ami::Lookup(l) => {
             if l.name.trim().is_empty() || l.name.len() > 128 {
                 errs.push(
-                    PathError::new(
-                        at(gp, &["ami", "name"]),
-                        "an image name pattern is 1 to 128 characters",
-                    )
-                    .help("e.g. `amzn2-ami-hvm-*-x86_64-gp2`"),
+                    PathError::new(at(gp, &["ami", "name"]), "an image name pattern is 1 to 128 characters")
+                        .help("e.g. `amzn2-ami-hvm-*-x86_64-gp2`"),
                 );
             }
             if l.owners.is_empty() {
@@ -299,9 +252,8 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
                     let mut p = at(gp, &["ami", "owners"]);
                     p.push(PathSeg::Index(i));
                     errs.push(
-                        PathError::new(p, format!("`{o}` is not an image owner")).help(
-                            "use `amazon`, `aws-marketplace`, `self` or a 12-digit account id",
-                        ),
+                        PathError::new(p, format!("`{o}` is not an image owner"))
+                            .help("use `amazon`, `aws-marketplace`, `self` or a 12-digit account id"),
                     );
                 }
             }
@@ -314,21 +266,15 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
     // User data: inline it now, so nothing later reads files.
     match (&g.user_data, &g.user_data_file) {
         (Some(_), Some(_)) => errs.push(
-            PathError::new(
-                at(gp, &["user_data_file"]),
-                "both `user_data` and `user_data_file`",
-            )
-            .help("keep one of them"),
+            PathError::new(at(gp, &["user_data_file"]), "both `user_data` and `user_data_file`")
+                .help("keep one of them"),
         ),
         (None, Some(f)) => match std::fs::read(base_dir.join(f)) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(s) => g.user_data = Some(s),
                 Err(_) => errs.push(
-                    PathError::new(
-                        at(gp, &["user_data_file"]),
-                        format!("{f} is not UTF-8 text"),
-                    )
-                    .help("user data must be a text script (cloud-init or shell)"),
+                    PathError::new(at(gp, &["user_data_file"]), format!("{f} is not UTF-8 text"))
+                        .help("user data must be a text script (cloud-init or shell)"),
                 ),
             },
             Err(e) => errs.push(
@@ -341,32 +287,16 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
     if let Some(u) = &g.user_data
         && u.len() > USER_DATA_MAX
     {
-        let k = if g.user_data_file.is_some() {
-            "user_data_file"
-        } else {
-            "user_data"
-        };
+        let k = if g.user_data_file.is_some() { "user_data_file" } else { "user_data" };
         errs.push(
-            PathError::new(
-                at(gp, &[k]),
-                format!(
-                    "user data is {} bytes; AWS allows at most {USER_DATA_MAX}",
-                    u.len()
-                ),
-            )
-            .help("download the bulk of the script from S3 at boot, or bake it into the image"),
+            PathError::new(at(gp, &[k]), format!("user data is {} bytes; AWS allows at most {USER_DATA_MAX}", u.len()))
+                .help("download the bulk of the script from S3 at boot, or bake it into the image"),
         );
     }
 
     // Sizes.
     if g.min > g.max {
-        errs.push(
-            PathError::new(
-                at(gp, &["min"]),
-                format!("min {} is above max {}", g.min, g.max),
-            )
-            .help("swap them"),
-        );
+        errs.push(PathError::new(at(gp, &["min"]), format!("min {} is above max {}", g.min, g.max)).help("swap them"));
     }
     if let Some(d) = g.desired
         && (d < g.min || d > g.max)
@@ -377,10 +307,7 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
         );
     }
     if g.port == 0 {
-        errs.push(
-            PathError::new(at(gp, &["port"]), "port 0")
-                .help("use the port the instances serve on, e.g. 80"),
-        );
+        errs.push(PathError::new(at(gp, &["port"]), "port 0").help("use the port the instances serve on, e.g. 80"));
     }
     check_health(&g.health_check, &at(gp, &["health_check"]), errs);
 
@@ -389,22 +316,16 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
             && !(c > 0.0 && c <= 100.0)
         {
             errs.push(
-                PathError::new(
-                    at(gp, &["scaling", "cpu_target"]),
-                    format!("{c} is not a CPU percentage"),
-                )
-                .help("use a number above 0 and at most 100, e.g. 50"),
+                PathError::new(at(gp, &["scaling", "cpu_target"]), format!("{c} is not a CPU percentage"))
+                    .help("use a number above 0 and at most 100, e.g. 50"),
             );
         }
         if let Some(r) = s.requests_per_target
             && !(r > 0.0 && r.is_finite())
         {
             errs.push(
-                PathError::new(
-                    at(gp, &["scaling", "requests_per_target"]),
-                    format!("{r} requests per target"),
-                )
-                .help("use a positive number of requests per instance per minute, e.g. 1000"),
+                PathError::new(at(gp, &["scaling", "requests_per_target"]), format!("{r} requests per target"))
+                    .help("use a positive number of requests per instance per minute, e.g. 1000"),
             );
         }
     }
@@ -413,26 +334,22 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
     for (i, s) in g.scheduled.iter().enumerate() {
         let mut sp = at(gp, &["scheduled"]);
         sp.push(PathSeg::Index(i));
-        if s.name.is_empty() || s.name.chars().count() > 255 || s.name.chars().any(char::is_control)
-        {
+        if s.name.is_empty() || s.name.chars().count() > 255 || s.name.chars().any(char::is_control) {
             errs.push(
-                PathError::new(
-                    at(&sp, &["name"]),
-                    "a scheduled action name is 1 to 255 printable characters",
-                )
-                .help("e.g. `night`"),
+                PathError::new(at(&sp, &["name"]), "a scheduled action name is 1 to 255 printable characters")
+                    .help("e.g. `night`"),
             );
         }
         if !names.insert(s.name.clone()) {
             errs.push(
-                PathError::new(at(&sp, &["name"]), format!("`{}` is used twice", s.name))
-                    .help("name each action once"),
+                PathError::new(at(&sp, &["name"]), format!("`{}` is used twice", s.name)).help("name each action once"),
             );
         }
         if let Err(e) = validate_cron(&s.recurrence) {
-            errs.push(PathError::new(at(&sp, &["recurrence"]), e).help(
-                "five fields: minute hour day-of-month month day-of-week, e.g. `0 20 * * 1-5`",
-            ));
+            errs.push(
+                PathError::new(at(&sp, &["recurrence"]), e)
+                    .help("five fields: minute hour day-of-month month day-of-week, e.g. `0 20 * * 1-5`"),
+            );
         }
         if s.min.is_none() && s.max.is_none() && s.desired.is_none() {
             errs.push(
@@ -443,55 +360,38 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
         if let (Some(a), Some(b)) = (s.min, s.max)
             && a > b
         {
-            errs.push(
-                PathError::new(at(&sp, &["min"]), format!("min {a} is above max {b}"))
-                    .help("swap them"),
-            );
+            errs.push(PathError::new(at(&sp, &["min"]), format!("min {a} is above max {b}")).help("swap them"));
         }
         if let Some(d) = s.desired
             && (s.min.is_some_and(|m| d < m) || s.max.is_some_and(|m| d > m))
         {
             errs.push(
-                PathError::new(
-                    at(&sp, &["desired"]),
-                    format!("desired {d} is outside the action's min .. max"),
-                )
-                .help("pick a number between them"),
+                PathError::new(at(&sp, &["desired"]), format!("desired {d} is outside the action's min .. max"))
+                    .help("pick a number between them"),
             );
         }
         if let Some(tz) = &s.time_zone
             && !(tz.len() <= 64
-                && tz
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+                && tz.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
                 && tz.chars().next().is_some_and(|c| c.is_ascii_uppercase()))
         {
             errs.push(
-                PathError::new(
-                    at(&sp, &["time_zone"]),
-                    format!("`{tz}` is not an IANA time zone name"),
-                )
-                .help("e.g. `Europe/Paris` or `UTC`"),
+                PathError::new(at(&sp, &["time_zone"]), format!("`{tz}` is not an IANA time zone name"))
+                    .help("e.g. `Europe/Paris` or `UTC`"),
             );
         }
     }
 
     if g.refresh.min_healthy_percentage > 100 {
         errs.push(
-            PathError::new(
-                at(gp, &["refresh", "min_healthy_percentage"]),
-                "a percentage is at most 100",
-            )
-            .help("e.g. 90: keep 90% of the group in service while rolling"),
+            PathError::new(at(gp, &["refresh", "min_healthy_percentage"]), "a percentage is at most 100")
+                .help("e.g. 90: keep 90% of the group in service while rolling"),
         );
     }
     if g.refresh.instance_warmup.is_some_and(|w| w > 3600) {
         errs.push(
-            PathError::new(
-                at(gp, &["refresh", "instance_warmup"]),
-                "instance warm-up is at most 3600 seconds",
-            )
-            .help("use the seconds an instance needs to start serving"),
+            PathError::new(at(gp, &["refresh", "instance_warmup"]), "instance warm-up is at most 3600 seconds")
+                .help("use the seconds an instance needs to start serving"),
         );
     }
 
@@ -500,18 +400,18 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
         "standard" => (1, 1024),
         "io1" | "io2" | "st1" | "sc1" => {
             errs.push(
-                PathError::new(at(gp, &["root_volume", "type"]), format!("`{}` root volumes are not supported", g.root_volume.r#type))
-                    .help("use gp3 (default), gp2 or standard; st1/sc1 cannot boot and io1/io2 need provisioned IOPS"),
+                PathError::new(
+                    at(gp, &["root_volume", "type"]),
+                    format!("`{}` root volumes are not supported", g.root_volume.r#type),
+                )
+                .help("use gp3 (default), gp2 or standard; st1/sc1 cannot boot and io1/io2 need provisioned IOPS"),
             );
             (1, u32::MAX)
         }
         other => {
             errs.push(
-                PathError::new(
-                    at(gp, &["root_volume", "type"]),
-                    format!("unknown volume type `{other}`"),
-                )
-                .help("use gp3 (default), gp2 or standard"),
+                PathError::new(at(gp, &["root_volume", "type"]), format!("unknown volume type `{other}`"))
+                    .help("use gp3 (default), gp2 or standard"),
             );
             (1, u32::MAX)
         }
@@ -522,10 +422,7 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
         errs.push(
             PathError::new(
                 at(gp, &["root_volume", "size"]),
-                format!(
-                    "{s} GiB is outside {vmin} .. {vmax} for {}",
-                    g.root_volume.r#type
-                ),
+                format!("{s} GiB is outside {vmin} .. {vmax} for {}", g.root_volume.r#type),
             )
             .help("pick a size within the volume type's limits"),
         );
@@ -562,72 +459,44 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
         && !(1..=50000).contains(&p)
     {
         errs.push(
-            PathError::new(
-                at(gp, &["priority"]),
-                format!("priority {p} is outside 1 .. 50000"),
-            )
-            .help("pick a priority from 1 (first) to 50000"),
+            PathError::new(at(gp, &["priority"]), format!("priority {p} is outside 1 .. 50000"))
+                .help("pick a priority from 1 (first) to 50000"),
         );
     }
 }
 
 fn check_health(h: &HealthCheckSpec, hp: &[PathSeg], errs: &mut Vec<PathError>) {
-    if !h.path.starts_with('/')
-        || h.path.len() > 1024
-        || !h.path.chars().all(|c| c.is_ascii_graphic())
-    {
+    if !h.path.starts_with('/') || h.path.len() > 1024 || !h.path.chars().all(|c| c.is_ascii_graphic()) {
         errs.push(
-            PathError::new(
-                at(hp, &["path"]),
-                format!("`{}` is not a health check path", h.path),
-            )
-            .help(
-                "a path starting with `/`, at most 1024 printable ASCII characters, e.g. `/health`",
-            ),
+            PathError::new(at(hp, &["path"]), format!("`{}` is not a health check path", h.path))
+                .help("a path starting with `/`, at most 1024 printable ASCII characters, e.g. `/health`"),
         );
     }
     if let Err(e) = validate_matcher(&h.matcher) {
-        errs.push(
-            PathError::new(at(hp, &["matcher"]), e).help("e.g. `200`, `200,302` or `200-399`"),
-        );
+        errs.push(PathError::new(at(hp, &["matcher"]), e).help("e.g. `200`, `200,302` or `200-399`"));
     }
     if !(5..=300).contains(&h.interval) {
         errs.push(
-            PathError::new(
-                at(hp, &["interval"]),
-                format!("interval {}s is outside 5 .. 300", h.interval),
-            )
-            .help("e.g. 30"),
+            PathError::new(at(hp, &["interval"]), format!("interval {}s is outside 5 .. 300", h.interval))
+                .help("e.g. 30"),
         );
     }
     if !(2..=120).contains(&h.timeout) {
         errs.push(
-            PathError::new(
-                at(hp, &["timeout"]),
-                format!("timeout {}s is outside 2 .. 120", h.timeout),
-            )
-            .help("e.g. 5"),
+            PathError::new(at(hp, &["timeout"]), format!("timeout {}s is outside 2 .. 120", h.timeout)).help("e.g. 5"),
         );
     } else if h.timeout >= h.interval {
         errs.push(
             PathError::new(
                 at(hp, &["timeout"]),
-                format!(
-                    "timeout {}s is not below the interval {}s",
-                    h.timeout, h.interval
-                ),
+                format!("timeout {}s is not below the interval {}s", h.timeout, h.interval),
             )
             .help("AWS requires the timeout to be shorter than the interval"),
         );
     }
-    for (k, v) in [
-        ("healthy_threshold", h.healthy_threshold),
-        ("unhealthy_threshold", h.unhealthy_threshold),
-    ] {
+    for (k, v) in [("healthy_threshold", h.healthy_threshold), ("unhealthy_threshold", h.unhealthy_threshold)] {
         if !(2..=10).contains(&v) {
-            errs.push(
-                PathError::new(at(hp, &[k]), format!("{v} is outside 2 .. 10")).help("e.g. 3"),
-            );
+            errs.push(PathError::new(at(hp, &[k]), format!("{v} is outside 2 .. 10")).help("e.g. 3"));
         }
     }
     if h.grace_period > 7200 {
@@ -644,17 +513,9 @@ fn check_health(h: &HealthCheckSpec, hp: &[PathSeg], errs: &mut Vec<PathError>) 
 /// AMI id: `ami-` and 8 or 17 lowercase hexadecimal digits (EC2 resource id format).
 pub fn validate_ami_id(s: &str) -> Result<(), String> {
     let ok = s.strip_prefix("ami-").is_some_and(|h| {
-        (h.len() == 8 || h.len() == 17)
-            && h.chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        (h.len() == 8 || h.len() == 17) && h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
     });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{s}` is not an AMI id (ami- followed by 8 or 17 lowercase hex digits)"
-        ))
-    }
+    if ok { Ok(()) } else { Err(format!("`{s}` is not an AMI id (ami- followed by 8 or 17 lowercase hex digits)")) }
 }
 
 /// Load balancer certificate: an ACM certificate of the stack's region and
@@ -668,9 +529,7 @@ pub fn validate_certificate_arn(arn: &str, region: &str, partition: &str) -> Res
     }
     let (p, service, r, account, resource) = (parts[1], parts[2], parts[3], parts[4], parts[5]);
     if p != partition {
-        return Err(format!(
-            "the certificate is in partition `{p}`, the stack in `{partition}`"
-        ));
+        return Err(format!("the certificate is in partition `{p}`, the stack in `{partition}`"));
     }
     if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!("`{account}` is not a 12-digit account id"));
@@ -684,28 +543,19 @@ pub fn validate_certificate_arn(arn: &str, region: &str, partition: &str) -> Res
             }
             let id = resource.strip_prefix("certificate/").unwrap_or("");
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(format!(
-                    "`{arn}` is not an ACM certificate ARN (…:certificate/<id>)"
-                ));
+                return Err(format!("`{arn}` is not an ACM certificate ARN (…:certificate/<id>)"));
             }
             Ok(())
         }
         "iam" if r.is_empty() && resource.starts_with("server-certificate/") => Ok(()),
-        _ => Err(format!(
-            "`{arn}` is neither an ACM certificate nor an IAM server certificate"
-        )),
+        _ => Err(format!("`{arn}` is neither an ACM certificate nor an IAM server certificate")),
     }
 }
 
 /// Success codes of an HTTP health check: codes or ranges from 200 to 499,
 /// separated by commas (Elastic Load Balancing API reference, Matcher.HttpCode).
 pub fn validate_matcher(s: &str) -> Result<(), String> {
-    let code = |x: &str| {
-        x.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|c| (200..=499).contains(c))
-    };
+    let code = |x: &str| x.trim().parse::<u16>().ok().filter(|c| (200..=499).contains(c));
     if s.is_empty() {
         return Err("empty matcher".into());
     }
@@ -714,9 +564,7 @@ pub fn validate_matcher(s: &str) -> Result<(), String> {
             Some((a, b)) => match (code(a), code(b)) {
                 (Some(a), Some(b)) if a <= b => {}
                 _ => {
-                    return Err(format!(
-                        "`{part}` is not a range of HTTP codes from 200 to 499"
-                    ));
+                    return Err(format!("`{part}` is not a range of HTTP codes from 200 to 499"));
                 }
             },
             None => {
@@ -735,10 +583,7 @@ pub fn validate_path_pattern(s: &str) -> Result<(), String> {
     if s.is_empty() || s.chars().count() > 128 {
         return Err("a path pattern is 1 to 128 characters".into());
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "_-.$/~\"'@:+&*?".contains(*c)))
-    {
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.$/~\"'@:+&*?".contains(*c))) {
         return Err(format!(
             "path pattern `{s}` contains `{c}`; AWS allows letters, digits and _ - . $ / ~ \" ' @ : + & * ?"
         ));
@@ -752,13 +597,8 @@ pub fn validate_host_header(s: &str) -> Result<(), String> {
     if s.is_empty() || s.chars().count() > 128 {
         return Err("a host name is 1 to 128 characters".into());
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "-.*?".contains(*c)))
-    {
-        return Err(format!(
-            "host name `{s}` contains `{c}`; AWS allows letters, digits and - . * ?"
-        ));
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "-.*?".contains(*c))) {
+        return Err(format!("host name `{s}` contains `{c}`; AWS allows letters, digits and - . * ?"));
     }
     Ok(())
 }
@@ -768,19 +608,11 @@ pub fn validate_host_header(s: &str) -> Result<(), String> {
 pub fn validate_cron(s: &str) -> Result<(), String> {
     let fields: Vec<&str> = s.split_whitespace().collect();
     if fields.len() != 5 {
-        return Err(format!(
-            "`{s}` has {} fields; a recurrence has 5",
-            fields.len()
-        ));
+        return Err(format!("`{s}` has {} fields; a recurrence has 5", fields.len()));
     }
     for f in fields {
-        if !f
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "*,-/?#".contains(c))
-        {
-            return Err(format!(
-                "cron field `{f}` contains characters cron does not use"
-            ));
+        if !f.chars().all(|c| c.is_ascii_alphanumeric() || "*,-/?#".contains(c)) {
+            return Err(format!("cron field `{f}` contains characters cron does not use"));
         }
     }
     Ok(())
@@ -800,20 +632,12 @@ mod tests {
 
     #[test]
     fn certificates() {
-        let ok =
-            "arn:aws:acm:us-east-1:123456789012:certificate/8f6c2f5e-1a2b-4c3d-9e8f-0a1b2c3d4e5f";
+        let ok = "arn:aws:acm:us-east-1:123456789012:certificate/8f6c2f5e-1a2b-4c3d-9e8f-0a1b2c3d4e5f";
         assert!(validate_certificate_arn(ok, "us-east-1", "aws").is_ok());
         let e = validate_certificate_arn(ok, "eu-west-1", "aws").unwrap_err();
         assert!(e.contains("own region"), "{e}");
         assert!(validate_certificate_arn(ok, "us-east-1", "aws-cn").is_err());
-        assert!(
-            validate_certificate_arn(
-                "arn:aws:iam::123456789012:server-certificate/x",
-                "us-east-1",
-                "aws"
-            )
-            .is_ok()
-        );
+        assert!(validate_certificate_arn("arn:aws:iam::123456789012:server-certificate/x", "us-east-1", "aws").is_ok());
         assert!(validate_certificate_arn("not-an-arn", "us-east-1", "aws").is_err());
         assert!(validate_certificate_arn("arn:aws:s3:::bucket/x", "us-east-1", "aws").is_err());
     }
@@ -875,29 +699,14 @@ mod tests {
             "stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\ncompute:\n{WEB}      user_data_file: web/boot.sh\n"
         );
         let root = yaml::parse(text.as_bytes(), &yaml::Limits::default()).unwrap();
-        let stack =
-            crate::stack::check_document(&root, &Overrides::default(), dir.path().to_path_buf())
-                .unwrap_or_else(|e| panic!("{e:?}"));
+        let stack = crate::stack::check_document(&root, &Overrides::default(), dir.path().to_path_buf())
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let g = &stack.spec.compute.unwrap().groups["web"];
         assert_eq!(g.user_data.as_deref(), Some("#!/bin/sh\necho hi\n"));
 
-        let e = errors_in(
-            "",
-            &format!("{WEB}      user_data_file: web/missing.sh\n"),
-            dir.path(),
-        );
-        assert!(
-            has(
-                &e,
-                "compute.groups.web.user_data_file: cannot read web/missing.sh"
-            ),
-            "{e:?}"
-        );
-        let e = errors_in(
-            "",
-            &format!("{WEB}      user_data_file: web/boot.sh\n      user_data: x\n"),
-            dir.path(),
-        );
+        let e = errors_in("", &format!("{WEB}      user_data_file: web/missing.sh\n"), dir.path());
+        assert!(has(&e, "compute.groups.web.user_data_file: cannot read web/missing.sh"), "{e:?}");
+        let e = errors_in("", &format!("{WEB}      user_data_file: web/boot.sh\n      user_data: x\n"), dir.path());
         assert!(has(&e, "both `user_data` and `user_data_file`"), "{e:?}");
         let big = "x".repeat(USER_DATA_MAX + 1);
         let e = errors(&format!("{WEB}      user_data: {big}\n"));
@@ -913,15 +722,8 @@ mod tests {
     #[test]
     fn the_web_group_must_open_the_port_to_the_load_balancer() {
         let e = errors(&format!("{WEB}      port: 8080\n"));
-        assert!(
-            has(
-                &e,
-                "compute.groups.web.port: the `web` security group does not open port 8080"
-            ),
-            "{e:?}"
-        );
-        let open =
-            "  security_groups:\n    web:\n      ingress:\n        - { port: 8080, from: [alb] }\n";
+        assert!(has(&e, "compute.groups.web.port: the `web` security group does not open port 8080"), "{e:?}");
+        let open = "  security_groups:\n    web:\n      ingress:\n        - { port: 8080, from: [alb] }\n";
         assert!(errors_in(open, &format!("{WEB}      port: 8080\n"), Path::new(".")).is_empty());
         // Opened with the rule replaced: the error points at the rules.
         let e = errors_in(open, WEB, Path::new("."));
@@ -935,7 +737,8 @@ mod tests {
 
     #[test]
     fn several_groups_need_rules_and_distinct_priorities() {
-        let api = "    api:\n      ami: ami-04681a1dbd79675a5\n      instance_type: t3.micro\n      min: 1\n      max: 2\n";
+        let api =
+            "    api:\n      ami: ami-04681a1dbd79675a5\n      instance_type: t3.micro\n      min: 1\n      max: 2\n";
         let e = errors(&format!("{WEB}{api}"));
         assert!(has(&e, "all take every request"), "{e:?}");
         assert!(errors(&format!("{WEB}{api}      path_patterns: [\"/api/*\"]\n")).is_empty());
@@ -951,14 +754,10 @@ mod tests {
     fn sizes_schedules_and_tls() {
         let e = errors(&format!("{WEB}      desired: 9\n"));
         assert!(has(&e, "desired 9 is outside min 2 .. max 4"), "{e:?}");
-        let e = errors(&format!(
-            "{WEB}      scheduled:\n        - {{ name: night, recurrence: \"0 20 * *\" }}\n"
-        ));
+        let e = errors(&format!("{WEB}      scheduled:\n        - {{ name: night, recurrence: \"0 20 * *\" }}\n"));
         assert!(has(&e, "has 4 fields"), "{e:?}");
         assert!(has(&e, "the action changes nothing"), "{e:?}");
-        let e = errors(&format!(
-            "  load_balancer:\n    ssl_policy: ELBSecurityPolicy-TLS13-1-2-2021-06\n{WEB}"
-        ));
+        let e = errors(&format!("  load_balancer:\n    ssl_policy: ELBSecurityPolicy-TLS13-1-2-2021-06\n{WEB}"));
         assert!(has(&e, "`ssl_policy` without `certificate_arn`"), "{e:?}");
         let e = errors(&format!("{WEB}      scaling: {{ cpu_target: 150 }}\n"));
         assert!(has(&e, "150 is not a CPU percentage"), "{e:?}");

@@ -14,12 +14,9 @@
 use crate::stack::address::*;
 use std::collections::BTreeSet;
 
-use crate::aws::autoscaling::group::{
-    GroupProps, LaunchTemplateRef, Policy, Refresh, ScheduledAction,
-};
+use crate::aws::autoscaling::group::{GroupProps, LaunchTemplateRef, Policy, Refresh, ScheduledAction};
 use crate::aws::ec2::launch_template::{
-    Image, ImageId, LaunchData, LaunchTemplateProps, Metadata, OfImage, RootVolume, TemplateData,
-    UserData,
+    Image, ImageId, LaunchData, LaunchTemplateProps, Metadata, OfImage, RootVolume, TemplateData, UserData,
 };
 use crate::aws::elbv2::listener::{Action, ListenerProps, Rule};
 use crate::aws::elbv2::load_balancer::LoadBalancerProps;
@@ -58,10 +55,7 @@ fn image(ami: &Ami) -> Image {
             let mut owners = l.owners.clone();
             owners.sort();
             owners.dedup();
-            Image::Lookup {
-                name: l.name.clone(),
-                owners,
-            }
+            Image::Lookup { name: l.name.clone(), owners }
         }
     }
 }
@@ -73,9 +67,7 @@ fn template_data(stack: &Stack, name: &str, g: &GroupSpec) -> TemplateData {
     LaunchData {
         image_id: ImageId::Find(image(&g.ami)),
         instance_type: g.instance_type.clone(),
-        user: UserData {
-            user_data: g.user_data.clone().unwrap_or_default(),
-        },
+        user: UserData { user_data: g.user_data.clone().unwrap_or_default() },
         security_group_ids: vec![Ref::to(&security_group("web"), "id")],
         // IMDSv2 only: a token is required for every metadata request, and
         // two hops let containers on the instance reach it.
@@ -91,11 +83,7 @@ fn template_data(stack: &Stack, name: &str, g: &GroupSpec) -> TemplateData {
             volume_type: g.root_volume.r#type.clone(),
             // Pinned even when not given (the image's size, found at plan
             // time), so the template says exactly what instances get.
-            volume_size: Some(
-                g.root_volume
-                    .size
-                    .map_or(OfImage::Image, |s| OfImage::Value(i64::from(s))),
-            ),
+            volume_size: Some(g.root_volume.size.map_or(OfImage::Image, |s| OfImage::Value(i64::from(s)))),
         },
         instance_tags,
     }
@@ -115,11 +103,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             name: lb_name(&stack.name, lb.scheme),
             scheme: lb.scheme.api().into(),
             ip_address_type: "ipv4".into(),
-            subnet_ids: stack
-                .azs
-                .iter()
-                .map(|az| Ref::to(&subnet(lb_tier, az), "id"))
-                .collect(),
+            subnet_ids: stack.azs.iter().map(|az| Ref::to(&subnet(lb_tier, az), "id")).collect(),
             security_group_ids: vec![Ref::to(&security_group("alb"), "id")],
             tags: tags(stack, "alb"),
         }
@@ -158,24 +142,13 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
 
     listeners(stack, c, d);
 
-    let default_tier = if stack.spec.network.nat == NatMode::None {
-        SubnetTier::Public
-    } else {
-        SubnetTier::Private
-    };
+    let default_tier = if stack.spec.network.nat == NatMode::None { SubnetTier::Public } else { SubnetTier::Private };
     for (name, g) in &c.groups {
         let lt = launch_template(name);
         let data = template_data(stack, name, g);
         let instances = data.view();
         let full = group_name(&stack.name, name);
-        d.resources.push(
-            LaunchTemplateProps {
-                name: full.clone(),
-                data,
-                tags: tags(stack, name),
-            }
-            .at(lt.clone()),
-        );
+        d.resources.push(LaunchTemplateProps { name: full.clone(), data, tags: tags(stack, name) }.at(lt.clone()));
 
         let tier = g.subnets.unwrap_or(default_tier).name();
         let tg = target_group(name);
@@ -183,10 +156,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         let scaling = g
             .scaling
             .clone()
-            .unwrap_or(crate::stack::compute::spec::ScalingSpec {
-                cpu_target: Some(50.0),
-                requests_per_target: None,
-            });
+            .unwrap_or(crate::stack::compute::spec::ScalingSpec { cpu_target: Some(50.0), requests_per_target: None });
         if let Some(t) = scaling.cpu_target {
             policies.push(Policy {
                 name: format!("{full}-cpu"),
@@ -219,21 +189,14 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             .collect();
         let mut asg = GroupProps {
             name: full,
-            launch_template: LaunchTemplateRef {
-                id: Ref::to(&lt, "id"),
-                version: Ref::to(&lt, "version"),
-            },
+            launch_template: LaunchTemplateRef { id: Ref::to(&lt, "id"), version: Ref::to(&lt, "version") },
             instances: Some(instances),
             min_size: i64::from(g.min),
             max_size: i64::from(g.max),
             // Only a pinned desired capacity is compared: otherwise the scaling
             // policies own it and a moved number is not drift.
             desired_capacity: g.desired.map(i64::from),
-            subnet_ids: stack
-                .azs
-                .iter()
-                .map(|az| Ref::to(&subnet(tier, az), "id"))
-                .collect(),
+            subnet_ids: stack.azs.iter().map(|az| Ref::to(&subnet(tier, az), "id")).collect(),
             target_group_arns: vec![Ref::to(&tg, "arn")],
             health_check_type: g.health_check.kind.api().into(),
             health_check_grace_period: i64::from(g.health_check.grace_period),
@@ -301,10 +264,7 @@ fn listeners(stack: &Stack, c: &Compute, d: &mut Desired) {
         message_body: None,
     };
     let forward = match &default_group {
-        Some(g) => Action {
-            target_group_arn: Some(Ref::to(&target_group(g), "arn")),
-            ..action("forward")
-        },
+        Some(g) => Action { target_group_arn: Some(Ref::to(&target_group(g), "arn")), ..action("forward") },
         None => Action {
             status_code: Some("404".into()),
             content_type: Some("text/plain".into()),
@@ -312,17 +272,16 @@ fn listeners(stack: &Stack, c: &Compute, d: &mut Desired) {
             ..action("fixed-response")
         },
     };
-    let listener =
-        |port: i64, protocol: &str, default_action: Action, rules: Vec<Rule>| ListenerProps {
-            load_balancer_arn: Ref::to(LOAD_BALANCER, "arn"),
-            port,
-            protocol: protocol.into(),
-            certificate_arn: None,
-            ssl_policy: None,
-            default_action,
-            rules,
-            tags: tags(stack, &protocol.to_lowercase()),
-        };
+    let listener = |port: i64, protocol: &str, default_action: Action, rules: Vec<Rule>| ListenerProps {
+        load_balancer_arn: Ref::to(LOAD_BALANCER, "arn"),
+        port,
+        protocol: protocol.into(),
+        certificate_arn: None,
+        ssl_policy: None,
+        default_action,
+        rules,
+        tags: tags(stack, &protocol.to_lowercase()),
+    };
     match &lb.certificate_arn {
         Some(cert) => {
             let redirect = Action {
@@ -331,24 +290,18 @@ fn listeners(stack: &Stack, c: &Compute, d: &mut Desired) {
                 status_code: Some("HTTP_301".into()),
                 ..action("redirect")
             };
-            d.resources
-                .push(listener(80, "HTTP", redirect, Vec::new()).at(HTTP_LISTENER));
+            d.resources.push(listener(80, "HTTP", redirect, Vec::new()).at(HTTP_LISTENER));
             d.resources.push(
                 ListenerProps {
                     certificate_arn: Some(cert.clone()),
-                    ssl_policy: Some(
-                        lb.ssl_policy
-                            .clone()
-                            .unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string()),
-                    ),
+                    ssl_policy: Some(lb.ssl_policy.clone().unwrap_or_else(|| DEFAULT_SSL_POLICY.to_string())),
                     ..listener(443, "HTTPS", forward, rules)
                 }
                 .at(HTTPS_LISTENER),
             );
         }
         None => {
-            d.resources
-                .push(listener(80, "HTTP", forward, rules).at(HTTP_LISTENER));
+            d.resources.push(listener(80, "HTTP", forward, rules).at(HTTP_LISTENER));
         }
     }
 }
@@ -363,17 +316,13 @@ mod tests {
     use crate::stack::{Overrides, check_document as check, yaml};
 
     fn stack(extra: &str) -> Stack {
-        let text =
-            format!("stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{extra}");
+        let text = format!("stack: webapp\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{extra}");
         let root = yaml::parse(text.as_bytes(), &yaml::Limits::default()).unwrap();
         check(&root, &Overrides::default(), ".".into()).unwrap_or_else(|e| panic!("{e:?}"))
     }
 
     fn by_addr<'a>(d: &'a Desired, a: &str) -> &'a Resource {
-        d.resources
-            .iter()
-            .find(|r| r.address == a)
-            .unwrap_or_else(|| panic!("no {a}"))
+        d.resources.iter().find(|r| r.address == a).unwrap_or_else(|| panic!("no {a}"))
     }
 
     const ONE: &str = "compute:\n  groups:\n    web:\n      ami: ami-04681a1dbd79675a5\n      instance_type: t3.micro\n      user_data: \"#!/bin/sh\\necho hi\\n\"\n      min: 2\n      max: 6\n";
@@ -394,21 +343,12 @@ mod tests {
         assert_eq!(asg.props["max_size"], 6);
         // Not pinned: the scaling policy owns the desired capacity.
         assert!(asg.props.get("desired_capacity").is_none());
-        assert_eq!(
-            asg.props["policies"][0]["metric"],
-            "ASGAverageCPUUtilization"
-        );
-        assert_eq!(
-            asg.props["instances"]["user_data_sha256"],
-            sha256_hex("#!/bin/sh\necho hi\n")
-        );
+        assert_eq!(asg.props["policies"][0]["metric"], "ASGAverageCPUUtilization");
+        assert_eq!(asg.props["instances"]["user_data_sha256"], sha256_hex("#!/bin/sh\necho hi\n"));
         assert!(asg.props["instances"].get("user_data").is_none());
         // Public subnets without NAT, one per zone.
         assert_eq!(asg.props["subnet_ids"].as_array().unwrap().len(), 2);
-        assert!(
-            asg.dependencies()
-                .contains("network.subnet.public.us-east-1a")
-        );
+        assert!(asg.dependencies().contains("network.subnet.public.us-east-1a"));
         assert!(asg.dependencies().contains(HTTP_LISTENER));
         let http = by_addr(&d, HTTP_LISTENER);
         assert_eq!(http.props["default_action"]["type"], "forward");
@@ -416,18 +356,9 @@ mod tests {
         let lb = by_addr(&d, LOAD_BALANCER);
         assert_eq!(lb.props["name"], "webapp-alb");
         assert_eq!(lb.props["scheme"], "internet-facing");
-        assert_eq!(
-            by_addr(&d, "compute.tg.web").props["name_prefix"],
-            "webapp-web"
-        );
+        assert_eq!(by_addr(&d, "compute.tg.web").props["name_prefix"], "webapp-web");
         assert!(d.resources.iter().all(|r| r.address != HTTPS_LISTENER));
-        assert_eq!(
-            d.outputs
-                .iter()
-                .filter(|o| o.name == "load_balancer_dns")
-                .count(),
-            1
-        );
+        assert_eq!(d.outputs.iter().filter(|o| o.name == "load_balancer_dns").count(), 1);
     }
 
     #[test]
@@ -443,11 +374,7 @@ mod tests {
         let https = by_addr(&d, HTTPS_LISTENER);
         assert_eq!(https.props["default_action"]["type"], "forward");
         assert_eq!(https.props["ssl_policy"], DEFAULT_SSL_POLICY);
-        assert!(
-            by_addr(&d, "compute.asg.web")
-                .dependencies()
-                .contains(HTTPS_LISTENER)
-        );
+        assert!(by_addr(&d, "compute.asg.web").dependencies().contains(HTTPS_LISTENER));
     }
 
     #[test]
@@ -462,14 +389,8 @@ mod tests {
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0]["priority"], 10);
         assert_eq!(rules[0]["path_patterns"][0], "/api/*");
-        assert_eq!(
-            rules[0]["target_group_arn"],
-            reference("compute.tg.api", "arn")
-        );
-        assert_eq!(
-            http.props["default_action"]["target_group_arn"],
-            reference("compute.tg.web", "arn")
-        );
+        assert_eq!(rules[0]["target_group_arn"], reference("compute.tg.api", "arn"));
+        assert_eq!(http.props["default_action"]["target_group_arn"], reference("compute.tg.web", "arn"));
         let api = by_addr(&d, "compute.asg.api");
         assert_eq!(api.props["desired_capacity"], 3);
         let p = &api.props["policies"][0];
@@ -485,10 +406,7 @@ mod tests {
         let mut d = Desired::default();
         expand(&s, &mut d);
         let asg = by_addr(&d, "compute.asg.web");
-        assert!(
-            asg.dependencies()
-                .contains("network.subnet.private.us-east-1b")
-        );
+        assert!(asg.dependencies().contains("network.subnet.private.us-east-1b"));
     }
 
     #[test]
@@ -508,8 +426,7 @@ mod tests {
             expand(&s, &mut d);
             for r in &d.resources {
                 let k = kinds.iter().find(|k| k.name() == r.kind).unwrap();
-                k.check(&r.props)
-                    .unwrap_or_else(|e| panic!("{} does not fit {}: {e}", r.address, r.kind));
+                k.check(&r.props).unwrap_or_else(|e| panic!("{} does not fit {}: {e}", r.address, r.kind));
             }
         }
         // The image look-ups are typed placeholders that prepare replaces.
@@ -517,10 +434,7 @@ mod tests {
         let mut d = Desired::default();
         expand(&s, &mut d);
         let lt = by_addr(&d, "compute.lt.web");
-        assert_eq!(
-            lt.props["image_id"],
-            serde_json::json!({ IMAGE_KEY: { "id": "ami-04681a1dbd79675a5" } })
-        );
+        assert_eq!(lt.props["image_id"], serde_json::json!({ IMAGE_KEY: { "id": "ami-04681a1dbd79675a5" } }));
         let asg = by_addr(&d, "compute.asg.web");
         assert_eq!(asg.props["instances"]["image_id"], lt.props["image_id"]);
     }

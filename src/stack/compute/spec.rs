@@ -344,10 +344,7 @@ pub struct RefreshSpec {
 
 impl Default for RefreshSpec {
     fn default() -> Self {
-        RefreshSpec {
-            min_healthy_percentage: default_min_healthy(),
-            instance_warmup: None,
-        }
+        RefreshSpec { min_healthy_percentage: default_min_healthy(), instance_warmup: None }
     }
 }
 
@@ -369,10 +366,7 @@ pub struct RootVolumeSpec {
 
 impl Default for RootVolumeSpec {
     fn default() -> Self {
-        RootVolumeSpec {
-            size: None,
-            r#type: default_volume_type(),
-        }
+        RootVolumeSpec { size: None, r#type: default_volume_type() }
     }
 }
 

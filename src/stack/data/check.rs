@@ -42,60 +42,41 @@ pub fn validate(spec: &StackFile, stack: &str, az_count: usize, errs: &mut Vec<P
     }
 }
 
-fn database(
-    spec: &StackFile,
-    db: &Database,
-    stack: &str,
-    az_count: usize,
-    p: &[PathSeg],
-    errs: &mut Vec<PathError>,
-) {
+fn database(spec: &StackFile, db: &Database, stack: &str, az_count: usize, p: &[PathSeg], errs: &mut Vec<PathError>) {
     let engine = db.engine.api();
     if az_count == 1 {
         errs.push(
-            PathError::new(p.to_vec(), "RDS needs a DB subnet group spanning at least two Availability Zones, and this stack has one")
-                .help("use `network.azs: 2` (a database is worth the second zone), or remove `data.database`"),
+            PathError::new(
+                p.to_vec(),
+                "RDS needs a DB subnet group spanning at least two Availability Zones, and this stack has one",
+            )
+            .help("use `network.azs: 2` (a database is worth the second zone), or remove `data.database`"),
         );
     }
     for (what, r) in [
-        (
-            "identifier",
-            rules::validate_rds_identifier(&db_identifier(stack)),
-        ),
-        (
-            "subnet group",
-            rules::validate_db_subnet_group_name(&db_identifier(stack)),
-        ),
+        ("identifier", rules::validate_rds_identifier(&db_identifier(stack))),
+        ("subnet group", rules::validate_db_subnet_group_name(&db_identifier(stack))),
     ] {
         if let Err(e) = r {
             errs.push(
-                PathError::new(
-                    p.to_vec(),
-                    format!("the database {what} derived from the stack name is invalid: {e}"),
-                )
-                .help("use a stack name of lowercase letters, digits and single hyphens"),
+                PathError::new(p.to_vec(), format!("the database {what} derived from the stack name is invalid: {e}"))
+                    .help("use a stack name of lowercase letters, digits and single hyphens"),
             );
         }
     }
     if let Some(v) = &db.engine_version
         && let Err(e) = engine_version(v)
     {
-        errs.push(
-            PathError::new(at(p, "engine_version"), e)
-                .help("quote it (`engine_version: \"16.3\"`); `aws rds describe-db-engine-versions --engine ENGINE` lists them"),
-        );
+        errs.push(PathError::new(at(p, "engine_version"), e).help(
+            "quote it (`engine_version: \"16.3\"`); `aws rds describe-db-engine-versions --engine ENGINE` lists them",
+        ));
     }
     if let Err(e) = rules::validate_db_instance_class_shape(&db.instance_class) {
-        errs.push(
-            PathError::new(at(p, "instance_class"), e).help("e.g. `db.t3.micro`, `db.m7g.large`"),
-        );
+        errs.push(PathError::new(at(p, "instance_class"), e).help("e.g. `db.t3.micro`, `db.m7g.large`"));
     } else if db.instance_class == "db.serverless" {
         errs.push(
-            PathError::new(
-                at(p, "instance_class"),
-                "db.serverless is for Aurora clusters, not RDS instances",
-            )
-            .help("use a provisioned class such as `db.t3.micro`"),
+            PathError::new(at(p, "instance_class"), "db.serverless is for Aurora clusters, not RDS instances")
+                .help("use a provisioned class such as `db.t3.micro`"),
         );
     }
     let (min_gb, iops_range, ratio) = match db.storage_type {
@@ -127,8 +108,14 @@ fn database(
                 .help("remove `iops`, or use `storage_type: gp3` or `io1`"),
         ),
         (StorageType::Gp3, Some(_), _) if db.storage_gb < 400 => errs.push(
-            PathError::new(at(p, "iops"), format!("gp3 IOPS can only be set from 400 GiB of storage (this is {} GiB, with a baseline of 3000 IOPS)", db.storage_gb))
-                .help("remove `iops`, or raise `storage_gb` to 400"),
+            PathError::new(
+                at(p, "iops"),
+                format!(
+                    "gp3 IOPS can only be set from 400 GiB of storage (this is {} GiB, with a baseline of 3000 IOPS)",
+                    db.storage_gb
+                ),
+            )
+            .help("remove `iops`, or raise `storage_gb` to 400"),
         ),
         (t, Some(iops), Some((lo, hi))) => {
             if !(lo..=hi).contains(&iops) {
@@ -138,8 +125,15 @@ fn database(
                 );
             } else if ratio > 0 && iops > ratio * db.storage_gb {
                 errs.push(
-                    PathError::new(at(p, "iops"), format!("{} allows at most {ratio} IOPS per GiB: {iops} IOPS needs {} GiB or more", t.api(), iops.div_ceil(ratio)))
-                        .help("lower `iops` or raise `storage_gb`"),
+                    PathError::new(
+                        at(p, "iops"),
+                        format!(
+                            "{} allows at most {ratio} IOPS per GiB: {iops} IOPS needs {} GiB or more",
+                            t.api(),
+                            iops.div_ceil(ratio)
+                        ),
+                    )
+                    .help("lower `iops` or raise `storage_gb`"),
                 );
             }
         }
@@ -157,29 +151,19 @@ fn database(
         errs.push(
             PathError::new(
                 at(p, "backup_retention_days"),
-                format!(
-                    "{} days: RDS keeps automated backups 0 to 35 days",
-                    db.backup_retention_days
-                ),
+                format!("{} days: RDS keeps automated backups 0 to 35 days", db.backup_retention_days),
             )
             .help("use at most 35 (take manual snapshots for longer retention)"),
         );
     }
     let backup = db.backup_window.as_deref().map(|w| (w, daily_window(w)));
-    let maint = db
-        .maintenance_window
-        .as_deref()
-        .map(|w| (w, weekly_window(w)));
+    let maint = db.maintenance_window.as_deref().map(|w| (w, weekly_window(w)));
     if let Some((_, Err(e))) = &backup {
-        errs.push(
-            PathError::new(at(p, "backup_window"), e.clone())
-                .help("write it like \"03:00-04:00\" (UTC)"),
-        );
+        errs.push(PathError::new(at(p, "backup_window"), e.clone()).help("write it like \"03:00-04:00\" (UTC)"));
     }
     if let Some((_, Err(e))) = &maint {
         errs.push(
-            PathError::new(at(p, "maintenance_window"), e.clone())
-                .help("write it like \"sun:04:30-sun:05:30\" (UTC)"),
+            PathError::new(at(p, "maintenance_window"), e.clone()).help("write it like \"sun:04:30-sun:05:30\" (UTC)"),
         );
     }
     if let (Some((b, Ok(bw))), Some((m, Ok(mw)))) = (&backup, &maint)
@@ -196,10 +180,7 @@ fn database(
     if let Some(g) = &db.parameter_group
         && let Err(e) = parameter_group_name(g)
     {
-        errs.push(
-            PathError::new(at(p, "parameter_group"), e)
-                .help("give the name of an existing DB parameter group"),
-        );
+        errs.push(PathError::new(at(p, "parameter_group"), e).help("give the name of an existing DB parameter group"));
     }
 
     // The database's security group must let its clients reach the engine's port.
@@ -209,9 +190,7 @@ fn database(
         let port = db.engine.port();
         let open = ingress.iter().any(|r| match r.protocol {
             Protocol::All => true,
-            Protocol::Tcp => r
-                .port
-                .is_some_and(|a| (a..=r.to_port.unwrap_or(a)).contains(&port)),
+            Protocol::Tcp => r.port.is_some_and(|a| (a..=r.to_port.unwrap_or(a)).contains(&port)),
             _ => false,
         });
         if !open {
@@ -230,15 +209,8 @@ fn database(
 fn engine_version(v: &str) -> Result<(), String> {
     let ok = v.chars().next().is_some_and(|c| c.is_ascii_digit())
         && v.len() <= 64
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{v}` is not an engine version (versions look like 16.3 or 8.0.39)"
-        ))
-    }
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok { Ok(()) } else { Err(format!("`{v}` is not an engine version (versions look like 16.3 or 8.0.39)")) }
 }
 
 /// DB parameter group name: 1 to 255 letters, digits, hyphens (and the
@@ -248,8 +220,7 @@ fn engine_version(v: &str) -> Result<(), String> {
 fn parameter_group_name(s: &str) -> Result<(), String> {
     let ok = (1..=255).contains(&s.len())
         && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
         && !s.ends_with('-')
         && !s.contains("--");
     if ok {
@@ -283,9 +254,7 @@ pub fn daily_window(w: &str) -> Result<(u32, u32), String> {
     let (a, b) = (hhmm(a).ok_or_else(bad)?, hhmm(b).ok_or_else(bad)?);
     let len = (b + DAY - a) % DAY;
     if len < 30 {
-        return Err(format!(
-            "the window {w} lasts {len} minutes; RDS requires at least 30"
-        ));
+        return Err(format!("the window {w} lasts {len} minutes; RDS requires at least 30"));
     }
     Ok((a, len))
 }
@@ -304,9 +273,7 @@ pub fn weekly_window(w: &str) -> Result<(u32, u32), String> {
     let (a, b) = (point(a).ok_or_else(bad)?, point(b).ok_or_else(bad)?);
     let len = (b + WEEK - a) % WEEK;
     if len < 30 {
-        return Err(format!(
-            "the window {w} lasts {len} minutes; RDS requires at least 30"
-        ));
+        return Err(format!("the window {w} lasts {len} minutes; RDS requires at least 30"));
     }
     Ok((a, len))
 }
@@ -316,35 +283,28 @@ pub fn overlaps(b: (u32, u32), m: (u32, u32)) -> bool {
     let hit = |s1: u32, l1: u32, s2: u32, l2: u32| {
         // Intervals on a circle of a week: compare both unrolled.
         let (e1, e2) = (s1 + l1, s2 + l2);
-        (s1 < e2 && s2 < e1)
-            || (s1 + WEEK < e2 && s2 < e1 + WEEK)
-            || (s2 + WEEK < e1 && s1 < e2 + WEEK)
+        (s1 < e2 && s2 < e1) || (s1 + WEEK < e2 && s2 < e1 + WEEK) || (s2 + WEEK < e1 && s1 < e2 + WEEK)
     };
     (0..7).any(|d| hit(d * DAY + b.0, b.1, m.0, m.1))
 }
 
 fn name_ok(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 fn table(t: &Table, name: &str, stack: &str, p: &[PathSeg], errs: &mut Vec<PathError>) {
     if !name_ok(name) {
         errs.push(PathError {
             path: p.to_vec(),
-            message: format!("table name `{name}` must be lowercase letters, digits, `-` or `_`, starting with a letter"),
+            message: format!(
+                "table name `{name}` must be lowercase letters, digits, `-` or `_`, starting with a letter"
+            ),
             help: Some("rename it, e.g. `orders`".into()),
             at_key: true,
         });
     } else if let Err(e) = rules::validate_dynamodb_table_name(&table_name(stack, name)) {
-        errs.push(PathError {
-            path: p.to_vec(),
-            message: e,
-            help: Some("use a shorter name".into()),
-            at_key: true,
-        });
+        errs.push(PathError { path: p.to_vec(), message: e, help: Some("use a shorter name".into()), at_key: true });
     }
 
     // Every key attribute, with its type: the same name must have one type.
@@ -352,8 +312,7 @@ fn table(t: &Table, name: &str, stack: &str, p: &[PathSeg], errs: &mut Vec<PathE
     let mut key_attr = |k: &KeyAttr, kp: Vec<PathSeg>, errs: &mut Vec<PathError>| {
         if k.name.is_empty() || k.name.len() > 255 {
             errs.push(
-                PathError::new(at(&kp, "name"), "a key attribute name is 1 to 255 bytes")
-                    .help("name the attribute"),
+                PathError::new(at(&kp, "name"), "a key attribute name is 1 to 255 bytes").help("name the attribute"),
             );
         }
         match types.get(k.name.as_str()) {
@@ -404,8 +363,14 @@ fn table(t: &Table, name: &str, stack: &str, p: &[PathSeg], errs: &mut Vec<PathE
 
     if t.indexes.len() > MAX_INDEXES {
         errs.push(
-            PathError::new(at(p, "indexes"), format!("{} indexes: DynamoDB allows {MAX_INDEXES} global secondary indexes per table by default", t.indexes.len()))
-                .help("drop some, or raise the quota with AWS first"),
+            PathError::new(
+                at(p, "indexes"),
+                format!(
+                    "{} indexes: DynamoDB allows {MAX_INDEXES} global secondary indexes per table by default",
+                    t.indexes.len()
+                ),
+            )
+            .help("drop some, or raise the quota with AWS first"),
         );
     }
     let mut seen = BTreeSet::new();
@@ -414,29 +379,20 @@ fn table(t: &Table, name: &str, stack: &str, p: &[PathSeg], errs: &mut Vec<PathE
         let mut ip = at(p, "indexes");
         ip.push(PathSeg::Index(i));
         let ok = (3..=255).contains(&ix.name.len())
-            && ix
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            && ix.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if !ok {
             errs.push(
                 PathError::new(
                     at(&ip, "name"),
-                    format!(
-                        "index name `{}` must be 3 to 255 letters, digits, `_`, `-` or `.`",
-                        ix.name
-                    ),
+                    format!("index name `{}` must be 3 to 255 letters, digits, `_`, `-` or `.`", ix.name),
                 )
                 .help("rename it, e.g. `by_status`"),
             );
         }
         if !seen.insert(ix.name.as_str()) {
             errs.push(
-                PathError::new(
-                    at(&ip, "name"),
-                    format!("index `{}` is listed twice", ix.name),
-                )
-                .help("give each index its own name"),
+                PathError::new(at(&ip, "name"), format!("index `{}` is listed twice", ix.name))
+                    .help("give each index its own name"),
             );
         }
         key_attr(&ix.partition_key, at(&ip, "partition_key"), errs);
@@ -444,11 +400,8 @@ fn table(t: &Table, name: &str, stack: &str, p: &[PathSeg], errs: &mut Vec<PathE
             key_attr(s, at(&ip, "sort_key"), errs);
             if s.name == ix.partition_key.name {
                 errs.push(
-                    PathError::new(
-                        at(&ip, "sort_key"),
-                        "the index's sort key is its partition key",
-                    )
-                    .help("use another attribute, or remove `sort_key`"),
+                    PathError::new(at(&ip, "sort_key"), "the index's sort key is its partition key")
+                        .help("use another attribute, or remove `sort_key`"),
                 );
             }
         }
@@ -461,11 +414,8 @@ fn table(t: &Table, name: &str, stack: &str, p: &[PathSeg], errs: &mut Vec<PathE
             }
             if inc.include.iter().any(|a| a.is_empty() || a.len() > 255) {
                 errs.push(
-                    PathError::new(
-                        at(&ip, "projection"),
-                        "projected attribute names are 1 to 255 bytes",
-                    )
-                    .help("fix the names"),
+                    PathError::new(at(&ip, "projection"), "projected attribute names are 1 to 255 bytes")
+                        .help("fix the names"),
                 );
             }
             projected += inc.include.len();
@@ -473,30 +423,27 @@ fn table(t: &Table, name: &str, stack: &str, p: &[PathSeg], errs: &mut Vec<PathE
         match (&ix.provisioned, provisioned) {
             (Some(c), true) => capacity(c, at(&ip, "provisioned"), errs),
             (Some(_), false) => errs.push(
-                PathError::new(
-                    at(&ip, "provisioned"),
-                    "an on-demand table's indexes are on demand too",
-                )
-                .help("remove it, or make the table `billing: { provisioned: ... }`"),
+                PathError::new(at(&ip, "provisioned"), "an on-demand table's indexes are on demand too")
+                    .help("remove it, or make the table `billing: { provisioned: ... }`"),
             ),
             _ => {}
         }
     }
     if projected > MAX_PROJECTED {
         errs.push(
-            PathError::new(at(p, "indexes"), format!("{projected} projected attributes in all: DynamoDB allows {MAX_PROJECTED} per table"))
-                .help("use `projection: all` for indexes that need many attributes"),
+            PathError::new(
+                at(p, "indexes"),
+                format!("{projected} projected attributes in all: DynamoDB allows {MAX_PROJECTED} per table"),
+            )
+            .help("use `projection: all` for indexes that need many attributes"),
         );
     }
 
     if let Some(ttl) = &t.ttl_attribute {
         if ttl.is_empty() || ttl.len() > 255 {
             errs.push(
-                PathError::new(
-                    at(p, "ttl_attribute"),
-                    "an attribute name is 1 to 255 bytes",
-                )
-                .help("name the attribute"),
+                PathError::new(at(p, "ttl_attribute"), "an attribute name is 1 to 255 bytes")
+                    .help("name the attribute"),
             );
         } else if let Some((kind, _)) = types.get(ttl.as_str())
             && *kind != AttrType::N
@@ -504,10 +451,7 @@ fn table(t: &Table, name: &str, stack: &str, p: &[PathSeg], errs: &mut Vec<PathE
             errs.push(
                 PathError::new(
                     at(p, "ttl_attribute"),
-                    format!(
-                        "`{ttl}` is a key attribute of type {}; TTL reads a Number (epoch seconds)",
-                        kind.api()
-                    ),
+                    format!("`{ttl}` is a key attribute of type {}; TTL reads a Number (epoch seconds)", kind.api()),
                 )
                 .help("use a numeric attribute for TTL"),
             );
@@ -548,25 +492,18 @@ mod tests {
     }
 
     fn errors_with(data: &str, network_extra: &str) -> Vec<String> {
-        let text = format!(
-            "stack: shop\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{network_extra}data:\n{data}"
-        );
+        let text =
+            format!("stack: shop\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{network_extra}data:\n{data}");
         let root = yaml::parse(text.as_bytes(), &yaml::Limits::default()).unwrap();
         match check(&root, &Overrides::default(), ".".into()) {
             Ok(_) => vec![],
-            Err(d) => d
-                .into_iter()
-                .map(|d| format!("{} | {}", d.message, d.help.unwrap_or_default()))
-                .collect(),
+            Err(d) => d.into_iter().map(|d| format!("{} | {}", d.message, d.help.unwrap_or_default())).collect(),
         }
     }
 
     fn one(data: &str, needle: &str) {
         let e = errors(data);
-        assert!(
-            e.iter().any(|m| m.contains(needle)),
-            "no error containing {needle:?} in {e:#?}"
-        );
+        assert!(e.iter().any(|m| m.contains(needle)), "no error containing {needle:?} in {e:#?}");
     }
 
     #[test]
@@ -604,54 +541,21 @@ mod tests {
 
     #[test]
     fn database_limits() {
-        one(
-            "  database: { engine: postgres, storage_gb: 10 }\n",
-            "10 GiB is out of range",
-        );
-        one(
-            "  database: { engine: postgres, storage_type: io1, storage_gb: 100 }\n",
-            "io1 storage needs `iops`",
-        );
+        one("  database: { engine: postgres, storage_gb: 10 }\n", "10 GiB is out of range");
+        one("  database: { engine: postgres, storage_type: io1, storage_gb: 100 }\n", "io1 storage needs `iops`");
         one(
             "  database: { engine: postgres, storage_type: io1, storage_gb: 100, iops: 9000 }\n",
             "at most 50 IOPS per GiB",
         );
-        one(
-            "  database: { engine: postgres, iops: 12000 }\n",
-            "from 400 GiB",
-        );
-        one(
-            "  database: { engine: postgres, storage_type: gp2, iops: 1000 }\n",
-            "gp2 storage has no provisioned IOPS",
-        );
-        one(
-            "  database: { engine: mysql, username: a_very_long_admin_name }\n",
-            "master username",
-        );
-        one(
-            "  database: { engine: postgres, db_name: postgres }\n",
-            "already used",
-        );
-        one(
-            "  database: { engine: postgres, instance_class: t3.micro }\n",
-            "does not start with \"db.\"",
-        );
-        one(
-            "  database: { engine: postgres, instance_class: db.serverless }\n",
-            "Aurora",
-        );
-        one(
-            "  database: { engine: postgres, backup_retention_days: 40 }\n",
-            "0 to 35 days",
-        );
-        one(
-            "  database: { engine: postgres, engine_version: v16 }\n",
-            "not an engine version",
-        );
-        one(
-            "  database: { engine: postgres, parameter_group: my--pg }\n",
-            "parameter group name",
-        );
+        one("  database: { engine: postgres, iops: 12000 }\n", "from 400 GiB");
+        one("  database: { engine: postgres, storage_type: gp2, iops: 1000 }\n", "gp2 storage has no provisioned IOPS");
+        one("  database: { engine: mysql, username: a_very_long_admin_name }\n", "master username");
+        one("  database: { engine: postgres, db_name: postgres }\n", "already used");
+        one("  database: { engine: postgres, instance_class: t3.micro }\n", "does not start with \"db.\"");
+        one("  database: { engine: postgres, instance_class: db.serverless }\n", "Aurora");
+        one("  database: { engine: postgres, backup_retention_days: 40 }\n", "0 to 35 days");
+        one("  database: { engine: postgres, engine_version: v16 }\n", "not an engine version");
+        one("  database: { engine: postgres, parameter_group: my--pg }\n", "parameter group name");
         one("  database: { engine: oracle }\n", "is not allowed here");
     }
 
@@ -659,17 +563,10 @@ mod tests {
     fn windows() {
         assert_eq!(daily_window("03:00-04:00"), Ok((180, 60)));
         assert_eq!(daily_window("23:45-00:15"), Ok((1425, 30)));
-        assert!(
-            daily_window("03:00-03:10")
-                .unwrap_err()
-                .contains("at least 30")
-        );
+        assert!(daily_window("03:00-03:10").unwrap_err().contains("at least 30"));
         assert!(daily_window("3:00-4:00").is_err());
         assert!(daily_window("25:00-26:00").is_err());
-        assert_eq!(
-            weekly_window("sun:23:30-mon:00:30"),
-            Ok((6 * DAY + 1410, 60))
-        );
+        assert_eq!(weekly_window("sun:23:30-mon:00:30"), Ok((6 * DAY + 1410, 60)));
         assert!(weekly_window("sun:04:30").is_err());
         assert!(weekly_window("fun:04:30-fun:05:30").is_err());
         // Daily 03:00-04:00 against Tuesday 03:30-05:00: overlap.
@@ -681,31 +578,18 @@ mod tests {
             "  database: { engine: postgres, backup_window: \"04:00-05:00\", maintenance_window: \"sun:04:30-sun:05:30\" }\n",
             "overlaps the daily backup window",
         );
-        one(
-            "  database: { engine: postgres, backup_window: \"04:00-04:10\" }\n",
-            "at least 30",
-        );
+        one("  database: { engine: postgres, backup_window: \"04:00-04:10\" }\n", "at least 30");
     }
 
     #[test]
     fn database_needs_two_zones_and_its_port_open() {
-        let e = errors_with(
-            "  database: { engine: postgres }\n",
-            "  azs: 1\n  single_az: true\n",
-        );
-        assert!(
-            e.iter()
-                .any(|m| m.contains("at least two Availability Zones")),
-            "{e:#?}"
-        );
+        let e = errors_with("  database: { engine: postgres }\n", "  azs: 1\n  single_az: true\n");
+        assert!(e.iter().any(|m| m.contains("at least two Availability Zones")), "{e:#?}");
         let e = errors_with(
             "  database: { engine: mysql }\n",
             "  security_groups:\n    database:\n      ingress:\n        - { port: 5432, from: [web] }\n",
         );
-        assert!(
-            e.iter().any(|m| m.contains("listens on port 3306")),
-            "{e:#?}"
-        );
+        assert!(e.iter().any(|m| m.contains("listens on port 3306")), "{e:#?}");
         let e = errors_with(
             "  database: { engine: mysql }\n",
             "  security_groups:\n    database:\n      ingress:\n        - { port: 3306, from: [web] }\n",
@@ -715,10 +599,7 @@ mod tests {
 
     #[test]
     fn table_limits() {
-        one(
-            "  tables:\n    Orders:\n      partition_key: { name: pk, type: S }\n",
-            "must be lowercase",
-        );
+        one("  tables:\n    Orders:\n      partition_key: { name: pk, type: S }\n", "must be lowercase");
         one(
             "  tables:\n    o:\n      partition_key: { name: pk, type: S }\n      sort_key: { name: pk, type: S }\n",
             "the sort key is the partition key",
@@ -756,14 +637,10 @@ mod tests {
             "is not allowed here",
         );
         let many: String = (0..21)
-            .map(|i| {
-                format!("        - {{ name: ix{i:02}, partition_key: {{ name: a, type: S }} }}\n")
-            })
+            .map(|i| format!("        - {{ name: ix{i:02}, partition_key: {{ name: a, type: S }} }}\n"))
             .collect();
         one(
-            &format!(
-                "  tables:\n    orders:\n      partition_key: {{ name: pk, type: S }}\n      indexes:\n{many}"
-            ),
+            &format!("  tables:\n    orders:\n      partition_key: {{ name: pk, type: S }}\n      indexes:\n{many}"),
             "21 indexes",
         );
     }

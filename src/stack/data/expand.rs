@@ -16,9 +16,7 @@ use crate::aws::rds::db_subnet_group::DbSubnetGroupProps;
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
 use crate::stack::Stack;
-use crate::stack::data::spec::{
-    Billing, Database, Encryption, IndexProjection, KeyAttr, Projection, Table,
-};
+use crate::stack::data::spec::{Billing, Database, Encryption, IndexProjection, KeyAttr, Projection, Table};
 use crate::stack::desired::{Desired, Output, tags};
 use crate::stack::names::{db_identifier, table_name};
 
@@ -32,23 +30,14 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         database(stack, db, waits, d);
     }
     for (name, t) in &data.tables {
-        d.resources
-            .push(table_props(stack, name, t).at(table(name)));
+        d.resources.push(table_props(stack, name, t).at(table(name)));
         let out = |suffix: &str| -> &'static str {
             // Output names are `&'static str` in the shared type; a stack has a
             // handful of tables and the process expands once.
             Box::leak(format!("{name}_table_{suffix}").into_boxed_str())
         };
-        for (attr, description) in [
-            ("name", "DynamoDB table name"),
-            ("arn", "DynamoDB table ARN"),
-        ] {
-            d.outputs.push(Output {
-                name: out(attr),
-                address: table(name),
-                attr,
-                description,
-            });
+        for (attr, description) in [("name", "DynamoDB table name"), ("arn", "DynamoDB table ARN")] {
+            d.outputs.push(Output { name: out(attr), address: table(name), attr, description });
         }
         if t.stream.is_some() {
             d.outputs.push(Output {
@@ -67,11 +56,7 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
         DbSubnetGroupProps {
             name: name.clone(),
             description: format!("Private subnets of the {} database", stack.name),
-            subnet_ids: stack
-                .azs
-                .iter()
-                .map(|az| Ref::to(&subnet("private", az), "id"))
-                .collect(),
+            subnet_ids: stack.azs.iter().map(|az| Ref::to(&subnet("private", az), "id")).collect(),
             tags: tags(stack, "db"),
         }
         .at(DB_SUBNET_GROUP),
@@ -96,10 +81,7 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
             security_group_ids: vec![Ref::to(&security_group("database"), "id")],
             backup_retention_days: i32::from(db.backup_retention_days),
             backup_window: db.backup_window.clone().map(Some),
-            maintenance_window: db
-                .maintenance_window
-                .as_ref()
-                .map(|w| Some(w.to_ascii_lowercase())),
+            maintenance_window: db.maintenance_window.as_ref().map(|w| Some(w.to_ascii_lowercase())),
             deletion_protection: db.deletion_protection,
             // Absent means the engine's default group: kept explicit (null) so
             // that removing a custom group from the file reverts to the default.
@@ -114,33 +96,18 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
     for (name, attr, description) in [
         ("database_endpoint", "endpoint", "Database host name"),
         ("database_port", "port", "Database port"),
-        (
-            "database_secret_arn",
-            "secret_arn",
-            "Secrets Manager secret holding the database master credentials",
-        ),
+        ("database_secret_arn", "secret_arn", "Secrets Manager secret holding the database master credentials"),
     ] {
-        d.outputs.push(Output {
-            name,
-            address: DATABASE.into(),
-            attr,
-            description,
-        });
+        d.outputs.push(Output { name, address: DATABASE.into(), attr, description });
     }
 }
 
 fn key(k: &KeyAttr) -> Key {
-    Key {
-        name: k.name.clone(),
-        kind: k.kind.api().into(),
-    }
+    Key { name: k.name.clone(), kind: k.kind.api().into() }
 }
 
 fn capacity(c: &crate::stack::data::spec::Capacity) -> Capacity {
-    Capacity {
-        read: c.read.into(),
-        write: c.write.into(),
-    }
+    Capacity { read: c.read.into(), write: c.write.into() }
 }
 
 fn table_props(stack: &Stack, name: &str, t: &Table) -> TableProps {
@@ -180,12 +147,7 @@ fn table_props(stack: &Stack, name: &str, t: &Table) -> TableProps {
         table_name: table_name(&stack.name, name),
         partition_key: key(&t.partition_key),
         sort_key: t.sort_key.as_ref().map(key),
-        billing_mode: if table_capacity.is_some() {
-            "PROVISIONED"
-        } else {
-            "PAY_PER_REQUEST"
-        }
-        .into(),
+        billing_mode: if table_capacity.is_some() { "PROVISIONED" } else { "PAY_PER_REQUEST" }.into(),
         capacity: table_capacity.map(|c| capacity(&c)),
         indexes,
         stream: t.stream.map(|s| s.api().into()),
@@ -207,8 +169,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn stack(extra: &str) -> Stack {
-        let text =
-            format!("stack: shop\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{extra}");
+        let text = format!("stack: shop\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n{extra}");
         let root = yaml::parse(text.as_bytes(), &yaml::Limits::default()).unwrap();
         check(&root, &Overrides::default(), ".".into()).unwrap()
     }
@@ -239,10 +200,7 @@ mod tests {
         assert_eq!(g.props["name"], "shop-db");
         assert_eq!(
             g.dependencies().into_iter().collect::<Vec<_>>(),
-            vec![
-                "network.subnet.private.us-east-1a".to_string(),
-                "network.subnet.private.us-east-1b".to_string()
-            ]
+            vec!["network.subnet.private.us-east-1a".to_string(), "network.subnet.private.us-east-1b".to_string()]
         );
 
         let db = by(DATABASE);
@@ -257,10 +215,7 @@ mod tests {
         assert!(p.get("engine_version").is_none(), "unpinned: not compared");
         assert!(p.get("password").is_none());
         assert!(db.dependencies().contains("network.sg.database"));
-        assert_eq!(
-            p["wait_until_available"], false,
-            "nothing reads the endpoint"
-        );
+        assert_eq!(p["wait_until_available"], false, "nothing reads the endpoint");
         assert_eq!(p["deletion_protection"], false);
         assert_eq!(s.db_port, 3306);
 
@@ -271,11 +226,7 @@ mod tests {
         assert_eq!(t.props["point_in_time_recovery"], true);
         assert_eq!(t.props["ttl_attribute"], Value::Null);
         let ix = &t.props["indexes"]["by_status"];
-        assert_eq!(
-            ix["capacity"],
-            json!({"read": 5, "write": 2}),
-            "index capacity defaults to the table's"
-        );
+        assert_eq!(ix["capacity"], json!({"read": 5, "write": 2}), "index capacity defaults to the table's");
         assert_eq!(ix["include"], json!(["customer", "total"]));
         assert_eq!(ix["sort_key"], Value::Null);
 
@@ -323,13 +274,7 @@ mod tests {
         let mut d = Desired::default();
         expand(&s, &mut d);
         for r in &d.resources {
-            assert!(
-                r.address
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || ".-_:/@".contains(c)),
-                "{}",
-                r.address
-            );
+            assert!(r.address.chars().all(|c| c.is_ascii_alphanumeric() || ".-_:/@".contains(c)), "{}", r.address);
         }
     }
 
@@ -337,12 +282,8 @@ mod tests {
     fn props_fit_their_kinds_and_protection_is_read_from_them() {
         let kinds = crate::aws::registry::kinds();
         let kind = |name: &str| kinds.iter().find(|k| k.name() == name).unwrap();
-        let protected = DATA
-            .replace(
-                "    engine: mysql\n",
-                "    engine: mysql\n    deletion_protection: true\n",
-            )
-            .replace(
+        let protected =
+            DATA.replace("    engine: mysql\n", "    engine: mysql\n    deletion_protection: true\n").replace(
                 "      stream: new_and_old_images\n",
                 "      stream: new_and_old_images\n      deletion_protection: true\n",
             );
@@ -352,8 +293,7 @@ mod tests {
             assert_eq!(d.resources.len(), 3);
             for r in &d.resources {
                 let k = kind(&r.kind);
-                k.check(&r.props)
-                    .unwrap_or_else(|e| panic!("{}: {e}", r.address));
+                k.check(&r.props).unwrap_or_else(|e| panic!("{}: {e}", r.address));
                 let holds_data = r.kind != "rds.db_subnet_group";
                 assert_eq!(k.protected(&r.props), on && holds_data, "{}", r.address);
             }

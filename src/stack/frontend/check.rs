@@ -35,12 +35,7 @@ fn at(parts: &[&str]) -> Vec<PathSeg> {
 
 /// Validates `spec.frontend` and fills in its manifest and site directory.
 pub fn validate(
-    spec: &mut StackFile,
-    stack: &str,
-    region: &str,
-    partition: &str,
-    base_dir: &Path,
-    errs: &mut Vec<PathError>,
+    spec: &mut StackFile, stack: &str, region: &str, partition: &str, base_dir: &Path, errs: &mut Vec<PathError>,
 ) {
     let Some(f) = spec.frontend.as_mut() else {
         return;
@@ -50,9 +45,11 @@ pub fn validate(
         Some(name) => {
             let p = at(&["frontend", "bucket_name"]);
             if let Err(e) = rules::validate_bucket_name(name) {
-                errs.push(PathError::new(p, e).help(
-                    "use 3 to 63 lowercase letters, digits and hyphens, or remove `bucket_name` to derive one",
-                ));
+                errs.push(
+                    PathError::new(p, e).help(
+                        "use 3 to 63 lowercase letters, digits and hyphens, or remove `bucket_name` to derive one",
+                    ),
+                );
             } else if name.contains('.') {
                 errs.push(
                     PathError::new(p, format!("bucket name `{name}` contains a period"))
@@ -67,11 +64,8 @@ pub fn validate(
                 && let Err(e) = rules::validate_bucket_name(&derived)
             {
                 errs.push(
-                    PathError::new(
-                        at(&["frontend"]),
-                        format!("the derived bucket name does not work: {e}"),
-                    )
-                    .help("set `frontend.bucket_name` explicitly"),
+                    PathError::new(at(&["frontend"]), format!("the derived bucket name does not work: {e}"))
+                        .help("set `frontend.bucket_name` explicitly"),
                 );
             }
         }
@@ -96,37 +90,24 @@ pub fn validate(
 
     let mut seen = BTreeSet::new();
     for (i, a) in f.aliases.iter().enumerate() {
-        let p = vec![
-            PathSeg::Key("frontend".into()),
-            PathSeg::Key("aliases".into()),
-            PathSeg::Index(i),
-        ];
+        let p = vec![PathSeg::Key("frontend".into()), PathSeg::Key("aliases".into()), PathSeg::Index(i)];
         if let Err(e) = check_alias(a) {
             errs.push(
-                PathError::new(p.clone(), e)
-                    .help("write a domain name such as `www.example.com` or `*.example.com`"),
+                PathError::new(p.clone(), e).help("write a domain name such as `www.example.com` or `*.example.com`"),
             );
         }
         if !seen.insert(a.to_ascii_lowercase()) {
-            errs.push(
-                PathError::new(p, format!("`{a}` is listed twice")).help("list each domain once"),
-            );
+            errs.push(PathError::new(p, format!("`{a}` is listed twice")).help("list each domain once"));
         }
     }
     match (&f.certificate_arn, f.aliases.is_empty()) {
         (None, false) => errs.push(
-            PathError::new(
-                at(&["frontend", "aliases"]),
-                "custom domain names need a certificate",
-            )
-            .help("set `certificate_arn` to an ACM certificate in us-east-1 that covers them"),
+            PathError::new(at(&["frontend", "aliases"]), "custom domain names need a certificate")
+                .help("set `certificate_arn` to an ACM certificate in us-east-1 that covers them"),
         ),
         (Some(_), true) => errs.push(
-            PathError::new(
-                at(&["frontend", "certificate_arn"]),
-                "a certificate without `aliases` is never used",
-            )
-            .help("list the domain names it covers under `aliases`, or remove `certificate_arn`"),
+            PathError::new(at(&["frontend", "certificate_arn"]), "a certificate without `aliases` is never used")
+                .help("list the domain names it covers under `aliases`, or remove `certificate_arn`"),
         ),
         _ => {}
     }
@@ -137,10 +118,7 @@ pub fn validate(
     }
 
     if let Err(e) = check_api_path(&f.api_path) {
-        errs.push(
-            PathError::new(at(&["frontend", "api_path"]), e)
-                .help("write a path prefix such as `/api`"),
-        );
+        errs.push(PathError::new(at(&["frontend", "api_path"]), e).help("write a path prefix such as `/api`"));
     }
 }
 
@@ -155,51 +133,30 @@ pub fn read_site(dir: &Path) -> Result<(PathBuf, Vec<SiteFile>), (String, String
         )
     })?;
     if !meta.is_dir() {
-        return Err((
-            format!("{shown} is not a directory"),
-            "point `site` at the directory of the built site".into(),
-        ));
+        return Err((format!("{shown} is not a directory"), "point `site` at the directory of the built site".into()));
     }
-    let root = dir
-        .canonicalize()
-        .map_err(|e| (format!("cannot resolve {shown}: {e}"), String::new()))?;
+    let root = dir.canonicalize().map_err(|e| (format!("cannot resolve {shown}: {e}"), String::new()))?;
     let mut files = Vec::new();
     walk(&root, &root, 0, &mut files)?;
     files.sort_by(|a, b| a.key.cmp(&b.key));
     if files.is_empty() {
-        return Err((
-            format!("the site directory {shown} is empty"),
-            "build the site first".into(),
-        ));
+        return Err((format!("the site directory {shown} is empty"), "build the site first".into()));
     }
     Ok((root, files))
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    depth: usize,
-    out: &mut Vec<SiteFile>,
-) -> Result<(), (String, String)> {
+fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<SiteFile>) -> Result<(), (String, String)> {
     if depth > MAX_DEPTH {
         return Err((
-            format!(
-                "{} is nested more than {MAX_DEPTH} directories deep",
-                dir.display()
-            ),
+            format!("{} is nested more than {MAX_DEPTH} directories deep", dir.display()),
             "is there a symbolic link loop in the site directory?".into(),
         ));
     }
     let io = |p: &Path, e: std::io::Error| {
-        (
-            format!("cannot read {}: {e}", p.display()),
-            "check the file's permissions".to_string(),
-        )
+        (format!("cannot read {}: {e}", p.display()), "check the file's permissions".to_string())
     };
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| io(dir, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| io(dir, e))?;
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).map_err(|e| io(dir, e))?.collect::<Result<_, _>>().map_err(|e| io(dir, e))?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let path = e.path();
@@ -222,11 +179,7 @@ fn walk(
             continue;
         }
         let rel = path.strip_prefix(root).unwrap_or(&path);
-        let key = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
+        let key = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/");
         if key.len() > MAX_KEY_BYTES {
             return Err((
                 format!("{key} is longer than S3's {MAX_KEY_BYTES}-byte key limit"),
@@ -239,11 +192,7 @@ fn walk(
                 "serve large media from elsewhere; the site bucket is for the built app".into(),
             ));
         }
-        out.push(SiteFile {
-            key,
-            md5: md5_file(&path).map_err(|x| io(&path, x))?,
-            size: meta.len(),
-        });
+        out.push(SiteFile { key, md5: md5_file(&path).map_err(|x| io(&path, x))?, size: meta.len() });
     }
     Ok(())
 }
@@ -278,8 +227,7 @@ fn check_alias(a: &str) -> Result<(), String> {
     for l in labels {
         let ok = !l.is_empty()
             && l.len() <= 63
-            && l.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !l.starts_with('-')
             && !l.ends_with('-');
         if !ok {
@@ -304,43 +252,29 @@ fn check_certificate_arn(arn: &str, partition: &str) -> Result<(), (String, Stri
     }
     if parts[1] != partition {
         return Err((
-            format!(
-                "the certificate is in partition `{}`, the stack in `{partition}`",
-                parts[1]
-            ),
+            format!("the certificate is in partition `{}`, the stack in `{partition}`", parts[1]),
             "use a certificate of the stack's partition".into(),
         ));
     }
     if parts[3] != "us-east-1" {
         return Err((
-            format!(
-                "the certificate is in {}; CloudFront only uses ACM certificates from us-east-1",
-                parts[3]
-            ),
+            format!("the certificate is in {}; CloudFront only uses ACM certificates from us-east-1", parts[3]),
             "request or import the certificate in us-east-1 (N. Virginia)".into(),
         ));
     }
     if parts[4].len() != 12 || !parts[4].chars().all(|c| c.is_ascii_digit()) {
-        return Err((
-            format!("`{arn}` has no 12-digit account id"),
-            format!("it looks like {shape}"),
-        ));
+        return Err((format!("`{arn}` has no 12-digit account id"), format!("it looks like {shape}")));
     }
     let id = parts[5].strip_prefix("certificate/").unwrap_or("");
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err((
-            format!("`{arn}` does not name a certificate"),
-            format!("it looks like {shape}"),
-        ));
+        return Err((format!("`{arn}` does not name a certificate"), format!("it looks like {shape}")));
     }
     Ok(())
 }
 
 /// The `/api`-like prefix of the API behaviour's path pattern.
 fn check_api_path(p: &str) -> Result<(), String> {
-    let ok_chars = p
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
+    let ok_chars = p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'));
     if !p.starts_with('/') || p.len() < 2 || p.ends_with('/') || !ok_chars || p.contains("//") {
         return Err(format!(
             "`{p}` must start with `/`, not end with `/`, and use letters, digits, `-`, `_`, `.` and `/`"
@@ -369,14 +303,11 @@ mod tests {
 
     #[test]
     fn certificate_arns() {
-        let good =
-            "arn:aws:acm:us-east-1:123456789012:certificate/1f2e3d4c-0000-4000-8000-123456789abc";
+        let good = "arn:aws:acm:us-east-1:123456789012:certificate/1f2e3d4c-0000-4000-8000-123456789abc";
         assert!(check_certificate_arn(good, "aws").is_ok());
         let e = check_certificate_arn(&good.replace("us-east-1", "eu-west-1"), "aws").unwrap_err();
         assert!(e.0.contains("us-east-1"), "{e:?}");
-        assert!(
-            check_certificate_arn("arn:aws:iam::123456789012:server-certificate/x", "aws").is_err()
-        );
+        assert!(check_certificate_arn("arn:aws:iam::123456789012:server-certificate/x", "aws").is_err());
         assert!(check_certificate_arn(good, "aws-cn").is_err());
         assert!(check_certificate_arn("arn:aws:acm:us-east-1:1234:certificate/ab", "aws").is_err());
     }

@@ -4,9 +4,7 @@
 //! bucket policy that lets only this distribution read, and the published
 //! site.
 
-use crate::aws::cloudfront::distribution::{
-    BehaviorProps, DistributionProps, ErrorResponseProps, OriginProps,
-};
+use crate::aws::cloudfront::distribution::{BehaviorProps, DistributionProps, ErrorResponseProps, OriginProps};
 use crate::aws::cloudfront::origin_access_control::OriginAccessControlProps;
 use crate::aws::s3::bucket::BucketProps;
 use crate::aws::s3::bucket_policy::BucketPolicyProps;
@@ -42,10 +40,8 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     let Some(f) = &stack.spec.frontend else {
         return;
     };
-    let bucket_name = f
-        .bucket_name
-        .clone()
-        .unwrap_or_else(|| derived_bucket_name(&stack.name, ACCOUNT_PLACEHOLDER, &stack.region));
+    let bucket_name =
+        f.bucket_name.clone().unwrap_or_else(|| derived_bucket_name(&stack.name, ACCOUNT_PLACEHOLDER, &stack.region));
     d.resources.push(
         BucketProps {
             bucket: bucket_name,
@@ -150,11 +146,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 bucket: Ref::to(BUCKET, "name"),
                 distribution_id: Some(Ref::to(DISTRIBUTION, "id")),
                 source: Some(dir.display().to_string()),
-                files: f
-                    .manifest
-                    .iter()
-                    .map(|x| (x.key.clone(), x.md5.clone()))
-                    .collect(),
+                files: f.manifest.iter().map(|x| (x.key.clone(), x.md5.clone())).collect(),
             }
             .at(SITE),
         );
@@ -200,8 +192,7 @@ mod tests {
     fn load(extra: &str, dir: &std::path::Path) -> Result<Stack, Vec<String>> {
         let text = format!("{BASE}{extra}");
         let root = parse(text.as_bytes(), &Limits::default()).unwrap();
-        check(&root, &Overrides::default(), dir.to_path_buf())
-            .map_err(|e| e.into_iter().map(|d| d.message).collect())
+        check(&root, &Overrides::default(), dir.to_path_buf()).map_err(|e| e.into_iter().map(|d| d.message).collect())
     }
 
     fn site() -> tempfile::TempDir {
@@ -236,18 +227,10 @@ mod tests {
         let b = find(&out, BUCKET);
         assert_eq!(b.props["bucket"], json!("shop-site-{account}-us-east-1"));
         let dist = find(&out, DISTRIBUTION);
-        assert_eq!(
-            dist.props["origins"].as_array().unwrap().len(),
-            1,
-            "no backend tier: no API origin"
-        );
+        assert_eq!(dist.props["origins"].as_array().unwrap().len(), 1, "no backend tier: no API origin");
         assert_eq!(dist.props["behaviors"], json!([]));
         assert_eq!(dist.props["error_responses"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            dist.props["certificate_arn"],
-            Value::Null,
-            "explicit null: a removed certificate is compared"
-        );
+        assert_eq!(dist.props["certificate_arn"], Value::Null, "explicit null: a removed certificate is compared");
         assert_eq!(dist.props["price_class"], json!("PriceClass_100"));
         let deps = find(&out, BUCKET_POLICY).dependencies();
         assert!(deps.contains(DISTRIBUTION) && deps.contains(BUCKET));
@@ -260,16 +243,10 @@ mod tests {
     #[test]
     fn api_origin_only_with_a_backend_tier() {
         let d = site();
-        let s = load(
-            "frontend: { site: ./site, spa: false, bucket_name: my-site-bucket }\n",
-            d.path(),
-        )
-        .unwrap();
+        let s = load("frontend: { site: ./site, spa: false, bucket_name: my-site-bucket }\n", d.path()).unwrap();
         let mut out = Desired::default();
-        out.resources
-            .push(Resource::new(API, "apigateway.rest_api", json!({})));
-        out.resources
-            .push(Resource::new(STAGE, "apigateway.stage", json!({})));
+        out.resources.push(Resource::new(API, "apigateway.rest_api", json!({})));
+        out.resources.push(Resource::new(STAGE, "apigateway.stage", json!({})));
         expand(&s, &mut out);
         let dist = find(&out, DISTRIBUTION);
         let origins = dist.props["origins"].as_array().unwrap();
@@ -283,16 +260,9 @@ mod tests {
         // Opting out keeps the API off the distribution.
         let s = load("frontend: { site: ./site, api_origin: false }\n", d.path()).unwrap();
         let mut out = Desired::default();
-        out.resources
-            .push(Resource::new(API, "apigateway.rest_api", json!({})));
+        out.resources.push(Resource::new(API, "apigateway.rest_api", json!({})));
         expand(&s, &mut out);
-        assert_eq!(
-            find(&out, DISTRIBUTION).props["origins"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(find(&out, DISTRIBUTION).props["origins"].as_array().unwrap().len(), 1);
     }
 
     #[test]
@@ -306,10 +276,7 @@ mod tests {
         let all = errs.join("\n");
         assert!(all.contains("frontend.site"), "{all}");
         assert!(all.contains("frontend.bucket_name"), "{all}");
-        assert!(
-            all.contains("frontend.aliases: custom domain names need a certificate"),
-            "{all}"
-        );
+        assert!(all.contains("frontend.aliases: custom domain names need a certificate"), "{all}");
         assert!(all.contains("frontend.api_path"), "{all}");
 
         let errs = load("frontend: { price_class: PriceClass_999 }\n", d.path()).unwrap_err();
@@ -322,10 +289,7 @@ mod tests {
 
     #[test]
     fn the_provider_finds_the_policy_and_the_site_beside_the_bucket() {
-        assert_eq!(
-            crate::aws::s3::bucket_policy::address_of(BUCKET),
-            BUCKET_POLICY
-        );
+        assert_eq!(crate::aws::s3::bucket_policy::address_of(BUCKET), BUCKET_POLICY);
         assert_eq!(crate::aws::s3::site::address_of(BUCKET), SITE);
     }
 }

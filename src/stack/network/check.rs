@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 
 use ipnet::Ipv4Net;
 
-use super::spec::{
-    Azs, BUILTIN_GROUPS, DEFAULT_WEB_PORT, Network, Protocol, RuleSpec, SecurityGroupSpec,
-};
+use super::spec::{Azs, BUILTIN_GROUPS, DEFAULT_WEB_PORT, Network, Protocol, RuleSpec, SecurityGroupSpec};
 use crate::stack::diagnostics::PathError;
 use crate::stack::limits as rules;
 use crate::stack::yaml::PathSeg;
@@ -42,22 +40,14 @@ pub struct Group {
 /// `db_port`, the database engine's port, in the database group's default).
 pub fn groups(net: &Network, db_port: u16) -> Vec<(String, Group)> {
     let mut names: Vec<String> = BUILTIN_GROUPS.iter().map(|s| s.to_string()).collect();
-    names.extend(
-        net.security_groups
-            .keys()
-            .filter(|k| !BUILTIN_GROUPS.contains(&k.as_str()))
-            .cloned(),
-    );
+    names.extend(net.security_groups.keys().filter(|k| !BUILTIN_GROUPS.contains(&k.as_str())).cloned());
     names
         .into_iter()
         .map(|name| {
             let spec = net.security_groups.get(&name).cloned().unwrap_or_default();
             let group = Group {
                 description: description(&name, &spec),
-                ingress: spec
-                    .ingress
-                    .clone()
-                    .unwrap_or_else(|| default_ingress(&name, db_port)),
+                ingress: spec.ingress.clone().unwrap_or_else(|| default_ingress(&name, db_port)),
                 egress: spec.egress.clone().unwrap_or_else(|| {
                     vec![RuleSpec {
                         port: None,
@@ -99,10 +89,7 @@ pub fn rule(port: u16, cidrs: &[&str], from: &[&str]) -> RuleSpec {
 /// The safe defaults of each built-in tier (`db_port`: the database engine's).
 fn default_ingress(name: &str, db_port: u16) -> Vec<RuleSpec> {
     match name {
-        "alb" => vec![
-            rule(80, &["0.0.0.0/0"], &[]),
-            rule(443, &["0.0.0.0/0"], &[]),
-        ],
+        "alb" => vec![rule(80, &["0.0.0.0/0"], &[]), rule(443, &["0.0.0.0/0"], &[])],
         "web" => vec![rule(DEFAULT_WEB_PORT, &[], &["alb"])],
         "database" => vec![rule(db_port, &[], &["web", "functions"])],
         _ => vec![],
@@ -112,19 +99,14 @@ fn default_ingress(name: &str, db_port: u16) -> Vec<RuleSpec> {
 /// Checks `net` of stack `stack` in `region` (whose zones are `region_azs`
 /// when infra knows the region).
 pub fn check(
-    net: &Network,
-    stack: &str,
-    region: &str,
-    region_azs: Option<Vec<String>>,
-    errs: &mut Vec<PathError>,
+    net: &Network, stack: &str, region: &str, region_azs: Option<Vec<String>>, errs: &mut Vec<PathError>,
 ) -> Layout {
     let vpc: Option<Ipv4Net> = cidr(&net.cidr, path(&["network", "cidr"]), errs);
     if let Some(v) = vpc
         && let Err(e) = rules::validate_cidr_block_size_vpc(v.prefix_len())
     {
         errs.push(
-            PathError::new(path(&["network", "cidr"]), e)
-                .help("use a prefix between /16 and /28, e.g. 10.0.0.0/16"),
+            PathError::new(path(&["network", "cidr"]), e).help("use a prefix between /16 and /28, e.g. 10.0.0.0/16"),
         );
     }
 
@@ -147,10 +129,7 @@ pub fn check(
                 errs.push(
                     PathError::new(
                         path(&["network", "azs"]),
-                        format!(
-                            "{region} has {} Availability Zones, not {n}",
-                            available.len()
-                        ),
+                        format!("{region} has {} Availability Zones, not {n}", available.len()),
                     )
                     .help(format!("use at most {}", available.len())),
                 );
@@ -172,18 +151,11 @@ pub fn check(
                         None => format!("{region} has: {}", list.join(", ")),
                     };
                     errs.push(
-                        PathError::new(
-                            p.clone(),
-                            format!("`{a}` is not an Availability Zone of {region}"),
-                        )
-                        .help(help),
+                        PathError::new(p.clone(), format!("`{a}` is not an Availability Zone of {region}")).help(help),
                     );
                 }
                 if seen.insert(a.clone(), i).is_some() {
-                    errs.push(
-                        PathError::new(p, format!("`{a}` is listed twice"))
-                            .help("list each zone once"),
-                    );
+                    errs.push(PathError::new(p, format!("`{a}` is listed twice")).help("list each zone once"));
                 }
             }
             names.clone()
@@ -193,81 +165,71 @@ pub fn check(
     let min_azs = if net.single_az { 1 } else { 2 };
     if az_count < min_azs && !(matches!(net.azs, Azs::Count(n) if n as usize > az_count)) {
         errs.push(
-            PathError::new(path(&["network", "azs"]), format!("{az_count} Availability Zone(s): high availability needs at least two"))
-                .help(if az_count == 1 {
-                    "use `azs: 2`, or set `single_az: true` to accept losing the stack with its data centre"
-                } else {
-                    "use `azs: 2` or more"
-                }),
+            PathError::new(
+                path(&["network", "azs"]),
+                format!("{az_count} Availability Zone(s): high availability needs at least two"),
+            )
+            .help(if az_count == 1 {
+                "use `azs: 2`, or set `single_az: true` to accept losing the stack with its data centre"
+            } else {
+                "use `azs: 2` or more"
+            }),
         );
     }
     if az_count > 8 {
         errs.push(
-            PathError::new(
-                path(&["network", "azs"]),
-                "at most 8 Availability Zones are supported",
-            )
-            .help("use fewer zones"),
+            PathError::new(path(&["network", "azs"]), "at most 8 Availability Zones are supported")
+                .help("use fewer zones"),
         );
     }
 
     // Subnets: given or derived.
     let mut subnet_nets: Vec<(Vec<PathSeg>, Ipv4Net)> = Vec::new();
-    let mut derive = |tier: &str,
-                      given: &Option<Vec<String>>,
-                      offset: usize,
-                      errs: &mut Vec<PathError>|
-     -> Vec<String> {
-        match given {
-            Some(list) => {
-                if list.len() != az_count && az_count > 0 {
-                    errs.push(
-                        PathError::new(
-                            path(&["network", tier]),
-                            format!("{} CIDRs for {az_count} Availability Zones", list.len()),
-                        )
-                        .help("give exactly one CIDR per zone, in the order of `azs`"),
-                    );
-                }
-                for (i, c) in list.iter().enumerate() {
-                    let p = vec![key("network"), key(tier), PathSeg::Index(i)];
-                    if let Some(n) = cidr(c, p.clone(), errs) {
-                        if let Err(e) = rules::validate_cidr_block_size_subnet(n.prefix_len()) {
-                            errs.push(
-                                PathError::new(p.clone(), e)
-                                    .help("use a prefix between /16 and /28"),
-                            );
-                        }
-                        subnet_nets.push((p, n));
+    let mut derive =
+        |tier: &str, given: &Option<Vec<String>>, offset: usize, errs: &mut Vec<PathError>| -> Vec<String> {
+            match given {
+                Some(list) => {
+                    if list.len() != az_count && az_count > 0 {
+                        errs.push(
+                            PathError::new(
+                                path(&["network", tier]),
+                                format!("{} CIDRs for {az_count} Availability Zones", list.len()),
+                            )
+                            .help("give exactly one CIDR per zone, in the order of `azs`"),
+                        );
                     }
+                    for (i, c) in list.iter().enumerate() {
+                        let p = vec![key("network"), key(tier), PathSeg::Index(i)];
+                        if let Some(n) = cidr(c, p.clone(), errs) {
+                            if let Err(e) = rules::validate_cidr_block_size_subnet(n.prefix_len()) {
+                                errs.push(PathError::new(p.clone(), e).help("use a prefix between /16 and /28"));
+                            }
+                            subnet_nets.push((p, n));
+                        }
+                    }
+                    list.clone()
                 }
-                list.clone()
-            }
-            None => {
-                let Some(v) = vpc else { return Vec::new() };
-                let new_prefix = v.prefix_len() + 4;
-                if new_prefix > 28 {
-                    errs.push(
-                        PathError::new(
-                            path(&["network", "cidr"]),
-                            format!("/{} is too small to derive subnets", v.prefix_len()),
-                        )
-                        .help(format!(
-                            "use a VPC of /24 or larger, or list `{tier}` CIDRs explicitly"
-                        )),
-                    );
-                    return Vec::new();
+                None => {
+                    let Some(v) = vpc else { return Vec::new() };
+                    let new_prefix = v.prefix_len() + 4;
+                    if new_prefix > 28 {
+                        errs.push(
+                            PathError::new(
+                                path(&["network", "cidr"]),
+                                format!("/{} is too small to derive subnets", v.prefix_len()),
+                            )
+                            .help(format!("use a VPC of /24 or larger, or list `{tier}` CIDRs explicitly")),
+                        );
+                        return Vec::new();
+                    }
+                    let Ok(subs) = v.subnets(new_prefix) else {
+                        return Vec::new();
+                    };
+                    let subs: Vec<Ipv4Net> = subs.collect();
+                    (0..az_count).filter_map(|i| subs.get(offset + i).map(|n| n.to_string())).collect()
                 }
-                let Ok(subs) = v.subnets(new_prefix) else {
-                    return Vec::new();
-                };
-                let subs: Vec<Ipv4Net> = subs.collect();
-                (0..az_count)
-                    .filter_map(|i| subs.get(offset + i).map(|n| n.to_string()))
-                    .collect()
             }
-        }
-    };
+        };
     let public_subnets = derive("public_subnets", &net.public_subnets, 0, errs);
     let private_subnets = derive("private_subnets", &net.private_subnets, 8, errs);
     if let Some(v) = vpc {
@@ -303,19 +265,23 @@ pub fn check(
     for (g, sg) in &net.security_groups {
         let gp = vec![key("network"), key("security_groups"), key(g)];
         let ok_name = g.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && g.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            && g.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         if g == super::endpoints::GROUP {
             errs.push(PathError {
                 path: gp.clone(),
-                message: format!(
-                    "the group name `{g}` is reserved for the VPC interface endpoints' group"
-                ),
+                message: format!("the group name `{g}` is reserved for the VPC interface endpoints' group"),
                 help: Some("rename it".into()),
                 at_key: true,
             });
         } else if !ok_name {
-            errs.push(PathError { path: gp.clone(), message: format!("group name `{g}` must be lowercase letters, digits, `-` or `_`, starting with a letter"), help: Some("rename it".into()), at_key: true });
+            errs.push(PathError {
+                path: gp.clone(),
+                message: format!(
+                    "group name `{g}` must be lowercase letters, digits, `-` or `_`, starting with a letter"
+                ),
+                help: Some("rename it".into()),
+                at_key: true,
+            });
         } else if let Err(e) = rules::validate_security_group_name(&format!("{stack}-{g}")) {
             errs.push(PathError {
                 path: gp.clone(),
@@ -330,11 +296,7 @@ pub fn check(
             let mut p = gp.clone();
             p.push(key("description"));
             errs.push(
-                PathError::new(
-                    p,
-                    "a security group description is at most 255 ASCII characters",
-                )
-                .help("shorten it"),
+                PathError::new(p, "a security group description is at most 255 ASCII characters").help("shorten it"),
             );
         }
         for (dir, list) in [("ingress", &sg.ingress), ("egress", &sg.egress)] {
@@ -347,63 +309,42 @@ pub fn check(
         }
     }
 
-    Layout {
-        azs,
-        public_subnets,
-        private_subnets,
-    }
+    Layout { azs, public_subnets, private_subnets }
 }
 
 fn cidr(s: &str, p: Vec<PathSeg>, errs: &mut Vec<PathError>) -> Option<Ipv4Net> {
     match s.parse::<Ipv4Net>() {
         Ok(n) if n.trunc() != n => {
-            errs.push(
-                PathError::new(p, format!("{s} has host bits set"))
-                    .help(format!("did you mean {}?", n.trunc())),
-            );
+            errs.push(PathError::new(p, format!("{s} has host bits set")).help(format!("did you mean {}?", n.trunc())));
             None
         }
         Ok(n) => Some(n),
         Err(_) => {
-            errs.push(
-                PathError::new(p, format!("`{s}` is not an IPv4 CIDR block"))
-                    .help("write it like 10.0.0.0/16"),
-            );
+            errs.push(PathError::new(p, format!("`{s}` is not an IPv4 CIDR block")).help("write it like 10.0.0.0/16"));
             None
         }
     }
 }
 
-fn check_rule(
-    r: &RuleSpec,
-    rp: &[PathSeg],
-    group: &str,
-    dir: &str,
-    groups: &[&str],
-    errs: &mut Vec<PathError>,
-) {
+fn check_rule(r: &RuleSpec, rp: &[PathSeg], group: &str, dir: &str, groups: &[&str], errs: &mut Vec<PathError>) {
     let at = |k: &str| {
         let mut p = rp.to_vec();
         p.push(key(k));
         p
     };
     match (r.protocol, r.port) {
-        (Protocol::All, Some(_)) => errs.push(
-            PathError::new(at("port"), "protocol `all` covers every port").help("remove `port`"),
-        ),
-        (Protocol::Tcp | Protocol::Udp, None) => errs.push(
-            PathError::new(rp.to_vec(), "missing `port`")
-                .help("add `port: 80` (and `to_port:` for a range)"),
-        ),
+        (Protocol::All, Some(_)) => {
+            errs.push(PathError::new(at("port"), "protocol `all` covers every port").help("remove `port`"))
+        }
+        (Protocol::Tcp | Protocol::Udp, None) => {
+            errs.push(PathError::new(rp.to_vec(), "missing `port`").help("add `port: 80` (and `to_port:` for a range)"))
+        }
         _ => {}
     }
     if let (Some(a), Some(b)) = (r.port, r.to_port)
         && b < a
     {
-        errs.push(
-            PathError::new(at("to_port"), format!("to_port {b} is below port {a}"))
-                .help("swap them"),
-        );
+        errs.push(PathError::new(at("to_port"), format!("to_port {b} is below port {a}")).help("swap them"));
     }
     if r.cidrs.is_empty() == r.from.is_empty() {
         errs.push(
@@ -440,11 +381,7 @@ fn check_rule(
         && (d.len() > 255 || !d.chars().all(|c| c.is_ascii() && !c.is_ascii_control()))
     {
         errs.push(
-            PathError::new(
-                at("description"),
-                "a rule description is at most 255 ASCII characters",
-            )
-            .help("shorten it"),
+            PathError::new(at("description"), "a rule description is at most 255 ASCII characters").help("shorten it"),
         );
     }
 }

@@ -80,17 +80,11 @@ pub fn resolve(spec: &StackFile, errs: &mut Vec<PathError>) -> Vec<Endpoint> {
     let net = &spec.network;
     let mut out: Vec<Endpoint> = Vec::new();
     for (i, s) in net.endpoints.listed().iter().enumerate() {
-        let p = vec![
-            key("network"),
-            key("endpoints"),
-            key("services"),
-            PathSeg::Index(i),
-        ];
+        let p = vec![key("network"), key("endpoints"), key("services"), PathSeg::Index(i)];
         let known = GATEWAY.contains(&s.as_str()) || INTERFACE.contains(&s.as_str());
         let looks_like_a_name = !s.is_empty()
             && s.len() <= 64
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
         if !known && !looks_like_a_name {
             errs.push(
                 PathError::new(p, format!("`{s}` is not a VPC endpoint service name"))
@@ -100,8 +94,7 @@ pub fn resolve(spec: &StackFile, errs: &mut Vec<PathError>) -> Vec<Endpoint> {
         }
         if !known && let Some(m) = did_you_mean(s, &[GATEWAY, INTERFACE].concat()) {
             errs.push(
-                PathError::new(p, format!("unknown VPC endpoint service `{s}`"))
-                    .help(format!("did you mean `{m}`?")),
+                PathError::new(p, format!("unknown VPC endpoint service `{s}`")).help(format!("did you mean `{m}`?")),
             );
             continue;
         }
@@ -131,12 +124,7 @@ pub fn resolve(spec: &StackFile, errs: &mut Vec<PathError>) -> Vec<Endpoint> {
         }
         let needs = [
             (!f.tables.is_empty(), "dynamodb", "tables", "uses DynamoDB"),
-            (
-                f.database,
-                "secretsmanager",
-                "database",
-                "reads the database secret",
-            ),
+            (f.database, "secretsmanager", "database", "reads the database secret"),
         ];
         for (_, service, field, what) in needs.into_iter().filter(|n| n.0) {
             if out.iter().any(|e| e.service == service) {
@@ -165,17 +153,10 @@ pub fn resolve(spec: &StackFile, errs: &mut Vec<PathError>) -> Vec<Endpoint> {
     }
     // Anything in the private subnets without NAT reaches S3 and DynamoDB
     // only through their gateway endpoints, which are free: add both.
-    let vpc_functions: Vec<&str> = backend
-        .functions
-        .iter()
-        .filter(|(_, f)| f.vpc)
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let vpc_functions: Vec<&str> = backend.functions.iter().filter(|(_, f)| f.vpc).map(|(n, _)| n.as_str()).collect();
     if net.endpoints.auto() && !vpc_functions.is_empty() {
         for service in GATEWAY {
-            if !out.iter().any(|e| e.service == *service)
-                && !needed.iter().any(|(s, _)| s == service)
-            {
+            if !out.iter().any(|e| e.service == *service) && !needed.iter().any(|(s, _)| s == service) {
                 needed.push((service, vpc_functions.clone()));
             }
         }
@@ -190,11 +171,7 @@ pub fn resolve(spec: &StackFile, errs: &mut Vec<PathError>) -> Vec<Endpoint> {
                 if users.len() > 1 { "s" } else { "" },
                 users.join(", "),
                 if users.len() > 1 { "" } else { "es" },
-                if GATEWAY.contains(&service) {
-                    "this (free) gateway endpoint"
-                } else {
-                    "this endpoint"
-                },
+                if GATEWAY.contains(&service) { "this (free) gateway endpoint" } else { "this endpoint" },
             ),
         });
     }

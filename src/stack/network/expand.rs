@@ -30,17 +30,9 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         }
         .at(VPC),
     );
-    d.outputs.push(Output {
-        name: "vpc_id",
-        address: VPC.into(),
-        attr: "id",
-        description: "VPC id",
-    });
+    d.outputs.push(Output { name: "vpc_id", address: VPC.into(), attr: "id", description: "VPC id" });
 
-    for (tier, cidrs, public) in [
-        ("public", &stack.public_subnets, true),
-        ("private", &stack.private_subnets, false),
-    ] {
+    for (tier, cidrs, public) in [("public", &stack.public_subnets, true), ("private", &stack.private_subnets, false)] {
         for (az, cidr) in stack.azs.iter().zip(cidrs) {
             d.resources.push(
                 SubnetProps {
@@ -55,13 +47,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         }
     }
 
-    d.resources.push(
-        InternetGatewayProps {
-            vpc_id: Some(Ref::to(VPC, "id")),
-            tags: tags(stack, "igw"),
-        }
-        .at(IGW),
-    );
+    d.resources.push(InternetGatewayProps { vpc_id: Some(Ref::to(VPC, "id")), tags: tags(stack, "igw") }.at(IGW));
 
     d.resources.push(
         RouteTableProps {
@@ -71,11 +57,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 gateway_id: Some(Ref::to(IGW, "id")),
                 nat_gateway_id: None,
             }],
-            subnet_ids: stack
-                .azs
-                .iter()
-                .map(|az| Ref::to(&subnet("public", az), "id"))
-                .collect(),
+            subnet_ids: stack.azs.iter().map(|az| Ref::to(&subnet("public", az), "id")).collect(),
             tags: tags(stack, "public"),
         }
         .at("network.route_table.public"),
@@ -89,13 +71,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     };
     for az in &nat_azs {
         let eip = format!("network.eip.nat.{az}");
-        d.resources.push(
-            EipProps {
-                domain: "vpc".into(),
-                tags: tags(stack, &format!("nat-{az}")),
-            }
-            .at(eip.clone()),
-        );
+        d.resources.push(EipProps { domain: "vpc".into(), tags: tags(stack, &format!("nat-{az}")) }.at(eip.clone()));
         d.resources.push(
             NatGatewayProps {
                 subnet_id: Ref::to(&subnet("public", az), "id"),
@@ -169,33 +145,20 @@ fn endpoints(stack: &Stack, d: &mut Desired) {
             vpc_id: Ref::to(VPC, "id"),
             service_name: service_name(&e.service, &stack.region, stack.partition, e.gateway),
             endpoint_type: if e.gateway { "Gateway" } else { "Interface" }.into(),
-            route_table_ids: if e.gateway {
-                private("route_table")
-            } else {
-                vec![]
-            },
+            route_table_ids: if e.gateway { private("route_table") } else { vec![] },
             subnet_ids: if e.gateway { vec![] } else { private("subnet") },
-            security_group_ids: if e.gateway {
-                vec![]
-            } else {
-                vec![Ref::to(&security_group(ENDPOINTS_GROUP), "id")]
-            },
+            security_group_ids: if e.gateway { vec![] } else { vec![Ref::to(&security_group(ENDPOINTS_GROUP), "id")] },
             private_dns_enabled: !e.gateway,
             tags: tags(stack, &format!("endpoint-{}", e.service)),
         };
-        d.resources.push(
-            props
-                .at(format!("network.endpoint.{}", e.service))
-                .because(e.reason.clone()),
-        );
+        d.resources.push(props.at(format!("network.endpoint.{}", e.service)).because(e.reason.clone()));
     }
     if stack.endpoints.iter().any(|e| !e.gateway) {
         d.resources.push(
             SecurityGroupProps {
                 vpc_id: Ref::to(VPC, "id"),
                 group_name: format!("{}-{ENDPOINTS_GROUP}", stack.name),
-                description: "VPC interface endpoints: HTTPS from functions and web instances"
-                    .into(),
+                description: "VPC interface endpoints: HTTPS from functions and web instances".into(),
                 ingress: rules(&[rule(443, &[], &["functions", "web"])]),
                 egress: vec![],
                 tags: tags(stack, &format!("sg-{ENDPOINTS_GROUP}")),
@@ -225,16 +188,10 @@ fn rules(specs: &[RuleSpec]) -> Vec<Rule> {
             description: r.description.clone(),
         };
         for c in &r.cidrs {
-            out.push(Rule {
-                cidr: Some(c.clone()),
-                ..base.clone()
-            });
+            out.push(Rule { cidr: Some(c.clone()), ..base.clone() });
         }
         for g in &r.from {
-            out.push(Rule {
-                source_group_id: Some(Ref::to(&security_group(g), "id")),
-                ..base.clone()
-            });
+            out.push(Rule { source_group_id: Some(Ref::to(&security_group(g), "id")), ..base.clone() });
         }
     }
     out
