@@ -11,6 +11,17 @@ command -v moto_server >/dev/null 2>&1 || py 'moto[server]'
 command -v aws >/dev/null 2>&1 || py awscli
 python3 -c 'import boto3' 2>/dev/null || py boto3
 python3 -c 'import pydot' 2>/dev/null || py pydot
+# The end-to-end suite: ministack runs the functions (pinned: its patches in
+# tests/support/ministack_patched.py are written against this version),
+# cryptography signs its Cognito tokens, PostgreSQL stands behind the RDS
+# endpoint, pytest runs the functions' and the support scripts' own tests.
+python3 -c 'import ministack' 2>/dev/null || py 'ministack==1.5.33'
+python3 -c 'import cryptography' 2>/dev/null || py cryptography
+python3 -c 'import pytest' 2>/dev/null || py pytest
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt-get install -y -qq postgresql >/dev/null
+fi
+command -v curl >/dev/null 2>&1 || apt-get install -y -qq curl >/dev/null
 [ -d tests/tools/node_modules ] || npm ci --prefix tests/tools --silent --no-audit --no-fund
 hash -r
 locked=()
@@ -18,5 +29,8 @@ locked=()
 # `cargo test` builds the proxy example only as its unit-test harness.
 cargo build "${locked[@]}" --example proxy
 cargo test "$@"
+# The example services and the test support scripts have their own tests.
+python3 -m pytest -q functions
+python3 -m pytest -q tests/support pricing
 secs="${INFRA_FUZZ_SECONDS:-60}"
 [ "$secs" = 0 ] || scripts/fuzz.sh "$secs"

@@ -67,6 +67,11 @@ pub enum Command {
     Graph(GraphArgs),
     /// Print the stack's outputs (load balancer DNS name, API URL...), read from the live cloud.
     Output(OutputArgs),
+    /// Prove the deployed stack serves: every API route answers without a
+    /// 5xx, the site answers through CloudFront, the load balancer's targets
+    /// are healthy in every AZ, functions are active, the database is
+    /// available and Multi-AZ. Exit 1 naming what failed.
+    Check(CheckArgs),
     /// Print the JSON Schema of stack.yaml (for editors), or of the JSON plan.
     Schema(SchemaArgs),
 }
@@ -156,6 +161,23 @@ pub struct ApplyArgs {
     /// Wait until CloudFront has deployed the changes (15+ minutes on AWS).
     #[arg(long)]
     pub wait: bool,
+    /// Then run `infra check`: exit 1 when the stack does not serve.
+    #[arg(long)]
+    pub check: bool,
+    /// How long `--check` may retry what is still warming up.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub check_timeout: humantime::Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Print one JSON document: every check, with `ok` and what was seen.
+    #[arg(long)]
+    pub json: bool,
+    /// How long failing checks are retried (instances still passing their
+    /// health checks, cold functions) before the run fails.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: humantime::Duration,
 }
 
 #[derive(Args, Debug)]
@@ -203,7 +225,7 @@ impl Scope {
 
 impl ExecArgs {
     /// How to run, for `ops::run` (`wait`: `apply --wait`).
-    pub fn options(&self, wait: bool) -> crate::ops::RunOptions {
+    pub fn options(&self, wait: bool, check: Option<std::time::Duration>) -> crate::ops::RunOptions {
         crate::ops::RunOptions {
             auto_approve: self.auto_approve,
             parallelism: self.parallelism,
@@ -212,6 +234,7 @@ impl ExecArgs {
             lock_timeout: *self.lock_timeout,
             scope: self.scope.scope(),
             wait,
+            check,
         }
     }
 }

@@ -113,9 +113,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if args.detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
         }
         Command::Apply(args) => {
-            ops::run(src, Mode::Apply, &args.exec.options(args.wait), args.plan_file.as_deref(), style).await
+            let check = args.check.then_some(*args.check_timeout);
+            ops::run(src, Mode::Apply, &args.exec.options(args.wait, check), args.plan_file.as_deref(), style).await
         }
-        Command::Destroy(args) => ops::run(src, Mode::Destroy, &args.exec.options(false), None, style).await,
+        Command::Destroy(args) => ops::run(src, Mode::Destroy, &args.exec.options(false, None), None, style).await,
+        Command::Check(args) => {
+            let stack = ops::load(src)?;
+            let p = ops::provider(&stack, src).await?;
+            ops::check(&stack, p.as_ref(), *args.timeout, args.json, style).await
+        }
         Command::Unlock => {
             let stack = ops::load(src)?;
             let p = ops::provider(&stack, src).await?;

@@ -14,7 +14,7 @@ use crate::engine::diff::{destroy_all, diff};
 use crate::engine::executor::{self, Cancel, EventSink, ExecOptions, Report};
 use crate::engine::filter::{self, Scope};
 use crate::engine::plan::{self, Action, FORMAT_VERSION, Mode, Plan};
-use crate::engine::provider::{Provider, StepOptions};
+use crate::engine::provider::{Finding, Provider, StepOptions};
 use crate::stack::desired::Desired;
 use crate::stack::{self, Overrides, Stack};
 use crate::ui::progress::{PlainProgress, TtyProgress};
@@ -74,6 +74,9 @@ pub struct RunOptions {
     pub scope: Scope,
     /// Wait for slow propagation (CloudFront) before a step counts as done.
     pub wait: bool,
+    /// After a successful apply, check that the stack serves (`apply
+    /// --check`), for at most this long.
+    pub check: Option<Duration>,
 }
 
 /// Loads and validates the stack file, printing located errors.
@@ -420,7 +423,7 @@ pub async fn run(src: &Source, mode: Mode, args: &RunOptions, saved: Option<&Pat
         };
         show_plan(&plan, &out, style);
         if !plan.has_changes() {
-            return Ok(exit::OK);
+            return after_apply(stack.as_ref(), p.as_ref(), plan.mode, args, style).await;
         }
         check_protection(&plan)?;
         // A saved plan was reviewed when it was made.
@@ -439,7 +442,10 @@ pub async fn run(src: &Source, mode: Mode, args: &RunOptions, saved: Option<&Pat
         {
             print_outputs(stack, p.as_ref()).await;
         }
-        Ok(code)
+        if code != exit::OK {
+            return Ok(code);
+        }
+        after_apply(stack.as_ref(), p.as_ref(), plan.mode, args, style).await
     }
     .await;
     watcher.abort();
@@ -447,6 +453,89 @@ pub async fn run(src: &Source, mode: Mode, args: &RunOptions, saved: Option<&Pat
     let code = result?;
     released?;
     Ok(code)
+}
+
+/// `apply --check`: once the stack is as the file says, whether it serves.
+async fn after_apply(
+    stack: Option<&Stack>, p: &dyn Provider, mode: Mode, args: &RunOptions, style: Style,
+) -> Result<i32> {
+    match (stack, args.check) {
+        (Some(stack), Some(timeout)) if mode == Mode::Apply => {
+            if !args.json {
+                println!();
+            }
+            check(stack, p, timeout, args.json, style).await
+        }
+        _ => Ok(exit::OK),
+    }
+}
+
+/// Longest pause between two rounds of a check.
+const CHECK_PAUSE: Duration = Duration::from_secs(15);
+
+/// `infra check`: whether the deployed stack serves. Every resource of the
+/// file must exist; each kind then checks its own (routes answer, targets
+/// are healthy, the database is available...). Failing checks are tried
+/// again, with growing pauses, until they pass or `timeout` is spent: what
+/// is still warming up (instances passing their health checks, a cold
+/// function) gets its time, and the run always ends. Prints the report;
+/// exit 1 when any check failed.
+pub async fn check(stack: &Stack, p: &dyn Provider, timeout: Duration, json: bool, style: Style) -> Result<i32> {
+    let start = std::time::Instant::now();
+    let desired = stack::expand(stack);
+    let live = p.read(&p.kinds()).await?;
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut pending: Vec<&crate::engine::resource::Live> = Vec::new();
+    for r in &desired.resources {
+        match live.iter().find(|l| l.address == r.address) {
+            Some(l) => pending.push(l),
+            None => findings.push(Finding::new(&r.address, "deployed", false, "not found: run `infra apply`")),
+        }
+    }
+    let mut by_address: std::collections::BTreeMap<String, Vec<Finding>> = Default::default();
+    let mut rounds = 0;
+    let mut pause = Duration::from_secs(2);
+    loop {
+        rounds += 1;
+        for f in p.verify(&pending, &live).await {
+            by_address.entry(f.address.clone()).or_default().push(f);
+        }
+        // Only the resources with a failing check run again; their latest
+        // findings replace the earlier ones.
+        let failing: Vec<String> =
+            by_address.iter().filter(|(_, fs)| fs.iter().any(|f| !f.ok)).map(|(a, _)| a.clone()).collect();
+        pending.retain(|l| failing.contains(&l.address));
+        if pending.is_empty() || start.elapsed() + pause > timeout {
+            break;
+        }
+        if !json {
+            eprintln!("{} check(s) failing, again in {}s…", failing.len(), pause.as_secs());
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(CHECK_PAUSE);
+        for a in &failing {
+            by_address.remove(a);
+        }
+    }
+    // In the file's order.
+    for r in &desired.resources {
+        if let Some(fs) = by_address.remove(&r.address) {
+            findings.extend(fs);
+        }
+    }
+    let report = ui::check::CheckReport {
+        stack: &stack.name,
+        region: &stack.region,
+        findings: &findings,
+        seconds: start.elapsed().as_secs_f64(),
+        rounds,
+    };
+    if json {
+        println!("{}", ui::check::json(&report));
+    } else {
+        print!("{}", ui::check::text(&report, style));
+    }
+    Ok(if report.failed() == 0 { exit::OK } else { exit::ERROR })
 }
 
 /// Prints the stack's outputs (e.g. the load balancer's DNS name), read

@@ -203,6 +203,8 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
         vec![
             ("/api/orders".into(), "GET".into(), uri("webapp-orders")),
             ("/api/orders".into(), "POST".into(), uri("webapp-orders")),
+            ("/api/orders/{id}".into(), "GET".into(), uri("webapp-orders")),
+            ("/api/users".into(), "ANY".into(), uri("webapp-users")),
             ("/api/users/{proxy+}".into(), "ANY".into(), uri("webapp-users")),
         ]
     );

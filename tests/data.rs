@@ -88,7 +88,7 @@ fn reference_stack_data_tier_applies_reads_back_and_destroys_keeping_backups() {
     // The instance: Multi-AZ, encrypted, private, in the database group, managed secret.
     let d = db(&moto, "webapp-db");
     assert_eq!(d["Engine"], "postgres");
-    assert_eq!(d["EngineVersion"], "16.3");
+    assert!(d["EngineVersion"].as_str().unwrap().starts_with("16"), "{d}");
     assert_eq!(d["DBInstanceClass"], "db.t3.micro");
     assert_eq!(d["AllocatedStorage"], 20);
     assert_eq!(d["StorageType"], "gp3");
@@ -192,7 +192,7 @@ network:
 data:
   database:
     engine: mysql
-    engine_version: "8.0.39"
+    engine_version: "8.0.42"
     instance_class: db.t3.micro
     username: shop_admin
     backup_retention_days: 3
@@ -278,7 +278,7 @@ fn class_change_and_index_changes_apply_in_place() {
     // A key schema change or an engine change would replace: marked as a data-loss risk.
     w.edit("partition_key: { name: pk, type: S }", "partition_key: { name: id, type: S }");
     w.edit("engine: mysql", "engine: mariadb");
-    w.edit("engine_version: \"8.0.39\"", "engine_version: \"10.11.6\"");
+    w.edit("engine_version: \"8.0.42\"", "engine_version: \"10.11.11\"");
     let plan = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
     plan.code(2);
     for a in ["data.table.orders (dynamodb.table) will be replaced", "data.database (rds.db_instance) will be replaced"]
@@ -420,4 +420,61 @@ data:
     ] {
         assert!(run.stderr.contains(s), "{s:?} not in {}", run.stderr);
     }
+}
+
+/// Issue 15: versions the way RDS manages them. A major pin follows RDS's
+/// minor upgrades, a full version is a floor, an older major is refused, an
+/// unknown version fails at plan time naming the offered ones.
+#[test]
+fn engine_versions_follow_rds_minor_upgrades_and_never_go_back() {
+    let moto = Moto::start();
+    let w = Workdir::with_stack(
+        &SMALL
+            .replace("engine: mysql", "engine: postgres")
+            .replace("engine_version: \"8.0.42\"", "engine_version: \"16\""),
+    );
+    moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let id = "shop-db";
+    assert_eq!(db(&moto, id)["AutoMinorVersionUpgrade"], true);
+
+    // RDS applies a minor upgrade (here by hand): not drift.
+    rds(
+        &moto,
+        &["modify-db-instance", "--db-instance-identifier", id, "--engine-version", "16.9", "--apply-immediately"],
+    );
+    assert_eq!(db(&moto, id)["EngineVersion"], "16.9");
+    let plan = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
+    plan.code(0);
+    assert!(plan.stdout.contains("runs postgres 16.9, which meets engine_version \"16\""), "{}", plan.stdout);
+
+    // An older minor in the file: nothing destructive, and the plan says why.
+    w.edit("engine_version: \"16\"", "engine_version: \"16.8\"");
+    let plan = moto.infra(w.path(), &["plan", "--detailed-exitcode"]);
+    plan.code(0);
+    assert!(plan.stdout.contains("cannot downgrade"), "{}", plan.stdout);
+
+    // An older major: refused before any change, with the fix.
+    w.edit("engine_version: \"16.8\"", "engine_version: \"15.12\"");
+    let plan = moto.infra(w.path(), &["plan"]);
+    plan.code(1);
+    assert!(
+        plan.stderr.contains("cannot go back to an older major version") && plan.stderr.contains("\"16\""),
+        "{}",
+        plan.stderr
+    );
+
+    // A version RDS does not offer (retired): the plan fails naming the offered ones.
+    let w2 = Workdir::with_stack(
+        &SMALL
+            .replace("stack: shop", "stack: shop2")
+            .replace("engine_version: \"8.0.42\"", "engine_version: \"8.0.39\""),
+    );
+    let plan = moto.infra(w2.path(), &["plan"]);
+    plan.code(1);
+    assert!(
+        plan.stderr.contains("RDS does not offer mysql 8.0.39") && plan.stderr.contains("8.4.5"),
+        "{}",
+        plan.stderr
+    );
+    assert_eq!(instance_ids(&moto), vec![id.to_string()], "nothing was created for the refused file");
 }

@@ -150,13 +150,18 @@ fn publishes_a_private_site_through_cloudfront_and_destroys_it() {
     assert_eq!(dcb["TargetOriginId"], origins[0]["Id"]);
     assert_eq!(dcb["ViewerProtocolPolicy"], "redirect-to-https");
     assert_eq!(dcb["Compress"], true);
-    let errors = conf["CustomErrorResponses"]["Items"].as_array().unwrap();
-    assert_eq!(errors.len(), 2);
-    for e in errors {
-        assert!(e["ErrorCode"] == 403 || e["ErrorCode"] == 404, "{e}");
-        assert_eq!(e["ResponsePagePath"], "/index.html");
-        assert_eq!(e["ResponseCode"], "200");
-    }
+    // Client-side routes: a CloudFront Function on the bucket's behaviour
+    // only; no distribution-wide error rewrite that would hide the API's.
+    assert_eq!(conf["CustomErrorResponses"]["Quantity"], 0, "{conf}");
+    let fa = &dcb["FunctionAssociations"];
+    assert_eq!(fa["Quantity"], 1, "{dcb}");
+    assert_eq!(fa["Items"][0]["EventType"], "viewer-request");
+    assert_eq!(behaviors[0]["FunctionAssociations"]["Quantity"], 0, "the API's behaviour runs no function");
+    let fn_arn = fa["Items"][0]["FunctionARN"].as_str().unwrap();
+    let fn_name = fn_arn.rsplit('/').next().unwrap();
+    let live = moto.aws(&["cloudfront", "describe-function", "--name", fn_name, "--stage", "LIVE"]);
+    assert_eq!(live["FunctionSummary"]["FunctionMetadata"]["FunctionARN"], fn_arn);
+    assert_eq!(live["FunctionSummary"]["FunctionConfig"]["Runtime"], "cloudfront-js-2.0");
 
     // The bucket policy: CloudFront may read, only as this distribution,
     // whose ARN is built from the account and partition (moto's own ARN
@@ -241,7 +246,14 @@ fn publishes_a_private_site_through_cloudfront_and_destroys_it() {
     assert!(!bucket_names(&moto).contains(&BUCKET.to_string()));
     assert_eq!(distributions(&moto), Vec::<Value>::new());
     assert_eq!(oacs(&moto), Vec::<Value>::new());
+    assert_eq!(cloudfront_functions(&moto), Vec::<Value>::new());
     moto.infra(w.path(), &["plan", "--destroy", "--detailed-exitcode"]).code(0);
+}
+
+/// Every CloudFront Function of the account.
+fn cloudfront_functions(moto: &Moto) -> Vec<Value> {
+    let got = moto.aws(&["cloudfront", "list-functions"]);
+    got["FunctionList"]["Items"].as_array().cloned().unwrap_or_default()
 }
 
 #[test]
@@ -274,7 +286,8 @@ fn distribution_updates_in_place_through_the_etag_protocol() {
     assert_eq!(dists[0]["Id"], id.as_str(), "updated in place, not replaced");
     let got = moto.aws(&["cloudfront", "get-distribution-config", "--id", &id]);
     assert_eq!(got["DistributionConfig"]["PriceClass"], "PriceClass_All");
-    assert_eq!(got["DistributionConfig"]["CustomErrorResponses"]["Quantity"], 0);
+    assert_eq!(got["DistributionConfig"]["DefaultCacheBehavior"]["FunctionAssociations"]["Quantity"], 0);
+    assert_eq!(cloudfront_functions(&moto), Vec::<Value>::new(), "the SPA router goes with spa: false");
     assert_eq!(got["DistributionConfig"]["DefaultRootObject"], "index.html");
     moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 

@@ -78,7 +78,8 @@ fn apply_creates_exactly_the_network_then_plan_is_empty() {
     }
 
     let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "net");
-    assert_eq!(sgs.len(), 4);
+    // Four of the stack's, and the VPC's default group it adopts to close.
+    assert_eq!(sgs.len(), 5);
     let by =
         |n: &str| sgs.iter().find(|g| tag(g, "infra:address") == Some(&format!("network.sg.{n}"))).unwrap().clone();
     let (alb, web, db) = (by("alb"), by("web"), by("database"));
@@ -117,7 +118,7 @@ fn edits_plan_exactly_those_changes() {
     }
     assert!(out.contains("~ network.sg.web "), "{out}");
     assert!(out.contains("tags.team: \"platform\" → \"web\""), "{out}");
-    assert!(out.contains("Plan: 3 to add, 13 to change, 0 to replace, 0 to destroy."), "{out}");
+    assert!(out.contains("Plan: 3 to add, 17 to change, 0 to replace, 0 to destroy."), "{out}");
 
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
@@ -201,7 +202,7 @@ fn side_by_side_stacks_and_destroy() {
 
     let d = m.infra(w.path(), &["destroy", "--auto-approve", "--stack", "a"]);
     d.ok();
-    assert!(d.stdout.contains("13 to destroy"), "{}", d.stdout);
+    assert!(d.stdout.contains("17 to destroy"), "{}", d.stdout);
     for (describe, key) in [
         ("describe-vpcs", "Vpcs"),
         ("describe-subnets", "Subnets"),
@@ -346,4 +347,71 @@ fn endpoints_follow_the_nat_and_the_file() {
 
     m.infra(w.path(), &["destroy", "--auto-approve"]).ok();
     assert!(endpoints(&m, "webapp").is_empty());
+}
+
+/// Security defaults of the network tier (issue: secure by default): VPC flow
+/// logs to CloudWatch Logs through a role trusted only for this account, and
+/// the VPC's default security group stripped of its rules; both can be
+/// turned off in the file.
+#[test]
+fn flow_logs_and_a_closed_default_group_by_default() {
+    let m = Moto::start();
+    let w = Workdir::with_stack(STACK);
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let vpc = m.ec2_by_stack("describe-vpcs", "Vpcs", "net").remove(0);
+    let vpc_id = vpc["VpcId"].as_str().unwrap();
+    let account = vpc["OwnerId"].as_str().unwrap();
+
+    let logs = flow_logs(&m);
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let fl = &logs[0];
+    assert_eq!(fl["ResourceId"], vpc_id);
+    assert_eq!(fl["TrafficType"], "ALL");
+    assert_eq!(fl["LogGroupName"], "/infra/net/vpc-flow-logs");
+    let groups = m.aws(&["logs", "describe-log-groups", "--log-group-name-prefix", "/infra/net/"]);
+    assert_eq!(groups["logGroups"][0]["retentionInDays"], 365);
+    let role_arn = fl["DeliverLogsPermissionArn"].as_str().unwrap();
+    let role_name = role_arn.rsplit('/').next().unwrap();
+    let role = m.aws(&["iam", "get-role", "--role-name", role_name]);
+    let trust = &role["Role"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"]["Service"], "vpc-flow-logs.amazonaws.com");
+    assert_eq!(trust["Condition"]["StringEquals"]["aws:SourceAccount"], account);
+    let policy = m.aws(&["iam", "get-role-policy", "--role-name", role_name, "--policy-name", "deliver"]);
+    let resources = policy["PolicyDocument"]["Statement"][0]["Resource"].to_string();
+    assert!(resources.contains("log-group:/infra/net/vpc-flow-logs"), "only its own group: {resources}");
+
+    let default = m.aws(&[
+        "ec2",
+        "describe-security-groups",
+        "--filters",
+        &format!("Name=vpc-id,Values={vpc_id}"),
+        "Name=group-name,Values=default",
+    ]);
+    let g = &default["SecurityGroups"][0];
+    assert_eq!(g["IpPermissions"], serde_json::json!([]), "no ingress");
+    assert_eq!(g["IpPermissionsEgress"], serde_json::json!([]), "no egress");
+    m.infra(w.path(), &["plan", "--detailed-exitcode"]).ok();
+
+    // Both can be turned off.
+    w.edit("  azs: 2\n", "  azs: 2\n  flow_logs: { enabled: false }\n  restrict_default_security_group: false\n");
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    assert!(flow_logs(&m).is_empty());
+    let default = m.aws(&[
+        "ec2",
+        "describe-security-groups",
+        "--filters",
+        &format!("Name=vpc-id,Values={vpc_id}"),
+        "Name=group-name,Values=default",
+    ]);
+    assert!(
+        common::tag(&default["SecurityGroups"][0], "infra:stack").is_none(),
+        "the default group is handed back untagged"
+    );
+    m.infra(w.path(), &["destroy", "--auto-approve"]).ok();
+}
+
+/// The stack's flow logs (DescribeFlowLogs takes `--filter`, not `--filters`).
+fn flow_logs(m: &Moto) -> Vec<Value> {
+    let v = m.aws(&["ec2", "describe-flow-logs", "--filter", "Name=tag:infra:stack,Values=net"]);
+    v["FlowLogs"].as_array().cloned().unwrap_or_default()
 }

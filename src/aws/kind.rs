@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::Aws;
 use crate::engine::concat;
 use crate::engine::plan::{Change, FieldChange};
-use crate::engine::provider::{KindInfo, StepContext};
+use crate::engine::provider::{Finding, KindInfo, StepContext};
 use crate::engine::resource::{Live, Props, Resource};
 use crate::engine::value;
 
@@ -190,6 +190,13 @@ pub trait Kind: Send + Sync + 'static {
 
     /// Deletes `live`; returns a note for the user (the final backup's id).
     async fn delete(&self, aws: &Aws, live: &Current<Self::Props>, ctx: &StepContext<'_>) -> Result<Option<String>>;
+
+    /// Whether the deployed resource works (`infra check`): it answers, its
+    /// targets are healthy, it is available. `all`: the whole live stack.
+    /// Default: nothing to check beyond its existence.
+    async fn verify(&self, _aws: &Aws, _live: &Current<Self::Props>, _all: &[Live]) -> Result<Vec<Finding>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A kind behind the engine's JSON: what the registry holds.
@@ -211,6 +218,7 @@ pub trait DynKind: Send + Sync {
         &self, aws: &Aws, d: &Resource, live: &Live, changed: &[String], ctx: &StepContext<'_>,
     ) -> Result<Live>;
     async fn delete(&self, aws: &Aws, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>>;
+    async fn verify(&self, aws: &Aws, live: &Live, all: &[Live]) -> Result<Vec<Finding>>;
 }
 
 #[async_trait]
@@ -277,5 +285,10 @@ impl<K: Kind> DynKind for K {
     async fn delete(&self, aws: &Aws, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let l = Current::<K::Props>::from_live(live)?;
         Kind::delete(self, aws, &l, ctx).await
+    }
+
+    async fn verify(&self, aws: &Aws, live: &Live, all: &[Live]) -> Result<Vec<Finding>> {
+        let l = Current::<K::Props>::from_live(live)?;
+        Kind::verify(self, aws, &l, all).await
     }
 }

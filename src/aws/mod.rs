@@ -20,6 +20,7 @@ pub mod kind;
 pub mod lambda;
 pub mod lock;
 pub mod logs;
+pub mod probe;
 pub mod rds;
 pub mod registry;
 pub mod retry;
@@ -41,7 +42,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::engine::plan::{Change, FieldChange};
-use crate::engine::provider::{KindInfo, Provider, StepContext};
+use crate::engine::provider::{Finding, KindInfo, Provider, StepContext};
 use crate::engine::resource::{Live, Resource};
 use kind::DynKind;
 
@@ -82,8 +83,11 @@ pub struct Aws {
     pub rds: aws_sdk_rds::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     identity: OnceCell<(String, String)>,
-    /// Listings shared by the kinds of one service within a read (see [`Aws::cached`]).
+    /// Listings shared by the kinds of one service within a read (see
+    /// [`Aws::cached`]); every read starts empty.
     cache: std::sync::Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    /// What plan-time look-ups found worth saying (`Aws::note`), for the plan.
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 type Cached = Arc<dyn std::any::Any + Send + Sync>;
@@ -136,6 +140,7 @@ impl Aws {
             sdk,
             identity: OnceCell::new(),
             cache: Default::default(),
+            notes: Default::default(),
         })
     }
 
@@ -159,6 +164,12 @@ impl Aws {
         let v = Arc::new(load().await?);
         *slot = Some(v.clone());
         Ok(v)
+    }
+
+    /// A line for the plan, from a plan-time look-up (`Kind::prepare`): why
+    /// a desired value was taken from the cloud, say.
+    pub fn note(&self, line: String) {
+        self.notes.lock().expect("notes lock").push(line);
     }
 
     /// Drops the listing cached under `key`.
@@ -275,10 +286,16 @@ impl Provider for AwsProvider {
     }
 
     fn plan_notes(&self, changes: &[Change]) -> Vec<String> {
-        changes.iter().filter_map(|c| self.kinds.get(c.kind.as_str())?.plan_note(c)).collect()
+        let mut notes: Vec<String> = std::mem::take(&mut *self.aws.notes.lock().expect("notes lock"));
+        notes.extend(changes.iter().filter_map(|c| self.kinds.get(c.kind.as_str())?.plan_note(c)));
+        notes
     }
 
     async fn read(&self, kinds: &[&str]) -> Result<Vec<Live>> {
+        // Each read sees the cloud as it is now: listings shared by the
+        // kinds of a service are shared within one read only (`apply
+        // --check` reads again after the apply changed them).
+        self.aws.cache.lock().expect("cache lock").clear();
         let reads = kinds.iter().map(|name| async move {
             let k = self.kind(name)?;
             k.read(&self.aws).await.with_context(|| format!("reading {name} resources"))
@@ -300,5 +317,17 @@ impl Provider for AwsProvider {
 
     async fn delete(&self, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>> {
         self.kind(&live.kind)?.delete(&self.aws, live, ctx).await
+    }
+
+    async fn verify(&self, resources: &[&Live], all: &[Live]) -> Vec<Finding> {
+        let checks = resources.iter().map(|l| async move {
+            let got = match self.kind(&l.kind) {
+                Ok(k) => k.verify(&self.aws, l, all).await,
+                Err(e) => Err(e),
+            };
+            // A check that could not run is a failed check, named.
+            got.unwrap_or_else(|e| vec![Finding::new(&l.address, "read its state", false, format!("{e:#}"))])
+        });
+        futures::future::join_all(checks).await.into_iter().flatten().collect()
     }
 }

@@ -68,6 +68,25 @@ impl StepReporter for StepContext<'_> {
     }
 }
 
+/// One thing a deployed stack must do, as the kind that owns it saw it
+/// (`infra check`): a route answers without a 5xx, a target is healthy...
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// The resource it is about.
+    pub address: String,
+    /// What was checked, e.g. `GET /api/orders` or `targets healthy in us-east-1a`.
+    pub check: String,
+    pub ok: bool,
+    /// What was seen: the status code, the state, the error.
+    pub detail: String,
+}
+
+impl Finding {
+    pub fn new(address: &str, check: impl Into<String>, ok: bool, detail: impl Into<String>) -> Finding {
+        Finding { address: address.to_string(), check: check.into(), ok, detail: detail.into() }
+    }
+}
+
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// Every kind the provider manages: a plan reads them all, so that
@@ -120,6 +139,14 @@ pub trait Provider: Send + Sync {
 
     /// Every live resource of the stack, of the given kinds.
     async fn read(&self, kinds: &[&str]) -> anyhow::Result<Vec<Live>>;
+
+    /// Whether the deployed `resources` work (they answer, are healthy,
+    /// available), each judged by its kind; `all` is the whole live stack,
+    /// for what a check needs from its neighbours (a stage's routes are its
+    /// API's). Default: nothing to check.
+    async fn verify(&self, _resources: &[&Live], _all: &[Live]) -> Vec<Finding> {
+        Vec::new()
+    }
 
     /// Creates `desired` (references already resolved) and returns it as live.
     async fn create(&self, desired: &Resource, ctx: &StepContext<'_>) -> anyhow::Result<Live>;

@@ -56,6 +56,11 @@ pub fn instance_profile(group: &str) -> String {
     format!("compute.instance_profile.{group}")
 }
 
+// Shared by the tiers: the bucket the stack's access logs go to (the load
+// balancer's, CloudFront's, the site bucket's).
+pub const LOG_BUCKET: &str = "logs.bucket";
+pub const LOG_BUCKET_POLICY: &str = "logs.bucket_policy";
+
 // The frontend tier.
 pub const BUCKET: &str = "frontend.bucket";
 pub const OAC: &str = "frontend.oac";

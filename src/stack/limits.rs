@@ -17,6 +17,11 @@
 // Regions
 // ---------------------------------------------------------------------------
 
+/// Retention periods CloudWatch Logs accepts, in days (CloudWatch Logs API
+/// Reference, PutRetentionPolicy, `retentionInDays`).
+pub const RETENTION_DAYS: &[u32] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
 /// An AWS Region and the letter suffixes of the Availability Zones it offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {

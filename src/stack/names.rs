@@ -46,3 +46,28 @@ pub fn function_name(stack: &str, name: &str) -> String {
 pub fn role_name(stack: &str, name: &str, region: &str) -> String {
     format!("{stack}-{name}-{region}")
 }
+
+/// IAM path of the stack's roles: listing roles under it is the batched
+/// read, and the region in it keeps stacks of the same name in two regions
+/// apart (IAM is global).
+pub fn role_path(stack: &str, region: &str) -> String {
+    format!("/infra/{stack}/{region}/")
+}
+
+/// Log groups of the stack's own making (flow logs...): under a prefix the
+/// logs kind reads (`aws::logs::prefixes`).
+pub fn log_group(stack: &str, name: &str) -> String {
+    format!("/infra/{stack}/{name}")
+}
+
+/// The role VPC flow logs deliver with.
+pub fn flow_log_role(stack: &str, region: &str) -> String {
+    format!("{stack}-flow-logs-{region}")
+}
+
+/// The CloudFront Function of the site's client-side routes: unique per
+/// account, hence the region (at most 24 + 1 + 14 + 4 = 43 characters, inside
+/// CloudFront's 64, of letters, digits and hyphens).
+pub fn spa_function(stack: &str, region: &str) -> String {
+    format!("{stack}-{region}-spa")
+}

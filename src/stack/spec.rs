@@ -26,6 +26,13 @@ pub struct StackFile {
     /// Tags added to every resource that takes tags.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// A production stack: deletion protection is on by default for what
+    /// holds data (the database and the tables): apply and destroy then
+    /// refuse to delete them, and so does AWS. Each one's own
+    /// `deletion_protection` still wins. Set it in the production
+    /// environment's overlay.
+    #[serde(default)]
+    pub protect: bool,
     /// The network tier: VPC, subnets, gateways, routes and security groups.
     pub network: super::network::spec::Network,
     /// The frontend tier: the site's S3 bucket, CloudFront, and site publishing.

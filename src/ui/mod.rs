@@ -1,5 +1,6 @@
 //! Everything the user sees: plan rendering, progress, colours.
 
+pub mod check;
 pub mod graph;
 pub mod progress;
 pub mod render;

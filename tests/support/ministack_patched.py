@@ -35,6 +35,8 @@ The patches (search for "PATCH" to find each one):
     the subnets.
 12. EC2: AWS's public Amazon Linux 2 AMI of the reference stack exists.
 13. Lambda: DynamoDB stream batches honour ReportBatchItemFailures.
+14. EC2: flow logs keep their tags and report their log group and role.
+15. EC2: interface VPC endpoints keep their security groups and private DNS.
 """
 import argparse
 import contextvars
@@ -941,6 +943,124 @@ def _execute_function(func, event):
 
 
 lambda_svc._execute_function = _execute_function
+
+
+# ---------------------------------------------------------------------------
+# PATCH 14. VPC flow logs as EC2 keeps them. CreateFlowLogs tags a flow log
+# from its TagSpecification of ResourceType `vpc-flow-log` (AWS's name; ministack
+# reads `flow-log` only, so the tags were lost), and DescribeFlowLogs returns
+# what AWS returns for a CloudWatch Logs destination: logGroupName,
+# deliverLogsPermissionArn and maxAggregationInterval (600 unless set).
+# ---------------------------------------------------------------------------
+_orig_create_flow_logs = ec2._create_flow_logs
+
+
+def _create_flow_logs(params):
+    before = set(ec2._flow_logs.keys())
+    out = _orig_create_flow_logs(params)
+    for fl_id in set(ec2._flow_logs.keys()) - before:
+        fl = ec2._flow_logs[fl_id]
+        fl["DeliverLogsPermissionArn"] = ec2._p(params, "DeliverLogsPermissionArn") or ""
+        fl["MaxAggregationInterval"] = int(ec2._p(params, "MaxAggregationInterval") or 600)
+        if fl.get("LogDestinationType") == "cloud-watch-logs":
+            fl["LogGroupName"] = ec2._p(params, "LogGroupName") or (fl.get("LogDestination") or "").split(":log-group:")[-1]
+        ec2._parse_tag_specs(params, "vpc-flow-log", fl_id)
+    return out
+
+
+def _describe_flow_logs(params):
+    ids = ec2._parse_member_list(params, "FlowLogId")
+    filters = ec2._parse_filters(params)
+    items = ""
+    for fl in ec2._flow_logs.values():
+        if ids and fl["FlowLogId"] not in ids:
+            continue
+        if not ec2._resource_matches_tag_filters(fl["FlowLogId"], filters):
+            continue
+        if filters.get("resource-id") and fl["ResourceId"] not in filters["resource-id"]:
+            continue
+        group = f"<logGroupName>{fl['LogGroupName']}</logGroupName>" if fl.get("LogGroupName") else ""
+        role = fl.get("DeliverLogsPermissionArn") or ""
+        items += f"""<item>
+            <flowLogId>{fl['FlowLogId']}</flowLogId>
+            <resourceId>{fl['ResourceId']}</resourceId>
+            <trafficType>{fl['TrafficType']}</trafficType>
+            <logDestinationType>{fl['LogDestinationType']}</logDestinationType>
+            <logDestination>{fl.get('LogDestination') or ''}</logDestination>
+            {group}
+            <deliverLogsPermissionArn>{role}</deliverLogsPermissionArn>
+            <deliverLogsStatus>SUCCESS</deliverLogsStatus>
+            <maxAggregationInterval>{fl.get('MaxAggregationInterval', 600)}</maxAggregationInterval>
+            <flowLogStatus>{fl['FlowLogStatus']}</flowLogStatus>
+            <creationTime>{fl['CreationTime']}</creationTime>
+            {ec2._tag_set_xml(fl['FlowLogId'])}
+        </item>"""
+    return ec2._xml(200, "DescribeFlowLogsResponse", f"<flowLogSet>{items}</flowLogSet>")
+
+
+ec2._create_flow_logs = _create_flow_logs
+ec2._describe_flow_logs = _describe_flow_logs
+ec2._ACTION_MAP["CreateFlowLogs"] = _create_flow_logs
+ec2._ACTION_MAP["DescribeFlowLogs"] = _describe_flow_logs
+
+
+# ---------------------------------------------------------------------------
+# PATCH 15. Interface VPC endpoints keep their security groups and private DNS
+# setting: CreateVpcEndpoint's SecurityGroupId.N and PrivateDnsEnabled (AWS's
+# default for an interface endpoint: true), changed by ModifyVpcEndpoint's
+# Add/RemoveSecurityGroupId.N and PrivateDnsEnabled, and returned by
+# DescribeVpcEndpoints as groupSet and privateDnsEnabled. ministack drops them.
+# ---------------------------------------------------------------------------
+_orig_create_vpc_endpoint = ec2._create_vpc_endpoint
+_orig_modify_vpc_endpoint = ec2._modify_vpc_endpoint
+_orig_vpce_fields_xml = ec2._vpce_fields_xml
+
+
+def _flag(value, default):
+    return default if value in (None, "") else str(value).lower() == "true"
+
+
+def _create_vpc_endpoint(p):
+    before = set(ec2._vpc_endpoints.keys())
+    out = _orig_create_vpc_endpoint(p)
+    for vpce_id in set(ec2._vpc_endpoints.keys()) - before:
+        ep = ec2._vpc_endpoints[vpce_id]
+        interface = ep.get("VpcEndpointType") == "Interface"
+        ep["SecurityGroupIds"] = ec2._parse_member_list(p, "SecurityGroupId") if interface else []
+        ep["PrivateDnsEnabled"] = _flag(ec2._p(p, "PrivateDnsEnabled"), interface) if interface else False
+    # The answer was rendered before the fields were stored: render it again.
+    for vpce_id in set(ec2._vpc_endpoints.keys()) - before:
+        return ec2._xml(200, "CreateVpcEndpointResponse",
+                        _vpce_fields_xml(ec2._vpc_endpoints[vpce_id], tag="vpcEndpoint"))
+    return out
+
+
+def _modify_vpc_endpoint(p):
+    out = _orig_modify_vpc_endpoint(p)
+    ep = ec2._vpc_endpoints.get(ec2._p(p, "VpcEndpointId"))
+    if ep is not None:
+        groups = [g for g in ep.get("SecurityGroupIds", []) if g not in ec2._parse_member_list(p, "RemoveSecurityGroupId")]
+        groups += [g for g in ec2._parse_member_list(p, "AddSecurityGroupId") if g not in groups]
+        ep["SecurityGroupIds"] = groups
+        ep["PrivateDnsEnabled"] = _flag(ec2._p(p, "PrivateDnsEnabled"), ep.get("PrivateDnsEnabled", False))
+    return out
+
+
+def _vpce_fields_xml(ep, tag="item"):
+    xml = _orig_vpce_fields_xml(ep, tag=tag)
+    groups = "".join(f"<item><groupId>{g}</groupId></item>" for g in ep.get("SecurityGroupIds", []))
+    extra = (f"<groupSet>{groups}</groupSet>"
+             f"<privateDnsEnabled>{'true' if ep.get('PrivateDnsEnabled') else 'false'}</privateDnsEnabled>")
+    closing = f"</{tag}>"
+    i = xml.rindex(closing)
+    return xml[:i] + extra + xml[i:]
+
+
+ec2._create_vpc_endpoint = _create_vpc_endpoint
+ec2._modify_vpc_endpoint = _modify_vpc_endpoint
+ec2._vpce_fields_xml = _vpce_fields_xml
+ec2._ACTION_MAP["CreateVpcEndpoint"] = _create_vpc_endpoint
+ec2._ACTION_MAP["ModifyVpcEndpoint"] = _modify_vpc_endpoint
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto_server with three emulator gaps patched, for the tests only (the
+"""moto_server with its emulator gaps patched, for the tests only (the
 product is never changed to suit the emulator):
 
 * moto drops `OriginAccessControlId` from a distribution's origins when it
@@ -10,12 +10,22 @@ product is never changed to suit the emulator):
   the Rust SDK rejects the response.
 * moto reports finished invalidations as `COMPLETED`; CloudFront says
   `Completed` (what `apply --wait` waits for).
+* moto has no CloudFront Functions API (Create/Describe/Get/Update/Publish/
+  Delete/ListFunctions, tags on a function ARN), and it drops
+  `FunctionAssociations` from a distribution's cache behaviours.
+* moto has no DescribeDBEngineVersions (the versions RDS offers).
+* moto makes a second VPC endpoint when CreateVpcEndpoint is retried with the
+  same ClientToken (AWS returns the first).
 
 Usage: python3 moto_patched.py -H 127.0.0.1 -p PORT (as moto_server).
 """
 import sys
 import moto.cloudfront.models as cloudfront
+import moto.cloudfront.responses as cf_responses
+import moto.cloudfront.urls as cf_urls
+from moto.cloudfront.exceptions import CloudFrontException
 import moto.s3.responses as s3
+from moto.core.responses import ActionResult, EmptyResult
 
 _init = cloudfront.Origin.__init__
 
@@ -43,9 +53,383 @@ def _completed(self, *args, **kwargs):
     self.status = "Completed"
 
 
+# -- CloudFront Functions -------------------------------------------------------------
+# moto 5.2.1 routes no /2020-05-31/function URL and has no function model. The
+# operations below follow the 2020-05-31 API (botocore's cloudfront
+# service-2.json is the spec; moto parses requests and serializes responses
+# from that same model once the URLs are routed to CloudFrontResponse).
+_STAGES = ("DEVELOPMENT", "LIVE")
+
+
+def _cf_error(code, message):
+    # The model gives each code its HTTP status (404, 409, 412, ...).
+    return CloudFrontException(code, message)
+
+
+def _no_such_function():
+    return _cf_error("NoSuchFunctionExists", "The function does not exist.")
+
+
+def _precondition_failed():
+    return _cf_error(
+        "PreconditionFailed",
+        "The precondition given in one or more of the request header fields evaluated to false.",
+    )
+
+
+def _no_if_match():
+    return _cf_error(
+        "InvalidIfMatchVersion",
+        "The If-Match version is missing or not valid for the resource.",
+    )
+
+
+class _FunctionStage:
+    """One stage (DEVELOPMENT or LIVE) of a function: its config, code, ETag."""
+
+    def __init__(self, config, code, created, modified, etag):
+        self.config = config
+        self.code = code
+        self.created = created
+        self.modified = modified
+        self.etag = etag
+
+    def copy(self):
+        return _FunctionStage(dict(self.config), self.code, self.created, self.modified, self.etag)
+
+
+class _Function:
+    def __init__(self, backend, name, config, code):
+        self.name = name
+        partition = cloudfront.get_partition(backend.region_name)
+        # CloudFront function ARNs carry no region: arn:aws:cloudfront::ACCOUNT:function/NAME.
+        self.arn = f"arn:{partition}:cloudfront::{backend.account_id}:function/{name}"
+        now = cloudfront.utcnow()
+        self.stages = {"DEVELOPMENT": _FunctionStage(config, code, now, now, cloudfront.random_id())}
+
+    @property
+    def location(self):
+        return f"https://cloudfront.amazonaws.com/2020-05-31/function/{self.arn}"
+
+    def status(self, backend, stage):
+        # A published function is UNASSOCIATED until a cache behaviour uses
+        # it, then DEPLOYED; the DEVELOPMENT copy is UNPUBLISHED while it
+        # differs from LIVE (never published, or updated since).
+        live = self.stages.get("LIVE")
+        if stage == "DEVELOPMENT" and (live is None or live.etag != self.stages["DEVELOPMENT"].etag):
+            return "UNPUBLISHED"
+        return "DEPLOYED" if backend._function_in_use(self.arn) else "UNASSOCIATED"
+
+    def summary(self, backend, stage):
+        st = self.stages[stage]
+        return {
+            "Name": self.name,
+            "Status": self.status(backend, stage),
+            "FunctionConfig": st.config,
+            "FunctionMetadata": {
+                "FunctionARN": self.arn,
+                "Stage": stage,
+                "CreatedTime": st.created,
+                "LastModifiedTime": st.modified,
+            },
+        }
+
+
+def _function_config(config):
+    config = dict(config or {})
+    config.setdefault("Comment", "")
+    kvs = config.get("KeyValueStoreAssociations")
+    if kvs is not None:
+        items = kvs.get("Items") or []
+        config["KeyValueStoreAssociations"] = {"Quantity": len(items), "Items": items}
+    return config
+
+
+def _behaviours(dist):
+    config = dist.distribution_config
+    yield config.DefaultCacheBehavior
+    for cb in (config.CacheBehaviors or {}).get("Items") or []:
+        yield cb
+
+
+def _backend_function_in_use(self, arn):
+    for dist in self.distributions.values():
+        for behaviour in _behaviours(dist):
+            assoc = getattr(behaviour, "function_associations", None) or {}
+            if any(i.get("FunctionARN") == arn for i in assoc.get("Items") or []):
+                return True
+    return False
+
+
+def _functions(self):
+    # Backends made before this patch ran (none, in practice) get one lazily.
+    if not hasattr(self, "_cf_functions"):
+        self._cf_functions = {}
+    return self._cf_functions
+
+
+def _get_function(self, name, stage):
+    fn = _functions(self).get(name)
+    stage = stage or "DEVELOPMENT"
+    if fn is None or stage not in fn.stages:
+        raise _no_such_function()
+    return fn, stage
+
+
+def _backend_create_function(self, name, config, code, tags):
+    if name in _functions(self):
+        raise _cf_error("FunctionAlreadyExists", "A function with the same name already exists in this AWS account.")
+    fn = _Function(self, name, _function_config(config), code)
+    _functions(self)[name] = fn
+    if tags:
+        self.tagger.tag_resource(fn.arn, tags)
+    return fn
+
+
+def _backend_update_function(self, name, if_match, config, code):
+    fn, _ = _get_function(self, name, "DEVELOPMENT")
+    if not if_match:
+        raise _no_if_match()
+    dev = fn.stages["DEVELOPMENT"]
+    if if_match != dev.etag:
+        raise _precondition_failed()
+    fn.stages["DEVELOPMENT"] = _FunctionStage(
+        _function_config(config), code, dev.created, cloudfront.utcnow(), cloudfront.random_id()
+    )
+    return fn
+
+
+def _backend_publish_function(self, name, if_match):
+    fn, _ = _get_function(self, name, "DEVELOPMENT")
+    if not if_match:
+        raise _no_if_match()
+    dev = fn.stages["DEVELOPMENT"]
+    if if_match != dev.etag:
+        raise _precondition_failed()
+    # Publishing copies DEVELOPMENT to LIVE (same version, so same ETag).
+    live = dev.copy()
+    live.modified = cloudfront.utcnow()
+    fn.stages["LIVE"] = live
+    return fn
+
+
+def _backend_delete_function(self, name, if_match):
+    fn, _ = _get_function(self, name, "DEVELOPMENT")
+    if not if_match:
+        raise _no_if_match()
+    if if_match not in {st.etag for st in fn.stages.values()}:
+        raise _precondition_failed()
+    if self._function_in_use(fn.arn):
+        raise _cf_error("FunctionInUse", "Cannot delete function, it's in use by one or more cache behaviors.")
+    del _functions(self)[name]
+    self.tagger.delete_all_tags_for_resource(fn.arn)
+
+
+def _backend_list_functions(self, stage):
+    out = []
+    for name in sorted(_functions(self)):
+        fn = _functions(self)[name]
+        for st in _STAGES:
+            if st in fn.stages and (not stage or stage == st):
+                out.append((f"{name}:{st}", fn, st))
+    return out
+
+
+def _check_function_resource(self, resource):
+    # Tags on a function ARN need the function to exist (NoSuchResource).
+    if resource and ":function/" in resource:
+        name = resource.rsplit(":function/", 1)[1]
+        fn = _functions(self).get(name)
+        if fn is None or fn.arn != resource:
+            raise _cf_error("NoSuchResource", "The specified resource does not exist.")
+
+
+def _checked(method):
+    def wrapper(self, resource, *args, **kwargs):
+        _check_function_resource(self, resource)
+        return method(self, resource, *args, **kwargs)
+
+    return wrapper
+
+
+def _resp_create_function(self):
+    fn = self.backend.create_function(
+        name=self._get_param("Name"),
+        config=self._get_param("FunctionConfig", {}),
+        code=self._get_param("FunctionCode") or b"",
+        tags=self._get_param("Tags.Items", []),
+    )
+    return ActionResult({
+        "FunctionSummary": fn.summary(self.backend, "DEVELOPMENT"),
+        "ETag": fn.stages["DEVELOPMENT"].etag,
+        "Location": fn.location,
+    })
+
+
+def _resp_describe_function(self):
+    fn, stage = _get_function(self.backend, self._get_param("Name"), self._get_param("Stage"))
+    return ActionResult({"FunctionSummary": fn.summary(self.backend, stage), "ETag": fn.stages[stage].etag})
+
+
+def _resp_get_function(self):
+    fn, stage = _get_function(self.backend, self._get_param("Name"), self._get_param("Stage"))
+    st = fn.stages[stage]
+    # The code is the raw response body (a blob payload), not XML.
+    headers = {"ETag": st.etag, "Content-Type": "application/octet-stream"}
+    return 200, headers, st.code
+
+
+def _resp_update_function(self):
+    fn = self.backend.update_function(
+        name=self._get_param("Name"),
+        if_match=self._get_param("IfMatch"),
+        config=self._get_param("FunctionConfig", {}),
+        code=self._get_param("FunctionCode") or b"",
+    )
+    etag = fn.stages["DEVELOPMENT"].etag
+    # The model names UpdateFunction's version header `ETtag` (what SDKs
+    # read); send the usual `ETag` as well.
+    self.response_headers["ETag"] = etag
+    return ActionResult({"FunctionSummary": fn.summary(self.backend, "DEVELOPMENT"), "ETag": etag})
+
+
+def _resp_publish_function(self):
+    fn = self.backend.publish_function(name=self._get_param("Name"), if_match=self._get_param("IfMatch"))
+    return ActionResult({"FunctionSummary": fn.summary(self.backend, "LIVE")})
+
+
+def _resp_delete_function(self):
+    self.backend.delete_function(name=self._get_param("Name"), if_match=self._get_param("IfMatch"))
+    return EmptyResult()
+
+
+def _resp_list_functions(self):
+    items = self.backend.list_functions(self._get_param("Stage"))
+    try:
+        max_items = int(self._get_param("MaxItems") or 100)
+    except ValueError:
+        raise _cf_error("InvalidArgument", "MaxItems must be an integer.")
+    marker = self._get_param("Marker") or ""
+    if marker:
+        items = [i for i in items if i[0] >= marker]
+    page, rest = items[:max_items], items[max_items:]
+    result = {
+        "MaxItems": max_items,
+        "Quantity": len(page),
+        "Items": [fn.summary(self.backend, st) for _, fn, st in page],
+    }
+    if rest:
+        result["NextMarker"] = rest[0][0]
+    return ActionResult({"FunctionList": result})
+
+
+_behaviour_init = cloudfront.DefaultCacheBehaviour.__init__
+
+
+def _keep_function_associations(self, config):
+    # CloudFront keeps a behaviour's FunctionAssociations as sent (Quantity 0
+    # when none); moto always stores {"Quantity": 0}.
+    _behaviour_init(self, config)
+    assoc = config.get("FunctionAssociations")
+    if assoc:
+        kept = {"Quantity": assoc.get("Quantity", len(assoc.get("Items") or []))}
+        if assoc.get("Items"):
+            kept["Items"] = [dict(i) for i in assoc["Items"]]
+        self.function_associations = kept
+
+
+def _patch_cloudfront_functions():
+    backend = cloudfront.CloudFrontBackend
+    backend._function_in_use = _backend_function_in_use
+    backend.create_function = _backend_create_function
+    backend.update_function = _backend_update_function
+    backend.publish_function = _backend_publish_function
+    backend.delete_function = _backend_delete_function
+    backend.list_functions = _backend_list_functions
+    backend.list_tags_for_resource = _checked(backend.list_tags_for_resource)
+    backend.tag_resource = _checked(backend.tag_resource)
+    backend.untag_resource = _checked(backend.untag_resource)
+    response = cf_responses.CloudFrontResponse
+    response.create_function = _resp_create_function
+    response.describe_function = _resp_describe_function
+    response.get_function = _resp_get_function
+    response.update_function = _resp_update_function
+    response.publish_function = _resp_publish_function
+    response.delete_function = _resp_delete_function
+    response.list_functions = _resp_list_functions
+    for path in (
+        "{0}/2020-05-31/function$",
+        "{0}/2020-05-31/function/(?P<function_name>[^/]+)$",
+        "{0}/2020-05-31/function/(?P<function_name>[^/]+)/describe$",
+        "{0}/2020-05-31/function/(?P<function_name>[^/]+)/publish$",
+    ):
+        cf_urls.url_paths[path] = response.dispatch
+    cloudfront.DefaultCacheBehaviour.__init__ = _keep_function_associations
+
+
+# CreateVpcEndpoint is idempotent by ClientToken on AWS ("a unique,
+# case-sensitive identifier that you provide to ensure the idempotency of the
+# request"): a retry whose first answer was lost gets the same endpoint back.
+# moto stores the token and makes a second endpoint.
+import moto.ec2.models.vpcs as ec2_vpcs  # noqa: E402
+
+_create_vpc_endpoint = ec2_vpcs.VPCBackend.create_vpc_endpoint
+
+
+def _create_vpc_endpoint_once(self, *args, **kwargs):
+    token = kwargs.get("client_token")
+    if token:
+        for ep in self.vpc_end_points.values():
+            if getattr(ep, "client_token", None) == token:
+                return ep
+    return _create_vpc_endpoint(self, *args, **kwargs)
+
+
+ec2_vpcs.VPCBackend.create_vpc_endpoint = _create_vpc_endpoint_once
+
+
+# DescribeDBEngineVersions, which moto lacks, as RDS answers it: the versions
+# RDS offers for an engine (Engine, EngineVersion filter with a major such as
+# "16" matching its minors, DefaultOnly), each with its parameter group family.
+# The list is RDS's in 2026 (older minors retired); the default is the newest.
+import moto.rds.responses as rds_responses  # noqa: E402
+
+_RDS_VERSIONS = {
+    "postgres": ["13.20", "13.21", "14.17", "14.18", "15.12", "15.13", "16.8", "16.9", "17.4", "17.5"],
+    "mysql": ["8.0.41", "8.0.42", "8.4.4", "8.4.5"],
+    "mariadb": ["10.6.21", "10.11.11", "11.4.5"],
+}
+
+
+def _rds_family(engine, version):
+    parts = version.split(".")
+    return f"postgres{parts[0]}" if engine == "postgres" else f"{engine}{'.'.join(parts[:2])}"
+
+
+def _describe_db_engine_versions(self):
+    engine = self._get_param("Engine")
+    want = self._get_param("EngineVersion")
+    default_only = str(self._get_param("DefaultOnly")).lower() == "true"
+    found = []
+    for e, versions in _RDS_VERSIONS.items():
+        if engine and e != engine:
+            continue
+        matching = [v for v in versions if not want or v == want or v.startswith(want + ".")]
+        if default_only and matching:
+            matching = matching[-1:]
+        found += [{"Engine": e, "EngineVersion": v, "DBParameterGroupFamily": _rds_family(e, v),
+                   "DBEngineDescription": e, "DBEngineVersionDescription": f"{e} {v}", "Status": "available"}
+                  for v in matching]
+    return ActionResult({"DBEngineVersions": found})
+
+
+rds_responses.RDSResponse.describe_db_engine_versions = _describe_db_engine_versions
+
+
 cloudfront.Origin.__init__ = _keep_oac_id
 cloudfront.Invalidation.__init__ = _completed
 s3.S3Response.get_bucket_versioning = _get_bucket_versioning
+_patch_cloudfront_functions()
 from moto.server import main
 
 sys.exit(main())

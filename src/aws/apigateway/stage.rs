@@ -1,20 +1,21 @@
 //! Stages: the deployment an API serves, with its throttling and access
 //! logging.
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{Op, RestApi};
 use serde::{Deserialize, Serialize};
 
+use super::rest_api::RestApiProps;
 use super::{THROTTLED, Tagging, api_arn, apis, list_apis, patch, tag_map, throttled};
-use crate::aws::Aws;
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{each, owned};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::retry::retry_when;
 use crate::aws::tags::{self, Tags};
-use crate::engine::provider::{KindInfo, StepContext};
-use crate::engine::resource::Props;
+use crate::aws::{Aws, probe};
+use crate::engine::provider::{Finding, KindInfo, StepContext};
+use crate::engine::resource::{Live, Props};
 use crate::engine::value::Ref;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -47,6 +48,10 @@ impl Props for StageProps {
 }
 
 pub struct Stage;
+
+/// The body a check writes with: not JSON, so a service that validates its
+/// input answers 400 and stores nothing.
+const MALFORMED_JSON: &str = "{\"infra-check\": ";
 
 /// A stage as a resource of this kind (`<api>/<stage>`), with its name and
 /// invoke URL (`partition`: the account's).
@@ -216,6 +221,38 @@ impl Kind for Stage {
         tags::sync(&Tagging, aws, &arn, &l.props.tags, &p.tags).await?;
         let (_, partition) = aws.identity().await?;
         Ok(current(aws, partition, d.address.clone(), api, p.clone()))
+    }
+
+    /// Every route of the stage's API answers without a server error: GET as
+    /// it is, writes with a malformed JSON body (a sound service answers
+    /// 400; nothing is written), path parameters with a placeholder no real
+    /// id looks like.
+    async fn verify(&self, _aws: &Aws, l: &Current<StageProps>, all: &[Live]) -> Result<Vec<Finding>> {
+        let api_id = l.props.rest_api_id.get()?;
+        let url = l.attr("invoke_url").unwrap_or_default().to_string();
+        let routes = all
+            .iter()
+            .find(|a| a.kind == RestApiProps::KIND && &a.id == api_id)
+            .map(|a| serde_json::from_value::<RestApiProps>(a.props.clone()))
+            .transpose()
+            .context("reading the API's routes")?
+            .map(|p| p.routes)
+            .unwrap_or_default();
+        let probes = routes.iter().map(|r| {
+            let url = &url;
+            async move {
+                let path = probe::probe_path(&r.path);
+                // ANY is a route's wildcard, not a method: it is probed with GET.
+                let method = if r.method == "ANY" { "GET" } else { r.method.as_str() };
+                let body = matches!(method, "POST" | "PUT" | "PATCH").then_some(MALFORMED_JSON);
+                let check = format!("{method} {}", r.path);
+                match probe::send(method, &format!("{url}{path}"), body).await {
+                    Ok(a) => Finding::new(&l.address, check, a.status < 500, a.summary()),
+                    Err(e) => Finding::new(&l.address, check, false, format!("{e:#}")),
+                }
+            }
+        });
+        Ok(futures::future::join_all(probes).await)
     }
 
     async fn delete(&self, aws: &Aws, l: &Current<StageProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {

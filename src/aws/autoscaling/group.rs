@@ -30,8 +30,8 @@ use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::{self, TagApi, Tags};
 use crate::aws::{ADDRESS_TAG, Aws, Codes, STACK_TAG, create_guarded, retry_on, wait_for};
 use crate::engine::plan::{Action, Change};
-use crate::engine::provider::{KindInfo, StepContext, StepReporter};
-use crate::engine::resource::{Props, Resource};
+use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
+use crate::engine::resource::{Live, Props, Resource};
 use crate::engine::value::{Ref, sort_set};
 
 /// Tag holding the instance refresh preferences, which AWS does not keep on
@@ -756,6 +756,70 @@ impl Kind for Group {
         }
 
         reread(aws, &d.address, &p.name, "during its update").await
+    }
+
+    /// In every Availability Zone of the group, at least one instance is
+    /// healthy in each of its target groups (DescribeTargetHealth); without
+    /// target groups, in service.
+    async fn verify(&self, aws: &Aws, l: &Current<GroupProps>, _all: &[Live]) -> Result<Vec<Finding>> {
+        let Some(g) = named(aws, &l.props.name).await?.pop() else {
+            return Ok(vec![Finding::new(&l.address, "instances healthy", false, "the group is gone")]);
+        };
+        let zone_of: std::collections::BTreeMap<&str, &str> =
+            g.instances().iter().filter_map(|i| Some((i.instance_id()?, i.availability_zone()?))).collect();
+        let mut zones: Vec<&str> = g.availability_zones().iter().map(String::as_str).collect();
+        zones.sort();
+        let mut found = Vec::new();
+        if l.props.target_group_arns.is_empty() {
+            for az in &zones {
+                let n = g
+                    .instances()
+                    .iter()
+                    .filter(|i| i.availability_zone() == Some(az))
+                    .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+                    .count();
+                found.push(Finding::new(&l.address, format!("in service in {az}"), n > 0, format!("{n} in service")));
+            }
+            return Ok(found);
+        }
+        for tg in &l.props.target_group_arns {
+            let arn = tg.get()?;
+            let out = aws
+                .elbv2
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await
+                .aws()
+                .context("reading target health")?;
+            let short = arn.rsplit(':').next().unwrap_or(arn);
+            for az in &zones {
+                let mut healthy = 0;
+                let mut others = Vec::new();
+                for t in out.target_health_descriptions() {
+                    let id = t.target().and_then(|t| t.id()).unwrap_or_default();
+                    if zone_of.get(id) != Some(az) {
+                        continue;
+                    }
+                    let h = t.target_health();
+                    match h.and_then(|h| h.state()).map(|s| s.as_str()) {
+                        Some("healthy") => healthy += 1,
+                        state => others.push(format!(
+                            "{id} {}{}",
+                            state.unwrap_or("unknown"),
+                            h.and_then(|h| h.reason()).map(|r| format!(" ({})", r.as_str())).unwrap_or_default()
+                        )),
+                    }
+                }
+                let detail = if others.is_empty() {
+                    format!("{healthy} healthy")
+                } else {
+                    format!("{healthy} healthy; {}", others.join(", "))
+                };
+                found.push(Finding::new(&l.address, format!("targets healthy in {az} ({short})"), healthy > 0, detail));
+            }
+        }
+        Ok(found)
     }
 
     async fn delete(&self, aws: &Aws, l: &Current<GroupProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {

@@ -10,9 +10,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{
     Aliases, AllowedMethods, CacheBehavior, CacheBehaviors, CachedMethods, CustomErrorResponse, CustomErrorResponses,
-    CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, DistributionConfigWithTags, HttpVersion, Method,
-    MinimumProtocolVersion, Origin, OriginProtocolPolicy, OriginSslProtocols, Origins, PriceClass, S3OriginConfig,
-    SslProtocol, SslSupportMethod, ViewerCertificate, ViewerProtocolPolicy,
+    CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, DistributionConfigWithTags, EventType,
+    FunctionAssociation, FunctionAssociations, HttpVersion, Method, MinimumProtocolVersion, Origin,
+    OriginProtocolPolicy, OriginSslProtocols, Origins, PriceClass, S3OriginConfig, SslProtocol, SslSupportMethod,
+    ViewerCertificate, ViewerProtocolPolicy,
 };
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -23,9 +24,9 @@ use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{self, Owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::{self, Tags};
-use crate::aws::{Aws, create_once, wait_for};
-use crate::engine::provider::{KindInfo, StepContext, StepReporter};
-use crate::engine::resource::Props;
+use crate::aws::{Aws, create_once, probe, wait_for};
+use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
+use crate::engine::resource::{Live, Props};
 use crate::engine::value::{Ref, sort_set};
 
 /// CloudFront takes 15 minutes and more to deploy a change on AWS.
@@ -60,6 +61,16 @@ pub struct BehaviorProps {
     pub cache_policy_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin_request_policy_id: Option<String>,
+    /// CloudFront Functions run on this behaviour's requests or responses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<FunctionAssociationProps>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionAssociationProps {
+    /// `viewer-request` or `viewer-response`.
+    pub event_type: String,
+    pub function_arn: Ref,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,6 +159,19 @@ fn origin(p: &OriginProps, region: &str) -> Result<Origin> {
         .build()?)
 }
 
+fn function_associations(list: &[FunctionAssociationProps]) -> Result<FunctionAssociations> {
+    let items: Vec<FunctionAssociation> = list
+        .iter()
+        .map(|f| {
+            Ok(FunctionAssociation::builder()
+                .event_type(EventType::from(f.event_type.as_str()))
+                .function_arn(f.function_arn.get()?)
+                .build()?)
+        })
+        .collect::<Result<_>>()?;
+    Ok(list!(FunctionAssociations, items))
+}
+
 /// A default or path behaviour from its props: two SDK types, one builder
 /// shape.
 macro_rules! behavior {
@@ -160,6 +184,7 @@ macro_rules! behavior {
             .compress(b.compress)
             .set_cache_policy_id(b.cache_policy_id.clone())
             .set_origin_request_policy_id(b.origin_request_policy_id.clone())
+            .function_associations(function_associations(&b.functions)?)
             .build()?
     }};
 }
@@ -235,7 +260,8 @@ fn dist_props(c: &DistributionConfig, tags: Tags, region: &str) -> DistributionP
                     am: Option<&AllowedMethods>,
                     compress: Option<bool>,
                     cache: Option<&str>,
-                    orp: Option<&str>| {
+                    orp: Option<&str>,
+                    fns: Option<&FunctionAssociations>| {
         let mut allowed: Vec<String> =
             am.map(|m| m.items().iter().map(|x| x.as_str().to_string()).collect()).unwrap_or_default();
         allowed.sort();
@@ -247,6 +273,15 @@ fn dist_props(c: &DistributionConfig, tags: Tags, region: &str) -> DistributionP
             compress: compress.unwrap_or(false),
             cache_policy_id: cache.filter(|s| !s.is_empty()).map(str::to_string),
             origin_request_policy_id: orp.filter(|s| !s.is_empty()).map(str::to_string),
+            functions: fns
+                .map(|f| f.items())
+                .unwrap_or_default()
+                .iter()
+                .map(|f| FunctionAssociationProps {
+                    event_type: f.event_type().as_str().to_string(),
+                    function_arn: f.function_arn().into(),
+                })
+                .collect(),
         }
     };
     let mut origins: Vec<OriginProps> = c
@@ -284,6 +319,7 @@ fn dist_props(c: &DistributionConfig, tags: Tags, region: &str) -> DistributionP
                 d.compress(),
                 d.cache_policy_id(),
                 d.origin_request_policy_id(),
+                d.function_associations(),
             )
         })
         .unwrap_or_default();
@@ -301,6 +337,7 @@ fn dist_props(c: &DistributionConfig, tags: Tags, region: &str) -> DistributionP
                 b.compress(),
                 b.cache_policy_id(),
                 b.origin_request_policy_id(),
+                b.function_associations(),
             )
         })
         .collect();
@@ -541,6 +578,20 @@ impl Kind for Distribution {
         current(aws, d.address.clone(), &dist, p.clone()).await
     }
 
+    /// The site's root answers 200 through the distribution, as a visitor
+    /// gets it.
+    async fn verify(&self, _aws: &Aws, l: &Current<DistributionProps>, _all: &[Live]) -> Result<Vec<Finding>> {
+        if !l.props.enabled {
+            return Ok(Vec::new());
+        }
+        let domain = l.attr("domain_name").unwrap_or_default();
+        let check = "GET / through CloudFront";
+        Ok(vec![match probe::send("GET", &format!("https://{domain}/"), None).await {
+            Ok(a) => Finding::new(&l.address, check, a.status == 200, a.summary()),
+            Err(e) => Finding::new(&l.address, check, false, format!("{e:#}")),
+        }])
+    }
+
     async fn delete(&self, aws: &Aws, l: &Current<DistributionProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let id = &l.id;
         for attempt in 1..=super::ETAG_ATTEMPTS {
@@ -603,7 +654,9 @@ mod tests {
                 {"id": "s3-site", "domain_name": "b.s3.us-east-1.amazonaws.com", "origin_access_control_id": "E2OAC"},
             ],
             "default_behavior": {"target_origin_id": "s3-site", "viewer_protocol_policy": "redirect-to-https",
-                "allowed_methods": ["GET", "HEAD"], "compress": true, "cache_policy_id": "c1"},
+                "allowed_methods": ["GET", "HEAD"], "compress": true, "cache_policy_id": "c1",
+                "functions": [{"event_type": "viewer-request",
+                    "function_arn": "arn:aws:cloudfront::123456789012:function/shop-spa"}]},
             "behaviors": [{"path_pattern": "/api/*", "target_origin_id": "api", "viewer_protocol_policy": "https-only",
                 "allowed_methods": ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"], "compress": true,
                 "cache_policy_id": "c2", "origin_request_policy_id": "o1"}],

@@ -12,6 +12,7 @@
 //! another writer got in between (PreconditionFailed).
 
 pub mod distribution;
+pub mod function;
 pub mod origin_access_control;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::errors::{AwsError, AwsResultExt};
 use super::tags::{TagApi, Tags};
+use super::{ADDRESS_TAG, STACK_TAG};
 use super::{Aws, wait_for};
 use crate::engine::provider::StepContext;
 
@@ -48,7 +50,11 @@ use list;
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
-    vec![Box::new(origin_access_control::OriginAccessControl), Box::new(distribution::Distribution)]
+    vec![
+        Box::new(origin_access_control::OriginAccessControl),
+        Box::new(function::Function),
+        Box::new(distribution::Distribution),
+    ]
 }
 
 /// A change through the ETag protocol: `read` gives the ETag of the current
@@ -92,6 +98,41 @@ fn cf_tags(t: &Tags) -> CfTags {
         .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
         .collect();
     CfTags::builder().set_items(Some(items)).build()
+}
+
+/// The description (or comment) that marks an untaggable resource (origin
+/// access control) or one whose tags cost a call per item to list (function)
+/// as ours.
+pub(crate) fn description(aws: &Aws, address: &str) -> String {
+    format!("infra stack={} region={} address={address}", aws.stack, aws.region)
+}
+
+/// The address written in a description, if it belongs to this stack and region.
+fn owner<'a>(stack: &str, region: &str, description: &'a str) -> Option<&'a str> {
+    let mut words = description.split_whitespace();
+    if words.next() != Some("infra") {
+        return None;
+    }
+    let (mut stack_, mut region_, mut address) = (None, None, None);
+    for w in words {
+        match w.split_once('=') {
+            Some(("stack", v)) => stack_ = Some(v),
+            Some(("region", v)) => region_ = Some(v),
+            Some(("address", v)) => address = Some(v),
+            _ => {}
+        }
+    }
+    (stack_ == Some(stack) && region_ == Some(region)).then_some(address).flatten()
+}
+
+/// The description's owner as the tags a taggable resource would carry
+/// (none when it is not this stack's in this region), for `find::owned`.
+pub(crate) fn owner_tags(aws: &Aws, description: &str) -> Tags {
+    owner(&aws.stack, &aws.region, description)
+        .map(|address| {
+            Tags::from([(STACK_TAG.to_string(), aws.stack.clone()), (ADDRESS_TAG.to_string(), address.to_string())])
+        })
+        .unwrap_or_default()
 }
 
 /// Tags of a CloudFront resource, addressed by the ARN CloudFront reports
@@ -144,4 +185,18 @@ pub async fn invalidate(aws: &Aws, dist: &str, paths: &[String], ctx: &StepConte
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_is_read_from_the_description() {
+        let d = "infra stack=shop region=us-east-1 address=web.oac";
+        assert_eq!(owner("shop", "us-east-1", d), Some("web.oac"));
+        assert_eq!(owner("shop", "eu-west-1", d), None, "same stack, other region");
+        assert_eq!(owner("shop2", "us-east-1", d), None);
+        assert_eq!(owner("shop", "us-east-1", "stack=shop region=us-east-1 address=x"), None);
+    }
 }

@@ -11,12 +11,11 @@ use aws_sdk_cloudfront::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::if_match;
+use super::{description, if_match, owner_tags};
 use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
-use crate::aws::tags::Tags;
-use crate::aws::{ADDRESS_TAG, Aws, STACK_TAG, create_once, delete_guarded};
+use crate::aws::{Aws, create_once, delete_guarded};
 use crate::engine::provider::StepContext;
 use crate::engine::resource::Props;
 
@@ -39,40 +38,6 @@ impl Props for OriginAccessControlProps {
 
 /// Every setting can be changed in place (the name is unique per account).
 pub struct OriginAccessControl;
-
-/// The description that marks an origin access control as ours.
-fn description(aws: &Aws, address: &str) -> String {
-    format!("infra stack={} region={} address={address}", aws.stack, aws.region)
-}
-
-/// The address written in an origin access control's description, if it
-/// belongs to this stack and region.
-fn owner<'a>(stack: &str, region: &str, description: &'a str) -> Option<&'a str> {
-    let mut words = description.split_whitespace();
-    if words.next() != Some("infra") {
-        return None;
-    }
-    let (mut stack_, mut region_, mut address) = (None, None, None);
-    for w in words {
-        match w.split_once('=') {
-            Some(("stack", v)) => stack_ = Some(v),
-            Some(("region", v)) => region_ = Some(v),
-            Some(("address", v)) => address = Some(v),
-            _ => {}
-        }
-    }
-    (stack_ == Some(stack) && region_ == Some(region)).then_some(address).flatten()
-}
-
-/// The description's owner as the tags a taggable resource would carry
-/// (none when it is not this stack's in this region), for `find::owned`.
-fn owner_tags(aws: &Aws, description: &str) -> Tags {
-    owner(&aws.stack, &aws.region, description)
-        .map(|address| {
-            Tags::from([(STACK_TAG.to_string(), aws.stack.clone()), (ADDRESS_TAG.to_string(), address.to_string())])
-        })
-        .unwrap_or_default()
-}
 
 fn config(aws: &Aws, address: &str, p: &OriginAccessControlProps) -> Result<OriginAccessControlConfig> {
     Ok(OriginAccessControlConfig::builder()
@@ -195,19 +160,5 @@ impl Kind for OriginAccessControl {
         )
         .await?;
         Ok(None)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oac_ownership_is_read_from_the_description() {
-        let d = "infra stack=shop region=us-east-1 address=web.oac";
-        assert_eq!(owner("shop", "us-east-1", d), Some("web.oac"));
-        assert_eq!(owner("shop", "eu-west-1", d), None, "same stack, other region");
-        assert_eq!(owner("shop2", "us-east-1", d), None);
-        assert_eq!(owner("shop", "us-east-1", "stack=shop region=us-east-1 address=x"), None);
     }
 }

@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::Filter;
 use serde::{Deserialize, Serialize};
 
 use super::security_group::{self, Rule};
-use super::{Tagging, VISIBLE, filters, tag_map};
+use super::{Tagging, VISIBLE, filters, stack_groups, tag_map};
 use crate::aws::errors::AwsResultExt;
 use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
@@ -50,6 +50,19 @@ fn props_of(g: &aws_sdk_ec2::types::SecurityGroup, tags: Tags) -> DefaultSecurit
     p
 }
 
+/// The VPCs' default groups among `groups` that this stack adopted.
+fn build(
+    aws: &Aws, address: Option<&str>, groups: &[aws_sdk_ec2::types::SecurityGroup],
+) -> Vec<Current<DefaultSecurityGroupProps>> {
+    owned(
+        aws,
+        address,
+        groups.iter().filter(|g| g.group_name() == Some("default")),
+        |g| tag_map(g.tags()),
+        |g, owner| Some(Current::new(owner.address, g.group_id().unwrap_or_default(), props_of(g, owner.tags))),
+    )
+}
+
 #[async_trait]
 impl Kind for DefaultSecurityGroup {
     type Props = DefaultSecurityGroupProps;
@@ -65,13 +78,12 @@ impl Kind for DefaultSecurityGroup {
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DefaultSecurityGroupProps>>> {
         let groups = paginated!(aws.ec2.describe_security_groups().set_filters(Some(filters(aws, address))))?;
-        Ok(owned(
-            aws,
-            address,
-            groups.into_iter().filter(|g| g.group_name() == Some("default")),
-            |g| tag_map(g.tags()),
-            |g, owner| Some(Current::new(owner.address, g.group_id().unwrap_or_default(), props_of(&g, owner.tags))),
-        ))
+        Ok(build(aws, address, &groups))
+    }
+
+    /// From the listing shared with the security group kind.
+    async fn read(&self, aws: &Aws) -> Result<Vec<Current<DefaultSecurityGroupProps>>> {
+        Ok(build(aws, None, &stack_groups(aws).await?))
     }
 
     /// Adopts the VPC's default group: tags it, then converges its rules.

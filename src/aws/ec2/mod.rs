@@ -116,3 +116,12 @@ impl TagApi for Tagging {
             .map(|_| ())
     }
 }
+
+/// The stack's security groups (its VPC's default group included), listed
+/// once per read and shared by the group kinds.
+pub async fn stack_groups(aws: &Aws) -> anyhow::Result<std::sync::Arc<Vec<aws_sdk_ec2::types::SecurityGroup>>> {
+    aws.cached("ec2.security_groups", || async {
+        Ok(super::find::paginated!(aws.ec2.describe_security_groups().set_filters(Some(filters(aws, None))))?)
+    })
+    .await
+}

@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{DRAIN, Tagging, VISIBLE, filters, tag_map, tag_spec};
+use super::{DRAIN, Tagging, VISIBLE, filters, stack_groups, tag_map, tag_spec};
 use crate::aws::collection::set_delta;
 use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::find::{owned, paginated};
@@ -213,30 +213,12 @@ impl Kind for SecurityGroup {
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<SecurityGroupProps>>> {
         let groups = paginated!(aws.ec2.describe_security_groups().set_filters(Some(filters(aws, address))))?;
-        Ok(owned(
-            aws,
-            address,
-            groups,
-            |g| tag_map(g.tags()),
-            |g, owner| {
-                let mut props = SecurityGroupProps {
-                    vpc_id: g.vpc_id().unwrap_or_default().into(),
-                    group_name: g.group_name().unwrap_or_default().into(),
-                    description: g.description().unwrap_or_default().into(),
-                    ingress: flatten(g.ip_permissions()),
-                    egress: flatten(g.ip_permissions_egress()),
-                    tags: owner.tags,
-                };
-                props.ingress.sort();
-                props.ingress.dedup();
-                props.egress.sort();
-                props.egress.dedup();
-                Some(
-                    Current::new(owner.address, g.group_id().unwrap_or_default(), props)
-                        .with("arn", json!(g.security_group_arn())),
-                )
-            },
-        ))
+        Ok(Self::build(aws, address, &groups))
+    }
+
+    /// From the listing shared with the default-group kind.
+    async fn read(&self, aws: &Aws) -> Result<Vec<Current<SecurityGroupProps>>> {
+        Ok(Self::build(aws, None, &stack_groups(aws).await?))
     }
 
     async fn create(
@@ -285,5 +267,38 @@ impl Kind for SecurityGroup {
         })
         .await?;
         Ok(None)
+    }
+}
+
+impl SecurityGroup {
+    /// The stack's groups among `groups`, the VPCs' default groups left to
+    /// their own kind (`ec2.default_security_group`).
+    fn build(
+        aws: &Aws, address: Option<&str>, groups: &[aws_sdk_ec2::types::SecurityGroup],
+    ) -> Vec<Current<SecurityGroupProps>> {
+        owned(
+            aws,
+            address,
+            groups.iter().filter(|g| g.group_name() != Some("default")),
+            |g| tag_map(g.tags()),
+            |g, owner| {
+                let mut props = SecurityGroupProps {
+                    vpc_id: g.vpc_id().unwrap_or_default().into(),
+                    group_name: g.group_name().unwrap_or_default().into(),
+                    description: g.description().unwrap_or_default().into(),
+                    ingress: flatten(g.ip_permissions()),
+                    egress: flatten(g.ip_permissions_egress()),
+                    tags: owner.tags,
+                };
+                props.ingress.sort();
+                props.ingress.dedup();
+                props.egress.sort();
+                props.egress.dedup();
+                Some(
+                    Current::new(owner.address, g.group_id().unwrap_or_default(), props)
+                        .with("arn", json!(g.security_group_arn())),
+                )
+            },
+        )
     }
 }

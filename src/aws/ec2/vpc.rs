@@ -76,6 +76,7 @@ impl Kind for Vpc {
             |v| tag_map(v.tags()),
             |v, owner| async move {
                 let id = v.vpc_id().unwrap_or_default().to_string();
+                let owner_id = v.owner_id().map(str::to_string);
                 let attr = |a: VpcAttributeName| aws.ec2.describe_vpc_attribute().vpc_id(&id).attribute(a).send();
                 let (support, hostnames) =
                     tokio::try_join!(async { attr(VpcAttributeName::EnableDnsSupport).await.aws() }, async {
@@ -87,7 +88,7 @@ impl Kind for Vpc {
                     enable_dns_hostnames: hostnames.enable_dns_hostnames().and_then(|b| b.value()).unwrap_or(false),
                     tags: owner.tags,
                 };
-                Ok(Some(Current::new(owner.address, id, props)))
+                Ok(Some(Current::new(owner.address, id, props).with("owner_id", owner_id)))
             },
         )
         .await
@@ -96,7 +97,7 @@ impl Kind for Vpc {
     async fn create(&self, aws: &Aws, d: &Desired<VpcProps>, _ctx: &StepContext<'_>) -> Result<Current<VpcProps>> {
         let p = &d.props;
         let t = aws.tags_for(&d.address, &p.tags);
-        let id = create_once(
+        let (id, owner_id) = create_once(
             &d.address,
             || async {
                 let out = aws
@@ -107,13 +108,21 @@ impl Kind for Vpc {
                     .send()
                     .await
                     .aws()?;
-                Ok(out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string())
+                let vpc = out.vpc();
+                Ok((
+                    vpc.and_then(|v| v.vpc_id()).unwrap_or_default().to_string(),
+                    vpc.and_then(|v| v.owner_id()).map(str::to_string),
+                ))
             },
-            || async { Ok(self.find(aws, Some(&d.address)).await?.pop().map(|l| l.id)) },
+            || async {
+                let found = self.find(aws, Some(&d.address)).await?.pop();
+                Ok(found.map(|l| (l.id.clone(), l.attr("owner_id").map(str::to_string))))
+            },
         )
         .await?;
         set_dns(aws, &id, p, None).await?;
-        Ok(d.current(id))
+        // The account that owns the VPC (others' trust policies name it).
+        Ok(d.current(id).with("owner_id", owner_id))
     }
 
     async fn update(

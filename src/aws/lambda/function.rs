@@ -26,8 +26,8 @@ use crate::aws::lambda::package::{self, CodeSource};
 use crate::aws::retry::retry_when;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{ADDRESS_TAG, Aws, wait_for};
-use crate::engine::provider::{KindInfo, StepContext, StepReporter};
-use crate::engine::resource::Props;
+use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
+use crate::engine::resource::{Live, Props};
 use crate::engine::value::{Ref, sort_set};
 
 /// Lambda releases the network interfaces of deleted VPC functions after up
@@ -483,6 +483,29 @@ impl Kind for Function {
             self.release_enis(aws, name, &left, ctx).await?;
         }
         current(aws, d.address.clone(), applied(p)).await
+    }
+
+    async fn verify(&self, aws: &Aws, l: &Current<FunctionProps>, _all: &[Live]) -> Result<Vec<Finding>> {
+        let c = aws
+            .lambda
+            .get_function_configuration()
+            .function_name(&l.id)
+            .send()
+            .await
+            .aws()
+            .with_context(|| format!("reading function {}", l.id))?;
+        let state = c.state().map(|s| s.as_str()).unwrap_or("unknown");
+        let update = c.last_update_status().map(|s| s.as_str()).unwrap_or("Successful");
+        let ok = state == "Active" && update == "Successful";
+        let why = [c.state_reason(), c.last_update_status_reason()]
+            .into_iter()
+            .flatten()
+            .filter(|r| !r.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let detail =
+            format!("{state}, last update {update}{}", if why.is_empty() { String::new() } else { format!(": {why}") });
+        Ok(vec![Finding::new(&l.address, "active, last update successful", ok, detail)])
     }
 
     async fn delete(&self, aws: &Aws, l: &Current<FunctionProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {

@@ -17,9 +17,11 @@ pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
 }
 
 /// Name prefixes of the groups a stack may own: one DescribeLogGroups per
-/// prefix is the batched read (the API has no tag filter).
-pub fn prefixes(aws: &Aws) -> [String; 2] {
-    [format!("/aws/lambda/{}-", aws.stack), format!("/aws/apigateway/{}-", aws.stack)]
+/// prefix is the batched read (the API has no tag filter). Lambda writes to
+/// `/aws/lambda/<function>`; the stack's other groups live under
+/// `/infra/<stack>/`.
+pub fn prefixes(aws: &Aws) -> [String; 3] {
+    [format!("/aws/lambda/{}-", aws.stack), format!("/aws/apigateway/{}-", aws.stack), format!("/infra/{}/", aws.stack)]
 }
 
 /// The ARN of the group `name` (without the `:*` DescribeLogGroups adds).

@@ -7,6 +7,8 @@
 //! Deleting it takes a final snapshot with a unique, timestamped identifier
 //! (unless `--skip-final-backup`) and keeps the automated backups.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbInstance as Instance;
@@ -20,14 +22,18 @@ use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, retry_on, wait_for};
 use crate::engine::plan::FieldChange;
-use crate::engine::provider::{KindInfo, StepContext, StepReporter};
-use crate::engine::resource::Props;
+use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
+use crate::engine::resource::{Live, Props, Resource};
 use crate::engine::value::{Ref, sort_set};
 
 /// A setting the file may leave to AWS (the engine version, the windows...):
 /// `None` when the file does not pin it (absent from the desired props, so
 /// not compared); as read, `Some(None)` (`null`) when AWS has none.
 pub type Setting<T> = Option<Option<T>>;
+
+fn yes() -> bool {
+    true
+}
 
 /// A [`Setting`] present in the props (`null` included) is `Some`.
 fn setting<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Setting<T>, D::Error> {
@@ -70,6 +76,10 @@ pub struct DbInstanceProps {
     #[serde(default)]
     pub parameter_group: Option<String>,
     pub copy_tags_to_snapshot: bool,
+    /// RDS applies new minor versions in the maintenance window (then the
+    /// file's `engine_version` is a floor, not an exact version).
+    #[serde(default = "yes")]
+    pub auto_minor_version_upgrade: bool,
     /// Behaviour, not state (never compared: `normalize` drops it; absent
     /// from what is read): apply changes now (default) or in the next
     /// maintenance window.
@@ -147,6 +157,7 @@ fn read(db: &Instance, tags: Tags) -> DbInstanceProps {
         deletion_protection: db.deletion_protection().unwrap_or(false),
         parameter_group,
         copy_tags_to_snapshot: db.copy_tags_to_snapshot().unwrap_or(false),
+        auto_minor_version_upgrade: db.auto_minor_version_upgrade().unwrap_or(true),
         apply_immediately: None,
         wait_until_available: None,
         tags,
@@ -182,6 +193,46 @@ fn major(version: &str, engine: &str) -> String {
     } else {
         format!("{first}.{}", parts.next().unwrap_or_default())
     }
+}
+
+/// How a live version stands against the file's `engine_version`: a major
+/// (`16`) pins the major, a full version (`16.4`) a minimum within its major.
+#[derive(Debug, PartialEq, Eq)]
+enum Pin {
+    /// The live version is what the file asks for (RDS's automatic minor
+    /// upgrades included): nothing to change.
+    Met,
+    /// The file asks for a newer version: an upgrade (a major one when the
+    /// majors differ).
+    Upgrade,
+    /// The file asks for an older major: RDS cannot downgrade.
+    Older,
+}
+
+/// Dot-separated numbers compared as numbers (`16.10` > `16.9`); a
+/// non-numeric part compares as text.
+fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |v: &str| v.split(['.', '-']).map(|p| p.to_string()).collect::<Vec<_>>();
+    let (pa, pb) = (parts(a), parts(b));
+    for (x, y) in pa.iter().zip(&pb) {
+        let o = match (x.parse::<u64>(), y.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => x.cmp(y),
+        };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    pa.len().cmp(&pb.len())
+}
+
+fn pin(engine: &str, wanted: &str, live: &str) -> Pin {
+    let (mw, ml) = (major(wanted, engine), major(live, engine));
+    if mw == ml {
+        // `16` (a major) is met by any 16.x; `16.4` by 16.4 and later.
+        return if wanted == mw || version_cmp(live, wanted).is_ge() { Pin::Met } else { Pin::Upgrade };
+    }
+    if version_cmp(&mw, &ml).is_gt() { Pin::Upgrade } else { Pin::Older }
 }
 
 /// The instances named `id` (every one, without): one paginated describe
@@ -229,6 +280,40 @@ async fn wait_gone(aws: &Aws, id: &str, rep: &dyn StepReporter) -> Result<()> {
         })
     })
     .await
+}
+
+/// Fails unless RDS offers `engine` at `version` (a major: any of its
+/// minors), naming the newest minor of each major it offers.
+async fn offered(aws: &Aws, engine: &str, version: &str) -> Result<()> {
+    async fn versions(aws: &Aws, engine: &str, v: Option<&str>) -> Result<Vec<String>> {
+        let out = aws
+            .rds
+            .describe_db_engine_versions()
+            .engine(engine)
+            .set_engine_version(v.map(str::to_string))
+            .send()
+            .await
+            .aws()
+            .context("listing the engine versions RDS offers")?;
+        Ok(out.db_engine_versions().iter().filter_map(|v| v.engine_version().map(str::to_string)).collect())
+    }
+    if !versions(aws, engine, Some(version)).await?.is_empty() {
+        return Ok(());
+    }
+    let mut newest: BTreeMap<String, String> = BTreeMap::new();
+    for v in versions(aws, engine, None).await? {
+        let m = major(&v, engine);
+        if newest.get(&m).is_none_or(|n| version_cmp(&v, n).is_gt()) {
+            newest.insert(m, v);
+        }
+    }
+    let mut choices: Vec<&String> = newest.values().collect();
+    choices.sort_by(|a, b| version_cmp(a, b));
+    bail!(
+        "RDS does not offer {engine} {version} (retired or unknown); offered now: {} (a major such as \"{}\" follows RDS's minor upgrades)",
+        choices.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+        choices.last().map(|c| major(c, engine)).unwrap_or_default()
+    )
 }
 
 /// The default parameter group of the instance's engine and version.
@@ -281,6 +366,51 @@ impl Kind for DbInstance {
         instance_notes(desired, fields)
     }
 
+    /// The file's `engine_version` against RDS: a new database's version
+    /// must be one RDS offers (else the valid ones are named, before any
+    /// change); a live one that already meets the pin (RDS upgrades minors
+    /// itself) is taken as desired, with a note, and an older major is
+    /// refused: RDS never downgrades.
+    async fn prepare(&self, aws: &Aws, desired: &mut [&mut Resource]) -> Result<()> {
+        for r in desired.iter_mut().filter(|r| r.kind == DbInstanceProps::KIND) {
+            let (Some(wanted), Some(engine), Some(id)) = (
+                r.props.get("engine_version").and_then(Value::as_str).map(str::to_string),
+                r.props.get("engine").and_then(Value::as_str).map(str::to_string),
+                r.props.get("identifier").and_then(Value::as_str).map(str::to_string),
+            ) else {
+                continue;
+            };
+            // Another engine is a replacement: a new database, as if none ran.
+            let live = describe(aws, &id)
+                .await?
+                .filter(|db| db.engine() == Some(engine.as_str()))
+                .and_then(|db| db.engine_version().map(str::to_string));
+            let Some(live) = live else {
+                offered(aws, &engine, &wanted).await.with_context(|| format!("{}: engine_version", r.address))?;
+                continue;
+            };
+            match pin(&engine, &wanted, &live) {
+                Pin::Met if live != wanted => {
+                    r.props["engine_version"] = Value::String(live.clone());
+                    aws.note(format!(
+                        "{}: runs {engine} {live}, which meets engine_version \"{wanted}\" in the file (RDS applies minor upgrades itself and cannot downgrade): nothing to change",
+                        r.address
+                    ));
+                }
+                Pin::Met => {}
+                Pin::Upgrade => {
+                    offered(aws, &engine, &wanted).await.with_context(|| format!("{}: engine_version", r.address))?
+                }
+                Pin::Older => bail!(
+                    "{}: the file asks for {engine} {wanted}, but the database runs {live}, and RDS cannot go back to an older major version; set `engine_version: \"{}\"` (or restore a snapshot into a new database)",
+                    r.address,
+                    major(&live, &engine)
+                ),
+            }
+        }
+        Ok(())
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DbInstanceProps>>> {
         Ok(owned(
             aws,
@@ -328,6 +458,7 @@ impl Kind for DbInstance {
                     .deletion_protection(p.deletion_protection)
                     .set_db_parameter_group_name(p.parameter_group.clone())
                     .copy_tags_to_snapshot(p.copy_tags_to_snapshot)
+                    .auto_minor_version_upgrade(p.auto_minor_version_upgrade)
                     .set_tags(Some(tag_list(&t)))
                     .send()
                     .await
@@ -404,6 +535,7 @@ impl Kind for DbInstance {
             "deletion_protection",
             "parameter_group",
             "copy_tags_to_snapshot",
+            "auto_minor_version_upgrade",
             "manage_master_password",
         ];
         if modifiable.iter().any(|f| has(f)) {
@@ -445,6 +577,9 @@ impl Kind for DbInstance {
                         .set_deletion_protection(has("deletion_protection").then_some(p.deletion_protection))
                         .set_db_parameter_group_name(parameter_group.clone())
                         .set_copy_tags_to_snapshot(has("copy_tags_to_snapshot").then_some(p.copy_tags_to_snapshot))
+                        .set_auto_minor_version_upgrade(
+                            has("auto_minor_version_upgrade").then_some(p.auto_minor_version_upgrade),
+                        )
                         .set_manage_master_user_password(
                             has("manage_master_password").then_some(p.manage_master_password),
                         )
@@ -458,6 +593,29 @@ impl Kind for DbInstance {
         let arn = l.attr("arn").unwrap_or_default();
         tags::sync(&Tagging, aws, arn, &old.tags, &p.tags).await?;
         Ok(l.clone().with_props(p.clone()))
+    }
+
+    async fn verify(&self, aws: &Aws, l: &Current<DbInstanceProps>, _all: &[Live]) -> Result<Vec<Finding>> {
+        let out = aws
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(&l.id)
+            .send()
+            .await
+            .aws()
+            .with_context(|| format!("reading database {}", l.id))?;
+        let Some(db) = out.db_instances().first() else {
+            return Ok(vec![Finding::new(&l.address, "available", false, "not found")]);
+        };
+        let status = db.db_instance_status().unwrap_or("unknown");
+        let mut found = vec![Finding::new(&l.address, "available", status == "available", status)];
+        if l.props.multi_az {
+            let multi = db.multi_az().unwrap_or(false);
+            let standby = db.secondary_availability_zone().map(|az| format!(", standby in {az}")).unwrap_or_default();
+            let detail = if multi { format!("Multi-AZ{standby}") } else { "single-AZ".to_string() };
+            found.push(Finding::new(&l.address, "Multi-AZ", multi, detail));
+        }
+        Ok(found)
     }
 
     async fn delete(&self, aws: &Aws, l: &Current<DbInstanceProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
@@ -591,6 +749,19 @@ mod tests {
     }
 
     #[test]
+    fn versions_pin_a_major_or_a_minimum_and_never_go_back() {
+        assert_eq!(pin("postgres", "16", "16.9"), Pin::Met, "a major pin follows minor upgrades");
+        assert_eq!(pin("postgres", "16.4", "16.9"), Pin::Met, "a full version is a minimum");
+        assert_eq!(pin("postgres", "16.9", "16.9"), Pin::Met);
+        assert_eq!(pin("postgres", "16.10", "16.9"), Pin::Upgrade, "numbers, not text");
+        assert_eq!(pin("postgres", "17", "16.9"), Pin::Upgrade);
+        assert_eq!(pin("postgres", "15.4", "16.9"), Pin::Older);
+        assert_eq!(pin("mysql", "8.0", "8.0.42"), Pin::Met);
+        assert_eq!(pin("mysql", "8.4.4", "8.0.42"), Pin::Upgrade);
+        assert_eq!(version_cmp("16.10", "16.9"), std::cmp::Ordering::Greater);
+    }
+
+    #[test]
     fn notes_mark_downtime_and_reboots() {
         let d = json!({"engine": "postgres", "multi_az": true, "apply_immediately": true});
         let n = instance_notes(&d, &[change("instance_class", json!("db.t3.micro"), json!("db.t3.small"))]);
@@ -683,6 +854,7 @@ mod tests {
         assert_eq!(
             l.props,
             json!({
+                "auto_minor_version_upgrade": true,
                 "identifier": "shop-db", "engine": "postgres", "engine_version": "16.3",
                 "instance_class": "db.t3.micro", "storage_gb": 20, "storage_type": "gp3",
                 "iops": null, "multi_az": true, "storage_encrypted": true,

@@ -93,10 +93,6 @@ const MAX_ENV_BYTES: usize = 4096;
 /// Room counted for a value only known after apply (an ARN or endpoint).
 const REF_ESTIMATE: usize = 100;
 
-/// Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
-pub const RETENTION_DAYS: &[u32] =
-    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
-
 fn key(k: &str) -> PathSeg {
     PathSeg::Key(k.to_string())
 }
@@ -196,13 +192,16 @@ pub fn check_backend(
                 .help("define at least one, e.g. `orders: { source: functions/orders, runtime: python3.12, handler: app.handler }`"),
         );
     }
-    if !RETENTION_DAYS.contains(&b.log_retention_days) {
+    if !rules::RETENTION_DAYS.contains(&b.log_retention_days) {
         errs.push(
             PathError::new(
                 at(&root, &["log_retention_days"]),
                 format!("CloudWatch Logs cannot keep logs for {} days", b.log_retention_days),
             )
-            .help(format!("use one of {}", RETENTION_DAYS.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))),
+            .help(format!(
+                "use one of {}",
+                rules::RETENTION_DAYS.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            )),
         );
     }
     let mut functions = BTreeMap::new();

@@ -44,13 +44,6 @@ const TABLE_ACTIONS: &[&str] = &[
 /// Format of the API access log lines (JSON, one per request).
 pub const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","status":"$context.status","protocol":"$context.protocol","responseLength":"$context.responseLength","integrationLatency":"$context.integrationLatency"}"#;
 
-/// IAM path of the stack's roles: listing roles under it is the batched
-/// read, and the region in it keeps stacks of the same name in two regions
-/// apart (IAM is global).
-pub fn role_path(stack: &Stack) -> String {
-    format!("/infra/{}/{}/", stack.name, stack.region)
-}
-
 /// An environment value: text with `${...}` references (parsed by the checks).
 pub fn template(parts: &[Part]) -> Ref<EnvText> {
     EnvText::of(Ref::concat(
@@ -176,7 +169,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         d.resources.push(
             RoleProps {
                 name: resolved.role_name.clone(),
-                path: role_path(stack),
+                path: crate::stack::names::role_path(&stack.name, &stack.region),
                 description: format!("Execution role of Lambda function {fname}"),
                 assume_role_policy: document(vec![json!({
                     "Effect": "Allow",

@@ -82,11 +82,12 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
             backup_retention_days: i32::from(db.backup_retention_days),
             backup_window: db.backup_window.clone().map(Some),
             maintenance_window: db.maintenance_window.as_ref().map(|w| Some(w.to_ascii_lowercase())),
-            deletion_protection: db.deletion_protection,
+            deletion_protection: db.deletion_protection.unwrap_or(stack.spec.protect),
             // Absent means the engine's default group: kept explicit (null) so
             // that removing a custom group from the file reverts to the default.
             parameter_group: db.parameter_group.clone(),
             copy_tags_to_snapshot: true,
+            auto_minor_version_upgrade: db.auto_minor_version_upgrade,
             apply_immediately: Some(db.apply_immediately),
             wait_until_available: Some(waits),
             tags: tags(stack, "db"),
@@ -153,7 +154,7 @@ fn table_props(stack: &Stack, name: &str, t: &Table) -> TableProps {
         stream: t.stream.map(|s| s.api().into()),
         point_in_time_recovery: t.point_in_time_recovery,
         ttl_attribute: t.ttl_attribute.clone(),
-        deletion_protection: t.deletion_protection,
+        deletion_protection: t.deletion_protection.unwrap_or(stack.spec.protect),
         kms_key: match &t.encryption {
             Encryption::Mode(_) => None,
             Encryption::Key(k) => Some(k.kms_key.clone()),
@@ -188,6 +189,21 @@ mod tests {
       indexes:
         - { name: by_status, partition_key: { name: status, type: S }, projection: { include: [total, customer] } }
 "#;
+
+    #[test]
+    fn protect_turns_deletion_protection_on_unless_each_says_otherwise() {
+        let protected = |extra: &str| {
+            let s = stack(&format!("protect: true\n{extra}"));
+            let mut d = Desired::default();
+            expand(&s, &mut d);
+            let of =
+                |a: &str| d.resources.iter().find(|r| r.address == a).unwrap().props["deletion_protection"].clone();
+            (of(DATABASE), of("data.table.orders"))
+        };
+        assert_eq!(protected(DATA), (Value::Bool(true), Value::Bool(true)));
+        let opted_out = DATA.replace("    engine: mysql\n", "    engine: mysql\n    deletion_protection: false\n");
+        assert_eq!(protected(&opted_out), (Value::Bool(false), Value::Bool(true)));
+    }
 
     #[test]
     fn expands_subnet_group_database_and_tables() {

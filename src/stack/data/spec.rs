@@ -98,9 +98,13 @@ pub struct Database {
     /// `postgres`, `mysql` or `mariadb`. Changing it replaces the database
     /// (after a final snapshot).
     pub engine: Engine,
-    /// Engine version, e.g. `"16.3"` (quote it). Absent: the engine's
-    /// default version in the region, never upgraded by infra. Raising it
-    /// upgrades in place (a major upgrade reboots the database).
+    /// Engine version (quote it): a major (`"16"`, `"8.0"`) follows RDS's
+    /// minor upgrades; a full version (`"16.4"`) is a minimum within its
+    /// major. Checked at plan time against the versions RDS offers.
+    /// Absent: the engine's default version in the region, never upgraded by
+    /// infra. Raising the major upgrades in place (a reboot; noted in the
+    /// plan); an older major than the running one is refused (RDS cannot
+    /// downgrade).
     #[serde(default)]
     pub engine_version: Option<String>,
     /// Instance class (default `db.t3.micro`). Changing it resizes in place
@@ -143,9 +147,15 @@ pub struct Database {
     /// Apply changes now (default true) rather than in the next maintenance window.
     #[serde(default = "yes")]
     pub apply_immediately: bool,
+    /// Let RDS apply new minor versions in the maintenance window (default
+    /// true): `engine_version` is then a floor (`"16.4"`) or a major
+    /// (`"16"`), and a newer minor found live is not drift.
+    #[serde(default = "yes")]
+    pub auto_minor_version_upgrade: bool,
     /// Refuse to delete the database (in infra and in AWS) while true.
+    /// Default: the stack's `protect`.
     #[serde(default)]
-    pub deletion_protection: bool,
+    pub deletion_protection: Option<bool>,
     /// Name of an existing DB parameter group of the engine's family.
     /// Absent: the engine's default group. A change takes effect at the next reboot.
     #[serde(default)]
@@ -342,8 +352,9 @@ pub struct Table {
     #[serde(default)]
     pub ttl_attribute: Option<String>,
     /// Refuse to delete the table (in infra and in AWS) while true.
+    /// Default: the stack's `protect`.
     #[serde(default)]
-    pub deletion_protection: bool,
+    pub deletion_protection: Option<bool>,
     /// Encryption at rest key.
     #[serde(default)]
     pub encryption: Encryption,

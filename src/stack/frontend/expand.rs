@@ -4,7 +4,8 @@
 //! bucket policy that lets only this distribution read, and the published
 //! site.
 
-use crate::aws::cloudfront::distribution::{BehaviorProps, DistributionProps, ErrorResponseProps, OriginProps};
+use crate::aws::cloudfront::distribution::{BehaviorProps, DistributionProps, FunctionAssociationProps, OriginProps};
+use crate::aws::cloudfront::function::FunctionProps;
 use crate::aws::cloudfront::origin_access_control::OriginAccessControlProps;
 use crate::aws::s3::bucket::BucketProps;
 use crate::aws::s3::bucket_policy::BucketPolicyProps;
@@ -14,7 +15,7 @@ use crate::engine::value::Ref;
 use crate::stack::Stack;
 use crate::stack::address::*;
 use crate::stack::desired::{Desired, Output, tags};
-use crate::stack::names::derived_bucket_name;
+use crate::stack::names::{derived_bucket_name, spa_function};
 
 use crate::aws::s3::bucket::ACCOUNT_PLACEHOLDER;
 
@@ -31,6 +32,23 @@ pub const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
 /// Origin ids inside the distribution.
 pub const S3_ORIGIN_ID: &str = "s3-site";
 pub const API_ORIGIN_ID: &str = "api";
+
+/// Client-side routes load the app: on the bucket's behaviour only (the
+/// API's behaviour never runs it), a path whose last segment has no file
+/// extension (`/orders/42`, `/`) is answered with `/index.html`; assets
+/// (`/assets/app.js`) and missing files with an extension keep S3's answer.
+/// A distribution-wide custom error response would instead turn the API's
+/// own 403 and 404 into the site's HTML.
+pub const SPA_ROUTER: &str = r#"// Written by infra: client-side routes of the single-page app load /index.html.
+function handler(event) {
+    var request = event.request;
+    var last = request.uri.substring(request.uri.lastIndexOf('/') + 1);
+    if (last.indexOf('.') === -1) {
+        request.uri = '/index.html';
+    }
+    return request;
+}
+"#;
 
 fn strings(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
@@ -88,21 +106,25 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             compress: true,
             cache_policy_id: Some(CACHING_DISABLED.into()),
             origin_request_policy_id: Some(ALL_VIEWER_EXCEPT_HOST.into()),
+            functions: Vec::new(),
         });
     }
-    let error_responses = if f.spa {
-        [403, 404]
-            .into_iter()
-            .map(|code| ErrorResponseProps {
-                error_code: code,
-                response_code: "200".into(),
-                response_page_path: "/index.html".into(),
-                error_caching_min_ttl: 0,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut functions = Vec::new();
+    if f.spa {
+        d.resources.push(
+            FunctionProps {
+                name: spa_function(&stack.name, &stack.region),
+                runtime: "cloudfront-js-2.0".into(),
+                code: SPA_ROUTER.into(),
+                tags: tags(stack, "site"),
+            }
+            .at(SPA_FUNCTION),
+        );
+        functions.push(FunctionAssociationProps {
+            event_type: "viewer-request".into(),
+            function_arn: Ref::to(SPA_FUNCTION, "arn"),
+        });
+    }
     d.resources.push(
         DistributionProps {
             comment: format!("{} frontend", stack.name),
@@ -122,9 +144,10 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 compress: true,
                 cache_policy_id: Some(CACHING_OPTIMIZED.into()),
                 origin_request_policy_id: None,
+                functions,
             },
             behaviors,
-            error_responses,
+            error_responses: Vec::new(),
             tags: tags(stack, "site"),
         }
         .at(DISTRIBUTION),
@@ -223,13 +246,17 @@ mod tests {
         let mut out = Desired::default();
         expand(&s, &mut out);
         let addrs: Vec<&str> = out.resources.iter().map(|r| r.address.as_str()).collect();
-        assert_eq!(addrs, vec![BUCKET, OAC, DISTRIBUTION, BUCKET_POLICY, SITE]);
+        assert_eq!(addrs, vec![BUCKET, OAC, SPA_FUNCTION, DISTRIBUTION, BUCKET_POLICY, SITE]);
         let b = find(&out, BUCKET);
         assert_eq!(b.props["bucket"], json!("shop-site-{account}-us-east-1"));
         let dist = find(&out, DISTRIBUTION);
         assert_eq!(dist.props["origins"].as_array().unwrap().len(), 1, "no backend tier: no API origin");
         assert_eq!(dist.props["behaviors"], json!([]));
-        assert_eq!(dist.props["error_responses"].as_array().unwrap().len(), 2);
+        assert_eq!(dist.props["error_responses"], json!([]), "no distribution-wide rewrite of errors");
+        let spa = &dist.props["default_behavior"]["functions"];
+        assert_eq!(spa[0]["event_type"], json!("viewer-request"));
+        assert_eq!(value::as_ref(&spa[0]["function_arn"]), Some((SPA_FUNCTION, "arn")));
+        assert_eq!(find(&out, SPA_FUNCTION).props["name"], json!("shop-us-east-1-spa"));
         assert_eq!(dist.props["certificate_arn"], Value::Null, "explicit null: a removed certificate is compared");
         assert_eq!(dist.props["price_class"], json!("PriceClass_100"));
         let deps = find(&out, BUCKET_POLICY).dependencies();
@@ -254,7 +281,9 @@ mod tests {
         assert_eq!(value::as_ref(&origins[1]["api_id"]), Some((API, "id")));
         assert_eq!(value::as_ref(&origins[1]["stage"]), Some((STAGE, "name")));
         assert_eq!(dist.props["behaviors"][0]["path_pattern"], json!("/api/*"));
-        assert_eq!(dist.props["error_responses"], json!([]));
+        assert!(dist.props["behaviors"][0].get("functions").is_none(), "the API's answers are its own");
+        assert!(dist.props["default_behavior"].get("functions").is_none(), "spa: false");
+        assert!(!out.resources.iter().any(|r| r.address == SPA_FUNCTION));
         assert_eq!(find(&out, BUCKET).props["bucket"], json!("my-site-bucket"));
 
         // Opting out keeps the API off the distribution.

@@ -28,8 +28,10 @@ pub struct Frontend {
     /// nothing is published.
     #[serde(default)]
     pub site: Option<String>,
-    /// Single-page application: answer 403 and 404 with `/index.html` and
-    /// status 200, so client-side routes (`/orders/42`) load the app.
+    /// Single-page application: client-side routes (`/orders/42`: a path
+    /// whose last segment has no file extension) load `/index.html`, by a
+    /// CloudFront Function on the bucket's behaviour only, so the API's own
+    /// 403 and 404 reach its clients as the API sent them.
     #[serde(default = "yes")]
     pub spa: bool,
     /// CloudFront price class: which edge locations serve the site

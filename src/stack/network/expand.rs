@@ -2,7 +2,9 @@
 //! route tables with their routes and associations, optional NAT, and the
 //! security groups of every tier.
 
+use crate::aws::ec2::default_security_group::DefaultSecurityGroupProps;
 use crate::aws::ec2::eip::EipProps;
+use crate::aws::ec2::flow_log::FlowLogProps;
 use crate::aws::ec2::internet_gateway::InternetGatewayProps;
 use crate::aws::ec2::nat_gateway::NatGatewayProps;
 use crate::aws::ec2::route_table::{Route, RouteTableProps};
@@ -10,14 +12,19 @@ use crate::aws::ec2::security_group::{Rule, SecurityGroupProps};
 use crate::aws::ec2::subnet::SubnetProps;
 use crate::aws::ec2::vpc::VpcProps;
 use crate::aws::ec2::vpc_endpoint::VpcEndpointProps;
+use crate::aws::iam::role::RoleProps;
+use crate::aws::logs::log_group::LogGroupProps;
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
+use crate::engine::value::reference;
 use crate::stack::Stack;
 use crate::stack::address::*;
 use crate::stack::desired::{Desired, Output, tags};
+use crate::stack::names;
 use crate::stack::network::check::rule;
 use crate::stack::network::endpoints::{GROUP as ENDPOINTS_GROUP, service_name};
 use crate::stack::network::spec::{NatMode, Protocol, RuleSpec};
+use serde_json::json;
 
 pub fn expand(stack: &Stack, d: &mut Desired) {
     let net = &stack.spec.network;
@@ -110,6 +117,18 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     }
 
     endpoints(stack, d);
+    flow_logs(stack, d);
+    if net.restrict_default_security_group {
+        d.resources.push(
+            DefaultSecurityGroupProps {
+                vpc_id: Ref::to(VPC, "id"),
+                ingress: vec![],
+                egress: vec![],
+                tags: tags(stack, "sg-default"),
+            }
+            .at(DEFAULT_SECURITY_GROUP),
+        );
+    }
 
     // Security groups: the built-in tiers, then the user's extra groups.
     for (name, g) in &stack.security_groups {
@@ -125,6 +144,69 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             .at(security_group(name)),
         );
     }
+}
+
+/// VPC flow logs: a log group under the stack's prefix, the role the flow
+/// logs service delivers with (trusted only for this account's flow logs:
+/// the confused-deputy conditions), and the flow log itself.
+fn flow_logs(stack: &Stack, d: &mut Desired) {
+    let f = &stack.spec.network.flow_logs;
+    if !f.enabled {
+        return;
+    }
+    d.resources.push(
+        LogGroupProps {
+            name: names::log_group(&stack.name, "vpc-flow-logs"),
+            retention_days: Some(f.retention_days as i32),
+            tags: tags(stack, "flow-logs"),
+        }
+        .at(FLOW_LOG_GROUP),
+    );
+    d.resources.push(
+        RoleProps {
+            name: names::flow_log_role(&stack.name, &stack.region),
+            path: names::role_path(&stack.name, &stack.region),
+            description: format!("VPC flow logs of stack {} deliver to CloudWatch Logs", stack.name),
+            assume_role_policy: json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": { "Service": "vpc-flow-logs.amazonaws.com" },
+                    "Action": "sts:AssumeRole",
+                    "Condition": {
+                        "StringEquals": { "aws:SourceAccount": Ref::<String>::to(VPC, "owner_id") },
+                    },
+                }],
+            }),
+            policies: [(
+                "deliver".to_string(),
+                json!({
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Sid": "WriteFlowLogs",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                        "Resource": [Ref::<String>::to(FLOW_LOG_GROUP, "arn"), Ref::concat(vec![reference(FLOW_LOG_GROUP, "arn"), json!(":*")])],
+                    }],
+                }),
+            )]
+            .into(),
+            managed_policies: vec![],
+            tags: tags(stack, "flow-logs"),
+        }
+        .at(FLOW_LOG_ROLE),
+    );
+    d.resources.push(
+        FlowLogProps {
+            vpc_id: Ref::to(VPC, "id"),
+            traffic_type: f.traffic.api().to_string(),
+            log_group_name: Ref::to(FLOW_LOG_GROUP, "name"),
+            role_arn: Ref::to(FLOW_LOG_ROLE, "arn"),
+            max_aggregation_interval: 600,
+            tags: tags(stack, "flow-logs"),
+        }
+        .at(FLOW_LOG),
+    );
 }
 
 /// VPC endpoints: gateway ones on the private route tables, interface ones

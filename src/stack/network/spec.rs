@@ -72,6 +72,14 @@ pub struct Network {
     /// `{ auto: true|false, services: [ssm, logs, ...] }` to add more.
     #[serde(default)]
     pub endpoints: Endpoints,
+    /// VPC flow logs to CloudWatch Logs: on by default (every accepted and
+    /// rejected connection, for incident response; CIS AWS 3.9).
+    #[serde(default)]
+    pub flow_logs: FlowLogs,
+    /// Strip the VPC's default security group of every rule (default true;
+    /// CIS AWS 5.4): anything launched without a group then reaches nothing.
+    #[serde(default = "yes")]
+    pub restrict_default_security_group: bool,
     /// Security groups by tier name. `alb`, `web`, `functions` and `database`
     /// always exist with safe default rules; listing one here replaces its
     /// rules; other names add groups.
@@ -136,6 +144,53 @@ pub struct EndpointList {
 
 fn yes() -> bool {
     true
+}
+
+/// VPC flow logs.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowLogs {
+    /// Log the VPC's traffic (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `ALL` (default), `ACCEPT` or `REJECT`.
+    #[serde(default)]
+    pub traffic: Traffic,
+    /// Days CloudWatch Logs keeps the records (default 365; one of the
+    /// values CloudWatch accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180,
+    /// 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653).
+    #[serde(default = "year")]
+    pub retention_days: u32,
+}
+
+impl Default for FlowLogs {
+    fn default() -> Self {
+        FlowLogs { enabled: true, traffic: Traffic::All, retention_days: 365 }
+    }
+}
+
+fn year() -> u32 {
+    365
+}
+
+/// Which connections flow logs record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Traffic {
+    #[default]
+    All,
+    Accept,
+    Reject,
+}
+
+impl Traffic {
+    pub fn api(self) -> &'static str {
+        match self {
+            Traffic::All => "ALL",
+            Traffic::Accept => "ACCEPT",
+            Traffic::Reject => "REJECT",
+        }
+    }
 }
 
 /// One security group's rules.

@@ -1,0 +1,279 @@
+"""Tests of tests/support/moto_patched.py's CloudFront Functions patch: the
+patched moto server runs as a subprocess on a free loopback port (started as
+the integration tests start it) and boto3 talks to it as it would to AWS.
+
+    python3 -m pytest tests/support/test_moto_patched.py -q
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ACCOUNT = "123456789012"  # moto's default account
+CODE = b"function handler(event) { return event.request; }\n"
+CODE2 = b"function handler(event) { var r = event.request; r.uri = '/x'; return r; }\n"
+CONFIG = {"Comment": "rewrite", "Runtime": "cloudfront-js-2.0"}
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "moto_patched.py"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None, "moto_patched.py exited"
+            assert time.time() < deadline, "moto did not start"
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture
+def cf(endpoint):
+    req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req).close()
+    return boto3.client(
+        "cloudfront", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+
+
+def _code(err):
+    return err.value.response["Error"]["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def _dist_config(ref, associations=None, behaviours=None):
+    default = {
+        "TargetOriginId": "app",
+        "ViewerProtocolPolicy": "redirect-to-https",
+        "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+    }
+    if associations is not None:
+        default["FunctionAssociations"] = associations
+    config = {
+        "CallerReference": ref,
+        "Comment": "",
+        "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{
+            "Id": "app", "DomainName": "app.example.com",
+            "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
+        }]},
+        "DefaultCacheBehavior": default,
+    }
+    if behaviours is not None:
+        config["CacheBehaviors"] = {"Quantity": len(behaviours), "Items": behaviours}
+    return config
+
+
+def test_function_lifecycle(cf):
+    arn = f"arn:aws:cloudfront::{ACCOUNT}:function/rewrite"
+
+    # create
+    created = cf.create_function(
+        Name="rewrite", FunctionConfig=CONFIG, FunctionCode=CODE,
+        Tags={"Items": [{"Key": "team", "Value": "web"}]},
+    )
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    etag1 = created["ETag"]
+    assert etag1
+    assert created["Location"].endswith(f"/2020-05-31/function/{arn}")
+    summary = created["FunctionSummary"]
+    assert summary["Name"] == "rewrite"
+    assert summary["Status"] == "UNPUBLISHED"
+    assert summary["FunctionConfig"] == CONFIG
+    meta = summary["FunctionMetadata"]
+    assert meta["FunctionARN"] == arn
+    assert meta["Stage"] == "DEVELOPMENT"
+    assert meta["CreatedTime"] and meta["LastModifiedTime"]
+
+    with pytest.raises(ClientError) as err:
+        cf.create_function(Name="rewrite", FunctionConfig=CONFIG, FunctionCode=CODE)
+    assert _code(err) == ("FunctionAlreadyExists", 409)
+
+    # describe
+    desc = cf.describe_function(Name="rewrite", Stage="DEVELOPMENT")
+    assert desc["ETag"] == etag1
+    assert desc["FunctionSummary"]["Status"] == "UNPUBLISHED"
+    assert desc["FunctionSummary"]["FunctionMetadata"]["FunctionARN"] == arn
+    assert cf.describe_function(Name="rewrite")["ETag"] == etag1  # Stage defaults to DEVELOPMENT
+    with pytest.raises(ClientError) as err:
+        cf.describe_function(Name="rewrite", Stage="LIVE")  # never published
+    assert _code(err) == ("NoSuchFunctionExists", 404)
+
+    # get code
+    got = cf.get_function(Name="rewrite", Stage="DEVELOPMENT")
+    assert got["FunctionCode"].read() == CODE
+    assert got["ETag"] == etag1
+    assert got["ContentType"]
+
+    # update: a stale ETag is refused, the current one accepted
+    with pytest.raises(ClientError) as err:
+        cf.update_function(Name="rewrite", IfMatch="ESTALE", FunctionConfig=CONFIG, FunctionCode=CODE2)
+    assert _code(err) == ("PreconditionFailed", 412)
+    config2 = {"Comment": "rewrite v2", "Runtime": "cloudfront-js-2.0"}
+    updated = cf.update_function(Name="rewrite", IfMatch=etag1, FunctionConfig=config2, FunctionCode=CODE2)
+    etag2 = updated["ETag"]
+    assert etag2 and etag2 != etag1
+    assert updated["FunctionSummary"]["FunctionConfig"] == config2
+    assert updated["FunctionSummary"]["Status"] == "UNPUBLISHED"
+    assert cf.describe_function(Name="rewrite")["ETag"] == etag2
+    assert cf.get_function(Name="rewrite")["FunctionCode"].read() == CODE2
+    with pytest.raises(ClientError) as err:  # etag1 is stale now
+        cf.update_function(Name="rewrite", IfMatch=etag1, FunctionConfig=config2, FunctionCode=CODE2)
+    assert _code(err) == ("PreconditionFailed", 412)
+
+    # publish
+    with pytest.raises(ClientError) as err:
+        cf.publish_function(Name="rewrite", IfMatch=etag1)
+    assert _code(err) == ("PreconditionFailed", 412)
+    published = cf.publish_function(Name="rewrite", IfMatch=etag2)["FunctionSummary"]
+    assert published["Status"] == "UNASSOCIATED"
+    assert published["FunctionMetadata"]["Stage"] == "LIVE"
+    assert published["FunctionConfig"] == config2
+    live = cf.describe_function(Name="rewrite", Stage="LIVE")
+    assert live["FunctionSummary"]["FunctionMetadata"]["Stage"] == "LIVE"
+    assert live["FunctionSummary"]["Status"] == "UNASSOCIATED"
+    assert live["ETag"]
+    assert cf.get_function(Name="rewrite", Stage="LIVE")["FunctionCode"].read() == CODE2
+
+    # list, with paging
+    for name in ("a-first", "z-last"):
+        cf.create_function(Name=name, FunctionConfig=CONFIG, FunctionCode=CODE)
+    listed = cf.list_functions()["FunctionList"]
+    assert listed["Quantity"] == 4  # rewrite in both stages
+    assert [(i["Name"], i["FunctionMetadata"]["Stage"]) for i in listed["Items"]] == [
+        ("a-first", "DEVELOPMENT"), ("rewrite", "DEVELOPMENT"), ("rewrite", "LIVE"), ("z-last", "DEVELOPMENT")]
+    assert "NextMarker" not in listed
+    live_only = cf.list_functions(Stage="LIVE")["FunctionList"]
+    assert [i["Name"] for i in live_only["Items"]] == ["rewrite"]
+    seen, marker = [], None
+    while True:
+        kwargs = {"Stage": "DEVELOPMENT", "MaxItems": "2"}
+        if marker:
+            kwargs["Marker"] = marker
+        page = cf.list_functions(**kwargs)["FunctionList"]
+        assert page["Quantity"] == len(page["Items"]) <= 2
+        assert page["MaxItems"] == 2
+        seen += [i["Name"] for i in page["Items"]]
+        marker = page.get("NextMarker")
+        if not marker:
+            break
+    assert seen == ["a-first", "rewrite", "z-last"]
+
+    # tags on the function ARN
+    assert cf.list_tags_for_resource(Resource=arn)["Tags"]["Items"] == [{"Key": "team", "Value": "web"}]
+    cf.tag_resource(Resource=arn, Tags={"Items": [{"Key": "env", "Value": "test"}]})
+    tags = {t["Key"]: t["Value"] for t in cf.list_tags_for_resource(Resource=arn)["Tags"]["Items"]}
+    assert tags == {"team": "web", "env": "test"}
+    cf.untag_resource(Resource=arn, TagKeys={"Items": ["team"]})
+    assert cf.list_tags_for_resource(Resource=arn)["Tags"]["Items"] == [{"Key": "env", "Value": "test"}]
+    with pytest.raises(ClientError) as err:
+        cf.list_tags_for_resource(Resource=f"arn:aws:cloudfront::{ACCOUNT}:function/nope")
+    assert _code(err) == ("NoSuchResource", 404)
+
+    # a distribution whose default behaviour runs the function on viewer-request
+    assoc = {"Quantity": 1, "Items": [{"FunctionARN": arn, "EventType": "viewer-request"}]}
+    dist = cf.create_distribution(DistributionConfig=_dist_config("ref-1", assoc))["Distribution"]
+    assert dist["DistributionConfig"]["DefaultCacheBehavior"]["FunctionAssociations"] == assoc
+    dist_id = dist["Id"]
+    got = cf.get_distribution_config(Id=dist_id)
+    config = got["DistributionConfig"]
+    assert config["DefaultCacheBehavior"]["FunctionAssociations"] == assoc
+    assert cf.get_distribution(Id=dist_id)["Distribution"]["DistributionConfig"][
+        "DefaultCacheBehavior"]["FunctionAssociations"] == assoc
+    # an update with the config as read keeps it
+    again = cf.update_distribution(Id=dist_id, IfMatch=got["ETag"], DistributionConfig=config)
+    assert again["Distribution"]["DistributionConfig"]["DefaultCacheBehavior"]["FunctionAssociations"] == assoc
+    got = cf.get_distribution_config(Id=dist_id)
+    assert got["DistributionConfig"]["DefaultCacheBehavior"]["FunctionAssociations"] == assoc
+    assert cf.describe_function(Name="rewrite", Stage="LIVE")["FunctionSummary"]["Status"] == "DEPLOYED"
+
+    # the function cannot go while a behaviour uses it
+    live_etag = cf.describe_function(Name="rewrite", Stage="LIVE")["ETag"]
+    with pytest.raises(ClientError) as err:
+        cf.delete_function(Name="rewrite", IfMatch=live_etag)
+    assert _code(err) == ("FunctionInUse", 409)
+
+    # drop the association, then it can
+    config = got["DistributionConfig"]
+    config["DefaultCacheBehavior"]["FunctionAssociations"] = {"Quantity": 0}
+    cf.update_distribution(Id=dist_id, IfMatch=got["ETag"], DistributionConfig=config)
+    assert cf.get_distribution_config(Id=dist_id)["DistributionConfig"]["DefaultCacheBehavior"][
+        "FunctionAssociations"] == {"Quantity": 0}
+    assert cf.describe_function(Name="rewrite", Stage="LIVE")["FunctionSummary"]["Status"] == "UNASSOCIATED"
+    with pytest.raises(ClientError) as err:
+        cf.delete_function(Name="rewrite", IfMatch="ESTALE")
+    assert _code(err) == ("PreconditionFailed", 412)
+    deleted = cf.delete_function(Name="rewrite", IfMatch=cf.describe_function(Name="rewrite")["ETag"])
+    assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
+    for stage in ("DEVELOPMENT", "LIVE"):
+        with pytest.raises(ClientError) as err:
+            cf.describe_function(Name="rewrite", Stage=stage)
+        assert _code(err) == ("NoSuchFunctionExists", 404)
+    with pytest.raises(ClientError) as err:
+        cf.get_function(Name="rewrite")
+    assert _code(err) == ("NoSuchFunctionExists", 404)
+    assert [i["Name"] for i in cf.list_functions()["FunctionList"]["Items"]] == ["a-first", "z-last"]
+
+
+def test_missing_function_operations(cf):
+    for call in (
+        lambda: cf.update_function(Name="nope", IfMatch="E1", FunctionConfig=CONFIG, FunctionCode=CODE),
+        lambda: cf.publish_function(Name="nope", IfMatch="E1"),
+        lambda: cf.delete_function(Name="nope", IfMatch="E1"),
+    ):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == ("NoSuchFunctionExists", 404)
+    empty = cf.list_functions()["FunctionList"]
+    assert empty["Quantity"] == 0 and not empty.get("Items")
+
+
+def test_cache_behaviours_keep_function_associations(cf):
+    arn = cf.create_function(Name="headers", FunctionConfig=CONFIG, FunctionCode=CODE)[
+        "FunctionSummary"]["FunctionMetadata"]["FunctionARN"]
+    assoc = {"Quantity": 1, "Items": [{"FunctionARN": arn, "EventType": "viewer-response"}]}
+    behaviours = [
+        {"PathPattern": "/api/*", "TargetOriginId": "app", "ViewerProtocolPolicy": "https-only",
+         "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "FunctionAssociations": assoc},
+        {"PathPattern": "/static/*", "TargetOriginId": "app", "ViewerProtocolPolicy": "https-only",
+         "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+    ]
+    dist = cf.create_distribution_with_tags(DistributionConfigWithTags={
+        "DistributionConfig": _dist_config("ref-2", behaviours=behaviours),
+        "Tags": {"Items": [{"Key": "k", "Value": "v"}]},
+    })["Distribution"]
+    config = cf.get_distribution_config(Id=dist["Id"])["DistributionConfig"]
+    assert config["DefaultCacheBehavior"]["FunctionAssociations"] == {"Quantity": 0}
+    items = config["CacheBehaviors"]["Items"]
+    assert items[0]["FunctionAssociations"] == assoc
+    assert items[1]["FunctionAssociations"] == {"Quantity": 0}
+    with pytest.raises(ClientError) as err:
+        cf.delete_function(Name="headers", IfMatch=cf.describe_function(Name="headers")["ETag"])
+    assert _code(err) == ("FunctionInUse", 409)
