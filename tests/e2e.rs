@@ -94,19 +94,9 @@ impl Cloud {
     }
 
     fn env(&self, cmd: &mut Command) {
-        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            // What a user behind a TLS-inspecting proxy sets, nothing more.
-            .env("HTTPS_PROXY", &self.proxy)
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("SSL_CERT_FILE", &self.ca)
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN");
+        common::aws_env(cmd, &self.endpoint);
+        // What a user behind a TLS-inspecting proxy sets, nothing more.
+        cmd.env("HTTPS_PROXY", &self.proxy).env("NO_PROXY", "127.0.0.1,localhost").env("SSL_CERT_FILE", &self.ca);
     }
 
     fn infra(&self, dir: &Path, args: &[&str]) -> Run {

@@ -48,15 +48,7 @@ impl Moto {
     }
 
     fn env(&self, cmd: &mut Command) {
-        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN");
+        aws_env(cmd, &self.endpoint);
     }
 
     /// Runs `infra ARGS` in `dir`.
@@ -173,6 +165,20 @@ impl Workdir {
         assert!(s.contains(from), "stack.yaml does not contain {from:?}");
         self.write("stack.yaml", &s.replacen(from, to, 1));
     }
+}
+
+/// Points a command at an emulator's `endpoint` with test credentials, in
+/// us-east-1, without colours or the caller's profile.
+pub fn aws_env(cmd: &mut Command, endpoint: &str) {
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
 }
 
 pub fn repo_root() -> PathBuf {
@@ -308,15 +314,7 @@ impl Proxy {
     }
 
     fn env(&self, cmd: &mut Command) {
-        cmd.env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN");
+        aws_env(cmd, &self.endpoint);
     }
 
     /// Runs `infra ARGS` in `dir` with every AWS call going through the proxy.

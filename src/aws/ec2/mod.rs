@@ -86,9 +86,13 @@ pub fn boolean(b: bool) -> AttributeBooleanValue {
 /// address and inputs give the same token, so a retried call is a no-op,
 /// and a replacement with other inputs gets a new one.
 pub fn client_token(aws: &Aws, address: &str, inputs: &[&str]) -> String {
+    token(&aws.stack, address, inputs)
+}
+
+fn token(stack: &str, address: &str, inputs: &[&str]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(format!("{}/{address}", aws.stack));
+    h.update(format!("{stack}/{address}"));
     for i in inputs {
         h.update(b"/");
         h.update(i.as_bytes());
@@ -124,4 +128,24 @@ pub async fn stack_groups(aws: &Aws) -> anyhow::Result<std::sync::Arc<Vec<aws_sd
         Ok(super::find::paginated!(aws.ec2.describe_security_groups().set_filters(Some(filters(aws, None))))?)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The NAT gateway's token covers its subnet and its Elastic IP: a
+    /// retry is the same request, a replacement with a new allocation in the
+    /// same subnet a new one (AWS refuses a reused token whose request
+    /// differs: IdempotentParameterMismatch).
+    #[test]
+    fn a_token_changes_with_any_input_and_only_then() {
+        let nat = |subnet: &str, eip: &str| token("shop", "network.nat.us-east-1a", &[subnet, eip]);
+        assert_eq!(nat("subnet-1", "eipalloc-1"), nat("subnet-1", "eipalloc-1"));
+        assert_ne!(nat("subnet-1", "eipalloc-1"), nat("subnet-1", "eipalloc-2"));
+        assert_ne!(nat("subnet-1", "eipalloc-1"), nat("subnet-2", "eipalloc-1"));
+        assert_ne!(token("shop", "a", &["bc"]), token("shop", "a", &["b", "c"]), "inputs are delimited");
+        assert_ne!(token("shop", "a", &[]), token("shop2", "a", &[]));
+        assert!(nat("s", "e").len() <= 64, "EC2 client tokens are at most 64 ASCII characters");
+    }
 }
