@@ -644,3 +644,35 @@ compute:
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
 }
+
+/// Issue 15: the image by the SSM parameter AWS publishes its latest
+/// Amazon Linux under, read at plan time; the launch template boots exactly
+/// the image the parameter names (read back with the AWS CLI), and a
+/// parameter that does not exist fails the plan, naming it.
+#[test]
+fn the_image_comes_from_the_ssm_public_parameter() {
+    const PARAM: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+    let moto = Moto::start();
+    let proxy = RefreshProxy::start(moto.port);
+    let w = Workdir::with_stack(&SMALL.replace(
+        r#"ami: { name: "amzn2-ami-hvm-*-x86_64-gp2", owners: [amazon] }"#,
+        &format!("ami: {{ ssm: {PARAM} }}"),
+    ));
+    let run = |args: &[&str]| infra_with_autoscaling(&moto, w.path(), &proxy.endpoint, args);
+    run(&["apply", "--auto-approve"]).ok();
+    let param = moto.aws(&["ssm", "get-parameter", "--name", PARAM]);
+    let image = param["Parameter"]["Value"].as_str().unwrap().to_string();
+    assert!(image.starts_with("ami-"), "{param}");
+    let lt_id = launch_templates(&moto)[0]["LaunchTemplateId"].as_str().unwrap().to_string();
+    assert_eq!(template_version(&moto, &lt_id, "$Default")["LaunchTemplateData"]["ImageId"], image.as_str());
+    run(&["plan", "--detailed-exitcode"]).code(0);
+
+    w.edit(PARAM, "/aws/service/ami-amazon-linux-latest/no-such-image");
+    let plan = run(&["plan"]);
+    plan.code(1);
+    assert!(
+        plan.stderr.contains("no SSM parameter /aws/service/ami-amazon-linux-latest/no-such-image"),
+        "{}",
+        plan.stderr
+    );
+}

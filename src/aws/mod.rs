@@ -82,6 +82,8 @@ pub struct Aws {
     pub apigateway_once: aws_sdk_apigateway::Client,
     pub rds: aws_sdk_rds::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Public parameters (the latest AMIs) for plan-time look-ups.
+    pub ssm: aws_sdk_ssm::Client,
     identity: OnceCell<(String, String)>,
     /// Listings shared by the kinds of one service within a read (see
     /// [`Aws::cached`]); every read starts empty.
@@ -137,6 +139,7 @@ impl Aws {
             apigateway_once: once!(aws_sdk_apigateway),
             rds: aws_sdk_rds::Client::new(&sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
             sdk,
             identity: OnceCell::new(),
             cache: Default::default(),

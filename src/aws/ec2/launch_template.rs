@@ -45,12 +45,14 @@ use crate::engine::value::{Ref, sort_set};
 pub const IMAGE_KEY: &str = "$image";
 
 /// An image as the file names it: by id (checked to exist, and its root
-/// device read), or the newest available image whose name matches, from
-/// these owners.
+/// device read), by the SSM parameter AWS publishes its latest id under
+/// (`/aws/service/ami-amazon-linux-latest/...`), or the newest available
+/// image whose name matches, from these owners.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Image {
     Id { id: String },
+    Ssm { ssm: String },
     Lookup { name: String, owners: Vec<String> },
 }
 
@@ -640,6 +642,21 @@ async fn resolve_image(aws: &Aws, image: &Image) -> Result<Found> {
         Found { id: i.image_id().unwrap_or_default().to_string(), root_device_name: root, root_size }
     };
     let (name, owners) = match image {
+        Image::Ssm { ssm } => {
+            let got = aws.ssm.get_parameter().name(ssm).send().await.aws().or_absent();
+            let value = got
+                .with_context(|| format!("reading the SSM parameter {ssm}"))?
+                .and_then(|o| o.parameter().and_then(|p| p.value()).map(str::to_string))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "no SSM parameter {ssm} in {region}; AWS publishes its images under /aws/service/ (e.g. /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64)"
+                    )
+                })?;
+            let found = Box::pin(resolve_image(aws, &Image::Id { id: value.clone() }))
+                .await
+                .with_context(|| format!("the image SSM parameter {ssm} names ({value})"))?;
+            return Ok(found);
+        }
         Image::Id { id } => {
             let r = aws.ec2.describe_images().image_ids(id).send().await.aws();
             let images = match r {

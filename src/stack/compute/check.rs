@@ -229,6 +229,20 @@ fn check_group(g: &mut GroupSpec, base_dir: &Path, gp: &[PathSeg], errs: &mut Ve
                 ));
             }
         }
+        Ami::Ssm(p) => {
+            // SSM parameter names: up to 2048 characters of letters, digits
+            // and `_ . - /`, a full path from `/` (SSM API reference,
+            // GetParameter, Name).
+            let ok = p.ssm.starts_with('/')
+                && p.ssm.len() <= 2048
+                && p.ssm.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'));
+            if !ok {
+                errs.push(
+                    PathError::new(at(gp, &["ami", "ssm"]), format!("`{}` is not an SSM parameter name", p.ssm))
+                        .help("a path such as /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"),
+                );
+            }
+        }
         Ami::Lookup(l) => {
             if l.name.trim().is_empty() || l.name.len() > 128 {
                 errs.push(

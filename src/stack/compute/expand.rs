@@ -51,6 +51,7 @@ pub fn tg_name_prefix(stack: &str, group: &str, scheme: Scheme) -> String {
 fn image(ami: &Ami) -> Image {
     match ami {
         Ami::Id(id) => Image::Id { id: id.clone() },
+        Ami::Ssm(p) => Image::Ssm { ssm: p.ssm.clone() },
         Ami::Lookup(l) => {
             let mut owners = l.owners.clone();
             owners.sort();

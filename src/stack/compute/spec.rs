@@ -141,13 +141,15 @@ fn default_port() -> u16 {
 /// the mapping (`owner:` for `owners:`) be reported key by key.
 fn ami_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
-        "description": "An AMI id (`ami-0123456789abcdef0`), or `{name, owners}`: the newest available image whose name matches, from these owners, found at plan time.",
+        "description": "An AMI id (`ami-0123456789abcdef0`); `{ssm: PARAMETER}`: the image AWS publishes under that SSM parameter (`/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`), read at plan time; or `{name, owners}`: the newest available image whose name matches, from these owners, found at plan time.",
         "type": ["string", "object"],
         "properties": {
+            "ssm": { "type": "string", "description": "SSM parameter holding an AMI id, e.g. `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`." },
             "name": { "type": "string", "description": "Image name pattern (`*` and `?` wildcards)." },
             "owners": { "type": "array", "items": { "type": "string" }, "description": "`amazon`, `aws-marketplace`, `self` or 12-digit account ids." }
         },
-        "required": ["name", "owners"],
+        "dependentRequired": { "name": ["owners"], "owners": ["name"] },
+        "minProperties": 1,
         "additionalProperties": false
     })
 }
@@ -158,8 +160,21 @@ fn ami_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 pub enum Ami {
     /// An AMI id, e.g. `ami-0123456789abcdef0`.
     Id(String),
+    /// The image an SSM parameter names (AWS's latest images).
+    Ssm(AmiSsm),
     /// The newest image matching a name pattern, from these owners.
     Lookup(AmiLookup),
+}
+
+/// An AMI found at plan time through the SSM parameter AWS keeps it under:
+/// a new image there shows as a new template version and an instance
+/// refresh.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmiSsm {
+    /// The parameter's name, e.g.
+    /// `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`.
+    pub ssm: String,
 }
 
 /// An AMI found by name at plan time.
