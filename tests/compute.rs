@@ -82,19 +82,9 @@ fn assert_no_compute(moto: &Moto) {
 /// Runs the binary with the Auto Scaling endpoint pointed elsewhere.
 fn infra_with_autoscaling(moto: &Moto, dir: &Path, endpoint: &str, args: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ENDPOINT_URL_AUTO_SCALING", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN");
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    common::aws_env(&mut cmd, &moto.endpoint);
+    cmd.env("AWS_ENDPOINT_URL_AUTO_SCALING", endpoint);
     Run::from(cmd.output().unwrap())
 }
 

@@ -129,6 +129,13 @@ async fn publish(aws: &Aws, name: &str, etag: &str) -> Result<()> {
     Ok(())
 }
 
+/// The function's ARN, from the account and partition (STS, read once):
+/// what the distribution's association names.
+async fn function_arn(aws: &Aws, name: &str) -> Result<String> {
+    let (account, partition) = aws.identity().await?;
+    Ok(format!("arn:{partition}:cloudfront::{account}:function/{name}"))
+}
+
 fn arn_of(s: &FunctionSummary) -> String {
     s.function_metadata().map(|m| m.function_arn().to_string()).unwrap_or_default()
 }
@@ -191,9 +198,7 @@ impl Kind for Function {
         .await?;
         let tag = etag(aws, &p.name).await?.ok_or_else(|| anyhow!("CloudFront function {} disappeared", p.name))?;
         publish(aws, &p.name, &tag).await?;
-        let found = self.find(aws, Some(&d.address)).await?.pop();
-        let arn = found.as_ref().and_then(|c| c.attr("arn")).unwrap_or_default().to_string();
-        Ok(d.current(p.name.clone()).with("arn", arn))
+        Ok(d.current(p.name.clone()).with("arn", function_arn(aws, &p.name).await?))
     }
 
     async fn update(
