@@ -23,6 +23,34 @@ use serde_json::Value;
 
 const STACK: &str = "webapp";
 
+/// The parameter of AWS's latest Amazon Linux 2023 image (the reference stack's).
+const AL2023: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+/// The reference web group's instance role (and profile).
+const INSTANCE_ROLE: &str = "webapp-web-ec2-us-east-1";
+
+/// The instance role's managed policy names and inline policy names, sorted.
+fn instance_access(moto: &Moto) -> (Vec<String>, Vec<String>) {
+    let names = |v: Value, key: &str, field: Option<&str>| {
+        let mut n: Vec<String> = arr(&v[key])
+            .iter()
+            .map(|x| match field {
+                Some(f) => x[f].as_str().unwrap().to_string(),
+                None => x.as_str().unwrap().to_string(),
+            })
+            .collect();
+        n.sort();
+        n
+    };
+    (
+        names(
+            moto.aws(&["iam", "list-attached-role-policies", "--role-name", INSTANCE_ROLE]),
+            "AttachedPolicies",
+            Some("PolicyName"),
+        ),
+        names(moto.aws(&["iam", "list-role-policies", "--role-name", INSTANCE_ROLE]), "PolicyNames", None),
+    )
+}
+
 fn arr(v: &Value) -> Vec<Value> {
     v.as_array().cloned().unwrap_or_default()
 }
@@ -201,7 +229,9 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     let v = template_version(&moto, &lt_id, "$Default");
     let data = &v["LaunchTemplateData"];
     assert_eq!(data["MetadataOptions"]["HttpTokens"], "required");
-    assert_eq!(data["ImageId"], "ami-04681a1dbd79675a5");
+    // The image AWS publishes under the SSM parameter the file names.
+    let param = moto.aws(&["ssm", "get-parameter", "--name", AL2023]);
+    assert_eq!(data["ImageId"], param["Parameter"]["Value"]);
     assert_eq!(data["InstanceType"], "t3.micro");
     let bdm = &data["BlockDeviceMappings"][0];
     assert_eq!(bdm["DeviceName"], "/dev/xvda");
@@ -214,10 +244,35 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     }
     use base64::Engine;
     let user_data = base64::engine::general_purpose::STANDARD.decode(data["UserData"].as_str().unwrap()).unwrap();
-    assert_eq!(
-        String::from_utf8(user_data).unwrap(),
-        std::fs::read_to_string(common::repo_root().join("web/user-data.sh")).unwrap()
-    );
+    let user_data = String::from_utf8(user_data).unwrap();
+    // The file, with the API's invoke URL and the site's domain as AWS
+    // reports them (read with the CLI), and the shell's own ${VAR} untouched.
+    let apis = arr(&moto.aws(&["apigateway", "get-rest-apis"])["items"]);
+    assert_eq!(apis.len(), 1, "{apis:?}");
+    let api_url = format!("https://{}.execute-api.us-east-1.amazonaws.com/prod", apis[0]["id"].as_str().unwrap());
+    let dists = arr(&moto.aws(&["cloudfront", "list-distributions"])["DistributionList"]["Items"]);
+    assert_eq!(dists.len(), 1, "{dists:?}");
+    let domain = dists[0]["DomainName"].as_str().unwrap();
+    let file = std::fs::read_to_string(common::repo_root().join("web/user-data.sh")).unwrap();
+    assert!(file.contains("${backend.api.url}") && file.contains("${frontend.domain}"));
+    assert_eq!(user_data, file.replace("${backend.api.url}", &api_url).replace("${frontend.domain}", domain));
+    assert!(user_data.contains(&format!("API_URL='{api_url}'")), "{user_data}");
+    assert!(user_data.contains("${API_URL}") && user_data.contains("${AZ}"));
+    let syntax = std::process::Command::new("bash").args(["-n", "-c", &user_data]).output().unwrap();
+    assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
+
+    // The instance profile: a role EC2 assumes, with Session Manager's core
+    // permissions and nothing else (the file declares no tables or database).
+    let profile_arn = data["IamInstanceProfile"]["Arn"].as_str().expect("no instance profile in the template");
+    let profile =
+        &moto.aws(&["iam", "get-instance-profile", "--instance-profile-name", INSTANCE_ROLE])["InstanceProfile"];
+    assert_eq!(profile["Arn"], profile_arn);
+    assert_eq!(profile["Roles"].as_array().unwrap().len(), 1, "{profile}");
+    assert_eq!(profile["Roles"][0]["RoleName"], INSTANCE_ROLE);
+    assert_eq!(instance_access(&moto), (vec!["AmazonSSMManagedInstanceCore".to_string()], Vec::new()));
+    let role = &moto.aws(&["iam", "get-role", "--role-name", INSTANCE_ROLE])["Role"];
+    let trust = role["AssumeRolePolicyDocument"].to_string();
+    assert!(trust.contains("ec2.amazonaws.com") && !trust.contains("lambda"), "{trust}");
 
     // Load balancer: internet-facing, in the public subnets, security group alb.
     let public = subnets(&moto, "public");
@@ -391,9 +446,44 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     assert!(policies.to_string().contains("app/webapp-alb-int/"), "{policies}");
     moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
+    // Declared access: exactly the table (and its indexes) and the
+    // database's secret, nothing else; the running instances get it through
+    // their role (no new template version, no refresh).
+    w.edit("      # tables: [orders]", "      tables: [orders]");
+    w.edit("      # database: true", "      database: true");
+    moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let (managed, inline) = instance_access(&moto);
+    assert_eq!(managed, vec!["AmazonSSMManagedInstanceCore".to_string()]);
+    assert_eq!(inline, vec!["database".to_string(), "tables".to_string()]);
+    let doc = |name: &str| {
+        moto.aws(&["iam", "get-role-policy", "--role-name", INSTANCE_ROLE, "--policy-name", name])["PolicyDocument"]
+            .clone()
+    };
+    let table_arn = moto.aws(&["dynamodb", "describe-table", "--table-name", "webapp-orders"])["Table"]["TableArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tables = doc("tables");
+    assert_eq!(tables["Statement"].as_array().unwrap().len(), 1, "{tables}");
+    assert_eq!(tables["Statement"][0]["Resource"], serde_json::json!([table_arn, format!("{table_arn}/index/*")]));
+    assert!(!tables.to_string().contains("dynamodb:*"), "{tables}");
+    let secret_arn = moto.aws(&["rds", "describe-db-instances"])["DBInstances"][0]["MasterUserSecret"]["SecretArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = doc("database");
+    assert_eq!(secret["Statement"][0]["Resource"], serde_json::json!([secret_arn]));
+    assert_eq!(
+        secret["Statement"][0]["Action"],
+        serde_json::json!(["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"])
+    );
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+
     // Destroy: nothing of the tier is left.
     moto.infra(w.path(), &["destroy", "--auto-approve"]).ok();
     assert_no_compute(&moto);
+    let profiles = moto.aws(&["iam", "list-instance-profiles"]);
+    assert!(arr(&profiles["InstanceProfiles"]).is_empty(), "{profiles}");
     let after = moto.aws(&args);
     for r in arr(&after["Reservations"]) {
         for i in arr(&r["Instances"]) {
@@ -641,7 +731,7 @@ compute:
 /// parameter that does not exist fails the plan, naming it.
 #[test]
 fn the_image_comes_from_the_ssm_public_parameter() {
-    const PARAM: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+    const PARAM: &str = AL2023;
     let moto = Moto::start();
     let proxy = RefreshProxy::start(moto.port);
     let w = Workdir::with_stack(&SMALL.replace(

@@ -422,6 +422,8 @@ data:
     }
 }
 
+const CLASS: &str = "instance_class: db.t3.micro";
+
 /// Issue 15: versions the way RDS manages them. A major pin follows RDS's
 /// minor upgrades, a full version is a floor, an older major is refused, an
 /// unknown version fails at plan time naming the offered ones.
@@ -477,4 +479,25 @@ fn engine_versions_follow_rds_minor_upgrades_and_never_go_back() {
         plan.stderr
     );
     assert_eq!(instance_ids(&moto), vec![id.to_string()], "nothing was created for the refused file");
+
+    // A class RDS does not offer for the version (db.t2 is not offered for
+    // current versions): the plan fails naming offered ones, same family
+    // first; so does a class change of the running database.
+    let w3 = Workdir::with_stack(
+        &SMALL.replace("stack: shop", "stack: shop3").replace(CLASS, "instance_class: db.t2.micro"),
+    );
+    let plan = moto.infra(w3.path(), &["plan"]);
+    plan.code(1);
+    assert!(
+        plan.stderr.contains("instance class db.t2.micro is not offered for mysql 8.0.42 with Multi-AZ in us-east-1")
+            && plan.stderr.contains("offered: db.t3.micro, db.t4g.micro, "),
+        "{}",
+        plan.stderr
+    );
+    w.edit("engine_version: \"15.12\"", "engine_version: \"16\"");
+    w.edit(CLASS, "instance_class: db.m1.small");
+    let plan = moto.infra(w.path(), &["plan"]);
+    plan.code(1);
+    assert!(plan.stderr.contains("instance class db.m1.small is not offered for postgres 16.9"), "{}", plan.stderr);
+    assert_eq!(instance_ids(&moto), vec![id.to_string()], "nothing was created for the refused files");
 }

@@ -286,7 +286,7 @@ fn endpoints_follow_the_nat_and_the_file() {
     let plan = m.infra(w.path(), &["plan", "--no-color"]);
     plan.ok();
     assert!(
-        plan.stdout.contains("VPC function users reaches secretsmanager only through this endpoint"),
+        plan.stdout.contains("function users reaches secretsmanager only through this endpoint"),
         "the plan says why: {}",
         plan.stdout
     );
@@ -414,4 +414,33 @@ fn flow_logs_and_a_closed_default_group_by_default() {
 fn flow_logs(m: &Moto) -> Vec<Value> {
     let v = m.aws(&["ec2", "describe-flow-logs", "--filter", "Name=tag:infra:stack,Values=net"]);
     v["FlowLogs"].as_array().cloned().unwrap_or_default()
+}
+
+/// A route-table association whose answer was lost is retried; EC2 answers
+/// the retry `Resource.AlreadyAssociated` (moto patched to, as EC2 does), and
+/// that is success when the association is with this very table.
+#[test]
+fn a_retried_association_with_this_table_is_success() {
+    use common::{Proxy, ProxyOpts};
+    let m = Moto::start();
+    let p = Proxy::start(&m, ProxyOpts { lose_first: "AssociateRouteTable".into(), ..ProxyOpts::default() });
+    let w = Workdir::with_stack(STACK);
+    p.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let stats = p.stats();
+    assert_eq!(stats["faults_injected"]["error_after"], 1, "{stats}");
+    assert!(stats["by_service_action"]["ec2.AssociateRouteTable"].as_u64().unwrap() >= 5, "{stats}");
+    // Each subnet is associated with its own table exactly once.
+    let subnets = m.ec2_by_stack("describe-subnets", "Subnets", "net");
+    for s in &subnets {
+        let id = s["SubnetId"].as_str().unwrap();
+        let tier = if s["MapPublicIpOnLaunch"] == true { "public".to_string() } else { "private".to_string() };
+        let tables =
+            m.aws(&["ec2", "describe-route-tables", "--filters", &format!("Name=association.subnet-id,Values={id}")]);
+        let tables = tables["RouteTables"].as_array().unwrap();
+        assert_eq!(tables.len(), 1, "{id}: {tables:?}");
+        let addr = tag(&tables[0], "infra:address").unwrap();
+        assert!(addr.starts_with(&format!("network.route_table.{tier}")), "{id} ({tier}) is in {addr}");
+    }
+    let plan = m.infra(w.path(), &["plan", "--detailed-exitcode"]);
+    plan.code(0);
 }

@@ -14,8 +14,12 @@
 //! ```text
 //! cargo run --example proxy -- --listen 127.0.0.1:0 --upstream http://127.0.0.1:5000 \
 //!     [--latency-ms 100] [--fault-rate 0.1 --seed 42 --faults throttle,error_before,error_after] \
-//!     [--stats-file stats.json] [--log calls.jsonl] [--aws-clock 1/60]
+//!     [--stats-file stats.json] [--log calls.jsonl] [--aws-clock 1/60] [--lose-first AssociateRouteTable]
 //! ```
+//!
+//! * `--lose-first ACTION,...` loses the answer to the first call of each
+//!   action named (forwarded, acted on, answered 500): the retry after a lost
+//!   response, on purpose and exactly once, whatever `--fault-rate` draws.
 //!
 //! * `--aws-clock FACTOR` (e.g. `1/60`, or a decimal) puts AWS's clock on top
 //!   of the instant emulator: each resource passes through the states AWS
@@ -88,6 +92,9 @@ struct Args {
     /// Print the clock's durations (seconds on AWS) as JSON and exit.
     #[arg(long)]
     print_durations: bool,
+    /// Actions (e.g. `AssociateRouteTable`) whose first call's answer is lost.
+    #[arg(long, value_delimiter = ',')]
+    lose_first: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -252,6 +259,8 @@ struct Proxy {
     log: Option<Mutex<std::fs::File>>,
     started: Instant,
     clock: Option<clock::Clock>,
+    /// Actions whose first answer is still to be lost (`--lose-first`).
+    lose_first: Mutex<Vec<String>>,
 }
 
 /// How an API encodes its errors, which decides the shape of injected ones.
@@ -417,6 +426,18 @@ fn json_response(v: &Value) -> Response<Body> {
 
 impl Proxy {
     /// The fault for the next call, in arrival order (seeded: reproducible).
+    /// The fault of a call of `action`: a lost answer if it is the first
+    /// call of a `--lose-first` action, else a draw.
+    fn fault_for(&self, action: &str) -> Option<(Fault, u16)> {
+        let mut pending = self.lose_first.lock().unwrap();
+        if let Some(i) = pending.iter().position(|a| a == action) {
+            pending.remove(i);
+            return Some((Fault::ErrorAfter, 500));
+        }
+        drop(pending);
+        self.draw()
+    }
+
     fn draw(&self) -> Option<(Fault, u16)> {
         if self.fault_rate <= 0.0 || self.faults.is_empty() {
             return None;
@@ -517,7 +538,7 @@ impl Proxy {
         // AWS refuses some calls while a resource is busy: answered here,
         // as a fault would be, without the emulator seeing them.
         let refusal = self.clock.as_ref().and_then(|c| c.refuse(&call, Instant::now()));
-        let fault = if refusal.is_some() { None } else { self.draw() };
+        let fault = if refusal.is_some() { None } else { self.fault_for(&info.action) };
         {
             let mut s = self.stats.lock().unwrap();
             s.calls += 1;
@@ -665,6 +686,7 @@ async fn main() {
         log,
         started: Instant::now(),
         clock: args.aws_clock.map(clock::Clock::new),
+        lose_first: Mutex::new(args.lose_first.clone()),
     });
 
     let builder = match Server::try_bind(&args.listen) {

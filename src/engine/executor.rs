@@ -610,6 +610,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_attribute_the_cloud_did_not_return_is_named_not_sent() {
+        let p = Arc::new(MemoryProvider::new());
+        let desired = vec![
+            Resource::new("vpc", "mem.net", json!({"cidr": "10.0.0.0/16"})),
+            // The memory cloud returns only `id`.
+            Resource::new("sub.0", "mem.sub", json!({"net": reference("vpc", "ipv6_cidr"), "cidr": "0"})),
+        ];
+        let (_, rep) = converge(&p, &desired).await;
+        assert_eq!(rep.failed.len(), 1, "{rep:?}");
+        let (addr, err) = &rep.failed[0];
+        assert_eq!(addr, "sub.0");
+        assert!(err.contains("sub.0 needs attribute `ipv6_cidr` of vpc"), "{err}");
+        assert!(!err.contains("internal error"), "{err}");
+        assert!(!p.calls().iter().any(|c| c == "create sub.0"), "nothing was sent for sub.0");
+    }
+
+    #[tokio::test]
     async fn a_failure_skips_dependants_only() {
         let p = Arc::new(MemoryProvider::new());
         p.fail("sub.1");

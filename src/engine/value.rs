@@ -131,6 +131,25 @@ impl Ref<String> {
         }
     }
 
+    /// The hex SHA-256 of the concatenation of `parts`, known once they are.
+    pub fn sha256(parts: Vec<Value>) -> Self {
+        match super::concat::sha256(parts) {
+            Value::String(s) => Ref::Value(s),
+            other => Ref::Pending(other),
+        }
+    }
+
+    /// The parts of this text: itself, or its concatenation's parts.
+    pub fn parts(&self) -> Vec<Value> {
+        match self {
+            Ref::Value(s) => vec![Value::String(s.clone())],
+            Ref::Pending(p) => match p.get(super::concat::CONCAT_KEY) {
+                Some(Value::Array(parts)) if p.as_object().is_some_and(|o| o.len() == 1) => parts.clone(),
+                _ => vec![p.clone()],
+            },
+        }
+    }
+
     /// Every value of `refs`, or the first unresolved one's error.
     pub fn all(refs: &[Ref<String>]) -> anyhow::Result<Vec<String>> {
         refs.iter().map(|r| r.get().cloned()).collect()
@@ -193,7 +212,10 @@ impl<T: Eq> Eq for Ref<T> {}
 pub fn is_symbolic(v: &Value) -> bool {
     v.as_object().is_some_and(|o| {
         o.len() == 1
-            && (o.contains_key(REF_KEY) || o.contains_key(UNKNOWN_KEY) || o.contains_key(super::concat::CONCAT_KEY))
+            && (o.contains_key(REF_KEY)
+                || o.contains_key(UNKNOWN_KEY)
+                || o.contains_key(super::concat::CONCAT_KEY)
+                || o.contains_key(super::concat::SHA256_KEY))
     })
 }
 

@@ -104,14 +104,17 @@ pub fn validate(mut spec: StackFile, ov: &Overrides, base_dir: PathBuf) -> Resul
         &mut errs,
     );
     let functions = backend::check::validate(&spec, &name, &region, &base_dir, &mut errs);
+    let user_data = compute::check::wiring(
+        &spec,
+        &backend::check::data_names(&spec),
+        &Place { stack: &name, region: &region, partition, az_count: azs.len(), base_dir: &base_dir },
+        &mut errs,
+    );
     // Which of the database's attributes something reads: the database
     // create waits for `available` (15+ minutes on AWS) only when one does.
-    let database_read = functions.values().any(|f| {
-        f.environment
-            .values()
-            .flatten()
-            .any(|p| matches!(p, super::template::Part::Database { attr } if attr == "endpoint" || attr == "port"))
-    });
+    let reads_address = |p: &super::template::Part| matches!(p, super::template::Part::Database { attr } if attr == "endpoint" || attr == "port");
+    let database_read = functions.values().any(|f| f.environment.values().flatten().any(reads_address))
+        || user_data.values().flatten().any(reads_address);
     data::check::validate(&spec, &name, azs.len(), &mut errs);
     let endpoints = network::endpoints::resolve(&spec, &mut errs);
 
@@ -130,6 +133,7 @@ pub fn validate(mut spec: StackFile, ov: &Overrides, base_dir: PathBuf) -> Resul
         security_groups,
         db_port,
         functions,
+        user_data,
         database_read,
         spec,
     })

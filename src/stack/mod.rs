@@ -13,6 +13,7 @@
 //! checks and derived values), `expand` (its resources). Checks never use
 //! expansions; expansions share addresses through [`address`].
 
+pub mod access;
 pub mod address;
 pub mod backend;
 pub mod check;

@@ -47,6 +47,13 @@ pub fn role_name(stack: &str, name: &str, region: &str) -> String {
     format!("{stack}-{name}-{region}")
 }
 
+/// The role (and instance profile) of a web group's instances: `-ec2-`
+/// keeps it apart from a function's role of the same name, and the region
+/// from the same stack's in another region (IAM is global).
+pub fn instance_role(stack: &str, group: &str, region: &str) -> String {
+    format!("{stack}-{group}-ec2-{region}")
+}
+
 /// IAM path of the stack's roles: listing roles under it is the batched
 /// read, and the region in it keeps stacks of the same name in two regions
 /// apart (IAM is global).

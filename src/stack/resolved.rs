@@ -54,6 +54,9 @@ pub struct Stack {
     /// The backend's functions, resolved (names, package digests, parsed
     /// environments), by name.
     pub functions: BTreeMap<String, Function>,
+    /// Each web group's user data, parsed into text and references to the
+    /// stack's values, by group.
+    pub user_data: BTreeMap<String, Vec<super::template::Part>>,
     /// Whether anything reads the database's endpoint or port (then its
     /// create waits for it to be available).
     pub database_read: bool,

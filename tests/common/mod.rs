@@ -258,6 +258,8 @@ pub struct ProxyOpts {
     pub faults: String,
     /// JSON-lines log of every call (`--log`).
     pub log: Option<PathBuf>,
+    /// Comma-separated actions whose first answer is lost (`--lose-first`).
+    pub lose_first: String,
 }
 
 /// The fault-injecting, call-counting proxy between a client and moto.
@@ -305,6 +307,9 @@ impl Proxy {
         }
         if let Some(l) = &opts.log {
             cmd.arg("--log").arg(l);
+        }
+        if !opts.lose_first.is_empty() {
+            cmd.args(["--lose-first", &opts.lose_first]);
         }
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("cannot start the proxy");
         let mut line = String::new();

@@ -33,7 +33,8 @@ The patches (search for "PATCH" to find each one):
 11. Auto Scaling: groups keep their target groups; instances are registered in
     them; UpdateAutoScalingGroup changes the launch template; AZs come from
     the subnets.
-12. EC2: AWS's public Amazon Linux 2 AMI of the reference stack exists.
+12. (retired: the reference stack takes its image from the SSM public
+    parameter ministack serves)
 13. Lambda: DynamoDB stream batches honour ReportBatchItemFailures.
 14. EC2: flow logs keep their tags and report their log group and role.
 15. EC2: interface VPC endpoints keep their security groups and private DNS.
@@ -889,16 +890,6 @@ for _action, _fn in (("CreateDBInstance", None), ("DescribeDBEngineVersions", _d
                      ("DescribeOrderableDBInstanceOptions", _describe_orderable_options)):
     if _fn is not None and _action in getattr(rds, "_ACTION_MAP", {}):
         rds._ACTION_MAP[_action] = _fn
-
-
-# ---------------------------------------------------------------------------
-# PATCH 12. Public images. DescribeImages finds AWS's public Amazon Linux 2
-# AMI that the reference stack pins (ami-04681a1dbd79675a5,
-# amzn2-ami-hvm-2.0.20180810-x86_64-gp2, owner 137112412989 "amazon"), as it
-# does on AWS in us-east-1; ministack knows four stub images only.
-# ---------------------------------------------------------------------------
-ec2._STUB_AMIS.append(("ami-04681a1dbd79675a5", "amzn2-ami-hvm-2.0.20180810-x86_64-gp2",
-                       "Amazon Linux 2 AMI 2.0.20180810 x86_64 HVM gp2", "", "/dev/xvda", "137112412989", "amazon"))
 
 
 # ---------------------------------------------------------------------------

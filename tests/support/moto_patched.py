@@ -13,7 +13,11 @@ product is never changed to suit the emulator):
 * moto has no CloudFront Functions API (Create/Describe/Get/Update/Publish/
   Delete/ListFunctions, tags on a function ARN), and it drops
   `FunctionAssociations` from a distribution's cache behaviours.
-* moto has no DescribeDBEngineVersions (the versions RDS offers).
+* moto has no DescribeDBEngineVersions (the versions RDS offers), and its
+  DescribeOrderableDBInstanceOptions knows only Aurora and Neptune.
+* moto answers AssociateRouteTable for a subnet that already has an
+  association with that association's id (whatever the table); EC2 refuses
+  with `Resource.AlreadyAssociated`.
 * moto makes a second VPC endpoint when CreateVpcEndpoint is retried with the
   same ClientToken (AWS returns the first).
 
@@ -424,6 +428,64 @@ def _describe_db_engine_versions(self):
 
 
 rds_responses.RDSResponse.describe_db_engine_versions = _describe_db_engine_versions
+
+
+# DescribeOrderableDBInstanceOptions for the engines above, as RDS answers it
+# in us-east-1 in 2026: the current burstable and general-purpose classes
+# (no db.t2 for these versions), each Multi-AZ capable, one option per storage
+# type. Filters: Engine, EngineVersion (exact), DBInstanceClass, Vpc.
+_RDS_CLASSES = ["db.t3.micro", "db.t3.small", "db.t3.medium", "db.t3.large", "db.t4g.micro", "db.t4g.small",
+                "db.t4g.medium", "db.t4g.large", "db.m6g.large", "db.m6i.large", "db.m7g.large", "db.r6g.large",
+                "db.r7g.large"]
+_orderable = rds_responses.RDSResponse.describe_orderable_db_instance_options
+
+
+def _describe_orderable_db_instance_options(self):
+    engine = self._get_param("Engine")
+    if engine not in _RDS_VERSIONS:
+        return _orderable(self)
+    version = self._get_param("EngineVersion")
+    wanted = self._get_param("DBInstanceClass")
+    found = []
+    for v in _RDS_VERSIONS[engine]:
+        if version and v != version:
+            continue
+        for c in _RDS_CLASSES:
+            if wanted and c != wanted:
+                continue
+            for storage in ["gp2", "gp3", "io1"]:
+                found.append({"Engine": engine, "EngineVersion": v, "DBInstanceClass": c, "LicenseModel":
+                              "postgresql-license" if engine == "postgres" else "general-public-license",
+                              "AvailabilityZones": [{"Name": f"us-east-1{z}"} for z in "abcdf"],
+                              "MultiAZCapable": True, "ReadReplicaCapable": True, "Vpc": True,
+                              "StorageType": storage, "SupportsStorageEncryption": True})
+    return ActionResult({"OrderableDBInstanceOptions": found})
+
+
+rds_responses.RDSResponse.describe_orderable_db_instance_options = _describe_orderable_db_instance_options
+
+
+# AssociateRouteTable: one explicit association per subnet, as EC2 enforces
+# it ("the specified association for route table ... conflicts with an
+# existing association").
+import moto.ec2.models.route_tables as ec2_route_tables  # noqa: E402
+from moto.ec2.exceptions import EC2ClientError  # noqa: E402
+
+_associate_route_table = ec2_route_tables.RouteBackend.associate_route_table
+
+
+def _associate_route_table_once(self, route_table_id, gateway_id=None, subnet_id=None):
+    if subnet_id:
+        for table in self.describe_route_tables(filters={"association.subnet-id": [subnet_id]}):
+            if subnet_id in table._associations.values():
+                raise EC2ClientError(
+                    "Resource.AlreadyAssociated",
+                    f"the specified association for route table {route_table_id} conflicts with an existing association",
+                )
+    return _associate_route_table(self, route_table_id, gateway_id=gateway_id, subnet_id=subnet_id)
+
+
+ec2_route_tables.RouteBackend.associate_route_table = _associate_route_table_once
 
 
 cloudfront.Origin.__init__ = _keep_oac_id

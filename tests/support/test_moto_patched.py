@@ -277,3 +277,40 @@ def test_cache_behaviours_keep_function_associations(cf):
     with pytest.raises(ClientError) as err:
         cf.delete_function(Name="headers", IfMatch=cf.describe_function(Name="headers")["ETag"])
     assert _code(err) == ("FunctionInUse", 409)
+
+
+def _client(endpoint, service):
+    req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(req).close()
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+
+
+def test_a_subnet_has_one_route_table_association(endpoint):
+    ec2 = _client(endpoint, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    first = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    other = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=first, SubnetId=subnet)
+    for table in (first, other):
+        with pytest.raises(ClientError) as err:
+            ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+        assert _code(err) == ("Resource.AlreadyAssociated", 400)
+    tables = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
+    assert [t["RouteTableId"] for t in tables["RouteTables"]] == [first]
+
+
+def test_orderable_instance_options(endpoint):
+    rds = _client(endpoint, "rds")
+    got = rds.describe_orderable_db_instance_options(Engine="postgres", EngineVersion="16.9",
+                                                     DBInstanceClass="db.t3.micro")
+    options = got["OrderableDBInstanceOptions"]
+    assert options and all(o["DBInstanceClass"] == "db.t3.micro" and o["MultiAZCapable"] for o in options)
+    none = rds.describe_orderable_db_instance_options(Engine="postgres", EngineVersion="16.9",
+                                                      DBInstanceClass="db.t2.micro")
+    assert none["OrderableDBInstanceOptions"] == []
+    retired = rds.describe_orderable_db_instance_options(Engine="postgres", EngineVersion="16.3")
+    assert retired["OrderableDBInstanceOptions"] == []

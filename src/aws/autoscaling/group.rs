@@ -566,7 +566,7 @@ impl Kind for Group {
         let desired = p.desired_capacity.unwrap_or(p.min_size);
         let template = p.launch_template.api()?;
         let (subnets, tgs) = (Ref::all(&p.subnet_ids)?, Ref::all(&p.target_group_arns)?);
-        let create = || async {
+        let attempt = || async {
             aws.autoscaling_once
                 .create_auto_scaling_group()
                 .auto_scaling_group_name(&p.name)
@@ -583,6 +583,25 @@ impl Kind for Group {
                 .await
                 .aws()
                 .map(|_| ())
+        };
+        // A just-created instance profile takes a few seconds to reach
+        // Auto Scaling ("Invalid IAM Instance Profile"): retried meanwhile.
+        let profile_started = std::time::Instant::now();
+        let create = || async {
+            loop {
+                let r = attempt().await;
+                match r {
+                    Err(e)
+                        if e.is("ValidationError")
+                            && e.message.contains("Invalid IAM Instance Profile")
+                            && profile_started.elapsed() < VISIBLE =>
+                    {
+                        ctx.status("waiting for the instance profile to reach Auto Scaling");
+                        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    }
+                    other => return other,
+                }
+            }
         };
         // Who holds the name, as the last look-up saw it.
         let holder = Mutex::new(None);

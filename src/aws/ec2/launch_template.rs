@@ -168,20 +168,26 @@ pub struct LaunchData<U> {
     #[serde(flatten)]
     pub user: U,
     pub security_group_ids: Vec<Ref>,
+    /// ARN of the instance profile the instances run with (their role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_instance_profile: Option<Ref>,
     pub metadata_options: Metadata,
     pub root_volume: RootVolume,
     /// Tags of the instances and their volumes.
     pub instance_tags: Tags,
 }
 
+/// The user data script: text, with references to the stack's values (the
+/// API's URL...) until the engine resolves them.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
 pub struct UserData {
-    pub user_data: String,
+    pub user_data: Ref,
 }
 
+/// The user data's SHA-256 (hex), known once the text is.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Debug)]
 pub struct UserDataDigest {
-    pub user_data_sha256: String,
+    pub user_data_sha256: Ref,
 }
 
 /// A template version's data.
@@ -216,6 +222,7 @@ impl<U> LaunchData<U> {
             instance_type: self.instance_type.clone(),
             user,
             security_group_ids: self.security_group_ids.clone(),
+            iam_instance_profile: self.iam_instance_profile.clone(),
             metadata_options: self.metadata_options.clone(),
             root_volume: self.root_volume.clone(),
             instance_tags: self.instance_tags.clone(),
@@ -247,7 +254,7 @@ impl<U> LaunchData<U> {
 impl TemplateData {
     /// The group's view of this data.
     pub fn view(&self) -> Instances {
-        self.with_user(UserDataDigest { user_data_sha256: sha256_hex(&self.user.user_data) })
+        self.with_user(UserDataDigest { user_data_sha256: Ref::sha256(self.user.user_data.parts()) })
     }
 
     fn from_response(d: &ResponseLaunchTemplateData) -> TemplateData {
@@ -270,8 +277,9 @@ impl TemplateData {
         TemplateData {
             image_id: ImageId::Id(d.image_id().unwrap_or_default().into()),
             instance_type: d.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-            user: UserData { user_data },
+            user: UserData { user_data: Ref::Value(user_data) },
             security_group_ids: sgs,
+            iam_instance_profile: d.iam_instance_profile().and_then(|p| p.arn()).map(|a| Ref::Value(a.to_string())),
             metadata_options: Metadata {
                 http_endpoint: md.and_then(|m| m.http_endpoint()).map(|e| e.as_str().to_string()).unwrap_or_default(),
                 http_tokens: md.and_then(|m| m.http_tokens()).map(|e| e.as_str().to_string()).unwrap_or_default(),
@@ -329,8 +337,16 @@ impl TemplateData {
             )
             .tag_specifications(spec(ResourceType::Instance))
             .tag_specifications(spec(ResourceType::Volume));
-        if !self.user.user_data.is_empty() {
-            b = b.user_data(base64::engine::general_purpose::STANDARD.encode(&self.user.user_data));
+        let user_data = self.user.user_data.get()?;
+        if !user_data.is_empty() {
+            b = b.user_data(base64::engine::general_purpose::STANDARD.encode(user_data));
+        }
+        if let Some(arn) = &self.iam_instance_profile {
+            b = b.iam_instance_profile(
+                aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                    .arn(arn.get()?)
+                    .build(),
+            );
         }
         Ok(b.build())
     }
@@ -718,8 +734,9 @@ mod tests {
         TemplateData {
             image_id: ImageId::Find(image),
             instance_type: "t3.micro".into(),
-            user: UserData { user_data: String::new() },
+            user: UserData { user_data: "".into() },
             security_group_ids: vec![Ref::to("network.sg.web", "id")],
+            iam_instance_profile: None,
             metadata_options: Metadata {
                 http_endpoint: "enabled".into(),
                 http_tokens: "required".into(),
@@ -793,6 +810,7 @@ mod tests {
             instance_type: "t3.micro".into(),
             user: UserData { user_data: "#!/bin/sh\necho hi\n".into() },
             security_group_ids: vec!["sg-1".into()],
+            iam_instance_profile: Some("arn:aws:iam::123456789012:instance-profile/webapp-web".into()),
             metadata_options: Metadata {
                 http_endpoint: "enabled".into(),
                 http_tokens: "required".into(),
@@ -812,8 +830,13 @@ mod tests {
         let resp = ResponseLaunchTemplateData::builder()
             .image_id(req.image_id.get().unwrap())
             .instance_type(InstanceType::from(req.instance_type.as_str()))
-            .user_data(base64::engine::general_purpose::STANDARD.encode(&req.user.user_data))
+            .user_data(base64::engine::general_purpose::STANDARD.encode(req.user.user_data.get().unwrap()))
             .security_group_ids("sg-1")
+            .iam_instance_profile(
+                aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecification::builder()
+                    .arn("arn:aws:iam::123456789012:instance-profile/webapp-web")
+                    .build(),
+            )
             .metadata_options(
                 aws_sdk_ec2::types::LaunchTemplateInstanceMetadataOptions::builder()
                     .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
@@ -847,7 +870,7 @@ mod tests {
         // version's client token hashes it).
         assert_eq!(
             serde_json::to_string(&data).unwrap(),
-            r##"{"image_id":"ami-12345678","instance_type":"t3.micro","user_data":"#!/bin/sh\necho hi\n","security_group_ids":["sg-1"],"metadata_options":{"http_endpoint":"enabled","http_tokens":"required","http_put_response_hop_limit":2},"root_volume":{"device_name":"/dev/xvda","encrypted":true,"delete_on_termination":true,"volume_type":"gp3","volume_size":20},"instance_tags":{"Name":"webapp-web"}}"##
+            r##"{"image_id":"ami-12345678","instance_type":"t3.micro","user_data":"#!/bin/sh\necho hi\n","security_group_ids":["sg-1"],"iam_instance_profile":"arn:aws:iam::123456789012:instance-profile/webapp-web","metadata_options":{"http_endpoint":"enabled","http_tokens":"required","http_put_response_hop_limit":2},"root_volume":{"device_name":"/dev/xvda","encrypted":true,"delete_on_termination":true,"volume_type":"gp3","volume_size":20},"instance_tags":{"Name":"webapp-web"}}"##
         );
     }
 }

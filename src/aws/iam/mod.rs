@@ -1,4 +1,5 @@
-//! IAM: the execution roles of the stack's functions, one file per kind.
+//! IAM: the roles of the stack's functions and instances, and the instance
+//! profiles that give instances theirs, one file per kind.
 //! What the kinds of the service share lives here: the stack's role path,
 //! role ARNs, tag conversions and the tag API, policy document decoding.
 //!
@@ -6,6 +7,7 @@
 //! (`/infra/<stack>/<region>/`), so the same stack deployed in two regions
 //! never sees (and deletes) the other's roles.
 
+pub mod instance_profile;
 pub mod role;
 
 use std::time::Duration;
@@ -21,7 +23,7 @@ use super::tags::{TagApi, Tags};
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
-    vec![Box::new(role::Role)]
+    vec![Box::new(role::Role), Box::new(instance_profile::InstanceProfile)]
 }
 
 /// How long a just-created role may take to be visible to IAM's own calls.

@@ -282,9 +282,10 @@ async fn wait_gone(aws: &Aws, id: &str, rep: &dyn StepReporter) -> Result<()> {
     .await
 }
 
-/// Fails unless RDS offers `engine` at `version` (a major: any of its
-/// minors), naming the newest minor of each major it offers.
-async fn offered(aws: &Aws, engine: &str, version: &str) -> Result<()> {
+/// The version RDS creates for `engine` at `version` (a major: its newest
+/// minor offered), or an error naming the newest minor of each major it
+/// offers.
+async fn offered(aws: &Aws, engine: &str, version: &str) -> Result<String> {
     async fn versions(aws: &Aws, engine: &str, v: Option<&str>) -> Result<Vec<String>> {
         let out = aws
             .rds
@@ -297,8 +298,8 @@ async fn offered(aws: &Aws, engine: &str, version: &str) -> Result<()> {
             .context("listing the engine versions RDS offers")?;
         Ok(out.db_engine_versions().iter().filter_map(|v| v.engine_version().map(str::to_string)).collect())
     }
-    if !versions(aws, engine, Some(version)).await?.is_empty() {
-        return Ok(());
+    if let Some(v) = versions(aws, engine, Some(version)).await?.into_iter().max_by(|a, b| version_cmp(a, b)) {
+        return Ok(v);
     }
     let mut newest: BTreeMap<String, String> = BTreeMap::new();
     for v in versions(aws, engine, None).await? {
@@ -314,6 +315,51 @@ async fn offered(aws: &Aws, engine: &str, version: &str) -> Result<()> {
         choices.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
         choices.last().map(|c| major(c, engine)).unwrap_or_default()
     )
+}
+
+/// Fails unless RDS offers `class` for `engine` `version` in this region
+/// (Multi-AZ too, when asked), naming the classes it does offer: RDS
+/// accepts a CreateDBInstance it cannot place only to fail it, and some
+/// classes (db.t2.*, older generations) are not offered for newer versions.
+async fn orderable(aws: &Aws, engine: &str, version: &str, class: &str, multi_az: bool) -> Result<()> {
+    let options = |class: Option<&str>| {
+        aws.rds
+            .describe_orderable_db_instance_options()
+            .engine(engine)
+            .engine_version(version)
+            .set_db_instance_class(class.map(str::to_string))
+            .vpc(true)
+    };
+    let listed = paginated!(options(Some(class))).context("listing the instance classes RDS offers")?;
+    let fits = |o: &aws_sdk_rds::types::OrderableDbInstanceOption| !multi_az || o.multi_az_capable() == Some(true);
+    if listed.iter().any(fits) {
+        return Ok(());
+    }
+    let all = paginated!(options(None)).context("listing the instance classes RDS offers")?;
+    let mut classes: Vec<&str> = all.iter().filter(|o| fits(o)).filter_map(|o| o.db_instance_class()).collect();
+    classes.sort_by_key(|c| (class_family(c) != class_family(class), class_size(c) != class_size(class), *c));
+    classes.dedup();
+    let what = if multi_az { format!("{engine} {version} with Multi-AZ") } else { format!("{engine} {version}") };
+    let why = if listed.is_empty() { "is not offered" } else { "is offered only without Multi-AZ" };
+    if classes.is_empty() {
+        bail!("instance class {class} {why} for {what} in {}, and RDS lists no class that is", aws.region);
+    }
+    bail!(
+        "instance class {class} {why} for {what} in {}; offered: {}{}",
+        aws.region,
+        classes.iter().take(8).copied().collect::<Vec<_>>().join(", "),
+        if classes.len() > 8 { format!(" and {} more", classes.len() - 8) } else { String::new() }
+    )
+}
+
+/// `db.t3` of `db.t3.micro`: classes of the same family are named first,
+/// then those of the same size (`micro`).
+fn class_family(class: &str) -> &str {
+    class.rsplit_once('.').map_or(class, |(f, _)| f)
+}
+
+fn class_size(class: &str) -> &str {
+    class.rsplit_once('.').map_or("", |(_, s)| s)
 }
 
 /// The default parameter group of the instance's engine and version.
@@ -381,23 +427,33 @@ impl Kind for DbInstance {
                 continue;
             };
             // Another engine is a replacement: a new database, as if none ran.
-            let live = describe(aws, &id)
-                .await?
-                .filter(|db| db.engine() == Some(engine.as_str()))
-                .and_then(|db| db.engine_version().map(str::to_string));
+            let db = describe(aws, &id).await?.filter(|db| db.engine() == Some(engine.as_str()));
+            let live = db.as_ref().and_then(|db| db.engine_version().map(str::to_string));
+            let class = r.props.get("instance_class").and_then(Value::as_str).unwrap_or_default().to_string();
+            let multi_az = r.props.get("multi_az").and_then(Value::as_bool).unwrap_or(false);
+            // A class or Multi-AZ the running database does not have yet is
+            // checked against what RDS offers for the version it will run.
+            let placed = db.as_ref().is_some_and(|db| {
+                db.db_instance_class() == Some(class.as_str()) && (!multi_az || db.multi_az() == Some(true))
+            });
             let Some(live) = live else {
-                offered(aws, &engine, &wanted).await.with_context(|| format!("{}: engine_version", r.address))?;
+                let version =
+                    offered(aws, &engine, &wanted).await.with_context(|| format!("{}: engine_version", r.address))?;
+                orderable(aws, &engine, &version, &class, multi_az)
+                    .await
+                    .with_context(|| format!("{}: instance_class", r.address))?;
                 continue;
             };
-            match pin(&engine, &wanted, &live) {
+            let runs = match pin(&engine, &wanted, &live) {
                 Pin::Met if live != wanted => {
                     r.props["engine_version"] = Value::String(live.clone());
                     aws.note(format!(
                         "{}: runs {engine} {live}, which meets engine_version \"{wanted}\" in the file (RDS applies minor upgrades itself and cannot downgrade): nothing to change",
                         r.address
                     ));
+                    live.clone()
                 }
-                Pin::Met => {}
+                Pin::Met => live.clone(),
                 Pin::Upgrade => {
                     offered(aws, &engine, &wanted).await.with_context(|| format!("{}: engine_version", r.address))?
                 }
@@ -406,6 +462,11 @@ impl Kind for DbInstance {
                     r.address,
                     major(&live, &engine)
                 ),
+            };
+            if !placed || runs != live {
+                orderable(aws, &engine, &runs, &class, multi_az)
+                    .await
+                    .with_context(|| format!("{}: instance_class", r.address))?;
             }
         }
         Ok(())

@@ -448,6 +448,13 @@ fn check_function(
                             size += REF_ESTIMATE;
                             check_database_ref(&kp, data, errs);
                         }
+                        Part::ApiUrl | Part::FrontendDomain => errs.push(
+                            PathError::new(
+                                kp.clone(),
+                                "a function's environment cannot name the API's URL or the site's domain: they are made after the function (the API invokes it, the site's /api/* reaches it through the API), so each would wait for the other",
+                            )
+                            .help("pass them in the request (API Gateway gives the function the host and stage in `requestContext`), or write the value into the file"),
+                        ),
                     }
                 }
                 if looks_secret(k) && parts.iter().all(|p| matches!(p, Part::Text(_))) {
@@ -555,7 +562,7 @@ fn is_stream_arn(a: &str) -> bool {
         && f[5].contains("/stream/")
 }
 
-fn check_table_ref(t: &str, p: &[PathSeg], data: &DataNames, errs: &mut Vec<PathError>) {
+pub fn check_table_ref(t: &str, p: &[PathSeg], data: &DataNames, errs: &mut Vec<PathError>) {
     if data.tables.contains_key(t) {
         return;
     }
@@ -568,7 +575,7 @@ fn check_table_ref(t: &str, p: &[PathSeg], data: &DataNames, errs: &mut Vec<Path
     errs.push(PathError::new(p.to_vec(), format!("no table named `{t}` in this stack")).help(help));
 }
 
-fn check_database_ref(p: &[PathSeg], data: &DataNames, errs: &mut Vec<PathError>) {
+pub fn check_database_ref(p: &[PathSeg], data: &DataNames, errs: &mut Vec<PathError>) {
     if !data.database {
         errs.push(
             PathError::new(p.to_vec(), "this stack has no database")

@@ -21,51 +21,18 @@ use crate::aws::logs::log_group::LogGroupProps;
 use crate::engine::resource::Props;
 use crate::engine::value::{Ref, reference};
 use crate::stack::Stack;
+use crate::stack::access::{self, document, statement};
 use crate::stack::backend::spec::{Backend, FunctionSpec};
 use crate::stack::desired::{Desired, Output, tags};
 use crate::stack::names::function_name;
 use crate::stack::template::Part;
-
-/// DynamoDB actions a function gets on the tables it declares: items and
-/// queries, nothing on the table's settings.
-const TABLE_ACTIONS: &[&str] = &[
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:UpdateItem",
-];
 
 /// Format of the API access log lines (JSON, one per request).
 pub const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","status":"$context.status","protocol":"$context.protocol","responseLength":"$context.responseLength","integrationLatency":"$context.integrationLatency"}"#;
 
 /// An environment value: text with `${...}` references (parsed by the checks).
 pub fn template(parts: &[Part]) -> Ref<EnvText> {
-    EnvText::of(Ref::concat(
-        parts
-            .iter()
-            .map(|p| match p {
-                Part::Text(t) => json!(t),
-                Part::Table { table: t, attr } => reference(&table(t), attr),
-                Part::Database { attr } => reference(DATABASE, attr),
-            })
-            .collect(),
-    ))
-}
-
-/// An identity policy statement; its resources may be references and
-/// concatenations (the engine resolves them inside the document).
-fn statement(sid: &str, actions: &[&str], resources: Vec<Ref>) -> Value {
-    json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
-}
-
-fn document(statements: Vec<Value>) -> Value {
-    json!({ "Version": "2012-10-17", "Statement": statements })
+    EnvText::of(Ref::concat(crate::stack::template::values(parts)))
 }
 
 /// The stream a function consumes: a table's (a reference) or an ARN.
@@ -90,12 +57,7 @@ fn policies(name: &str, f: &FunctionSpec) -> BTreeMap<String, Value> {
         )]),
     );
     if !f.tables.is_empty() {
-        let mut resources = Vec::new();
-        for t in &f.tables {
-            resources.push(Ref::to(&table(t), "arn"));
-            resources.push(Ref::concat(vec![reference(&table(t), "arn"), json!("/index/*")]));
-        }
-        p.insert("tables".into(), document(vec![statement("TableItems", TABLE_ACTIONS, resources)]));
+        p.insert("tables".into(), access::tables(&f.tables));
     }
     if let Some(arn) = stream_arn(f) {
         p.insert(
@@ -112,14 +74,7 @@ fn policies(name: &str, f: &FunctionSpec) -> BTreeMap<String, Value> {
         );
     }
     if f.database {
-        p.insert(
-            "database".into(),
-            document(vec![statement(
-                "ReadDatabaseSecret",
-                &["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
-                vec![Ref::to(DATABASE, "secret_arn")],
-            )]),
-        );
+        p.insert("database".into(), access::database_secret());
     }
     p
 }
@@ -171,11 +126,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 name: resolved.role_name.clone(),
                 path: crate::stack::names::role_path(&stack.name, &stack.region),
                 description: format!("Execution role of Lambda function {fname}"),
-                assume_role_policy: document(vec![json!({
-                    "Effect": "Allow",
-                    "Principal": { "Service": "lambda.amazonaws.com" },
-                    "Action": "sts:AssumeRole",
-                })]),
+                assume_role_policy: access::assumed_by("lambda.amazonaws.com"),
                 policies: policies(name, f),
                 managed_policies: managed,
                 tags: tags(stack, &format!("fn-{name}")),
@@ -487,7 +438,7 @@ backend:
                 {"$concat": [reference("data.table.orders", "arn"), "/index/*"]}
             ])
         );
-        assert_eq!(p["tables"]["Statement"][0]["Action"].as_array().unwrap().len(), TABLE_ACTIONS.len());
+        assert_eq!(p["tables"]["Statement"][0]["Action"].as_array().unwrap().len(), access::TABLE_ACTIONS.len());
         assert_eq!(p["database"]["Statement"][0]["Resource"], json!([reference("data.database", "secret_arn")]));
         assert_eq!(p["stream"]["Statement"][0]["Resource"], json!([reference("data.table.orders", "stream_arn")]));
         let m = find(&d, "backend.stream.orders");

@@ -9,14 +9,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::stack::compute::spec::{Ami, Compute, GroupSpec, HealthCheckSpec};
+use crate::stack::backend::check::{DataNames, check_database_ref, check_table_ref};
+use crate::stack::compute::spec::{Ami, Compute, GroupSpec, HealthCheckSpec, SubnetTier};
 use crate::stack::diagnostics::PathError;
 use crate::stack::limits as rules;
-use crate::stack::names::{group_name, lb_name};
+use crate::stack::names::{group_name, instance_role, lb_name};
 use crate::stack::network::check::Group;
-use crate::stack::network::spec::{Protocol, RuleSpec};
+use crate::stack::network::spec::{NatMode, Protocol, RuleSpec};
 use crate::stack::resolved::Place;
 use crate::stack::spec::StackFile;
+use crate::stack::template::{Part, parse_user_data};
 use crate::stack::yaml::PathSeg;
 
 /// AWS's limit on user data: 16 KB before base64 encoding
@@ -121,6 +123,90 @@ pub fn check(spec: &mut StackFile, groups: &[(String, Group)], place: &Place<'_>
                 .help("give all groups but one `path_patterns` (e.g. [\"/api/*\"]) or `host_headers`; the one left gets every other request"),
         );
     }
+}
+
+/// What each web group's instances are wired to: its user data parsed into
+/// text and references (each checked against the stack), its tables and
+/// database access, and its role's name. Runs after `check` (user data
+/// files are inlined by then).
+pub fn wiring(
+    spec: &StackFile, data: &DataNames, place: &Place<'_>, errs: &mut Vec<PathError>,
+) -> BTreeMap<String, Vec<Part>> {
+    let mut out = BTreeMap::new();
+    let Some(c) = &spec.compute else {
+        return out;
+    };
+    let has_api = spec.backend.as_ref().is_some_and(|b| b.api.is_some());
+    let has_site = spec.frontend.is_some();
+    let no_nat = spec.network.nat == NatMode::None;
+    for (name, g) in &c.groups {
+        let gp = vec![key("compute"), key("groups"), key(name)];
+        let k = if g.user_data_file.is_some() { "user_data_file" } else { "user_data" };
+        let up = at(&gp, &[k]);
+        let parts = match parse_user_data(g.user_data.as_deref().unwrap_or_default()) {
+            Ok(parts) => parts,
+            Err(e) => {
+                errs.push(PathError::new(up, e).help("write `$${` for a literal `${` before a dotted name"));
+                continue;
+            }
+        };
+        let private =
+            g.subnets.unwrap_or(if no_nat { SubnetTier::Public } else { SubnetTier::Private }) == SubnetTier::Private;
+        for part in &parts {
+            match part {
+                Part::Text(_) => {}
+                Part::Table { table, attr } => {
+                    check_table_ref(table, &up, data, errs);
+                    if attr == "stream_arn" && data.tables.get(table) == Some(&false) {
+                        errs.push(
+                            PathError::new(up.clone(), format!("table `{table}` has no stream, so no `stream_arn`"))
+                                .help("enable the table's stream in `data:`"),
+                        );
+                    }
+                }
+                Part::Database { .. } => check_database_ref(&up, data, errs),
+                Part::ApiUrl if !has_api => errs.push(
+                    PathError::new(up.clone(), "`${backend.api.url}`: this stack has no API")
+                        .help("add `backend.api` with its routes, or remove the reference"),
+                ),
+                // The API's endpoint is public: from the private subnets it
+                // takes NAT (an `execute-api` endpoint with private DNS
+                // would capture the name and serve private APIs only).
+                Part::ApiUrl if private && no_nat => errs.push(
+                    PathError::new(up.clone(), format!("group `{name}` runs in the private subnets without NAT, so its instances cannot reach the API's public endpoint"))
+                        .help("give the subnets NAT (`network.nat: single`), or run the group in the public subnets (`subnets: public`)"),
+                ),
+                Part::ApiUrl => {}
+                Part::FrontendDomain if !has_site => errs.push(
+                    PathError::new(up.clone(), "`${frontend.domain}`: this stack has no frontend")
+                        .help("add `frontend:`, or remove the reference"),
+                ),
+                Part::FrontendDomain => {}
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, t) in g.tables.iter().enumerate() {
+            let mut p = at(&gp, &["tables"]);
+            p.push(PathSeg::Index(i));
+            if !seen.insert(t) {
+                errs.push(PathError::new(p.clone(), format!("`{t}` is listed twice")).help("list each table once"));
+            }
+            check_table_ref(t, &p, data, errs);
+        }
+        if g.database {
+            check_database_ref(&at(&gp, &["database"]), data, errs);
+        }
+        if let Err(e) = rules::validate_iam_role_name(&instance_role(place.stack, name, place.region)) {
+            errs.push(PathError {
+                path: gp.clone(),
+                message: format!("the instances' role: {e}"),
+                help: Some("use a shorter group or stack name".into()),
+                at_key: true,
+            });
+        }
+        out.insert(name.clone(), parts);
+    }
+    out
 }
 
 impl GroupSpec {
@@ -697,6 +783,51 @@ mod tests {
 
     fn has(errs: &[String], want: &str) -> bool {
         errs.iter().any(|e| e.contains(want))
+    }
+
+    #[test]
+    fn user_data_references_are_checked_against_the_stack() {
+        let with = |user_data: &str, more: &str| errors(&format!("{WEB}      user_data: \"{user_data}\"\n{more}"));
+        // The shell's own braces are not references.
+        assert_eq!(with("#!/bin/sh\\necho ${HOME} ${1:-x}", ""), Vec::<String>::new());
+        let e = with("API=${backend.api.url}", "");
+        assert!(has(&e, "`${backend.api.url}`: this stack has no API"), "{e:?}");
+        let e = with("SITE=${frontend.domain}", "");
+        assert!(has(&e, "`${frontend.domain}`: this stack has no frontend"), "{e:?}");
+        let e = with(
+            "T=${tables.order.name}",
+            "data:\n  tables:\n    orders:\n      partition_key: { name: pk, type: S }\n",
+        );
+        assert!(has(&e, "no table named `order`"), "{e:?}");
+        let e = with("DB=${databse.endpoint}", "");
+        assert!(has(&e, "unknown reference `${databse.endpoint}`"), "{e:?}");
+        let e = with("DB=${database.endpoint}", "");
+        assert!(has(&e, "this stack has no database"), "{e:?}");
+        let e = errors(&format!("{WEB}      tables: [orders, orders]\n      database: true\n"));
+        assert!(has(&e, "no table named `orders`") && has(&e, "`orders` is listed twice"), "{e:?}");
+        assert!(has(&e, "this stack has no database"), "{e:?}");
+    }
+
+    #[test]
+    fn private_instances_without_nat_cannot_call_the_api() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("f")).unwrap();
+        std::fs::write(dir.path().join("f/app.py"), "def handler(e, c):\n    return {}\n").unwrap();
+        let backend = "backend:\n  functions:\n    f: { source: f, runtime: python3.12, handler: app.handler }\n  api:\n    routes:\n      - { method: GET, path: /api/x, function: f }\n";
+        let group = format!("{WEB}      subnets: private\n      user_data: \"API=${{backend.api.url}}\"\n{backend}");
+        let e = errors_in("", &group, dir.path());
+        assert!(has(&e, "runs in the private subnets without NAT, so its instances cannot reach the API"), "{e:?}");
+        assert_eq!(errors_in("  nat: single\n", &group, dir.path()), Vec::<String>::new());
+        // A function cannot name the API that invokes it.
+        let cyclic = format!(
+            "{WEB}{}",
+            backend.replace(
+                "handler: app.handler }",
+                "handler: app.handler, environment: { URL: \"${backend.api.url}\" } }"
+            )
+        );
+        let e = errors_in("", &cyclic, dir.path());
+        assert!(has(&e, "a function's environment cannot name the API's URL"), "{e:?}");
     }
 
     #[test]

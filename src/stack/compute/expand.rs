@@ -12,7 +12,7 @@
 //! refresh (the plan says so).
 
 use crate::stack::address::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::aws::autoscaling::group::{GroupProps, LaunchTemplateRef, Policy, Refresh, ScheduledAction};
 use crate::aws::ec2::launch_template::{
@@ -21,14 +21,18 @@ use crate::aws::ec2::launch_template::{
 use crate::aws::elbv2::listener::{Action, ListenerProps, Rule};
 use crate::aws::elbv2::load_balancer::LoadBalancerProps;
 use crate::aws::elbv2::target_group::{HealthCheck, TargetGroupProps};
+use crate::aws::iam::instance_profile::InstanceProfileProps;
+use crate::aws::iam::role::RoleProps;
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
 use crate::stack::Stack;
+use crate::stack::access;
 use crate::stack::compute::check::DEFAULT_SSL_POLICY;
 use crate::stack::compute::spec::{Ami, Compute, GroupSpec, Scheme, SubnetTier};
 use crate::stack::desired::{Desired, Output, tags};
-use crate::stack::names::{group_name, lb_name};
+use crate::stack::names::{group_name, instance_role as instance_role_name, lb_name, role_path};
 use crate::stack::network::spec::NatMode;
+use crate::stack::template;
 
 /// Longest target group name prefix: ELB allows 32 characters and the
 /// provider appends `-` and 4 characters that make each generation unique.
@@ -65,11 +69,17 @@ fn image(ami: &Ami) -> Image {
 fn template_data(stack: &Stack, name: &str, g: &GroupSpec) -> TemplateData {
     let mut instance_tags = stack.spec.tags.clone();
     instance_tags.insert("Name".into(), group_name(&stack.name, name));
+    // The checks parsed the user data into text and references.
+    let user_data = match stack.user_data.get(name) {
+        Some(parts) => Ref::concat(template::values(parts)),
+        None => Ref::Value(g.user_data.clone().unwrap_or_default()),
+    };
     LaunchData {
         image_id: ImageId::Find(image(&g.ami)),
         instance_type: g.instance_type.clone(),
-        user: UserData { user_data: g.user_data.clone().unwrap_or_default() },
+        user: UserData { user_data },
         security_group_ids: vec![Ref::to(&security_group("web"), "id")],
+        iam_instance_profile: Some(Ref::to(&instance_profile(name), "arn")),
         // IMDSv2 only: a token is required for every metadata request, and
         // two hops let containers on the instance reach it.
         metadata_options: Metadata {
@@ -145,6 +155,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
 
     let default_tier = if stack.spec.network.nat == NatMode::None { SubnetTier::Public } else { SubnetTier::Private };
     for (name, g) in &c.groups {
+        instance_identity(stack, name, g, d);
         let lt = launch_template(name);
         let data = template_data(stack, name, g);
         let instances = data.view();
@@ -220,6 +231,47 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         d.resources.push(asg);
     }
 }
+
+/// The group's instance role and profile: Session Manager's core
+/// permissions (the way in, instead of SSH keys and an open port 22), and
+/// access to exactly the tables and database secret the group declares.
+fn instance_identity(stack: &Stack, name: &str, g: &GroupSpec, d: &mut Desired) {
+    let role_name = instance_role_name(&stack.name, name, &stack.region);
+    let path = role_path(&stack.name, &stack.region);
+    let mut policies = BTreeMap::new();
+    if !g.tables.is_empty() {
+        policies.insert("tables".to_string(), access::tables(&g.tables));
+    }
+    if g.database {
+        policies.insert("database".to_string(), access::database_secret());
+    }
+    d.resources.push(
+        RoleProps {
+            name: role_name.clone(),
+            path: path.clone(),
+            description: format!("Role of the instances of web group {}", group_name(&stack.name, name)),
+            assume_role_policy: access::assumed_by("ec2.amazonaws.com"),
+            policies,
+            managed_policies: vec![format!("arn:{}:iam::aws:policy/{SESSION_MANAGER_POLICY}", stack.partition)],
+            tags: tags(stack, &format!("{name}-instances")),
+        }
+        .at(instance_role(name)),
+    );
+    d.resources.push(
+        InstanceProfileProps {
+            name: role_name,
+            path,
+            role: Ref::to(&instance_role(name), "name"),
+            tags: tags(stack, &format!("{name}-instances")),
+        }
+        .at(instance_profile(name)),
+    );
+}
+
+/// The AWS managed policy of Session Manager's core functions (Systems
+/// Manager User Guide, "Configure instance permissions required for Systems
+/// Manager").
+pub const SESSION_MANAGER_POLICY: &str = "AmazonSSMManagedInstanceCore";
 
 /// The listeners: 80 forwards (or redirects to 443 when a certificate is
 /// given), 443 forwards; with several groups, one rule per routed group.
@@ -360,6 +412,66 @@ mod tests {
         assert_eq!(by_addr(&d, "compute.tg.web").props["name_prefix"], "webapp-web");
         assert!(d.resources.iter().all(|r| r.address != HTTPS_LISTENER));
         assert_eq!(d.outputs.iter().filter(|o| o.name == "load_balancer_dns").count(), 1);
+    }
+
+    #[test]
+    fn instances_get_their_own_role_with_exactly_the_declared_access() {
+        let s = stack(&format!(
+            "{ONE}      tables: [orders]\n      database: true\ndata:\n  database: {{ engine: postgres, instance_class: db.t3.micro }}\n  tables:\n    orders:\n      partition_key: {{ name: pk, type: S }}\n"
+        ));
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        let role = by_addr(&d, "compute.role.web");
+        assert_eq!(role.props["name"], "webapp-web-ec2-us-east-1");
+        assert_eq!(role.props["path"], "/infra/webapp/us-east-1/");
+        assert_eq!(role.props["assume_role_policy"]["Statement"][0]["Principal"]["Service"], "ec2.amazonaws.com");
+        assert_eq!(
+            role.props["managed_policies"],
+            serde_json::json!(["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"])
+        );
+        let policies: Vec<&String> = role.props["policies"].as_object().unwrap().keys().collect();
+        assert_eq!(policies, ["database", "tables"]);
+        assert_eq!(
+            role.props["policies"]["tables"]["Statement"][0]["Resource"][0],
+            reference("data.table.orders", "arn")
+        );
+        let profile = by_addr(&d, "compute.instance_profile.web");
+        assert_eq!(profile.props["name"], "webapp-web-ec2-us-east-1");
+        assert_eq!(profile.props["role"], reference("compute.role.web", "name"));
+        let lt = by_addr(&d, "compute.lt.web");
+        assert_eq!(lt.props["iam_instance_profile"], reference("compute.instance_profile.web", "arn"));
+        assert!(lt.dependencies().contains("compute.instance_profile.web"));
+        // Without declarations: Session Manager only.
+        let s = stack(ONE);
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        assert!(by_addr(&d, "compute.role.web").props["policies"].as_object().unwrap().is_empty());
+    }
+
+    #[test]
+    fn user_data_names_the_stack_values_and_the_group_digests_them() {
+        let s = stack(
+            &(ONE.replace(
+                "user_data: \"#!/bin/sh\\necho hi\\n\"",
+                "user_data: \"#!/bin/sh\\necho ${tables.orders.name} ${HOME}\\n\"",
+            ) + "data:\n  tables:\n    orders:\n      partition_key: { name: pk, type: S }\n"),
+        );
+        let mut d = Desired::default();
+        expand(&s, &mut d);
+        let lt = by_addr(&d, "compute.lt.web");
+        assert!(lt.dependencies().contains("data.table.orders"), "{:?}", lt.props["user_data"]);
+        let asg = by_addr(&d, "compute.asg.web");
+        let digest = &asg.props["instances"]["user_data_sha256"];
+        assert!(crate::engine::value::is_symbolic(digest), "{digest}");
+        // Once the table's name is known, the template holds the text and
+        // the group its digest.
+        let lookup = |_: &str, _: &str| Some(serde_json::json!("webapp-orders"));
+        let mut text = crate::engine::value::resolve(&lt.props["user_data"], &lookup);
+        crate::engine::concat::join(&mut text);
+        assert_eq!(text, "#!/bin/sh\necho webapp-orders ${HOME}\n");
+        let mut digest = crate::engine::value::resolve(digest, &lookup);
+        crate::engine::concat::join(&mut digest);
+        assert_eq!(digest, sha256_hex("#!/bin/sh\necho webapp-orders ${HOME}\n"));
     }
 
     #[test]

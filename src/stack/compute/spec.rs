@@ -73,12 +73,24 @@ pub struct GroupSpec {
     pub ami: Ami,
     /// EC2 instance type, e.g. `t3.micro`. Changing it rolls the group.
     pub instance_type: String,
-    /// User data script run at first boot (at most 16 KB). Changing it rolls the group.
+    /// User data script run at first boot (at most 16 KB). It may name the
+    /// stack's values: `${backend.api.url}`, `${frontend.domain}`,
+    /// `${database.endpoint}`, `${database.port}`, `${database.secret_arn}`,
+    /// `${tables.NAME.name}` (`.arn`, `.stream_arn`); the shell's own
+    /// `${VAR}` stays as written. Changing it (or a value it names) rolls the group.
     #[serde(default)]
     pub user_data: Option<String>,
     /// File holding the user data, relative to stack.yaml (instead of `user_data`).
     #[serde(default)]
     pub user_data_file: Option<String>,
+    /// Tables of `data:` the instances may read and write (item actions on
+    /// exactly these tables and their indexes, through the instance role).
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// Whether the instances may read the database's managed secret (its
+    /// user and password).
+    #[serde(default)]
+    pub database: bool,
     /// Fewest instances.
     pub min: u32,
     /// Most instances.

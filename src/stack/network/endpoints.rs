@@ -12,6 +12,7 @@
 //! (AWS PrivateLink docs: "AWS services that integrate with AWS PrivateLink";
 //! "Gateway endpoints for Amazon S3 / DynamoDB".)
 
+use crate::stack::compute::spec::SubnetTier;
 use crate::stack::diagnostics::PathError;
 use crate::stack::limits::did_you_mean;
 use crate::stack::network::spec::NatMode;
@@ -32,6 +33,10 @@ pub struct Endpoint {
 /// The security group of the interface endpoints (`network.sg.endpoints`):
 /// HTTPS from the functions and web groups only.
 pub const GROUP: &str = "endpoints";
+
+/// The interface endpoints Session Manager needs from private subnets
+/// without NAT (Systems Manager User Guide, "Use VPC endpoints").
+pub const SESSION_MANAGER: &[&str] = &["ec2messages", "ssm", "ssmmessages"];
 
 /// Services with gateway endpoints.
 pub const GATEWAY: &[&str] = &["s3", "dynamodb"];
@@ -109,34 +114,63 @@ pub fn resolve(spec: &StackFile, errs: &mut Vec<PathError>) -> Vec<Endpoint> {
         });
     }
 
-    // What VPC functions need; only without NAT (with NAT they go through it).
+    // What VPC functions and private web groups need; only without NAT
+    // (with NAT they go through it).
     if net.nat != NatMode::None {
         return out;
     }
-    let Some(backend) = &spec.backend else {
-        return out;
-    };
-    // service -> the VPC functions that need it.
-    let mut needed: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (name, f) in &backend.functions {
-        if !f.vpc {
-            continue;
+    // (what it is, its name, its path, the services it needs: (service, field, why)).
+    type Need = (&'static str, &'static str, &'static str);
+    let mut workloads: Vec<(&str, &str, Vec<PathSeg>, Vec<Need>)> = Vec::new();
+    if let Some(backend) = &spec.backend {
+        for (name, f) in backend.functions.iter().filter(|(_, f)| f.vpc) {
+            let mut needs: Vec<Need> = Vec::new();
+            if !f.tables.is_empty() {
+                needs.push(("dynamodb", "tables", "uses DynamoDB"));
+            }
+            if f.database {
+                needs.push(("secretsmanager", "database", "reads the database secret"));
+            }
+            workloads.push(("function", name, vec![key("backend"), key("functions"), key(name)], needs));
         }
-        let needs = [
-            (!f.tables.is_empty(), "dynamodb", "tables", "uses DynamoDB"),
-            (f.database, "secretsmanager", "database", "reads the database secret"),
-        ];
-        for (_, service, field, what) in needs.into_iter().filter(|n| n.0) {
-            if out.iter().any(|e| e.service == service) {
+    }
+    if let Some(compute) = &spec.compute {
+        for (name, g) in compute.groups.iter().filter(|(_, g)| g.subnets == Some(SubnetTier::Private)) {
+            let mut needs: Vec<Need> = Vec::new();
+            if !g.tables.is_empty() {
+                needs.push(("dynamodb", "tables", "uses DynamoDB"));
+            }
+            if g.database {
+                needs.push(("secretsmanager", "database", "reads the database secret"));
+            }
+            // Session Manager (the instances' way in, instead of SSH keys).
+            for s in SESSION_MANAGER {
+                needs.push((s, "subnets", "is reached through Session Manager"));
+            }
+            workloads.push(("web group", name, vec![key("compute"), key("groups"), key(name)], needs));
+        }
+    }
+    // service -> who needs it.
+    let mut needed: Vec<(&str, Vec<String>)> = Vec::new();
+    for (what, name, path, needs) in &workloads {
+        for (service, field, why) in needs {
+            if out.iter().any(|e| e.service == *service) {
                 continue;
             }
             if !net.endpoints.auto() {
-                let p = vec![key("backend"), key("functions"), key(name), key(field)];
+                // Session Manager is a way in, not something the group's
+                // code depends on: without it, the group still serves.
+                if *field == "subnets" {
+                    continue;
+                }
+                let mut p = path.clone();
+                p.push(key(field));
+                let runs = if *what == "function" { "runs in the VPC" } else { "runs in the private subnets" };
                 errs.push(
                     PathError::new(
                         p,
                         format!(
-                            "function `{name}` runs in the VPC and {what}, but the private subnets have no NAT and no `{service}` endpoint: every call would hang until the function times out"
+                            "{what} `{name}` {runs} and {why}, but the private subnets have no NAT and no `{service}` endpoint: every call would hang until it times out"
                         ),
                     )
                     .help(format!(
@@ -145,19 +179,25 @@ pub fn resolve(spec: &StackFile, errs: &mut Vec<PathError>) -> Vec<Endpoint> {
                 );
                 continue;
             }
-            match needed.iter_mut().find(|(s, _)| *s == service) {
-                Some((_, users)) => users.push(name),
-                None => needed.push((service, vec![name])),
+            let who = format!("{what} {name}");
+            match needed.iter_mut().find(|(s, _)| s == service) {
+                Some((_, users)) => {
+                    if !users.contains(&who) {
+                        users.push(who)
+                    }
+                }
+                None => needed.push((service, vec![who])),
             }
         }
     }
     // Anything in the private subnets without NAT reaches S3 and DynamoDB
-    // only through their gateway endpoints, which are free: add both.
-    let vpc_functions: Vec<&str> = backend.functions.iter().filter(|(_, f)| f.vpc).map(|(n, _)| n.as_str()).collect();
-    if net.endpoints.auto() && !vpc_functions.is_empty() {
+    // only through their gateway endpoints, which are free: add both (S3
+    // also holds the Amazon Linux package repositories).
+    let private: Vec<String> = workloads.iter().map(|(what, name, _, _)| format!("{what} {name}")).collect();
+    if net.endpoints.auto() && !private.is_empty() {
         for service in GATEWAY {
             if !out.iter().any(|e| e.service == *service) && !needed.iter().any(|(s, _)| s == service) {
-                needed.push((service, vpc_functions.clone()));
+                needed.push((service, private.clone()));
             }
         }
     }
@@ -167,8 +207,7 @@ pub fn resolve(spec: &StackFile, errs: &mut Vec<PathError>) -> Vec<Endpoint> {
             service: service.to_string(),
             gateway: GATEWAY.contains(&service),
             reason: format!(
-                "the private subnets have no NAT: VPC function{} {} reach{} {service} only through {}",
-                if users.len() > 1 { "s" } else { "" },
+                "the private subnets have no NAT: {} reach{} {service} only through {}",
                 users.join(", "),
                 if users.len() > 1 { "" } else { "es" },
                 if GATEWAY.contains(&service) { "this (free) gateway endpoint" } else { "this endpoint" },
