@@ -305,6 +305,7 @@ backend:
       runtime: python3.12
       handler: app.handler
   api:
+    auth: none
     routes:
       - { method: GET, path: /orders, function: orders }
       - { method: ANY, path: "/users/{proxy+}", function: users }

@@ -122,6 +122,11 @@ impl Cloud {
 
     /// A request as a user's client sends it (curl, through the HTTPS proxy).
     fn http(&self, method: &str, url: &str, body: Option<&str>) -> Http {
+        self.http_as(None, method, url, body)
+    }
+
+    /// The same, signed in: the user's ID token in `Authorization`.
+    fn http_as(&self, token: Option<&str>, method: &str, url: &str, body: Option<&str>) -> Http {
         let headers = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "--max-time", "60", "-X", method, "-o", "-", "-D"])
@@ -131,6 +136,9 @@ impl Cloud {
             .arg(url);
         if let Some(b) = body {
             cmd.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+        }
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: {t}")]);
         }
         let out = cmd.output().expect("curl not found");
         assert!(out.status.success(), "curl {method} {url}: {}", String::from_utf8_lossy(&out.stderr));
@@ -225,6 +233,92 @@ fn the_reference_stack_serves_its_users_and_destroy_keeps_only_the_backups() {
     let site = format!("https://{}", out("site_domain"));
     assert!(api.starts_with("https://") && api.contains(".execute-api.us-east-1.amazonaws.com/prod"), "{api}");
 
+    // 2a. Who may call what, read back: reads open, writes through the
+    // Cognito authorizer of the stack's pool; the site's client is public
+    // (no secret) and signs in with SRP only.
+    let (pool, client) = (out("user_pool_id"), out("user_pool_client_id"));
+    let pool_arn = cloud.aws(&["cognito-idp", "describe-user-pool", "--user-pool-id", &pool])["UserPool"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = &cloud.aws(&[
+        "cognito-idp",
+        "describe-user-pool-client",
+        "--user-pool-id",
+        &pool,
+        "--client-id",
+        &client,
+    ])["UserPoolClient"];
+    assert!(app.get("ClientSecret").is_none_or(Value::is_null), "{app}");
+    assert_eq!(app["ExplicitAuthFlows"], json!(["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]));
+    let api_id = api.trim_start_matches("https://").split('.').next().unwrap().to_string();
+    let authorizers = cloud.aws(&["apigateway", "get-authorizers", "--rest-api-id", &api_id])["items"].clone();
+    assert_eq!(authorizers.as_array().unwrap().len(), 1, "{authorizers}");
+    assert_eq!(authorizers[0]["type"], "COGNITO_USER_POOLS");
+    assert_eq!(authorizers[0]["providerARNs"], json!([pool_arn]));
+    let resources = cloud.aws(&["apigateway", "get-resources", "--rest-api-id", &api_id])["items"].clone();
+    let method = |path: &str, verb: &str| {
+        let r = resources.as_array().unwrap().iter().find(|r| r["path"] == path).unwrap();
+        cloud.aws(&[
+            "apigateway",
+            "get-method",
+            "--rest-api-id",
+            &api_id,
+            "--resource-id",
+            r["id"].as_str().unwrap(),
+            "--http-method",
+            verb,
+        ])
+    };
+    let post = method("/api/orders", "POST");
+    assert_eq!(post["authorizationType"], "COGNITO_USER_POOLS");
+    assert_eq!(post["authorizerId"], authorizers[0]["id"]);
+    assert_eq!(method("/api/orders", "GET")["authorizationType"], "NONE");
+    assert_eq!(method("/api/users", "ANY")["authorizationType"], "COGNITO_USER_POOLS");
+
+    // A user of the pool (made with the CLI, as an admin would), signed in
+    // as the site does (SRP, tests/support/sign_in.py).
+    let email = "zoe@example.com";
+    cloud.aws(&[
+        "cognito-idp",
+        "admin-create-user",
+        "--user-pool-id",
+        &pool,
+        "--username",
+        email,
+        "--message-action",
+        "SUPPRESS",
+        "--user-attributes",
+        &format!("Name=email,Value={email}"),
+        "Name=email_verified,Value=true",
+    ]);
+    let password = "Correct-Horse-Battery-9";
+    cloud.aws(&[
+        "cognito-idp",
+        "admin-set-user-password",
+        "--user-pool-id",
+        &pool,
+        "--username",
+        email,
+        "--password",
+        password,
+        "--permanent",
+    ]);
+    let token = {
+        use std::io::Write;
+        let mut cmd = Command::new("python3");
+        cmd.arg(common::repo_root().join("tests/support/sign_in.py")).args([&cloud.endpoint, &pool, &client, email]);
+        cloud.env(&mut cmd);
+        cmd.env_remove("HTTPS_PROXY").env_remove("SSL_CERT_FILE");
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "sign-in: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(token.split('.').count(), 3, "an ID token (JWT): {token}");
+    let token = Some(token.as_str());
+
     // 2. Orders through API Gateway → Lambda → DynamoDB: keys made by the
     // service; numbers, nested objects and non-ASCII text round-trip.
     let order = json!({
@@ -233,7 +327,14 @@ fn the_reference_stack_serves_its_users_and_destroy_keeps_only_the_backups() {
         "currency": "EUR",
         "metadata": {"gift": true, "wrap": {"colour": "grün", "layers": 2}},
     });
-    let created = cloud.http("POST", &format!("{api}/api/orders"), Some(&order.to_string()));
+    // Without a token, or with a forged one, API Gateway refuses the write
+    // before the function runs; signed in, it goes through.
+    let anonymous = cloud.http("POST", &format!("{api}/api/orders"), Some(&order.to_string()));
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    let forged = token.map(|t| format!("{}.{}.AAAA", t.split('.').next().unwrap(), t.split('.').nth(1).unwrap()));
+    let forged = cloud.http_as(forged.as_deref(), "POST", &format!("{api}/api/orders"), Some(&order.to_string()));
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    let created = cloud.http_as(token, "POST", &format!("{api}/api/orders"), Some(&order.to_string()));
     assert_eq!(created.status, 201, "{}", created.body);
     assert!(created.is_json());
     let c = created.json();
@@ -262,7 +363,7 @@ fn the_reference_stack_serves_its_users_and_destroy_keeps_only_the_backups() {
 
     // Bad input: 400 with a JSON error; an unknown route: JSON, never HTML.
     for (body, why) in [("{\"customer\": ", "malformed JSON"), ("{}", "missing fields")] {
-        let r = cloud.http("POST", &format!("{api}/api/orders"), Some(body));
+        let r = cloud.http_as(token, "POST", &format!("{api}/api/orders"), Some(body));
         assert_eq!(r.status, 400, "{why}: {}", r.body);
         assert!(r.is_json() && r.json()["error"].is_string(), "{why}: {} {:?}", r.body, r.headers);
     }
@@ -286,13 +387,15 @@ fn the_reference_stack_serves_its_users_and_destroy_keeps_only_the_backups() {
 
     // 4. The users service reads the database's managed secret and answers;
     // what it writes is in PostgreSQL.
-    let health = cloud.http("GET", &format!("{api}/api/users/health"), None);
+    assert_eq!(cloud.http("GET", &format!("{api}/api/users/health"), None).status, 401, "users: signed in only");
+    let health = cloud.http_as(token, "GET", &format!("{api}/api/users/health"), None);
     assert_eq!(health.status, 200, "{}", health.body);
     assert_eq!(health.json()["database"], "reachable");
-    let user = cloud.http("POST", &format!("{api}/api/users"), Some(r#"{"email":"zoe@example.com","name":"Zoë"}"#));
+    let user =
+        cloud.http_as(token, "POST", &format!("{api}/api/users"), Some(r#"{"email":"zoe@example.com","name":"Zoë"}"#));
     assert_eq!(user.status, 201, "{}", user.body);
     assert_eq!(cloud.sql("app", "select name from users where email = 'zoe@example.com'"), "Zoë");
-    let missing = cloud.http("GET", &format!("{api}/api/users/00000000-0000-4000-8000-000000000000"), None);
+    let missing = cloud.http_as(token, "GET", &format!("{api}/api/users/00000000-0000-4000-8000-000000000000"), None);
     assert_eq!(missing.status, 404, "{}", missing.body);
     assert!(missing.is_json());
     // The secret never reaches a log.

@@ -444,3 +444,26 @@ fn a_retried_association_with_this_table_is_success() {
     let plan = m.infra(w.path(), &["plan", "--detailed-exitcode"]);
     plan.code(0);
 }
+
+/// A VPC function that could never reach what it declares (no NAT, no
+/// endpoints) is refused with a located error and the fix, before any AWS
+/// call (every call would go through the proxy, which counts none).
+#[test]
+fn a_function_that_could_reach_nothing_is_refused_before_any_call() {
+    use common::{Proxy, ProxyOpts};
+    let m = Moto::start();
+    let p = Proxy::start(&m, ProxyOpts::default());
+    let w = Workdir::reference();
+    w.edit("  nat: none         # none | single | per_az", "  nat: none\n  endpoints: none");
+    let plan = p.infra(w.path(), &["plan"]);
+    plan.code(1);
+    let text = &plan.stderr;
+    let line = w.read("stack.yaml").lines().position(|l| l.trim_start().starts_with("database: true")).unwrap() + 1;
+    assert!(text.contains(&format!("stack.yaml:{line}:")), "not located at line {line}:\n{text}");
+    assert!(
+        text.contains("function `users` runs in the VPC and reads the database secret, but the private subnets have no NAT and no `secretsmanager` endpoint"),
+        "{text}"
+    );
+    assert!(text.contains("network.endpoints: auto"), "{text}");
+    assert_eq!(p.stats()["calls"], 0, "an AWS call was made: {}", p.stats());
+}

@@ -9,6 +9,7 @@
 pub mod apigateway;
 pub mod autoscaling;
 pub mod cloudfront;
+pub mod cognito;
 pub mod collection;
 pub mod dynamodb;
 pub mod ec2;
@@ -84,6 +85,10 @@ pub struct Aws {
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// Public parameters (the latest AMIs) for plan-time look-ups.
     pub ssm: aws_sdk_ssm::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    /// Without SDK retries, for CreateUserPool / CreateUserPoolClient (no
+    /// client token, names not unique: see `create_guarded`).
+    pub cognito_once: aws_sdk_cognitoidentityprovider::Client,
     identity: OnceCell<(String, String)>,
     /// Listings shared by the kinds of one service within a read (see
     /// [`Aws::cached`]); every read starts empty.
@@ -140,6 +145,8 @@ impl Aws {
             rds: aws_sdk_rds::Client::new(&sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             ssm: aws_sdk_ssm::Client::new(&sdk),
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(&sdk),
+            cognito_once: once!(aws_sdk_cognitoidentityprovider),
             sdk,
             identity: OnceCell::new(),
             cache: Default::default(),

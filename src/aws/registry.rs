@@ -8,7 +8,7 @@
 //! A new service adds its `kinds()` here.
 
 use super::kind::DynKind;
-use super::{apigateway, autoscaling, cloudfront, dynamodb, ec2, elbv2, iam, lambda, logs, rds, s3};
+use super::{apigateway, autoscaling, cloudfront, cognito, dynamodb, ec2, elbv2, iam, lambda, logs, rds, s3};
 
 pub fn kinds() -> Vec<Box<dyn DynKind>> {
     [
@@ -20,6 +20,7 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         logs::kinds(),
         iam::kinds(),
         lambda::kinds(),
+        cognito::kinds(),
         apigateway::kinds(),
         rds::kinds(),
         dynamodb::kinds(),

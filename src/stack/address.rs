@@ -80,6 +80,8 @@ pub fn table(name: &str) -> String {
 
 // The backend tier.
 pub const API: &str = "backend.api";
+/// The Cognito user pool of `auth: jwt` routes, when the stack makes it.
+pub const USER_POOL: &str = "backend.user_pool";
 pub const DEPLOYMENT: &str = "backend.deployment";
 pub const STAGE: &str = "backend.stage";
 pub const API_LOG_GROUP: &str = "backend.log_group.api";

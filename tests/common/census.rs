@@ -91,10 +91,23 @@ const PREFIXES: &[(&str, &str)] = &[
     ("apigateway", "apigateway"),
     ("apigw", "apigateway"),
     ("logs", "logs"),
+    ("cognito", "cognito"),
 ];
 
-const ALL: &[&str] =
-    &["ec2", "elbv2", "autoscaling", "s3", "cloudfront", "rds", "dynamodb", "iam", "lambda", "apigateway", "logs"];
+const ALL: &[&str] = &[
+    "ec2",
+    "elbv2",
+    "autoscaling",
+    "s3",
+    "cloudfront",
+    "rds",
+    "dynamodb",
+    "iam",
+    "lambda",
+    "apigateway",
+    "logs",
+    "cognito",
+];
 
 impl Scope {
     /// From the kinds of a stack's resources (e.g. `ec2.vpc`).
@@ -210,6 +223,8 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
     add("rds", "rds:db(all)", &["rds", "describe-db-instances"]);
     add("iam", "iam:role(all)", &["iam", "list-roles"]);
     add("iam", "iam:policy(local)", &["iam", "list-policies", "--scope", "Local"]);
+    add("iam", "iam:instance-profile(all)", &["iam", "list-instance-profiles"]);
+    add("cognito", "cognito:user-pool(all)", &["cognito-idp", "list-user-pools", "--max-results", "60"]);
     add("apigateway", "apigateway:rest-api(all)", &["apigateway", "get-rest-apis"]);
     add("cloudfront", "cloudfront:distribution(all)", &["cloudfront", "list-distributions"]);
     add("cloudfront", "cloudfront:oac(all)", &["cloudfront", "list-origin-access-controls"]);
@@ -322,6 +337,21 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
             "iam:role(all)" => {
                 for i in items("Roles") {
                     put(label, format!("name:{}", i["RoleName"].as_str().unwrap_or("?")));
+                }
+            }
+            "iam:instance-profile(all)" => {
+                for i in items("InstanceProfiles") {
+                    let roles: Vec<&str> =
+                        i["Roles"].as_array().into_iter().flatten().filter_map(|r| r["RoleName"].as_str()).collect();
+                    put(
+                        label,
+                        format!("name:{} roles:{}", i["InstanceProfileName"].as_str().unwrap_or("?"), roles.join(",")),
+                    );
+                }
+            }
+            "cognito:user-pool(all)" => {
+                for i in items("UserPools") {
+                    put(label, format!("name:{}", i["Name"].as_str().unwrap_or("?")));
                 }
             }
             "iam:policy(local)" => {

@@ -1,11 +1,13 @@
-//! The REST API with its routes: nested resources, methods and Lambda proxy
-//! integrations (untaggable parts of the API, so they are its properties).
+//! The REST API with its routes: nested resources, methods (with who may
+//! call each: anyone, AWS-signed callers, or a Cognito user pool's users
+//! through the API's authorizer) and Lambda proxy integrations, untaggable
+//! parts of the API, so they are its properties.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
-use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType, Op, RestApi};
+use aws_sdk_apigateway::types::{AuthorizerType, EndpointConfiguration, EndpointType, IntegrationType, Op, RestApi};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,6 +28,27 @@ pub struct Route {
     pub path: String,
     pub method: String,
     pub function_arn: Ref,
+    /// Who may call it: `NONE`, `AWS_IAM` or `COGNITO_USER_POOLS`.
+    #[serde(default = "open")]
+    pub authorization: String,
+    /// The API's authorizer (by name) of a `COGNITO_USER_POOLS` route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<String>,
+}
+
+fn open() -> String {
+    "NONE".into()
+}
+
+/// A Cognito user pool authorizer of the API: the token in
+/// `identity_source` must be one of these pools'.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Authorizer {
+    pub name: String,
+    /// ARNs of the user pools whose tokens it accepts.
+    pub provider_arns: Vec<Ref>,
+    /// Where the token is, e.g. `method.request.header.Authorization`.
+    pub identity_source: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -37,6 +60,8 @@ pub struct RestApiProps {
     #[serde(default)]
     pub routes: Vec<Route>,
     #[serde(default)]
+    pub authorizers: Vec<Authorizer>,
+    #[serde(default)]
     pub tags: Tags,
 }
 
@@ -46,8 +71,16 @@ impl Props for RestApiProps {
 
 pub struct RestApiKind;
 
-/// The live resource tree: path -> (resource id, method -> integration URI).
-type Tree = BTreeMap<String, (String, BTreeMap<String, String>)>;
+/// A live method: what it integrates with, and who may call it.
+#[derive(Clone, Debug, Default)]
+struct LiveMethod {
+    uri: String,
+    authorization: String,
+    authorizer_id: Option<String>,
+}
+
+/// The live resource tree: path -> (resource id, method -> what it is).
+type Tree = BTreeMap<String, (String, BTreeMap<String, LiveMethod>)>;
 
 /// What a method integrates with: a Lambda proxy's URI, or what else it is.
 fn integration(kind: Option<&IntegrationType>, uri: Option<&str>) -> String {
@@ -69,12 +102,16 @@ async fn read_tree(aws: &Aws, api: &str) -> Result<Tree> {
         let id = r.id().unwrap_or_default().to_string();
         let mut methods = BTreeMap::new();
         for (verb, method) in r.resource_methods().into_iter().flatten() {
+            let mut live = LiveMethod {
+                uri: String::new(),
+                authorization: method.authorization_type().unwrap_or("NONE").to_string(),
+                authorizer_id: method.authorizer_id().filter(|a| !a.is_empty()).map(str::to_string),
+            };
             match method.method_integration() {
-                Some(i) => {
-                    methods.insert(verb.clone(), integration(i.r#type(), i.uri()));
-                }
+                Some(i) => live.uri = integration(i.r#type(), i.uri()),
                 None => missing.push((path.clone(), id.clone(), verb.clone())),
             }
+            methods.insert(verb.clone(), live);
         }
         tree.insert(path, (id, methods));
     }
@@ -97,11 +134,34 @@ async fn read_tree(aws: &Aws, api: &str) -> Result<Tree> {
     }))
     .await?;
     for (path, verb, uri) in fetched {
-        if let Some((_, m)) = tree.get_mut(&path) {
-            m.insert(verb, uri);
+        if let Some(m) = tree.get_mut(&path).and_then(|(_, m)| m.get_mut(&verb)) {
+            m.uri = uri;
         }
     }
     Ok(tree)
+}
+
+/// The API's authorizers, with their ids.
+async fn read_authorizers(aws: &Aws, api: &str) -> Result<Vec<(String, Authorizer)>> {
+    let out = aws.apigateway.get_authorizers().rest_api_id(api).limit(500).send().await.aws()?;
+    let mut found: Vec<(String, Authorizer)> = out
+        .items()
+        .iter()
+        .map(|a| {
+            let mut arns: Vec<Ref> = a.provider_arns().iter().map(|p| Ref::Value(p.clone())).collect();
+            arns.sort();
+            (
+                a.id().unwrap_or_default().to_string(),
+                Authorizer {
+                    name: a.name().unwrap_or_default().to_string(),
+                    provider_arns: arns,
+                    identity_source: a.identity_source().unwrap_or_default().to_string(),
+                },
+            )
+        })
+        .collect();
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(found)
 }
 
 /// The Lambda proxy integration URI of a function.
@@ -116,14 +176,21 @@ fn function_of(uri: &str) -> String {
         .to_string()
 }
 
-fn routes_of(tree: &Tree) -> Vec<Route> {
+/// The routes of a live tree; `authorizers` names the authorizer ids.
+fn routes_of(tree: &Tree, authorizers: &[(String, Authorizer)]) -> Vec<Route> {
+    let name = |id: &Option<String>| {
+        id.as_ref().map(|id| authorizers.iter().find(|(a, _)| a == id).map_or(id.clone(), |(_, a)| a.name.clone()))
+    };
     let mut out: Vec<Route> = tree
         .iter()
         .flat_map(|(path, (_, methods))| {
-            methods.iter().map(move |(m, uri)| Route {
+            methods.iter().map(move |(m, live)| Route {
                 path: path.clone(),
                 method: m.clone(),
-                function_arn: function_of(uri).into(),
+                function_arn: function_of(&live.uri).into(),
+                authorization: live.authorization.clone(),
+                // An authorizer counts only where the method uses one.
+                authorizer: if live.authorization == "COGNITO_USER_POOLS" { name(&live.authorizer_id) } else { None },
             })
         })
         .collect();
@@ -147,12 +214,14 @@ fn needed_paths(routes: &[Route]) -> Vec<String> {
 }
 
 /// One method of the API, wanted or live: (path, HTTP method, what it
-/// integrates with).
+/// integrates with, who may call it).
 #[derive(PartialEq)]
 struct Method {
     path: String,
     verb: String,
     uri: String,
+    authorization: String,
+    authorizer_id: Option<String>,
 }
 
 fn resource_id<'a>(tree: &'a Tree, path: &str) -> Result<&'a str> {
@@ -177,9 +246,74 @@ async fn integrate(aws: &Aws, api: &str, tree: &Tree, m: &Method) -> Result<()> 
     Ok(())
 }
 
-/// Brings the API's resources, methods and integrations to `routes`.
-async fn converge(aws: &Aws, api: &str, routes: &[Route]) -> Result<()> {
+/// Brings the API's authorizers to `want` (before the methods that use
+/// them); returns every authorizer's id by name and the ids of those no
+/// longer wanted (deleted once no method uses them).
+async fn converge_authorizers(
+    aws: &Aws, api: &str, want: &[Authorizer],
+) -> Result<(BTreeMap<String, String>, Vec<String>)> {
+    let have = read_authorizers(aws, api).await?;
+    let mut ids: BTreeMap<String, String> = have.iter().map(|(id, a)| (a.name.clone(), id.clone())).collect();
+    let mut stale = Vec::new();
+    for (id, a) in &have {
+        if !want.iter().any(|w| w.name == a.name) {
+            stale.push(id.clone());
+        }
+    }
+    for w in want {
+        let arns = Ref::all(&w.provider_arns)?;
+        match have.iter().find(|(_, a)| a.name == w.name) {
+            None => {
+                let out = aws
+                    .apigateway
+                    .create_authorizer()
+                    .rest_api_id(api)
+                    .name(&w.name)
+                    .r#type(AuthorizerType::CognitoUserPools)
+                    .set_provider_arns(Some(arns))
+                    .identity_source(&w.identity_source)
+                    .send()
+                    .await
+                    .aws()
+                    .with_context(|| format!("creating authorizer {}", w.name))?;
+                ids.insert(w.name.clone(), out.id().unwrap_or_default().to_string());
+            }
+            Some((id, a)) if a != w => {
+                let old = Ref::all(&a.provider_arns)?;
+                let mut ops: Vec<_> = arns
+                    .iter()
+                    .filter(|n| !old.contains(n))
+                    .map(|n| patch(Op::Add, &format!("/providerARNs/{n}"), None))
+                    .collect();
+                ops.extend(
+                    old.iter()
+                        .filter(|o| !arns.contains(o))
+                        .map(|o| patch(Op::Remove, &format!("/providerARNs/{o}"), None)),
+                );
+                if a.identity_source != w.identity_source {
+                    ops.push(patch(Op::Replace, "/identitySource", Some(w.identity_source.clone())));
+                }
+                aws.apigateway
+                    .update_authorizer()
+                    .rest_api_id(api)
+                    .authorizer_id(id)
+                    .set_patch_operations(Some(ops))
+                    .send()
+                    .await
+                    .aws()
+                    .with_context(|| format!("updating authorizer {}", w.name))?;
+            }
+            Some(_) => {}
+        }
+    }
+    Ok((ids, stale))
+}
+
+/// Brings the API's resources, methods (with their authorization) and
+/// integrations to `routes`, and its authorizers to `authorizers`.
+async fn converge(aws: &Aws, api: &str, routes: &[Route], authorizers: &[Authorizer]) -> Result<()> {
     let (_, partition) = aws.identity().await?;
+    let (authorizer_ids, stale_authorizers) = converge_authorizers(aws, api, authorizers).await?;
     let mut tree = read_tree(aws, api).await?;
     let root = tree.get("/").map(|(id, _)| id.clone()).ok_or_else(|| anyhow!("API {api} has no root resource"))?;
 
@@ -201,17 +335,35 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route]) -> Result<()> {
     let want = routes
         .iter()
         .map(|r| {
+            let authorizer_id = match &r.authorizer {
+                Some(name) => Some(authorizer_ids.get(name).cloned().ok_or_else(|| {
+                    anyhow!("internal error: route {} {} names no authorizer {name}", r.method, r.path)
+                })?),
+                None => None,
+            };
             Ok(Method {
                 path: r.path.clone(),
                 verb: r.method.clone(),
                 uri: invocation_uri(partition, &aws.region, r.function_arn.get()?),
+                authorization: r.authorization.clone(),
+                authorizer_id,
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let have: Vec<Method> = tree
         .iter()
         .flat_map(|(path, (_, methods))| {
-            methods.iter().map(move |(verb, uri)| Method { path: path.clone(), verb: verb.clone(), uri: uri.clone() })
+            methods.iter().map(move |(verb, live)| Method {
+                path: path.clone(),
+                verb: verb.clone(),
+                uri: live.uri.clone(),
+                authorization: live.authorization.clone(),
+                authorizer_id: if live.authorization == "COGNITO_USER_POOLS" {
+                    live.authorizer_id.clone()
+                } else {
+                    None
+                },
+            })
         })
         .collect();
     let methods = delta(&want, &have, |m| (m.path.clone(), m.verb.clone()));
@@ -221,15 +373,34 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route]) -> Result<()> {
             .rest_api_id(api)
             .resource_id(resource_id(&tree, &m.path)?)
             .http_method(&m.verb)
-            .authorization_type("NONE")
+            .authorization_type(&m.authorization)
+            .set_authorizer_id(m.authorizer_id.clone())
             .send()
             .await
             .aws()
             .with_context(|| format!("adding {} {}", m.verb, m.path))?;
         integrate(aws, api, &tree, m).await?;
     }
-    for (_, m) in methods.changed {
-        integrate(aws, api, &tree, m).await?;
+    for (old, m) in methods.changed {
+        if old.uri != m.uri {
+            integrate(aws, api, &tree, m).await?;
+        }
+        if (&old.authorization, &old.authorizer_id) != (&m.authorization, &m.authorizer_id) {
+            let mut ops = vec![patch(Op::Replace, "/authorizationType", Some(m.authorization.clone()))];
+            if let Some(a) = &m.authorizer_id {
+                ops.push(patch(Op::Replace, "/authorizerId", Some(a.clone())));
+            }
+            aws.apigateway
+                .update_method()
+                .rest_api_id(api)
+                .resource_id(resource_id(&tree, &m.path)?)
+                .http_method(&m.verb)
+                .set_patch_operations(Some(ops))
+                .send()
+                .await
+                .aws()
+                .with_context(|| format!("changing who may call {} {}", m.verb, m.path))?;
+        }
     }
     for m in methods.removed {
         aws.apigateway
@@ -257,6 +428,9 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route]) -> Result<()> {
             .aws()
             .or_absent()?;
     }
+    for id in stale_authorizers {
+        aws.apigateway.delete_authorizer().rest_api_id(api).authorizer_id(&id).send().await.aws().or_absent()?;
+    }
     Ok(())
 }
 
@@ -275,7 +449,7 @@ impl RestApiKind {
     async fn build(aws: &Aws, address: Option<&str>, listed: Vec<RestApi>) -> Result<Vec<Current<RestApiProps>>> {
         owned_then(aws, address, listed, api_tags, |a, owner| async move {
             let id = a.id().unwrap_or_default();
-            let tree = read_tree(aws, id).await?;
+            let (tree, authorizers) = tokio::try_join!(read_tree(aws, id), read_authorizers(aws, id))?;
             let root = a
                 .root_resource_id()
                 .map(str::to_string)
@@ -289,7 +463,8 @@ impl RestApiKind {
                     .and_then(|e| e.types().first())
                     .map(|t| t.as_str().to_string())
                     .unwrap_or_default(),
-                routes: routes_of(&tree),
+                routes: routes_of(&tree, &authorizers),
+                authorizers: authorizers.into_iter().map(|(_, a)| a).collect(),
                 tags: owner.tags,
             };
             Ok(Some(current(aws, owner.address, id, &root, props).await?))
@@ -308,6 +483,12 @@ impl Kind for RestApiKind {
 
     fn normalize(&self, props: &mut Value) {
         sort_set(props, "routes");
+        if let Some(Value::Array(a)) = props.get_mut("authorizers") {
+            for x in a.iter_mut() {
+                sort_set(x, "provider_arns");
+            }
+        }
+        sort_set(props, "authorizers");
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<RestApiProps>>> {
@@ -351,7 +532,7 @@ impl Kind for RestApiKind {
             },
         )
         .await?;
-        converge(aws, &id, &p.routes).await?;
+        converge(aws, &id, &p.routes, &p.authorizers).await?;
         let root = if root.is_empty() {
             read_tree(aws, &id).await?.get("/").map(|(r, _)| r.clone()).unwrap_or_default()
         } else {
@@ -383,8 +564,8 @@ impl Kind for RestApiKind {
                 .aws()
                 .context("renaming the API")?;
         }
-        if changed.iter().any(|c| c == "routes") {
-            converge(aws, &l.id, &p.routes).await?;
+        if changed.iter().any(|c| c == "routes" || c == "authorizers") {
+            converge(aws, &l.id, &p.routes, &p.authorizers).await?;
         }
         tags::sync(&Tagging, aws, &api_arn(aws, &l.id).await?, &l.props.tags, &p.tags).await?;
         let root = l.attr("root_resource_id").unwrap_or_default();
@@ -414,7 +595,13 @@ mod tests {
 
     #[test]
     fn paths_are_created_parents_first() {
-        let r = |p: &str| Route { path: p.into(), method: "GET".into(), function_arn: "f".into() };
+        let r = |p: &str| Route {
+            path: p.into(),
+            method: "GET".into(),
+            function_arn: "f".into(),
+            authorization: "NONE".into(),
+            authorizer: None,
+        };
         assert_eq!(
             needed_paths(&[r("/users/{proxy+}"), r("/orders/{id}/items"), r("/orders")]),
             vec!["/orders", "/users", "/orders/{id}", "/users/{proxy+}", "/orders/{id}/items"]

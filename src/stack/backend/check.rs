@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::aws::lambda::package::{self, CodeSource};
-use crate::stack::backend::spec::{Backend, FunctionSpec, RouteSpec};
+use crate::stack::backend::spec::{ApiSpec, Auth, Backend, FunctionSpec, RouteSpec};
 use crate::stack::diagnostics::PathError;
 use crate::stack::limits as rules;
 use crate::stack::names::{function_name, role_name};
@@ -244,8 +244,75 @@ pub fn check_backend(
             );
         }
         check_routes(&api.routes, &ap, b, errs);
+        check_auth(api, &ap, region, errs);
     }
     functions
+}
+
+/// Every route says who may call it (its own `auth` or the API's): an API
+/// open to anyone is written so. `jwt` needs a user pool; a pool's ARN must
+/// be one of this region's.
+fn check_auth(api: &ApiSpec, ap: &[PathSeg], region: &str, errs: &mut Vec<PathError>) {
+    let mut jwt = false;
+    for (i, r) in api.routes.iter().enumerate() {
+        let mut rp = ap.to_vec();
+        rp.push(key("routes"));
+        rp.push(PathSeg::Index(i));
+        match r.auth.or(api.auth) {
+            None => errs.push(
+                PathError::new(rp, format!("route {} {} does not say who may call it", r.method.api(), r.path)).help(
+                    "add `auth: none` (anyone), `auth: jwt` (users signed in to `user_pool`) or `auth: iam` (AWS-signed callers) to the route, or `auth:` to `backend.api` for every route",
+                ),
+            ),
+            Some(Auth::Jwt) => jwt = true,
+            Some(_) => {}
+        }
+    }
+    if jwt && api.user_pool.is_none() {
+        errs.push(
+            PathError::new(at(ap, &["auth"]), "`auth: jwt` routes need a user pool whose tokens they accept")
+                .help("add `user_pool: {}` to `backend.api` (the stack makes one), or `user_pool: { arn: ... }`"),
+        );
+    }
+    if let Some(pool) = &api.user_pool {
+        let pp = at(ap, &["user_pool"]);
+        if let Some(arn) = &pool.arn {
+            let f: Vec<&str> = arn.splitn(6, ':').collect();
+            let ok = f.len() == 6
+                && f[0] == "arn"
+                && f[2] == "cognito-idp"
+                && f[4].len() == 12
+                && f[4].chars().all(|c| c.is_ascii_digit())
+                && f[5].strip_prefix("userpool/").is_some_and(|id| id.starts_with(&format!("{}_", f[3])));
+            if !ok {
+                errs.push(
+                    PathError::new(at(&pp, &["arn"]), format!("`{arn}` is not a Cognito user pool ARN"))
+                        .help("it looks like arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbCdEf123"),
+                );
+            } else if f[3] != region {
+                errs.push(
+                    PathError::new(at(&pp, &["arn"]), format!("the user pool is in {}, the API in {region}", f[3]))
+                        .help("an API's Cognito authorizer takes pools of its own region"),
+                );
+            }
+        } else if !(8..=99).contains(&pool.password_min_length) {
+            // Cognito's PasswordPolicyType: MinimumLength 6 to 99; 8 is
+            // the least a pool of this stack asks (NIST SP 800-63B).
+            errs.push(
+                PathError::new(
+                    at(&pp, &["password_min_length"]),
+                    format!("a minimum password length of {} is outside 8 to 99", pool.password_min_length),
+                )
+                .help("e.g. `password_min_length: 12`"),
+            );
+        }
+        if !jwt {
+            errs.push(
+                PathError::new(pp, "a user pool, but no route takes `auth: jwt`")
+                    .help("give the routes users must sign in for `auth: jwt`, or remove `user_pool`"),
+            );
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -694,9 +761,16 @@ mod tests {
             api: Some(ApiSpec {
                 name: None,
                 stage: "prod".into(),
-                routes: vec![RouteSpec { method: HttpMethod::Get, path: "/orders".into(), function: "orders".into() }],
+                routes: vec![RouteSpec {
+                    method: HttpMethod::Get,
+                    path: "/orders".into(),
+                    function: "orders".into(),
+                    auth: None,
+                }],
                 throttling: None,
                 access_logs: false,
+                auth: Some(Auth::None),
+                user_pool: None,
             }),
             log_retention_days: 30,
         }
@@ -811,7 +885,12 @@ mod tests {
         let routes = |paths: &[&str]| {
             paths
                 .iter()
-                .map(|p| RouteSpec { method: HttpMethod::Get, path: p.to_string(), function: "orders".into() })
+                .map(|p| RouteSpec {
+                    method: HttpMethod::Get,
+                    path: p.to_string(),
+                    function: "orders".into(),
+                    auth: None,
+                })
                 .collect::<Vec<_>>()
         };
         let mut errs = Vec::new();
@@ -828,7 +907,7 @@ mod tests {
         let d = src();
         let mut b = backend(d.path());
         let api = b.api.as_mut().unwrap();
-        let route = |m, p: &str, f: &str| RouteSpec { method: m, path: p.into(), function: f.into() };
+        let route = |m, p: &str, f: &str| RouteSpec { method: m, path: p.into(), function: f.into(), auth: None };
         api.routes = vec![
             route(HttpMethod::Get, "/orders", "orders"),
             route(HttpMethod::Get, "/orders", "orders"),

@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::aws::apigateway::deployment::DeploymentProps;
-use crate::aws::apigateway::rest_api::{RestApiProps, Route};
+use crate::aws::apigateway::rest_api::{Authorizer, RestApiProps, Route};
 use crate::aws::apigateway::stage::{AccessLog, StageProps, Throttling};
+use crate::aws::cognito::user_pool::{PasswordPolicy, UserPoolProps};
+use crate::aws::cognito::user_pool_client::{self, UserPoolClientProps};
 use crate::aws::iam::role::RoleProps;
 use crate::aws::lambda::event_source_mapping::EventSourceMappingProps;
 use crate::aws::lambda::function::{Code, EnvText, FunctionProps, FunctionVpc};
@@ -22,7 +24,7 @@ use crate::engine::resource::Props;
 use crate::engine::value::{Ref, reference};
 use crate::stack::Stack;
 use crate::stack::access::{self, document, statement};
-use crate::stack::backend::spec::{Backend, FunctionSpec};
+use crate::stack::backend::spec::{ApiSpec, Auth, Backend, FunctionSpec};
 use crate::stack::desired::{Desired, Output, tags};
 use crate::stack::names::function_name;
 use crate::stack::template::Part;
@@ -79,20 +81,90 @@ fn policies(name: &str, f: &FunctionSpec) -> BTreeMap<String, Value> {
     p
 }
 
+/// The name of the API's Cognito authorizer.
+const AUTHORIZER: &str = "cognito";
+
+/// The user pool of `auth: jwt` routes (made by the stack unless the file
+/// names one, with an app client for the site) and the API's authorizer
+/// that accepts its tokens.
+fn user_pool(stack: &Stack, api: &ApiSpec, d: &mut Desired) -> Vec<Authorizer> {
+    let Some(pool) = &api.user_pool else { return Vec::new() };
+    let arn: Ref = match &pool.arn {
+        Some(arn) => arn.as_str().into(),
+        None => {
+            let name = format!("{}-users", stack.name);
+            d.resources.push(
+                UserPoolProps {
+                    name: name.clone(),
+                    username_attributes: vec!["email".into()],
+                    auto_verified_attributes: vec!["email".into()],
+                    password: PasswordPolicy {
+                        min_length: i32::from(pool.password_min_length),
+                        require_lowercase: true,
+                        require_uppercase: true,
+                        require_numbers: true,
+                        require_symbols: true,
+                    },
+                    deletion_protection: stack.spec.protect,
+                    tags: tags(stack, "users"),
+                }
+                .at(USER_POOL),
+            );
+            d.resources.push(
+                UserPoolClientProps {
+                    name: format!("{}-site", stack.name),
+                    user_pool_id: Ref::to(USER_POOL, "id"),
+                    // SRP: the password never leaves the browser.
+                    explicit_auth_flows: vec!["ALLOW_REFRESH_TOKEN_AUTH".into(), "ALLOW_USER_SRP_AUTH".into()],
+                    prevent_user_existence_errors: "ENABLED".into(),
+                    enable_token_revocation: true,
+                }
+                .at(user_pool_client::address_of(USER_POOL)),
+            );
+            d.outputs.push(Output {
+                name: "user_pool_id",
+                address: USER_POOL.into(),
+                attr: "id",
+                description: "Id of the Cognito user pool whose users may call the `auth: jwt` routes",
+            });
+            d.outputs.push(Output {
+                name: "user_pool_client_id",
+                address: user_pool_client::address_of(USER_POOL),
+                attr: "client_id",
+                description: "App client the site signs users in with (public: no secret)",
+            });
+            Ref::to(USER_POOL, "arn")
+        }
+    };
+    vec![Authorizer {
+        name: AUTHORIZER.into(),
+        provider_arns: vec![arn],
+        identity_source: "method.request.header.Authorization".into(),
+    }]
+}
+
 /// A short, stable hash of what a deployment snapshots: every route's
-/// method, path and target function.
+/// method, path, target function and who may call it.
 fn routes_hash(stack: &Stack, b: &Backend) -> String {
-    let mut routes: Vec<(String, String, String)> = b
+    let mut routes: Vec<(String, String, String, &str)> = b
         .api
         .iter()
-        .flat_map(|a| &a.routes)
-        .map(|r| (r.path.clone(), r.method.api().to_string(), function_name(&stack.name, &r.function)))
+        .flat_map(|a| a.routes.iter().map(move |r| (a, r)))
+        .map(|(a, r)| {
+            let auth = r.auth.or(a.auth).unwrap_or(Auth::None).api();
+            (r.path.clone(), r.method.api().to_string(), function_name(&stack.name, &r.function), auth)
+        })
         .collect();
     routes.sort();
     let mut h = Sha256::new();
     h.update(b"AWS_PROXY\n");
-    for (path, method, f) in &routes {
-        h.update(format!("{method} {path} {f}\n"));
+    for (path, method, f, auth) in &routes {
+        // Open routes hash as they always did: adding auth to the file
+        // redeploys only where it changes what a route accepts.
+        match *auth {
+            "NONE" => h.update(format!("{method} {path} {f}\n")),
+            auth => h.update(format!("{method} {path} {f} {auth}\n")),
+        }
     }
     hex::encode(&h.finalize()[..8])
 }
@@ -200,13 +272,19 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
 
     let Some(api) = &b.api else { return };
     let api_name = api.name.clone().unwrap_or_else(|| format!("{}-api", stack.name));
+    let authorizers = user_pool(stack, api, d);
     let mut routes: Vec<Route> = api
         .routes
         .iter()
-        .map(|r| Route {
-            path: r.path.clone(),
-            method: r.method.api().to_string(),
-            function_arn: Ref::to(&function(&r.function), "arn"),
+        .map(|r| {
+            let auth = r.auth.or(api.auth).unwrap_or(Auth::None);
+            Route {
+                path: r.path.clone(),
+                method: r.method.api().to_string(),
+                function_arn: Ref::to(&function(&r.function), "arn"),
+                authorization: auth.api().to_string(),
+                authorizer: (auth == Auth::Jwt).then(|| AUTHORIZER.to_string()),
+            }
         })
         .collect();
     routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
@@ -216,6 +294,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             description: format!("API of stack {}", stack.name),
             endpoint_type: "REGIONAL".into(),
             routes,
+            authorizers,
             tags: tags(stack, "api"),
         }
         .at(API),
@@ -296,6 +375,7 @@ backend:
       vpc: true
       reserved_concurrency: 5
   api:
+    auth: none
     routes:
       - { method: GET, path: /orders, function: orders }
       - { method: ANY, path: "/users/{proxy+}", function: users }

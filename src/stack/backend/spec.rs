@@ -160,6 +160,59 @@ pub struct ApiSpec {
     /// managed by infra. Needs the account's API Gateway CloudWatch role (see docs).
     #[serde(default)]
     pub access_logs: bool,
+    /// Who may call the routes that do not say (each route may): `none`
+    /// (anyone), `jwt` (users signed in to `user_pool`, with their token in
+    /// `Authorization`) or `iam` (callers signing with AWS credentials).
+    /// Every route must end up with one: an API open to anyone is written so.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// The Cognito user pool whose users `auth: jwt` routes accept: `{}`
+    /// makes one (users sign in with their email; an app client for the
+    /// site), `{ arn: ... }` takes an existing pool.
+    #[serde(default)]
+    pub user_pool: Option<UserPoolSpec>,
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Auth {
+    /// Anyone on the internet.
+    None,
+    /// Users of the API's user pool: a Cognito token in `Authorization`.
+    Jwt,
+    /// Callers signing the request with AWS credentials (SigV4) their IAM
+    /// policies allow `execute-api:Invoke` on the route.
+    Iam,
+}
+
+impl Auth {
+    /// The method's authorization type in API Gateway.
+    pub fn api(self) -> &'static str {
+        match self {
+            Auth::None => "NONE",
+            Auth::Jwt => "COGNITO_USER_POOLS",
+            Auth::Iam => "AWS_IAM",
+        }
+    }
+}
+
+/// The user pool of `auth: jwt` routes.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPoolSpec {
+    /// An existing pool's ARN (`arn:aws:cognito-idp:REGION:ACCOUNT:userpool/ID`);
+    /// absent: the stack makes the pool `<stack>-users` and its app client.
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// Shortest password the stack's pool accepts (8 to 99; default 12).
+    /// Passwords also need a lowercase and an uppercase letter, a digit and a symbol.
+    #[serde(default = "default_password_length")]
+    pub password_min_length: u8,
+}
+
+fn default_password_length() -> u8 {
+    12
 }
 
 fn default_stage() -> String {
@@ -176,6 +229,9 @@ pub struct RouteSpec {
     pub path: String,
     /// The function that handles it (a key of `functions`).
     pub function: String,
+    /// Who may call it (default: the API's `auth`).
+    #[serde(default)]
+    pub auth: Option<Auth>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema)]

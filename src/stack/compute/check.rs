@@ -813,7 +813,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("f")).unwrap();
         std::fs::write(dir.path().join("f/app.py"), "def handler(e, c):\n    return {}\n").unwrap();
-        let backend = "backend:\n  functions:\n    f: { source: f, runtime: python3.12, handler: app.handler }\n  api:\n    routes:\n      - { method: GET, path: /api/x, function: f }\n";
+        let backend = "backend:\n  functions:\n    f: { source: f, runtime: python3.12, handler: app.handler }\n  api:\n    auth: none\n    routes:\n      - { method: GET, path: /api/x, function: f }\n";
         let group = format!("{WEB}      subnets: private\n      user_data: \"API=${{backend.api.url}}\"\n{backend}");
         let e = errors_in("", &group, dir.path());
         assert!(has(&e, "runs in the private subnets without NAT, so its instances cannot reach the API"), "{e:?}");
