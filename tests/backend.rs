@@ -180,7 +180,7 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
         .clone();
     let lg_names: Vec<&str> = lgs.as_array().unwrap().iter().map(|g| g["logGroupName"].as_str().unwrap()).collect();
     assert_eq!(lg_names, vec!["/aws/lambda/webapp-orders", "/aws/lambda/webapp-users"]);
-    assert!(lgs.as_array().unwrap().iter().all(|g| g["retentionInDays"] == 30));
+    assert!(lgs.as_array().unwrap().iter().all(|g| g["retentionInDays"] == 365));
 
     // The stream mapping.
     // (moto filters --function-name on the exact string the mapping was

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -178,6 +180,52 @@ impl Aws {
             .await
             .aws()
             .context("encrypting the lock bucket")?;
+        // Versioned (a lock overwritten or deleted by hand can be told
+        // apart and recovered), old versions expired after a month, and
+        // TLS only, as the site bucket.
+        self.s3
+            .put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
+            )
+            .send()
+            .await
+            .aws()
+            .context("versioning the lock bucket")?;
+        self.s3
+            .put_bucket_lifecycle_configuration()
+            .bucket(&bucket)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .rules(
+                        LifecycleRule::builder()
+                            .id("expire-old-lock-versions")
+                            .status(ExpirationStatus::Enabled)
+                            .filter(LifecycleRuleFilter::builder().prefix("").build())
+                            .noncurrent_version_expiration(
+                                NoncurrentVersionExpiration::builder().noncurrent_days(30).build(),
+                            )
+                            .expiration(LifecycleExpiration::builder().expired_object_delete_marker(true).build())
+                            .build()?,
+                    )
+                    .build()?,
+            )
+            .send()
+            .await
+            .aws()
+            .context("setting the lock bucket's lifecycle")?;
+        let arn = format!("arn:{}:s3:::{bucket}", self.identity().await?.1);
+        let policy =
+            serde_json::json!({ "Version": "2012-10-17", "Statement": [super::s3::bucket_policy::tls_only(&arn)] });
+        self.s3
+            .put_bucket_policy()
+            .bucket(&bucket)
+            .policy(policy.to_string())
+            .send()
+            .await
+            .aws()
+            .context("making the lock bucket TLS-only")?;
         Ok(bucket)
     }
 

@@ -33,8 +33,7 @@ The patches (search for "PATCH" to find each one):
 11. Auto Scaling: groups keep their target groups; instances are registered in
     them; UpdateAutoScalingGroup changes the launch template; AZs come from
     the subnets.
-12. (retired: the reference stack takes its image from the SSM public
-    parameter ministack serves)
+12. Policies: requests count as made over TLS (aws:SecureTransport).
 13. Lambda: DynamoDB stream batches honour ReportBatchItemFailures.
 14. EC2: flow logs keep their tags and report their log group and role.
 15. EC2: interface VPC endpoints keep their security groups and private DNS.
@@ -890,6 +889,19 @@ for _action, _fn in (("CreateDBInstance", None), ("DescribeDBEngineVersions", _d
                      ("DescribeOrderableDBInstanceOptions", _describe_orderable_options)):
     if _fn is not None and _action in getattr(rds, "_ACTION_MAP", {}):
         rds._ACTION_MAP[_action] = _fn
+
+
+# ---------------------------------------------------------------------------
+# PATCH 12. aws:SecureTransport. ministack serves plain HTTP on the loopback,
+# standing in for AWS's TLS endpoints (every AWS API call the tool makes, and
+# CloudFront's reads of its S3 origin, use TLS on AWS); without AUTH it never
+# pins a request's transport, so policies see every request as plain HTTP
+# and a TLS-only bucket policy denies even CloudFront. Here the transport
+# defaults to TLS.
+# ---------------------------------------------------------------------------
+from ministack.core import iam_evaluator  # noqa: E402
+
+iam_evaluator._request_origin = contextvars.ContextVar("ministack_request_origin", default=("127.0.0.1", True))
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,13 @@ product is never changed to suit the emulator):
   `FunctionAssociations` from a distribution's cache behaviours.
 * moto has no DescribeDBEngineVersions (the versions RDS offers), and its
   DescribeOrderableDBInstanceOptions knows only Aurora and Neptune.
+* moto evaluates a bucket policy's conditions without the request's
+  context (`aws:SecureTransport` is never set) and knows no `Bool` operator
+  (an unknown operator counts as met), and a statement whose conditions do
+  not hold denies instead of not applying; so a TLS-only statement (deny
+  when it is "false") denies every request. The emulator is served over
+  plain HTTP on the loopback, standing in for AWS's TLS endpoints: requests
+  count as TLS ones here, as the tool's always are on AWS.
 * moto answers AssociateRouteTable for a subnet that already has an
   association with that association's id (whatever the table); EC2 refuses
   with `Resource.AlreadyAssociated`.
@@ -463,6 +470,44 @@ def _describe_orderable_db_instance_options(self):
 
 
 rds_responses.RDSResponse.describe_orderable_db_instance_options = _describe_orderable_db_instance_options
+
+
+# Bucket policies: evaluated with the request context moto leaves out.
+import moto.s3.models as s3_models  # noqa: E402
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult  # noqa: E402
+import moto.iam.policy_conditions as policy_conditions  # noqa: E402
+
+
+def _bool_equals(expected, actual):
+    wanted = expected if isinstance(expected, list) else [expected]
+    return str(actual).lower() in [str(w).lower() for w in wanted]
+
+
+policy_conditions.CONDITION_OPERATIONS["Bool"] = _bool_equals
+
+
+_statement_permitted = IAMPolicyStatement.is_action_permitted
+
+
+def _statement_applies(self, action, resource="*", principal=None, incoming_condition_values=None):
+    # A statement whose conditions do not hold does not apply (IAM User
+    # Guide, "Policy evaluation logic"): neither allows nor denies.
+    if self._statement.get("Condition") and not self._check_conditions(incoming_condition_values):
+        return PermissionResult.NEUTRAL
+    return _statement_permitted(self, action, resource, principal, incoming_condition_values)
+
+
+IAMPolicyStatement.is_action_permitted = _statement_applies
+
+
+def _get_permission(self, action, resource):
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(self.policy.decode()).is_action_permitted(
+        action, resource, incoming_condition_values={"aws:SecureTransport": "true"})
+
+
+s3_models.FakeBucket.get_permission = _get_permission
 
 
 # AssociateRouteTable: one explicit association per subnet, as EC2 enforces

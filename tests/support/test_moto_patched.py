@@ -4,6 +4,7 @@ the integration tests start it) and boto3 talks to it as it would to AWS.
 
     python3 -m pytest tests/support/test_moto_patched.py -q
 """
+import json
 import os
 import socket
 import subprocess
@@ -314,3 +315,21 @@ def test_orderable_instance_options(endpoint):
     assert none["OrderableDBInstanceOptions"] == []
     retired = rds.describe_orderable_db_instance_options(Engine="postgres", EngineVersion="16.3")
     assert retired["OrderableDBInstanceOptions"] == []
+
+
+def test_a_tls_only_bucket_policy_lets_the_loopback_in_and_still_denies(endpoint):
+    s3 = _client(endpoint, "s3")
+    s3.create_bucket(Bucket="tls-only")
+    arn = "arn:aws:s3:::tls-only"
+    deny = {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [arn, arn + "/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Version": "2012-10-17", "Statement": [deny]}))
+    s3.put_object(Bucket="tls-only", Key="k", Body=b"v")
+    assert s3.get_object(Bucket="tls-only", Key="k")["Body"].read() == b"v"
+    # An unconditional deny still denies: the policy is evaluated.
+    always = dict(deny, Sid="DenyWrites", Action="s3:PutObject", Condition={})
+    del always["Condition"]
+    s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Version": "2012-10-17", "Statement": [always]}))
+    with pytest.raises(ClientError) as err:
+        s3.put_object(Bucket="tls-only", Key="k2", Body=b"v")
+    assert _code(err)[1] == 403

@@ -39,6 +39,9 @@ pub struct StageProps {
     pub throttling: Option<Throttling>,
     #[serde(default)]
     pub access_log: Option<AccessLog>,
+    /// AWS X-Ray tracing of the stage's requests.
+    #[serde(default)]
+    pub tracing: bool,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -98,6 +101,9 @@ async fn settings(aws: &Aws, new: &StageProps, old: Option<&StageProps>) -> Resu
             None => ops.push(patch(Op::Remove, "/accessLogSettings", None)),
         }
     }
+    if new.tracing != old.is_some_and(|o| o.tracing) {
+        ops.push(patch(Op::Replace, "/tracingEnabled", Some(new.tracing.to_string())));
+    }
     if ops.is_empty() {
         return Ok(());
     }
@@ -150,6 +156,7 @@ impl Stage {
                         deployment_id: s.deployment_id().unwrap_or_default().into(),
                         throttling,
                         access_log,
+                        tracing: s.tracing_enabled(),
                         tags: owner.tags,
                     };
                     Some(current(aws, partition, owner.address, api, props))
@@ -187,6 +194,7 @@ impl Kind for Stage {
             .rest_api_id(api)
             .stage_name(&p.stage_name)
             .deployment_id(deployment)
+            .tracing_enabled(p.tracing)
             .set_tags(Some(t.into_iter().collect()))
             .send()
             .await

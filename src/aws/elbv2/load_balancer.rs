@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
+use std::collections::BTreeMap;
+
 use aws_sdk_elasticloadbalancingv2::types::{
-    IpAddressType, LoadBalancer as ApiLoadBalancer, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
+    IpAddressType, LoadBalancer as ApiLoadBalancer, LoadBalancerAttribute, LoadBalancerSchemeEnum,
+    LoadBalancerStateEnum, LoadBalancerTypeEnum,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,8 +39,50 @@ pub struct LoadBalancerProps {
     pub ip_address_type: String,
     pub subnet_ids: Vec<Ref>,
     pub security_group_ids: Vec<Ref>,
+    /// Load balancer attributes the stack sets (`routing.http.drop_invalid_header_fields.enabled`,
+    /// `deletion_protection.enabled`): only these keys are read and compared.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
     #[serde(default)]
     pub tags: Tags,
+}
+
+/// The attributes the stack manages; AWS's defaults stand for the others.
+pub const MANAGED_ATTRIBUTES: &[&str] =
+    &["deletion_protection.enabled", "routing.http.drop_invalid_header_fields.enabled"];
+
+/// The managed attributes of the load balancer `arn`.
+async fn attributes(aws: &Aws, arn: &str) -> Result<BTreeMap<String, String>> {
+    let out = aws.elbv2.describe_load_balancer_attributes().load_balancer_arn(arn).send().await.aws()?;
+    Ok(out
+        .attributes()
+        .iter()
+        .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
+        .filter(|(k, _)| MANAGED_ATTRIBUTES.contains(&k.as_str()))
+        .collect())
+}
+
+/// Sets `want` on the load balancer `arn` (those that differ from `have`).
+async fn set_attributes(
+    aws: &Aws, arn: &str, want: &BTreeMap<String, String>, have: &BTreeMap<String, String>,
+) -> Result<()> {
+    let changed: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| have.get(*k) != Some(*v))
+        .map(|(k, v)| LoadBalancerAttribute::builder().key(k).value(v).build())
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    aws.elbv2
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .set_attributes(Some(changed))
+        .send()
+        .await
+        .aws()
+        .context("setting the load balancer's attributes")?;
+    Ok(())
 }
 
 impl Props for LoadBalancerProps {
@@ -97,6 +142,10 @@ impl Kind for LoadBalancer {
         sort_set(props, "security_group_ids");
     }
 
+    fn protected(&self, p: &LoadBalancerProps) -> bool {
+        p.attributes.get("deletion_protection.enabled").is_some_and(|v| v == "true")
+    }
+
     fn notes(&self, change: &Change) -> Vec<String> {
         match change.action {
             Action::Replace => vec![
@@ -113,9 +162,9 @@ impl Kind for LoadBalancer {
             .into_iter()
             .filter(|l| l.r#type() == Some(&LoadBalancerTypeEnum::Application))
             .collect();
-        let arns = lbs.iter().filter_map(|l| l.load_balancer_arn().map(str::to_string)).collect();
+        let arns: Vec<String> = lbs.iter().filter_map(|l| l.load_balancer_arn().map(str::to_string)).collect();
         let tags = tags_of(aws, arns).await?;
-        Ok(owned(
+        let found = owned(
             aws,
             address,
             lbs,
@@ -132,12 +181,19 @@ impl Kind for LoadBalancer {
                     ip_address_type: lb.ip_address_type().map(|s| s.as_str()).unwrap_or("ipv4").into(),
                     subnet_ids: subnets,
                     security_group_ids: sgs,
+                    attributes: BTreeMap::new(),
                     tags: owner.tags,
                 };
                 let arn = lb.load_balancer_arn()?;
                 Some(with_attrs(Current::new(owner.address, arn, props), &lb))
             },
-        ))
+        );
+        // The stack's only: one attributes read each.
+        futures::future::try_join_all(found.into_iter().map(|mut c| async move {
+            c.props.attributes = attributes(aws, &c.id).await?;
+            Ok::<_, anyhow::Error>(c)
+        }))
+        .await
     }
 
     async fn read(&self, aws: &Aws) -> Result<Vec<Current<LoadBalancerProps>>> {
@@ -200,6 +256,7 @@ impl Kind for LoadBalancer {
             }
         })
         .await?;
+        set_attributes(aws, &arn, &p.attributes, &BTreeMap::new()).await?;
         Ok(with_attrs(d.current(&arn), &lb))
     }
 
@@ -241,6 +298,7 @@ impl Kind for LoadBalancer {
                 .aws()
                 .context("setting the load balancer's IP address type")?;
         }
+        set_attributes(aws, &l.id, &p.attributes, &old.attributes).await?;
         tags::sync(&Tagging, aws, &l.id, &old.tags, &p.tags).await?;
         Ok(l.clone().with_props(p.clone()))
     }

@@ -80,6 +80,14 @@ pub struct DbInstanceProps {
     /// file's `engine_version` is a floor, not an exact version).
     #[serde(default = "yes")]
     pub auto_minor_version_upgrade: bool,
+    /// Users may sign in with IAM credentials (short-lived tokens) as well
+    /// as passwords.
+    #[serde(default)]
+    pub iam_auth: bool,
+    /// Database logs published to CloudWatch Logs (`postgresql`, `upgrade`;
+    /// `error`, `slowquery`...), sorted.
+    #[serde(default)]
+    pub log_exports: Vec<String>,
     /// Behaviour, not state (never compared: `normalize` drops it; absent
     /// from what is read): apply changes now (default) or in the next
     /// maintenance window.
@@ -158,6 +166,12 @@ fn read(db: &Instance, tags: Tags) -> DbInstanceProps {
         parameter_group,
         copy_tags_to_snapshot: db.copy_tags_to_snapshot().unwrap_or(false),
         auto_minor_version_upgrade: db.auto_minor_version_upgrade().unwrap_or(true),
+        iam_auth: db.iam_database_authentication_enabled().unwrap_or(false),
+        log_exports: {
+            let mut l: Vec<String> = db.enabled_cloudwatch_logs_exports().to_vec();
+            l.sort();
+            l
+        },
         apply_immediately: None,
         wait_until_available: None,
         tags,
@@ -402,6 +416,7 @@ impl Kind for DbInstance {
             }
         }
         sort_set(props, "security_group_ids");
+        sort_set(props, "log_exports");
     }
 
     fn protected(&self, p: &DbInstanceProps) -> bool {
@@ -520,6 +535,8 @@ impl Kind for DbInstance {
                     .set_db_parameter_group_name(p.parameter_group.clone())
                     .copy_tags_to_snapshot(p.copy_tags_to_snapshot)
                     .auto_minor_version_upgrade(p.auto_minor_version_upgrade)
+                    .enable_iam_database_authentication(p.iam_auth)
+                    .set_enable_cloudwatch_logs_exports((!p.log_exports.is_empty()).then(|| p.log_exports.clone()))
                     .set_tags(Some(tag_list(&t)))
                     .send()
                     .await
@@ -598,6 +615,8 @@ impl Kind for DbInstance {
             "copy_tags_to_snapshot",
             "auto_minor_version_upgrade",
             "manage_master_password",
+            "iam_auth",
+            "log_exports",
         ];
         if modifiable.iter().any(|f| has(f)) {
             let major_upgrade = has("engine_version")
@@ -644,6 +663,15 @@ impl Kind for DbInstance {
                         .set_manage_master_user_password(
                             has("manage_master_password").then_some(p.manage_master_password),
                         )
+                        .set_enable_iam_database_authentication(has("iam_auth").then_some(p.iam_auth))
+                        .set_cloudwatch_logs_export_configuration(has("log_exports").then(|| {
+                            let added = p.log_exports.iter().filter(|l| !old.log_exports.contains(l)).cloned();
+                            let removed = old.log_exports.iter().filter(|l| !p.log_exports.contains(l)).cloned();
+                            aws_sdk_rds::types::CloudwatchLogsExportConfiguration::builder()
+                                .set_enable_log_types(Some(added.collect()))
+                                .set_disable_log_types(Some(removed.collect()))
+                                .build()
+                        }))
                         .send()
                         .await
                         .aws()
@@ -906,6 +934,9 @@ mod tests {
                 DbParameterGroupStatus::builder().db_parameter_group_name("default.postgres16").build(),
             )
             .copy_tags_to_snapshot(true)
+            .iam_database_authentication_enabled(true)
+            .enabled_cloudwatch_logs_exports("upgrade")
+            .enabled_cloudwatch_logs_exports("postgresql")
             .endpoint(Endpoint::builder().address("db.host").port(5432).build())
             .db_instance_arn("arn:db")
             .db_instance_status("available")
@@ -924,7 +955,8 @@ mod tests {
                 "security_group_ids": ["sg-1", "sg-2"], "backup_retention_days": 7,
                 "backup_window": null, "maintenance_window": "sun:04:30-sun:05:30",
                 "deletion_protection": true, "parameter_group": null,
-                "copy_tags_to_snapshot": true, "tags": {}
+                "copy_tags_to_snapshot": true, "tags": {},
+                "iam_auth": true, "log_exports": ["postgresql", "upgrade"]
             })
         );
         assert_eq!(

@@ -43,12 +43,14 @@ fn policy_id(bucket: &str) -> String {
 }
 
 const READ_SID: &str = "AllowCloudFrontRead";
+const TLS_SID: &str = "DenyInsecureTransport";
 /// The bucket policy: this distribution, and only it (by `AWS:SourceArn`),
-/// may read objects. Nothing else is granted, and nothing is denied: a
-/// deny of plain-HTTP requests would also lock the tool out of
-/// S3-compatible endpoints served over HTTP, and the bucket holds only
-/// public build artefacts.
-fn policy_document(bucket_arn: &str, distribution_arn: &str) -> Value {
+/// may read objects, and every request without TLS is denied, whoever
+/// makes it (S3 User Guide, "Security best practices for Amazon S3":
+/// enforce encryption of data in transit; Security Hub S3.5). An
+/// S3-compatible endpoint served over plain HTTP is the tests' to
+/// accommodate, never the product's.
+pub fn policy_document(bucket_arn: &str, distribution_arn: &str) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -60,7 +62,21 @@ fn policy_document(bucket_arn: &str, distribution_arn: &str) -> Value {
                 "Resource": format!("{bucket_arn}/*"),
                 "Condition": { "StringEquals": { "AWS:SourceArn": distribution_arn } },
             },
+            tls_only(bucket_arn),
         ],
+    })
+}
+
+/// The statement that denies every request to `bucket_arn` and its objects
+/// made without TLS.
+pub fn tls_only(bucket_arn: &str) -> Value {
+    json!({
+        "Sid": TLS_SID,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, format!("{bucket_arn}/*")],
+        "Condition": { "Bool": { "aws:SecureTransport": "false" } },
     })
 }
 

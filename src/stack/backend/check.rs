@@ -769,6 +769,7 @@ mod tests {
                 }],
                 throttling: None,
                 access_logs: false,
+                tracing: true,
                 auth: Some(Auth::None),
                 user_pool: None,
             }),

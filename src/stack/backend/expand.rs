@@ -322,6 +322,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 .as_ref()
                 .map(|t| Throttling { rate_limit: t.rate_limit, burst_limit: t.burst_limit as i32 }),
             access_log,
+            tracing: api.tracing,
             tags: tags(stack, "stage"),
         }
         .at(STAGE),

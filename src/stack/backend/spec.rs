@@ -18,13 +18,14 @@ pub struct Backend {
     #[serde(default)]
     pub api: Option<ApiSpec>,
     /// Days CloudWatch Logs keeps the functions' logs and the API access logs
-    /// (one of the values CloudWatch accepts: 1, 3, 5, 7, 14, 30, 60, 90, ...).
+    /// (one of the values CloudWatch accepts: 1, 3, 5, 7, 14, 30, 60, 90, ...;
+    /// default 365: a year of history, as security reviews ask).
     #[serde(default = "default_retention")]
     pub log_retention_days: u32,
 }
 
 fn default_retention() -> u32 {
-    30
+    365
 }
 
 /// One Lambda function.
@@ -160,6 +161,10 @@ pub struct ApiSpec {
     /// managed by infra. Needs the account's API Gateway CloudWatch role (see docs).
     #[serde(default)]
     pub access_logs: bool,
+    /// Trace requests with AWS X-Ray (default true; X-Ray samples the first
+    /// request each second and 5% of the others, and bills per trace).
+    #[serde(default = "yes")]
+    pub tracing: bool,
     /// Who may call the routes that do not say (each route may): `none`
     /// (anyone), `jwt` (users signed in to `user_pool`, with their token in
     /// `Authorization`) or `iam` (callers signing with AWS credentials).
@@ -209,6 +214,10 @@ pub struct UserPoolSpec {
     /// Passwords also need a lowercase and an uppercase letter, a digit and a symbol.
     #[serde(default = "default_password_length")]
     pub password_min_length: u8,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_password_length() -> u8 {

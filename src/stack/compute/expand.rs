@@ -116,6 +116,17 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             ip_address_type: "ipv4".into(),
             subnet_ids: stack.azs.iter().map(|az| Ref::to(&subnet(lb_tier, az), "id")).collect(),
             security_group_ids: vec![Ref::to(&security_group("alb"), "id")],
+            // Requests with header names that are not valid HTTP are dropped
+            // before they reach the instances (request smuggling; Security
+            // Hub ELB.4); a production stack's load balancer cannot be
+            // deleted by accident (ELB.6).
+            attributes: [
+                ("deletion_protection.enabled", stack.spec.protect),
+                ("routing.http.drop_invalid_header_fields.enabled", true),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
             tags: tags(stack, "alb"),
         }
         .at(LOAD_BALANCER),

@@ -71,6 +71,17 @@ fn database(spec: &StackFile, db: &Database, stack: &str, az_count: usize, p: &[
             "quote it (`engine_version: \"16.3\"`); `aws rds describe-db-engine-versions --engine ENGINE` lists them",
         ));
     }
+    for (i, l) in db.log_exports.iter().flatten().enumerate() {
+        let types = db.engine.log_types();
+        if !types.contains(&l.as_str()) {
+            let mut lp = at(p, "log_exports");
+            lp.push(PathSeg::Index(i));
+            errs.push(
+                PathError::new(lp, format!("{} cannot publish a `{l}` log", db.engine.api()))
+                    .help(format!("its logs are {}", types.join(", "))),
+            );
+        }
+    }
     if let Err(e) = rules::validate_db_instance_class_shape(&db.instance_class) {
         errs.push(PathError::new(at(p, "instance_class"), e).help("e.g. `db.t3.micro`, `db.m7g.large`"));
     } else if db.instance_class == "db.serverless" {

@@ -88,6 +88,16 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
             parameter_group: db.parameter_group.clone(),
             copy_tags_to_snapshot: true,
             auto_minor_version_upgrade: db.auto_minor_version_upgrade,
+            iam_auth: db.iam_auth,
+            log_exports: {
+                let mut l: Vec<String> = match &db.log_exports {
+                    Some(l) => l.clone(),
+                    None => db.engine.default_log_exports().iter().map(|s| s.to_string()).collect(),
+                };
+                l.sort();
+                l.dedup();
+                l
+            },
             apply_immediately: Some(db.apply_immediately),
             wait_until_available: Some(waits),
             tags: tags(stack, "db"),

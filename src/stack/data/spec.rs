@@ -29,6 +29,24 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// The logs RDS can publish for the engine (RDS User Guide, "Publishing
+    /// database logs to Amazon CloudWatch Logs").
+    pub fn log_types(self) -> &'static [&'static str] {
+        match self {
+            Engine::Postgres => &["postgresql", "upgrade", "iam-db-auth-error"],
+            Engine::Mysql | Engine::Mariadb => &["audit", "error", "general", "slowquery", "iam-db-auth-error"],
+        }
+    }
+
+    /// The logs published unless the file says: errors, without the general
+    /// query log's volume.
+    pub fn default_log_exports(self) -> &'static [&'static str] {
+        match self {
+            Engine::Postgres => &["postgresql", "upgrade"],
+            Engine::Mysql | Engine::Mariadb => &["error", "slowquery"],
+        }
+    }
+
     /// The RDS API's engine name.
     pub fn api(self) -> &'static str {
         match self {
@@ -152,6 +170,15 @@ pub struct Database {
     /// (`"16"`), and a newer minor found live is not drift.
     #[serde(default = "yes")]
     pub auto_minor_version_upgrade: bool,
+    /// Let users sign in with IAM credentials (short-lived tokens from
+    /// `rds generate-db-auth-token`) besides passwords (default true).
+    #[serde(default = "yes")]
+    pub iam_auth: bool,
+    /// Database logs published to CloudWatch Logs. Default: the engine's
+    /// error and upgrade logs (`[postgresql, upgrade]`; MySQL and MariaDB
+    /// `[error, slowquery]`); `[]` publishes none.
+    #[serde(default)]
+    pub log_exports: Option<Vec<String>>,
     /// Refuse to delete the database (in infra and in AWS) while true.
     /// Default: the stack's `protect`.
     #[serde(default)]

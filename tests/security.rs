@@ -1,0 +1,152 @@
+//! Secure by default (issue 19), read back with the AWS CLI from moto: the
+//! reference stack as a new user deploys it, then its production overlay.
+//! Each default is a setting of stack.yaml, so each is also read back
+//! turned off where the file can turn it off.
+
+mod common;
+
+use common::{Moto, Workdir};
+use serde_json::{Value, json};
+
+fn arr(v: &Value) -> Vec<Value> {
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// The statement of `policy` (a JSON string) with this Sid.
+fn statement(policy: &Value, sid: &str) -> Option<Value> {
+    let doc: Value = serde_json::from_str(policy.as_str()?).ok()?;
+    arr(&doc["Statement"]).into_iter().find(|s| s["Sid"] == sid)
+}
+
+fn assert_tls_only(moto: &Moto, bucket: &str) {
+    let policy = moto.aws(&["s3api", "get-bucket-policy", "--bucket", bucket]);
+    let deny = statement(&policy["Policy"], "DenyInsecureTransport")
+        .unwrap_or_else(|| panic!("{bucket}: no TLS-only statement in {policy}"));
+    assert_eq!(deny["Effect"], "Deny");
+    assert_eq!(deny["Principal"], "*");
+    assert_eq!(deny["Action"], "s3:*");
+    assert_eq!(deny["Condition"], json!({ "Bool": { "aws:SecureTransport": "false" } }));
+    assert_eq!(deny["Resource"], json!([format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")]));
+}
+
+#[test]
+fn the_reference_stack_is_hardened_by_default_and_prod_protects_what_it_must() {
+    let moto = Moto::start();
+    let w = Workdir::reference();
+    moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let account = moto.aws(&["sts", "get-caller-identity"])["Account"].as_str().unwrap().to_string();
+
+    // Buckets: the site's and the tool's lock bucket refuse plain HTTP; the
+    // lock bucket is versioned and expires old versions.
+    let buckets: Vec<String> = arr(&moto.aws(&["s3api", "list-buckets"])["Buckets"])
+        .iter()
+        .filter_map(|b| b["Name"].as_str().map(str::to_string))
+        .collect();
+    let site = buckets.iter().find(|b| b.starts_with("webapp-site-")).expect("no site bucket");
+    assert_tls_only(&moto, site);
+    let lock = format!("infra-locks-{account}-us-east-1");
+    assert!(buckets.contains(&lock), "{buckets:?}");
+    assert_tls_only(&moto, &lock);
+    assert_eq!(moto.aws(&["s3api", "get-bucket-versioning", "--bucket", &lock])["Status"], "Enabled");
+    let rules = moto.aws(&["s3api", "get-bucket-lifecycle-configuration", "--bucket", &lock]);
+    assert_eq!(rules["Rules"][0]["NoncurrentVersionExpiration"]["NoncurrentDays"], 30, "{rules}");
+
+    // The load balancer drops invalid header fields; deletion protection
+    // only in production.
+    let lb = moto.aws(&["elbv2", "describe-load-balancers"])["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lb_attr = |key: &str| {
+        let attrs = moto.aws(&["elbv2", "describe-load-balancer-attributes", "--load-balancer-arn", &lb]);
+        arr(&attrs["Attributes"]).into_iter().find(|a| a["Key"] == key).map(|a| a["Value"].clone())
+    };
+    assert_eq!(lb_attr("routing.http.drop_invalid_header_fields.enabled"), Some(json!("true")));
+    assert_eq!(lb_attr("deletion_protection.enabled"), Some(json!("false")));
+
+    // The API stage is traced; the functions' logs are kept a year.
+    let api = moto.aws(&["apigateway", "get-rest-apis"])["items"][0]["id"].as_str().unwrap().to_string();
+    let stage = moto.aws(&["apigateway", "get-stage", "--rest-api-id", &api, "--stage-name", "prod"]);
+    assert_eq!(stage["tracingEnabled"], true, "{stage}");
+    let groups = moto.aws(&["logs", "describe-log-groups", "--log-group-name-prefix", "/aws/lambda/webapp-"]);
+    let groups = arr(&groups["logGroups"]);
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert!(groups.iter().all(|g| g["retentionInDays"] == 365), "{groups:?}");
+
+    // The database: IAM authentication, its logs in CloudWatch Logs.
+    let db = moto.aws(&["rds", "describe-db-instances"])["DBInstances"][0].clone();
+    assert_eq!(db["IAMDatabaseAuthenticationEnabled"], true, "{db}");
+    assert_eq!(db["EnabledCloudwatchLogsExports"], json!(["postgresql", "upgrade"]), "{db}");
+    assert_eq!(db["DeletionProtection"], false);
+
+    // Writes need a signed-in user: the method's authorizer is the stack's pool's.
+    let resources = arr(&moto.aws(&["apigateway", "get-resources", "--rest-api-id", &api])["items"]);
+    let orders = resources.iter().find(|r| r["path"] == "/api/orders").unwrap()["id"].as_str().unwrap().to_string();
+    let method = |verb: &str| {
+        moto.aws(&["apigateway", "get-method", "--rest-api-id", &api, "--resource-id", &orders, "--http-method", verb])
+    };
+    assert_eq!(method("POST")["authorizationType"], "COGNITO_USER_POOLS");
+    assert_eq!(method("GET")["authorizationType"], "NONE");
+    let authorizers = arr(&moto.aws(&["apigateway", "get-authorizers", "--rest-api-id", &api])["items"]);
+    let pools = arr(&moto.aws(&["cognito-idp", "list-user-pools", "--max-results", "60"])["UserPools"]);
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    let pool = moto.aws(&["cognito-idp", "describe-user-pool", "--user-pool-id", pools[0]["Id"].as_str().unwrap()]);
+    assert_eq!(authorizers[0]["providerARNs"], json!([pool["UserPool"]["Arn"]]));
+    assert_eq!(pool["UserPool"]["Policies"]["PasswordPolicy"]["MinimumLength"], 12);
+    assert_eq!(pool["UserPool"]["DeletionProtection"], "INACTIVE");
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+
+    // Production: what holds data, and the load balancer, cannot be deleted
+    // (by infra or AWS).
+    moto.infra(w.path(), &["apply", "--auto-approve", "-e", "prod"]).ok();
+    let prod_db = arr(&moto.aws(&["rds", "describe-db-instances"])["DBInstances"])
+        .into_iter()
+        .find(|d| d["DBInstanceIdentifier"].as_str().is_some_and(|i| i.contains("prod")))
+        .expect("no prod database");
+    assert_eq!(prod_db["DeletionProtection"], true);
+    let prod_lb = arr(&moto.aws(&["elbv2", "describe-load-balancers"])["LoadBalancers"])
+        .into_iter()
+        .find(|l| l["LoadBalancerName"].as_str().is_some_and(|n| n.contains("prod")))
+        .expect("no prod load balancer");
+    let attrs = moto.aws(&[
+        "elbv2",
+        "describe-load-balancer-attributes",
+        "--load-balancer-arn",
+        prod_lb["LoadBalancerArn"].as_str().unwrap(),
+    ]);
+    assert!(
+        arr(&attrs["Attributes"]).iter().any(|a| a["Key"] == "deletion_protection.enabled" && a["Value"] == "true"),
+        "{attrs}"
+    );
+    let prod_pool = arr(&moto.aws(&["cognito-idp", "list-user-pools", "--max-results", "60"])["UserPools"])
+        .into_iter()
+        .find(|p| p["Name"].as_str().is_some_and(|n| n.contains("prod")))
+        .expect("no prod user pool");
+    let prod_pool =
+        moto.aws(&["cognito-idp", "describe-user-pool", "--user-pool-id", prod_pool["Id"].as_str().unwrap()]);
+    assert_eq!(prod_pool["UserPool"]["DeletionProtection"], "ACTIVE");
+    let refused = moto.infra(w.path(), &["destroy", "--auto-approve", "-e", "prod"]);
+    refused.code(1);
+    assert!(
+        refused.stderr.contains("backend.user_pool") && refused.stderr.contains("compute.lb"),
+        "{}",
+        refused.stderr
+    );
+
+    // Each default is the file's to change: turned off, read back off.
+    w.edit("    stage: prod\n", "    stage: prod\n    tracing: false\n");
+    w.edit("    apply_immediately: true\n", "    apply_immediately: true\n    iam_auth: false\n    log_exports: []\n");
+    moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let stage = moto.aws(&["apigateway", "get-stage", "--rest-api-id", &api, "--stage-name", "prod"]);
+    assert_eq!(stage["tracingEnabled"], false, "{stage}");
+    let db = moto.aws(&[
+        "rds",
+        "describe-db-instances",
+        "--db-instance-identifier",
+        db["DBInstanceIdentifier"].as_str().unwrap(),
+    ])["DBInstances"][0]
+        .clone();
+    assert_eq!(db["IAMDatabaseAuthenticationEnabled"], false, "{db}");
+    assert!(arr(&db["EnabledCloudwatchLogsExports"]).is_empty(), "{db}");
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+}
