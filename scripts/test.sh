@@ -19,6 +19,8 @@ python3 -c 'import ministack' 2>/dev/null || py 'ministack==1.5.33'
 python3 -c 'import cryptography' 2>/dev/null || py cryptography
 # pycognito signs the end-to-end test's user in with SRP, as the site would.
 python3 -c 'import pycognito' 2>/dev/null || py 'pycognito==2024.5.1'
+# parliament lints the stack's IAM policies as security teams do (tests/security.rs).
+command -v parliament >/dev/null 2>&1 || py 'parliament==1.6.4'
 python3 -c 'import pytest' 2>/dev/null || py pytest
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get install -y -qq postgresql >/dev/null

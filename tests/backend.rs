@@ -153,6 +153,7 @@ fn reference_backend_is_built_as_declared_and_destroyed_completely() {
     let names = moto.aws(&["iam", "list-role-policies", "--role-name", "webapp-orders-us-east-1"]);
     assert_eq!(sorted(&names["PolicyNames"]), vec!["logs", "stream", "tables"]);
     let sp = role_policy(&moto, "webapp-orders-us-east-1", "stream");
+    // A stream given by ARN: exactly that stream.
     assert_eq!(sp["Statement"][0]["Resource"], serde_json::json!([stream]));
     let names = moto.aws(&["iam", "list-role-policies", "--role-name", "webapp-users-us-east-1"]);
     // users declares `database: true`: it may read the database's secret.
@@ -445,4 +446,45 @@ fn bad_backends_fail_validation_with_located_messages() {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
     assert!(err.contains("stack.yaml:"), "errors are located: {err}");
+}
+
+/// Who may call the API is checked before any call: a route that does not
+/// say, `jwt` without a pool, `api_key` without keys, keys and a pool no
+/// route uses, bad client names and an ARN from another region.
+#[test]
+fn api_auth_mistakes_fail_validation_with_located_messages() {
+    let validate = |yaml: &str| {
+        let w = Workdir::with_stack(yaml);
+        w.write("functions/orders/app.py", "def handler(e, c):\n    return 1\n");
+        w.write("functions/users/app.py", "def handler(e, c):\n    return 1\n");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_infra"))
+            .arg("validate")
+            .current_dir(w.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let open = SMALL.replace("    auth: none\n", "");
+    let err = validate(&open);
+    assert!(err.contains("backend.api.routes[0]: route GET /orders does not say who may call it"), "{err}");
+    let err = validate(&SMALL.replace("    auth: none\n", "    auth: jwt\n"));
+    assert!(err.contains("`auth: jwt` routes need a user pool"), "{err}");
+    let err = validate(&SMALL.replace("    auth: none\n", "    auth: api_key\n"));
+    assert!(err.contains("`auth: api_key` routes need `api_keys`"), "{err}");
+    let err = validate(&SMALL.replace(
+        "    auth: none\n",
+        "    auth: none\n    api_keys: { clients: [Partner, b, b], quota: { limit: 0, period: day } }\n    user_pool: { arn: \"arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC\" }\n",
+    ));
+    for want in [
+        "backend.api.api_keys: API keys, but no route takes `auth: api_key`",
+        "backend.api.api_keys.clients[0]: client `Partner` must be",
+        "backend.api.api_keys.clients[2]: client `b` is listed twice",
+        "backend.api.api_keys.quota.limit: a quota of 0 refuses every request",
+        "backend.api.user_pool.arn: the user pool is in eu-west-1, the API in us-east-1",
+        "backend.api.user_pool: a user pool, but no route takes `auth: jwt`",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
 }

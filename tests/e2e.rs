@@ -462,6 +462,44 @@ fn the_reference_stack_serves_its_users_and_destroy_keeps_only_the_backups() {
     // apply repairs the drift, and the check passes again.
     cloud.infra(w.path(), &["apply", "--auto-approve", "--check", "--check-timeout", "2m"]).ok();
 
+    // 6b. Partners read an order with an API key of the stage's usage plan:
+    // without one (or with a wrong one) API Gateway refuses, with it the
+    // route answers; the key's value, read with the CLI, never appears in
+    // the tool's output.
+    w.edit(
+        r#"      - { method: GET, path: "/api/orders/{id}", function: orders }"#,
+        r#"      - { method: GET, path: "/api/orders/{id}", function: orders, auth: api_key }"#,
+    );
+    w.edit(
+        "    user_pool: {}",
+        "    user_pool: {}\n    api_keys: { clients: [partner], quota: { limit: 1000, period: day }, throttling: { rate_limit: 5, burst_limit: 10 } }",
+    );
+    let keyed = cloud.infra(w.path(), &["apply", "--auto-approve"]);
+    keyed.ok();
+    let keys = cloud.aws(&["apigateway", "get-api-keys", "--include-values"])["items"].clone();
+    let key = keys.as_array().unwrap().iter().find(|k| k["name"] == "webapp-partner").expect("no partner key").clone();
+    let value = key["value"].as_str().unwrap().to_string();
+    assert!(!keyed.stdout.contains(&value) && !keyed.stderr.contains(&value), "the key's value was printed");
+    let plans = cloud.aws(&["apigateway", "get-usage-plans"])["items"].clone();
+    let plan = &plans[0];
+    assert_eq!(plan["apiStages"], json!([{ "apiId": api_id, "stage": "prod" }]), "{plan}");
+    assert_eq!(plan["quota"]["limit"], 1000);
+    assert_eq!(plan["quota"]["period"], "DAY");
+    let url = format!("{api}/api/orders/{id}");
+    let curl_key = |k: Option<&str>| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--proxy", &cloud.proxy, "--cacert"]).arg(&cloud.ca);
+        if let Some(k) = k {
+            cmd.args(["-H", &format!("x-api-key: {k}")]);
+        }
+        let out = cmd.arg(&url).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(curl_key(None), "403", "no key");
+    assert_eq!(curl_key(Some("not-a-key")), "403", "a wrong key");
+    assert_eq!(curl_key(Some(&value)), "200", "the partner's key");
+    cloud.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+
     // 7. Destroy leaves nothing but the final snapshot and the table backup.
     let destroy = cloud.infra(w.path(), &["destroy", "--auto-approve"]);
     destroy.ok();

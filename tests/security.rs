@@ -94,6 +94,29 @@ fn the_reference_stack_is_hardened_by_default_and_prod_protects_what_it_must() {
     assert_eq!(authorizers[0]["providerARNs"], json!([pool["UserPool"]["Arn"]]));
     assert_eq!(pool["UserPool"]["Policies"]["PasswordPolicy"]["MinimumLength"], 12);
     assert_eq!(pool["UserPool"]["DeletionProtection"], "INACTIVE");
+    // Every inline policy of the stack's roles, as IAM holds it, passes
+    // parliament (the IAM policy linter security teams run): no unknown
+    // action, no resource an action cannot take, no needless `*`.
+    let roles = moto.aws(&["iam", "list-roles", "--path-prefix", "/infra/webapp/us-east-1/"]);
+    let roles: Vec<String> =
+        arr(&roles["Roles"]).iter().filter_map(|r| r["RoleName"].as_str().map(str::to_string)).collect();
+    assert!(roles.len() >= 4, "functions, instances and flow logs: {roles:?}");
+    let mut linted = 0;
+    for role in &roles {
+        let names = moto.aws(&["iam", "list-role-policies", "--role-name", role]);
+        for name in arr(&names["PolicyNames"]).iter().filter_map(Value::as_str) {
+            let doc =
+                &moto.aws(&["iam", "get-role-policy", "--role-name", role, "--policy-name", name])["PolicyDocument"];
+            let out = std::process::Command::new("parliament")
+                .args(["--string", &doc.to_string()])
+                .output()
+                .expect("parliament not found (pip install parliament)");
+            let findings = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success() && findings.trim().is_empty(), "{role}/{name}: {findings}\n{doc}");
+            linted += 1;
+        }
+    }
+    assert!(linted >= 5, "only {linted} policies linted");
     moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 
     // Production: what holds data, and the load balancer, cannot be deleted

@@ -80,6 +80,10 @@ pub fn table(name: &str) -> String {
 
 // The backend tier.
 pub const API: &str = "backend.api";
+/// The API keys of `auth: api_key` routes (`backend.api_key.<client>`) and
+/// their usage plan.
+pub const API_KEY_PREFIX: &str = "backend.api_key.";
+pub const USAGE_PLAN: &str = "backend.usage_plan";
 /// The Cognito user pool of `auth: jwt` routes, when the stack makes it.
 pub const USER_POOL: &str = "backend.user_pool";
 pub const DEPLOYMENT: &str = "backend.deployment";

@@ -1066,6 +1066,90 @@ ec2._ACTION_MAP["CreateVpcEndpoint"] = _create_vpc_endpoint
 ec2._ACTION_MAP["ModifyVpcEndpoint"] = _modify_vpc_endpoint
 
 
+
+# ---------------------------------------------------------------------------
+# PATCH 16. RDS log exports: CreateDBInstance's EnableCloudwatchLogsExports
+# and ModifyDBInstance's CloudwatchLogsExportConfiguration (EnableLogTypes,
+# DisableLogTypes; applied at once, whatever ApplyImmediately says) set the
+# instance's EnabledCloudwatchLogsExports, which DescribeDBInstances returns.
+# ministack ignores both and always answers an empty list.
+# ---------------------------------------------------------------------------
+def _members(p, prefix):
+    keyed = [(int(k[len(prefix):]), rds._p(p, k)) for k in p if k.startswith(prefix) and k[len(prefix):].isdigit()]
+    return [v for _, v in sorted(keyed)]
+
+
+def _wrap_create_log_exports(orig):
+    def create(p):
+        response = orig(p)
+        instance = rds._instances.get(rds._p(p, "DBInstanceIdentifier"))
+        if response[0] == 200 and instance is not None:
+            instance["EnabledCloudwatchLogsExports"] = _members(p, "EnableCloudwatchLogsExports.member.")
+            response = (response[0], response[1], _with_log_exports(response[2], instance))
+        return response
+    return create
+
+
+def _wrap_modify_log_exports(orig):
+    def modify(p):
+        response = orig(p)
+        instance = rds._instances.get(rds._p(p, "DBInstanceIdentifier"))
+        if response[0] == 200 and instance is not None:
+            on = _members(p, "CloudwatchLogsExportConfiguration.EnableLogTypes.member.")
+            off = set(_members(p, "CloudwatchLogsExportConfiguration.DisableLogTypes.member."))
+            kept = [t for t in instance.get("EnabledCloudwatchLogsExports", []) if t not in off]
+            instance["EnabledCloudwatchLogsExports"] = kept + [t for t in on if t not in kept]
+            response = (response[0], response[1], _with_log_exports(response[2], instance))
+        return response
+    return modify
+
+
+def _log_exports_xml(i):
+    members = "".join(f"<member>{t}</member>" for t in i.get("EnabledCloudwatchLogsExports", []))
+    return f"<EnabledCloudwatchLogsExports>{members}</EnabledCloudwatchLogsExports>"
+
+
+_LOG_EXPORTS = re.compile(rb"<EnabledCloudwatchLogsExports/>|<EnabledCloudwatchLogsExports>.*?</EnabledCloudwatchLogsExports>",
+                          re.S)
+
+
+def _with_log_exports(body, instance):
+    """The answer, rendered before the exports were stored, with them."""
+    return _LOG_EXPORTS.sub(lambda _: _log_exports_xml(instance).encode(), body, count=1)
+
+
+_orig_instance_xml_logs = rds._instance_xml
+
+
+def _instance_xml_logs(i):
+    return _with_log_exports(_orig_instance_xml_logs(i).encode(), i).decode()
+
+
+rds._instance_xml = _instance_xml_logs
+rds._ACTION_MAP["CreateDBInstance"] = _wrap_create_log_exports(rds._ACTION_MAP["CreateDBInstance"])
+rds._ACTION_MAP["ModifyDBInstance"] = _wrap_modify_log_exports(rds._ACTION_MAP["ModifyDBInstance"])
+
+
+# ---------------------------------------------------------------------------
+# PATCH 17. UpdateMethod's patch values are strings ("true"), and API Gateway
+# stores the fields they set as the fields' types: /apiKeyRequired becomes the
+# boolean the method then reports. ministack stores the string, and answers
+# "apiKeyRequired": "true", which no SDK reads as a boolean.
+# ---------------------------------------------------------------------------
+_orig_update_method = apigw._update_method
+
+
+def _update_method(api_id, resource_id, http_method, data):
+    out = _orig_update_method(api_id, resource_id, http_method, data)
+    method_obj = apigw._resources.get(api_id, {}).get(resource_id, {}).get("resourceMethods", {}).get(http_method)
+    if method_obj is not None and isinstance(method_obj.get("apiKeyRequired"), str):
+        method_obj["apiKeyRequired"] = method_obj["apiKeyRequired"].lower() == "true"
+        return apigw._v1_response(method_obj)
+    return out
+
+
+apigw._update_method = _update_method
+
 if __name__ == "__main__":
     sys.argv = [sys.argv[0]]
     sys.exit(ms_app.main())

@@ -1,11 +1,14 @@
 //! API Gateway REST APIs: the API with its routes, its deployments and its
-//! stages, one file per kind. What the kinds of the service share lives
+//! stages, the API keys of `auth: api_key` routes and their usage plan, one
+//! file per kind. What the kinds of the service share lives
 //! here: the stack's APIs (listed once per read, see [`apis`]), ARNs, patch
 //! operations, throttling, the tag API.
 
+pub mod api_key;
 pub mod deployment;
 pub mod rest_api;
 pub mod stage;
+pub mod usage_plan;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +25,13 @@ use super::tags::{self, TagApi, Tags};
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
-    vec![Box::new(rest_api::RestApiKind), Box::new(deployment::Deployment), Box::new(stage::Stage)]
+    vec![
+        Box::new(rest_api::RestApiKind),
+        Box::new(deployment::Deployment),
+        Box::new(stage::Stage),
+        Box::new(api_key::ApiKeyKind),
+        Box::new(usage_plan::UsagePlanKind),
+    ]
 }
 
 /// Control-plane calls are throttled hard (DeleteRestApi: one per 30 s per

@@ -34,6 +34,9 @@ pub struct Route {
     /// The API's authorizer (by name) of a `COGNITO_USER_POOLS` route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer: Option<String>,
+    /// Callers must send an API key of a usage plan of the stage (`x-api-key`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub api_key_required: bool,
 }
 
 fn open() -> String {
@@ -77,6 +80,7 @@ struct LiveMethod {
     uri: String,
     authorization: String,
     authorizer_id: Option<String>,
+    api_key_required: bool,
 }
 
 /// The live resource tree: path -> (resource id, method -> what it is).
@@ -106,6 +110,7 @@ async fn read_tree(aws: &Aws, api: &str) -> Result<Tree> {
                 uri: String::new(),
                 authorization: method.authorization_type().unwrap_or("NONE").to_string(),
                 authorizer_id: method.authorizer_id().filter(|a| !a.is_empty()).map(str::to_string),
+                api_key_required: method.api_key_required().unwrap_or(false),
             };
             match method.method_integration() {
                 Some(i) => live.uri = integration(i.r#type(), i.uri()),
@@ -191,6 +196,7 @@ fn routes_of(tree: &Tree, authorizers: &[(String, Authorizer)]) -> Vec<Route> {
                 authorization: live.authorization.clone(),
                 // An authorizer counts only where the method uses one.
                 authorizer: if live.authorization == "COGNITO_USER_POOLS" { name(&live.authorizer_id) } else { None },
+                api_key_required: live.api_key_required,
             })
         })
         .collect();
@@ -222,6 +228,7 @@ struct Method {
     uri: String,
     authorization: String,
     authorizer_id: Option<String>,
+    api_key_required: bool,
 }
 
 fn resource_id<'a>(tree: &'a Tree, path: &str) -> Result<&'a str> {
@@ -347,6 +354,7 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route], authorizers: &[Authori
                 uri: invocation_uri(partition, &aws.region, r.function_arn.get()?),
                 authorization: r.authorization.clone(),
                 authorizer_id,
+                api_key_required: r.api_key_required,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -363,6 +371,7 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route], authorizers: &[Authori
                 } else {
                     None
                 },
+                api_key_required: live.api_key_required,
             })
         })
         .collect();
@@ -375,6 +384,7 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route], authorizers: &[Authori
             .http_method(&m.verb)
             .authorization_type(&m.authorization)
             .set_authorizer_id(m.authorizer_id.clone())
+            .api_key_required(m.api_key_required)
             .send()
             .await
             .aws()
@@ -385,10 +395,17 @@ async fn converge(aws: &Aws, api: &str, routes: &[Route], authorizers: &[Authori
         if old.uri != m.uri {
             integrate(aws, api, &tree, m).await?;
         }
-        if (&old.authorization, &old.authorizer_id) != (&m.authorization, &m.authorizer_id) {
-            let mut ops = vec![patch(Op::Replace, "/authorizationType", Some(m.authorization.clone()))];
-            if let Some(a) = &m.authorizer_id {
-                ops.push(patch(Op::Replace, "/authorizerId", Some(a.clone())));
+        let auth_changed = (&old.authorization, &old.authorizer_id) != (&m.authorization, &m.authorizer_id);
+        if auth_changed || old.api_key_required != m.api_key_required {
+            let mut ops = Vec::new();
+            if auth_changed {
+                ops.push(patch(Op::Replace, "/authorizationType", Some(m.authorization.clone())));
+                if let Some(a) = &m.authorizer_id {
+                    ops.push(patch(Op::Replace, "/authorizerId", Some(a.clone())));
+                }
+            }
+            if old.api_key_required != m.api_key_required {
+                ops.push(patch(Op::Replace, "/apiKeyRequired", Some(m.api_key_required.to_string())));
             }
             aws.apigateway
                 .update_method()
@@ -601,6 +618,7 @@ mod tests {
             function_arn: "f".into(),
             authorization: "NONE".into(),
             authorizer: None,
+            api_key_required: false,
         };
         assert_eq!(
             needed_paths(&[r("/users/{proxy+}"), r("/orders/{id}/items"), r("/orders")]),

@@ -254,6 +254,7 @@ pub fn check_backend(
 /// be one of this region's.
 fn check_auth(api: &ApiSpec, ap: &[PathSeg], region: &str, errs: &mut Vec<PathError>) {
     let mut jwt = false;
+    let mut keyed = false;
     for (i, r) in api.routes.iter().enumerate() {
         let mut rp = ap.to_vec();
         rp.push(key("routes"));
@@ -261,10 +262,11 @@ fn check_auth(api: &ApiSpec, ap: &[PathSeg], region: &str, errs: &mut Vec<PathEr
         match r.auth.or(api.auth) {
             None => errs.push(
                 PathError::new(rp, format!("route {} {} does not say who may call it", r.method.api(), r.path)).help(
-                    "add `auth: none` (anyone), `auth: jwt` (users signed in to `user_pool`) or `auth: iam` (AWS-signed callers) to the route, or `auth:` to `backend.api` for every route",
+                    "add `auth: none` (anyone), `auth: jwt` (users signed in to `user_pool`), `auth: iam` (AWS-signed callers) or `auth: api_key` (clients of `api_keys`) to the route, or `auth:` to `backend.api` for every route",
                 ),
             ),
             Some(Auth::Jwt) => jwt = true,
+            Some(Auth::ApiKey) => keyed = true,
             Some(_) => {}
         }
     }
@@ -273,6 +275,64 @@ fn check_auth(api: &ApiSpec, ap: &[PathSeg], region: &str, errs: &mut Vec<PathEr
             PathError::new(at(ap, &["auth"]), "`auth: jwt` routes need a user pool whose tokens they accept")
                 .help("add `user_pool: {}` to `backend.api` (the stack makes one), or `user_pool: { arn: ... }`"),
         );
+    }
+    match &api.api_keys {
+        None if keyed => errs.push(
+            PathError::new(at(ap, &["auth"]), "`auth: api_key` routes need `api_keys`: no client could call them")
+                .help(
+                    "add `api_keys: { clients: [partner], quota: { limit: 10000, period: month } }` to `backend.api`",
+                ),
+        ),
+        None => {}
+        Some(k) => {
+            let kp = at(ap, &["api_keys"]);
+            if !keyed {
+                errs.push(
+                    PathError::new(kp.clone(), "API keys, but no route takes `auth: api_key`")
+                        .help("give the routes clients call with a key `auth: api_key`, or remove `api_keys`"),
+                );
+            }
+            if k.clients.is_empty() {
+                errs.push(
+                    PathError::new(at(&kp, &["clients"]), "no clients: no key would be made")
+                        .help("e.g. `clients: [partner]`"),
+                );
+            }
+            let mut seen = BTreeSet::new();
+            for (i, c) in k.clients.iter().enumerate() {
+                let mut cp = at(&kp, &["clients"]);
+                cp.push(PathSeg::Index(i));
+                // Also part of the key's address and name `<stack>-<client>`
+                // (API Gateway allows 1024 characters; kept short for the address).
+                if !valid_key(c) || c.len() > 64 {
+                    errs.push(
+                        PathError::new(cp.clone(), format!("client `{c}` must be 1 to 64 lowercase letters, digits or hyphens, starting with a letter"))
+                            .help("e.g. `partner-a`"),
+                    );
+                }
+                if !seen.insert(c) {
+                    errs.push(
+                        PathError::new(cp, format!("client `{c}` is listed twice")).help("list each client once"),
+                    );
+                }
+            }
+            if let Some(q) = &k.quota
+                && q.limit == 0
+            {
+                errs.push(
+                    PathError::new(at(&kp, &["quota", "limit"]), "a quota of 0 refuses every request")
+                        .help("e.g. `limit: 10000`, or remove `quota`"),
+                );
+            }
+            if let Some(t) = &k.throttling
+                && (t.rate_limit <= 0.0 || t.burst_limit == 0)
+            {
+                errs.push(
+                    PathError::new(at(&kp, &["throttling"]), "a key's rate and burst must be positive")
+                        .help("e.g. `throttling: { rate_limit: 10, burst_limit: 20 }`"),
+                );
+            }
+        }
     }
     if let Some(pool) = &api.user_pool {
         let pp = at(ap, &["user_pool"]);
@@ -772,6 +832,7 @@ mod tests {
                 tracing: true,
                 auth: Some(Auth::None),
                 user_pool: None,
+                api_keys: None,
             }),
             log_retention_days: 30,
         }

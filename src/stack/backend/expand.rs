@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::aws::apigateway::api_key::ApiKeyProps;
 use crate::aws::apigateway::deployment::DeploymentProps;
 use crate::aws::apigateway::rest_api::{Authorizer, RestApiProps, Route};
 use crate::aws::apigateway::stage::{AccessLog, StageProps, Throttling};
+use crate::aws::apigateway::usage_plan::{Quota, Throttle, UsagePlanProps};
 use crate::aws::cognito::user_pool::{PasswordPolicy, UserPoolProps};
 use crate::aws::cognito::user_pool_client::{self, UserPoolClientProps};
 use crate::aws::iam::role::RoleProps;
@@ -62,6 +64,14 @@ fn policies(name: &str, f: &FunctionSpec) -> BTreeMap<String, Value> {
         p.insert("tables".into(), access::tables(&f.tables));
     }
     if let Some(arn) = stream_arn(f) {
+        // A table of the stack: its streams (`<table arn>/stream/*`), so a
+        // re-created stream (a new view type, a new label) needs no policy
+        // change, and linters that split ARNs at `:` (the label holds a
+        // time) see the shape they expect.
+        let arn = match f.stream.as_ref().and_then(|s| s.table.as_ref()) {
+            Some(t) => Ref::concat(vec![reference(&table(t), "arn"), json!("/stream/*")]),
+            None => arn,
+        };
         p.insert(
             "stream".into(),
             document(vec![
@@ -79,6 +89,42 @@ fn policies(name: &str, f: &FunctionSpec) -> BTreeMap<String, Value> {
         p.insert("database".into(), access::database_secret());
     }
     p
+}
+
+/// One API key per client and the stage's usage plan holding them, after
+/// the stage (a plan names an existing stage).
+fn api_keys(stack: &Stack, api: &ApiSpec, d: &mut Desired) {
+    let Some(k) = &api.api_keys else { return };
+    let mut key_ids = Vec::new();
+    for client in &k.clients {
+        let address = format!("{API_KEY_PREFIX}{client}");
+        d.resources.push(
+            ApiKeyProps {
+                name: format!("{}-{client}", stack.name),
+                description: format!("API key of client {client} of stack {}", stack.name),
+                enabled: true,
+                tags: tags(stack, &format!("key-{client}")),
+            }
+            .at(&address),
+        );
+        key_ids.push(Ref::to(&address, "id"));
+    }
+    d.resources.push(
+        UsagePlanProps {
+            name: format!("{}-api", stack.name),
+            api_id: Ref::to(API, "id"),
+            stage: api.stage.clone(),
+            quota: k.quota.as_ref().map(|q| Quota { limit: q.limit as i32, period: q.period.api().into() }),
+            throttle: k
+                .throttling
+                .as_ref()
+                .map(|t| Throttle { rate_limit: t.rate_limit, burst_limit: t.burst_limit as i32 }),
+            key_ids,
+            tags: tags(stack, "usage-plan"),
+        }
+        .at(USAGE_PLAN)
+        .after(STAGE),
+    );
 }
 
 /// The name of the API's Cognito authorizer.
@@ -151,7 +197,10 @@ fn routes_hash(stack: &Stack, b: &Backend) -> String {
         .iter()
         .flat_map(|a| a.routes.iter().map(move |r| (a, r)))
         .map(|(a, r)| {
-            let auth = r.auth.or(a.auth).unwrap_or(Auth::None).api();
+            let auth = match r.auth.or(a.auth).unwrap_or(Auth::None) {
+                Auth::ApiKey => "API_KEY",
+                other => other.api(),
+            };
             (r.path.clone(), r.method.api().to_string(), function_name(&stack.name, &r.function), auth)
         })
         .collect();
@@ -284,6 +333,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 function_arn: Ref::to(&function(&r.function), "arn"),
                 authorization: auth.api().to_string(),
                 authorizer: (auth == Auth::Jwt).then(|| AUTHORIZER.to_string()),
+                api_key_required: auth == Auth::ApiKey,
             }
         })
         .collect();
@@ -327,6 +377,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
         }
         .at(STAGE),
     );
+    api_keys(stack, api, d);
     d.outputs.push(Output {
         name: "api_url",
         address: STAGE.into(),
@@ -521,7 +572,10 @@ backend:
         );
         assert_eq!(p["tables"]["Statement"][0]["Action"].as_array().unwrap().len(), access::TABLE_ACTIONS.len());
         assert_eq!(p["database"]["Statement"][0]["Resource"], json!([reference("data.database", "secret_arn")]));
-        assert_eq!(p["stream"]["Statement"][0]["Resource"], json!([reference("data.table.orders", "stream_arn")]));
+        assert_eq!(
+            p["stream"]["Statement"][0]["Resource"],
+            json!([{ "$concat": [reference("data.table.orders", "arn"), "/stream/*"] }])
+        );
         let m = find(&d, "backend.stream.orders");
         assert_eq!(m.props["event_source_arn"], reference("data.table.orders", "stream_arn"));
         assert_eq!(m.props["batch_size"], 50);

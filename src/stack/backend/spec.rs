@@ -167,7 +167,8 @@ pub struct ApiSpec {
     pub tracing: bool,
     /// Who may call the routes that do not say (each route may): `none`
     /// (anyone), `jwt` (users signed in to `user_pool`, with their token in
-    /// `Authorization`) or `iam` (callers signing with AWS credentials).
+    /// `Authorization`), `iam` (callers signing with AWS credentials) or
+    /// `api_key` (clients of `api_keys`, key in `x-api-key`).
     /// Every route must end up with one: an API open to anyone is written so.
     #[serde(default)]
     pub auth: Option<Auth>,
@@ -176,6 +177,53 @@ pub struct ApiSpec {
     /// site), `{ arn: ... }` takes an existing pool.
     #[serde(default)]
     pub user_pool: Option<UserPoolSpec>,
+    /// The API keys of `auth: api_key` routes: one per client, each in the
+    /// stage's usage plan with its quota and throttling.
+    #[serde(default)]
+    pub api_keys: Option<ApiKeysSpec>,
+}
+
+/// API keys and their usage plan.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeysSpec {
+    /// Client names (lowercase letters, digits and hyphens): one key each,
+    /// named `<stack>-<client>`. API Gateway generates the values, which
+    /// never appear in the file, a plan or the terminal.
+    pub clients: Vec<String>,
+    /// Requests each key may make per period.
+    #[serde(default)]
+    pub quota: Option<QuotaSpec>,
+    /// Each key's steady rate and burst.
+    #[serde(default)]
+    pub throttling: Option<Throttling>,
+}
+
+/// A usage plan's quota.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSpec {
+    pub limit: u32,
+    /// `day`, `week` or `month`.
+    pub period: QuotaPeriod,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaPeriod {
+    Day,
+    Week,
+    Month,
+}
+
+impl QuotaPeriod {
+    pub fn api(self) -> &'static str {
+        match self {
+            QuotaPeriod::Day => "DAY",
+            QuotaPeriod::Week => "WEEK",
+            QuotaPeriod::Month => "MONTH",
+        }
+    }
 }
 
 /// Who may call a route.
@@ -189,6 +237,9 @@ pub enum Auth {
     /// Callers signing the request with AWS credentials (SigV4) their IAM
     /// policies allow `execute-api:Invoke` on the route.
     Iam,
+    /// Clients sending one of `api_keys`' keys in `x-api-key`, within its
+    /// quota and throttling.
+    ApiKey,
 }
 
 impl Auth {
@@ -198,6 +249,7 @@ impl Auth {
             Auth::None => "NONE",
             Auth::Jwt => "COGNITO_USER_POOLS",
             Auth::Iam => "AWS_IAM",
+            Auth::ApiKey => "NONE",
         }
     }
 }
