@@ -488,3 +488,51 @@ fn api_auth_mistakes_fail_validation_with_located_messages() {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
 }
+
+/// A stream mapping whose create answer was lost is retried; Lambda answers
+/// the retry `ResourceConflictException` (one mapping per function and
+/// stream; moto patched to, as Lambda does), and the tool takes the mapping
+/// its first attempt made, tagged as its own, instead of failing or making
+/// a second one.
+#[test]
+fn a_retried_stream_mapping_takes_the_one_its_first_attempt_made() {
+    use common::{Proxy, ProxyOpts};
+    let moto = Moto::start();
+    let p = Proxy::start(
+        &moto,
+        ProxyOpts { lose_first: "POST /2015-03-31/event-source-mappings".into(), ..ProxyOpts::default() },
+    );
+    let w = Workdir::reference();
+    w.write(
+        "stack.yaml",
+        r#"stack: feed
+region: us-east-1
+network: { cidr: 10.30.0.0/16, nat: none }
+data:
+  tables:
+    orders:
+      partition_key: { name: pk, type: S }
+      stream: new_image
+backend:
+  functions:
+    orders:
+      source: functions/orders
+      runtime: python3.12
+      handler: app.handler
+      tables: [orders]
+      stream: { table: orders, batch_size: 25, starting_position: LATEST }
+"#,
+    );
+    p.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let stats = p.stats();
+    assert_eq!(stats["faults_injected"]["error_after"], 1, "the create's answer was not lost: {stats}");
+    let mappings = moto.aws(&["lambda", "list-event-source-mappings"]);
+    let mappings = mappings["EventSourceMappings"].as_array().unwrap();
+    assert_eq!(mappings.len(), 1, "{mappings:?}");
+    assert_eq!(mappings[0]["BatchSize"], 25);
+    let arn =
+        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:event-source-mapping:{}", mappings[0]["UUID"].as_str().unwrap());
+    let tags = moto.aws(&["lambda", "list-tags", "--resource", &arn]);
+    assert_eq!(tags["Tags"]["infra:address"], "backend.stream.orders");
+    moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+}

@@ -97,10 +97,26 @@ fn the_reference_stack_is_hardened_by_default_and_prod_protects_what_it_must() {
     // Every inline policy of the stack's roles, as IAM holds it, passes
     // parliament (the IAM policy linter security teams run): no unknown
     // action, no resource an action cannot take, no needless `*`.
-    let roles = moto.aws(&["iam", "list-roles", "--path-prefix", "/infra/webapp/us-east-1/"]);
+    let roles_listed = moto.aws(&["iam", "list-roles", "--path-prefix", "/infra/webapp/us-east-1/"]);
     let roles: Vec<String> =
-        arr(&roles["Roles"]).iter().filter_map(|r| r["RoleName"].as_str().map(str::to_string)).collect();
+        arr(&roles_listed["Roles"]).iter().filter_map(|r| r["RoleName"].as_str().map(str::to_string)).collect();
     assert!(roles.len() >= 4, "functions, instances and flow logs: {roles:?}");
+    // Trust: the services that send `aws:SourceAccount` (Lambda, VPC Flow
+    // Logs) may assume the stack's roles only for this account; EC2 sends
+    // none, so the instance roles have no such condition.
+    let account = moto.aws(&["sts", "get-caller-identity"])["Account"].clone();
+    let mut conditioned = 0;
+    for r in arr(&roles_listed["Roles"]) {
+        let trust = &r["AssumeRolePolicyDocument"]["Statement"][0];
+        let service = trust["Principal"]["Service"].as_str().unwrap_or_default();
+        if service == "ec2.amazonaws.com" {
+            assert!(trust.get("Condition").is_none(), "{r}");
+        } else {
+            assert_eq!(trust["Condition"]["StringEquals"]["aws:SourceAccount"], account, "{r}");
+            conditioned += 1;
+        }
+    }
+    assert!(conditioned >= 3, "two functions and the flow logs: {conditioned}");
     let mut linted = 0;
     for role in &roles {
         let names = moto.aws(&["iam", "list-role-policies", "--role-name", role]);

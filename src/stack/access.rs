@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::engine::value::{Ref, reference};
-use crate::stack::address::{DATABASE, table};
+use crate::stack::address::{DATABASE, VPC, table};
 
 /// DynamoDB actions on the tables a workload declares: items and queries,
 /// nothing on the table's settings.
@@ -54,7 +54,27 @@ pub fn database_secret() -> Value {
     )])
 }
 
-/// The trust policy of a role `service` (`lambda.amazonaws.com`...) assumes.
+/// The trust policy of a role `service` assumes on behalf of this account
+/// only: `aws:SourceAccount` must be the stack's account (the VPC's owner,
+/// read from AWS), so another account's resource cannot make the service
+/// act with this role (the cross-service confused deputy,
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html>).
+/// For services that send the key when they assume a role: Lambda for its
+/// execution roles, VPC Flow Logs for its delivery role.
+pub fn assumed_by_this_account(service: &str) -> Value {
+    document(vec![json!({
+        "Effect": "Allow",
+        "Principal": { "Service": service },
+        "Action": "sts:AssumeRole",
+        "Condition": { "StringEquals": { "aws:SourceAccount": Ref::<String>::to(VPC, "owner_id") } },
+    })])
+}
+
+/// The trust policy of a role `service` assumes, without a source
+/// condition: for EC2, which assumes an instance profile's role for the
+/// instance itself and sends no `aws:SourceAccount` (a condition on it would
+/// leave the instances without credentials); what the instance may do is
+/// bounded by the role's policies instead.
 pub fn assumed_by(service: &str) -> Value {
     document(vec![json!({
         "Effect": "Allow",

@@ -27,6 +27,9 @@ product is never changed to suit the emulator):
   with `Resource.AlreadyAssociated`.
 * moto makes a second VPC endpoint when CreateVpcEndpoint is retried with the
   same ClientToken (AWS returns the first).
+* moto makes a second event source mapping of a function to the same
+  DynamoDB stream; Lambda refuses with `ResourceConflictException` naming the
+  existing mapping's UUID.
 
 Usage: python3 moto_patched.py -H 127.0.0.1 -p PORT (as moto_server).
 """
@@ -532,6 +535,33 @@ def _associate_route_table_once(self, route_table_id, gateway_id=None, subnet_id
 
 ec2_route_tables.RouteBackend.associate_route_table = _associate_route_table_once
 
+
+# CreateEventSourceMapping: one mapping per function and stream, as Lambda
+# enforces it ("The event source arn (...) and function (...) provided mapping
+# already exists. Please update or delete the existing mapping with UUID ...").
+import moto.awslambda.models as lambda_models  # noqa: E402
+from moto.core.exceptions import JsonRESTError  # noqa: E402
+
+_create_event_source_mapping = lambda_models.LambdaBackend.create_event_source_mapping
+
+
+def _create_event_source_mapping_once(self, spec):
+    source = spec.get("EventSourceArn")
+    try:
+        function = self._lambdas.get_function_by_name_or_arn_with_qualifier(spec.get("FunctionName", ""))
+    except Exception:  # moto's own error for an unknown function
+        return _create_event_source_mapping(self, spec)
+    for esm in self._event_source_mappings.values():
+        if esm.event_source_arn == source and esm.function_arn == function.function_arn:
+            raise JsonRESTError(
+                "ResourceConflictException",
+                f"The event source arn ({source}) and function ({function.function_name}) provided mapping already "
+                f"exists. Please update or delete the existing mapping with UUID {esm.uuid}",
+            )
+    return _create_event_source_mapping(self, spec)
+
+
+lambda_models.LambdaBackend.create_event_source_mapping = _create_event_source_mapping_once
 
 cloudfront.Origin.__init__ = _keep_oac_id
 cloudfront.Invalidation.__init__ = _completed

@@ -333,3 +333,23 @@ def test_a_tls_only_bucket_policy_lets_the_loopback_in_and_still_denies(endpoint
     with pytest.raises(ClientError) as err:
         s3.put_object(Bucket="tls-only", Key="k2", Body=b"v")
     assert _code(err)[1] == 403
+
+
+def test_a_function_has_one_mapping_per_stream(endpoint):
+    iam, ddb, lam = _client(endpoint, "iam"), _client(endpoint, "dynamodb"), _client(endpoint, "lambda")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="esm", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    stream = ddb.create_table(
+        TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    lam.create_function(FunctionName="f", Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+    first = lam.create_event_source_mapping(FunctionName="f", EventSourceArn=stream, StartingPosition="LATEST")
+    with pytest.raises(ClientError) as err:
+        lam.create_event_source_mapping(FunctionName="f", EventSourceArn=stream, StartingPosition="LATEST")
+    assert _code(err)[0] == "ResourceConflictException"
+    assert first["UUID"] in str(err.value)
+    assert len(lam.list_event_source_mappings(FunctionName="f")["EventSourceMappings"]) == 1

@@ -12,7 +12,7 @@ use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::retry::retry_when;
 use crate::aws::tags::{self, Tags};
-use crate::aws::{Aws, wait_for};
+use crate::aws::{ADDRESS_TAG, Aws, wait_for};
 use crate::engine::provider::{KindInfo, StepContext, StepReporter};
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
@@ -116,7 +116,7 @@ impl Kind for EventSourceMapping {
         let p = &d.props;
         let t = aws.tags_for(&d.address, &p.tags);
         let (function, source) = (p.function_arn.get()?, p.event_source_arn.get()?);
-        let out = retry_when(stream_not_readable, "creating the stream mapping", IAM_PROPAGATION, ctx, || async {
+        let created = retry_when(stream_not_readable, "creating the stream mapping", IAM_PROPAGATION, ctx, || async {
             aws.lambda
                 .create_event_source_mapping()
                 .function_name(function)
@@ -129,8 +129,36 @@ impl Kind for EventSourceMapping {
                 .await
                 .aws()
         })
-        .await?;
-        let uuid = out.uuid().unwrap_or_default().to_string();
+        .await;
+        let uuid = match created {
+            Ok(out) => out.uuid().unwrap_or_default().to_string(),
+            // Lambda keeps one mapping per function and stream: a retried
+            // create whose first attempt went through finds it, ours if
+            // tagged so, and makes it what the file says.
+            Err(e) if e.downcast_ref::<AwsError>().is_some_and(|a| a.is("ResourceConflictException")) => {
+                let existing = aws
+                    .lambda
+                    .list_event_source_mappings()
+                    .function_name(function)
+                    .event_source_arn(source)
+                    .send()
+                    .await
+                    .aws()
+                    .context("finding the existing stream mapping")?;
+                let uuid = existing.event_source_mappings().first().and_then(|m| m.uuid()).unwrap_or_default();
+                let arn = mapping_arn(aws, uuid).await?;
+                if tags_of(aws, &arn).await?.get(ADDRESS_TAG).map(String::as_str) != Some(d.address.as_str()) {
+                    return Err(e.context(format!(
+                        "a mapping of this function to this stream ({uuid}) already exists outside this stack"
+                    )));
+                }
+                wait_state(aws, uuid, ctx).await?;
+                let adopted = current(d.address.clone(), uuid, arn, p.clone());
+                let changed = ["batch_size".to_string(), "enabled".to_string()];
+                return self.update(aws, d, &adopted, &changed, ctx).await;
+            }
+            Err(e) => return Err(e),
+        };
         wait_state(aws, &uuid, ctx).await?;
         let arn = mapping_arn(aws, &uuid).await?;
         Ok(current(d.address.clone(), &uuid, arn, p.clone()))

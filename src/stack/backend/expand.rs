@@ -247,7 +247,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
                 name: resolved.role_name.clone(),
                 path: crate::stack::names::role_path(&stack.name, &stack.region),
                 description: format!("Execution role of Lambda function {fname}"),
-                assume_role_policy: access::assumed_by("lambda.amazonaws.com"),
+                assume_role_policy: access::assumed_by_this_account("lambda.amazonaws.com"),
                 policies: policies(name, f),
                 managed_policies: managed,
                 tags: tags(stack, &format!("fn-{name}")),

@@ -17,13 +17,13 @@ use crate::aws::logs::log_group::LogGroupProps;
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
 use crate::engine::value::reference;
-use crate::stack::Stack;
 use crate::stack::address::*;
 use crate::stack::desired::{Desired, Output, tags};
 use crate::stack::names;
 use crate::stack::network::check::rule;
 use crate::stack::network::endpoints::{GROUP as ENDPOINTS_GROUP, service_name};
 use crate::stack::network::spec::{NatMode, Protocol, RuleSpec};
+use crate::stack::{Stack, access};
 use serde_json::json;
 
 pub fn expand(stack: &Stack, d: &mut Desired) {
@@ -167,17 +167,7 @@ fn flow_logs(stack: &Stack, d: &mut Desired) {
             name: names::flow_log_role(&stack.name, &stack.region),
             path: names::role_path(&stack.name, &stack.region),
             description: format!("VPC flow logs of stack {} deliver to CloudWatch Logs", stack.name),
-            assume_role_policy: json!({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Principal": { "Service": "vpc-flow-logs.amazonaws.com" },
-                    "Action": "sts:AssumeRole",
-                    "Condition": {
-                        "StringEquals": { "aws:SourceAccount": Ref::<String>::to(VPC, "owner_id") },
-                    },
-                }],
-            }),
+            assume_role_policy: access::assumed_by_this_account("vpc-flow-logs.amazonaws.com"),
             policies: [(
                 "deliver".to_string(),
                 json!({
