@@ -302,6 +302,22 @@ fn endpoints_follow_the_nat_and_the_file() {
         assert_eq!(e[gw]["VpcEndpointType"], "Gateway");
         assert_eq!(sorted_strings(&e[gw]["RouteTableIds"]), private_rts, "{gw} on the private route tables");
     }
+    // Each endpoint carries this account's principals only; the S3 one also
+    // the Amazon Linux package repositories, which dnf reads unsigned.
+    let account = m.aws(&["sts", "get-caller-identity"])["Account"].clone();
+    for (service, ep) in &e {
+        let policy: Value = serde_json::from_str(ep["PolicyDocument"].as_str().unwrap()).unwrap();
+        let statements = policy["Statement"].as_array().unwrap();
+        assert_eq!(statements[0]["Condition"]["StringEquals"]["aws:PrincipalAccount"], account, "{service}: {policy}");
+        let repos: Vec<&Value> = statements.iter().filter(|s| s["Sid"] == "AmazonLinuxRepositories").collect();
+        if service == "s3" {
+            assert_eq!(repos.len(), 1, "{policy}");
+            assert_eq!(repos[0]["Resource"], "arn:aws:s3:::al2023-repos-us-east-1-de612dc2/*");
+            assert_eq!(repos[0]["Action"], "s3:GetObject");
+        } else {
+            assert!(repos.is_empty(), "{service}: {policy}");
+        }
+    }
     let sm = &e["secretsmanager"];
     assert_eq!(sm["VpcEndpointType"], "Interface");
     assert_eq!(sm["PrivateDnsEnabled"], true);

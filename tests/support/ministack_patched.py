@@ -41,6 +41,7 @@ The patches (search for "PATCH" to find each one):
 import argparse
 import contextvars
 import copy
+import html
 import importlib.util
 import json
 import os
@@ -1013,10 +1014,17 @@ ec2._ACTION_MAP["DescribeFlowLogs"] = _describe_flow_logs
 # default for an interface endpoint: true), changed by ModifyVpcEndpoint's
 # Add/RemoveSecurityGroupId.N and PrivateDnsEnabled, and returned by
 # DescribeVpcEndpoints as groupSet and privateDnsEnabled. ministack drops them.
+# Every endpoint keeps its policy the same way (PolicyDocument; AWS's
+# full-access default when none is sent or ResetPolicy is true), returned as
+# policyDocument: ministack stores a modified one only and returns none.
 # ---------------------------------------------------------------------------
 _orig_create_vpc_endpoint = ec2._create_vpc_endpoint
 _orig_modify_vpc_endpoint = ec2._modify_vpc_endpoint
 _orig_vpce_fields_xml = ec2._vpce_fields_xml
+
+
+_FULL_ACCESS = json.dumps({"Version": "2008-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
 
 
 def _flag(value, default):
@@ -1031,6 +1039,7 @@ def _create_vpc_endpoint(p):
         interface = ep.get("VpcEndpointType") == "Interface"
         ep["SecurityGroupIds"] = ec2._parse_member_list(p, "SecurityGroupId") if interface else []
         ep["PrivateDnsEnabled"] = _flag(ec2._p(p, "PrivateDnsEnabled"), interface) if interface else False
+        ep["PolicyDocument"] = ec2._p(p, "PolicyDocument") or _FULL_ACCESS
     # The answer was rendered before the fields were stored: render it again.
     for vpce_id in set(ec2._vpc_endpoints.keys()) - before:
         return ec2._xml(200, "CreateVpcEndpointResponse",
@@ -1046,13 +1055,16 @@ def _modify_vpc_endpoint(p):
         groups += [g for g in ec2._parse_member_list(p, "AddSecurityGroupId") if g not in groups]
         ep["SecurityGroupIds"] = groups
         ep["PrivateDnsEnabled"] = _flag(ec2._p(p, "PrivateDnsEnabled"), ep.get("PrivateDnsEnabled", False))
+        if _flag(ec2._p(p, "ResetPolicy"), False):
+            ep["PolicyDocument"] = _FULL_ACCESS
     return out
 
 
 def _vpce_fields_xml(ep, tag="item"):
     xml = _orig_vpce_fields_xml(ep, tag=tag)
     groups = "".join(f"<item><groupId>{g}</groupId></item>" for g in ep.get("SecurityGroupIds", []))
-    extra = (f"<groupSet>{groups}</groupSet>"
+    policy = html.escape(ep.get("PolicyDocument") or _FULL_ACCESS, quote=False)
+    extra = (f"<groupSet>{groups}</groupSet><policyDocument>{policy}</policyDocument>"
              f"<privateDnsEnabled>{'true' if ep.get('PrivateDnsEnabled') else 'false'}</privateDnsEnabled>")
     closing = f"</{tag}>"
     i = xml.rindex(closing)

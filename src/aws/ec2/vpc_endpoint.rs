@@ -43,6 +43,10 @@ pub struct VpcEndpointProps {
     /// endpoint inside the VPC, so SDKs need no configuration.
     #[serde(default)]
     pub private_dns_enabled: bool,
+    /// The endpoint policy: who may use the endpoint for what (JSON; AWS's
+    /// default, when none is sent, lets anyone do anything).
+    #[serde(default)]
+    pub policy: Value,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -52,6 +56,11 @@ impl Props for VpcEndpointProps {
 }
 
 pub struct VpcEndpoint;
+
+/// The policy as EC2 takes it: a JSON string, or none for AWS's default.
+fn document(policy: &Value) -> Result<Option<String>> {
+    Ok(if policy.is_null() { None } else { Some(serde_json::to_string(policy)?) })
+}
 
 fn props_of(e: &Endpoint, tags: Tags) -> VpcEndpointProps {
     let gateway = e.vpc_endpoint_type() == Some(&VpcEndpointType::Gateway);
@@ -65,6 +74,7 @@ fn props_of(e: &Endpoint, tags: Tags) -> VpcEndpointProps {
         security_group_ids: e.groups().iter().filter_map(|g| g.group_id()).map(Ref::from).collect(),
         // Gateway endpoints have no DNS of their own (AWS reports false).
         private_dns_enabled: !gateway && e.private_dns_enabled().unwrap_or(false),
+        policy: e.policy_document().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null),
         tags,
     }
 }
@@ -155,6 +165,7 @@ impl Kind for VpcEndpoint {
         let mut inputs = vec![vpc.as_str(), p.service_name.as_str()];
         inputs.extend(tables.iter().chain(&subnets).map(String::as_str));
         let token = client_token(aws, &d.address, &inputs);
+        let policy = document(&p.policy)?;
         let out = retry_on(
             &[
                 "InvalidVpcId.NotFound",
@@ -173,6 +184,7 @@ impl Kind for VpcEndpoint {
                     .service_name(&p.service_name)
                     .vpc_endpoint_type(VpcEndpointType::from(p.endpoint_type.as_str()))
                     .client_token(&token)
+                    .set_policy_document(policy.clone())
                     .tag_specifications(tag_spec(ResourceType::VpcEndpoint, &t));
                 if gateway {
                     req = req.set_route_table_ids(Some(tables.clone()));
@@ -205,8 +217,9 @@ impl Kind for VpcEndpoint {
         let (add_sn, del_sn) = sets(&p.subnet_ids, &o.subnet_ids)?;
         let (add_sg, del_sg) = sets(&p.security_group_ids, &o.security_group_ids)?;
         let dns = changed.iter().any(|c| c == "private_dns_enabled");
+        let policy = changed.iter().any(|c| c == "policy");
         let membership = [&add_rt, &del_rt, &add_sn, &del_sn, &add_sg, &del_sg].iter().any(|v| !v.is_empty());
-        if membership || dns {
+        if membership || dns || policy {
             let mut req = aws
                 .ec2
                 .modify_vpc_endpoint()
@@ -219,6 +232,13 @@ impl Kind for VpcEndpoint {
                 .set_remove_security_group_ids(Some(del_sg).filter(|v| !v.is_empty()));
             if dns {
                 req = req.private_dns_enabled(p.private_dns_enabled);
+            }
+            if policy {
+                // No policy wanted: AWS's default (full access) back.
+                req = match document(&p.policy)? {
+                    Some(doc) => req.policy_document(doc),
+                    None => req.reset_policy(true),
+                };
             }
             req.send().await.aws()?;
             settle(aws, &l.id, false, ctx).await?;

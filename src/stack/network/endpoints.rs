@@ -226,3 +226,36 @@ pub fn service_name(service: &str, region: &str, partition: &str, gateway: bool)
         format!("com.amazonaws.{region}.{service}")
     }
 }
+
+/// The policy of an endpoint: calls signed by this account's principals
+/// (`aws:PrincipalAccount`, the VPC's owner read from AWS), so the endpoint
+/// cannot carry the workloads' traffic to another account's resources with
+/// another account's credentials (AWS PrivateLink Guide, "Control access to
+/// VPC endpoints using endpoint policies"). The S3 gateway endpoint also
+/// lets anyone read the Amazon Linux 2023 package repositories, which
+/// `dnf` fetches unsigned (Amazon Linux 2023 User Guide, "Package repository
+/// access through an Amazon S3 gateway endpoint": bucket
+/// `al2023-repos-<region>-de612dc2`): without it a private web group could not
+/// install its packages.
+pub fn policy(e: &Endpoint, region: &str, partition: &str) -> serde_json::Value {
+    use crate::engine::value::Ref;
+    use crate::stack::address::VPC;
+    let mut statements = vec![serde_json::json!({
+        "Sid": "ThisAccount",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": { "StringEquals": { "aws:PrincipalAccount": Ref::<String>::to(VPC, "owner_id") } },
+    })];
+    if e.gateway && e.service == "s3" {
+        statements.push(serde_json::json!({
+            "Sid": "AmazonLinuxRepositories",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:{partition}:s3:::al2023-repos-{region}-de612dc2/*"),
+        }));
+    }
+    serde_json::json!({ "Version": "2012-10-17", "Statement": statements })
+}

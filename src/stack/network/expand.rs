@@ -221,6 +221,7 @@ fn endpoints(stack: &Stack, d: &mut Desired) {
             subnet_ids: if e.gateway { vec![] } else { private("subnet") },
             security_group_ids: if e.gateway { vec![] } else { vec![Ref::to(&security_group(ENDPOINTS_GROUP), "id")] },
             private_dns_enabled: !e.gateway,
+            policy: crate::stack::network::endpoints::policy(e, &stack.region, stack.partition),
             tags: tags(stack, &format!("endpoint-{}", e.service)),
         };
         d.resources.push(props.at(format!("network.endpoint.{}", e.service)).because(e.reason.clone()));
