@@ -258,7 +258,8 @@ def cmd_inventory(args):
     # Facts the emulator-artifact rules refer to (`resource_in: <name>`).
     facts = {"aws_managed_kms_keys": set(), "phantom_volumes": set(),
              "instances_from_imdsv2_templates": set(), "database_security_groups": set(),
-             "foreign_snapshots": set()}
+             "foreign_snapshots": set(), "instances_from_profile_templates": set(),
+             "instances_with_ssm_core_role": set(), "endpoint_security_groups": set()}
 
     def emulator_facts():
         account = c("sts").get_caller_identity()["Account"]
@@ -287,11 +288,23 @@ def cmd_inventory(args):
             ids = [i["InstanceId"] for i in g.get("Instances", [])]
             if not ids:
                 continue
+            profile = (data.get("IamInstanceProfile") or {}).get("Name") or \
+                (data.get("IamInstanceProfile") or {}).get("Arn", "").rsplit("/", 1)[-1]
+            ssm_core = False
+            if profile:
+                iam = c("iam")
+                for role in iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]:
+                    attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
+                    ssm_core |= any(a["PolicyName"] == "AmazonSSMManagedInstanceCore" for a in attached)
             for r in e.describe_instances(InstanceIds=ids)["Reservations"]:
                 for inst in r["Instances"]:
+                    names = (inst["InstanceId"], f"arn:aws:ec2:{region}:{inst.get('OwnerId', '')}:instance/{inst['InstanceId']}")
                     if data.get("MetadataOptions", {}).get("HttpTokens") == "required":
-                        facts["instances_from_imdsv2_templates"].update(
-                            (inst["InstanceId"], f"arn:aws:ec2:{region}:{inst.get('OwnerId', '')}:instance/{inst['InstanceId']}"))
+                        facts["instances_from_imdsv2_templates"].update(names)
+                    if profile and not inst.get("IamInstanceProfile"):
+                        facts["instances_from_profile_templates"].update(names)
+                    if ssm_core:
+                        facts["instances_with_ssm_core_role"].update(names)
                     image = e.describe_images(ImageIds=[inst["ImageId"]])["Images"]
                     declared = {m["DeviceName"] for m in data.get("BlockDeviceMappings", [])}
                     declared |= {m["DeviceName"] for img in image for m in img.get("BlockDeviceMappings", [])}
@@ -299,6 +312,10 @@ def cmd_inventory(args):
                     for m in inst.get("BlockDeviceMappings", []):
                         if m["DeviceName"] not in declared and "Ebs" in m:
                             facts["phantom_volumes"].add(m["Ebs"]["VolumeId"])
+        for ep in e.describe_vpc_endpoints()["VpcEndpoints"]:
+            if _tags(ep.get("Tags")).get("infra:stack") == stack:
+                for sg in ep.get("Groups", []):
+                    facts["endpoint_security_groups"].add(sg["GroupId"])
         for db in c("rds").describe_db_instances()["DBInstances"]:
             if _tags(db.get("TagList")).get("infra:stack") == stack:
                 for sg in db.get("VpcSecurityGroups", []):

@@ -92,7 +92,7 @@ fn the_reference_stack_is_hardened_by_default_and_prod_protects_what_it_must() {
     assert_eq!(pools.len(), 1, "{pools:?}");
     let pool = moto.aws(&["cognito-idp", "describe-user-pool", "--user-pool-id", pools[0]["Id"].as_str().unwrap()]);
     assert_eq!(authorizers[0]["providerARNs"], json!([pool["UserPool"]["Arn"]]));
-    assert_eq!(pool["UserPool"]["Policies"]["PasswordPolicy"]["MinimumLength"], 12);
+    assert_eq!(pool["UserPool"]["Policies"]["PasswordPolicy"]["MinimumLength"], 15);
     assert_eq!(pool["UserPool"]["DeletionProtection"], "INACTIVE");
     // Every inline policy of the stack's roles, as IAM holds it, passes
     // parliament (the IAM policy linter security teams run): no unknown

@@ -1162,6 +1162,41 @@ def _update_method(api_id, resource_id, http_method, data):
 
 apigw._update_method = _update_method
 
+
+# ---------------------------------------------------------------------------
+# PATCH 18. AdminCreateUser without TemporaryPassword: Cognito generates a
+# temporary password that meets the pool's password policy, whatever its
+# minimum length. ministack always generates 12 characters, which a pool
+# asking for more then refuses (InvalidPasswordException).
+# ---------------------------------------------------------------------------
+from ministack.services import cognito  # noqa: E402
+
+_orig_admin_create_user = cognito._admin_create_user
+
+
+def _conforming_password(length):
+    import secrets
+    import string
+    symbols = "!@#$%^&*"
+    chars = string.ascii_letters + string.digits + symbols
+    password = [secrets.choice(string.ascii_uppercase), secrets.choice(string.ascii_lowercase),
+                secrets.choice(string.digits), secrets.choice(symbols)]
+    password += [secrets.choice(chars) for _ in range(length - len(password))]
+    secrets.SystemRandom().shuffle(password)
+    return "".join(password)
+
+
+def _admin_create_user(data):
+    if not data.get("TemporaryPassword"):
+        pool, err = cognito._resolve_pool(data.get("UserPoolId"))
+        if not err:
+            length = pool.get("Policies", {}).get("PasswordPolicy", {}).get("MinimumLength", 8)
+            data = dict(data, TemporaryPassword=_conforming_password(max(length, 12)))
+    return _orig_admin_create_user(data)
+
+
+cognito._admin_create_user = _admin_create_user
+
 if __name__ == "__main__":
     sys.argv = [sys.argv[0]]
     sys.exit(ms_app.main())

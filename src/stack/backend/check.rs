@@ -363,7 +363,7 @@ fn check_auth(api: &ApiSpec, ap: &[PathSeg], region: &str, errs: &mut Vec<PathEr
                     at(&pp, &["password_min_length"]),
                     format!("a minimum password length of {} is outside 8 to 99", pool.password_min_length),
                 )
-                .help("e.g. `password_min_length: 12`"),
+                .help("e.g. `password_min_length: 15`"),
             );
         }
         if !jwt {

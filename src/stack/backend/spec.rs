@@ -262,7 +262,8 @@ pub struct UserPoolSpec {
     /// absent: the stack makes the pool `<stack>-users` and its app client.
     #[serde(default)]
     pub arn: Option<String>,
-    /// Shortest password the stack's pool accepts (8 to 99; default 12).
+    /// Shortest password the stack's pool accepts (8 to 99; default 15, NIST
+    /// SP 800-63B-4's minimum for a password that is the only factor).
     /// Passwords also need a lowercase and an uppercase letter, a digit and a symbol.
     #[serde(default = "default_password_length")]
     pub password_min_length: u8,
@@ -273,7 +274,7 @@ fn yes() -> bool {
 }
 
 fn default_password_length() -> u8 {
-    12
+    15
 }
 
 fn default_stage() -> String {
