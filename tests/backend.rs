@@ -429,15 +429,7 @@ fn bad_backends_fail_validation_with_located_messages() {
         "      source: functions/orders\n      environment: { TABLE: \"${tables.orders.name}\" }\n",
     );
     w.write("stack.yaml", &s);
-    // No AWS needed: validation runs before any call.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_infra"))
-        .arg("validate")
-        .current_dir(w.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = validate_fails(&w);
     for want in [
         "backend.api.routes[2].function: no function named `payments`",
         "backend.functions.orders.environment.TABLE: no table named `orders`",
@@ -446,6 +438,20 @@ fn bad_backends_fail_validation_with_located_messages() {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
     assert!(err.contains("stack.yaml:"), "errors are located: {err}");
+}
+
+/// `infra validate` in `w`, which must fail (exit 1): its error output. No
+/// AWS is needed: validation runs before any call.
+fn validate_fails(w: &Workdir) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_infra"))
+        .arg("validate")
+        .current_dir(w.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    err
 }
 
 /// Who may call the API is checked before any call: a route that does not
@@ -457,14 +463,7 @@ fn api_auth_mistakes_fail_validation_with_located_messages() {
         let w = Workdir::with_stack(yaml);
         w.write("functions/orders/app.py", "def handler(e, c):\n    return 1\n");
         w.write("functions/users/app.py", "def handler(e, c):\n    return 1\n");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_infra"))
-            .arg("validate")
-            .current_dir(w.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        validate_fails(&w)
     };
     let open = SMALL.replace("    auth: none\n", "");
     let err = validate(&open);

@@ -54,6 +54,12 @@ pub fn database_secret() -> Value {
     )])
 }
 
+/// The stack's account, as a policy value: the VPC's owner, read from AWS
+/// (never written in the file, so the stack deploys to any account).
+pub fn this_account() -> Ref<String> {
+    Ref::to(VPC, "owner_id")
+}
+
 /// The trust policy of a role `service` assumes on behalf of this account
 /// only: `aws:SourceAccount` must be the stack's account (the VPC's owner,
 /// read from AWS), so another account's resource cannot make the service
@@ -66,7 +72,7 @@ pub fn assumed_by_this_account(service: &str) -> Value {
         "Effect": "Allow",
         "Principal": { "Service": service },
         "Action": "sts:AssumeRole",
-        "Condition": { "StringEquals": { "aws:SourceAccount": Ref::<String>::to(VPC, "owner_id") } },
+        "Condition": { "StringEquals": { "aws:SourceAccount": this_account() } },
     })])
 }
 

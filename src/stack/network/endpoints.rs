@@ -238,15 +238,13 @@ pub fn service_name(service: &str, region: &str, partition: &str, gateway: bool)
 /// `al2023-repos-<region>-de612dc2`): without it a private web group could not
 /// install its packages.
 pub fn policy(e: &Endpoint, region: &str, partition: &str) -> serde_json::Value {
-    use crate::engine::value::Ref;
-    use crate::stack::address::VPC;
     let mut statements = vec![serde_json::json!({
         "Sid": "ThisAccount",
         "Effect": "Allow",
         "Principal": "*",
         "Action": "*",
         "Resource": "*",
-        "Condition": { "StringEquals": { "aws:PrincipalAccount": Ref::<String>::to(VPC, "owner_id") } },
+        "Condition": { "StringEquals": { "aws:PrincipalAccount": crate::stack::access::this_account() } },
     })];
     if e.gateway && e.service == "s3" {
         statements.push(serde_json::json!({
