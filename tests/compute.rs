@@ -233,6 +233,17 @@ fn reference_stack_builds_the_tier_repairs_drift_and_destroys() {
     let param = moto.aws(&["ssm", "get-parameter", "--name", AL2023]);
     assert_eq!(data["ImageId"], param["Parameter"]["Value"]);
     assert_eq!(data["InstanceType"], "t3.micro");
+    // No NAT: the instances sit in the public subnets and ask for a public
+    // address on their interface (the subnets hand out none), with the web
+    // group on the interface, not beside it (EC2 refuses both).
+    let nics = arr(&data["NetworkInterfaces"]);
+    assert_eq!(nics.len(), 1, "{data}");
+    assert_eq!(nics[0]["DeviceIndex"], 0);
+    assert_eq!(nics[0]["AssociatePublicIpAddress"], true);
+    let web_sg = moto.ec2_by_stack("describe-security-groups", "SecurityGroups", STACK);
+    let web_sg = web_sg.iter().find(|g| common::tag(g, "infra:address") == Some("network.sg.web")).unwrap();
+    assert_eq!(nics[0]["Groups"], serde_json::json!([web_sg["GroupId"]]));
+    assert!(data.get("SecurityGroupIds").is_none(), "{data}");
     let bdm = &data["BlockDeviceMappings"][0];
     assert_eq!(bdm["DeviceName"], "/dev/xvda");
     assert_eq!(bdm["Ebs"]["Encrypted"], true);

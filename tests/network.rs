@@ -44,8 +44,12 @@ fn apply_creates_exactly_the_network_then_plan_is_empty() {
     let azs: std::collections::BTreeSet<&str> =
         subnets.iter().map(|s| s["AvailabilityZone"].as_str().unwrap()).collect();
     assert_eq!(azs.len(), 2, "subnets span two AZs");
-    let public: Vec<&Value> = subnets.iter().filter(|s| s["MapPublicIpOnLaunch"] == true).collect();
+    let public: Vec<&Value> =
+        subnets.iter().filter(|s| tag(s, "infra:address").is_some_and(|a| a.contains(".public."))).collect();
     assert_eq!(public.len(), 2);
+    // No subnet hands out public addresses (CIS/FSBP EC2.15): the web groups'
+    // launch templates ask for one where instances need it.
+    assert!(subnets.iter().all(|s| s["MapPublicIpOnLaunch"] == false), "{subnets:?}");
 
     let igws = m.ec2_by_stack("describe-internet-gateways", "InternetGateways", "net");
     assert_eq!(igws.len(), 1);
@@ -426,6 +430,128 @@ fn flow_logs_and_a_closed_default_group_by_default() {
     m.infra(w.path(), &["destroy", "--auto-approve"]).ok();
 }
 
+/// (egress, rule, protocol, action, CIDR, ports) of a network ACL entry.
+type AclEntry = (bool, i64, String, String, String, Option<(i64, i64)>);
+
+/// A network ACL's entries as (egress, rule, protocol, action, CIDR, ports),
+/// without the implicit final deny.
+fn acl_entries(acl: &Value) -> Vec<AclEntry> {
+    let mut v: Vec<_> = acl["Entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["RuleNumber"].as_i64() != Some(32767))
+        .map(|e| {
+            let ports = e.get("PortRange").map(|p| (p["From"].as_i64().unwrap(), p["To"].as_i64().unwrap()));
+            (
+                e["Egress"].as_bool().unwrap(),
+                e["RuleNumber"].as_i64().unwrap(),
+                e["Protocol"].as_str().unwrap().to_string(),
+                e["RuleAction"].as_str().unwrap().to_string(),
+                e["CidrBlock"].as_str().unwrap_or_default().to_string(),
+                ports,
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The ACL `subnet` is associated with, by the ACL's id.
+fn acl_of(m: &Moto, subnet: &str) -> String {
+    let v =
+        m.aws(&["ec2", "describe-network-acls", "--filters", &format!("Name=association.subnet-id,Values={subnet}")]);
+    let acls = v["NetworkAcls"].as_array().unwrap();
+    assert_eq!(acls.len(), 1, "{subnet}: {acls:?}");
+    acls[0]["NetworkAclId"].as_str().unwrap().to_string()
+}
+
+/// Each subnet tier behind its own network ACL, which admits from outside
+/// the VPC exactly what a security group admits from a CIDR block (the load
+/// balancer's ports, an office range on 22) and the answers on the ephemeral
+/// ports; the VPC's default ACL emptied; drift in an entry repaired; all of
+/// it handed back with `network_acls: false`.
+#[test]
+fn network_acls_admit_what_the_groups_admit_and_the_default_acl_nothing() {
+    let m = Moto::start();
+    let stack = STACK.replace(
+        "  security_groups:\n",
+        "  security_groups:\n    bastion:\n      description: office\n      ingress:\n        - { port: 22, cidrs: [203.0.113.0/24] }\n        - { port: 5000, cidrs: [10.20.7.0/24] }\n",
+    );
+    let w = Workdir::with_stack(&stack);
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let vpc_id = m.ec2_by_stack("describe-vpcs", "Vpcs", "net")[0]["VpcId"].as_str().unwrap().to_string();
+    let acls = m.ec2_by_stack("describe-network-acls", "NetworkAcls", "net");
+    let at = |a: &str| {
+        acls.iter().find(|x| tag(x, "infra:address") == Some(a)).unwrap_or_else(|| panic!("no {a}: {acls:?}"))
+    };
+    let tcp = |rule, cidr: &str, from, to| {
+        (false, rule, "6".to_string(), "allow".to_string(), cidr.to_string(), Some((from, to)))
+    };
+    let want = vec![
+        (false, 100, "-1".to_string(), "allow".to_string(), "10.20.0.0/16".to_string(), None),
+        // Sorted by (protocol, ports, CIDR): the office's 22, the load balancer's 80 and 443.
+        tcp(200, "203.0.113.0/24", 22, 22),
+        tcp(210, "0.0.0.0/0", 80, 80),
+        tcp(220, "0.0.0.0/0", 443, 443),
+        tcp(230, "0.0.0.0/0", 1024, 65535),
+        (false, 240, "17".to_string(), "allow".to_string(), "0.0.0.0/0".to_string(), Some((1024, 65535))),
+        (true, 100, "-1".to_string(), "allow".to_string(), "0.0.0.0/0".to_string(), None),
+    ];
+    let subnets = m.ec2_by_stack("describe-subnets", "Subnets", "net");
+    for tier in ["public", "private"] {
+        let acl = at(&format!("network.acl.{tier}"));
+        assert_eq!(acl["IsDefault"], false);
+        assert_eq!(acl["VpcId"], vpc_id.as_str());
+        assert_eq!(acl_entries(acl), want, "{tier}: nothing from inside the VPC but the VPC entry");
+        for s in subnets.iter().filter(|s| tag(s, "infra:address").is_some_and(|a| a.contains(&format!(".{tier}.")))) {
+            assert_eq!(acl_of(&m, s["SubnetId"].as_str().unwrap()), acl["NetworkAclId"].as_str().unwrap());
+        }
+    }
+    let default = at("network.acl.default");
+    assert_eq!(default["IsDefault"], true);
+    assert_eq!(acl_entries(default), vec![], "the default ACL admits nothing");
+    m.infra(w.path(), &["plan", "--detailed-exitcode"]).ok();
+
+    // An entry added by hand is drift, and goes.
+    let public = at("network.acl.public")["NetworkAclId"].as_str().unwrap().to_string();
+    m.aws(&[
+        "ec2",
+        "create-network-acl-entry",
+        "--network-acl-id",
+        &public,
+        "--ingress",
+        "--rule-number",
+        "150",
+        "--protocol",
+        "6",
+        "--port-range",
+        "From=3389,To=3389",
+        "--cidr-block",
+        "0.0.0.0/0",
+        "--rule-action",
+        "allow",
+    ]);
+    let plan = m.infra(w.path(), &["plan", "--detailed-exitcode"]);
+    plan.code(2);
+    assert!(plan.stdout.contains("network.acl.public"), "{}", plan.stdout);
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    let acls = m.ec2_by_stack("describe-network-acls", "NetworkAcls", "net");
+    let again = acls.iter().find(|x| tag(x, "infra:address") == Some("network.acl.public")).unwrap();
+    assert_eq!(acl_entries(again), want);
+
+    // Off: the subnets go back to the VPC's default ACL, handed back untagged.
+    w.edit("  azs: 2\n", "  azs: 2\n  network_acls: false\n");
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    assert!(m.ec2_by_stack("describe-network-acls", "NetworkAcls", "net").is_empty());
+    let default_id = default["NetworkAclId"].as_str().unwrap();
+    for s in &subnets {
+        assert_eq!(acl_of(&m, s["SubnetId"].as_str().unwrap()), default_id);
+    }
+    m.infra(w.path(), &["plan", "--detailed-exitcode"]).ok();
+    m.infra(w.path(), &["destroy", "--auto-approve"]).ok();
+}
+
 /// The stack's flow logs (DescribeFlowLogs takes `--filter`, not `--filters`).
 fn flow_logs(m: &Moto) -> Vec<Value> {
     let v = m.aws(&["ec2", "describe-flow-logs", "--filter", "Name=tag:infra:stack,Values=net"]);
@@ -449,7 +575,8 @@ fn a_retried_association_with_this_table_is_success() {
     let subnets = m.ec2_by_stack("describe-subnets", "Subnets", "net");
     for s in &subnets {
         let id = s["SubnetId"].as_str().unwrap();
-        let tier = if s["MapPublicIpOnLaunch"] == true { "public".to_string() } else { "private".to_string() };
+        let public = tag(s, "infra:address").is_some_and(|a| a.contains(".public."));
+        let tier = if public { "public".to_string() } else { "private".to_string() };
         let tables =
             m.aws(&["ec2", "describe-route-tables", "--filters", &format!("Name=association.subnet-id,Values={id}")]);
         let tables = tables["RouteTables"].as_array().unwrap();

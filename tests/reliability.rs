@@ -131,6 +131,42 @@ fn ten_percent_faults_apply_and_destroy_in_one_run() {
     }
 }
 
+/// The random faults above reach a different tenth of the calls each run;
+/// here every distinct write (each resource's create, update and delete)
+/// loses its first answer once, after the emulator acted: each must be safe
+/// to retry, or be found by what its first attempt made. Apply and destroy
+/// must succeed, the census match a clean apply's, the plan come back empty.
+#[test]
+fn every_write_survives_its_first_answer_lost() {
+    let m = Moto::start();
+    let w = Workdir::reference();
+    let (stack, scope, addresses) = describe_stack(&m, &w);
+    let baseline = census(&m, &stack, &scope);
+    let (clean, _) = clean_apply(&m, &w, &stack, &scope, &addresses);
+    m.reset();
+
+    let p = Proxy::start(&m, ProxyOpts { lose_first_writes: true, ..ProxyOpts::default() });
+    let r = p.infra(w.path(), &["apply", "--auto-approve"]);
+    let stats = p.stats();
+    assert_eq!(r.code, 0, "apply with every write's first answer lost failed\nproxy: {stats}\nstderr:\n{}", r.stderr);
+    let lost = stats["faults_injected"]["error_after"].as_u64().unwrap_or(0);
+    // Each resource's create at least (some kinds' creates are REST calls on
+    // their parent's path, counted once).
+    assert!(lost >= 40, "only {lost} answers lost: {stats}");
+    eprintln!("apply: {} calls, {lost} first answers lost", stats["calls"]);
+    assert_same("after apply", &census(&m, &stack, &scope), &clean);
+    m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
+
+    p.reset();
+    let r = p.infra(w.path(), &["destroy", "--auto-approve"]);
+    let stats = p.stats();
+    assert_eq!(r.code, 0, "destroy with every write's first answer lost failed\nproxy: {stats}\nstderr:\n{}", r.stderr);
+    let lost = stats["faults_injected"]["error_after"].as_u64().unwrap_or(0);
+    assert!(lost >= 20, "only {lost} answers lost in destroy: {stats}");
+    eprintln!("destroy: {} calls, {lost} first answers lost", stats["calls"]);
+    assert_same("after destroy", &census(&m, &stack, &scope), &baseline);
+}
+
 /// SplitMix64, as in the proxy: a kill schedule that never changes.
 struct Rng(u64);
 impl Rng {

@@ -21,6 +21,11 @@
 //!   action named (forwarded, acted on, answered 500): the retry after a lost
 //!   response, on purpose and exactly once, whatever `--fault-rate` draws.
 //!
+//! * `--lose-first-writes` loses the first answer of every distinct write
+//!   (service, action, and for REST APIs the method and path: each
+//!   resource's own): every create, update and delete is retried once after
+//!   it took effect, which proves each one is safe to retry.
+//!
 //! * `--aws-clock FACTOR` (e.g. `1/60`, or a decimal) puts AWS's clock on top
 //!   of the instant emulator: each resource passes through the states AWS
 //!   reports (RDS `creating` → `backing-up` → `available`, CloudFront
@@ -95,6 +100,9 @@ struct Args {
     /// Actions (e.g. `AssociateRouteTable`) whose first call's answer is lost.
     #[arg(long, value_delimiter = ',')]
     lose_first: Vec<String>,
+    /// Lose the first answer of every distinct write call (see [`is_write`]).
+    #[arg(long)]
+    lose_first_writes: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -261,6 +269,8 @@ struct Proxy {
     clock: Option<clock::Clock>,
     /// Actions whose first answer is still to be lost (`--lose-first`).
     lose_first: Mutex<Vec<String>>,
+    /// With `--lose-first-writes`: the writes whose first answer was lost.
+    lost_writes: Option<Mutex<std::collections::HashSet<String>>>,
 }
 
 /// How an API encodes its errors, which decides the shape of injected ones.
@@ -417,6 +427,17 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
+/// Whether a call changes something: a REST call other than GET/HEAD, or a
+/// named action that is not one of AWS's read verbs.
+fn is_write(action: &str) -> bool {
+    const READS: &[&str] =
+        &["Describe", "Get", "List", "Head", "Search", "Query", "Scan", "BatchGet", "Lookup", "Check", "Validate"];
+    match action.split_once(' ') {
+        Some((method, _)) => !matches!(method, "GET" | "HEAD" | "OPTIONS"),
+        None => !READS.iter().any(|r| action.starts_with(r)),
+    }
+}
+
 fn json_response(v: &Value) -> Response<Body> {
     Response::builder()
         .header("content-type", "application/json")
@@ -428,13 +449,19 @@ impl Proxy {
     /// The fault for the next call, in arrival order (seeded: reproducible).
     /// The fault of a call of `action`: a lost answer if it is the first
     /// call of a `--lose-first` action, else a draw.
-    fn fault_for(&self, action: &str) -> Option<(Fault, u16)> {
+    fn fault_for(&self, service: &str, action: &str) -> Option<(Fault, u16)> {
         let mut pending = self.lose_first.lock().unwrap();
         if let Some(i) = pending.iter().position(|a| a == action) {
             pending.remove(i);
             return Some((Fault::ErrorAfter, 500));
         }
         drop(pending);
+        if let Some(lost) = &self.lost_writes
+            && is_write(action)
+            && lost.lock().unwrap().insert(format!("{service}.{action}"))
+        {
+            return Some((Fault::ErrorAfter, 500));
+        }
         self.draw()
     }
 
@@ -538,7 +565,7 @@ impl Proxy {
         // AWS refuses some calls while a resource is busy: answered here,
         // as a fault would be, without the emulator seeing them.
         let refusal = self.clock.as_ref().and_then(|c| c.refuse(&call, Instant::now()));
-        let fault = if refusal.is_some() { None } else { self.fault_for(&info.action) };
+        let fault = if refusal.is_some() { None } else { self.fault_for(&info.service, &info.action) };
         {
             let mut s = self.stats.lock().unwrap();
             s.calls += 1;
@@ -687,6 +714,7 @@ async fn main() {
         started: Instant::now(),
         clock: args.aws_clock.map(clock::Clock::new),
         lose_first: Mutex::new(args.lose_first.clone()),
+        lost_writes: args.lose_first_writes.then(Default::default),
     });
 
     let builder = match Server::try_bind(&args.listen) {
@@ -747,6 +775,16 @@ mod tests {
 
     fn auth(svc: &str) -> String {
         AUTH.replace("SVC", svc)
+    }
+
+    #[test]
+    fn tells_writes_from_reads() {
+        for w in ["CreateVpc", "PutBucketPolicy", "DeleteTable", "AuthorizeSecurityGroupIngress", "POST /restapis"] {
+            assert!(is_write(w), "{w}");
+        }
+        for r in ["DescribeVpcs", "GetCallerIdentity", "ListTagsForResource", "Query", "GET /restapis/abc", "HEAD /b"] {
+            assert!(!is_write(r), "{r}");
+        }
     }
 
     #[test]

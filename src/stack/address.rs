@@ -15,6 +15,10 @@ pub const FLOW_LOG: &str = "network.flow_log";
 pub const FLOW_LOG_GROUP: &str = "network.flow_log.log_group";
 pub const FLOW_LOG_ROLE: &str = "network.flow_log.role";
 pub const DEFAULT_SECURITY_GROUP: &str = "network.sg.default";
+pub const DEFAULT_NETWORK_ACL: &str = "network.acl.default";
+pub fn network_acl(tier: &str) -> String {
+    format!("network.acl.{tier}")
+}
 
 /// A subnet: `tier` is `public` or `private`.
 pub fn subnet(tier: &str, az: &str) -> String {

@@ -210,6 +210,7 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
     };
     add("ec2", "ec2:vpc(all)", &["ec2", "describe-vpcs"]);
     add("ec2", "ec2:elastic-ip(all)", &["ec2", "describe-addresses"]);
+    add("ec2", "ec2:network-acl(all)", &["ec2", "describe-network-acls"]);
     add("autoscaling", "ec2:launch-template(all)", &["ec2", "describe-launch-templates"]);
     add(
         "autoscaling",
@@ -281,6 +282,14 @@ pub fn census(m: &Moto, stack: &str, scope: &Scope) -> Census {
             "ec2:elastic-ip(all)" => {
                 for i in items("Addresses") {
                     put(label, name_of(&i, tag(&i, "infra:address"), "PublicIp"));
+                }
+            }
+            "ec2:network-acl(all)" => {
+                // Not in moto's tagging API. An untagged one is counted as
+                // default or not (ids differ from run to run).
+                for i in items("NetworkAcls") {
+                    let kind = if i["IsDefault"] == true { "untagged:default" } else { "untagged:custom" };
+                    put(label, tag(&i, "infra:address").map_or(kind.to_string(), str::to_string));
                 }
             }
             "ec2:launch-template(all)" => {

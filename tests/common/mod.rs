@@ -260,6 +260,8 @@ pub struct ProxyOpts {
     pub log: Option<PathBuf>,
     /// Comma-separated actions whose first answer is lost (`--lose-first`).
     pub lose_first: String,
+    /// Lose the first answer of every distinct write (`--lose-first-writes`).
+    pub lose_first_writes: bool,
 }
 
 /// The fault-injecting, call-counting proxy between a client and moto.
@@ -310,6 +312,9 @@ impl Proxy {
         }
         if !opts.lose_first.is_empty() {
             cmd.args(["--lose-first", &opts.lose_first]);
+        }
+        if opts.lose_first_writes {
+            cmd.arg("--lose-first-writes");
         }
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("cannot start the proxy");
         let mut line = String::new();

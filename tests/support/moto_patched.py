@@ -27,6 +27,24 @@ product is never changed to suit the emulator):
   with `Resource.AlreadyAssociated`.
 * moto makes a second VPC endpoint when CreateVpcEndpoint is retried with the
   same ClientToken (AWS returns the first).
+* moto ignores CreateFlowLogs' ClientToken: a retry whose first answer was
+  lost is refused with `FlowLogAlreadyExists` (AWS returns the first
+  answer's flow log ids).
+* moto fails with an internal error (a Python ValueError, answered as an
+  HTML 500) when RemoveRoleFromInstanceProfile names a role the profile no
+  longer holds; IAM answers `NoSuchEntity`.
+* moto has no instance refreshes (StartInstanceRefresh,
+  DescribeInstanceRefreshes, CancelInstanceRefresh); here a refresh is
+  recorded and, as moto's instances are ready at once, reported
+  `Successful` (the instances are not replaced).
+* moto ignores CreateNetworkAcl's ClientToken (a retry makes a second
+  ACL; AWS returns the first), and answers ReplaceNetworkAclAssociation
+  for an association id that no longer exists (the retry of a replacement
+  whose answer was lost) with an internal error instead of EC2's
+  `InvalidAssociationID.NotFound`; likewise DeleteNetworkAclEntry and
+  ReplaceNetworkAclEntry of an entry that does not exist (EC2:
+  `InvalidNetworkAclEntry.NotFound`). moto keeps a VPC's default network
+  ACL after the VPC is deleted (AWS deletes it with the VPC).
 * moto makes a second event source mapping of a function to the same
   DynamoDB stream; Lambda refuses with `ResourceConflictException` naming the
   existing mapping's UUID.
@@ -562,6 +580,179 @@ def _create_event_source_mapping_once(self, spec):
 
 
 lambda_models.LambdaBackend.create_event_source_mapping = _create_event_source_mapping_once
+
+# CreateFlowLogs is idempotent by ClientToken on AWS (EC2's "Ensuring
+# idempotency": a retried request with the same token returns the first
+# request's result). moto ignores the token and refuses the retry with
+# FlowLogAlreadyExists; here a token seen before, whose flow logs still exist,
+# is answered with the same ids and makes no new flow log.
+import moto.ec2.responses.flow_logs as ec2_flow_logs  # noqa: E402
+
+_create_flow_logs = ec2_flow_logs.FlowLogs.create_flow_logs
+_flow_log_tokens = {}  # (account, region, token) -> the ids of the flow logs it made
+
+
+def _create_flow_logs_once(self):
+    token = self._get_param("ClientToken")
+    key = (self.current_account, self.region, token)
+    existing = self.ec2_backend.flow_logs
+    if token and any(i in existing for i in _flow_log_tokens.get(key, [])):
+        ids = [i for i in _flow_log_tokens[key] if i in existing]
+        return ActionResult({"FlowLogIds": ids, "Unsuccessful": []})
+    before = set(existing)
+    result = _create_flow_logs(self)
+    if token:
+        _flow_log_tokens[key] = [i for i in self.ec2_backend.flow_logs if i not in before]
+    return result
+
+
+ec2_flow_logs.FlowLogs.create_flow_logs = _create_flow_logs_once
+
+# RemoveRoleFromInstanceProfile of a role the profile does not hold (the
+# retry of a removal whose answer was lost): IAM answers NoSuchEntity; moto's
+# list.remove raises ValueError, which its server turns into an HTML 500.
+import moto.iam.models as iam_models  # noqa: E402
+from moto.iam.exceptions import NoSuchEntity  # noqa: E402
+
+
+def _remove_role_from_instance_profile(self, profile_name, role_name):
+    profile = self.get_instance_profile(profile_name)
+    role = self.get_role(role_name)
+    if role not in profile.roles:
+        raise NoSuchEntity(f"Role {role_name} is not in instance profile {profile_name}.")
+    profile.roles.remove(role)
+
+
+iam_models.IAMBackend.remove_role_from_instance_profile = _remove_role_from_instance_profile
+
+# Instance refreshes, which moto lacks: StartInstanceRefresh records one for
+# an existing group (AWS answers ValidationError for an unknown group) and,
+# since moto launches instances ready at once, it is Successful at once;
+# DescribeInstanceRefreshes lists them newest first; CancelInstanceRefresh
+# finds none in progress (ActiveInstanceRefreshNotFound, as AWS answers).
+import uuid  # noqa: E402
+import moto.autoscaling.responses as asg_responses  # noqa: E402
+from moto.core.utils import iso_8601_datetime_with_milliseconds, utcnow  # noqa: E402
+
+_refreshes = {}  # (account, region, group) -> [refresh, newest first]
+
+
+def _asg_error(code, message):
+    from moto.autoscaling.exceptions import AutoscalingClientError
+
+    error = type(code, (AutoscalingClientError,), {"code": code})
+    return error(message)
+
+
+def _start_instance_refresh(self):
+    name = self._get_param("AutoScalingGroupName")
+    if name not in self.autoscaling_backend.autoscaling_groups:
+        raise _asg_error("ValidationError", f"AutoScalingGroup name not found - {name}")
+    now = iso_8601_datetime_with_milliseconds(utcnow())
+    refresh = {
+        "InstanceRefreshId": str(uuid.uuid4()),
+        "AutoScalingGroupName": name,
+        "Status": "Successful",
+        "StatusReason": "",
+        "StartTime": now,
+        "EndTime": now,
+        "PercentageComplete": 100,
+        "InstancesToUpdate": 0,
+        "Preferences": self._get_params().get("Preferences") or {},
+    }
+    _refreshes.setdefault((self.current_account, self.region, name), []).insert(0, refresh)
+    return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+
+def _describe_instance_refreshes(self):
+    name = self._get_param("AutoScalingGroupName")
+    wanted = self._get_param("InstanceRefreshIds", [])
+    got = _refreshes.get((self.current_account, self.region, name), [])
+    return ActionResult({"InstanceRefreshes": [r for r in got if not wanted or r["InstanceRefreshId"] in wanted]})
+
+
+def _cancel_instance_refresh(self):
+    raise _asg_error("ActiveInstanceRefreshNotFound", "No in progress or pending Instance Refresh found")
+
+
+asg_responses.AutoScalingResponse.start_instance_refresh = _start_instance_refresh
+asg_responses.AutoScalingResponse.describe_instance_refreshes = _describe_instance_refreshes
+asg_responses.AutoScalingResponse.cancel_instance_refresh = _cancel_instance_refresh
+
+# CreateNetworkAcl is idempotent by ClientToken on AWS; moto ignores the
+# token. ReplaceNetworkAclAssociation of an association that is gone: EC2
+# answers InvalidAssociationID.NotFound, moto's next() raises StopIteration.
+import moto.ec2.models.network_acls as ec2_network_acls  # noqa: E402
+import moto.ec2.responses.network_acls as ec2_network_acls_responses  # noqa: E402
+from moto.ec2.exceptions import InvalidAssociationIdError  # noqa: E402
+
+_create_network_acl = ec2_network_acls_responses.NetworkACLs.create_network_acl
+_network_acl_tokens = {}  # (account, region, token) -> network ACL id
+
+
+def _create_network_acl_once(self):
+    token = self._get_param("ClientToken")
+    key = (self.current_account, self.region, token)
+    if token and _network_acl_tokens.get(key) in self.ec2_backend.network_acls:
+        return ActionResult({"NetworkAcl": self.ec2_backend.network_acls[_network_acl_tokens[key]]})
+    before = set(self.ec2_backend.network_acls)
+    result = _create_network_acl(self)
+    if token:
+        made = [i for i in self.ec2_backend.network_acls if i not in before]
+        if made:
+            _network_acl_tokens[key] = made[0]
+    return result
+
+
+_replace_network_acl_association = ec2_network_acls.NetworkAclBackend.replace_network_acl_association
+
+
+def _replace_network_acl_association_known(self, association_id, network_acl_id):
+    if not any(association_id in acl._associations for acl in self.network_acls.values()):
+        raise InvalidAssociationIdError(association_id)
+    return _replace_network_acl_association(self, association_id, network_acl_id)
+
+
+def _check_entry(backend, network_acl_id, rule_number, egress):
+    acl = backend.get_network_acl(network_acl_id)
+    if not any(e.egress == egress and e.rule_number == rule_number for e in acl.network_acl_entries):
+        from moto.ec2.exceptions import EC2ClientError
+
+        raise EC2ClientError(
+            "InvalidNetworkAclEntry.NotFound",
+            f"The network ACL entry identified by {rule_number} does not exist in network ACL {network_acl_id}",
+        )
+
+
+_delete_network_acl_entry = ec2_network_acls.NetworkAclBackend.delete_network_acl_entry
+_replace_network_acl_entry = ec2_network_acls.NetworkAclBackend.replace_network_acl_entry
+
+
+def _delete_existing_network_acl_entry(self, network_acl_id, rule_number, egress):
+    _check_entry(self, network_acl_id, rule_number, egress)
+    return _delete_network_acl_entry(self, network_acl_id, rule_number, egress)
+
+
+def _replace_existing_network_acl_entry(self, **kwargs):
+    _check_entry(self, kwargs["network_acl_id"], kwargs["rule_number"], kwargs["egress"])
+    return _replace_network_acl_entry(self, **kwargs)
+
+
+ec2_network_acls.NetworkAclBackend.delete_network_acl_entry = _delete_existing_network_acl_entry
+ec2_network_acls.NetworkAclBackend.replace_network_acl_entry = _replace_existing_network_acl_entry
+_delete_vpc = ec2_vpcs.VPCBackend.delete_vpc
+
+
+def _delete_vpc_and_its_default_acl(self, vpc_id):
+    result = _delete_vpc(self, vpc_id)
+    for acl_id in [i for i, a in self.network_acls.items() if a.vpc_id == vpc_id and str(a.default).lower() == "true"]:
+        del self.network_acls[acl_id]
+    return result
+
+
+ec2_vpcs.VPCBackend.delete_vpc = _delete_vpc_and_its_default_acl
+ec2_network_acls_responses.NetworkACLs.create_network_acl = _create_network_acl_once
+ec2_network_acls.NetworkAclBackend.replace_network_acl_association = _replace_network_acl_association_known
 
 cloudfront.Origin.__init__ = _keep_oac_id
 cloudfront.Invalidation.__init__ = _completed

@@ -353,3 +353,110 @@ def test_a_function_has_one_mapping_per_stream(endpoint):
     assert _code(err)[0] == "ResourceConflictException"
     assert first["UUID"] in str(err.value)
     assert len(lam.list_event_source_mappings(FunctionName="f")["EventSourceMappings"]) == 1
+
+
+def test_a_flow_log_retried_with_its_client_token_is_the_first(endpoint):
+    ec2, logs, iam = _client(endpoint, "ec2"), _client(endpoint, "logs"), _client(endpoint, "iam")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    logs.create_log_group(logGroupName="flow")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="flow", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    args = dict(ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="cloud-watch-logs",
+                LogGroupName="flow", DeliverLogsPermissionArn=role)
+    first = ec2.create_flow_logs(ClientToken="t1", **args)["FlowLogIds"]
+    assert len(first) == 1
+    assert ec2.create_flow_logs(ClientToken="t1", **args)["FlowLogIds"] == first
+    assert len(ec2.describe_flow_logs()["FlowLogs"]) == 1
+    # Without the token (or with another), the same configuration is refused, as on AWS.
+    with pytest.raises(ClientError) as err:
+        ec2.create_flow_logs(ClientToken="t2", **args)
+    assert _code(err)[0] == "FlowLogAlreadyExists"
+    # Once deleted, the token makes a new one.
+    ec2.delete_flow_logs(FlowLogIds=first)
+    again = ec2.create_flow_logs(ClientToken="t1", **args)["FlowLogIds"]
+    assert len(again) == 1 and again != first
+
+
+def test_removing_a_role_a_profile_does_not_hold_is_no_such_entity(endpoint):
+    iam = _client(endpoint, "iam")
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    iam.create_instance_profile(InstanceProfileName="p")
+    iam.add_role_to_instance_profile(InstanceProfileName="p", RoleName="r")
+    iam.remove_role_from_instance_profile(InstanceProfileName="p", RoleName="r")
+    with pytest.raises(ClientError) as err:
+        iam.remove_role_from_instance_profile(InstanceProfileName="p", RoleName="r")
+    assert _code(err) == ("NoSuchEntity", 404)
+    assert iam.get_instance_profile(InstanceProfileName="p")["InstanceProfile"]["Roles"] == []
+
+
+def test_an_instance_refresh_is_recorded(endpoint):
+    ec2, asg = _client(endpoint, "ec2"), _client(endpoint, "autoscaling")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    lt = ec2.create_launch_template(LaunchTemplateName="t", LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
+    asg.create_auto_scaling_group(AutoScalingGroupName="g", MinSize=1, MaxSize=2, VPCZoneIdentifier=subnet,
+                                  LaunchTemplate={"LaunchTemplateId": lt, "Version": "$Default"})
+    started = asg.start_instance_refresh(AutoScalingGroupName="g", Strategy="Rolling",
+                                         Preferences={"MinHealthyPercentage": 90})["InstanceRefreshId"]
+    got = asg.describe_instance_refreshes(AutoScalingGroupName="g")["InstanceRefreshes"]
+    assert [(r["InstanceRefreshId"], r["Status"]) for r in got] == [(started, "Successful")]
+    assert got[0]["Preferences"]["MinHealthyPercentage"] == 90
+    with pytest.raises(ClientError) as err:
+        asg.cancel_instance_refresh(AutoScalingGroupName="g")
+    assert _code(err)[0] == "ActiveInstanceRefreshNotFound"
+    with pytest.raises(ClientError) as err:
+        asg.start_instance_refresh(AutoScalingGroupName="nope")
+    assert _code(err)[0] == "ValidationError"
+
+
+def test_a_network_acl_retried_with_its_client_token_is_the_first(endpoint):
+    ec2 = _client(endpoint, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    first = ec2.create_network_acl(VpcId=vpc, ClientToken="t1")["NetworkAcl"]["NetworkAclId"]
+    assert ec2.create_network_acl(VpcId=vpc, ClientToken="t1")["NetworkAcl"]["NetworkAclId"] == first
+    assert ec2.create_network_acl(VpcId=vpc, ClientToken="t2")["NetworkAcl"]["NetworkAclId"] != first
+    acls = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkAcls"]
+    assert len(acls) == 3  # the default one and two of ours
+
+
+def test_replacing_a_gone_network_acl_association_is_not_found(endpoint):
+    ec2 = _client(endpoint, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    current = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
+    old = [a for a in current["NetworkAcls"][0]["Associations"] if a["SubnetId"] == subnet][0]["NetworkAclAssociationId"]
+    ec2.replace_network_acl_association(AssociationId=old, NetworkAclId=acl)
+    with pytest.raises(ClientError) as err:
+        ec2.replace_network_acl_association(AssociationId=old, NetworkAclId=acl)
+    assert _code(err) == ("InvalidAssociationID.NotFound", 400)
+    now = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["NetworkAcls"]
+    assert [a["NetworkAclId"] for a in now] == [acl]
+
+
+def test_a_missing_network_acl_entry_is_not_found(endpoint):
+    ec2 = _client(endpoint, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    entry = dict(NetworkAclId=acl, RuleNumber=100, Egress=False, Protocol="6", RuleAction="allow",
+                 CidrBlock="0.0.0.0/0", PortRange={"From": 80, "To": 80})
+    ec2.create_network_acl_entry(**entry)
+    ec2.replace_network_acl_entry(**dict(entry, PortRange={"From": 443, "To": 443}))
+    ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Egress=False)
+    for call in (lambda: ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Egress=False),
+                 lambda: ec2.replace_network_acl_entry(**entry)):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == ("InvalidNetworkAclEntry.NotFound", 400)
+
+
+def test_a_vpc_takes_its_default_network_acl_along(endpoint):
+    ec2 = _client(endpoint, "ec2")
+    before = len(ec2.describe_network_acls()["NetworkAcls"])
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    assert len(ec2.describe_network_acls()["NetworkAcls"]) == before + 1
+    ec2.delete_vpc(VpcId=vpc)
+    assert len(ec2.describe_network_acls()["NetworkAcls"]) == before

@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{
     Filter, ImageState, InstanceType, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
     LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataEndpointState,
-    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData,
-    ResourceType, ResponseLaunchTemplateData, VolumeType,
+    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateInstanceNetworkInterfaceSpecificationRequest,
+    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType, ResponseLaunchTemplateData,
+    VolumeType,
 };
 use base64::Engine;
 use serde::de::{DeserializeOwned, Error as _};
@@ -168,6 +169,13 @@ pub struct LaunchData<U> {
     #[serde(flatten)]
     pub user: U,
     pub security_group_ids: Vec<Ref>,
+    /// Whether instances get a public IPv4 address (in public subnets without
+    /// NAT), set on the template's network interface so the subnets need not
+    /// hand one to everything launched in them (`MapPublicIpOnLaunch` off:
+    /// CIS/FSBP EC2.15). Always written: a template without one reads as
+    /// `false`, and the plan must see a move from `true` to `false`.
+    #[serde(default)]
+    pub associate_public_ip_address: bool,
     /// ARN of the instance profile the instances run with (their role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iam_instance_profile: Option<Ref>,
@@ -222,6 +230,7 @@ impl<U> LaunchData<U> {
             instance_type: self.instance_type.clone(),
             user,
             security_group_ids: self.security_group_ids.clone(),
+            associate_public_ip_address: self.associate_public_ip_address,
             iam_instance_profile: self.iam_instance_profile.clone(),
             metadata_options: self.metadata_options.clone(),
             root_volume: self.root_volume.clone(),
@@ -263,7 +272,14 @@ impl TemplateData {
             .and_then(|u| base64::engine::general_purpose::STANDARD.decode(u).ok())
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        let mut sgs: Vec<Ref> = d.security_group_ids().iter().map(|g| Ref::from(g.as_str())).collect();
+        // With a network interface, the groups are the interface's (EC2
+        // refuses both).
+        let nic = d.network_interfaces().iter().find(|n| n.device_index().unwrap_or(0) == 0);
+        let groups = match nic {
+            Some(n) => n.groups(),
+            None => d.security_group_ids(),
+        };
+        let mut sgs: Vec<Ref> = groups.iter().map(|g| Ref::from(g.as_str())).collect();
         sgs.sort();
         let md = d.metadata_options();
         let bdm = d.block_device_mappings().first();
@@ -279,6 +295,7 @@ impl TemplateData {
             instance_type: d.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
             user: UserData { user_data: Ref::Value(user_data) },
             security_group_ids: sgs,
+            associate_public_ip_address: nic.and_then(|n| n.associate_public_ip_address()).unwrap_or(false),
             iam_instance_profile: d.iam_instance_profile().and_then(|p| p.arn()).map(|a| Ref::Value(a.to_string())),
             metadata_options: Metadata {
                 http_endpoint: md.and_then(|m| m.http_endpoint()).map(|e| e.as_str().to_string()).unwrap_or_default(),
@@ -309,10 +326,10 @@ impl TemplateData {
         };
         let rv = &self.root_volume;
         let size = rv.volume_size.as_ref().map(OfImage::get).transpose()?;
+        let groups = Ref::all(&self.security_group_ids)?;
         let mut b = RequestLaunchTemplateData::builder()
             .image_id(self.image_id.get()?)
             .instance_type(InstanceType::from(self.instance_type.as_str()))
-            .set_security_group_ids(Some(Ref::all(&self.security_group_ids)?))
             .metadata_options(
                 LaunchTemplateInstanceMetadataOptionsRequest::builder()
                     .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::from(
@@ -337,6 +354,21 @@ impl TemplateData {
             )
             .tag_specifications(spec(ResourceType::Instance))
             .tag_specifications(spec(ResourceType::Volume));
+        b = if self.associate_public_ip_address {
+            // "If you specify a network interface, you must specify any
+            // security groups as part of the network interface" (EC2 API
+            // reference, RequestLaunchTemplateData).
+            b.network_interfaces(
+                LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                    .device_index(0)
+                    .associate_public_ip_address(true)
+                    .delete_on_termination(true)
+                    .set_groups(Some(groups))
+                    .build(),
+            )
+        } else {
+            b.set_security_group_ids(Some(groups))
+        };
         let user_data = self.user.user_data.get()?;
         if !user_data.is_empty() {
             b = b.user_data(base64::engine::general_purpose::STANDARD.encode(user_data));
@@ -736,6 +768,7 @@ mod tests {
             instance_type: "t3.micro".into(),
             user: UserData { user_data: "".into() },
             security_group_ids: vec![Ref::to("network.sg.web", "id")],
+            associate_public_ip_address: false,
             iam_instance_profile: None,
             metadata_options: Metadata {
                 http_endpoint: "enabled".into(),
@@ -810,6 +843,7 @@ mod tests {
             instance_type: "t3.micro".into(),
             user: UserData { user_data: "#!/bin/sh\necho hi\n".into() },
             security_group_ids: vec!["sg-1".into()],
+            associate_public_ip_address: false,
             iam_instance_profile: Some("arn:aws:iam::123456789012:instance-profile/webapp-web".into()),
             metadata_options: Metadata {
                 http_endpoint: "enabled".into(),
@@ -827,50 +861,59 @@ mod tests {
         };
         // What AWS answers for that request, in the response types.
         let req = data.clone();
-        let resp = ResponseLaunchTemplateData::builder()
-            .image_id(req.image_id.get().unwrap())
-            .instance_type(InstanceType::from(req.instance_type.as_str()))
-            .user_data(base64::engine::general_purpose::STANDARD.encode(req.user.user_data.get().unwrap()))
-            .security_group_ids("sg-1")
-            .iam_instance_profile(
-                aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecification::builder()
-                    .arn("arn:aws:iam::123456789012:instance-profile/webapp-web")
-                    .build(),
-            )
-            .metadata_options(
-                aws_sdk_ec2::types::LaunchTemplateInstanceMetadataOptions::builder()
-                    .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
-                    .http_tokens(LaunchTemplateHttpTokensState::Required)
-                    .http_put_response_hop_limit(2)
-                    .build(),
-            )
-            .block_device_mappings(
-                aws_sdk_ec2::types::LaunchTemplateBlockDeviceMapping::builder()
-                    .device_name("/dev/xvda")
-                    .ebs(
-                        aws_sdk_ec2::types::LaunchTemplateEbsBlockDevice::builder()
-                            .encrypted(true)
-                            .delete_on_termination(true)
-                            .volume_type(VolumeType::Gp3)
-                            .volume_size(20)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .tag_specifications(
-                aws_sdk_ec2::types::LaunchTemplateTagSpecification::builder()
-                    .resource_type(ResourceType::Instance)
-                    .tags(aws_sdk_ec2::types::Tag::builder().key("Name").value("webapp-web").build())
-                    .tags(aws_sdk_ec2::types::Tag::builder().key("infra:stack").value("webapp").build())
-                    .build(),
-            )
+        let base = || {
+            ResponseLaunchTemplateData::builder()
+                .image_id(req.image_id.get().unwrap())
+                .instance_type(InstanceType::from(req.instance_type.as_str()))
+                .user_data(base64::engine::general_purpose::STANDARD.encode(req.user.user_data.get().unwrap()))
+                .iam_instance_profile(
+                    aws_sdk_ec2::types::LaunchTemplateIamInstanceProfileSpecification::builder()
+                        .arn("arn:aws:iam::123456789012:instance-profile/webapp-web")
+                        .build(),
+                )
+                .metadata_options(
+                    aws_sdk_ec2::types::LaunchTemplateInstanceMetadataOptions::builder()
+                        .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                        .http_tokens(LaunchTemplateHttpTokensState::Required)
+                        .http_put_response_hop_limit(2)
+                        .build(),
+                )
+                .block_device_mappings(
+                    aws_sdk_ec2::types::LaunchTemplateBlockDeviceMapping::builder()
+                        .device_name("/dev/xvda")
+                        .ebs(
+                            aws_sdk_ec2::types::LaunchTemplateEbsBlockDevice::builder()
+                                .encrypted(true)
+                                .delete_on_termination(true)
+                                .volume_type(VolumeType::Gp3)
+                                .volume_size(20)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .tag_specifications(
+                    aws_sdk_ec2::types::LaunchTemplateTagSpecification::builder()
+                        .resource_type(ResourceType::Instance)
+                        .tags(aws_sdk_ec2::types::Tag::builder().key("Name").value("webapp-web").build())
+                        .tags(aws_sdk_ec2::types::Tag::builder().key("infra:stack").value("webapp").build())
+                        .build(),
+                )
+        };
+        assert_eq!(TemplateData::from_response(&base().security_group_ids("sg-1").build()), data);
+        // A public address is asked for on the first interface, which then
+        // holds the groups.
+        let nic = aws_sdk_ec2::types::LaunchTemplateInstanceNetworkInterfaceSpecification::builder()
+            .device_index(0)
+            .associate_public_ip_address(true)
+            .groups("sg-1")
             .build();
-        assert_eq!(TemplateData::from_response(&resp), data);
-        // The JSON of the data is what it was before the typed props (the
-        // version's client token hashes it).
+        let public = TemplateData { associate_public_ip_address: true, ..data.clone() };
+        assert_eq!(TemplateData::from_response(&base().network_interfaces(nic).build()), public);
+        // The JSON of the data, field by field (the version's client token
+        // hashes it: a change here is a new token for the same data).
         assert_eq!(
             serde_json::to_string(&data).unwrap(),
-            r##"{"image_id":"ami-12345678","instance_type":"t3.micro","user_data":"#!/bin/sh\necho hi\n","security_group_ids":["sg-1"],"iam_instance_profile":"arn:aws:iam::123456789012:instance-profile/webapp-web","metadata_options":{"http_endpoint":"enabled","http_tokens":"required","http_put_response_hop_limit":2},"root_volume":{"device_name":"/dev/xvda","encrypted":true,"delete_on_termination":true,"volume_type":"gp3","volume_size":20},"instance_tags":{"Name":"webapp-web"}}"##
+            r##"{"image_id":"ami-12345678","instance_type":"t3.micro","user_data":"#!/bin/sh\necho hi\n","security_group_ids":["sg-1"],"associate_public_ip_address":false,"iam_instance_profile":"arn:aws:iam::123456789012:instance-profile/webapp-web","metadata_options":{"http_endpoint":"enabled","http_tokens":"required","http_put_response_hop_limit":2},"root_volume":{"device_name":"/dev/xvda","encrypted":true,"delete_on_termination":true,"volume_type":"gp3","volume_size":20},"instance_tags":{"Name":"webapp-web"}}"##
         );
     }
 }

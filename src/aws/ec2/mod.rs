@@ -8,12 +8,14 @@
 //! What every EC2 kind shares lives here: the tag filter, tag conversions,
 //! the tag API, deterministic client tokens.
 
+pub mod default_network_acl;
 pub mod default_security_group;
 pub mod eip;
 pub mod flow_log;
 pub mod internet_gateway;
 pub mod launch_template;
 pub mod nat_gateway;
+pub mod network_acl;
 pub mod route_table;
 pub mod security_group;
 pub mod subnet;
@@ -43,6 +45,8 @@ pub fn kinds() -> Vec<Box<dyn DynKind>> {
         Box::new(vpc_endpoint::VpcEndpoint),
         Box::new(flow_log::FlowLog),
         Box::new(default_security_group::DefaultSecurityGroup),
+        Box::new(network_acl::NetworkAcl),
+        Box::new(default_network_acl::DefaultNetworkAcl),
         Box::new(launch_template::LaunchTemplate),
     ]
 }

@@ -66,7 +66,7 @@ fn image(ami: &Ami) -> Image {
 }
 
 /// The launch template data of a group (everything but its name and tags).
-fn template_data(stack: &Stack, name: &str, g: &GroupSpec) -> TemplateData {
+fn template_data(stack: &Stack, name: &str, g: &GroupSpec, tier: SubnetTier) -> TemplateData {
     let mut instance_tags = stack.spec.tags.clone();
     instance_tags.insert("Name".into(), group_name(&stack.name, name));
     // The checks parsed the user data into text and references.
@@ -79,6 +79,9 @@ fn template_data(stack: &Stack, name: &str, g: &GroupSpec) -> TemplateData {
         instance_type: g.instance_type.clone(),
         user: UserData { user_data },
         security_group_ids: vec![Ref::to(&security_group("web"), "id")],
+        // In public subnets (no NAT) instances need a public address to reach
+        // anything outside the VPC; the subnets themselves hand out none.
+        associate_public_ip_address: tier == SubnetTier::Public,
         iam_instance_profile: Some(Ref::to(&instance_profile(name), "arn")),
         // IMDSv2 only: a token is required for every metadata request, and
         // two hops let containers on the instance reach it.
@@ -168,12 +171,13 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     for (name, g) in &c.groups {
         instance_identity(stack, name, g, d);
         let lt = launch_template(name);
-        let data = template_data(stack, name, g);
+        let subnet_tier = g.subnets.unwrap_or(default_tier);
+        let data = template_data(stack, name, g, subnet_tier);
         let instances = data.view();
         let full = group_name(&stack.name, name);
         d.resources.push(LaunchTemplateProps { name: full.clone(), data, tags: tags(stack, name) }.at(lt.clone()));
 
-        let tier = g.subnets.unwrap_or(default_tier).name();
+        let tier = subnet_tier.name();
         let tg = target_group(name);
         let mut policies = Vec::new();
         let scaling = g

@@ -254,6 +254,24 @@ pub fn check(
         }
     }
 
+    // AWS's default quota: 20 inbound rules per network ACL ("Amazon VPC
+    // quotas", Network ACLs), which a stack with many opened CIDRs exceeds.
+    if net.network_acls {
+        let openings = acl_openings(&net.cidr, &groups(net, super::spec::DEFAULT_DB_PORT)).len();
+        if openings + ACL_OWN_ENTRIES > 20 {
+            errs.push(
+                PathError::new(
+                    path(&["network", "security_groups"]),
+                    format!(
+                        "the security groups admit {openings} distinct (protocol, ports, CIDR) from outside the VPC; each becomes an entry of the subnets' network ACLs, which hold at most 20 inbound entries ({} are the stack's own)",
+                        ACL_OWN_ENTRIES
+                    ),
+                )
+                .help("merge the CIDR blocks or port ranges, or set `network_acls: false` (the security groups alone then filter)"),
+            );
+        }
+    }
+
     // Security groups.
     let mut groups: Vec<String> = BUILTIN_GROUPS.iter().map(|s| s.to_string()).collect();
     for g in net.security_groups.keys() {
@@ -385,3 +403,44 @@ fn check_rule(r: &RuleSpec, rp: &[PathSeg], group: &str, dir: &str, groups: &[&s
         );
     }
 }
+
+/// (ACL protocol number, port range, CIDR block) admitted from outside the VPC.
+pub type Opening = (String, Option<(i32, i32)>, String);
+
+/// What the stack's security groups admit from CIDR blocks outside the VPC
+/// (`cidr`): (ACL protocol number, port range, CIDR), deduplicated, sorted.
+/// ICMP rules are not carried over (an ACL entry would need its type/code).
+pub fn acl_openings(cidr: &str, groups: &[(String, Group)]) -> Vec<Opening> {
+    let vpc: Option<ipnet::Ipv4Net> = cidr.parse().ok();
+    let outside = |c: &str| match (vpc, c.parse::<ipnet::Ipv4Net>()) {
+        (Some(v), Ok(c)) => !v.contains(&c),
+        _ => true,
+    };
+    let mut opened: Vec<Opening> = Vec::new();
+    for (_, g) in groups {
+        for r in &g.ingress {
+            let protocol = match r.protocol {
+                Protocol::Tcp => "6",
+                Protocol::Udp => "17",
+                Protocol::All => "-1",
+                Protocol::Icmp => continue,
+            };
+            let ports = (protocol != "-1").then(|| {
+                let from = i32::from(r.port.unwrap_or(0));
+                (from, r.to_port.map(i32::from).unwrap_or(from))
+            });
+            for c in r.cidrs.iter().filter(|c| outside(c)) {
+                let key = (protocol.to_string(), ports, c.clone());
+                if !opened.contains(&key) {
+                    opened.push(key);
+                }
+            }
+        }
+    }
+    opened.sort();
+    opened
+}
+
+/// Inbound entries a tier ACL has besides the openings: the VPC's own
+/// traffic and the TCP and UDP answers.
+pub const ACL_OWN_ENTRIES: usize = 3;

@@ -2,11 +2,13 @@
 //! route tables with their routes and associations, optional NAT, and the
 //! security groups of every tier.
 
+use crate::aws::ec2::default_network_acl::DefaultNetworkAclProps;
 use crate::aws::ec2::default_security_group::DefaultSecurityGroupProps;
 use crate::aws::ec2::eip::EipProps;
 use crate::aws::ec2::flow_log::FlowLogProps;
 use crate::aws::ec2::internet_gateway::InternetGatewayProps;
 use crate::aws::ec2::nat_gateway::NatGatewayProps;
+use crate::aws::ec2::network_acl::{Entry, NetworkAclProps};
 use crate::aws::ec2::route_table::{Route, RouteTableProps};
 use crate::aws::ec2::security_group::{Rule, SecurityGroupProps};
 use crate::aws::ec2::subnet::SubnetProps;
@@ -20,7 +22,7 @@ use crate::engine::value::reference;
 use crate::stack::address::*;
 use crate::stack::desired::{Desired, Output, tags};
 use crate::stack::names;
-use crate::stack::network::check::rule;
+use crate::stack::network::check::{acl_openings, rule};
 use crate::stack::network::endpoints::{GROUP as ENDPOINTS_GROUP, service_name};
 use crate::stack::network::spec::{NatMode, Protocol, RuleSpec};
 use crate::stack::{Stack, access};
@@ -39,14 +41,18 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
     );
     d.outputs.push(Output { name: "vpc_id", address: VPC.into(), attr: "id", description: "VPC id" });
 
-    for (tier, cidrs, public) in [("public", &stack.public_subnets, true), ("private", &stack.private_subnets, false)] {
+    for (tier, cidrs) in [("public", &stack.public_subnets), ("private", &stack.private_subnets)] {
         for (az, cidr) in stack.azs.iter().zip(cidrs) {
             d.resources.push(
                 SubnetProps {
                     vpc_id: Ref::to(VPC, "id"),
                     cidr_block: cidr.clone(),
                     availability_zone: az.clone(),
-                    map_public_ip_on_launch: public,
+                    // Nothing gets a public address by being launched here
+                    // (CIS/FSBP EC2.15): the web groups' launch templates ask
+                    // for one where they need it, NAT gateways and the load
+                    // balancer bring their own.
+                    map_public_ip_on_launch: false,
                     tags: tags(stack, &format!("{tier}-{az}")),
                 }
                 .at(subnet(tier, az)),
@@ -118,6 +124,7 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
 
     endpoints(stack, d);
     flow_logs(stack, d);
+    network_acls(stack, d);
     if net.restrict_default_security_group {
         d.resources.push(
             DefaultSecurityGroupProps {
@@ -144,6 +151,52 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
             .at(security_group(name)),
         );
     }
+}
+
+/// The ephemeral ports answers come back to: NAT gateways and Lambda's
+/// network interfaces use 1024-65535 (VPC user guide, "Ephemeral ports").
+const EPHEMERAL: (i32, i32) = (1024, 65535);
+
+/// A network ACL per subnet tier, and the VPC's default ACL emptied.
+///
+/// Each tier's ACL admits: all traffic from inside the VPC; from outside,
+/// exactly what some security group of the stack admits from a CIDR block
+/// outside the VPC (so an ACL never silently blocks what a group opens),
+/// and TCP/UDP answers on the ephemeral ports. Egress is open: the groups
+/// decide it.
+fn network_acls(stack: &Stack, d: &mut Desired) {
+    let net = &stack.spec.network;
+    if !net.network_acls {
+        return;
+    }
+    let opened = acl_openings(&net.cidr, &stack.security_groups);
+    let mut ingress = vec![Entry::allow(false, 100, "-1", &net.cidr, None)];
+    for (i, (protocol, ports, cidr)) in opened.iter().enumerate() {
+        ingress.push(Entry::allow(false, 200 + 10 * i as i32, protocol, cidr, *ports));
+    }
+    let answers = 200 + 10 * opened.len() as i32;
+    ingress.push(Entry::allow(false, answers, "6", "0.0.0.0/0", Some(EPHEMERAL)));
+    ingress.push(Entry::allow(false, answers + 10, "17", "0.0.0.0/0", Some(EPHEMERAL)));
+    let mut entries = ingress;
+    entries.push(Entry::allow(true, 100, "-1", "0.0.0.0/0", None));
+    for (tier, what) in [("public", "public"), ("private", "private")] {
+        d.resources.push(
+            NetworkAclProps {
+                vpc_id: Ref::to(VPC, "id"),
+                entries: entries.clone(),
+                subnet_ids: stack.azs.iter().map(|az| Ref::to(&subnet(tier, az), "id")).collect(),
+                tags: tags(stack, &format!("acl-{what}")),
+            }
+            .at(network_acl(tier)),
+        );
+    }
+    d.resources.push(
+        DefaultNetworkAclProps { vpc_id: Ref::to(VPC, "id"), entries: vec![], tags: tags(stack, "acl-default") }
+            .at(DEFAULT_NETWORK_ACL)
+            // Emptied once no subnet of the stack relies on it.
+            .after(&network_acl("public"))
+            .after(&network_acl("private")),
+    );
 }
 
 /// VPC flow logs: a log group under the stack's prefix, the role the flow

@@ -80,6 +80,14 @@ pub struct Network {
     /// CIS AWS 5.4): anything launched without a group then reaches nothing.
     #[serde(default = "yes")]
     pub restrict_default_security_group: bool,
+    /// Network ACLs (default true): one per subnet tier, admitting from
+    /// outside the VPC only what the stack's security groups admit from a
+    /// CIDR block (the load balancer's ports, by default) and the answers to
+    /// the subnets' own connections (ephemeral ports 1024-65535); the VPC's
+    /// default ACL stripped of its entries (CIS AWS 5.1, 5.2). ICMP rules
+    /// of security groups are not carried over.
+    #[serde(default = "yes")]
+    pub network_acls: bool,
     /// Security groups by tier name. `alb`, `web`, `functions` and `database`
     /// always exist with safe default rules; listing one here replaces its
     /// rules; other names add groups.
