@@ -122,7 +122,7 @@ fn edits_plan_exactly_those_changes() {
     }
     assert!(out.contains("~ network.sg.web "), "{out}");
     assert!(out.contains("tags.team: \"platform\" → \"web\""), "{out}");
-    assert!(out.contains("Plan: 3 to add, 17 to change, 0 to replace, 0 to destroy."), "{out}");
+    assert!(out.contains("Plan: 3 to add, 20 to change, 0 to replace, 0 to destroy."), "{out}");
 
     m.infra(w.path(), &["apply", "--auto-approve"]).ok();
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
@@ -206,7 +206,7 @@ fn side_by_side_stacks_and_destroy() {
 
     let d = m.infra(w.path(), &["destroy", "--auto-approve", "--stack", "a"]);
     d.ok();
-    assert!(d.stdout.contains("17 to destroy"), "{}", d.stdout);
+    assert!(d.stdout.contains("20 to destroy"), "{}", d.stdout);
     for (describe, key) in [
         ("describe-vpcs", "Vpcs"),
         ("describe-subnets", "Subnets"),

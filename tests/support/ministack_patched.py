@@ -37,6 +37,12 @@ The patches (search for "PATCH" to find each one):
 13. Lambda: DynamoDB stream batches honour ReportBatchItemFailures.
 14. EC2: flow logs keep their tags and report their log group and role.
 15. EC2: interface VPC endpoints keep their security groups and private DNS.
+16. RDS: log exports are kept.
+17. API Gateway: UpdateMethod's apiKeyRequired is stored as a boolean.
+18. Cognito: AdminCreateUser's temporary password meets the pool's policy.
+19. EC2: network ACLs: subnets on their VPC's default ACL, association moves,
+    the association.subnet-id filter, entries' port ranges; a launch
+    template's network interfaces name their groups as EC2 does.
 """
 import argparse
 import contextvars
@@ -1196,6 +1202,143 @@ def _admin_create_user(data):
 
 
 cognito._admin_create_user = _admin_create_user
+
+
+# ---------------------------------------------------------------------------
+# PATCH 19. Network ACLs as EC2 keeps them: every subnet is associated with
+# exactly one ACL, its VPC's default one from CreateSubnet on (ministack makes
+# no association); DescribeNetworkAcls filters by association.subnet-id;
+# ReplaceNetworkAclAssociation moves the subnet of the association it names
+# (ministack records a new association without its subnet) and answers an
+# unknown association InvalidAssociationID.NotFound; DeleteSubnet drops the
+# subnet's association; entries keep their PortRange (ministack drops it) and
+# a second entry with a taken (rule number, direction) is refused
+# NetworkAclEntryAlreadyExists.
+# ---------------------------------------------------------------------------
+_orig_create_subnet = ec2._create_subnet
+_orig_delete_subnet = ec2._delete_subnet
+_orig_describe_network_acls = ec2._describe_network_acls
+_orig_create_network_acl_entry = ec2._create_network_acl_entry
+_orig_replace_network_acl_entry = ec2._replace_network_acl_entry
+_orig_network_acl_entry_xml = ec2._network_acl_entry_xml
+
+
+def _new_acl_association_id():
+    return "aclassoc-" + os.urandom(9).hex()[:17]
+
+
+def _create_subnet_on_default_acl(p):
+    before = set(ec2._subnets)
+    out = _orig_create_subnet(p)
+    for subnet_id in set(ec2._subnets) - before:
+        vpc_id = ec2._subnets[subnet_id].get("VpcId")
+        for acl in ec2._network_acls.values():
+            if acl["VpcId"] == vpc_id and acl.get("IsDefault"):
+                acl["Associations"].append({"NetworkAclAssociationId": _new_acl_association_id(),
+                                            "SubnetId": subnet_id})
+    return out
+
+
+def _delete_subnet_and_its_acl_association(p):
+    subnet_id = ec2._p(p, "SubnetId")
+    out = _orig_delete_subnet(p)
+    if subnet_id not in ec2._subnets:
+        for acl in ec2._network_acls.values():
+            acl["Associations"] = [a for a in acl["Associations"] if a.get("SubnetId") != subnet_id]
+    return out
+
+
+def _describe_network_acls_by_subnet(p):
+    subnets = ec2._parse_filters(p).get("association.subnet-id")
+    if not subnets:
+        return _orig_describe_network_acls(p)
+    ids = [acl_id for acl_id, acl in ec2._network_acls.items()
+           if any(a.get("SubnetId") in subnets for a in acl["Associations"])]
+    wanted = ec2._parse_member_list(p, "NetworkAclId")
+    ids = [i for i in ids if not wanted or i in wanted]
+    if not ids:
+        return ec2._xml(200, "DescribeNetworkAclsResponse", "<networkAclSet></networkAclSet>")
+    q = {k: v for k, v in p.items() if not k.startswith("NetworkAclId.")}
+    for n, acl_id in enumerate(ids, 1):
+        q[f"NetworkAclId.{n}"] = [acl_id]
+    return _orig_describe_network_acls(q)
+
+
+def _replace_network_acl_association(p):
+    assoc_id = ec2._p(p, "AssociationId")
+    acl_id = ec2._p(p, "NetworkAclId")
+    if acl_id not in ec2._network_acls:
+        return ec2._error("InvalidNetworkAclID.NotFound", f"The network ACL '{acl_id}' does not exist", 400)
+    subnet_id = None
+    for acl in ec2._network_acls.values():
+        for a in acl["Associations"]:
+            if a["NetworkAclAssociationId"] == assoc_id:
+                subnet_id = a["SubnetId"]
+        acl["Associations"] = [a for a in acl["Associations"] if a["NetworkAclAssociationId"] != assoc_id]
+    if subnet_id is None:
+        return ec2._error("InvalidAssociationID.NotFound", f"The association ID '{assoc_id}' does not exist", 400)
+    new_id = _new_acl_association_id()
+    ec2._network_acls[acl_id]["Associations"].append({"NetworkAclAssociationId": new_id, "SubnetId": subnet_id})
+    return ec2._xml(200, "ReplaceNetworkAclAssociationResponse", f"<newAssociationId>{new_id}</newAssociationId>")
+
+
+def _keep_port_range(orig, refuse_taken):
+    def handler(p):
+        acl = ec2._network_acls.get(ec2._p(p, "NetworkAclId"))
+        key = (int(ec2._p(p, "RuleNumber") or 0), ec2._p(p, "Egress") == "true")
+        if refuse_taken and acl and any((e["RuleNumber"], e["Egress"]) == key for e in acl["Entries"]):
+            return ec2._error("NetworkAclEntryAlreadyExists",
+                              f"The network acl entry identified by {key[0]} already exists.", 400)
+        out = orig(p)
+        start = ec2._p(p, "PortRange.From")
+        if acl and start != "":
+            for e in acl["Entries"]:
+                if (e["RuleNumber"], e["Egress"]) == key:
+                    e["PortRange"] = {"From": int(start), "To": int(ec2._p(p, "PortRange.To") or start)}
+        return out
+    return handler
+
+
+def _network_acl_entry_xml(entry):
+    xml = _orig_network_acl_entry_xml(entry)
+    ports = entry.get("PortRange")
+    if not ports:
+        return xml
+    i = xml.rindex("</item>")
+    return xml[:i] + f"<portRange><from>{ports['From']}</from><to>{ports['To']}</to></portRange>" + xml[i:]
+
+
+ec2._network_acl_entry_xml = _network_acl_entry_xml
+
+
+# A launch template's network interfaces list their groups as
+# <groupSet><groupId>sg-..</groupId></groupSet> (the EC2 model's member name
+# for LaunchTemplateInstanceNetworkInterfaceSpecification.Groups); ministack
+# writes <item>, which SDKs read as no groups.
+_orig_lt_data_xml = ec2._lt_data_xml
+
+
+def _lt_data_xml(data):
+    xml = _orig_lt_data_xml(data)
+    for ni in data.get("NetworkInterfaces") or []:
+        if ni.get("Groups"):
+            wrong = "".join(f"<item>{ec2._esc(g)}</item>" for g in ni["Groups"])
+            right = "".join(f"<groupId>{ec2._esc(g)}</groupId>" for g in ni["Groups"])
+            xml = xml.replace(f"<groupSet>{wrong}</groupSet>", f"<groupSet>{right}</groupSet>", 1)
+    return xml
+
+
+ec2._lt_data_xml = _lt_data_xml
+for _action, _handler in {
+    "CreateSubnet": _create_subnet_on_default_acl,
+    "DeleteSubnet": _delete_subnet_and_its_acl_association,
+    "DescribeNetworkAcls": _describe_network_acls_by_subnet,
+    "ReplaceNetworkAclAssociation": _replace_network_acl_association,
+    "CreateNetworkAclEntry": _keep_port_range(_orig_create_network_acl_entry, True),
+    "ReplaceNetworkAclEntry": _keep_port_range(_orig_replace_network_acl_entry, False),
+}.items():
+    ec2._ACTION_MAP[_action] = _handler
+
 
 if __name__ == "__main__":
     sys.argv = [sys.argv[0]]

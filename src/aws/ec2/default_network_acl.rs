@@ -13,12 +13,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::network_acl::{Entry, converge_entries, default_acl, entries_of};
-use super::{Tagging, VISIBLE, filters, tag_map};
-use crate::aws::errors::Absent;
+use aws_sdk_ec2::types::NetworkAcl;
+
+use super::{Tagging, VISIBLE, filters, hand_back, stack_acls, tag_map};
 use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::{self, TagApi, Tags};
-use crate::aws::{ADDRESS_TAG, Aws, STACK_TAG, retry_on};
+use crate::aws::{Aws, retry_on};
 use crate::engine::provider::{KindInfo, StepContext};
 use crate::engine::resource::Props;
 use crate::engine::value::{Ref, sort_set};
@@ -38,6 +39,24 @@ impl Props for DefaultNetworkAclProps {
 
 pub struct DefaultNetworkAcl;
 
+/// The VPCs' default ACLs among `acls` that this stack adopted.
+fn build(aws: &Aws, address: Option<&str>, acls: &[NetworkAcl]) -> Vec<Current<DefaultNetworkAclProps>> {
+    owned(
+        aws,
+        address,
+        acls.iter().filter(|a| a.is_default().unwrap_or(false)),
+        |a| tag_map(a.tags()),
+        |a, owner| {
+            let props = DefaultNetworkAclProps {
+                vpc_id: a.vpc_id().unwrap_or_default().into(),
+                entries: entries_of(a),
+                tags: owner.tags,
+            };
+            Some(Current::new(owner.address, a.network_acl_id()?, props))
+        },
+    )
+}
+
 #[async_trait]
 impl Kind for DefaultNetworkAcl {
     type Props = DefaultNetworkAclProps;
@@ -51,23 +70,13 @@ impl Kind for DefaultNetworkAcl {
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DefaultNetworkAclProps>>> {
-        let acls = paginated!(aws.ec2.describe_network_acls().set_filters(Some(filters(aws, address))))
-            .or_absent()?
-            .unwrap_or_default();
-        Ok(owned(
-            aws,
-            address,
-            acls.into_iter().filter(|a| a.is_default().unwrap_or(false)),
-            |a| tag_map(a.tags()),
-            |a, owner| {
-                let props = DefaultNetworkAclProps {
-                    vpc_id: a.vpc_id().unwrap_or_default().into(),
-                    entries: entries_of(&a),
-                    tags: owner.tags,
-                };
-                Some(Current::new(owner.address, a.network_acl_id()?, props))
-            },
-        ))
+        let acls = paginated!(aws.ec2.describe_network_acls().set_filters(Some(filters(aws, address))))?;
+        Ok(build(aws, address, &acls))
+    }
+
+    /// From the listing shared with the network ACL kind.
+    async fn read(&self, aws: &Aws) -> Result<Vec<Current<DefaultNetworkAclProps>>> {
+        Ok(build(aws, None, &stack_acls(aws).await?))
     }
 
     /// Adopts the VPC's default ACL: tags it, then converges its entries.
@@ -102,11 +111,6 @@ impl Kind for DefaultNetworkAcl {
     async fn delete(
         &self, aws: &Aws, l: &Current<DefaultNetworkAclProps>, _ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
-        let mut keys: Vec<String> = l.props.tags.keys().cloned().collect();
-        keys.extend([STACK_TAG.to_string(), ADDRESS_TAG.to_string()]);
-        match Tagging.untag(aws, &l.id, &keys).await {
-            Err(e) if !e.not_found() => Err(anyhow::anyhow!(e).context("untagging the default network ACL")),
-            _ => Ok(None),
-        }
+        hand_back(aws, &l.id, &l.props.tags, "default network ACL").await
     }
 }

@@ -13,12 +13,12 @@ use aws_sdk_ec2::types::Filter;
 use serde::{Deserialize, Serialize};
 
 use super::security_group::{self, Rule};
-use super::{Tagging, VISIBLE, filters, stack_groups, tag_map};
+use super::{Tagging, VISIBLE, filters, hand_back, stack_groups, tag_map};
 use crate::aws::errors::AwsResultExt;
 use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::{self, TagApi, Tags};
-use crate::aws::{ADDRESS_TAG, Aws, STACK_TAG, retry_on};
+use crate::aws::{Aws, retry_on};
 use crate::engine::provider::{KindInfo, StepContext};
 use crate::engine::resource::Props;
 use crate::engine::value::{Ref, sort_set};
@@ -132,11 +132,6 @@ impl Kind for DefaultSecurityGroup {
     async fn delete(
         &self, aws: &Aws, l: &Current<DefaultSecurityGroupProps>, _ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
-        let mut keys: Vec<String> = l.props.tags.keys().cloned().collect();
-        keys.extend([STACK_TAG.to_string(), ADDRESS_TAG.to_string()]);
-        match Tagging.untag(aws, &l.id, &keys).await {
-            Err(e) if !e.not_found() => Err(anyhow::anyhow!(e).context("untagging the default security group")),
-            _ => Ok(None),
-        }
+        hand_back(aws, &l.id, &l.props.tags, "default security group").await
     }
 }

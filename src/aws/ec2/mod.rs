@@ -125,6 +125,27 @@ impl TagApi for Tagging {
     }
 }
 
+/// The stack's network ACLs (its VPC's default ACL included once adopted),
+/// listed once per read and shared by the ACL kinds.
+pub async fn stack_acls(aws: &Aws) -> anyhow::Result<std::sync::Arc<Vec<aws_sdk_ec2::types::NetworkAcl>>> {
+    aws.cached("ec2.network_acls", || async {
+        Ok(super::find::paginated!(aws.ec2.describe_network_acls().set_filters(Some(filters(aws, None))))?)
+    })
+    .await
+}
+
+/// Gives back a VPC's default resource (security group, network ACL) the
+/// stack adopted: it cannot be deleted, so it is untagged (the VPC's
+/// deletion takes it along); one already gone is fine.
+pub async fn hand_back(aws: &Aws, id: &str, tags: &Tags, what: &str) -> anyhow::Result<Option<String>> {
+    let mut keys: Vec<String> = tags.keys().cloned().collect();
+    keys.extend([super::STACK_TAG.to_string(), super::ADDRESS_TAG.to_string()]);
+    match Tagging.untag(aws, id, &keys).await {
+        Err(e) if !e.not_found() => Err(anyhow::anyhow!(e).context(format!("untagging the {what}"))),
+        _ => Ok(None),
+    }
+}
+
 /// The stack's security groups (its VPC's default group included), listed
 /// once per read and shared by the group kinds.
 pub async fn stack_groups(aws: &Aws) -> anyhow::Result<std::sync::Arc<Vec<aws_sdk_ec2::types::SecurityGroup>>> {

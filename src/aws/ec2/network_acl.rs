@@ -20,7 +20,7 @@ use aws_sdk_ec2::types::{Filter, PortRange, ResourceType, RuleAction};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{DRAIN, Tagging, VISIBLE, client_token, filters, tag_map, tag_spec};
+use super::{DRAIN, Tagging, VISIBLE, client_token, filters, stack_acls, tag_map, tag_spec};
 use crate::aws::collection::{delta, set_delta};
 use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::find::{owned, paginated};
@@ -226,15 +226,20 @@ pub async fn default_acl(aws: &Aws, vpc: &str) -> Result<Option<aws_sdk_ec2::typ
     Ok(out.network_acls().first().cloned())
 }
 
-/// Hands `subnet` back to the VPC's default ACL (a subnet already gone is
-/// fine: its association went with it).
-async fn release(aws: &Aws, vpc: &str, acl: &str, subnet: &str) -> Result<()> {
+/// Hands `subnets` back to the VPC's default ACL (looked up once; a subnet
+/// already gone is fine: its association went with it).
+async fn release(aws: &Aws, vpc: &str, acl: &str, subnets: &[&String]) -> Result<()> {
+    if subnets.is_empty() {
+        return Ok(());
+    }
     let Some(default) = default_acl(aws, vpc).await? else {
-        bail!("VPC {vpc} has no default network ACL to hand subnet {subnet} back to");
+        bail!("VPC {vpc} has no default network ACL to hand the subnets back to");
     };
     let default = default.network_acl_id().unwrap_or_default().to_string();
-    match association_of(aws, subnet).await.or_absent()?.flatten() {
-        Some((current, association)) if current == acl => {
+    for subnet in subnets {
+        if let Some((current, association)) = association_of(aws, subnet).await.or_absent()?.flatten()
+            && current == acl
+        {
             aws.ec2
                 .replace_network_acl_association()
                 .association_id(association)
@@ -244,7 +249,6 @@ async fn release(aws: &Aws, vpc: &str, acl: &str, subnet: &str) -> Result<()> {
                 .aws()
                 .or_absent()?;
         }
-        _ => {}
     }
     Ok(())
 }
@@ -266,6 +270,27 @@ impl Props for NetworkAclProps {
 
 pub struct NetworkAcl;
 
+/// The stack's own (non-default) ACLs among `acls`.
+fn build(aws: &Aws, address: Option<&str>, acls: &[aws_sdk_ec2::types::NetworkAcl]) -> Vec<Current<NetworkAclProps>> {
+    owned(
+        aws,
+        address,
+        acls.iter().filter(|a| !a.is_default().unwrap_or(false)),
+        |a| tag_map(a.tags()),
+        |a, owner| {
+            let mut subnets: Vec<Ref> = a.associations().iter().filter_map(|s| s.subnet_id()).map(Ref::from).collect();
+            subnets.sort();
+            let props = NetworkAclProps {
+                vpc_id: a.vpc_id().unwrap_or_default().into(),
+                entries: entries_of(a),
+                subnet_ids: subnets,
+                tags: owner.tags,
+            };
+            Some(Current::new(owner.address, a.network_acl_id()?, props))
+        },
+    )
+}
+
 async fn converge(aws: &Aws, id: &str, new: &NetworkAclProps, old: &NetworkAclProps) -> Result<()> {
     converge_entries(aws, id, &new.entries, &old.entries).await?;
     let want = Ref::all(&new.subnet_ids)?;
@@ -274,10 +299,7 @@ async fn converge(aws: &Aws, id: &str, new: &NetworkAclProps, old: &NetworkAclPr
     for s in subnets.added {
         associate(aws, id, s).await?;
     }
-    for s in subnets.removed {
-        release(aws, new.vpc_id.get()?, id, s).await?;
-    }
-    Ok(())
+    release(aws, new.vpc_id.get()?, id, &subnets.removed).await
 }
 
 #[async_trait]
@@ -294,27 +316,13 @@ impl Kind for NetworkAcl {
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<NetworkAclProps>>> {
-        let acls = paginated!(aws.ec2.describe_network_acls().set_filters(Some(filters(aws, address))))
-            .or_absent()?
-            .unwrap_or_default();
-        Ok(owned(
-            aws,
-            address,
-            acls.into_iter().filter(|a| !a.is_default().unwrap_or(false)),
-            |a| tag_map(a.tags()),
-            |a, owner| {
-                let mut subnets: Vec<Ref> =
-                    a.associations().iter().filter_map(|s| s.subnet_id()).map(Ref::from).collect();
-                subnets.sort();
-                let props = NetworkAclProps {
-                    vpc_id: a.vpc_id().unwrap_or_default().into(),
-                    entries: entries_of(&a),
-                    subnet_ids: subnets,
-                    tags: owner.tags,
-                };
-                Some(Current::new(owner.address, a.network_acl_id()?, props))
-            },
-        ))
+        let acls = paginated!(aws.ec2.describe_network_acls().set_filters(Some(filters(aws, address))))?;
+        Ok(build(aws, address, &acls))
+    }
+
+    /// From the listing shared with the default ACL kind.
+    async fn read(&self, aws: &Aws) -> Result<Vec<Current<NetworkAclProps>>> {
+        Ok(build(aws, None, &stack_acls(aws).await?))
     }
 
     async fn create(
@@ -364,10 +372,8 @@ impl Kind for NetworkAcl {
 
     /// Hands the subnets back to the VPC's default ACL, then deletes it.
     async fn delete(&self, aws: &Aws, l: &Current<NetworkAclProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
-        let vpc = l.props.vpc_id.get()?;
-        for s in Ref::all(&l.props.subnet_ids)? {
-            release(aws, vpc, &l.id, &s).await?;
-        }
+        let subnets = Ref::all(&l.props.subnet_ids)?;
+        release(aws, l.props.vpc_id.get()?, &l.id, &subnets.iter().collect::<Vec<_>>()).await?;
         retry_on(&["DependencyViolation"], "deleting the network ACL", DRAIN, ctx, || async {
             aws.ec2.delete_network_acl().network_acl_id(&l.id).send().await.aws().or_absent()
         })
