@@ -515,6 +515,14 @@ impl Clock {
                 let states: HashMap<String, Timeline> = w.vpc_endpoints.clone();
                 Some((status, ec2_items(text, "vpcEndpoint", "vpcEndpointId", &states, now)))
             }
+            // Deleted: moto's own answers (`deleted`, then gone) stand, not
+            // the create's timeline, which would say `available` again.
+            "DeleteVpcEndpoints" => {
+                for id in c.list("VpcEndpointId") {
+                    w.vpc_endpoints.remove(&id);
+                }
+                None
+            }
             "DescribeVpcEndpoints" => {
                 let states = w.vpc_endpoints.clone();
                 Some((status, ec2_items(text, "vpcEndpointSet", "vpcEndpointId", &states, now)))
@@ -1481,6 +1489,17 @@ mod tests {
         assert!(b.contains("<vpcEndpointId>vpce-g</vpcEndpointId><vpcEndpointType>Gateway</vpcEndpointType><state>available</state>"), "{b}");
         let (_, b) = answer(&c, &describe, 200, &all, at(t0, 121.0));
         assert!(!b.contains("pending"), "{b}");
+        // A deleted endpoint is what moto says, not `available` again.
+        answer(
+            &c,
+            &query("ec2", "DeleteVpcEndpoints", &[("VpcEndpointId.1", "vpce-i")]),
+            200,
+            "<DeleteVpcEndpointsResponse><unsuccessful/></DeleteVpcEndpointsResponse>",
+            at(t0, 122.0),
+        );
+        let gone = all.replacen("<state>available</state>", "<state>deleted</state>", 1);
+        let (_, b) = answer(&c, &describe, 200, &gone, at(t0, 123.0));
+        assert!(b.contains("<vpcEndpointId>vpce-i</vpcEndpointId><vpcEndpointType>Interface</vpcEndpointType><state>deleted</state>"), "{b}");
     }
 
     #[test]

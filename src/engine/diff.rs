@@ -4,7 +4,7 @@
 //! being created or replaced, references to it are known to be unknown, and a
 //! reference in a replace-only property forces the dependant's replacement too.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 use serde_json::{Map, Value};
@@ -56,6 +56,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
                 reason: None,
                 deletion_protected: false,
                 notes: want.reason.iter().cloned().collect(),
+                fill_in_after: Vec::new(),
             });
             continue;
         };
@@ -100,6 +101,7 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
             reason: None,
             deletion_protected: false,
             notes,
+            fill_in_after: Vec::new(),
         });
     }
 
@@ -108,11 +110,38 @@ pub fn diff(desired: &[Resource], live: Vec<Live>, provider: &dyn Provider) -> R
             changes.push(deletion(l, provider, "not in stack.yaml"));
         }
     }
+    fill_in_later(&mut changes, provider);
     for c in &mut changes {
         c.notes.extend(provider.notes(c));
         mark_protected(c, provider);
     }
     Ok(changes)
+}
+
+/// Sets `fill_in_after` on the creations whose late properties (see
+/// `KindInfo::late_fields`) are all that waits for something this plan
+/// also creates, replaces or updates, and says so in their notes.
+fn fill_in_later(changes: &mut [Change], provider: &dyn Provider) {
+    let pending: HashSet<String> = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Replace | Action::Update))
+        .map(|c| c.address.clone())
+        .collect();
+    for c in changes.iter_mut().filter(|c| c.action == Action::Create) {
+        let Some(d) = &c.desired else { continue };
+        let (mut after, fields) = d.late_dependencies(provider.kind_info(&c.kind).late_fields);
+        after.retain(|a| pending.contains(a));
+        if after.is_empty() {
+            continue;
+        }
+        let fields: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+        c.notes.push(format!(
+            "created without what {} takes from {}, then updated once that exists: nothing waits for it here",
+            fields.join(" and "),
+            after.join(", ")
+        ));
+        c.fill_in_after = after;
+    }
 }
 
 /// Everything live goes, for `destroy`.
@@ -149,6 +178,7 @@ fn deletion(l: Live, provider: &dyn Provider, reason: &str) -> Change {
         reason: Some(reason.to_string()),
         deletion_protected: false,
         notes: Vec::new(),
+        fill_in_after: Vec::new(),
     }
 }
 

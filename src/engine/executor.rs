@@ -1,7 +1,8 @@
 //! Runs a plan as a graph of steps, in parallel.
 //!
 //! A change becomes one or two steps (a replacement is a create and a delete,
-//! ordered by the kind's replace policy). A step starts as soon as every step
+//! ordered by the kind's replace policy; a creation whose late properties
+//! wait for something is a create and the update that fills them in). A step starts as soon as every step
 //! it depends on has finished; among ready steps the one heading the heaviest
 //! remaining chain goes first (long poles such as databases start early). A
 //! failed step skips what depends on it; independent steps carry on. Steps
@@ -16,6 +17,7 @@ use anyhow::{Result, bail};
 use petgraph::algo::toposort;
 use petgraph::graph::DiGraph;
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -55,6 +57,9 @@ pub struct Step {
     pub change: usize,
     pub op: Op,
     pub deps: Vec<usize>,
+    /// The update that fills in a creation's late properties once what they
+    /// take values from exists (see `Change::fill_in_after`).
+    pub fill_in: bool,
 }
 
 /// What the executor reports while it runs.
@@ -161,15 +166,21 @@ pub fn build_steps(changes: &[Change], provider: &dyn super::provider::Provider)
     let mut steps: Vec<Step> = Vec::new();
     let mut up: HashMap<&str, usize> = HashMap::new(); // address -> create/update step
     let mut del: HashMap<usize, usize> = HashMap::new(); // change -> delete step
+    let mut fill: HashMap<usize, usize> = HashMap::new(); // change -> fill-in step
     for (i, c) in changes.iter().enumerate() {
         let mut push = |op| {
-            steps.push(Step { change: i, op, deps: Vec::new() });
+            steps.push(Step { change: i, op, deps: Vec::new(), fill_in: false });
             steps.len() - 1
         };
         match c.action {
             Action::NoOp => {}
             Action::Create => {
                 up.insert(&c.address, push(Op::Create));
+                if !c.fill_in_after.is_empty() {
+                    let f = push(Op::Update);
+                    steps[f].fill_in = true;
+                    fill.insert(i, f);
+                }
             }
             Action::Update => {
                 up.insert(&c.address, push(Op::Update));
@@ -222,10 +233,17 @@ pub fn build_steps(changes: &[Change], provider: &dyn super::provider::Provider)
     for (i, c) in changes.iter().enumerate() {
         let cbd = provider.kind_info(&c.kind).create_before_destroy;
         if let (Some(&u), Some(d)) = (up.get(c.address.as_str()), &c.desired) {
+            let fill_in = fill.get(&i).copied();
             for dep in d.dependencies() {
                 if let Some(&du) = up.get(dep.as_str()) {
-                    edges.push((du, u));
+                    match fill_in {
+                        Some(f) if c.fill_in_after.contains(&dep) => edges.push((du, f)),
+                        _ => edges.push((du, u)),
+                    }
                 }
+            }
+            if let Some(f) = fill_in {
+                edges.push((u, f));
             }
             if c.action == Action::Replace && !cbd {
                 edges.push((del[&i], u));
@@ -377,11 +395,32 @@ pub async fn execute(
                 let step = &steps[i];
                 let change = &changes[step.change];
                 sink.event(Event::Started { address: change.address.clone(), kind: change.kind.clone(), op: step.op });
+                let late = provider.kind_info(&change.kind).late_fields;
+                let mut desired = change.desired.as_ref().map(|d| resolve(d, &known));
+                let (mut live, mut changed) = (change.live.clone(), changed_fields(change));
+                if step.fill_in {
+                    // The update after the create: the late properties that
+                    // differ from what the create sent.
+                    live = known.get(&change.address).cloned();
+                    let sent = live.as_ref().map_or(&Value::Null, |l| &l.props);
+                    let now = desired.as_ref().map_or(&Value::Null, |d| &d.props);
+                    changed = late.iter().filter(|f| now.get(**f) != sent.get(**f)).map(|f| f.to_string()).collect();
+                } else if step.op == Op::Create
+                    && !change.fill_in_after.is_empty()
+                    && let Some(d) = desired.as_mut()
+                    && let Some(props) = d.props.as_object_mut()
+                {
+                    for f in late {
+                        if let Some(v) = props.get_mut(*f) {
+                            *v = value::known_part(v);
+                        }
+                    }
+                }
                 let task = StepTask {
                     op: step.op,
-                    desired: change.desired.as_ref().map(|d| resolve(d, &known)),
-                    live: change.live.clone(),
-                    changed: changed_fields(change),
+                    desired,
+                    live,
+                    changed,
                     provider: provider.clone(),
                     options: opts.step,
                     reporter: Reporter { sink: sink.clone(), address: change.address.clone(), op: step.op },
@@ -525,6 +564,9 @@ impl StepTask {
                 resolved(d)?;
                 Ok(StepOutcome::Live(Box::new(self.provider.create(d, &ctx).await?)))
             }
+            // A fill-in with nothing left to fill in (what the late
+            // properties take was known at the create).
+            (Op::Update, Some(_), Some(l)) if self.changed.is_empty() => Ok(StepOutcome::Live(Box::new(l.clone()))),
             (Op::Update, Some(d), Some(l)) => {
                 resolved(d)?;
                 Ok(StepOutcome::Live(Box::new(self.provider.update(d, l, &self.changed, &ctx).await?)))
@@ -568,7 +610,7 @@ mod tests {
     }
 
     async fn converge(p: &Arc<MemoryProvider>, desired: &[Resource]) -> (Plan, Report) {
-        let live = p.read(&["mem.net", "mem.sub", "mem.rt", "mem.db"]).await.unwrap();
+        let live = p.read(&p.kinds()).await.unwrap();
         let changes = diff(desired, live.clone(), p.as_ref()).unwrap();
         let plan = Plan::new("s", "r", Mode::Apply, changes, &live);
         let sink = Arc::new(Collect::default());
@@ -682,6 +724,87 @@ mod tests {
         let opts = ExecOptions { parallelism: 1, ..ExecOptions::default() };
         execute(&plan, p.clone(), &opts, Arc::new(Collect::default())).await.unwrap();
         assert_eq!(p.calls()[0], "create z.db");
+    }
+
+    /// A function whose environment holds a database's id, and an API in
+    /// front of the function.
+    fn late_stack() -> Vec<Resource> {
+        vec![
+            Resource::new("vpc", "mem.net", json!({"cidr": "10.0.0.0/16"})),
+            Resource::new("db", "mem.db", json!({"engine": "pg", "net": reference("vpc", "id")})),
+            Resource::new(
+                "fn",
+                "mem.fn",
+                json!({"net": reference("vpc", "id"), "env": {"DB": reference("db", "id"), "MODE": "x"}}),
+            ),
+            Resource::new("api", "mem.thing", json!({"target": reference("fn", "id")})),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_late_property_waits_alone_for_what_it_takes() {
+        let p = Arc::new(MemoryProvider::with_delay(Duration::from_millis(10)));
+        p.slow.lock().unwrap().insert("db".into());
+        let desired = late_stack();
+        let live = p.read(&p.kinds()).await.unwrap();
+        let changes = diff(&desired, live.clone(), p.as_ref()).unwrap();
+        let f = changes.iter().find(|c| c.address == "fn").unwrap();
+        assert_eq!(f.fill_in_after, vec!["db".to_string()]);
+        assert!(f.notes.iter().any(|n| n.contains("`env`") && n.contains("db")), "{:?}", f.notes);
+        let steps = build_steps(&changes, p.as_ref()).unwrap();
+        let step = |address: &str, fill_in: bool| {
+            steps.iter().position(|s| changes[s.change].address == address && s.fill_in == fill_in).unwrap()
+        };
+        let (create_fn, fill_fn, create_db) = (step("fn", false), step("fn", true), step("db", false));
+        assert!(!steps[create_fn].deps.contains(&create_db), "the create does not wait for the database");
+        assert!(steps[fill_fn].deps.contains(&create_db) && steps[fill_fn].deps.contains(&create_fn));
+
+        let plan = Plan::new("s", "r", Mode::Apply, changes, &live);
+        let rep = execute(&plan, p.clone(), &ExecOptions::default(), Arc::new(Collect::default())).await.unwrap();
+        assert!(rep.ok(), "{rep:?}");
+        let calls = p.calls();
+        let pos = |s: &str| calls.iter().position(|c| c == s).unwrap();
+        // The API was made while the database was still being created.
+        assert!(pos("create api") < pos("update fn env"), "{calls:?}");
+        let live = p.live();
+        let (db, func) =
+            (live.iter().find(|l| l.address == "db").unwrap(), live.iter().find(|l| l.address == "fn").unwrap());
+        assert_eq!(func.props["env"], json!({"DB": db.id, "MODE": "x"}));
+        let (plan, _) = converge(&p, &desired).await;
+        assert!(!plan.has_changes(), "{:?}", plan.summary);
+    }
+
+    #[tokio::test]
+    async fn a_late_property_whose_source_exists_is_sent_at_once() {
+        let p = Arc::new(MemoryProvider::new());
+        let mut desired = late_stack();
+        desired.retain(|r| r.address != "fn" && r.address != "api");
+        converge(&p, &desired).await;
+        let before = p.calls().len();
+        let (plan, rep) = converge(&p, &late_stack()).await;
+        assert!(rep.ok(), "{rep:?}");
+        assert!(plan.changes.iter().all(|c| c.fill_in_after.is_empty()));
+        let calls = p.calls()[before..].to_vec();
+        assert!(!calls.iter().any(|c| c.starts_with("update fn")), "{calls:?}");
+        let func = p.live().into_iter().find(|l| l.address == "fn").unwrap();
+        assert!(func.props["env"]["DB"].as_str().is_some_and(|s| s.starts_with("mem.db-")));
+    }
+
+    #[tokio::test]
+    async fn a_failed_source_leaves_the_late_property_for_the_next_apply() {
+        let p = Arc::new(MemoryProvider::new());
+        p.fail("db");
+        let (_, rep) = converge(&p, &late_stack()).await;
+        assert_eq!(rep.failed.len(), 1);
+        assert_eq!(rep.skipped, vec!["fn".to_string()], "only the fill-in waits for the database");
+        assert!(p.live().iter().any(|l| l.address == "api"));
+        p.fail_on.lock().unwrap().clear();
+        let (plan, rep) = converge(&p, &late_stack()).await;
+        assert!(rep.ok(), "{rep:?}");
+        let f = plan.changes.iter().find(|c| c.address == "fn").unwrap();
+        assert_eq!(f.action, Action::Update);
+        let (plan, _) = converge(&p, &late_stack()).await;
+        assert!(!plan.has_changes());
     }
 
     #[tokio::test]

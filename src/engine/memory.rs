@@ -21,6 +21,8 @@ pub struct MemoryProvider {
     pub calls: Mutex<Vec<String>>,
     pub fail_on: Mutex<HashSet<String>>,
     pub delay: Option<Duration>,
+    /// Addresses whose every operation takes ten times `delay` (long poles).
+    pub slow: Mutex<HashSet<String>>,
     next: AtomicU64,
     /// (running now, max seen), to check parallelism.
     pub concurrency: Mutex<(usize, usize)>,
@@ -56,7 +58,8 @@ impl MemoryProvider {
             c.1 = c.1.max(c.0);
         }
         if let Some(d) = self.delay {
-            tokio::time::sleep(d).await;
+            let slow = self.slow.lock().unwrap().contains(address);
+            tokio::time::sleep(if slow { d * 10 } else { d }).await;
         }
         self.concurrency.lock().unwrap().0 -= 1;
         if self.fail_on.lock().unwrap().contains(address) {
@@ -69,7 +72,7 @@ impl MemoryProvider {
 #[async_trait]
 impl Provider for MemoryProvider {
     fn kinds(&self) -> Vec<&'static str> {
-        vec!["mem.net", "mem.sub", "mem.rt", "mem.db", "mem.thing"]
+        vec!["mem.net", "mem.sub", "mem.rt", "mem.db", "mem.fn", "mem.thing"]
     }
 
     fn protected(&self, _kind: &str, props: &Value) -> bool {
@@ -93,6 +96,8 @@ impl Provider for MemoryProvider {
                 service: "db",
                 ..KindInfo::default()
             },
+            // A function: its environment may be filled in after the create.
+            "mem.fn" => KindInfo { weight: 1, service: "fn", late_fields: &["env"], ..KindInfo::default() },
             _ => KindInfo { weight: 1, service: "other", ..KindInfo::default() },
         }
     }

@@ -92,6 +92,11 @@ pub struct Change {
     /// Free-form notes the provider attaches (e.g. "instance refresh").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Addresses this creation does not wait for: its late properties (see
+    /// `KindInfo::late_fields`) take values from them, so it is created
+    /// without those values and updated once these exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fill_in_after: Vec<String>,
 }
 
 /// Counts printed at the end of a plan.

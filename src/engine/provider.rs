@@ -25,6 +25,14 @@ pub struct KindInfo {
     pub weight: u32,
     /// Service name, for per-service concurrency limits.
     pub service: &'static str,
+    /// Top-level properties that may be filled in after the create (a
+    /// function's environment, a role's inline policies): when their values
+    /// reference something the same run still makes, the resource is created
+    /// without those values and updated once they exist, so that what depends
+    /// on it does not wait too (a function's API need not wait for the
+    /// database whose endpoint its environment holds). Each must be a map or
+    /// a list, whose entries can be left out (see [`super::value::known_part`]).
+    pub late_fields: &'static [&'static str],
 }
 
 /// Reports progress of a running step (e.g. "waiting for available").

@@ -68,6 +68,27 @@ impl Resource {
         self
     }
 
+    /// The addresses that only the `late` properties reference (see
+    /// `KindInfo::late_fields`), with those properties: the resource can be
+    /// created before these exist.
+    pub fn late_dependencies(&self, late: &[&str]) -> (Vec<String>, Vec<String>) {
+        let Some(o) = self.props.as_object() else { return (Vec::new(), Vec::new()) };
+        let (mut early, mut later, mut fields) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, v) in o {
+            if late.contains(&k.as_str()) {
+                let before = later.len();
+                value::referenced_addresses(v, &mut later);
+                if later.len() > before {
+                    fields.push(k.clone());
+                }
+            } else {
+                value::referenced_addresses(v, &mut early);
+            }
+        }
+        later.retain(|a| !early.contains(a) && !self.depends_on.contains(a));
+        (later, fields)
+    }
+
     /// Every address this resource needs to exist first.
     pub fn dependencies(&self) -> BTreeSet<String> {
         let mut refs = Vec::new();

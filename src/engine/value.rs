@@ -219,6 +219,40 @@ pub fn is_symbolic(v: &Value) -> bool {
     })
 }
 
+/// What of a late property (see `KindInfo::late_fields`) is known now: the
+/// map loses its entries, the list its elements, that hold an unknown
+/// placeholder. Below the top, a list keeps its known elements (a statement
+/// keeps the resources it can name) and goes when none is left, and a map with
+/// an unknown part goes whole (a policy statement without its `Resource`
+/// would be malformed), as does a reference or concatenation with an unknown
+/// part (half a string is a wrong string, not a shorter one).
+pub fn known_part(v: &Value) -> Value {
+    fn prune(v: &Value) -> Option<Value> {
+        if is_symbolic(v) {
+            return (!contains_unknown(v)).then(|| v.clone());
+        }
+        match v {
+            Value::Object(o) => o
+                .iter()
+                .map(|(k, x)| prune(x).map(|x| (k.clone(), x)))
+                .collect::<Option<Map<_, _>>>()
+                .map(Value::Object),
+            Value::Array(a) => {
+                let kept: Vec<Value> = a.iter().filter_map(prune).collect();
+                (a.is_empty() || !kept.is_empty()).then_some(Value::Array(kept))
+            }
+            _ => Some(v.clone()),
+        }
+    }
+    match v {
+        Value::Object(o) if !is_symbolic(v) => {
+            Value::Object(o.iter().filter_map(|(k, x)| prune(x).map(|x| (k.clone(), x))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().filter_map(prune).collect()),
+        _ => v.clone(),
+    }
+}
+
 /// The first reference or unknown placeholder left in `v`, as `address#attr`.
 pub fn first_unresolved(v: &Value) -> Option<String> {
     if let Some((addr, attr)) = as_ref(v) {
@@ -280,6 +314,35 @@ mod tests {
         let mut refs = vec![];
         referenced_addresses(&v, &mut refs);
         assert_eq!(refs, vec!["network.vpc".to_string(), "a".to_string()]);
+    }
+
+    #[test]
+    fn the_known_part_of_a_late_property() {
+        let u = unknown("data.db", "endpoint");
+        // A map loses the entries that are not known yet.
+        let env = json!({"HOST": u.clone(), "TABLE": "t", "URL": {"$concat": ["https://", u.clone()]}});
+        assert_eq!(known_part(&env), json!({"TABLE": "t"}));
+        // Inline policies: a statement keeps the resources it can name, goes
+        // when its only resource is unknown; a policy with no statement left goes.
+        let policies = json!({
+            "data": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": ["arn:t", u.clone()]},
+                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": u.clone()},
+            ]},
+            "secret": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "x:Y", "Resource": u.clone()}]},
+            "logs": {"Version": "2012-10-17", "Statement": [], "Id": "kept"},
+        });
+        assert_eq!(
+            known_part(&policies),
+            json!({
+                "data": {"Version": "2012-10-17", "Statement": [
+                    {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": ["arn:t"]},
+                ]},
+                "logs": {"Version": "2012-10-17", "Statement": [], "Id": "kept"},
+            })
+        );
+        assert_eq!(known_part(&json!(["a", u.clone(), ["b", u]])), json!(["a", ["b"]]));
+        assert_eq!(known_part(&json!({"a": 1})), json!({"a": 1}));
     }
 
     #[test]

@@ -138,7 +138,9 @@ impl Kind for Role {
     type Props = RoleProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo { replace_fields: &["name", "path"], weight: 2, ..KindInfo::default() }
+        // A statement naming what is still being made (a database's
+        // secret) is added when it exists; the role is usable before.
+        KindInfo { replace_fields: &["name", "path"], weight: 2, late_fields: &["policies"], ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {

@@ -330,7 +330,9 @@ impl Kind for Function {
     type Props = FunctionProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo { replace_fields: &["function_name"], weight: 5, ..KindInfo::default() }
+        // The environment may wait for what it names (a database's
+        // endpoint) while the API in front of the function is made.
+        KindInfo { replace_fields: &["function_name"], weight: 5, late_fields: &["environment"], ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {

@@ -398,6 +398,7 @@ mod tests {
             reason: None,
             deletion_protected: false,
             notes: vec![],
+            fill_in_after: vec![],
         };
         assert_eq!(
             Site.plan_note(&change(Action::Update, Some(desired))),
