@@ -2,9 +2,9 @@
 //!
 //! A change becomes one or two steps (a replacement is a create and a delete,
 //! ordered by the kind's replace policy; a creation whose late properties
-//! wait for something is a create and the update that fills them in). A step starts as soon as every step
-//! it depends on has finished; among ready steps the one heading the heaviest
-//! remaining chain goes first (long poles such as databases start early). A
+//! wait for something is a create and the update that fills them in). A
+//! step starts as soon as every step it depends on has finished; among ready
+//! steps the one heading the heaviest remaining chain goes first (long poles such as databases start early). A
 //! failed step skips what depends on it; independent steps carry on. Steps
 //! already running are always allowed to finish, also on Ctrl-C.
 
@@ -17,7 +17,6 @@ use anyhow::{Result, bail};
 use petgraph::algo::toposort;
 use petgraph::graph::DiGraph;
 use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -375,6 +374,8 @@ pub async fn execute(
     let mut per_service: HashMap<&'static str, usize> = HashMap::new();
     let mut running: JoinSet<(usize, Duration, Result<StepOutcome>)> = JoinSet::new();
     let mut report = Report::default();
+    // Late properties each create left values out of, for its fill-in.
+    let mut left_out: HashMap<usize, Vec<String>> = HashMap::new();
 
     loop {
         // Start what may start.
@@ -395,26 +396,18 @@ pub async fn execute(
                 let step = &steps[i];
                 let change = &changes[step.change];
                 sink.event(Event::Started { address: change.address.clone(), kind: change.kind.clone(), op: step.op });
-                let late = provider.kind_info(&change.kind).late_fields;
                 let mut desired = change.desired.as_ref().map(|d| resolve(d, &known));
                 let (mut live, mut changed) = (change.live.clone(), changed_fields(change));
                 if step.fill_in {
-                    // The update after the create: the late properties that
-                    // differ from what the create sent.
+                    // The update after the create: exactly the late
+                    // properties the create had to leave values out of.
                     live = known.get(&change.address).cloned();
-                    let sent = live.as_ref().map_or(&Value::Null, |l| &l.props);
-                    let now = desired.as_ref().map_or(&Value::Null, |d| &d.props);
-                    changed = late.iter().filter(|f| now.get(**f) != sent.get(**f)).map(|f| f.to_string()).collect();
+                    changed = left_out.remove(&step.change).unwrap_or_default();
                 } else if step.op == Op::Create
                     && !change.fill_in_after.is_empty()
                     && let Some(d) = desired.as_mut()
-                    && let Some(props) = d.props.as_object_mut()
                 {
-                    for f in late {
-                        if let Some(v) = props.get_mut(*f) {
-                            *v = value::known_part(v);
-                        }
-                    }
+                    left_out.insert(step.change, leave_out_unknown(d, provider.kind_info(&change.kind).late_fields));
                 }
                 let task = StepTask {
                     op: step.op,
@@ -521,6 +514,24 @@ fn resolve(d: &Resource, known: &HashMap<String, Live>) -> Resource {
     let mut r = d.clone();
     r.props = value::resolve(&d.props, &|addr, attr| known.get(addr).and_then(|l| l.attr(attr)));
     r
+}
+
+/// Keeps of each late property of `d` what is known now
+/// ([`value::known_part`]); returns the properties that lost something.
+fn leave_out_unknown(d: &mut Resource, late: &[&str]) -> Vec<String> {
+    let mut lost = Vec::new();
+    if let Some(props) = d.props.as_object_mut() {
+        for f in late {
+            if let Some(v) = props.get_mut(*f) {
+                let kept = value::known_part(v);
+                if kept != *v {
+                    *v = kept;
+                    lost.push(f.to_string());
+                }
+            }
+        }
+    }
+    lost
 }
 
 fn changed_fields(c: &Change) -> Vec<String> {
