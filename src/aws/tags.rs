@@ -52,3 +52,46 @@ pub async fn sync(api: &dyn TagApi, aws: &Aws, id: &str, old: &Tags, new: &Tags)
     }
     Ok(())
 }
+
+/// Declares `$name`, the [`TagApi`] of a service whose TagResource takes the
+/// resource's ARN and a map of tags and whose UntagResource takes the ARN and
+/// the keys (Lambda, CloudWatch Logs, API Gateway): between those services
+/// only the client and the name of the ARN's setter differ, so the two calls
+/// are written once here.
+macro_rules! arn_tag_api {
+    ($(#[$doc:meta])* $name:ident, $client:ident, $arn:ident) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        #[async_trait::async_trait]
+        impl $crate::aws::tags::TagApi for $name {
+            async fn tag(
+                &self,
+                aws: &$crate::aws::Aws,
+                id: &str,
+                tags: &$crate::aws::tags::Tags,
+            ) -> Result<(), $crate::aws::errors::AwsError> {
+                use $crate::aws::errors::AwsResultExt as _;
+                aws.$client
+                    .tag_resource()
+                    .$arn(id)
+                    .set_tags(Some(tags.clone().into_iter().collect()))
+                    .send()
+                    .await
+                    .aws()
+                    .map(|_| ())
+            }
+
+            async fn untag(
+                &self,
+                aws: &$crate::aws::Aws,
+                id: &str,
+                keys: &[String],
+            ) -> Result<(), $crate::aws::errors::AwsError> {
+                use $crate::aws::errors::AwsResultExt as _;
+                aws.$client.untag_resource().$arn(id).set_tag_keys(Some(keys.to_vec())).send().await.aws().map(|_| ())
+            }
+        }
+    };
+}
+pub(crate) use arn_tag_api;

@@ -15,13 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use async_trait::async_trait;
 use aws_sdk_apigateway::types::{Op, PatchOperation, RestApi};
 
 use super::Aws;
-use super::errors::{AwsError, AwsResultExt};
+use super::errors::AwsError;
 use super::find::paginated;
-use super::tags::{self, TagApi, Tags};
+use super::tags::{self, Tags};
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
@@ -81,30 +80,9 @@ pub fn forget_apis(aws: &Aws) {
     aws.forget(APIS);
 }
 
-/// Tags of an API or stage, by its ARN.
-pub struct Tagging;
-
-#[async_trait]
-impl TagApi for Tagging {
-    async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError> {
-        aws.apigateway
-            .tag_resource()
-            .resource_arn(id)
-            .set_tags(Some(tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
-    }
-
-    async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
-        aws.apigateway
-            .untag_resource()
-            .resource_arn(id)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
-    }
-}
+super::tags::arn_tag_api!(
+    /// Tags of an API or stage, by its ARN.
+    Tagging,
+    apigateway,
+    resource_arn
+);

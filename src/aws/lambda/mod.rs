@@ -12,13 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use async_trait::async_trait;
 use aws_sdk_lambda::types::FunctionConfiguration;
 
 use super::Aws;
-use super::errors::{Absent, AwsError, AwsResultExt};
+use super::errors::{Absent, AwsResultExt};
 use super::find::paginated;
-use super::tags::{TagApi, Tags};
+use super::tags::Tags;
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
@@ -83,23 +82,9 @@ pub fn forget_functions(aws: &Aws) {
     aws.forget(FUNCTIONS);
 }
 
-/// Tags of a function or mapping, by its ARN.
-pub struct Tagging;
-
-#[async_trait]
-impl TagApi for Tagging {
-    async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError> {
-        aws.lambda
-            .tag_resource()
-            .resource(id)
-            .set_tags(Some(tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
-    }
-
-    async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
-        aws.lambda.untag_resource().resource(id).set_tag_keys(Some(keys.to_vec())).send().await.aws().map(|_| ())
-    }
-}
+super::tags::arn_tag_api!(
+    /// Tags of a function or mapping, by its ARN.
+    Tagging,
+    lambda,
+    resource
+);

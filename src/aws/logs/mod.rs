@@ -5,11 +5,10 @@
 pub mod log_group;
 
 use anyhow::Result;
-use async_trait::async_trait;
 
 use super::Aws;
 use super::errors::{AwsError, AwsResultExt};
-use super::tags::{TagApi, Tags};
+use super::tags::Tags;
 
 /// The service's kinds, each registered once (see `super::registry`).
 pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
@@ -44,23 +43,9 @@ pub async fn tags_of(aws: &Aws, arn: &str) -> Result<Tags, AwsError> {
         .collect())
 }
 
-/// Tags of a log group, by its ARN.
-pub struct Tagging;
-
-#[async_trait]
-impl TagApi for Tagging {
-    async fn tag(&self, aws: &Aws, id: &str, tags: &Tags) -> Result<(), AwsError> {
-        aws.logs
-            .tag_resource()
-            .resource_arn(id)
-            .set_tags(Some(tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .aws()
-            .map(|_| ())
-    }
-
-    async fn untag(&self, aws: &Aws, id: &str, keys: &[String]) -> Result<(), AwsError> {
-        aws.logs.untag_resource().resource_arn(id).set_tag_keys(Some(keys.to_vec())).send().await.aws().map(|_| ())
-    }
-}
+super::tags::arn_tag_api!(
+    /// Tags of a log group, by its ARN.
+    Tagging,
+    logs,
+    resource_arn
+);
