@@ -78,11 +78,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Graph(args) => {
             let stack = ops::load(src)?;
             let desired = stack::expand(&stack);
+            let critical = ops::critical_path(&desired.resources)?;
             match args.format {
                 GraphFormat::Mermaid => {
-                    print!("{}", ui::graph::mermaid(&desired.resources, &stack.azs))
+                    print!("{}", ui::graph::mermaid(&desired.resources, &stack.azs, &critical))
                 }
-                GraphFormat::Dot => print!("{}", ui::graph::dot(&desired.resources, &stack.azs)),
+                GraphFormat::Dot => print!("{}", ui::graph::dot(&desired.resources, &stack.azs, &critical)),
             }
             Ok(exit::OK)
         }

@@ -101,17 +101,36 @@ pub async fn provider(stack: &Stack, src: &Source) -> Result<Arc<AwsProvider>> {
     connect(&stack.name, &stack.region, src).await
 }
 
+/// The chain that sets how long a first apply of `resources` takes (what
+/// `infra graph` draws in red), by the registered kinds' `KindInfo`: known
+/// without AWS.
+pub fn critical_path(resources: &[crate::engine::resource::Resource]) -> Result<Vec<String>> {
+    let infos: std::collections::HashMap<&str, crate::engine::provider::KindInfo> =
+        crate::aws::registry::kinds().iter().map(|k| (k.name(), k.info())).collect();
+    crate::engine::graph::critical_path(resources, &|kind| infos.get(kind).copied().unwrap_or_default())
+}
+
 /// Reads the live stack and plans `mode`, restricted to `scope`.
 pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) -> Result<Plan> {
     let mut desired: Desired = stack::expand(stack);
-    if mode == Mode::Apply {
-        // Look-ups only for what the plan keeps (`--target`, `--exclude`).
-        let keep = filter::selected(&desired.resources, &scope.targets, &scope.excludes);
-        let mut kept: Vec<&mut crate::engine::resource::Resource> =
-            desired.resources.iter_mut().zip(keep).filter_map(|(r, k)| k.then_some(r)).collect();
-        p.prepare(&mut kept).await?;
-    }
-    let live = p.read(&p.kinds()).await?;
+    let kinds = p.kinds();
+    // The look-ups and the read run side by side (neither needs the other):
+    // a plan takes as many round trips as the longest of the two chains,
+    // not their sum. The read is polled first (see `AwsProvider::read`).
+    let read = p.read(&kinds);
+    let prepare = async {
+        if mode == Mode::Apply {
+            // Look-ups only for what the plan keeps (`--target`, `--exclude`).
+            let keep = filter::selected(&desired.resources, &scope.targets, &scope.excludes);
+            let mut kept: Vec<&mut crate::engine::resource::Resource> =
+                desired.resources.iter_mut().zip(keep).filter_map(|(r, k)| k.then_some(r)).collect();
+            p.prepare(&mut kept).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let (live, prepared) = futures::join!(read, prepare);
+    prepared?;
+    let live = live?;
     let changes = match mode {
         Mode::Apply => diff(&desired.resources, live.clone(), p)?,
         Mode::Destroy => destroy_all(live.clone(), p),

@@ -647,9 +647,23 @@ impl Clock {
                 let func = w.functions.get_mut(&name)?;
                 if vpc_change {
                     let (subnets, sgs) = vpc_of(&req["VpcConfig"]);
+                    // What the function leaves is held by its network
+                    // interfaces as after a delete (Lambda releases them
+                    // once no function of those subnets and groups uses them).
+                    let mut left: Vec<String> = func.subnets.iter().filter(|s| !subnets.contains(s)).cloned().collect();
+                    left.extend(func.security_groups.iter().filter(|g| !sgs.contains(g)).cloned());
+                    if !left.is_empty() {
+                        w.holds.push(Hold {
+                            ids: left,
+                            until: now + self.d("lambda.vpc.eni_release"),
+                            why: format!("the network interfaces function {name} left are being released"),
+                        });
+                    }
+                    let func = w.functions.get_mut(&name)?;
                     func.subnets = subnets;
                     func.security_groups = sgs;
                 }
+                let func = w.functions.get_mut(&name)?;
                 let key = if vpc_change && !func.subnets.is_empty() { "lambda.vpc.update" } else { "lambda.update" };
                 func.update = Some(tl(now, vec![("InProgress", self.d(key))], "Successful"));
             }
@@ -1652,6 +1666,36 @@ mod tests {
         );
         answer(&c, &rest("lambda", "DELETE", "/2015-03-31/functions/orders", ""), 204, "", at(t0, 60.0));
         assert_eq!(c.snapshot(at(t0, 60.0))["holds"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_function_taken_out_of_its_vpc_holds_what_it_left_as_a_deleted_one_would() {
+        let c = Clock::new(1.0 / 60.0);
+        let t0 = Instant::now();
+        let vpc = json!({"SubnetIds": ["subnet-p1"], "SecurityGroupIds": ["sg-fn"]});
+        let create = rest(
+            "lambda",
+            "POST",
+            "/2015-03-31/functions",
+            &json!({"FunctionName": "users", "VpcConfig": vpc}).to_string(),
+        );
+        answer(&c, &create, 201, &fn_config("users").to_string(), t0);
+        let detach = rest(
+            "lambda",
+            "PUT",
+            "/2015-03-31/functions/users/configuration",
+            &json!({"VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []}}).to_string(),
+        );
+        answer(&c, &detach, 200, &fn_config("users").to_string(), at(t0, 30.0));
+        let sg = query("ec2", "DeleteSecurityGroup", &[("GroupId", "sg-fn")]);
+        let subnet = query("ec2", "DeleteSubnet", &[("SubnetId", "subnet-p1")]);
+        assert_eq!(code(c.refuse(&sg.call(), at(t0, 40.0))), Some("DependencyViolation"));
+        assert_eq!(code(c.refuse(&subnet.call(), at(t0, 49.9))), Some("DependencyViolation"));
+        // Deleting it later adds nothing: it holds no subnet any more.
+        answer(&c, &rest("lambda", "DELETE", "/2015-03-31/functions/users", ""), 204, "", at(t0, 45.0));
+        assert_eq!(c.snapshot(at(t0, 45.0))["holds"].as_array().unwrap().len(), 1);
+        assert_eq!(c.refuse(&sg.call(), at(t0, 50.1)), None);
+        assert_eq!(c.refuse(&subnet.call(), at(t0, 50.1)), None);
     }
 
     fn table(status: &str) -> Value {

@@ -147,8 +147,10 @@ pub trait Kind: Send + Sync + 'static {
     }
 
     /// Plan-time look-ups in the desired resources (an AMI by name), before
-    /// they are diffed. It sees every resource the plan keeps (a look-up
-    /// may be shared by several kinds) and changes only what it resolves.
+    /// they are diffed. It sees the resources of this kind the plan keeps,
+    /// runs beside the other kinds' look-ups and the plan's read (a look-up
+    /// shared by several kinds is shared through [`Aws::cached`]), and
+    /// changes only what it resolves.
     async fn prepare(&self, _aws: &Aws, _desired: &mut [&mut Resource]) -> Result<()> {
         Ok(())
     }
@@ -188,6 +190,19 @@ pub trait Kind: Send + Sync + 'static {
         ctx: &StepContext<'_>,
     ) -> Result<Current<Self::Props>>;
 
+    /// Whether this resource has a release (asked only of kinds with
+    /// `early_release`; a function outside any VPC has none). Default: yes.
+    fn releases(&self, _live: &Current<Self::Props>) -> bool {
+        true
+    }
+
+    /// The first part of a delete, run at the start of a destroy beside
+    /// everything else, for kinds whose `info()` sets `early_release` (see
+    /// `KindInfo::early_release`). Default: nothing.
+    async fn release(&self, _aws: &Aws, _live: &Current<Self::Props>, _ctx: &StepContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
     /// Deletes `live`; returns a note for the user (the final backup's id).
     async fn delete(&self, aws: &Aws, live: &Current<Self::Props>, ctx: &StepContext<'_>) -> Result<Option<String>>;
 
@@ -217,6 +232,8 @@ pub trait DynKind: Send + Sync {
     async fn update(
         &self, aws: &Aws, d: &Resource, live: &Live, changed: &[String], ctx: &StepContext<'_>,
     ) -> Result<Live>;
+    fn releases(&self, live: &Live) -> bool;
+    async fn release(&self, aws: &Aws, live: &Live, ctx: &StepContext<'_>) -> Result<()>;
     async fn delete(&self, aws: &Aws, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>>;
     async fn verify(&self, aws: &Aws, live: &Live, all: &[Live]) -> Result<Vec<Finding>>;
 }
@@ -280,6 +297,16 @@ impl<K: Kind> DynKind for K {
         let d = Desired::<K::Props>::from_resource(d)?;
         let l = Current::<K::Props>::from_live(live)?;
         Kind::update(self, aws, &d, &l, changed, ctx).await?.into_live()
+    }
+
+    fn releases(&self, live: &Live) -> bool {
+        DynKind::info(self).early_release
+            && Current::<K::Props>::from_live(live).is_ok_and(|l| Kind::releases(self, &l))
+    }
+
+    async fn release(&self, aws: &Aws, live: &Live, ctx: &StepContext<'_>) -> Result<()> {
+        let l = Current::<K::Props>::from_live(live)?;
+        Kind::release(self, aws, &l, ctx).await
     }
 
     async fn delete(&self, aws: &Aws, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>> {

@@ -34,7 +34,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -280,10 +280,21 @@ impl Provider for AwsProvider {
         }
     }
 
+    /// Each kind's look-ups run concurrently, on the resources of that
+    /// kind only (a plan's look-ups are a round trip or two each, and would
+    /// add up in sequence).
     async fn prepare(&self, desired: &mut [&mut Resource]) -> Result<()> {
-        for name in &self.order {
-            self.kinds[name].prepare(&self.aws, desired).await?;
+        let mut by_kind: HashMap<&'static str, Vec<&mut Resource>> = HashMap::new();
+        for r in desired.iter_mut() {
+            let Some((&name, _)) = self.kinds.get_key_value(r.kind.as_str()) else {
+                bail!("internal error: no AWS implementation for kind {}", r.kind);
+            };
+            by_kind.entry(name).or_default().push(&mut **r);
         }
+        let preps = by_kind
+            .into_iter()
+            .map(|(name, mut of_kind)| async move { self.kinds[name].prepare(&self.aws, &mut of_kind).await });
+        futures::future::try_join_all(preps).await?;
         Ok(())
     }
 
@@ -306,6 +317,8 @@ impl Provider for AwsProvider {
         // kinds of a service are shared within one read only (`apply
         // --check` reads again after the apply changed them).
         self.aws.cache.lock().expect("cache lock").clear();
+        // (Cleared before the first await: a `prepare` polled beside this
+        // read, as `ops::plan` does, shares the read's listings.)
         let reads = kinds.iter().map(|name| async move {
             let k = self.kind(name)?;
             k.read(&self.aws).await.with_context(|| format!("reading {name} resources"))
@@ -323,6 +336,14 @@ impl Provider for AwsProvider {
 
     async fn update(&self, d: &Resource, live: &Live, changed: &[String], ctx: &StepContext<'_>) -> Result<Live> {
         self.kind(&d.kind)?.update(&self.aws, d, live, changed, ctx).await
+    }
+
+    fn releases(&self, live: &Live) -> bool {
+        self.kinds.get(live.kind.as_str()).is_some_and(|k| k.releases(live))
+    }
+
+    async fn release(&self, live: &Live, ctx: &StepContext<'_>) -> Result<()> {
+        self.kind(&live.kind)?.release(&self.aws, live, ctx).await
     }
 
     async fn delete(&self, live: &Live, ctx: &StepContext<'_>) -> Result<Option<String>> {

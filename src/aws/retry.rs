@@ -9,15 +9,24 @@ use anyhow::{Result, anyhow, bail};
 use super::errors::{self, AwsError};
 use crate::engine::provider::StepReporter;
 
+/// The pause before the next poll of a state AWS reaches on its own (or the
+/// next try of a call it refuses until then): a tenth of the time waited so
+/// far, within `floor` and `cap`. A wait then overshoots its end by about a
+/// tenth of its length (a table's 12 s creation by ~1 s, where a schedule
+/// that grows by half at each poll overshoots by up to half), and a long
+/// one polls every `cap`.
+fn pause(start: Instant, floor: Duration, cap: Duration) -> Duration {
+    (start.elapsed() / 10).clamp(floor, cap)
+}
+
 /// Polls `check` until it yields a value: first at once, then at growing
-/// intervals (never a fixed sleep), up to `timeout`.
+/// intervals ([`pause`]: never a fixed sleep), up to `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, rep: &dyn StepReporter, mut check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>>>,
 {
     let start = Instant::now();
-    let mut delay = Duration::from_millis(100);
     let mut last_report: Option<Instant> = None;
     loop {
         if let Some(v) = check().await? {
@@ -30,8 +39,7 @@ where
             rep.status(&format!("waiting for {what}"));
             last_report = Some(Instant::now());
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 3 / 2).min(Duration::from_secs(5));
+        tokio::time::sleep(pause(start, Duration::from_millis(250), Duration::from_secs(5))).await;
     }
 }
 
@@ -46,14 +54,12 @@ where
     Fut: std::future::Future<Output = Result<T, errors::AwsError>>,
 {
     let start = Instant::now();
-    let mut delay = Duration::from_millis(200);
     loop {
         match op().await {
             Ok(v) => return Ok(v),
             Err(e) if codes.iter().any(|c| e.code.as_deref() == Some(*c)) && start.elapsed() < timeout => {
                 rep.status(&format!("{what}: {} (retrying)", e.code.as_deref().unwrap_or("")));
-                tokio::time::sleep(delay).await;
-                delay = (delay * 3 / 2).min(Duration::from_secs(10));
+                tokio::time::sleep(pause(start, Duration::from_millis(250), Duration::from_secs(10))).await;
             }
             Err(e) => return Err(anyhow!(e).context(what.to_string())),
         }
@@ -72,14 +78,12 @@ where
     Fut: std::future::Future<Output = Result<T, AwsError>>,
 {
     let start = Instant::now();
-    let mut delay = Duration::from_millis(500);
     loop {
         match op().await {
             Ok(v) => return Ok(v),
             Err(e) if retry(&e) && start.elapsed() < timeout => {
                 rep.status(&format!("{what}: {} (retrying)", e.message));
-                tokio::time::sleep(delay).await;
-                delay = (delay * 3 / 2).min(Duration::from_secs(10));
+                tokio::time::sleep(pause(start, Duration::from_millis(500), Duration::from_secs(10))).await;
             }
             Err(e) => return Err(anyhow!(e).context(what.to_string())),
         }
@@ -163,17 +167,22 @@ where
         let Some(found) = exists().await? else {
             return Ok(());
         };
-        match delete(found).await {
+        // Busy: AWS frees it on its own clock (paced as a wait); a failed
+        // call: backed off, a bounded number of times.
+        let wait = match delete(found).await {
             Ok(()) => return Ok(()),
             Err(e) if e.not_found() => return Ok(()),
             Err(e) if busy.iter().any(|c| e.is(c)) && start.elapsed() < timeout => {
                 rep.status(&format!("{what}: {} (retrying)", e.code.as_deref().unwrap_or_default()));
+                pause(start, Duration::from_millis(250), Duration::from_secs(10))
             }
-            Err(e) if e.retryable() && attempt < 8 => {}
+            Err(e) if e.retryable() && attempt < 8 => {
+                delay = (delay * 3 / 2).min(Duration::from_secs(10));
+                delay
+            }
             Err(e) => return Err(anyhow!(e).context(what.to_string())),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 3 / 2).min(Duration::from_secs(10));
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -196,4 +205,19 @@ where
     FF: std::future::Future<Output = Result<Option<T>>>,
 {
     create_guarded(what, Codes::default(), &crate::engine::provider::Quiet, create, find).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_is_a_tenth_of_the_wait_so_far_within_its_bounds() {
+        let (floor, cap) = (Duration::from_millis(250), Duration::from_secs(5));
+        let ago = |s: u64| Instant::now().checked_sub(Duration::from_secs(s)).expect("a monotonic clock this old");
+        assert_eq!(pause(Instant::now(), floor, cap), floor);
+        let at_30 = pause(ago(30), floor, cap);
+        assert!(at_30 >= Duration::from_secs(3) && at_30 < Duration::from_millis(3100), "{at_30:?}");
+        assert_eq!(pause(ago(100), floor, cap), cap);
+    }
 }

@@ -151,6 +151,7 @@ pub fn destroy_all(live: Vec<Live>, provider: &dyn Provider) -> Vec<Change> {
     live.into_iter()
         .map(|l| {
             let mut c = deletion(l, provider, "destroy");
+            c.notes.extend(provider.notes(&c));
             mark_protected(&mut c, provider);
             c
         })

@@ -2,7 +2,9 @@
 //!
 //! A change becomes one or two steps (a replacement is a create and a delete,
 //! ordered by the kind's replace policy; a creation whose late properties
-//! wait for something is a create and the update that fills them in). A
+//! wait for something is a create and the update that fills them in; a
+//! deletion of a kind with an early release is the release, run at once, and
+//! the delete, run when its dependants are gone). A
 //! step starts as soon as every step it depends on has finished; among ready
 //! steps the one heading the heaviest remaining chain goes first (long poles such as databases start early). A
 //! failed step skips what depends on it; independent steps carry on. Steps
@@ -30,6 +32,9 @@ use super::value;
 pub enum Op {
     Create,
     Update,
+    /// The first part of a delete, which needs nothing deleted before it
+    /// (see `KindInfo::early_release`).
+    Release,
     Delete,
 }
 
@@ -38,6 +43,7 @@ impl Op {
         match self {
             Op::Create => "creating",
             Op::Update => "updating",
+            Op::Release => "releasing",
             Op::Delete => "destroying",
         }
     }
@@ -45,6 +51,7 @@ impl Op {
         match self {
             Op::Create => "created",
             Op::Update => "updated",
+            Op::Release => "released",
             Op::Delete => "destroyed",
         }
     }
@@ -189,7 +196,14 @@ pub fn build_steps(changes: &[Change], provider: &dyn super::provider::Provider)
                 del.insert(i, push(Op::Delete));
             }
             Action::Delete => {
-                del.insert(i, push(Op::Delete));
+                // The release starts at once; the delete waits for it and
+                // for its dependants' deletes (edges below).
+                let release = c.live.as_ref().is_some_and(|l| provider.releases(l)).then(|| push(Op::Release));
+                let d = push(Op::Delete);
+                if let Some(r) = release {
+                    steps[d].deps.push(r);
+                }
+                del.insert(i, d);
             }
         }
     }
@@ -267,6 +281,10 @@ pub fn build_steps(changes: &[Change], provider: &dyn super::provider::Provider)
                 }
             }
         }
+    }
+    // Those set with the steps (a delete after its release).
+    for (b, s) in steps.iter_mut().enumerate() {
+        edges.extend(s.deps.drain(..).map(|a| (a, b)));
     }
     edges.sort_unstable();
     edges.dedup();
@@ -453,6 +471,7 @@ pub async fn execute(
                         known.insert(change.address.clone(), *l);
                         None
                     }
+                    StepOutcome::Released => None,
                     StepOutcome::Deleted(note) => note,
                 };
                 if let Some(n) = &note {
@@ -542,6 +561,7 @@ fn changed_fields(c: &Change) -> Vec<String> {
 
 enum StepOutcome {
     Live(Box<Live>),
+    Released,
     Deleted(Option<String>),
 }
 
@@ -581,6 +601,10 @@ impl StepTask {
             (Op::Update, Some(d), Some(l)) => {
                 resolved(d)?;
                 Ok(StepOutcome::Live(Box::new(self.provider.update(d, l, &self.changed, &ctx).await?)))
+            }
+            (Op::Release, _, Some(l)) => {
+                self.provider.release(l, &ctx).await?;
+                Ok(StepOutcome::Released)
             }
             (Op::Delete, _, Some(l)) => Ok(StepOutcome::Deleted(self.provider.delete(l, &ctx).await?)),
             _ => bail!("internal error: malformed step"),
@@ -628,6 +652,49 @@ mod tests {
         let shared: SharedProvider = p.clone();
         let rep = execute(&plan, shared, &ExecOptions::default(), sink).await.unwrap();
         (plan, rep)
+    }
+
+    /// A destroy: the site uses the CDN, which uses the bucket. The CDN's
+    /// release (its disable) starts with the first wave, beside the slow
+    /// site's delete; its delete still waits for the site, the bucket's for it.
+    #[tokio::test]
+    async fn a_release_starts_at_once_and_its_delete_waits_for_the_dependants() {
+        let p = Arc::new(MemoryProvider::with_delay(Duration::from_millis(5)));
+        let desired = vec![
+            Resource::new("bucket", "mem.thing", json!({})),
+            Resource::new("cdn", "mem.cdn", json!({"origin": reference("bucket", "id")})),
+            Resource::new("site", "mem.thing", json!({"cdn": reference("cdn", "id")})),
+        ];
+        let (_, rep) = converge(&p, &desired).await;
+        assert!(rep.ok(), "{rep:?}");
+        p.slow.lock().unwrap().insert("site".into());
+        p.calls.lock().unwrap().clear();
+        let live = p.read(&p.kinds()).await.unwrap();
+        let plan = Plan::new("s", "r", Mode::Destroy, destroy_all(live.clone(), p.as_ref()), &live);
+        let shared: SharedProvider = p.clone();
+        let rep = execute(&plan, shared, &ExecOptions::default(), Arc::new(Collect::default())).await.unwrap();
+        assert!(rep.ok(), "{rep:?}");
+        let calls: Vec<String> = p.calls().into_iter().filter(|c| c != "read").collect();
+        let at = |c: &str| calls.iter().position(|x| x == c).unwrap_or_else(|| panic!("no {c} in {calls:?}"));
+        let mut first_wave = calls[..2].to_vec();
+        first_wave.sort();
+        assert_eq!(first_wave, ["delete site", "release cdn"], "{calls:?}");
+        assert!(at("delete site") < at("delete cdn") && at("delete cdn") < at("delete bucket"), "{calls:?}");
+        assert!(p.live().is_empty());
+
+        // A failed release keeps the resource and what it uses.
+        let (_, rep) = converge(&p, &desired).await;
+        assert!(rep.ok(), "{rep:?}");
+        p.fail("cdn");
+        let live = p.read(&p.kinds()).await.unwrap();
+        let plan = Plan::new("s", "r", Mode::Destroy, destroy_all(live.clone(), p.as_ref()), &live);
+        let shared: SharedProvider = p.clone();
+        let rep = execute(&plan, shared, &ExecOptions::default(), Arc::new(Collect::default())).await.unwrap();
+        assert_eq!(rep.failed.len(), 1, "{rep:?}");
+        assert_eq!(rep.skipped, ["cdn", "bucket"], "{rep:?}");
+        let left: Vec<String> =
+            p.live().into_iter().map(|l| l.address).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        assert_eq!(left, ["bucket", "cdn"]);
     }
 
     #[tokio::test]

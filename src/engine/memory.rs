@@ -72,7 +72,7 @@ impl MemoryProvider {
 #[async_trait]
 impl Provider for MemoryProvider {
     fn kinds(&self) -> Vec<&'static str> {
-        vec!["mem.net", "mem.sub", "mem.rt", "mem.db", "mem.fn", "mem.thing"]
+        vec!["mem.net", "mem.sub", "mem.rt", "mem.db", "mem.fn", "mem.cdn", "mem.thing"]
     }
 
     fn protected(&self, _kind: &str, props: &Value) -> bool {
@@ -98,6 +98,8 @@ impl Provider for MemoryProvider {
             },
             // A function: its environment may be filled in after the create.
             "mem.fn" => KindInfo { weight: 1, service: "fn", late_fields: &["env"], ..KindInfo::default() },
+            // A CDN: its delete begins with a disable that needs nothing gone.
+            "mem.cdn" => KindInfo { weight: 1, service: "cdn", early_release: true, ..KindInfo::default() },
             _ => KindInfo { weight: 1, service: "other", ..KindInfo::default() },
         }
     }
@@ -129,6 +131,10 @@ impl Provider for MemoryProvider {
         let Some(l) = res.get_mut(&live.id) else { bail!("{} not found", live.id) };
         l.props = d.props.clone();
         Ok(l.clone())
+    }
+
+    async fn release(&self, live: &Live, _ctx: &StepContext<'_>) -> Result<()> {
+        self.enter(format!("release {}", live.address), &live.address).await
     }
 
     async fn delete(&self, live: &Live, _ctx: &StepContext<'_>) -> Result<Option<String>> {

@@ -33,6 +33,13 @@ pub struct KindInfo {
     /// database whose endpoint its environment holds). Each must be a map or
     /// a list, whose entries can be left out (see [`super::value::known_part`]).
     pub late_fields: &'static [&'static str],
+    /// Deleting it begins with a release ([`Provider::release`]) that needs
+    /// nothing else deleted first and starts a long wait the cloud does on
+    /// its own (a distribution's disable and its deployment, the release of
+    /// a VPC function's network interfaces): a destroy runs it at the start,
+    /// beside everything else, and the delete proper still waits for the
+    /// resource's dependants, so the wait overlaps theirs.
+    pub early_release: bool,
 }
 
 /// Reports progress of a running step (e.g. "waiting for available").
@@ -163,6 +170,21 @@ pub trait Provider: Send + Sync {
     async fn update(
         &self, desired: &Resource, live: &Live, changed: &[String], ctx: &StepContext<'_>,
     ) -> anyhow::Result<Live>;
+
+    /// Whether deleting `live` begins with a [`Provider::release`]. Default:
+    /// its kind's [`KindInfo::early_release`].
+    fn releases(&self, live: &Live) -> bool {
+        self.kind_info(&live.kind).early_release
+    }
+
+    /// The first part of deleting `live`, for kinds with
+    /// [`KindInfo::early_release`]: run before its dependants are deleted,
+    /// it must leave the resource usable by them until its delete (a
+    /// disabled distribution, a function without its VPC, both about to
+    /// go). Default: nothing.
+    async fn release(&self, _live: &Live, _ctx: &StepContext<'_>) -> anyhow::Result<()> {
+        Ok(())
+    }
 
     /// Deletes `live`; returns a note for the user (e.g. the id of a final backup).
     async fn delete(&self, live: &Live, ctx: &StepContext<'_>) -> anyhow::Result<Option<String>>;

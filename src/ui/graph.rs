@@ -1,6 +1,8 @@
 //! The architecture diagram of a stack (`infra graph`): resources grouped by
 //! tier and Availability Zone, with their dependencies, as Mermaid (renders
-//! on GitHub) or Graphviz DOT.
+//! on GitHub) or Graphviz DOT. The critical path (`engine::graph::
+//! critical_path`: the chain that sets how long a first apply takes) is
+//! drawn in red and named in a comment at the top.
 
 use std::collections::BTreeMap;
 
@@ -33,8 +35,13 @@ fn grouped<'a>(resources: &'a [Resource], azs: &'a [String]) -> Groups<'a> {
     g
 }
 
-pub fn mermaid(resources: &[Resource], azs: &[String]) -> String {
-    let mut out = String::from("flowchart LR\n");
+/// Whether the edge `from` → `to` is a step of `critical`.
+fn on_path(critical: &[String], from: &str, to: &str) -> bool {
+    critical.windows(2).any(|w| w[0] == from && w[1] == to)
+}
+
+pub fn mermaid(resources: &[Resource], azs: &[String], critical: &[String]) -> String {
+    let mut out = format!("flowchart LR\n  %% critical path: {}\n", critical.join(" → "));
     for (tier, zones) in grouped(resources, azs) {
         out.push_str(&format!("  subgraph {tier}[\"{tier}\"]\n"));
         for (az, rs) in zones {
@@ -51,16 +58,33 @@ pub fn mermaid(resources: &[Resource], azs: &[String]) -> String {
         }
         out.push_str("  end\n");
     }
+    let mut red = Vec::new();
+    let mut edge = 0;
     for r in resources {
         for d in r.dependencies() {
             out.push_str(&format!("  {} --> {}\n", node_id(&d), node_id(&r.address)));
+            if on_path(critical, &d, &r.address) {
+                red.push(edge.to_string());
+            }
+            edge += 1;
         }
+    }
+    if !critical.is_empty() {
+        out.push_str("  classDef critical stroke:#d33,stroke-width:3px\n");
+        let ids: Vec<String> = critical.iter().map(|a| node_id(a)).collect();
+        out.push_str(&format!("  class {} critical\n", ids.join(",")));
+    }
+    if !red.is_empty() {
+        out.push_str(&format!("  linkStyle {} stroke:#d33,stroke-width:3px\n", red.join(",")));
     }
     out
 }
 
-pub fn dot(resources: &[Resource], azs: &[String]) -> String {
-    let mut out = String::from("digraph stack {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
+pub fn dot(resources: &[Resource], azs: &[String], critical: &[String]) -> String {
+    let mut out = format!(
+        "// critical path: {}\ndigraph stack {{\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n",
+        critical.join(" → ")
+    );
     for (tier, zones) in grouped(resources, azs) {
         out.push_str(&format!("  subgraph \"cluster_{tier}\" {{\n    label=\"{tier}\";\n"));
         for (az, rs) in zones {
@@ -69,7 +93,8 @@ pub fn dot(resources: &[Resource], azs: &[String]) -> String {
             }
             for r in rs {
                 let short = label(r, az).replace("<br/><small>", "\\n").replace("</small>", "");
-                out.push_str(&format!("      \"{}\" [label=\"{short}\"];\n", r.address));
+                let red = if critical.contains(&r.address) { ", color=red, penwidth=2" } else { "" };
+                out.push_str(&format!("      \"{}\" [label=\"{short}\"{red}];\n", r.address));
             }
             if az.is_some() {
                 out.push_str("    }\n");
@@ -79,7 +104,8 @@ pub fn dot(resources: &[Resource], azs: &[String]) -> String {
     }
     for r in resources {
         for d in r.dependencies() {
-            out.push_str(&format!("  \"{d}\" -> \"{}\";\n", r.address));
+            let red = if on_path(critical, &d, &r.address) { " [color=red, penwidth=2]" } else { "" };
+            out.push_str(&format!("  \"{d}\" -> \"{}\"{red};\n", r.address));
         }
     }
     out.push_str("}\n");

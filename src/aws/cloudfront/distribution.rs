@@ -25,6 +25,7 @@ use crate::aws::find::{self, Owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, create_once, probe, wait_for};
+use crate::engine::plan::{Action, Change};
 use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
 use crate::engine::resource::{Live, Props};
 use crate::engine::value::{Ref, sort_set};
@@ -464,6 +465,24 @@ async fn modify(
     Ok(out.and_then(|o| o.distribution().cloned()))
 }
 
+/// Disables distribution `id` if it is enabled (an update that deploys
+/// again, so none is sent when it is disabled already); false if it is gone.
+async fn disable(aws: &Aws, id: &str) -> Result<bool> {
+    let Some(got) = aws.cloudfront.get_distribution_config().id(id).send().await.aws().or_absent()? else {
+        return Ok(false);
+    };
+    if got.distribution_config().is_some_and(|c| !c.enabled()) {
+        return Ok(true);
+    }
+    let disabled = modify(aws, id, &|current| {
+        let mut c = current.clone();
+        c.enabled = false;
+        Ok(c)
+    })
+    .await?;
+    Ok(disabled.is_some())
+}
+
 /// A distribution as CloudFront has it now.
 async fn get(aws: &Aws, id: &str, what: &str) -> Result<aws_sdk_cloudfront::types::Distribution> {
     aws.cloudfront
@@ -483,7 +502,9 @@ impl Kind for Distribution {
     type Props = DistributionProps;
 
     fn info(&self) -> KindInfo {
-        KindInfo { weight: 5, ..KindInfo::default() }
+        // The disable and its deployment (minutes on AWS) start a destroy,
+        // beside the deletes of the site and the web tier.
+        KindInfo { weight: 5, early_release: true, ..KindInfo::default() }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -592,20 +613,27 @@ impl Kind for Distribution {
         }])
     }
 
+    fn notes(&self, change: &Change) -> Vec<String> {
+        match change.action {
+            Action::Delete => vec![
+                "disabled as the run starts (the disable deploys for minutes), deleted once nothing uses it".into(),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Disables the distribution: its deployment runs while what uses it
+    /// (the site, the web tier) is deleted; the delete waits for it.
+    async fn release(&self, aws: &Aws, l: &Current<DistributionProps>, _ctx: &StepContext<'_>) -> Result<()> {
+        disable(aws, &l.id).await.map(|_| ())
+    }
+
     async fn delete(&self, aws: &Aws, l: &Current<DistributionProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
         let id = &l.id;
         for attempt in 1..=super::ETAG_ATTEMPTS {
-            // 1. Disable (CloudFront deletes only disabled distributions).
-            let disabled = modify(aws, id, &|current| {
-                if !current.enabled() {
-                    return Ok(current.clone());
-                }
-                let mut c = current.clone();
-                c.enabled = false;
-                Ok(c)
-            })
-            .await?;
-            if disabled.is_none() {
+            // 1. Disable (CloudFront deletes only disabled distributions),
+            // unless the release did.
+            if !disable(aws, id).await? {
                 return Ok(None);
             }
             // 2. Wait until the disabled state is deployed everywhere.

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
-use aws_sdk_cognitoidentityprovider::types::UserPoolType;
+use aws_sdk_cognitoidentityprovider::types::{UserPoolClientDescription, UserPoolType};
 
 use super::Aws;
 use super::errors::{Absent, AwsResultExt};
@@ -27,17 +27,31 @@ pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
     vec![Box::new(user_pool::UserPool), Box::new(user_pool_client::UserPoolClient)]
 }
 
-/// The user pools named after this stack (`<stack>-...`), described: the
-/// listing holds neither tags nor settings.
-pub async fn pools(aws: &Aws) -> Result<Arc<Vec<UserPoolType>>> {
+/// A user pool named after this stack, described, with its app clients as
+/// listed (ids and names).
+pub struct Pool {
+    pub pool: UserPoolType,
+    pub clients: Vec<UserPoolClientDescription>,
+}
+
+/// The user pools named after this stack (`<stack>-...`), described (the
+/// listing holds neither tags nor settings), each with its clients, listed
+/// beside the description (the tags, which say whether the pool is the
+/// stack's, come with it; a plan's chain is one round trip shorter).
+pub async fn pools(aws: &Aws) -> Result<Arc<Vec<Pool>>> {
     aws.cached("cognito.pools", || async {
         let listed = paginated!(aws.cognito.list_user_pools().max_results(60))?;
         let prefix = format!("{}-", aws.stack);
         let ours = listed.iter().filter(|p| p.name().is_some_and(|n| n.starts_with(&prefix)));
         let described = futures::future::try_join_all(ours.map(|p| async move {
             let id = p.id().unwrap_or_default();
-            let got = aws.cognito.describe_user_pool().user_pool_id(id).send().await.aws().or_absent()?;
-            Ok::<_, anyhow::Error>(got.and_then(|g| g.user_pool))
+            let (got, clients) = tokio::try_join!(
+                async { aws.cognito.describe_user_pool().user_pool_id(id).send().await.aws().or_absent() },
+                async { paginated!(aws.cognito.list_user_pool_clients().user_pool_id(id).max_results(60)).or_absent() },
+            )?;
+            Ok::<_, anyhow::Error>(
+                got.and_then(|g| g.user_pool).map(|pool| Pool { pool, clients: clients.unwrap_or_default() }),
+            )
         }))
         .await?;
         Ok(described.into_iter().flatten().collect())

@@ -108,7 +108,7 @@ async fn find(aws: &Aws, address: Option<&str>, fresh: bool) -> Result<Vec<Curre
     Ok(owned(
         aws,
         address,
-        listed.iter(),
+        listed.iter().map(|p| &p.pool),
         |p| tags_of(p),
         |p, owner| Some(current(aws, owner.address, p, read(p, owner.tags))),
     ))

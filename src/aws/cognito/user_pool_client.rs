@@ -10,9 +10,9 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{pools, tags_of};
+use super::{Pool, pools, tags_of};
 use crate::aws::errors::{Absent, AwsResultExt};
-use crate::aws::find::{owner, paginated};
+use crate::aws::find::owner;
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::{Aws, create_once};
 use crate::engine::provider::{KindInfo, StepContext};
@@ -65,36 +65,32 @@ async fn find(aws: &Aws, address: Option<&str>, fresh: bool) -> Result<Vec<Curre
         aws.forget("cognito.pools");
     }
     let prefix = format!("{}-", aws.stack);
-    let mut found = Vec::new();
-    for pool in pools(aws).await?.iter() {
+    let pools = pools(aws).await?;
+    let mut reads = Vec::new();
+    for Pool { pool, clients } in pools.iter() {
         let Some(owned) = owner(aws, None, tags_of(pool)) else { continue };
         let at = address_of(&owned.address);
         if address.is_some_and(|a| a != at) {
             continue;
         }
         let pool_id = pool.id().unwrap_or_default();
-        let Some(clients) =
-            paginated!(aws.cognito.list_user_pool_clients().user_pool_id(pool_id).max_results(60)).or_absent()?
-        else {
-            continue;
-        };
         for c in clients.iter().filter(|c| c.client_name().is_some_and(|n| n.starts_with(&prefix))) {
-            let id = c.client_id().unwrap_or_default();
-            let got = aws
-                .cognito
-                .describe_user_pool_client()
-                .user_pool_id(pool_id)
-                .client_id(id)
-                .send()
-                .await
-                .aws()
-                .or_absent()?;
-            if let Some(c) = got.and_then(|g| g.user_pool_client) {
-                found.push(current(at.clone(), &c));
-            }
+            let (id, at) = (c.client_id().unwrap_or_default(), at.clone());
+            reads.push(async move {
+                let got = aws
+                    .cognito
+                    .describe_user_pool_client()
+                    .user_pool_id(pool_id)
+                    .client_id(id)
+                    .send()
+                    .await
+                    .aws()
+                    .or_absent()?;
+                Ok::<_, anyhow::Error>(got.and_then(|g| g.user_pool_client).map(|c| current(at, &c)))
+            });
         }
     }
-    Ok(found)
+    Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
 }
 
 fn flows(p: &UserPoolClientProps) -> Option<Vec<ExplicitAuthFlowsType>> {

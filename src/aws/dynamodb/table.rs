@@ -280,38 +280,43 @@ async fn describe(aws: &Aws, name: &str) -> Result<Option<TableDescription>> {
 /// given): describe, tags, then PITR and TTL (DynamoDB has no batch
 /// describe; these two run concurrently).
 async fn load(aws: &Aws, name: &str, address: Option<&str>) -> Result<Option<Current<TableProps>>> {
-    let Some(t) = describe(aws, name).await? else {
-        return Ok(None);
-    };
-    if t.table_status() == Some(&TableStatus::Deleting) {
-        return Ok(None);
-    }
-    let Some(all) = tags_of(aws, t.table_arn().unwrap_or_default()).await.or_absent()? else {
-        return Ok(None);
-    };
-    let Some(owner) = find::owner(aws, address, all) else {
-        return Ok(None);
-    };
-    let (pitr, ttl) = tokio::try_join!(
+    // The table, its tags and its settings are read side by side (a table
+    // named with the stack's prefix is the stack's; a plan's round trips
+    // are the depth of its longest chain); the tags decide.
+    let arn = aws.arn("dynamodb", &format!("table/{name}")).await?;
+    let (t, all, pitr, ttl) = tokio::try_join!(
+        describe(aws, name),
+        async { Ok::<_, anyhow::Error>(tags_of(aws, &arn).await.or_absent()?) },
         async {
-            let b = aws.dynamodb.describe_continuous_backups().table_name(name).send().await.aws()?;
+            let b = aws.dynamodb.describe_continuous_backups().table_name(name).send().await.aws().or_absent()?;
             Ok::<_, anyhow::Error>(
-                b.continuous_backups_description()
+                b.as_ref()
+                    .and_then(|b| b.continuous_backups_description())
                     .and_then(|c| c.point_in_time_recovery_description())
                     .and_then(|p| p.point_in_time_recovery_status())
                     .is_some_and(|s| s.as_str() == "ENABLED"),
             )
         },
         async {
-            let t = aws.dynamodb.describe_time_to_live().table_name(name).send().await.aws()?;
+            let t = aws.dynamodb.describe_time_to_live().table_name(name).send().await.aws().or_absent()?;
             Ok::<_, anyhow::Error>(
-                t.time_to_live_description()
+                t.as_ref()
+                    .and_then(|t| t.time_to_live_description())
                     .filter(|d| d.time_to_live_status().is_some_and(|s| matches!(s.as_str(), "ENABLED" | "ENABLING")))
                     .and_then(|d| d.attribute_name())
                     .map(str::to_string),
             )
         },
     )?;
+    let (Some(t), Some(all)) = (t, all) else {
+        return Ok(None);
+    };
+    if t.table_status() == Some(&TableStatus::Deleting) {
+        return Ok(None);
+    }
+    let Some(owner) = find::owner(aws, address, all) else {
+        return Ok(None);
+    };
     Ok(Some(current(owner.address, &t, read(&t, pitr, ttl, owner.tags))))
 }
 

@@ -11,7 +11,7 @@
 //! looks up once per run for every kind that holds it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
@@ -651,28 +651,31 @@ pub async fn prepare_images<P: Props, U: Serialize + DeserializeOwned>(
 }
 
 /// The images `wanted` names (each with the first address that names it,
-/// for errors): those not found yet in this run are looked up, concurrently.
+/// for errors), each looked up once per run: the kinds that name images
+/// prepare concurrently, and the first to ask for an image looks it up
+/// while the others wait for its answer.
 async fn find_images<'a>(
     aws: &Aws, wanted: impl Iterator<Item = (&'a Image, &'a str)>,
 ) -> Result<HashMap<Image, Found>> {
-    let memo = aws.cached(IMAGES, || async { Ok(Mutex::new(HashMap::<Image, Found>::new())) }).await?;
-    let mut todo: BTreeMap<&Image, &str> = BTreeMap::new();
+    type Memo = Mutex<HashMap<Image, Arc<tokio::sync::OnceCell<Found>>>>;
+    let memo = aws.cached(IMAGES, || async { Ok(Memo::default()) }).await?;
+    let mut todo: BTreeMap<&Image, (&str, Arc<tokio::sync::OnceCell<Found>>)> = BTreeMap::new();
     {
-        let known = memo.lock().expect("image cache lock");
+        let mut known = memo.lock().expect("image cache lock");
         for (img, addr) in wanted {
-            if !known.contains_key(img) {
-                todo.entry(img).or_insert(addr);
-            }
+            let cell = known.entry(img.clone()).or_default().clone();
+            todo.entry(img).or_insert((addr, cell));
         }
     }
-    let found = futures::future::try_join_all(todo.into_iter().map(|(img, addr)| async move {
-        let f = resolve_image(aws, img).await.with_context(|| format!("{addr}: finding its image"))?;
-        Ok::<_, anyhow::Error>((img.clone(), f))
+    let found = futures::future::try_join_all(todo.into_iter().map(|(img, (addr, cell))| async move {
+        let f = cell
+            .get_or_try_init(|| resolve_image(aws, img))
+            .await
+            .with_context(|| format!("{addr}: finding its image"))?;
+        Ok::<_, anyhow::Error>((img.clone(), f.clone()))
     }))
     .await?;
-    let mut known = memo.lock().expect("image cache lock");
-    known.extend(found);
-    Ok(known.clone())
+    Ok(found.into_iter().collect())
 }
 
 /// One `describe_images` call: by id, or the newest available image whose

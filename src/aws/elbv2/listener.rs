@@ -1,6 +1,6 @@
 //! The load balancer's listeners, with their rules as properties.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
@@ -303,14 +303,35 @@ impl Kind for Listener {
     /// The listeners of the stack's load balancers (the listing the load
     /// balancer kind reads, shared).
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<ListenerProps>>> {
-        let lbs = load_balancer::cached(aws).await?;
+        let list_of = |lb: String| async move {
+            let r = paginated!(aws.elbv2.describe_listeners().load_balancer_arn(&lb));
+            Ok::<_, anyhow::Error>((lb, r.or_absent()?.unwrap_or_default()))
+        };
+        // The listeners of the load balancers named like the stack's are
+        // listed while the load balancers' tags are read.
+        let listed = load_balancer::listing(aws).await?;
+        let likely = load_balancer::likely(aws, &listed).into_iter().map(|a| list_of(a.to_string()));
+        let (lbs, early) = tokio::try_join!(load_balancer::cached(aws), futures::future::try_join_all(likely))?;
+        let early: HashMap<String, Vec<_>> = early.into_iter().collect();
+        let early = &early;
         let per_lb = lbs.iter().map(|lb| async move {
-            let r = paginated!(aws.elbv2.describe_listeners().load_balancer_arn(&lb.id));
-            Ok::<_, anyhow::Error>(r.or_absent()?.unwrap_or_default())
+            match early.get(&lb.id) {
+                Some(l) => Ok::<_, anyhow::Error>(l.clone()),
+                None => Ok(list_of(lb.id.clone()).await?.1),
+            }
         });
         let listeners: Vec<_> = futures::future::try_join_all(per_lb).await?.into_iter().flatten().collect();
-        let arns = listeners.iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
-        let tags = tags_of(aws, arns).await?;
+        let arns: Vec<String> = listeners.iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
+        // The listeners of the stack's load balancers are the stack's: their
+        // rules are read beside their tags.
+        let (tags, all_rules) = tokio::try_join!(
+            tags_of(aws, arns.clone()),
+            futures::future::try_join_all(
+                arns.iter().map(|arn| async move { Ok::<_, anyhow::Error>((arn.clone(), rules(aws, arn).await?)) })
+            ),
+        )?;
+        let all_rules: HashMap<String, Vec<ApiRule>> = all_rules.into_iter().collect();
+        let all_rules = &all_rules;
         owned_then(
             aws,
             address,
@@ -318,7 +339,7 @@ impl Kind for Listener {
             |l| tags_at(&tags, l.listener_arn()),
             |l, owner| async move {
                 let arn = l.listener_arn().unwrap_or_default().to_string();
-                let rules = rules(aws, &arn).await?;
+                let rules = all_rules.get(&arn).cloned().unwrap_or_default();
                 let mut rp: Vec<Rule> = rules.iter().filter_map(Rule::from_api).collect();
                 rp.sort_by_key(|r| r.priority);
                 let p = ListenerProps {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_elasticloadbalancingv2::types::{
     IpAddressType, LoadBalancer as ApiLoadBalancer, LoadBalancerAttribute, LoadBalancerSchemeEnum,
@@ -109,10 +109,97 @@ async fn describe(aws: &Aws, arn: Option<&str>) -> Result<Vec<ApiLoadBalancer>> 
     Ok(paginated!(req).or_absent()?.unwrap_or_default())
 }
 
-/// The stack's load balancers, listed once per run and shared with the
+/// Cache key of the region's application load balancers as listed, shared
+/// within one read by the load balancer and listener kinds.
+const LISTING: &str = "elbv2.load_balancer_listing";
+
+/// The region's application load balancers, as DescribeLoadBalancers
+/// lists them (no tags).
+async fn list(aws: &Aws) -> Result<Vec<ApiLoadBalancer>> {
+    Ok(describe(aws, None)
+        .await?
+        .into_iter()
+        .filter(|l| l.r#type() == Some(&LoadBalancerTypeEnum::Application))
+        .collect())
+}
+
+/// [`list`], listed once per read.
+pub async fn listing(aws: &Aws) -> Result<Arc<Vec<ApiLoadBalancer>>> {
+    aws.cached(LISTING, || list(aws)).await
+}
+
+/// The ARNs of those of `lbs` named like the stack's (`<stack>-...`): the
+/// stack's, unless their tags say otherwise. Reads that need the stack's
+/// load balancers start on these beside the tag read, a plan's chain one
+/// round trip shorter; a load balancer of the stack not named so is read
+/// after its tags.
+pub fn likely<'a>(aws: &Aws, lbs: &'a [ApiLoadBalancer]) -> Vec<&'a str> {
+    let prefix = format!("{}-", aws.stack);
+    lbs.iter()
+        .filter(|l| l.load_balancer_name().is_some_and(|n| n.starts_with(&prefix)))
+        .filter_map(|l| l.load_balancer_arn())
+        .collect()
+}
+
+/// The stack's load balancers, read once per run and shared with the
 /// listener kind (which lists the listeners of each).
 pub async fn cached(aws: &Aws) -> Result<Arc<Vec<Current<LoadBalancerProps>>>> {
-    aws.cached(LOAD_BALANCERS, || Kind::find(&LoadBalancer, aws, None)).await
+    aws.cached(LOAD_BALANCERS, || async { build(aws, None, listing(aws).await?.to_vec()).await }).await
+}
+
+/// Drops the cached listings: a load balancer was created, changed or deleted.
+fn forget(aws: &Aws) {
+    aws.forget(LOAD_BALANCERS);
+    aws.forget(LISTING);
+}
+
+/// The stack's load balancers among `lbs` (at `address` only, when
+/// given), with their attributes.
+async fn build(aws: &Aws, address: Option<&str>, lbs: Vec<ApiLoadBalancer>) -> Result<Vec<Current<LoadBalancerProps>>> {
+    let arns: Vec<String> = lbs.iter().filter_map(|l| l.load_balancer_arn().map(str::to_string)).collect();
+    // The attributes of those named like the stack's are read beside the
+    // tags; any other the tags show to be the stack's is read after.
+    let (tags, early) = tokio::try_join!(
+        tags_of(aws, arns),
+        futures::future::try_join_all(
+            likely(aws, &lbs)
+                .into_iter()
+                .map(|arn| async move { Ok::<_, anyhow::Error>((arn.to_string(), attributes(aws, arn).await?)) })
+        ),
+    )?;
+    let early: HashMap<String, BTreeMap<String, String>> = early.into_iter().collect();
+    let found = owned(
+        aws,
+        address,
+        lbs,
+        |lb| tags_at(&tags, lb.load_balancer_arn()),
+        |lb, owner| {
+            let mut subnets: Vec<Ref> =
+                lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(Ref::from)).collect();
+            subnets.sort();
+            let mut sgs: Vec<Ref> = lb.security_groups().iter().map(|g| Ref::from(g.as_str())).collect();
+            sgs.sort();
+            let props = LoadBalancerProps {
+                name: lb.load_balancer_name().unwrap_or_default().into(),
+                scheme: lb.scheme().map(|s| s.as_str()).unwrap_or_default().into(),
+                ip_address_type: lb.ip_address_type().map(|s| s.as_str()).unwrap_or("ipv4").into(),
+                subnet_ids: subnets,
+                security_group_ids: sgs,
+                attributes: BTreeMap::new(),
+                tags: owner.tags,
+            };
+            let arn = lb.load_balancer_arn()?;
+            Some(with_attrs(Current::new(owner.address, arn, props), &lb))
+        },
+    );
+    futures::future::try_join_all(found.into_iter().map(|mut c| async {
+        c.props.attributes = match early.get(&c.id) {
+            Some(a) => a.clone(),
+            None => attributes(aws, &c.id).await?,
+        };
+        Ok::<_, anyhow::Error>(c)
+    }))
+    .await
 }
 
 /// `refs`' values, sorted (a set).
@@ -157,43 +244,7 @@ impl Kind for LoadBalancer {
 
     /// Uncached: the create path looks for what an earlier attempt made.
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<LoadBalancerProps>>> {
-        let lbs: Vec<_> = describe(aws, None)
-            .await?
-            .into_iter()
-            .filter(|l| l.r#type() == Some(&LoadBalancerTypeEnum::Application))
-            .collect();
-        let arns: Vec<String> = lbs.iter().filter_map(|l| l.load_balancer_arn().map(str::to_string)).collect();
-        let tags = tags_of(aws, arns).await?;
-        let found = owned(
-            aws,
-            address,
-            lbs,
-            |lb| tags_at(&tags, lb.load_balancer_arn()),
-            |lb, owner| {
-                let mut subnets: Vec<Ref> =
-                    lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(Ref::from)).collect();
-                subnets.sort();
-                let mut sgs: Vec<Ref> = lb.security_groups().iter().map(|g| Ref::from(g.as_str())).collect();
-                sgs.sort();
-                let props = LoadBalancerProps {
-                    name: lb.load_balancer_name().unwrap_or_default().into(),
-                    scheme: lb.scheme().map(|s| s.as_str()).unwrap_or_default().into(),
-                    ip_address_type: lb.ip_address_type().map(|s| s.as_str()).unwrap_or("ipv4").into(),
-                    subnet_ids: subnets,
-                    security_group_ids: sgs,
-                    attributes: BTreeMap::new(),
-                    tags: owner.tags,
-                };
-                let arn = lb.load_balancer_arn()?;
-                Some(with_attrs(Current::new(owner.address, arn, props), &lb))
-            },
-        );
-        // The stack's only: one attributes read each.
-        futures::future::try_join_all(found.into_iter().map(|mut c| async move {
-            c.props.attributes = attributes(aws, &c.id).await?;
-            Ok::<_, anyhow::Error>(c)
-        }))
-        .await
+        build(aws, address, list(aws).await?).await
     }
 
     async fn read(&self, aws: &Aws) -> Result<Vec<Current<LoadBalancerProps>>> {
@@ -203,7 +254,7 @@ impl Kind for LoadBalancer {
     async fn create(
         &self, aws: &Aws, d: &Desired<LoadBalancerProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<LoadBalancerProps>> {
-        aws.forget(LOAD_BALANCERS);
+        forget(aws);
         let p = &d.props;
         let (subnets, sgs) = (Ref::all(&p.subnet_ids)?, Ref::all(&p.security_group_ids)?);
         let t = aws.tags_for(&d.address, &p.tags);
@@ -264,7 +315,7 @@ impl Kind for LoadBalancer {
         &self, aws: &Aws, d: &Desired<LoadBalancerProps>, l: &Current<LoadBalancerProps>, _changed: &[String],
         _ctx: &StepContext<'_>,
     ) -> Result<Current<LoadBalancerProps>> {
-        aws.forget(LOAD_BALANCERS);
+        forget(aws);
         let (p, old) = (&d.props, &l.props);
         let subnets = sorted(&p.subnet_ids)?;
         if subnets != sorted(&old.subnet_ids)? {
@@ -304,7 +355,7 @@ impl Kind for LoadBalancer {
     }
 
     async fn delete(&self, aws: &Aws, l: &Current<LoadBalancerProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
-        aws.forget(LOAD_BALANCERS);
+        forget(aws);
         aws.elbv2
             .delete_load_balancer()
             .load_balancer_arn(&l.id)

@@ -54,22 +54,30 @@ async fn current(aws: &Aws, address: String, props: RoleProps) -> Result<Current
 /// Reads one role completely (tags, inline and managed policies), if it is
 /// this stack's (at `address`, when given). ListRoles returns no tags.
 async fn read_one(aws: &Aws, address: Option<&str>, name: &str) -> Result<Option<Current<RoleProps>>> {
-    let Some(got) = aws.iam.get_role().role_name(name).send().await.aws().or_absent()? else {
+    // The role (with its tags, for the owner check) and its policies are
+    // read side by side: a role under the stack's path is the stack's, and
+    // a plan's round trips are the depth of its longest chain.
+    let role = async { aws.iam.get_role().role_name(name).send().await.aws().or_absent() };
+    let policies = async {
+        let (names, attached) =
+            tokio::try_join!(async { paginated!(aws.iam.list_role_policies().role_name(name)).or_absent() }, async {
+                paginated!(aws.iam.list_attached_role_policies().role_name(name)).or_absent()
+            },)?;
+        let docs = futures::future::try_join_all(names.unwrap_or_default().into_iter().map(|p| async move {
+            let out = aws.iam.get_role_policy().role_name(name).policy_name(&p).send().await.aws()?;
+            Ok::<_, anyhow::Error>((p, policy_json(out.policy_document())))
+        }))
+        .await?;
+        Ok::<_, anyhow::Error>((docs, attached.unwrap_or_default()))
+    };
+    let (got, (docs, attached)) = tokio::try_join!(async { Ok::<_, anyhow::Error>(role.await?) }, policies)?;
+    let Some(got) = got else {
         return Ok(None);
     };
     let Some(r) = got.role() else { return Ok(None) };
     let Some(owned) = owner(aws, address, tag_map(r.tags())) else {
         return Ok(None);
     };
-    let (names, attached) =
-        tokio::try_join!(async { paginated!(aws.iam.list_role_policies().role_name(name)) }, async {
-            paginated!(aws.iam.list_attached_role_policies().role_name(name))
-        },)?;
-    let docs = futures::future::try_join_all(names.iter().map(|p| async move {
-        let out = aws.iam.get_role_policy().role_name(name).policy_name(p).send().await.aws()?;
-        Ok::<_, anyhow::Error>((p.clone(), policy_json(out.policy_document())))
-    }))
-    .await?;
     let props = RoleProps {
         name: r.role_name().to_string(),
         path: r.path().to_string(),

@@ -80,8 +80,10 @@ impl Kind for EventSourceMapping {
     /// One paginated ListEventSourceMappings, narrowed to the functions
     /// named like the stack's, then each mapping's tags (no batch API).
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<EventSourceMappingProps>>> {
-        let prefix = function_arn(aws, &format!("{}-", aws.stack)).await?;
-        let all = paginated!(aws.lambda.list_event_source_mappings())?;
+        let stack_prefix = format!("{}-", aws.stack);
+        let (prefix, all) = tokio::try_join!(function_arn(aws, &stack_prefix), async {
+            Ok::<_, anyhow::Error>(paginated!(aws.lambda.list_event_source_mappings())?)
+        })?;
         let tagged = futures::future::try_join_all(
             all.into_iter().filter(|m| m.function_arn().is_some_and(|f| f.starts_with(&prefix))).map(|m| async move {
                 let arn = mapping_arn(aws, m.uuid().unwrap_or_default()).await?;

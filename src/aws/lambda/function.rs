@@ -26,6 +26,7 @@ use crate::aws::lambda::package::{self, CodeSource};
 use crate::aws::retry::retry_when;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{ADDRESS_TAG, Aws, wait_for};
+use crate::engine::plan::{Action, Change};
 use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
 use crate::engine::resource::{Live, Props};
 use crate::engine::value::{Ref, sort_set};
@@ -332,7 +333,16 @@ impl Kind for Function {
     fn info(&self) -> KindInfo {
         // The environment may wait for what it names (a database's
         // endpoint) while the API in front of the function is made.
-        KindInfo { replace_fields: &["function_name"], weight: 5, late_fields: &["environment"], ..KindInfo::default() }
+        // A VPC function leaves its VPC when a destroy starts: its network
+        // interfaces (up to ~20 minutes to be released, holding the subnets
+        // and security group) are released while the API is deleted.
+        KindInfo {
+            replace_fields: &["function_name"],
+            weight: 5,
+            late_fields: &["environment"],
+            early_release: true,
+            ..KindInfo::default()
+        }
     }
 
     fn normalize(&self, props: &mut Value) {
@@ -508,6 +518,56 @@ impl Kind for Function {
         let detail =
             format!("{state}, last update {update}{}", if why.is_empty() { String::new() } else { format!(": {why}") });
         Ok(vec![Finding::new(&l.address, "active, last update successful", ok, detail)])
+    }
+
+    fn notes(&self, change: &Change) -> Vec<String> {
+        let in_vpc = change.live.as_ref().is_some_and(|l| l.props.get("vpc_config").is_some_and(|v| !v.is_null()));
+        if change.action == Action::Delete && in_vpc {
+            return vec![
+                "taken out of its VPC as the run starts, so its network interfaces (up to ~20 minutes) are released while the rest is deleted".into(),
+            ];
+        }
+        Vec::new()
+    }
+
+    fn releases(&self, l: &Current<FunctionProps>) -> bool {
+        l.props.vpc_config.is_some()
+    }
+
+    /// Takes a VPC function out of its VPC (an empty VPC configuration), so
+    /// Lambda starts releasing its network interfaces now, not when the
+    /// function is deleted after the API in front of it; the delete then
+    /// waits for what is left of the release.
+    async fn release(&self, aws: &Aws, l: &Current<FunctionProps>, ctx: &StepContext<'_>) -> Result<()> {
+        if l.props.vpc_config.is_none() {
+            return Ok(());
+        }
+        forget_functions(aws);
+        let none = VpcConfig::builder().set_subnet_ids(Some(vec![])).set_security_group_ids(Some(vec![])).build();
+        // An update in progress (ResourceConflictException) is waited out.
+        let what = format!("detaching function {} from its VPC", l.id);
+        let sent = retry_when(
+            |e| e.is("ResourceConflictException"),
+            &what,
+            SETTLE,
+            ctx,
+            || async {
+                aws.lambda
+                    .update_function_configuration()
+                    .function_name(&l.id)
+                    .vpc_config(none.clone())
+                    .send()
+                    .await
+                    .aws()
+            },
+        )
+        .await
+        .map(|_| ());
+        match sent {
+            Ok(()) => self.settled(aws, &l.id, ctx).await,
+            Err(e) if e.downcast_ref::<AwsError>().is_some_and(AwsError::not_found) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn delete(&self, aws: &Aws, l: &Current<FunctionProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {

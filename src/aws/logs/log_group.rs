@@ -55,10 +55,10 @@ impl Kind for LogGroup {
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<LogGroupProps>>> {
-        let mut groups = Vec::new();
-        for p in prefixes(aws) {
-            groups.extend(paginated!(aws.logs.describe_log_groups().log_group_name_prefix(p))?);
-        }
+        let listings = prefixes(aws).map(|p| async move {
+            Ok::<_, anyhow::Error>(paginated!(aws.logs.describe_log_groups().log_group_name_prefix(p))?)
+        });
+        let groups: Vec<_> = futures::future::try_join_all(listings).await?.into_iter().flatten().collect();
         // The listing has no tags: one read per group (no batch API).
         let tagged = futures::future::try_join_all(groups.into_iter().map(|g| async move {
             let arn = group_arn(aws, g.log_group_name().unwrap_or_default()).await?;

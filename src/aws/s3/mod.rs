@@ -101,8 +101,10 @@ pub async fn buckets(aws: &Aws) -> Result<Arc<Vec<Listed>>> {
 }
 
 async fn discover(aws: &Aws) -> Result<Vec<Listed>> {
-    let lock_bucket = aws.lock_bucket_name().await.ok();
-    let buckets = paginated!(aws.s3.list_buckets().bucket_region(&aws.region)).context("listing S3 buckets")?;
+    let (lock_bucket, buckets) = tokio::join!(aws.lock_bucket_name(), async {
+        paginated!(aws.s3.list_buckets().bucket_region(&aws.region)).context("listing S3 buckets")
+    });
+    let (lock_bucket, buckets) = (lock_bucket.ok(), buckets?);
     let names: Vec<String> = buckets
         .iter()
         // Older endpoints ignore the region filter but still say where each bucket is.
