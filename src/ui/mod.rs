@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod graph;
+pub mod line_diff;
 pub mod progress;
 pub mod render;
 

@@ -4,6 +4,12 @@ use crate::engine::plan::{Action, Change, Plan};
 use crate::engine::value::render as val;
 
 use super::Style;
+use super::line_diff::{self, Line};
+
+/// A field's line diff, when both its values are long ([`line_diff::lines`]).
+fn line_diff(f: &crate::engine::plan::FieldChange) -> Option<Vec<Line>> {
+    line_diff::lines(f.old.as_ref()?, f.new.as_ref()?)
+}
 
 fn styled_symbol(st: Style, a: Action) -> String {
     let s = a.symbol();
@@ -77,10 +83,24 @@ pub fn text(plan: &Plan, st: Style) -> String {
             }
             Action::Update | Action::Replace => {
                 for f in &c.fields {
-                    let old = f.old.as_ref().map(val).unwrap_or_else(|| "(none)".into());
-                    let new = f.new.as_ref().map(val).unwrap_or_else(|| "(none)".into());
                     let forces =
                         if f.forces_replacement { st.magenta("  # forces replacement") } else { String::new() };
+                    if let Some(lines) = line_diff(f) {
+                        out.push_str(&format!("        {}:{forces}\n", f.path));
+                        for (sign, line) in lines {
+                            let l = format!("{sign} {line}");
+                            let l = match sign {
+                                '-' => st.red(&l),
+                                '+' => st.green(&l),
+                                '@' => st.dim(&l),
+                                _ => l,
+                            };
+                            out.push_str(&format!("          {l}\n"));
+                        }
+                        continue;
+                    }
+                    let old = f.old.as_ref().map(val).unwrap_or_else(|| "(none)".into());
+                    let new = f.new.as_ref().map(val).unwrap_or_else(|| "(none)".into());
                     out.push_str(&format!("        {}: {} {} {}{forces}\n", f.path, st.red(&old), "→", st.green(&new)));
                 }
             }
@@ -106,12 +126,28 @@ pub fn markdown(plan: &Plan) -> String {
         return out;
     }
     out.push_str("| action | address | kind | details |\n|---|---|---|---|\n");
+    // Long values changed, as line diffs below the table.
+    let mut diffs = String::new();
     for c in changed {
         let details = match c.action {
             Action::Update | Action::Replace => c
                 .fields
                 .iter()
                 .map(|f| {
+                    if let Some(lines) = line_diff(f) {
+                        diffs.push_str(&format!(
+                            "\n<details><summary><code>{}</code> <code>{}</code></summary>\n\n```diff\n{}\n```\n\n</details>\n",
+                            c.address,
+                            f.path,
+                            lines
+                                .iter()
+                                .map(|(s, l)| if *s == '@' { "@@ ... @@".to_string() } else { format!("{s} {l}") })
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        ));
+                        let forces = if f.forces_replacement { " (forces replacement)" } else { "" };
+                        return format!("`{}`: changed, line diff below{forces}", f.path);
+                    }
                     format!(
                         "`{}`: {} → {}{}",
                         f.path,
@@ -140,5 +176,56 @@ pub fn markdown(plan: &Plan) -> String {
             details
         ));
     }
+    out.push_str(&diffs);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::plan::{FieldChange, Mode};
+    use crate::engine::resource::{Live, Resource};
+    use serde_json::json;
+
+    #[test]
+    fn a_long_changed_value_reads_as_a_line_diff_in_text_and_markdown() {
+        let script =
+            |pkg: &str| json!(format!("#!/bin/bash\nset -e\ndnf install -y {pkg}\nsystemctl enable --now nginx\n"));
+        let (old, new) = (script("nginx"), script("nginx jq"));
+        let live = Live {
+            address: "compute.lt.web".into(),
+            kind: "ec2.launch_template".into(),
+            id: "lt-1".into(),
+            props: json!({"user_data": old}),
+            attrs: Default::default(),
+        };
+        let change = Change {
+            address: live.address.clone(),
+            kind: live.kind.clone(),
+            action: Action::Update,
+            desired: Some(Resource::new("compute.lt.web", "ec2.launch_template", json!({"user_data": new}))),
+            live: Some(live.clone()),
+            fields: vec![FieldChange {
+                path: "user_data".into(),
+                old: Some(old),
+                new: Some(new),
+                forces_replacement: false,
+            }],
+            reason: None,
+            data_loss: false,
+            deletion_protected: false,
+            notes: Vec::new(),
+            fill_in_after: Vec::new(),
+        };
+        let plan = Plan::new("s", "r", Mode::Apply, vec![change], &[live]);
+        let t = text(&plan, Style { on: false });
+        assert!(t.contains("        user_data:\n"), "{t}");
+        assert!(t.contains("          - dnf install -y nginx\n          + dnf install -y nginx jq\n"), "{t}");
+        let m = markdown(&plan);
+        assert!(m.contains("`user_data`: changed, line diff below"), "{m}");
+        assert!(
+            m.contains("```diff\n  #!/bin/bash\n  set -e\n- dnf install -y nginx\n+ dnf install -y nginx jq\n"),
+            "{m}"
+        );
+    }
 }
