@@ -26,6 +26,8 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
   apt-get install -y -qq postgresql >/dev/null
 fi
 command -v curl >/dev/null 2>&1 || apt-get install -y -qq curl >/dev/null
+# man renders the manual page `infra man` prints (tests/install.rs).
+command -v man >/dev/null 2>&1 || apt-get install -y -qq man-db >/dev/null
 [ -d tests/tools/node_modules ] || npm ci --prefix tests/tools --silent --no-audit --no-fund
 hash -r
 locked=()

@@ -5,6 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `infra --version`: the package version, and the commit and date it was
+/// built from (`build.rs`; "unknown" outside a git checkout).
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("INFRA_COMMIT"), " ", env!("INFRA_COMMIT_DATE"), ")");
+
 /// Provision a highly available AWS web stack from one declarative stack.yaml.
 ///
 /// The cloud is the state: resources are found by their `infra:stack` and
@@ -17,7 +22,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// 1 error, 2 changes present (plan --detailed-exitcode), 3 the stack is
 /// locked by another run.
 #[derive(Parser, Debug)]
-#[command(name = "infra", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "infra", version = VERSION, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -63,6 +68,13 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Remove the stack's lock left by a run that died (prints who held it).
     Unlock,
+    /// Print the shell completion script for bash, zsh, fish, elvish or
+    /// PowerShell: `source <(infra completions bash)`, or save it where your
+    /// shell loads completions (e.g. ~/.local/share/bash-completion/completions/infra).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `infra man | man -l -`, or save it as
+    /// infra.1 in a man directory (e.g. ~/.local/share/man/man1/).
+    Man,
     /// Print the architecture diagram of the stack (Mermaid renders on GitHub).
     Graph(GraphArgs),
     /// Print the stack's outputs (load balancer DNS name, API URL...), read from the live cloud.
@@ -119,6 +131,13 @@ pub struct GraphArgs {
 pub enum GraphFormat {
     Mermaid,
     Dot,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]

@@ -53,6 +53,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
     let style = Style { on: ui::color_enabled(g.no_color) };
     match &cli.command {
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "infra", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
+            Ok(exit::OK)
+        }
         Command::Schema(args) => {
             let schema = if args.plan {
                 serde_json::to_value(schemars::schema_for!(infra::engine::plan::Plan))?
