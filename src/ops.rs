@@ -143,6 +143,7 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
         );
     }
     let mut plan = Plan::new(&stack.name, &stack.region, mode, changes, &live);
+    plan.order_by_group(&stack::TIERS);
     plan.notes.extend(p.plan_notes(&plan.changes));
     Ok(plan)
 }

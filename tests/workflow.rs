@@ -101,6 +101,74 @@ fn json_plan_matches_its_schema_and_events_parse_line_by_line() {
     assert!(vpcs(&m, "webapp").is_empty());
 }
 
+/// Every address a desired resource references (`$ref` values, `depends_on`).
+fn references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(r)) = o.get("$ref") {
+                out.push(r.split('#').next().unwrap().to_string());
+            }
+            o.values().for_each(|x| references(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| references(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_reference_plan_lists_each_tier_in_one_place_in_dependency_order() {
+    let m = Moto::start();
+    let w = Workdir::reference();
+    let doc: Value = serde_json::from_str(&m.infra(w.path(), &["plan", "--json"]).ok().stdout.clone()).unwrap();
+    let changes = doc["changes"].as_array().unwrap();
+    let order: Vec<&str> = changes.iter().map(|c| c["address"].as_str().unwrap()).collect();
+    let tier = |a: &str| a.split('.').next().unwrap().to_string();
+    let mut tiers: Vec<String> = order.iter().map(|a| tier(a)).collect();
+    tiers.dedup();
+    assert_eq!(
+        tiers,
+        ["network", "compute", "frontend", "data", "backend"],
+        "each tier once, in this order: {order:?}"
+    );
+    // Within a tier, a resource comes after what it references.
+    for (i, c) in changes.iter().enumerate() {
+        let mut refs = Vec::new();
+        references(&c["desired"], &mut refs);
+        for r in refs.iter().filter(|r| tier(r) == tier(order[i])) {
+            let j = order.iter().position(|a| a == r).unwrap_or_else(|| panic!("{r} is not in the plan"));
+            assert!(j < i, "{} is listed before {r}, which it references: {order:?}", order[i]);
+        }
+    }
+    assert_eq!(order.iter().position(|a| *a == "network.vpc"), Some(1), "{order:?}");
+    let groups: Vec<(&str, u64)> = doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap(), g["summary"]["add"].as_u64().unwrap()))
+        .collect();
+    for (name, add) in &groups {
+        assert_eq!(*add as usize, order.iter().filter(|a| tier(a) == *name).count(), "{name}'s count");
+    }
+
+    // The text and Markdown plans list the same addresses in the same order,
+    // under a header per tier with its counts.
+    let position = |text: &str, a: &str| text.find(&format!("+ {a} (")).or_else(|| text.find(&format!("| `{a}` |")));
+    for text in [
+        m.infra(w.path(), &["plan"]).ok().stdout.clone(),
+        m.infra(w.path(), &["plan", "--format", "markdown"]).ok().stdout.clone(),
+    ] {
+        let at: Vec<usize> =
+            order.iter().map(|a| position(&text, a).unwrap_or_else(|| panic!("{a} missing:\n{text}"))).collect();
+        assert!(at.windows(2).all(|p| p[0] < p[1]), "not in the JSON plan's order:\n{text}");
+        for (name, add) in &groups {
+            let header =
+                text.find(&format!("{name}: {add} to add")).unwrap_or_else(|| panic!("no {name} header:\n{text}"));
+            let first = order.iter().position(|a| tier(a) == *name).unwrap();
+            assert!(header < at[first], "{name}'s header comes before its first change");
+        }
+    }
+}
+
 #[test]
 fn concurrent_applies_never_run_at_once() {
     let m = Moto::start();

@@ -209,11 +209,16 @@ pub fn build_steps(changes: &[Change], provider: &dyn super::provider::Provider)
     }
 
     // Which live resource references which, found by their identifiers.
-    let mut by_ident: HashMap<&str, usize> = HashMap::new();
+    // Identifiers are unique within a kind, not across kinds (a table and a
+    // function may both be named `webapp-orders`): a string names every
+    // holder, and a resource's own identifiers in its props name itself only.
+    let mut by_ident: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut own: Vec<Vec<&str>> = vec![Vec::new(); changes.len()];
     for (i, c) in changes.iter().enumerate() {
         if let Some(l) = &c.live {
             for id in provider.identifiers(l) {
-                by_ident.insert(id, i);
+                by_ident.entry(id).or_default().push(i);
+                own[i].push(id);
             }
         }
     }
@@ -223,14 +228,16 @@ pub fn build_steps(changes: &[Change], provider: &dyn super::provider::Provider)
         if let Some(l) = &c.live {
             let mut s = Vec::new();
             value::strings(&l.props, &mut s);
-            for x in s {
-                if let Some(&j) = by_ident.get(x)
-                    && j != i
-                {
+            for x in s.into_iter().filter(|x| !own[i].contains(x)) {
+                for &j in by_ident.get(x).into_iter().flatten().filter(|&&j| j != i) {
                     live_users.entry(j).or_default().push(i);
                 }
             }
         }
+    }
+    for users in live_users.values_mut() {
+        users.sort_unstable();
+        users.dedup();
     }
     // desired_users[address] = changes whose desired resource depends on address.
     let mut desired_users: HashMap<String, Vec<usize>> = HashMap::new();
@@ -883,6 +890,35 @@ mod tests {
         assert_eq!(f.action, Action::Update);
         let (plan, _) = converge(&p, &late_stack()).await;
         assert!(!plan.has_changes());
+    }
+
+    #[test]
+    fn resources_of_two_kinds_sharing_a_name_are_deleted_in_any_plan_order() {
+        let p = MemoryProvider::new();
+        let live = |address: &str, kind: &str, id: &str, props: serde_json::Value| Live {
+            address: address.into(),
+            kind: kind.into(),
+            id: id.into(),
+            props,
+            attrs: Default::default(),
+        };
+        let table = live("data.table", "mem.table", "orders", json!({"name": "orders"}));
+        let role = live("backend.role", "mem.role", "orders-role", json!({"name": "orders-role"}));
+        let func = live(
+            "backend.fn",
+            "mem.fn",
+            "orders",
+            json!({"name": "orders", "role": "orders-role", "env": {"TABLE": "orders"}}),
+        );
+        let all = destroy_all(vec![table, role, func], &p);
+        for order in [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] {
+            let changes: Vec<Change> = order.iter().map(|&i| all[i].clone()).collect();
+            let steps = build_steps(&changes, &p).unwrap();
+            let step_of = |a: &str| steps.iter().position(|s| changes[s.change].address == a).unwrap();
+            let (t, f, r) = (step_of("data.table"), step_of("backend.fn"), step_of("backend.role"));
+            assert!(steps[r].deps.contains(&f), "the role goes after the function that names it");
+            assert!(!steps[t].deps.contains(&f) && !steps[f].deps.contains(&t), "a shared name is no reference");
+        }
     }
 
     #[tokio::test]

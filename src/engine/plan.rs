@@ -115,6 +115,21 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// The counts that are not zero, e.g. `3 to add, 1 to destroy, 5 unchanged`.
+    pub fn brief(&self) -> String {
+        let parts = [
+            (self.add, "to add"),
+            (self.change, "to change"),
+            (self.replace, "to replace"),
+            (self.destroy, "to destroy"),
+            (self.unchanged, "unchanged"),
+        ];
+        let said: Vec<String> = parts.iter().filter(|(n, _)| *n > 0).map(|(n, w)| format!("{n} {w}")).collect();
+        if said.is_empty() { "nothing".into() } else { said.join(", ") }
+    }
+}
+
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -144,6 +159,22 @@ pub struct Plan {
     /// Extra lines shown with the plan (e.g. site upload counts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The counts of each group of addresses (a stack's tiers), in the
+    /// order `changes` lists them (see [`Plan::order_by_group`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+}
+
+/// One group's counts: the changes whose address starts with `name.`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Group {
+    pub name: String,
+    pub summary: Summary,
+}
+
+/// The group of an address: its first segment (`network` of `network.vpc`).
+pub fn group_of(address: &str) -> &str {
+    address.split('.').next().unwrap_or(address)
 }
 
 impl Plan {
@@ -160,12 +191,65 @@ impl Plan {
             changes,
             state: fingerprints(live),
             notes: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Lists the changes group by group, in `order` (groups it does not name
+    /// after, by name), each in dependency order (a change after what its
+    /// desired resource references) and by address where that leaves a
+    /// tie; then counts each group. A reader finds a tier in one place, and
+    /// the text, Markdown and JSON plans share the order.
+    pub fn order_by_group(&mut self, order: &[&str]) {
+        let depth = dependency_depths(&self.changes);
+        let rank = |g: &str| order.iter().position(|o| *o == g).unwrap_or(order.len());
+        let mut keyed: Vec<_> = std::mem::take(&mut self.changes).into_iter().zip(depth).collect();
+        keyed.sort_by(|(a, da), (b, db)| {
+            let (ga, gb) = (group_of(&a.address), group_of(&b.address));
+            (rank(ga), ga, da, &a.address).cmp(&(rank(gb), gb, db, &b.address))
+        });
+        self.changes = keyed.into_iter().map(|(c, _)| c).collect();
+        self.groups.clear();
+        for chunk in self.changes.chunk_by(|a, b| group_of(&a.address) == group_of(&b.address)) {
+            self.groups.push(Group { name: group_of(&chunk[0].address).to_string(), summary: summarize(chunk) });
         }
     }
 
     pub fn has_changes(&self) -> bool {
         !self.summary.is_empty()
     }
+}
+
+/// Each change's depth: 0 without desired dependencies in the plan, else one
+/// more than the deepest of them (a reference cycle counts as no depth).
+fn dependency_depths(changes: &[Change]) -> Vec<usize> {
+    let index: std::collections::HashMap<&str, usize> =
+        changes.iter().enumerate().map(|(i, c)| (c.address.as_str(), i)).collect();
+    let deps: Vec<Vec<usize>> = changes
+        .iter()
+        .map(|c| {
+            c.desired
+                .as_ref()
+                .map(|d| d.dependencies().iter().filter_map(|a| index.get(a.as_str()).copied()).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    fn visit(i: usize, deps: &[Vec<usize>], memo: &mut [Option<usize>], on_path: &mut [bool]) -> usize {
+        if let Some(d) = memo[i] {
+            return d;
+        }
+        if on_path[i] {
+            return 0;
+        }
+        on_path[i] = true;
+        let d = deps[i].iter().map(|&j| visit(j, deps, memo, on_path) + 1).max().unwrap_or(0);
+        on_path[i] = false;
+        memo[i] = Some(d);
+        d
+    }
+    let mut memo = vec![None; changes.len()];
+    let mut on_path = vec![false; changes.len()];
+    (0..changes.len()).map(|i| visit(i, &deps, &mut memo, &mut on_path)).collect()
 }
 
 pub fn summarize(changes: &[Change]) -> Summary {
@@ -212,4 +296,45 @@ pub fn fingerprint_drift(saved: &BTreeMap<String, String>, now: &BTreeMap<String
 
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::value::reference;
+    use serde_json::json;
+
+    fn create(address: &str, props: Value) -> Change {
+        Change {
+            address: address.into(),
+            kind: "mem.thing".into(),
+            action: Action::Create,
+            desired: Some(Resource::new(address, "mem.thing", props)),
+            live: None,
+            fields: Vec::new(),
+            data_loss: false,
+            reason: None,
+            deletion_protected: false,
+            notes: Vec::new(),
+            fill_in_after: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn changes_are_listed_by_group_then_dependency_then_address() {
+        let changes = vec![
+            create("web.b", json!({})),
+            create("net.subnet", json!({"vpc": reference("net.vpc", "id")})),
+            create("extra.x", json!({})),
+            create("web.a", json!({"subnet": reference("net.subnet", "id")})),
+            create("net.vpc", json!({})),
+            create("net.igw", json!({"vpc": reference("net.vpc", "id")})),
+        ];
+        let mut plan = Plan::new("s", "r", Mode::Apply, changes, &[]);
+        plan.order_by_group(&["net", "web"]);
+        let order: Vec<&str> = plan.changes.iter().map(|c| c.address.as_str()).collect();
+        assert_eq!(order, ["net.vpc", "net.igw", "net.subnet", "web.b", "web.a", "extra.x"]);
+        let groups: Vec<(&str, usize)> = plan.groups.iter().map(|g| (g.name.as_str(), g.summary.add)).collect();
+        assert_eq!(groups, [("net", 3), ("web", 2), ("extra", 1)]);
+    }
 }

@@ -40,6 +40,10 @@ pub use diagnostics::{Diagnostic, Diagnostics, PathError};
 pub use resolved::{Overrides, Stack};
 use yaml::{Node, PathSeg};
 
+/// The tiers, in the order a plan lists them (each address starts with its
+/// tier's name).
+pub const TIERS: [&str; 5] = ["network", "compute", "frontend", "data", "backend"];
+
 /// The desired resources and outputs of a resolved stack: each tier expands
 /// its part, reading only the resolved stack (the order does not matter).
 pub fn expand(stack: &Stack) -> Desired {

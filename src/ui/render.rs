@@ -46,6 +46,18 @@ fn header(c: &Change) -> String {
     )
 }
 
+/// The header of `c`'s group when `c` is its first change shown: the
+/// group's name and counts (see `Plan::order_by_group`).
+fn group_header<'a>(plan: &'a Plan, c: &'a Change, current: &mut Option<&'a str>) -> Option<String> {
+    let g = crate::engine::plan::group_of(&c.address);
+    if *current == Some(g) {
+        return None;
+    }
+    *current = Some(g);
+    let counts = plan.groups.iter().find(|x| x.name == g)?;
+    Some(format!("{g}: {}", counts.summary.brief()))
+}
+
 /// Human plan.
 pub fn text(plan: &Plan, st: Style) -> String {
     let mut out = String::new();
@@ -68,8 +80,12 @@ pub fn text(plan: &Plan, st: Style) -> String {
         }
         return out;
     }
-    out.push_str(&format!("Stack \"{}\" ({}):\n\n", plan.stack, plan.region));
+    out.push_str(&format!("Stack \"{}\" ({}):\n", plan.stack, plan.region));
+    let mut group = None;
     for c in changed {
+        if let Some(h) = group_header(plan, c, &mut group) {
+            out.push_str(&format!("\n{}\n", st.bold(&h)));
+        }
         out.push_str(&format!("  {} {}\n", styled_symbol(st, c.action), st.bold(&header(c))));
         match c.action {
             Action::Create => {
@@ -125,10 +141,20 @@ pub fn markdown(plan: &Plan) -> String {
         out.push_str("No changes.\n");
         return out;
     }
-    out.push_str("| action | address | kind | details |\n|---|---|---|---|\n");
+    const TABLE: &str = "| action | address | kind | details |\n|---|---|---|---|\n";
+    if plan.groups.is_empty() {
+        out.push_str(TABLE);
+    }
     // Long values changed, as line diffs below the table.
     let mut diffs = String::new();
+    let mut group = None;
     for c in changed {
+        if let Some(h) = group_header(plan, c, &mut group) {
+            if !out.ends_with("\n\n") {
+                out.push('\n');
+            }
+            out.push_str(&format!("#### {h}\n\n{TABLE}"));
+        }
         let details = match c.action {
             Action::Update | Action::Replace => c
                 .fields
