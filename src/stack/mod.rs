@@ -161,7 +161,16 @@ pub fn check_document(root: &Node, ov: &Overrides, base_dir: std::path::PathBuf)
 
     let errors = schema::check(&doc);
     if !errors.is_empty() {
-        return Err(errors.into_iter().map(|e| locate.diag(e)).collect());
+        // Every error at once: the semantic checks also run, on what is left
+        // once the schema's errors are cut out of the document.
+        let semantic = well_formed_part(&doc, &errors)
+            .and_then(|(part, cut)| {
+                let spec: spec::StackFile = serde_json::from_value(part).ok()?;
+                let errs = check::validate(spec, ov, base_dir).err()?;
+                Some(errs.into_iter().filter(|e| !cut.iter().any(|c| about_the_cut(c, e))).collect::<Vec<_>>())
+            })
+            .unwrap_or_default();
+        return Err(errors.into_iter().chain(semantic).map(|e| locate.diag(e)).collect());
     }
     let spec: spec::StackFile = match serde_json::from_value(doc) {
         Ok(s) => s,
@@ -170,6 +179,68 @@ pub fn check_document(root: &Node, ov: &Overrides, base_dir: std::path::PathBuf)
         }
     };
     check::validate(spec, ov, base_dir).map_err(|errs| errs.into_iter().map(|e| locate.diag(e)).collect())
+}
+
+/// The document without the values the schema rejects, and the paths cut:
+/// each error's value goes (for a missing key, the mapping that lacks it),
+/// round after round until the schema accepts what is left. `None` when that
+/// takes the whole document or more rounds than a file has errors to give.
+fn well_formed_part(doc: &Value, errors: &[PathError]) -> Option<(Value, Vec<Vec<PathSeg>>)> {
+    let mut part = doc.clone();
+    let mut cut: Vec<Vec<PathSeg>> = Vec::new();
+    let mut errors = errors.to_vec();
+    for _ in 0..8 {
+        if errors.is_empty() {
+            return Some((part, cut));
+        }
+        let mut paths: Vec<Vec<PathSeg>> = errors.iter().map(|e| e.path.clone()).collect();
+        // Deepest and highest index first, so a removal moves no other path.
+        paths.sort_by(|a, b| b.cmp(a));
+        paths.dedup();
+        for p in paths {
+            if p.is_empty() || !remove_at(&mut part, &p) {
+                return None;
+            }
+            cut.push(p);
+        }
+        errors = schema::check(&part);
+    }
+    None
+}
+
+/// Removes the value at `path`; false when there is none.
+fn remove_at(doc: &mut Value, path: &[PathSeg]) -> bool {
+    let Some((last, parent)) = path.split_last() else { return false };
+    let mut v = doc;
+    for seg in parent {
+        let next = match (seg, v) {
+            (PathSeg::Key(k), Value::Object(o)) => o.get_mut(k),
+            (PathSeg::Index(i), Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else { return false };
+        v = next;
+    }
+    match (last, v) {
+        (PathSeg::Key(k), Value::Object(o)) => o.remove(k).is_some(),
+        (PathSeg::Index(i), Value::Array(a)) if *i < a.len() => {
+            a.remove(*i);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Whether a semantic error may only come from the cut at `cut`: it lies
+/// within the cut or holds it (a key the schema rejected, seen as missing),
+/// or it names what was cut (a route to `orders` once the function `orders`,
+/// missing its runtime, is cut).
+fn about_the_cut(cut: &[PathSeg], e: &PathError) -> bool {
+    let named = match cut.last() {
+        Some(PathSeg::Key(k)) => e.message.contains(&format!("`{k}`")),
+        _ => false,
+    };
+    named || cut.starts_with(&e.path) || e.path.starts_with(cut)
 }
 
 /// Finds where in the file a path of the merged document came from: the

@@ -114,7 +114,7 @@ impl Default for Limits {
 }
 
 /// One step of a path into a [`Node`] tree.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PathSeg {
     /// A mapping key, compared with [`key_text`] of the keys.
     Key(String),
