@@ -86,6 +86,23 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the JSON Schema of stack.yaml (for editors), or of the JSON plan.
     Schema(SchemaArgs),
+    /// Start a new project in DIR (default: here): a commented stack.yaml
+    /// (named after the folder, or --stack), its schema for editors, the two
+    /// example services with their tests, the site, the web tier's user data
+    /// and a GitHub Actions workflow; only the chosen tiers (and what they need).
+    /// Makes no network call and overwrites nothing.
+    Init(InitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The folder to write the project in (made if missing).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// The tiers to write: network (always) and any of compute, frontend,
+    /// data, backend, comma-separated. Default: all of them.
+    #[arg(long, value_delimiter = ',', value_name = "TIERS")]
+    pub tiers: Option<Vec<String>>,
 }
 
 #[derive(Args, Debug)]

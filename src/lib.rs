@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod cli;
 pub mod engine;
+pub mod init;
 pub mod ops;
 pub mod stack;
 pub mod ui;

@@ -71,6 +71,39 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(exit::OK)
         }
+        Command::Init(args) => {
+            let name = g.stack.clone().unwrap_or_else(|| infra::init::default_name(&args.dir));
+            let region = g
+                .region
+                .clone()
+                .or_else(|| std::env::var("AWS_REGION").ok())
+                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+                .unwrap_or_else(|| "us-east-1".into());
+            let all: Vec<String> = stack::TIERS.iter().map(|t| t.to_string()).collect();
+            let project = infra::init::project(&name, &region, args.tiers.as_deref().unwrap_or(&all))?;
+            infra::init::write(&args.dir, &project)?;
+            for (tier, why) in &project.added {
+                eprintln!("note: {tier} is included: {why}");
+            }
+            println!(
+                "Wrote stack \"{}\" ({}; {}) in {}: {} files.",
+                project.name,
+                project.region,
+                project.tiers.join(", "),
+                args.dir.display(),
+                project.files.len()
+            );
+            for (p, _) in &project.files {
+                println!("  {}", p.display());
+            }
+            let cd = if args.dir == std::path::Path::new(".") {
+                String::new()
+            } else {
+                format!("cd {} && ", args.dir.display())
+            };
+            println!("Next: {cd}infra validate && infra plan");
+            Ok(exit::OK)
+        }
         Command::Validate => {
             let stack = ops::load(src)?;
             let desired = stack::expand(&stack);
