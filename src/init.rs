@@ -52,10 +52,7 @@ const NEEDS: &[(&str, &[&str], &str)] = &[
 pub struct Project {
     pub name: String,
     pub region: String,
-    /// In [`stack::TIERS`] order, `network` first.
-    pub tiers: Vec<&'static str>,
-    /// Tiers added because a chosen one needs them: (tier, why).
-    pub added: Vec<(&'static str, String)>,
+    pub tiers: Tiers,
     pub files: Vec<(PathBuf, Vec<u8>)>,
 }
 
@@ -130,9 +127,10 @@ pub fn project(name: &str, region: &str, chosen: &[String]) -> Result<Project> {
     if limits::region(region).is_none() {
         bail!("unknown region `{region}`; pass a region such as us-east-1 with --region");
     }
-    let Tiers { tiers, added } = resolve_tiers(chosen)?;
+    let resolved = resolve_tiers(chosen)?;
+    let tiers = &resolved.tiers;
     let mut files: Vec<(PathBuf, Vec<u8>)> = vec![
-        ("stack.yaml".into(), stack_file(name, region, &tiers).into_bytes()),
+        ("stack.yaml".into(), stack_file(name, region, tiers).into_bytes()),
         ("schema/stack.schema.json".into(), {
             let mut s = serde_json::to_string_pretty(&stack::spec::json_schema())?;
             s.push('\n');
@@ -146,7 +144,7 @@ pub fn project(name: &str, region: &str, chosen: &[String]) -> Result<Project> {
             files.extend(own.iter().map(|(p, b)| (PathBuf::from(p), b.to_vec())));
         }
     }
-    Ok(Project { name: name.into(), region: region.into(), tiers, added, files })
+    Ok(Project { name: name.into(), region: region.into(), tiers: resolved, files })
 }
 
 /// Writes `project` into `dir` (made if missing). Refuses, writing nothing,

@@ -73,23 +73,18 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Init(args) => {
             let name = g.stack.clone().unwrap_or_else(|| infra::init::default_name(&args.dir));
-            let region = g
-                .region
-                .clone()
-                .or_else(|| std::env::var("AWS_REGION").ok())
-                .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-                .unwrap_or_else(|| "us-east-1".into());
+            let region = g.region.clone().or_else(stack::check::region_from_env).unwrap_or_else(|| "us-east-1".into());
             let all: Vec<String> = stack::TIERS.iter().map(|t| t.to_string()).collect();
             let project = infra::init::project(&name, &region, args.tiers.as_deref().unwrap_or(&all))?;
             infra::init::write(&args.dir, &project)?;
-            for (tier, why) in &project.added {
+            for (tier, why) in &project.tiers.added {
                 eprintln!("note: {tier} is included: {why}");
             }
             println!(
                 "Wrote stack \"{}\" ({}; {}) in {}: {} files.",
                 project.name,
                 project.region,
-                project.tiers.join(", "),
+                project.tiers.tiers.join(", "),
                 args.dir.display(),
                 project.files.len()
             );

@@ -11,6 +11,12 @@ use super::spec::StackFile;
 use super::yaml::PathSeg;
 use super::{backend, compute, data, frontend, network};
 
+/// The region the AWS environment names (`AWS_REGION`, then
+/// `AWS_DEFAULT_REGION`; an empty value counts as unset), as the SDKs read it.
+pub fn region_from_env() -> Option<String> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"].iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+}
+
 fn key(k: &str) -> PathSeg {
     PathSeg::Key(k.to_string())
 }
@@ -34,12 +40,7 @@ pub fn validate(mut spec: StackFile, ov: &Overrides, base_dir: PathBuf) -> Resul
     }
 
     // Region.
-    let region = ov
-        .region
-        .clone()
-        .or_else(|| spec.region.clone())
-        .or_else(|| std::env::var("AWS_REGION").ok().filter(|s| !s.is_empty()))
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok().filter(|s| !s.is_empty()));
+    let region = ov.region.clone().or_else(|| spec.region.clone()).or_else(region_from_env);
     let region = match region {
         Some(r) => r,
         None => {
