@@ -78,6 +78,18 @@ fn the_reference_stack_is_hardened_by_default_and_prod_protects_what_it_must() {
     assert_eq!(db["IAMDatabaseAuthenticationEnabled"], true, "{db}");
     assert_eq!(db["EnabledCloudwatchLogsExports"], json!(["postgresql", "upgrade"]), "{db}");
     assert_eq!(db["DeletionProtection"], false);
+    // Enhanced Monitoring every minute, with a role RDS assumes for this
+    // account only and AWS's managed policy for the metrics.
+    assert_eq!(db["MonitoringInterval"], 60, "{db}");
+    let monitoring_role = "webapp-rds-monitoring-us-east-1";
+    assert!(db["MonitoringRoleArn"].as_str().is_some_and(|a| a.ends_with(&format!("/{monitoring_role}"))), "{db}");
+    assert!(db["EnhancedMonitoringResourceArn"].as_str().is_some_and(|a| a.contains("RDSOSMetrics")), "{db}");
+    let attached = moto.aws(&["iam", "list-attached-role-policies", "--role-name", monitoring_role]);
+    assert_eq!(
+        attached["AttachedPolicies"][0]["PolicyArn"],
+        "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+        "{attached}"
+    );
 
     // Writes need a signed-in user: the method's authorizer is the stack's pool's.
     let resources = arr(&moto.aws(&["apigateway", "get-resources", "--rest-api-id", &api])["items"]);
@@ -116,7 +128,7 @@ fn the_reference_stack_is_hardened_by_default_and_prod_protects_what_it_must() {
             conditioned += 1;
         }
     }
-    assert!(conditioned >= 3, "two functions and the flow logs: {conditioned}");
+    assert!(conditioned >= 4, "two functions, the flow logs and RDS monitoring: {conditioned}");
     let mut linted = 0;
     for role in &roles {
         let names = moto.aws(&["iam", "list-role-policies", "--role-name", role]);
@@ -174,7 +186,10 @@ fn the_reference_stack_is_hardened_by_default_and_prod_protects_what_it_must() {
 
     // Each default is the file's to change: turned off, read back off.
     w.edit("    stage: prod\n", "    stage: prod\n    tracing: false\n");
-    w.edit("    apply_immediately: true\n", "    apply_immediately: true\n    iam_auth: false\n    log_exports: []\n");
+    w.edit(
+        "    apply_immediately: true\n",
+        "    apply_immediately: true\n    iam_auth: false\n    log_exports: []\n    monitoring_interval: 0\n",
+    );
     moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
     let stage = moto.aws(&["apigateway", "get-stage", "--rest-api-id", &api, "--stage-name", "prod"]);
     assert_eq!(stage["tracingEnabled"], false, "{stage}");
@@ -187,5 +202,8 @@ fn the_reference_stack_is_hardened_by_default_and_prod_protects_what_it_must() {
         .clone();
     assert_eq!(db["IAMDatabaseAuthenticationEnabled"], false, "{db}");
     assert!(arr(&db["EnabledCloudwatchLogsExports"]).is_empty(), "{db}");
+    assert_eq!(db["MonitoringInterval"], 0, "{db}");
+    let roles = moto.aws(&["iam", "list-roles", "--path-prefix", "/infra/webapp/us-east-1/"]);
+    assert!(!arr(&roles["Roles"]).iter().any(|r| r["RoleName"] == monitoring_role), "{roles}");
     moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 }

@@ -28,7 +28,7 @@ pub mod retry;
 pub mod s3;
 pub mod tags;
 
-pub use retry::{Codes, create_guarded, create_once, delete_guarded, retry_on, wait_for};
+pub use retry::{Codes, create_guarded, create_once, delete_guarded, retry_on, retry_when, wait_for};
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -78,6 +78,8 @@ pub const SPA_FUNCTION: &str = "frontend.spa_function";
 // The data tier.
 pub const DB_SUBNET_GROUP: &str = "data.db_subnet_group";
 pub const DATABASE: &str = "data.database";
+/// The role RDS sends the database's Enhanced Monitoring metrics with.
+pub const DB_MONITORING_ROLE: &str = "data.monitoring_role";
 pub fn table(name: &str) -> String {
     format!("data.table.{name}")
 }

@@ -72,6 +72,12 @@ pub fn flow_log_role(stack: &str, region: &str) -> String {
     format!("{stack}-flow-logs-{region}")
 }
 
+/// The database's Enhanced Monitoring role: IAM is global, hence the
+/// region (at most 24 + 16 + 14 = 54 characters, inside IAM's 64).
+pub fn db_monitoring_role(stack: &str, region: &str) -> String {
+    format!("{stack}-rds-monitoring-{region}")
+}
+
 /// The CloudFront Function of the site's client-side routes: unique per
 /// account, hence the region (at most 24 + 1 + 14 + 4 = 43 characters, inside
 /// CloudFront's 64, of letters, digits and hyphens).

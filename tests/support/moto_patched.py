@@ -458,6 +458,30 @@ def _describe_db_engine_versions(self):
 rds_responses.RDSResponse.describe_db_engine_versions = _describe_db_engine_versions
 
 
+# CreateDBInstance's Enhanced Monitoring settings, which moto drops (it
+# keeps ModifyDBInstance's): RDS keeps the interval and the role, and names
+# the instance's metrics stream in the RDSOSMetrics log group while it is on.
+import moto.rds.models as rds_models  # noqa: E402
+
+_db_instance_init = rds_models.DBInstance.__init__
+
+
+def _db_instance_init_keeping_monitoring(self, *args, **kwargs):
+    _db_instance_init(self, *args, **kwargs)
+    self.monitoring_interval = int(kwargs.get("monitoring_interval") or 0)
+    self.monitoring_role_arn = kwargs.get("monitoring_role_arn")
+
+
+def _enhanced_monitoring_resource_arn(self):
+    if int(getattr(self, "monitoring_interval", 0) or 0) > 0:
+        return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:RDSOSMetrics:log-stream:{self.dbi_resource_id}"
+    return None
+
+
+rds_models.DBInstance.__init__ = _db_instance_init_keeping_monitoring
+rds_models.DBInstance.enhanced_monitoring_resource_arn = property(_enhanced_monitoring_resource_arn)
+
+
 # DescribeOrderableDBInstanceOptions for the engines above, as RDS answers it
 # in us-east-1 in 2026: the current burstable and general-purpose classes
 # (no db.t2 for these versions), each Multi-AZ capable, one option per storage

@@ -20,7 +20,7 @@ use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{self, owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::tags::{self, Tags};
-use crate::aws::{Aws, retry_on, wait_for};
+use crate::aws::{Aws, retry_on, retry_when, wait_for};
 use crate::engine::plan::FieldChange;
 use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
 use crate::engine::resource::{Live, Props, Resource};
@@ -88,6 +88,12 @@ pub struct DbInstanceProps {
     /// `error`, `slowquery`...), sorted.
     #[serde(default)]
     pub log_exports: Vec<String>,
+    /// Seconds between Enhanced Monitoring samples; 0: off.
+    #[serde(default)]
+    pub monitoring_interval: i32,
+    /// The role RDS sends Enhanced Monitoring metrics with (`None` when off).
+    #[serde(default)]
+    pub monitoring_role_arn: Option<Ref>,
     /// Behaviour, not state (never compared: `normalize` drops it; absent
     /// from what is read): apply changes now (default) or in the next
     /// maintenance window.
@@ -172,6 +178,12 @@ fn read(db: &Instance, tags: Tags) -> DbInstanceProps {
             l.sort();
             l
         },
+        monitoring_interval: db.monitoring_interval().unwrap_or(0),
+        // RDS may keep the role of a monitoring turned off: it stands for nothing then.
+        monitoring_role_arn: db
+            .monitoring_role_arn()
+            .filter(|_| db.monitoring_interval().unwrap_or(0) > 0)
+            .map(Ref::from),
         apply_immediately: None,
         wait_until_available: None,
         tags,
@@ -191,6 +203,18 @@ fn current(address: String, db: &Instance, props: DbInstanceProps) -> Current<Db
         .with("port", port)
         .with("secret_arn", db.master_user_secret().and_then(|s| s.secret_arn()))
         .with("status", db.db_instance_status())
+}
+
+/// The monitoring role's ARN, when monitoring is on.
+fn monitoring_role(p: &DbInstanceProps) -> Result<Option<String>> {
+    p.monitoring_role_arn.as_ref().filter(|_| p.monitoring_interval > 0).map(|r| r.get().cloned()).transpose()
+}
+
+/// RDS refusing a monitoring role IAM has not yet shown it (a role made a
+/// moment ago): the same answer as a role without the permissions, so it
+/// is retried up to the step's timeout (as terraform-provider-aws does).
+fn role_not_visible(e: &crate::aws::errors::AwsError) -> bool {
+    e.code.as_deref() == Some("InvalidParameterValue") && e.message.contains("ENHANCED_MONITORING")
 }
 
 fn engine_port(engine: &str) -> i32 {
@@ -504,9 +528,14 @@ impl Kind for DbInstance {
         let subnet_group = p.subnet_group.get()?;
         let security_groups = Ref::all(&p.security_group_ids)?;
         let t = aws.tags_for(&d.address, &p.tags);
-        let sent = retry_on(
-            // The subnet group or security group may not be visible yet.
-            &["DBSubnetGroupNotFoundFault", "InvalidVPCNetworkStateFault"],
+        let monitoring_role = monitoring_role(p)?;
+        let sent = retry_when(
+            // The subnet group or security group may not be visible yet, nor
+            // (IAM is eventually consistent) the monitoring role to RDS.
+            |e| {
+                matches!(e.code.as_deref(), Some("DBSubnetGroupNotFoundFault" | "InvalidVPCNetworkStateFault"))
+                    || role_not_visible(e)
+            },
             "creating the database",
             VISIBLE,
             ctx,
@@ -537,6 +566,8 @@ impl Kind for DbInstance {
                     .auto_minor_version_upgrade(p.auto_minor_version_upgrade)
                     .enable_iam_database_authentication(p.iam_auth)
                     .set_enable_cloudwatch_logs_exports((!p.log_exports.is_empty()).then(|| p.log_exports.clone()))
+                    .monitoring_interval(p.monitoring_interval)
+                    .set_monitoring_role_arn(monitoring_role.clone())
                     .set_tags(Some(tag_list(&t)))
                     .send()
                     .await
@@ -617,6 +648,8 @@ impl Kind for DbInstance {
             "manage_master_password",
             "iam_auth",
             "log_exports",
+            "monitoring_interval",
+            "monitoring_role_arn",
         ];
         if modifiable.iter().any(|f| has(f)) {
             let major_upgrade = has("engine_version")
@@ -629,9 +662,17 @@ impl Kind for DbInstance {
             let security_groups = has("security_group_ids").then(|| Ref::all(&p.security_group_ids)).transpose()?;
             // Only what changed (a setting the file does not pin is never changed).
             let pick = |f: &str, s: &Setting<String>| value(s).filter(|_| has(f)).cloned();
-            retry_on(
-                // Busy: backing up, another modification, still creating.
-                &["InvalidDBInstanceState", "InvalidDBInstanceStateFault"],
+            // The interval and its role go together (RDS wants a role with
+            // any interval but 0).
+            let monitoring = has("monitoring_interval") || has("monitoring_role_arn");
+            let monitoring_role = monitoring_role(p)?.filter(|_| monitoring);
+            retry_when(
+                // Busy: backing up, another modification, still creating; or
+                // a new monitoring role not visible to RDS yet.
+                |e| {
+                    matches!(e.code.as_deref(), Some("InvalidDBInstanceState" | "InvalidDBInstanceStateFault"))
+                        || role_not_visible(e)
+                },
                 "modifying the database",
                 LONG,
                 ctx,
@@ -672,6 +713,8 @@ impl Kind for DbInstance {
                                 .set_disable_log_types(Some(removed.collect()))
                                 .build()
                         }))
+                        .set_monitoring_interval(monitoring.then_some(p.monitoring_interval))
+                        .set_monitoring_role_arn(monitoring_role.clone())
                         .send()
                         .await
                         .aws()
@@ -937,6 +980,8 @@ mod tests {
             .iam_database_authentication_enabled(true)
             .enabled_cloudwatch_logs_exports("upgrade")
             .enabled_cloudwatch_logs_exports("postgresql")
+            .monitoring_interval(60)
+            .monitoring_role_arn("arn:monitoring")
             .endpoint(Endpoint::builder().address("db.host").port(5432).build())
             .db_instance_arn("arn:db")
             .db_instance_status("available")
@@ -955,6 +1000,7 @@ mod tests {
                 "security_group_ids": ["sg-1", "sg-2"], "backup_retention_days": 7,
                 "backup_window": null, "maintenance_window": "sun:04:30-sun:05:30",
                 "deletion_protection": true, "parameter_group": null,
+                "monitoring_interval": 60, "monitoring_role_arn": "arn:monitoring",
                 "copy_tags_to_snapshot": true, "tags": {},
                 "iam_auth": true, "log_exports": ["postgresql", "upgrade"]
             })

@@ -82,6 +82,16 @@ fn database(spec: &StackFile, db: &Database, stack: &str, az_count: usize, p: &[
             );
         }
     }
+    // The intervals RDS accepts (ModifyDBInstance, `MonitoringInterval`).
+    if ![0, 1, 5, 10, 15, 30, 60].contains(&db.monitoring_interval) {
+        errs.push(
+            PathError::new(
+                at(p, "monitoring_interval"),
+                format!("RDS cannot sample every {} seconds", db.monitoring_interval),
+            )
+            .help("use 1, 5, 10, 15, 30 or 60 seconds, or 0 to turn Enhanced Monitoring off"),
+        );
+    }
     if let Err(e) = rules::validate_db_instance_class_shape(&db.instance_class) {
         errs.push(PathError::new(at(p, "instance_class"), e).help("e.g. `db.t3.micro`, `db.m7g.large`"));
     } else if db.instance_class == "db.serverless" {

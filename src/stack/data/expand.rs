@@ -11,14 +11,16 @@ use crate::stack::address::*;
 use std::collections::BTreeMap;
 
 use crate::aws::dynamodb::table::{Capacity, IndexProps, Key, TableProps};
+use crate::aws::iam::role::RoleProps;
 use crate::aws::rds::db_instance::DbInstanceProps;
 use crate::aws::rds::db_subnet_group::DbSubnetGroupProps;
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
 use crate::stack::Stack;
+use crate::stack::access;
 use crate::stack::data::spec::{Billing, Database, Encryption, IndexProjection, KeyAttr, Projection, Table};
 use crate::stack::desired::{Desired, Output, tags};
-use crate::stack::names::{db_identifier, table_name};
+use crate::stack::names::{self, db_identifier, table_name};
 
 /// Expands `data:`. The database waits for `available` during apply (15+
 /// minutes on AWS) only when something reads its endpoint
@@ -52,6 +54,30 @@ pub fn expand(stack: &Stack, d: &mut Desired) {
 
 fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
     let name = db_identifier(&stack.name);
+    let monitored = db.monitoring_interval > 0;
+    if monitored {
+        // Enhanced Monitoring's role: RDS assumes it for this account only
+        // (the confused-deputy condition RDS documents for it) and writes
+        // the OS metrics to its own `RDSOSMetrics` log group with AWS's
+        // managed policy for exactly that.
+        d.resources.push(
+            RoleProps {
+                name: names::db_monitoring_role(&stack.name, &stack.region),
+                path: names::role_path(&stack.name, &stack.region),
+                description: format!("RDS Enhanced Monitoring of stack {}", stack.name),
+                assume_role_policy: access::assumed_by_this_account("monitoring.rds.amazonaws.com"),
+                policies: BTreeMap::new(),
+                managed_policies: vec![format!(
+                    "arn:{}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+                    stack.partition
+                )],
+                // Not `db`: a `Name` equal to the database's identifier would
+                // read, to the destroy order, as the role using the database.
+                tags: tags(stack, "db-monitoring"),
+            }
+            .at(DB_MONITORING_ROLE),
+        );
+    }
     d.resources.push(
         DbSubnetGroupProps {
             name: name.clone(),
@@ -89,6 +115,8 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
             copy_tags_to_snapshot: true,
             auto_minor_version_upgrade: db.auto_minor_version_upgrade,
             iam_auth: db.iam_auth,
+            monitoring_interval: i32::from(db.monitoring_interval),
+            monitoring_role_arn: monitored.then(|| Ref::to(DB_MONITORING_ROLE, "arn")),
             log_exports: {
                 let mut l: Vec<String> = match &db.log_exports {
                     Some(l) => l.clone(),
@@ -316,11 +344,12 @@ mod tests {
         for (text, on) in [(DATA.to_string(), false), (protected, true)] {
             let mut d = Desired::default();
             expand(&stack(&text), &mut d);
-            assert_eq!(d.resources.len(), 3);
+            // The subnet group, the database and its monitoring role, the table.
+            assert_eq!(d.resources.len(), 4);
             for r in &d.resources {
                 let k = kind(&r.kind);
                 k.check(&r.props).unwrap_or_else(|e| panic!("{}: {e}", r.address));
-                let holds_data = r.kind != "rds.db_subnet_group";
+                let holds_data = !["rds.db_subnet_group", "iam.role"].contains(&r.kind.as_str());
                 assert_eq!(k.protected(&r.props), on && holds_data, "{}", r.address);
             }
         }

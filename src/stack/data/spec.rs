@@ -102,6 +102,10 @@ fn default_storage() -> u32 {
 fn default_username() -> String {
     "dbadmin".into()
 }
+fn default_monitoring_interval() -> u8 {
+    60
+}
+
 fn default_retention() -> u8 {
     7
 }
@@ -179,6 +183,12 @@ pub struct Database {
     /// `[error, slowquery]`); `[]` publishes none.
     #[serde(default)]
     pub log_exports: Option<Vec<String>>,
+    /// Seconds between Enhanced Monitoring samples of the database host's
+    /// operating system (CPU, memory, processes, file systems, into the
+    /// `RDSOSMetrics` log group, with a role the stack makes for RDS): 1, 5,
+    /// 10, 15, 30 or 60 (default 60); 0 turns it off.
+    #[serde(default = "default_monitoring_interval")]
+    pub monitoring_interval: u8,
     /// Refuse to delete the database (in infra and in AWS) while true.
     /// Default: the stack's `protect`.
     #[serde(default)]
