@@ -4,10 +4,16 @@
 //! function and an instance declaring the same `tables:` get the same
 //! actions on the same resources.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
+use crate::aws::iam::role::RoleProps;
 use crate::engine::value::{Ref, reference};
+use crate::stack::Stack;
 use crate::stack::address::{DATABASE, VPC, table};
+use crate::stack::desired::tags;
+use crate::stack::names;
 
 /// DynamoDB actions on the tables a workload declares: items and queries,
 /// nothing on the table's settings.
@@ -87,4 +93,22 @@ pub fn assumed_by(service: &str) -> Value {
         "Principal": { "Service": service },
         "Action": "sts:AssumeRole",
     })])
+}
+
+/// A role of the stack that an AWS `service` assumes for this account only
+/// (see [`assumed_by_this_account`]), under the stack's role path, with
+/// its inline and managed policies; tagged `Name: <stack>-<tag>`.
+pub fn service_role(
+    stack: &Stack, name: String, service: &str, description: String, policies: BTreeMap<String, Value>,
+    managed_policies: Vec<String>, tag: &str,
+) -> RoleProps {
+    RoleProps {
+        name,
+        path: names::role_path(&stack.name, &stack.region),
+        description,
+        assume_role_policy: assumed_by_this_account(service),
+        policies,
+        managed_policies,
+        tags: tags(stack, tag),
+    }
 }

@@ -11,7 +11,6 @@ use crate::stack::address::*;
 use std::collections::BTreeMap;
 
 use crate::aws::dynamodb::table::{Capacity, IndexProps, Key, TableProps};
-use crate::aws::iam::role::RoleProps;
 use crate::aws::rds::db_instance::DbInstanceProps;
 use crate::aws::rds::db_subnet_group::DbSubnetGroupProps;
 use crate::engine::resource::Props;
@@ -61,20 +60,17 @@ fn database(stack: &Stack, db: &Database, waits: bool, d: &mut Desired) {
         // the OS metrics to its own `RDSOSMetrics` log group with AWS's
         // managed policy for exactly that.
         d.resources.push(
-            RoleProps {
-                name: names::db_monitoring_role(&stack.name, &stack.region),
-                path: names::role_path(&stack.name, &stack.region),
-                description: format!("RDS Enhanced Monitoring of stack {}", stack.name),
-                assume_role_policy: access::assumed_by_this_account("monitoring.rds.amazonaws.com"),
-                policies: BTreeMap::new(),
-                managed_policies: vec![format!(
-                    "arn:{}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
-                    stack.partition
-                )],
+            access::service_role(
+                stack,
+                names::db_monitoring_role(&stack.name, &stack.region),
+                "monitoring.rds.amazonaws.com",
+                format!("RDS Enhanced Monitoring of stack {}", stack.name),
+                BTreeMap::new(),
+                vec![format!("arn:{}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole", stack.partition)],
                 // Not `db`: a `Name` equal to the database's identifier would
                 // read, to the destroy order, as the role using the database.
-                tags: tags(stack, "db-monitoring"),
-            }
+                "db-monitoring",
+            )
             .at(DB_MONITORING_ROLE),
         );
     }

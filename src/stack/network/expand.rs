@@ -14,7 +14,6 @@ use crate::aws::ec2::security_group::{Rule, SecurityGroupProps};
 use crate::aws::ec2::subnet::SubnetProps;
 use crate::aws::ec2::vpc::VpcProps;
 use crate::aws::ec2::vpc_endpoint::VpcEndpointProps;
-use crate::aws::iam::role::RoleProps;
 use crate::aws::logs::log_group::LogGroupProps;
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
@@ -216,12 +215,12 @@ fn flow_logs(stack: &Stack, d: &mut Desired) {
         .at(FLOW_LOG_GROUP),
     );
     d.resources.push(
-        RoleProps {
-            name: names::flow_log_role(&stack.name, &stack.region),
-            path: names::role_path(&stack.name, &stack.region),
-            description: format!("VPC flow logs of stack {} deliver to CloudWatch Logs", stack.name),
-            assume_role_policy: access::assumed_by_this_account("vpc-flow-logs.amazonaws.com"),
-            policies: [(
+        access::service_role(
+            stack,
+            names::flow_log_role(&stack.name, &stack.region),
+            "vpc-flow-logs.amazonaws.com",
+            format!("VPC flow logs of stack {} deliver to CloudWatch Logs", stack.name),
+            [(
                 "deliver".to_string(),
                 json!({
                     "Version": "2012-10-17",
@@ -234,9 +233,9 @@ fn flow_logs(stack: &Stack, d: &mut Desired) {
                 }),
             )]
             .into(),
-            managed_policies: vec![],
-            tags: tags(stack, "flow-logs"),
-        }
+            vec![],
+            "flow-logs",
+        )
         .at(FLOW_LOG_ROLE),
     );
     d.resources.push(
