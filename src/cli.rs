@@ -122,6 +122,10 @@ pub struct PlanArgs {
     /// Save the plan to FILE, for `infra apply FILE`.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Fail when the stack's monthly cost after the change (with every
+    /// Auto Scaling group at its maximum size) would exceed USD.
+    #[arg(long, value_name = "USD", value_parser = parse_budget)]
+    pub budget: Option<f64>,
     #[command(flatten)]
     pub scope: Scope,
 }
@@ -203,6 +207,18 @@ pub struct ApplyArgs {
     /// How long `--check` may retry what is still warming up.
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub check_timeout: humantime::Duration,
+    /// Fail when the stack's monthly cost after the change (with every
+    /// Auto Scaling group at its maximum size) would exceed USD.
+    #[arg(long, value_name = "USD", value_parser = parse_budget)]
+    pub budget: Option<f64>,
+}
+
+/// A monthly budget: a positive amount of dollars.
+fn parse_budget(s: &str) -> Result<f64, String> {
+    match s.trim_start_matches('$').parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a monthly budget: give a positive amount in USD, e.g. --budget 500")),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -271,6 +287,7 @@ impl ExecArgs {
             scope: self.scope.scope(),
             wait,
             check,
+            budget: None,
         }
     }
 }

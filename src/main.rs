@@ -148,11 +148,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     path.display()
                 );
             }
+            if mode == Mode::Apply {
+                ops::check_budget(&plan, args.budget)?;
+            }
             Ok(if args.detailed_exitcode && plan.has_changes() { exit::CHANGES } else { exit::OK })
         }
         Command::Apply(args) => {
             let check = args.check.then_some(*args.check_timeout);
-            ops::run(src, Mode::Apply, &args.exec.options(args.wait, check), args.plan_file.as_deref(), style).await
+            let options = ops::RunOptions { budget: args.budget, ..args.exec.options(args.wait, check) };
+            ops::run(src, Mode::Apply, &options, args.plan_file.as_deref(), style).await
         }
         Command::Destroy(args) => ops::run(src, Mode::Destroy, &args.exec.options(false, None), None, style).await,
         Command::Check(args) => {

@@ -77,6 +77,8 @@ pub struct RunOptions {
     /// After a successful apply, check that the stack serves (`apply
     /// --check`), for at most this long.
     pub check: Option<Duration>,
+    /// Refuse an apply that leaves the stack costing more than this a month.
+    pub budget: Option<f64>,
 }
 
 /// Loads and validates the stack file, printing located errors.
@@ -145,6 +147,7 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
     let mut plan = Plan::new(&stack.name, &stack.region, mode, changes, &live);
     plan.order_by_group(&stack::TIERS);
     plan.notes.extend(p.plan_notes(&plan.changes));
+    plan.cost = crate::engine::cost::price(&plan, p);
     Ok(plan)
 }
 
@@ -247,6 +250,20 @@ pub fn check_protection(plan: &Plan) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Refuses a plan that leaves the stack over `budget` dollars a month.
+pub fn check_budget(plan: &Plan, budget: Option<f64>) -> Result<()> {
+    let Some(budget) = budget else { return Ok(()) };
+    let Some(cost) = &plan.cost else {
+        bail!(
+            "--budget: this plan has no cost (it was saved by a version of infra without prices); make a new one with `infra plan -o FILE`"
+        )
+    };
+    match crate::engine::cost::over_budget(cost, budget) {
+        Some(why) => bail!("{why}"),
+        None => Ok(()),
+    }
 }
 
 /// How a run reports: JSON lines, a live terminal view, or plain lines.
@@ -446,6 +463,9 @@ pub async fn run(src: &Source, mode: Mode, args: &RunOptions, saved: Option<&Pat
             return after_apply(stack.as_ref(), p.as_ref(), plan.mode, args, style).await;
         }
         check_protection(&plan)?;
+        if plan.mode == Mode::Apply {
+            check_budget(&plan, args.budget)?;
+        }
         // A saved plan was reviewed when it was made.
         if saved_plan.is_none() {
             tokio::select! {

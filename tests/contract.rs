@@ -81,3 +81,68 @@ fn every_desired_resource_fits_its_registered_kind() {
         "no stack of the repository uses {unused:?}: add an example that does, so the contract covers it"
     );
 }
+
+/// The reference stack's monthly cost, resource by resource, from each
+/// kind's pricing, against the bundled table read here on its own: the
+/// parts a reader of stack.yaml expects (an interface endpoint in each of
+/// 2 AZs, an internet-facing ALB with a public IPv4 address per AZ, 2..6
+/// t3.micro instances with public addresses since `nat: none` puts them in
+/// the public subnets, a Multi-AZ db.t3.micro with 20 GB of gp3 and its
+/// managed secret), and nothing else with a fixed price.
+#[test]
+fn the_reference_stack_costs_what_the_bundled_table_says() {
+    use infra::engine::cost::Cost;
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::repo_root().join("pricing/prices.json")).unwrap())
+            .unwrap();
+    let us = &table["regions"]["us-east-1"];
+    let usd = |v: &serde_json::Value| v["usd"].as_f64().unwrap();
+    let hours = table["hours_per_month"].as_f64().unwrap();
+    let ipv4 = usd(&us["vpc"]["public_ipv4"]["hour"]) * hours;
+    let instance = usd(&us["ec2"]["instances"]["t3.micro"]) * hours + ipv4;
+    let expected: Vec<(&str, f64, f64)> = vec![
+        ("compute.asg.web", 2.0 * instance, 6.0 * instance),
+        ("compute.lb", usd(&us["elb"]["alb"]["hour"]) * hours + 2.0 * ipv4, 0.0),
+        (
+            "data.database",
+            usd(&us["rds"]["instances"]["postgres"]["multi_az"]["db.t3.micro"]) * hours
+                + 20.0 * usd(&us["rds"]["storage"]["multi_az"]["gp3"])
+                + usd(&us["secretsmanager"]["secret_month"]),
+            0.0,
+        ),
+        ("network.endpoint.secretsmanager", 2.0 * usd(&us["vpc"]["interface_endpoint"]["hour_per_az"]) * hours, 0.0),
+    ];
+    let stack = infra::stack::load(&common::repo_root().join("stack.yaml"), &Overrides::default()).unwrap();
+    let prices = infra::aws::pricing::Prices::bundled("us-east-1").unwrap();
+    let kinds = registry::kinds();
+    let mut fixed = Vec::new();
+    let mut by_use = BTreeSet::new();
+    for r in infra::stack::expand(&stack).resources {
+        let k = kinds.iter().find(|k| k.name() == r.kind).unwrap();
+        match k.cost(&r.props, &prices) {
+            Some(Cost::Fixed { low, high, basis }) => fixed.push((r.address, low, high, basis)),
+            Some(Cost::Usage { .. }) => {
+                by_use.insert(r.address);
+            }
+            Some(Cost::Unknown { reason }) => panic!("{}: unknown price: {reason}", r.address),
+            None => {}
+        }
+    }
+    fixed.sort_by(|a, b| a.0.cmp(&b.0));
+    let got: Vec<&str> = fixed.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(got, expected.iter().map(|e| e.0).collect::<Vec<_>>());
+    for ((address, low, high, basis), (_, want_low, want_high)) in fixed.iter().zip(&expected) {
+        let want_high = if *want_high == 0.0 { *want_low } else { *want_high };
+        assert!(
+            (low - want_low).abs() < 1e-6 && (high - want_high).abs() < 1e-6,
+            "{address}: {low}..{high} ({basis}), want {want_low}..{want_high}"
+        );
+    }
+    let total: f64 = fixed.iter().map(|f| f.1).sum();
+    let want: f64 = expected.iter().map(|e| e.1).sum();
+    assert!((total - want).abs() < 1e-6 && total > 50.0, "{total} != {want}");
+    for a in ["backend.api", "backend.function.orders", "data.table.orders", "frontend.distribution", "frontend.bucket"]
+    {
+        assert!(by_use.contains(a), "{a} is billed by use: {by_use:?}");
+    }
+}

@@ -411,3 +411,84 @@ fn ctrl_c_mid_apply_finishes_running_steps_releases_the_lock_and_a_rerun_complet
     m.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
     assert_eq!(vpcs(&m, "webapp").len(), 1);
 }
+
+/// The fixed monthly cost of a JSON plan's side (`before`/`after`), low bound.
+fn monthly(plan: &Value, side: &str) -> f64 {
+    plan["cost"][side]["low"].as_f64().unwrap_or_else(|| panic!("no cost.{side} in {}", plan["cost"]))
+}
+
+#[test]
+fn plans_say_what_the_stack_costs_a_month_and_budget_refuses_more() {
+    let m = Moto::start();
+    let w =
+        Workdir::with_stack("stack: costs\nregion: us-east-1\nnetwork:\n  cidr: 10.0.0.0/16\n  azs: 2\n  nat: none\n");
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+
+    // Turning on a NAT gateway per AZ: the plan prices each new gateway and
+    // its address from the bundled table, read here on its own.
+    w.edit("nat: none", "nat: per_az");
+    let table: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::repo_root().join("pricing/prices.json")).unwrap())
+            .unwrap();
+    let vpc = &table["regions"]["us-east-1"]["vpc"];
+    let hours = table["hours_per_month"].as_f64().unwrap();
+    let nat = vpc["nat_gateway"]["hour"]["usd"].as_f64().unwrap() * hours;
+    let ip = vpc["public_ipv4"]["hour"]["usd"].as_f64().unwrap() * hours;
+    let interface = vpc["interface_endpoint"]["hour_per_az"]["usd"].as_f64().unwrap() * hours;
+    let planned = m.infra(w.path(), &["plan", "--json"]);
+    planned.ok();
+    let plan: Value = serde_json::from_str(&planned.stdout).unwrap();
+    let count = |kind: &str, action: &str| {
+        plan["changes"].as_array().unwrap().iter().filter(|c| c["kind"] == kind && c["action"] == action).count() as f64
+    };
+    assert_eq!(count("ec2.nat_gateway", "create"), 2.0, "{}", planned.stdout);
+    let endpoints_gone: f64 = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "ec2.vpc_endpoint" && c["action"] == "delete")
+        .filter(|c| c["live"]["props"]["endpoint_type"] == "Interface")
+        .map(|c| c["live"]["props"]["subnet_ids"].as_array().unwrap().len() as f64 * interface)
+        .sum();
+    let delta = monthly(&plan, "after") - monthly(&plan, "before");
+    let want = 2.0 * nat + count("ec2.eip", "create") * ip - endpoints_gone;
+    assert!((delta - want).abs() < 0.005, "cost delta {delta}, want {want}: {}", plan["cost"]);
+    assert!(want > 60.0, "two NAT gateways cost more than $60 a month: {want}");
+    for r in plan["cost"]["resources"].as_array().unwrap() {
+        if r["address"].as_str().unwrap().starts_with("network.nat.") {
+            assert_eq!(r["after"]["billing"], "fixed", "{r}");
+            assert!((r["after"]["low"].as_f64().unwrap() - nat).abs() < 1e-6, "{r}");
+        }
+    }
+
+    // The text and Markdown plans say it too.
+    let text = m.infra(w.path(), &["plan"]);
+    text.ok();
+    assert!(text.stdout.contains("Monthly cost:"), "{}", text.stdout);
+    assert!(text.stdout.contains(&format!("(+${:.2})", want)), "{}", text.stdout);
+    assert!(text.stdout.contains("NAT gateway: 730 h × $0.045"), "{}", text.stdout);
+    let md = m.infra(w.path(), &["plan", "--format", "markdown"]);
+    assert!(md.stdout.contains("#### Monthly cost:") && md.stdout.contains("| + | `network.nat."), "{}", md.stdout);
+
+    // A budget between the cost before and after fails the plan and the
+    // apply, which changes nothing; a budget above it passes.
+    let budget = format!("{:.2}", monthly(&plan, "before") + want / 2.0);
+    let over = m.infra(w.path(), &["plan", "--budget", &budget]);
+    over.code(1);
+    assert!(over.stderr.contains("over the budget") && over.stderr.contains(&budget), "{}", over.stderr);
+    assert!(over.stdout.contains("Monthly cost:"), "the plan is shown before it fails: {}", over.stdout);
+    let refused = m.infra(w.path(), &["apply", "--auto-approve", "--budget", &budget]);
+    refused.code(1);
+    assert!(refused.stderr.contains("over the budget"), "{}", refused.stderr);
+    let nats = m.aws(&["ec2", "describe-nat-gateways", "--filter", "Name=tag:infra:stack,Values=costs"]);
+    assert!(nats["NatGateways"].as_array().unwrap().is_empty(), "nothing was changed: {nats}");
+    m.infra(w.path(), &["plan", "--budget", "1000"]).ok();
+    let bad = m.infra(w.path(), &["plan", "--budget", "0"]);
+    bad.code(2);
+    assert!(bad.stderr.contains("positive amount"), "{}", bad.stderr);
+    m.infra(w.path(), &["apply", "--auto-approve", "--budget", "1000"]).ok();
+    let nats = m.aws(&["ec2", "describe-nat-gateways", "--filter", "Name=tag:infra:stack,Values=costs"]);
+    assert_eq!(nats["NatGateways"].as_array().unwrap().len(), 2);
+    let after = m.infra(w.path(), &["plan"]);
+    assert!(after.stdout.contains("Monthly cost:"), "{}", after.stdout);
+}

@@ -16,7 +16,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::Aws;
+use super::pricing::Prices;
 use crate::engine::concat;
+use crate::engine::cost::Cost;
 use crate::engine::plan::{Change, FieldChange};
 use crate::engine::provider::{Finding, KindInfo, StepContext};
 use crate::engine::resource::{Live, Props, Resource};
@@ -172,6 +174,13 @@ pub trait Kind: Send + Sync + 'static {
         None
     }
 
+    /// What the resource costs per month at `prices` (props live, or
+    /// desired with references unresolved). Default: `None`, nothing by
+    /// itself (a VPC, a subnet, a role).
+    fn cost(&self, _props: &Self::Props, _prices: &Prices) -> Option<Cost> {
+        None
+    }
+
     /// The stack's resources of this kind, found by their tags; with
     /// `address`, only the one there (a guarded create looking for what a
     /// lost answer made).
@@ -227,6 +236,7 @@ pub trait DynKind: Send + Sync {
     fn notes(&self, change: &Change) -> Vec<String>;
     fn annotate(&self, desired: &Value, fields: &[FieldChange]) -> Vec<String>;
     fn plan_note(&self, change: &Change) -> Option<String>;
+    fn cost(&self, props: &Value, prices: &Prices) -> Option<Cost>;
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>>;
     async fn create(&self, aws: &Aws, d: &Resource, ctx: &StepContext<'_>) -> Result<Live>;
     async fn update(
@@ -280,6 +290,12 @@ impl<K: Kind> DynKind for K {
 
     fn plan_note(&self, change: &Change) -> Option<String> {
         Kind::plan_note(self, change)
+    }
+
+    fn cost(&self, props: &Value, prices: &Prices) -> Option<Cost> {
+        let mut props = props.clone();
+        concat::join(&mut props);
+        Kind::cost(self, &serde_json::from_value(props).ok()?, prices)
     }
 
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {

@@ -21,6 +21,7 @@ pub mod kind;
 pub mod lambda;
 pub mod lock;
 pub mod logs;
+pub mod pricing;
 pub mod probe;
 pub mod rds;
 pub mod registry;
@@ -228,6 +229,8 @@ pub struct AwsProvider {
     kinds: HashMap<&'static str, Box<dyn DynKind>>,
     /// Registration order (the order kinds are prepared and listed in).
     order: Vec<&'static str>,
+    /// The region's prices, for the plan's cost.
+    prices: Option<pricing::Prices>,
 }
 
 impl AwsProvider {
@@ -238,7 +241,8 @@ impl AwsProvider {
             order.push(k.name());
             kinds.insert(k.name(), k);
         }
-        AwsProvider { aws: Arc::new(aws), kinds, order }
+        let prices = pricing::Prices::bundled(&aws.region);
+        AwsProvider { aws: Arc::new(aws), kinds, order, prices }
     }
 
     fn kind(&self, name: &str) -> Result<&dyn DynKind> {
@@ -304,6 +308,14 @@ impl Provider for AwsProvider {
 
     fn annotate(&self, kind: &str, desired: &Value, fields: &[FieldChange]) -> Vec<String> {
         self.kinds.get(kind).map(|k| k.annotate(desired, fields)).unwrap_or_default()
+    }
+
+    fn cost(&self, kind: &str, props: &Value) -> Option<crate::engine::cost::Cost> {
+        self.kinds.get(kind)?.cost(props, self.prices.as_ref()?)
+    }
+
+    fn price_list(&self) -> Option<crate::engine::cost::PriceList> {
+        Some(self.prices.as_ref()?.list())
     }
 
     fn plan_notes(&self, changes: &[Change]) -> Vec<String> {

@@ -11,6 +11,7 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use super::cost::{Cost, PriceList};
 use super::plan::FieldChange;
 use super::provider::{KindInfo, Provider, StepContext};
 use super::resource::{Live, Resource};
@@ -77,6 +78,25 @@ impl Provider for MemoryProvider {
 
     fn protected(&self, _kind: &str, props: &Value) -> bool {
         props.get("deletion_protection").and_then(Value::as_bool) == Some(true)
+    }
+
+    /// A resource's `usd` prop is its monthly cost: 0 free, -1 billed by
+    /// use, -2 of unknown price.
+    fn cost(&self, _kind: &str, props: &Value) -> Option<Cost> {
+        let usd = props.get("usd").and_then(Value::as_f64)?;
+        if usd == 0.0 {
+            None
+        } else if usd == -1.0 {
+            Some(Cost::Usage { basis: "by use".into() })
+        } else if usd == -2.0 {
+            Some(Cost::Unknown { reason: "not in the list".into() })
+        } else {
+            Some(Cost::Fixed { low: usd, high: usd, basis: "fixed".into() })
+        }
+    }
+
+    fn price_list(&self) -> Option<PriceList> {
+        Some(PriceList { currency: "USD".into(), as_of: "today".into(), source: "memory".into() })
     }
 
     fn kind_info(&self, kind: &str) -> KindInfo {

@@ -2,6 +2,7 @@
 //! and the parallel executor. Nothing here knows about AWS.
 
 pub mod concat;
+pub mod cost;
 pub mod diff;
 pub mod executor;
 pub mod filter;

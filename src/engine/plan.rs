@@ -163,6 +163,10 @@ pub struct Plan {
     /// order `changes` lists them (see [`Plan::order_by_group`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Group>,
+    /// The stack's monthly cost before and after, resource by resource
+    /// (absent when the provider prices nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<super::cost::PlanCost>,
 }
 
 /// One group's counts: the changes whose address starts with `name.`.
@@ -192,6 +196,7 @@ impl Plan {
             state: fingerprints(live),
             notes: Vec::new(),
             groups: Vec::new(),
+            cost: None,
         }
     }
 

@@ -152,6 +152,19 @@ pub trait Provider: Send + Sync {
         Vec::new()
     }
 
+    /// What a resource of `kind` with `props` (live, or desired with its
+    /// references unresolved) costs per month; `None` when it costs nothing
+    /// by itself. Default: nothing is priced.
+    fn cost(&self, _kind: &str, _props: &Value) -> Option<super::cost::Cost> {
+        None
+    }
+
+    /// Where [`Provider::cost`]'s prices come from; `None` when the provider
+    /// prices nothing (the plan then has no cost).
+    fn price_list(&self) -> Option<super::cost::PriceList> {
+        None
+    }
+
     /// Every live resource of the stack, of the given kinds.
     async fn read(&self, kinds: &[&str]) -> anyhow::Result<Vec<Live>>;
 

@@ -1,5 +1,6 @@
 //! Plans as text (terminal), JSON (machines) and Markdown (pull requests).
 
+use crate::engine::cost::{Cost, PlanCost, Range, ResourceCost};
 use crate::engine::plan::{Action, Change, Plan};
 use crate::engine::value::render as val;
 
@@ -78,6 +79,9 @@ pub fn text(plan: &Plan, st: Style) -> String {
         for n in &plan.notes {
             out.push_str(&format!("  {n}\n"));
         }
+        if let Some(c) = &plan.cost {
+            out.push_str(&format!("  Monthly cost: {} ({}).\n", c.after.dollars(), priced_by(c)));
+        }
         return out;
     }
     out.push_str(&format!("Stack \"{}\" ({}):\n", plan.stack, plan.region));
@@ -129,7 +133,89 @@ pub fn text(plan: &Plan, st: Style) -> String {
     for n in &plan.notes {
         out.push_str(&format!("\n  {n}"));
     }
+    if let Some(c) = &plan.cost {
+        out.push_str(&cost_text(plan, c, st));
+    }
     out.push_str(&format!("\n{} {}.\n", st.bold("Plan:"), plan.summary));
+    out
+}
+
+/// Where a plan's prices come from, e.g. `USD, AWS Price List ... as of 2026-07-20`.
+fn priced_by(c: &PlanCost) -> String {
+    format!("{}, {} as of {}", c.prices.currency, c.prices.source, c.prices.as_of)
+}
+
+/// A resource's fixed monthly cost on one side, `-` when it has none.
+fn side(c: Option<&Cost>) -> String {
+    match c {
+        Some(Cost::Fixed { low, high, .. }) => Range { low: *low, high: *high }.dollars(),
+        Some(Cost::Usage { .. }) => "by use".into(),
+        Some(Cost::Unknown { .. }) => "unknown".into(),
+        None => "-".into(),
+    }
+}
+
+/// How a resource's cost after the change is reached (or why it is unknown).
+fn basis(r: &ResourceCost) -> &str {
+    match r.after.as_ref().or(r.before.as_ref()) {
+        Some(Cost::Fixed { basis, .. } | Cost::Usage { basis }) => basis,
+        Some(Cost::Unknown { reason }) => reason,
+        None => "",
+    }
+}
+
+fn action_of(plan: &Plan, address: &str) -> Action {
+    plan.changes.iter().find(|c| c.address == address).map(|c| c.action).unwrap_or(Action::NoOp)
+}
+
+/// The plan's monthly cost: the totals, each resource whose cost moves, and
+/// what the totals leave out.
+fn cost_text(plan: &Plan, c: &PlanCost, st: Style) -> String {
+    let mut out = format!("\n\n{} {}\n", st.bold("Monthly cost:"), c.headline());
+    out.push_str(&format!("  {}\n", st.dim(&format!("prices: {}", priced_by(c)))));
+    for r in c.resources.iter().filter(|r| r.changes()) {
+        let a = action_of(plan, &r.address);
+        let moved = match a {
+            Action::Create => side(r.after.as_ref()),
+            Action::Delete => format!("-{}", side(r.before.as_ref())),
+            _ => format!("{} → {}", side(r.before.as_ref()), side(r.after.as_ref())),
+        };
+        out.push_str(&format!("  {} {}  {moved}  {}\n", styled_symbol(st, a), r.address, st.dim(basis(r))));
+    }
+    if !c.usage_based.is_empty() {
+        out.push_str(&format!("  billed by use only, not in the total: {}\n", c.usage_based.join(", ")));
+    }
+    for r in c.resources.iter().filter(|r| matches!(r.after, Some(Cost::Unknown { .. }))) {
+        out.push_str(&format!("  {} price unknown, not in the total: {}\n", r.address, basis(r)));
+    }
+    out
+}
+
+/// The monthly cost as a Markdown section.
+fn cost_markdown(plan: &Plan, c: &PlanCost) -> String {
+    let mut out = format!("\n#### Monthly cost: {}\n\n", c.headline());
+    let moved: Vec<&ResourceCost> = c.resources.iter().filter(|r| r.changes()).collect();
+    if !moved.is_empty() {
+        out.push_str("| action | address | before | after | how |\n|---|---|---|---|---|\n");
+        for r in moved {
+            out.push_str(&format!(
+                "| {} | `{}` | {} | {} | {} |\n",
+                action_of(plan, &r.address).symbol(),
+                r.address,
+                side(r.before.as_ref()),
+                side(r.after.as_ref()),
+                basis(r).replace('|', "\\|")
+            ));
+        }
+        out.push('\n');
+    }
+    if !c.usage_based.is_empty() {
+        out.push_str(&format!("Billed by use only, not in the total: {}.\n\n", c.usage_based.len()));
+    }
+    if !c.unknown.is_empty() {
+        out.push_str(&format!("Price unknown, not in the total: `{}`.\n\n", c.unknown.join("`, `")));
+    }
+    out.push_str(&format!("<sub>Prices: {}.</sub>\n", priced_by(c)));
     out
 }
 
@@ -139,6 +225,9 @@ pub fn markdown(plan: &Plan) -> String {
     let changed: Vec<&Change> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if changed.is_empty() {
         out.push_str("No changes.\n");
+        if let Some(c) = &plan.cost {
+            out.push_str(&format!("\nMonthly cost: {} ({}).\n", c.after.dollars(), priced_by(c)));
+        }
         return out;
     }
     const TABLE: &str = "| action | address | kind | details |\n|---|---|---|---|\n";
@@ -203,6 +292,9 @@ pub fn markdown(plan: &Plan) -> String {
         ));
     }
     out.push_str(&diffs);
+    if let Some(c) = &plan.cost {
+        out.push_str(&cost_markdown(plan, c));
+    }
     out
 }
 

@@ -16,9 +16,11 @@ use crate::aws::collection::{delta, set_delta};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{owned_then, owner, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::retry::retry_when;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, create_once, delete_guarded};
+use crate::engine::cost::Cost;
 use crate::engine::provider::{KindInfo, StepContext};
 use crate::engine::resource::Props;
 use crate::engine::value::{Ref, sort_set};
@@ -506,6 +508,11 @@ impl Kind for RestApiKind {
             }
         }
         sort_set(props, "authorizers");
+    }
+
+    /// A REST API is billed by the request.
+    fn cost(&self, _props: &RestApiProps, prices: &Prices) -> Option<Cost> {
+        Some(prices.usage(&[(&["apigateway", "rest", "per_million_requests"], "per 1M requests")]))
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<RestApiProps>>> {

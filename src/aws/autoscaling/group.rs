@@ -23,12 +23,14 @@ use serde_json::{Value, json};
 
 use super::{Tagging, filters, group_missing, tag_list, tag_map};
 use crate::aws::collection::{delta, set_delta};
-use crate::aws::ec2::launch_template::{Instances, prepare_images, read_version};
+use crate::aws::ec2::launch_template::{Instances, OfImage, prepare_images, read_version};
 use crate::aws::errors::{AwsError, AwsResultExt};
 use crate::aws::find::{owned_then, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::tags::{self, TagApi, Tags};
 use crate::aws::{ADDRESS_TAG, Aws, Codes, STACK_TAG, create_guarded, retry_on, wait_for};
+use crate::engine::cost::Cost;
 use crate::engine::plan::{Action, Change};
 use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
 use crate::engine::resource::{Live, Props, Resource};
@@ -539,6 +541,26 @@ impl Kind for Group {
             out.push("moves to the launch template's current version".into());
         }
         out
+    }
+
+    /// Its instances at the group's minimum..maximum size: their hours,
+    /// root volumes and (when they have one) public IPv4 addresses.
+    fn cost(&self, props: &GroupProps, prices: &Prices) -> Option<Cost> {
+        let Some(i) = &props.instances else {
+            return Some(Cost::Unknown { reason: "the launch template the group uses could not be read".into() });
+        };
+        let n = (props.min_size as f64, props.max_size as f64);
+        let mut bill =
+            prices.bill().hourly(&format!("{} instances", i.instance_type), n, &["ec2", "instances", &i.instance_type]);
+        if let Some(OfImage::Value(gb)) = &i.root_volume.volume_size {
+            let gb = *gb as f64;
+            let what = format!("{} root volumes", i.root_volume.volume_type);
+            bill = bill.monthly(&what, (n.0 * gb, n.1 * gb), "GB-month", &["ebs", &i.root_volume.volume_type]);
+        }
+        if i.associate_public_ip_address {
+            bill = bill.hourly("public IPv4 addresses", n, &["vpc", "public_ipv4", "hour"]);
+        }
+        Some(bill.done())
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<GroupProps>>> {

@@ -23,8 +23,10 @@ use super::{REGION_TAG, Tagging, cf_tags, if_match, list, tag_map};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{self, Owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::{Prices, money};
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, create_once, probe, wait_for};
+use crate::engine::cost::Cost;
 use crate::engine::plan::{Action, Change};
 use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
 use crate::engine::resource::{Live, Props};
@@ -524,6 +526,24 @@ impl Kind for Distribution {
         if let Some(Value::Array(list)) = props.get_mut("behaviors") {
             list.iter_mut().for_each(|b| sort_set(b, "allowed_methods"));
         }
+    }
+
+    /// No monthly fee: data out and requests, at the rates of the price
+    /// class's cheapest edges (North America and Europe).
+    fn cost(&self, p: &DistributionProps, prices: &Prices) -> Option<Cost> {
+        let gb = prices.global_usd(&["cloudfront", "data_out_per_gb", "north_america"]);
+        let req = prices.global_usd(&["cloudfront", "https_requests_per_10k", "north_america"]);
+        Some(match (gb, req) {
+            (Ok(gb), Ok(req)) => Cost::Usage {
+                basis: format!(
+                    "{}: {} per GB out + {} per 10K HTTPS requests (North America, Europe)",
+                    p.price_class,
+                    money(gb),
+                    money(req)
+                ),
+            },
+            (Err(reason), _) | (_, Err(reason)) => Cost::Unknown { reason },
+        })
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DistributionProps>>> {

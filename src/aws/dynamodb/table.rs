@@ -29,9 +29,11 @@ use crate::aws::collection::delta;
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{self, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::rds::timestamp;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, retry_on, wait_for};
+use crate::engine::cost::Cost;
 use crate::engine::plan::FieldChange;
 use crate::engine::provider::{KindInfo, StepContext, StepReporter};
 use crate::engine::resource::Props;
@@ -488,6 +490,28 @@ impl Kind for Table {
 
     /// ListTables (paginated), then only the tables named like the stack's
     /// are loaded and their tags checked.
+    /// On demand: by requests and storage only. Provisioned: the table's
+    /// and its indexes' capacity units by the hour, storage on top.
+    fn cost(&self, p: &TableProps, prices: &Prices) -> Option<Cost> {
+        if p.billing_mode != "PROVISIONED" {
+            return Some(prices.usage(&[
+                (&["dynamodb", "on_demand", "read_per_million"], "per 1M reads"),
+                (&["dynamodb", "on_demand", "write_per_million"], "per 1M writes"),
+                (&["dynamodb", "storage_gb_month"], "per GB-month stored"),
+            ]));
+        }
+        let units = |f: fn(&Capacity) -> i64| {
+            let all = p.capacity.iter().chain(p.indexes.values().filter_map(|i| i.capacity.as_ref()));
+            all.map(f).sum::<i64>() as f64
+        };
+        let (r, w) = (units(|c| c.read), units(|c| c.write));
+        let bill = prices
+            .bill()
+            .hourly("read capacity units", (r, r), &["dynamodb", "provisioned", "rcu_hour"])
+            .hourly("write capacity units", (w, w), &["dynamodb", "provisioned", "wcu_hour"]);
+        Some(bill.plus(&["dynamodb", "storage_gb_month"], "per GB-month stored").done())
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<TableProps>>> {
         let prefix = format!("{}-", aws.stack);
         let names: Vec<String> = paginated!(aws.dynamodb.list_tables())?;

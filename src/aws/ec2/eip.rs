@@ -9,8 +9,10 @@ use super::{DRAIN, Tagging, filters, tag_map, tag_spec};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::owned;
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, create_once, retry_on};
+use crate::engine::cost::Cost;
 use crate::engine::provider::{KindInfo, StepContext};
 use crate::engine::resource::Props;
 
@@ -37,6 +39,11 @@ impl Kind for Eip {
 
     fn info(&self) -> KindInfo {
         KindInfo { replace_fields: &["domain"], ..KindInfo::default() }
+    }
+
+    /// Every public IPv4 address is billed by the hour (since 2024-02-01).
+    fn cost(&self, _props: &EipProps, prices: &Prices) -> Option<Cost> {
+        Some(prices.bill().hourly("public IPv4 address", (1.0, 1.0), &["vpc", "public_ipv4", "hour"]).done())
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<EipProps>>> {

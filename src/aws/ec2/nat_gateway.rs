@@ -11,8 +11,10 @@ use super::{Tagging, VISIBLE, client_token, filters, tag_map, tag_spec};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, retry_on, wait_for};
+use crate::engine::cost::Cost;
 use crate::engine::provider::{KindInfo, StepContext};
 use crate::engine::resource::Props;
 use crate::engine::value::Ref;
@@ -54,6 +56,13 @@ impl Kind for NatGateway {
 
     fn info(&self) -> KindInfo {
         KindInfo { replace_fields: &["subnet_id", "allocation_id"], weight: 30, ..KindInfo::default() }
+    }
+
+    /// Billed by the hour whether or not it carries traffic (its Elastic IP
+    /// is priced as `ec2.eip`).
+    fn cost(&self, _props: &NatGatewayProps, prices: &Prices) -> Option<Cost> {
+        let bill = prices.bill().hourly("NAT gateway", (1.0, 1.0), &["vpc", "nat_gateway", "hour"]);
+        Some(bill.plus(&["vpc", "nat_gateway", "per_gb"], "per GB processed").done())
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<NatGatewayProps>>> {

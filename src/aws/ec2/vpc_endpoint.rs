@@ -15,8 +15,10 @@ use crate::aws::collection::set_delta;
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, retry_on, wait_for};
+use crate::engine::cost::Cost;
 use crate::engine::provider::{KindInfo, StepContext};
 use crate::engine::resource::Props;
 use crate::engine::value::{Ref, sort_set};
@@ -130,6 +132,21 @@ impl Kind for VpcEndpoint {
         for set in ["route_table_ids", "subnet_ids", "security_group_ids"] {
             sort_set(props, set);
         }
+    }
+
+    /// An interface endpoint is billed per hour in each AZ it has a network
+    /// interface in; a gateway endpoint (S3, DynamoDB) costs nothing.
+    fn cost(&self, props: &VpcEndpointProps, prices: &Prices) -> Option<Cost> {
+        if props.endpoint_type != "Interface" {
+            return None;
+        }
+        let azs = props.subnet_ids.len().max(1) as f64;
+        let bill = prices.bill().hourly(
+            "interface endpoint, per AZ",
+            (azs, azs),
+            &["vpc", "interface_endpoint", "hour_per_az"],
+        );
+        Some(bill.plus(&["vpc", "interface_endpoint", "per_gb"], "per GB processed").done())
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<VpcEndpointProps>>> {

@@ -18,8 +18,10 @@ use super::{Tagging, VISIBLE, arn_suffix, tag_list, tags_at, tags_of};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, Codes, create_guarded, wait_for};
+use crate::engine::cost::Cost;
 use crate::engine::plan::{Action, Change};
 use crate::engine::provider::{KindInfo, StepContext};
 use crate::engine::resource::Props;
@@ -243,6 +245,18 @@ impl Kind for LoadBalancer {
     }
 
     /// Uncached: the create path looks for what an earlier attempt made.
+    /// An Application Load Balancer's hours, and when internet-facing its
+    /// public IPv4 address in each subnet's AZ; LCUs come with traffic.
+    fn cost(&self, props: &LoadBalancerProps, prices: &Prices) -> Option<Cost> {
+        let public = if props.scheme == "internet-facing" { props.subnet_ids.len() as f64 } else { 0.0 };
+        let bill = prices.bill().hourly("load balancer", (1.0, 1.0), &["elb", "alb", "hour"]).hourly(
+            "public IPv4, one per AZ",
+            (public, public),
+            &["vpc", "public_ipv4", "hour"],
+        );
+        Some(bill.plus(&["elb", "alb", "lcu_hour"], "per LCU-hour").done())
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<LoadBalancerProps>>> {
         build(aws, address, list(aws).await?).await
     }

@@ -23,9 +23,11 @@ use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::find::{owned_then, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
 use crate::aws::lambda::package::{self, CodeSource};
+use crate::aws::pricing::Prices;
 use crate::aws::retry::retry_when;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{ADDRESS_TAG, Aws, wait_for};
+use crate::engine::cost::Cost;
 use crate::engine::plan::{Action, Change};
 use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
 use crate::engine::resource::{Live, Props};
@@ -360,6 +362,15 @@ impl Kind for Function {
             sort_set(v, "subnet_ids");
             sort_set(v, "security_group_ids");
         }
+    }
+
+    /// Requests and GB-seconds of its architecture, nothing at rest.
+    fn cost(&self, p: &FunctionProps, prices: &Prices) -> Option<Cost> {
+        let arch = p.architecture.as_str();
+        Some(prices.usage(&[
+            (&["lambda", arch, "per_million_requests"], "per 1M requests"),
+            (&["lambda", arch, "gb_second"], &format!("per GB-second ({} MB)", p.memory_size)),
+        ]))
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<FunctionProps>>> {

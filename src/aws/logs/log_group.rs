@@ -11,8 +11,10 @@ use super::{Tagging, group_arn, prefixes, tags_of};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::tags::{self, TagApi, Tags};
 use crate::aws::{Aws, STACK_TAG};
+use crate::engine::cost::Cost;
 use crate::engine::provider::{KindInfo, StepContext};
 use crate::engine::resource::Props;
 
@@ -52,6 +54,14 @@ impl Kind for LogGroup {
 
     fn info(&self) -> KindInfo {
         KindInfo { replace_fields: &["name"], ..KindInfo::default() }
+    }
+
+    /// What is written to it and kept.
+    fn cost(&self, _props: &LogGroupProps, prices: &Prices) -> Option<Cost> {
+        Some(prices.usage(&[
+            (&["cloudwatch_logs", "ingest_per_gb"], "per GB ingested"),
+            (&["cloudwatch_logs", "storage_gb_month"], "per GB-month kept"),
+        ]))
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<LogGroupProps>>> {

@@ -19,8 +19,10 @@ use super::{LONG, Tagging, VISIBLE, adopt, tag_list, tag_map, timestamp};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{self, owned, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, retry_on, retry_when, wait_for};
+use crate::engine::cost::Cost;
 use crate::engine::plan::FieldChange;
 use crate::engine::provider::{Finding, KindInfo, StepContext, StepReporter};
 use crate::engine::resource::{Live, Props, Resource};
@@ -509,6 +511,44 @@ impl Kind for DbInstance {
             }
         }
         Ok(())
+    }
+
+    /// The instance's hours (its engine, class and Multi-AZ), its storage
+    /// and provisioned IOPS above what the storage type includes, and the
+    /// master password's secret when RDS manages it.
+    fn cost(&self, p: &DbInstanceProps, prices: &Prices) -> Option<Cost> {
+        let az = if p.multi_az { "multi_az" } else { "single_az" };
+        let gb = f64::from(p.storage_gb);
+        let mut bill = prices
+            .bill()
+            .hourly(
+                &format!("{} {} ({})", p.engine, p.instance_class, if p.multi_az { "Multi-AZ" } else { "Single-AZ" }),
+                (1.0, 1.0),
+                &["rds", "instances", &p.engine, az, &p.instance_class],
+            )
+            .monthly(
+                &format!("{} storage", p.storage_type),
+                (gb, gb),
+                "GB-month",
+                &["rds", "storage", az, &p.storage_type],
+            );
+        let iops = f64::from(p.iops.flatten().unwrap_or(0));
+        // gp3 includes 3,000 IOPS below 400 GB and 12,000 from 400 GB (RDS
+        // User Guide, "gp3 storage"); io1 bills every provisioned IOPS.
+        let (included, path) = match p.storage_type.as_str() {
+            "gp3" => (if p.storage_gb < 400 { 3000.0 } else { 12000.0 }, "gp3_iops"),
+            "io1" | "io2" => (0.0, "io1_iops"),
+            _ => (f64::INFINITY, ""),
+        };
+        if iops > included {
+            let extra = iops - included;
+            bill = bill.monthly("provisioned IOPS", (extra, extra), "IOPS-month", &["rds", "storage", az, path]);
+        }
+        if p.manage_master_password {
+            bill =
+                bill.monthly("master password secret", (1.0, 1.0), "secret-month", &["secretsmanager", "secret_month"]);
+        }
+        Some(bill.done())
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DbInstanceProps>>> {

@@ -18,8 +18,10 @@ use serde_json::Value;
 use super::{BUCKETS, VISIBLE, bucket_tags, delete_objects, in_buckets, put_tags, s3_tags, when_visible};
 use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::kind::{Current, Desired, Kind};
+use crate::aws::pricing::Prices;
 use crate::aws::tags::{self, Tags};
 use crate::aws::{Aws, retry_on};
+use crate::engine::cost::Cost;
 use crate::engine::provider::{KindInfo, StepContext, StepReporter};
 use crate::engine::resource::Props;
 
@@ -327,6 +329,14 @@ impl Kind for Bucket {
         if let (Some(Value::String(b)), Some(account)) = (props.get_mut("bucket"), self.account.get()) {
             *b = b.replace(ACCOUNT_PLACEHOLDER, account);
         }
+    }
+
+    /// Storage and requests, nothing at rest.
+    fn cost(&self, _props: &BucketProps, prices: &Prices) -> Option<Cost> {
+        Some(prices.usage(&[
+            (&["s3", "standard", "gb_month"], "per GB-month"),
+            (&["s3", "standard", "get_per_10k"], "per 10K GETs"),
+        ]))
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<BucketProps>>> {
