@@ -207,6 +207,10 @@ pub struct ApplyArgs {
     /// How long `--check` may retry what is still warming up.
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub check_timeout: humantime::Duration,
+    /// Apply a saved plan even though it widens access (a port opened to the
+    /// internet, a policy gaining actions...), once someone has reviewed it.
+    #[arg(long)]
+    pub allow_broadening: bool,
     /// Fail when the stack's monthly cost after the change (with every
     /// Auto Scaling group at its maximum size) would exceed USD.
     #[arg(long, value_name = "USD", value_parser = parse_budget)]
@@ -288,6 +292,7 @@ impl ExecArgs {
             wait,
             check,
             budget: None,
+            allow_broadening: false,
         }
     }
 }

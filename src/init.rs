@@ -233,6 +233,15 @@ on:
   pull_request:
   push:
     branches: [main]
+  # A plan that widens access (a port opened to the internet, a policy
+  # gaining actions) stops the apply on main; once reviewed, run the
+  # workflow by hand on main with allow_broadening ticked.
+  workflow_dispatch:
+    inputs:
+      allow_broadening:
+        description: apply even though the plan widens access (reviewed)
+        type: boolean
+        default: false
 permissions:
   id-token: write   # OIDC to AWS: no long-lived keys
   contents: read
@@ -260,7 +269,7 @@ jobs:
       - uses: actions/upload-artifact@v4
         with: { name: plan, path: plan.json }
   apply:
-    if: github.event_name == 'push' && github.ref == 'refs/heads/main'@NEEDS@
+    if: (github.event_name == 'push' || github.event_name == 'workflow_dispatch') && github.ref == 'refs/heads/main'@NEEDS@
     runs-on: ubuntu-latest
     concurrency: infra-@STACK@   # one apply at a time (the stack's lock also waits)
     steps:
@@ -269,7 +278,7 @@ jobs:
         with: { role-to-assume: "${{ secrets.AWS_ROLE_ARN }}", aws-region: @REGION@ }
       - run: cargo install --locked --git "${{ vars.INFRA_GIT_URL }}" infra
       - run: infra plan -o plan.json --format markdown >> "$GITHUB_STEP_SUMMARY"
-      - run: infra apply plan.json --json --lock-timeout 10m > apply.jsonl
+      - run: infra apply plan.json --json --lock-timeout 10m ${{ inputs.allow_broadening && '--allow-broadening' || '' }} > apply.jsonl
       - run: infra check --timeout 10m
       - run: infra output --json
 "#;

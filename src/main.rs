@@ -155,7 +155,11 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Apply(args) => {
             let check = args.check.then_some(*args.check_timeout);
-            let options = ops::RunOptions { budget: args.budget, ..args.exec.options(args.wait, check) };
+            let options = ops::RunOptions {
+                budget: args.budget,
+                allow_broadening: args.allow_broadening,
+                ..args.exec.options(args.wait, check)
+            };
             ops::run(src, Mode::Apply, &options, args.plan_file.as_deref(), style).await
         }
         Command::Destroy(args) => ops::run(src, Mode::Destroy, &args.exec.options(false, None), None, style).await,

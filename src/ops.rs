@@ -79,6 +79,8 @@ pub struct RunOptions {
     pub check: Option<Duration>,
     /// Refuse an apply that leaves the stack costing more than this a month.
     pub budget: Option<f64>,
+    /// Apply a saved plan that widens access.
+    pub allow_broadening: bool,
 }
 
 /// Loads and validates the stack file, printing located errors.
@@ -148,6 +150,7 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
     plan.order_by_group(&stack::TIERS);
     plan.notes.extend(p.plan_notes(&plan.changes));
     plan.cost = crate::engine::cost::price(&plan, p);
+    plan.widens = crate::engine::widening::find(&plan.changes, p);
     Ok(plan)
 }
 
@@ -465,6 +468,18 @@ pub async fn run(src: &Source, mode: Mode, args: &RunOptions, saved: Option<&Pat
         check_protection(&plan)?;
         if plan.mode == Mode::Apply {
             check_budget(&plan, args.budget)?;
+        }
+        // A saved plan applies unattended (CI): what it opens must have been
+        // allowed. Judged again here, not read from the file.
+        if saved_plan.is_some() && !args.allow_broadening {
+            let widens = crate::engine::widening::find(&plan.changes, p.as_ref());
+            if !widens.is_empty() {
+                let said: Vec<String> = widens.iter().map(|w| format!("{}: {}", w.address, w.what)).collect();
+                bail!(
+                    "the saved plan widens access ({}). Nothing was changed; once it is reviewed, apply it with --allow-broadening",
+                    said.join("; ")
+                );
+            }
         }
         // A saved plan was reviewed when it was made.
         if saved_plan.is_none() {

@@ -34,7 +34,8 @@ fn a_saved_plan_applies_exactly_and_a_stale_one_is_refused() {
     let m = Moto::start();
     let w = Workdir::reference();
     m.infra(w.path(), &["plan", "-o", "first.json"]).ok();
-    let applied = m.infra(w.path(), &["apply", "first.json"]);
+    // (A first apply opens the load balancer to the internet: reviewed here.)
+    let applied = m.infra(w.path(), &["apply", "first.json", "--allow-broadening"]);
     applied.ok();
     assert!(applied.stdout.contains("Apply complete"), "{}", applied.stdout);
     assert_eq!(vpcs(&m, "webapp").len(), 1);
@@ -491,4 +492,75 @@ fn plans_say_what_the_stack_costs_a_month_and_budget_refuses_more() {
     assert_eq!(nats["NatGateways"].as_array().unwrap().len(), 2);
     let after = m.infra(w.path(), &["plan"]);
     assert!(after.stdout.contains("Monthly cost:"), "{}", after.stdout);
+}
+
+/// The ingress rules of the web group that let in port 22.
+fn ssh_rules(m: &Moto) -> usize {
+    let sgs = m.ec2_by_stack("describe-security-groups", "SecurityGroups", "webapp");
+    let web = sgs.iter().find(|g| tag(g, "infra:address") == Some("network.sg.web")).expect("web group");
+    web["IpPermissions"].as_array().unwrap().iter().filter(|p| p["FromPort"] == 22).count()
+}
+
+#[test]
+fn a_plan_flags_what_widens_access_and_a_saved_one_needs_allow_broadening() {
+    let m = Moto::start();
+    let w = Workdir::reference();
+    m.infra(w.path(), &["apply", "--auto-approve"]).ok();
+
+    // SSH from anywhere, and the instances' role gains the table's actions.
+    w.edit(
+        "        - { port: 80, from: [alb], description: from the load balancer }",
+        "        - { port: 80, from: [alb], description: from the load balancer }\n        - { port: 22, cidrs: [0.0.0.0/0], description: SSH }",
+    );
+    w.edit("      # tables: [orders]", "      tables: [orders]");
+    let planned = m.infra(w.path(), &["plan", "-o", "widen.json"]);
+    planned.ok();
+    let text = &planned.stdout;
+    assert!(text.contains("! widens access: opens tcp/22 to the internet (0.0.0.0/0)"), "{text}");
+    assert!(text.contains("! widens access: its policies allow more actions: dynamodb:"), "{text}");
+    assert!(text.contains("Access: 2 changes widen access (network.sg.web, compute.role.web)"), "{text}");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(w.path().join("widen.json")).unwrap()).unwrap();
+    let flagged: Vec<&str> =
+        saved["widens"].as_array().unwrap().iter().map(|x| x["address"].as_str().unwrap()).collect();
+    assert!(flagged.contains(&"network.sg.web") && flagged.contains(&"compute.role.web"), "{flagged:?}");
+    let md = m.infra(w.path(), &["plan", "--format", "markdown"]);
+    assert!(md.stdout.contains("**widens access**: opens tcp/22") && md.stdout.contains("[!WARNING]"), "{}", md.stdout);
+
+    // Unattended, the saved plan is refused and nothing changes.
+    let refused = m.infra(w.path(), &["apply", "widen.json"]);
+    refused.code(1);
+    assert!(
+        refused.stderr.contains("widens access") && refused.stderr.contains("--allow-broadening"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(ssh_rules(&m), 0, "nothing was changed");
+    m.infra(w.path(), &["apply", "widen.json", "--allow-broadening"]).ok();
+    assert_eq!(ssh_rules(&m), 1);
+    let role = saved["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "compute.role.web")
+        .and_then(|c| c["live"]["props"]["name"].as_str())
+        .expect("the web role's name")
+        .to_string();
+    let names = m.aws(&["iam", "list-role-policies", "--role-name", &role]);
+    let docs: String = names["PolicyNames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            m.aws(&["iam", "get-role-policy", "--role-name", &role, "--policy-name", n.as_str().unwrap()]).to_string()
+        })
+        .collect();
+    assert!(docs.contains("dynamodb:"), "{role}: {docs}");
+
+    // Closing it again narrows: the saved plan applies without the flag.
+    w.edit("\n        - { port: 22, cidrs: [0.0.0.0/0], description: SSH }", "");
+    m.infra(w.path(), &["plan", "-o", "narrow.json"]).ok();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(w.path().join("narrow.json")).unwrap()).unwrap();
+    assert!(saved.get("widens").is_none(), "{}", saved["widens"]);
+    m.infra(w.path(), &["apply", "narrow.json"]).ok();
+    assert_eq!(ssh_rules(&m), 0);
 }

@@ -181,6 +181,13 @@ pub trait Kind: Send + Sync + 'static {
         None
     }
 
+    /// How a change from `before` (live; `None` for a creation) to `after`
+    /// widens access, one line each, for the plan's review (see
+    /// `engine::widening`). Default: never.
+    fn widens(&self, _before: Option<&Self::Props>, _after: &Self::Props) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The stack's resources of this kind, found by their tags; with
     /// `address`, only the one there (a guarded create looking for what a
     /// lost answer made).
@@ -237,6 +244,7 @@ pub trait DynKind: Send + Sync {
     fn annotate(&self, desired: &Value, fields: &[FieldChange]) -> Vec<String>;
     fn plan_note(&self, change: &Change) -> Option<String>;
     fn cost(&self, props: &Value, prices: &Prices) -> Option<Cost>;
+    fn widens(&self, before: Option<&Value>, after: &Value) -> Vec<String>;
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>>;
     async fn create(&self, aws: &Aws, d: &Resource, ctx: &StepContext<'_>) -> Result<Live>;
     async fn update(
@@ -296,6 +304,20 @@ impl<K: Kind> DynKind for K {
         let mut props = props.clone();
         concat::join(&mut props);
         Kind::cost(self, &serde_json::from_value(props).ok()?, prices)
+    }
+
+    fn widens(&self, before: Option<&Value>, after: &Value) -> Vec<String> {
+        let typed = |v: &Value| {
+            let mut v = v.clone();
+            concat::join(&mut v);
+            serde_json::from_value::<K::Props>(v)
+        };
+        let after = match typed(after) {
+            Ok(a) => a,
+            Err(e) => return vec![format!("its access could not be judged ({e}): review it by hand")],
+        };
+        let before = before.and_then(|b| typed(b).ok());
+        Kind::widens(self, before.as_ref(), &after)
     }
 
     async fn read(&self, aws: &Aws) -> Result<Vec<Live>> {

@@ -314,6 +314,10 @@ impl Provider for AwsProvider {
         self.kinds.get(kind)?.cost(props, self.prices.as_ref()?)
     }
 
+    fn widens(&self, kind: &str, before: Option<&Value>, after: &Value) -> Vec<String> {
+        self.kinds.get(kind).map(|k| k.widens(before, after)).unwrap_or_default()
+    }
+
     fn price_list(&self) -> Option<crate::engine::cost::PriceList> {
         Some(self.prices.as_ref()?.list())
     }

@@ -95,6 +95,24 @@ impl Provider for MemoryProvider {
         }
     }
 
+    /// Each string of `open` missing before opens it.
+    fn widens(&self, _kind: &str, before: Option<&Value>, after: &Value) -> Vec<String> {
+        let list = |v: Option<&Value>| -> Vec<String> {
+            v.and_then(|v| v.get("open"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let was = list(before);
+        list(Some(after))
+            .into_iter()
+            .filter(|s| !was.contains(s))
+            .map(|s| format!("opens {}", s.trim_matches('"')))
+            .collect()
+    }
+
     fn price_list(&self) -> Option<PriceList> {
         Some(PriceList { currency: "USD".into(), as_of: "today".into(), source: "memory".into() })
     }

@@ -13,3 +13,4 @@ pub mod plan;
 pub mod provider;
 pub mod resource;
 pub mod value;
+pub mod widening;

@@ -167,6 +167,11 @@ pub struct Plan {
     /// (absent when the provider prices nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<super::cost::PlanCost>,
+    /// Changes that widen access (a port opened to the internet, a policy
+    /// gaining actions): a saved plan holding any applies only with
+    /// `--allow-broadening`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub widens: Vec<super::widening::Widening>,
 }
 
 /// One group's counts: the changes whose address starts with `name.`.
@@ -197,6 +202,7 @@ impl Plan {
             notes: Vec::new(),
             groups: Vec::new(),
             cost: None,
+            widens: Vec::new(),
         }
     }
 

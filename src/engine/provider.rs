@@ -165,6 +165,14 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// How a change of `kind` from `before` (live; `None` for a creation) to
+    /// `after` (desired, references to what exists resolved) widens access,
+    /// one line each (`opens tcp/22 to the internet (0.0.0.0/0)`). Both are
+    /// normalized. Default: never.
+    fn widens(&self, _kind: &str, _before: Option<&Value>, _after: &Value) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Every live resource of the stack, of the given kinds.
     async fn read(&self, kinds: &[&str]) -> anyhow::Result<Vec<Live>>;
 

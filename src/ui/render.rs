@@ -129,6 +129,9 @@ pub fn text(plan: &Plan, st: Style) -> String {
         for n in &c.notes {
             out.push_str(&format!("        {}\n", st.dim(&format!("note: {n}"))));
         }
+        for w in plan.widens.iter().filter(|w| w.address == c.address) {
+            out.push_str(&format!("        {}\n", st.red(&format!("! widens access: {}", w.what))));
+        }
     }
     for n in &plan.notes {
         out.push_str(&format!("\n  {n}"));
@@ -136,8 +139,24 @@ pub fn text(plan: &Plan, st: Style) -> String {
     if let Some(c) = &plan.cost {
         out.push_str(&cost_text(plan, c, st));
     }
+    if !plan.widens.is_empty() {
+        out.push_str(&format!("\n{} {}\n", st.red(&st.bold("Access:")), widening_summary(plan)));
+    }
     out.push_str(&format!("\n{} {}.\n", st.bold("Plan:"), plan.summary));
     out
+}
+
+/// The line that sums up a plan's widenings.
+fn widening_summary(plan: &Plan) -> String {
+    let mut addresses: Vec<&str> = plan.widens.iter().map(|w| w.address.as_str()).collect();
+    addresses.dedup();
+    format!(
+        "{} change{} widen{} access ({}); a saved plan with them applies only with --allow-broadening.",
+        addresses.len(),
+        if addresses.len() == 1 { "" } else { "s" },
+        if addresses.len() == 1 { "s" } else { "" },
+        addresses.join(", ")
+    )
 }
 
 /// Where a plan's prices come from, e.g. `USD, AWS Price List ... as of 2026-07-20`.
@@ -280,6 +299,10 @@ pub fn markdown(plan: &Plan) -> String {
             .notes
             .iter()
             .fold(details, |acc, n| if acc.is_empty() { format!("note: {n}") } else { format!("{acc}<br>note: {n}") });
+        let details = plan.widens.iter().filter(|w| w.address == c.address).fold(details, |acc, w| {
+            let flag = format!("⚠️ **widens access**: {}", w.what);
+            if acc.is_empty() { flag } else { format!("{acc}<br>{flag}") }
+        });
         let details = details.replace('|', "\\|");
         let risk = if c.data_loss { " ⚠️ data-loss risk" } else { "" };
         out.push_str(&format!(
@@ -292,6 +315,9 @@ pub fn markdown(plan: &Plan) -> String {
         ));
     }
     out.push_str(&diffs);
+    if !plan.widens.is_empty() {
+        out.push_str(&format!("\n> [!WARNING]\n> {}\n", widening_summary(plan)));
+    }
     if let Some(c) = &plan.cost {
         out.push_str(&cost_markdown(plan, c));
     }

@@ -515,6 +515,30 @@ impl Kind for RestApiKind {
         Some(prices.usage(&[(&["apigateway", "rest", "per_million_requests"], "per 1M requests")]))
     }
 
+    /// A route that writes, callable by anyone (no authorization, no API
+    /// key), that was not before. Reads open to anyone are the file's
+    /// `auth: none` and are not flagged on their own.
+    fn widens(&self, before: Option<&RestApiProps>, after: &RestApiProps) -> Vec<String> {
+        let open = |r: &Route| r.authorization == "NONE" && !r.api_key_required;
+        let was_open = |r: &Route| {
+            before.is_some_and(|b| b.routes.iter().any(|w| w.path == r.path && w.method == r.method && open(w)))
+        };
+        let opened = after.routes.iter().filter(|r| open(r) && !was_open(r));
+        let writes = opened.filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD" | "OPTIONS"));
+        let was_guarded = |r: &Route| {
+            before.is_some_and(|b| b.routes.iter().any(|w| w.path == r.path && w.method == r.method && !open(w)))
+        };
+        let mut out: Vec<String> = writes.map(|r| format!("{} {} may be called by anyone", r.method, r.path)).collect();
+        for r in after
+            .routes
+            .iter()
+            .filter(|r| open(r) && was_guarded(r) && matches!(r.method.as_str(), "GET" | "HEAD" | "OPTIONS"))
+        {
+            out.push(format!("{} {} no longer needs authorization", r.method, r.path));
+        }
+        out
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<RestApiProps>>> {
         Self::build(aws, address, list_apis(aws).await?).await
     }

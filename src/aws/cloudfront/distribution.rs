@@ -546,6 +546,22 @@ impl Kind for Distribution {
         })
     }
 
+    /// A behaviour turning to plain HTTP for viewers (`allow-all`).
+    fn widens(&self, before: Option<&DistributionProps>, after: &DistributionProps) -> Vec<String> {
+        let behaviors = |p: &DistributionProps| {
+            std::iter::once(&p.default_behavior).chain(&p.behaviors).cloned().collect::<Vec<BehaviorProps>>()
+        };
+        let was = before.map(behaviors).unwrap_or_default();
+        behaviors(after)
+            .into_iter()
+            .filter(|b| b.viewer_protocol_policy == "allow-all")
+            .filter(|b| {
+                !was.iter().any(|w| w.path_pattern == b.path_pattern && w.viewer_protocol_policy == "allow-all")
+            })
+            .map(|b| format!("serves {} over plain HTTP (allow-all)", b.path_pattern.as_deref().unwrap_or("*")))
+            .collect()
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DistributionProps>>> {
         let reads = tagged(aws, address).await?.into_iter().map(|(id, owner)| async move {
             let Some(got) = aws.cloudfront.get_distribution().id(&id).send().await.aws().or_absent()? else {

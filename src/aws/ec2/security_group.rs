@@ -45,6 +45,33 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// `tcp/22`, `tcp/1024-2048`, `all traffic`.
+    fn ports(&self) -> String {
+        let proto = match self.protocol.as_str() {
+            "-1" => return "all traffic".into(),
+            "6" => "tcp",
+            "17" => "udp",
+            p => p,
+        };
+        if self.from_port == self.to_port {
+            format!("{proto}/{}", self.from_port)
+        } else {
+            format!("{proto}/{}-{}", self.from_port, self.to_port)
+        }
+    }
+
+    /// Whether `self` already lets in everything `other` does: the same
+    /// protocol, ports that include `other`'s, and a CIDR that contains
+    /// `other`'s.
+    fn covers(&self, other: &Rule) -> bool {
+        let net = |c: &Option<String>| c.as_deref().and_then(|c| c.parse::<ipnet::IpNet>().ok());
+        let ports = self.protocol == "-1"
+            || (self.protocol == other.protocol && self.from_port <= other.from_port && self.to_port >= other.to_port);
+        ports && matches!((net(&self.cidr), net(&other.cidr)), (Some(a), Some(b)) if a.contains(&b))
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SecurityGroupProps {
     pub vpc_id: Ref,
@@ -211,6 +238,28 @@ impl Kind for SecurityGroup {
         sort_set(props, "egress");
     }
 
+    /// An ingress rule from a CIDR that no rule before let in: from
+    /// anywhere (`0.0.0.0/0`, `::/0`), or from a source wider than before
+    /// on those ports. Rules from other groups stay inside the VPC's trust.
+    fn widens(&self, before: Option<&SecurityGroupProps>, after: &SecurityGroupProps) -> Vec<String> {
+        let was: &[Rule] = before.map(|b| b.ingress.as_slice()).unwrap_or_default();
+        let mut out = Vec::new();
+        for r in after.ingress.iter().filter(|r| r.cidr.is_some()) {
+            if was.iter().any(|w| w.covers(r)) {
+                continue;
+            }
+            let cidr = r.cidr.as_deref().unwrap_or_default();
+            let anywhere = cidr.ends_with("/0");
+            let narrower = was.iter().filter(|w| r.covers(w)).filter_map(|w| w.cidr.as_deref()).next();
+            out.push(match (anywhere, narrower) {
+                (true, _) => format!("opens {} to the internet ({cidr})", r.ports()),
+                (false, Some(n)) => format!("opens {} to {cidr}, wider than {n}", r.ports()),
+                (false, None) => format!("opens {} to {cidr}", r.ports()),
+            });
+        }
+        out
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<SecurityGroupProps>>> {
         let groups = paginated!(aws.ec2.describe_security_groups().set_filters(Some(filters(aws, address))))?;
         Ok(Self::build(aws, address, &groups))
@@ -300,5 +349,43 @@ impl SecurityGroup {
                 )
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(rules: &[(i64, &str)]) -> SecurityGroupProps {
+        SecurityGroupProps {
+            vpc_id: Ref::Value("vpc-1".into()),
+            group_name: "g".into(),
+            description: "d".into(),
+            ingress: rules
+                .iter()
+                .map(|(port, cidr)| Rule {
+                    protocol: "tcp".into(),
+                    from_port: *port,
+                    to_port: *port,
+                    cidr: Some(cidr.to_string()),
+                    source_group_id: None,
+                    description: None,
+                })
+                .collect(),
+            egress: vec![Rule::all_outbound()],
+            tags: Tags::default(),
+        }
+    }
+
+    #[test]
+    fn an_ingress_rule_widens_when_no_rule_before_let_its_source_in() {
+        let was = group(&[(22, "10.0.1.0/24"), (443, "0.0.0.0/0")]);
+        let now = group(&[(22, "10.0.0.0/16"), (443, "0.0.0.0/0"), (80, "::/0"), (22, "10.0.1.128/25")]);
+        assert_eq!(
+            SecurityGroup.widens(Some(&was), &now),
+            ["opens tcp/22 to 10.0.0.0/16, wider than 10.0.1.0/24", "opens tcp/80 to the internet (::/0)"]
+        );
+        assert!(SecurityGroup.widens(Some(&now), &was).is_empty(), "narrowing is not flagged");
+        assert_eq!(SecurityGroup.widens(None, &group(&[(5432, "10.0.0.0/8")])), ["opens tcp/5432 to 10.0.0.0/8"]);
     }
 }

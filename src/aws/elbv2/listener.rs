@@ -175,6 +175,22 @@ impl Rule {
     }
 }
 
+/// The oldest TLS version an ELB security policy accepts, from its name
+/// (AWS's "Security policies for your Application Load Balancer":
+/// `ELBSecurityPolicy-TLS13-1-2-2021-06` accepts 1.2 and up,
+/// `ELBSecurityPolicy-TLS-1-1-2017-01` 1.1, `ELBSecurityPolicy-2016-08` and
+/// the other undated-version names 1.0), as tenths: 10, 11, 12, 13.
+fn minimum_tls(policy: &str) -> u8 {
+    for marker in ["TLS13-1-", "TLS-1-", "FS-1-"] {
+        if let Some(rest) = policy.split_once(marker).map(|(_, r)| r)
+            && let Some(minor) = rest.chars().next().and_then(|c| c.to_digit(10))
+        {
+            return 10 + minor as u8;
+        }
+    }
+    10
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ListenerProps {
     pub load_balancer_arn: Ref,
@@ -302,6 +318,22 @@ impl Kind for Listener {
 
     /// The listeners of the stack's load balancers (the listing the load
     /// balancer kind reads, shared).
+    /// A listener turning to plain HTTP, or to a TLS policy that accepts
+    /// older protocol versions.
+    fn widens(&self, before: Option<&ListenerProps>, after: &ListenerProps) -> Vec<String> {
+        let Some(before) = before else { return Vec::new() };
+        let mut out = Vec::new();
+        if before.protocol == "HTTPS" && after.protocol == "HTTP" {
+            out.push(format!("port {} turns from HTTPS to plain HTTP", after.port));
+        }
+        if let (Some(was), Some(now)) = (before.ssl_policy.as_deref(), after.ssl_policy.as_deref())
+            && minimum_tls(now) < minimum_tls(was)
+        {
+            out.push(format!("TLS policy {now} accepts older TLS versions than {was}"));
+        }
+        out
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<ListenerProps>>> {
         let list_of = |lb: String| async move {
             let r = paginated!(aws.elbv2.describe_listeners().load_balancer_arn(&lb));
@@ -472,6 +504,16 @@ impl Kind for Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_policies_are_ordered_by_the_oldest_version_they_accept() {
+        assert_eq!(minimum_tls("ELBSecurityPolicy-TLS13-1-2-2021-06"), 12);
+        assert_eq!(minimum_tls("ELBSecurityPolicy-TLS13-1-3-2021-06"), 13);
+        assert_eq!(minimum_tls("ELBSecurityPolicy-TLS-1-1-2017-01"), 11);
+        assert_eq!(minimum_tls("ELBSecurityPolicy-FS-1-2-Res-2020-10"), 12);
+        assert_eq!(minimum_tls("ELBSecurityPolicy-2016-08"), 10);
+        assert_eq!(minimum_tls("ELBSecurityPolicy-TLS13-1-0-2021-06"), 10);
+    }
 
     #[test]
     fn actions_round_trip() {

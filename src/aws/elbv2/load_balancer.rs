@@ -257,6 +257,16 @@ impl Kind for LoadBalancer {
         Some(bill.plus(&["elb", "alb", "lcu_hour"], "per LCU-hour").done())
     }
 
+    /// Turning internet-facing (or made so) opens it to the internet.
+    fn widens(&self, before: Option<&LoadBalancerProps>, after: &LoadBalancerProps) -> Vec<String> {
+        let public = |p: &LoadBalancerProps| p.scheme == "internet-facing";
+        if public(after) && !before.is_some_and(public) {
+            vec!["internet-facing: reachable from the internet".into()]
+        } else {
+            Vec::new()
+        }
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<LoadBalancerProps>>> {
         build(aws, address, list(aws).await?).await
     }

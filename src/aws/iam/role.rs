@@ -38,6 +38,56 @@ pub struct RoleProps {
     pub tags: Tags,
 }
 
+/// Every value of `field` (`Action`, `Resource`, `Principal`...) in the
+/// `Allow` statements of `docs`, as text (a principal as `Service:...`),
+/// but references still unknown (what the same plan creates).
+fn allowed(docs: &[Value], field: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    fn add(v: &Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::String(s) => {
+                out.insert(format!("{prefix}{s}"));
+            }
+            Value::Array(a) => a.iter().for_each(|x| add(x, prefix, out)),
+            Value::Object(o) if prefix.is_empty() && !crate::engine::value::is_symbolic(v) => {
+                for (k, x) in o {
+                    add(x, &format!("{k}:"), out);
+                }
+            }
+            // A reference to what the same plan makes (the stack's own
+            // table, its log group): not a grant beyond the stack.
+            other if crate::engine::value::is_symbolic(other) => {}
+            other => {
+                out.insert(format!("{prefix}{}", crate::engine::value::render(other)));
+            }
+        }
+    }
+    for doc in docs {
+        let statements = match &doc["Statement"] {
+            Value::Array(a) => a.clone(),
+            s @ Value::Object(_) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        for st in statements.iter().filter(|s| s["Effect"] == "Allow") {
+            if let Some(v) = st.get(field) {
+                add(v, "", &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn gained(was: &std::collections::BTreeSet<String>, now: &std::collections::BTreeSet<String>) -> Vec<String> {
+    now.difference(was).cloned().collect()
+}
+
+/// The first few of `items`, and how many more.
+fn listed(items: &[String]) -> String {
+    const SHOWN: usize = 4;
+    let head = items.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > SHOWN { format!("{head} and {} more", items.len() - SHOWN) } else { head }
+}
+
 impl Props for RoleProps {
     const KIND: &'static str = "iam.role";
 }
@@ -153,6 +203,44 @@ impl Kind for Role {
 
     fn normalize(&self, props: &mut Value) {
         sort_set(props, "managed_policies");
+    }
+
+    /// Allowed actions and resources its inline policies gain, managed
+    /// policies attached, principals its trust policy gains.
+    fn widens(&self, before: Option<&RoleProps>, after: &RoleProps) -> Vec<String> {
+        let mut out = Vec::new();
+        let docs =
+            |p: Option<&RoleProps>| p.map(|p| p.policies.values().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        let (was, now) = (docs(before), docs(Some(after)));
+        for (field, what) in [("Action", "actions"), ("Resource", "resources")] {
+            let gained = gained(&allowed(&was, field), &allowed(&now, field));
+            if !gained.is_empty() {
+                out.push(format!("its policies allow more {what}: {}", listed(&gained)));
+            }
+        }
+        for field in ["NotAction", "NotResource"] {
+            let gained = gained(&allowed(&was, field), &allowed(&now, field));
+            if !gained.is_empty() {
+                out.push(format!("its policies allow everything but ({field}) {}", listed(&gained)));
+            }
+        }
+        let managed: Vec<String> = after
+            .managed_policies
+            .iter()
+            .filter(|m| !before.is_some_and(|b| b.managed_policies.contains(m)))
+            .cloned()
+            .collect();
+        if !managed.is_empty() {
+            out.push(format!("attaches {}", listed(&managed)));
+        }
+        let trust = |p: Option<&RoleProps>| {
+            allowed(&p.map(|p| vec![p.assume_role_policy.clone()]).unwrap_or_default(), "Principal")
+        };
+        let principals = gained(&trust(before), &trust(Some(after)));
+        if !principals.is_empty() {
+            out.push(format!("may be assumed by {}", listed(&principals)));
+        }
+        out
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<RoleProps>>> {

@@ -551,6 +551,15 @@ impl Kind for DbInstance {
         Some(bill.done())
     }
 
+    /// A database turning publicly accessible gets a public address.
+    fn widens(&self, before: Option<&DbInstanceProps>, after: &DbInstanceProps) -> Vec<String> {
+        if after.publicly_accessible && !before.is_some_and(|b| b.publicly_accessible) {
+            vec!["publicly accessible: its endpoint resolves to a public address".into()]
+        } else {
+            Vec::new()
+        }
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<DbInstanceProps>>> {
         Ok(owned(
             aws,
