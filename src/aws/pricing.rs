@@ -38,7 +38,7 @@ impl Prices {
         PriceList {
             currency: s("currency"),
             as_of: s("as_of"),
-            source: format!("AWS Price List for {} (bundled pricing/prices.json)", self.region),
+            source: format!("AWS Price List prices for {} bundled in pricing/prices.json", self.region),
         }
     }
 

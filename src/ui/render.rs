@@ -161,7 +161,7 @@ fn widening_summary(plan: &Plan) -> String {
 
 /// Where a plan's prices come from, e.g. `USD, AWS Price List ... as of 2026-07-20`.
 fn priced_by(c: &PlanCost) -> String {
-    format!("{}, {} as of {}", c.prices.currency, c.prices.source, c.prices.as_of)
+    format!("{}; {}, as of {}", c.prices.currency, c.prices.source, c.prices.as_of)
 }
 
 /// A resource's fixed monthly cost on one side, `-` when it has none.
