@@ -149,8 +149,8 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
     let mut plan = Plan::new(&stack.name, &stack.region, mode, changes, &live);
     plan.order_by_group(&stack::TIERS);
     plan.notes.extend(p.plan_notes(&plan.changes));
-    plan.cost = crate::engine::cost::price(&plan, p);
-    plan.widens = crate::engine::widening::find(&plan.changes, p);
+    plan.cost = crate::engine::review::price(&plan, p);
+    plan.widens = crate::engine::review::widenings(&plan.changes, p);
     Ok(plan)
 }
 
@@ -472,7 +472,7 @@ pub async fn run(src: &Source, mode: Mode, args: &RunOptions, saved: Option<&Pat
         // A saved plan applies unattended (CI): what it opens must have been
         // allowed. Judged again here, not read from the file.
         if saved_plan.is_some() && !args.allow_broadening {
-            let widens = crate::engine::widening::find(&plan.changes, p.as_ref());
+            let widens = crate::engine::review::widenings(&plan.changes, p.as_ref());
             if !widens.is_empty() {
                 let said: Vec<String> = widens.iter().map(|w| format!("{}: {}", w.address, w.what)).collect();
                 bail!(

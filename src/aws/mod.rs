@@ -278,6 +278,10 @@ impl Provider for AwsProvider {
         ids
     }
 
+    fn mentions<'a>(&self, live: &'a Live) -> Vec<&'a str> {
+        tags::mentions(&live.props)
+    }
+
     fn normalize(&self, kind: &str, props: &mut Value) {
         if let Some(k) = self.kinds.get(kind) {
             k.normalize(props);

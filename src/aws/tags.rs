@@ -12,6 +12,27 @@ use super::{ADDRESS_TAG, Aws, STACK_TAG};
 pub type Tags = BTreeMap<String, String>;
 
 /// Live tags as props: ours removed.
+/// The strings of a resource's props that may name another resource (an id,
+/// an ARN), for the order of deletes: all but those in tag maps (`tags`,
+/// `instance_tags`), which are the user's labels. A `Name` tag equal to
+/// another resource's identifier is no use of it.
+pub fn mentions(props: &serde_json::Value) -> Vec<&str> {
+    fn walk<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(o) => o
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "tags" | "instance_tags"))
+                .for_each(|(_, x)| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(props, &mut out);
+    out
+}
+
 pub fn visible(all: Tags) -> Tags {
     all.into_iter().filter(|(k, _)| !k.starts_with("infra:") && !k.starts_with("aws:")).collect()
 }
@@ -95,3 +116,20 @@ macro_rules! arn_tag_api {
     };
 }
 pub(crate) use arn_tag_api;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_values_are_not_mentions_of_other_resources() {
+        let props = serde_json::json!({
+            "role_arn": "arn:aws:iam::1:role/r",
+            "tags": { "Name": "webapp-db" },
+            "instances": { "instance_tags": { "Name": "sg-1" }, "security_group_ids": ["sg-2"] }
+        });
+        let mut m = mentions(&props);
+        m.sort_unstable();
+        assert_eq!(m, ["arn:aws:iam::1:role/r", "sg-2"]);
+    }
+}

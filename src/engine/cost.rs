@@ -4,13 +4,12 @@
 //!
 //! What one resource costs is the provider's knowledge
 //! ([`super::provider::Provider::cost`], from its price list); the engine
-//! only adds up. A resource billed only by use (requests, GB) and one whose
-//! price is not known are listed apart, never counted as zero in silence.
+//! only adds up ([`super::review::price`]). A resource billed only by use
+//! (requests, GB) and one whose price is not known are listed apart, never
+//! counted as zero in silence. These are the plan's types: they depend on
+//! nothing else of the engine.
 
 use serde::{Deserialize, Serialize};
-
-use super::plan::{Action, Plan};
-use super::provider::Provider;
 
 /// What one resource costs per month.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -44,11 +43,14 @@ pub struct Range {
     pub high: f64,
 }
 
-impl Range {
+impl std::ops::Add for Range {
+    type Output = Range;
     fn add(self, other: Range) -> Range {
         Range { low: self.low + other.low, high: self.high + other.high }
     }
+}
 
+impl Range {
     /// `$12.34`, or `$12.34–$56.78` when the bounds differ.
     pub fn dollars(&self) -> String {
         if cents(self.low) == cents(self.high) {
@@ -125,42 +127,6 @@ impl PlanCost {
     }
 }
 
-/// Prices every change of `plan` with `p`; `None` when the provider prices
-/// nothing. A resource's before is its live props, its after its desired
-/// props (none when the plan deletes it).
-pub fn price(plan: &Plan, p: &dyn Provider) -> Option<PlanCost> {
-    let prices = p.price_list()?;
-    let mut out = PlanCost {
-        prices,
-        before: Range::default(),
-        after: Range::default(),
-        resources: Vec::new(),
-        usage_based: Vec::new(),
-        unknown: Vec::new(),
-    };
-    for c in &plan.changes {
-        let before = c.live.as_ref().and_then(|l| p.cost(&c.kind, &l.props));
-        let after = match c.action {
-            Action::Delete => None,
-            _ => c.desired.as_ref().and_then(|d| p.cost(&c.kind, &d.props)),
-        };
-        if before.is_none() && after.is_none() {
-            continue;
-        }
-        if let Some(r) = before.as_ref().and_then(Cost::fixed) {
-            out.before = out.before.add(r);
-        }
-        match &after {
-            Some(Cost::Fixed { low, high, .. }) => out.after = out.after.add(Range { low: *low, high: *high }),
-            Some(Cost::Usage { .. }) => out.usage_based.push(c.address.clone()),
-            Some(Cost::Unknown { .. }) => out.unknown.push(c.address.clone()),
-            None => {}
-        }
-        out.resources.push(ResourceCost { address: c.address.clone(), before, after });
-    }
-    Some(out)
-}
-
 /// Whether the stack's cost after `cost` exceeds `budget` (per month, in the
 /// price list's currency): judged on the high bound, what the stack costs
 /// when every group runs at its maximum size.
@@ -183,63 +149,27 @@ pub fn over_budget(cost: &PlanCost, budget: f64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::memory::MemoryProvider;
-    use crate::engine::plan::{Change, Mode};
-    use crate::engine::resource::{Live, Resource};
-    use serde_json::json;
-
-    fn change(address: &str, action: Action, before: Option<f64>, after: Option<f64>) -> Change {
-        let live = before.map(|v| Live {
-            address: address.into(),
-            kind: "mem.thing".into(),
-            id: address.into(),
-            props: json!({ "usd": v }),
-            attrs: Default::default(),
-        });
-        let desired = after.map(|v| Resource::new(address, "mem.thing", json!({ "usd": v })));
-        Change {
-            address: address.into(),
-            kind: "mem.thing".into(),
-            action,
-            desired,
-            live,
-            fields: Vec::new(),
-            data_loss: false,
-            reason: None,
-            deletion_protected: false,
-            notes: Vec::new(),
-            fill_in_after: Vec::new(),
-        }
-    }
 
     #[test]
-    fn totals_add_fixed_costs_and_list_the_rest_apart() {
-        let changes = vec![
-            change("a", Action::Create, None, Some(10.0)),
-            change("b", Action::Update, Some(5.0), Some(7.5)),
-            change("c", Action::Delete, Some(3.0), Some(3.0)),
-            change("d", Action::NoOp, Some(1.0), Some(1.0)),
-            change("free", Action::Create, None, Some(0.0)),
-            change("usage", Action::Create, None, Some(-1.0)),
-            change("unknown", Action::Create, None, Some(-2.0)),
-        ];
-        let plan = Plan::new("s", "r", Mode::Apply, changes, &[]);
-        let cost = price(&plan, &MemoryProvider::default()).expect("priced");
-        assert_eq!(cost.before, Range { low: 9.0, high: 9.0 });
-        assert_eq!(cost.after, Range { low: 18.5, high: 18.5 });
-        assert_eq!(cost.usage_based, ["usage"]);
-        assert_eq!(cost.unknown, ["unknown"]);
-        let moved: Vec<&str> = cost.resources.iter().filter(|r| r.changes()).map(|r| r.address.as_str()).collect();
-        assert_eq!(moved, ["a", "b", "c"]);
-        assert_eq!(cost.headline(), "$9.00 → $18.50 (+$9.50)");
-        assert!(over_budget(&cost, 18.5).is_none());
-        let refused = over_budget(&cost, 18.0).expect("over");
-        assert!(refused.contains("$18.50") && refused.contains("18.00") && refused.contains("1 resources of unknown"));
-    }
-
-    #[test]
-    fn a_range_reads_as_its_bounds() {
+    fn a_range_reads_as_its_bounds_and_a_budget_judges_the_high_one() {
         assert_eq!(Range { low: 1.0, high: 1.004 }.dollars(), "$1.00");
         assert_eq!(Range { low: 1.0, high: 3.0 }.dollars(), "$1.00–$3.00");
+        let cost = PlanCost {
+            prices: PriceList { currency: "USD".into(), as_of: "today".into(), source: "memory".into() },
+            before: Range { low: 9.0, high: 9.0 },
+            after: Range { low: 18.5, high: 20.0 },
+            resources: Vec::new(),
+            usage_based: Vec::new(),
+            unknown: vec!["x".into()],
+        };
+        assert_eq!(cost.headline(), "$9.00 → $18.50–$20.00 (+$9.50..+$11.00)");
+        assert!(over_budget(&cost, 20.0).is_none());
+        let refused = over_budget(&cost, 19.0).expect("over");
+        assert!(
+            refused.contains("at most 20.00")
+                && refused.contains("19.00")
+                && refused.contains("1 resources of unknown"),
+            "{refused}"
+        );
     }
 }

@@ -226,9 +226,7 @@ pub fn build_steps(changes: &[Change], provider: &dyn super::provider::Provider)
     let mut live_users: HashMap<usize, Vec<usize>> = HashMap::new();
     for (i, c) in changes.iter().enumerate() {
         if let Some(l) = &c.live {
-            let mut s = Vec::new();
-            value::strings(&l.props, &mut s);
-            for x in s.into_iter().filter(|x| !own[i].contains(x)) {
+            for x in provider.mentions(l).into_iter().filter(|x| !own[i].contains(x)) {
                 for &j in by_ident.get(x).into_iter().flatten().filter(|&&j| j != i) {
                     live_users.entry(j).or_default().push(i);
                 }

@@ -12,7 +12,6 @@ use std::collections::{BTreeSet, HashMap};
 use super::plan::{Action, Change};
 use super::provider::Provider;
 use super::resource::Resource;
-use super::value;
 
 /// Part of a stack: `--target` and `--exclude` patterns.
 #[derive(Clone, Debug, Default)]
@@ -56,9 +55,8 @@ pub fn restrict(
             entry.extend(d.dependencies());
         }
         if let Some(l) = &c.live {
-            let mut s = Vec::new();
-            value::strings(&l.props, &mut s);
-            entry.extend(s.into_iter().filter_map(|x| ids.get(x)).filter(|a| **a != c.address).map(|a| a.to_string()));
+            let mentioned = provider.mentions(l).into_iter().filter_map(|x| ids.get(x));
+            entry.extend(mentioned.filter(|a| **a != c.address).map(|a| a.to_string()));
         }
     }
     let mut needed_by: HashMap<String, BTreeSet<String>> = HashMap::new();

@@ -12,5 +12,6 @@ pub mod memory;
 pub mod plan;
 pub mod provider;
 pub mod resource;
+pub mod review;
 pub mod value;
 pub mod widening;

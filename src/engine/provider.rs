@@ -122,6 +122,15 @@ pub trait Provider: Send + Sync {
         vec![live.id.as_str()]
     }
 
+    /// The strings of `live`'s props that may be other resources'
+    /// identifiers (see [`Provider::identifiers`]): deletes wait for the
+    /// resources that mention them. Default: every string.
+    fn mentions<'a>(&self, live: &'a Live) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        super::value::strings(&live.props, &mut out);
+        out
+    }
+
     /// Canonical form of a kind's properties (sort sets, drop defaults), applied
     /// to desired and live props alike before they are compared.
     fn normalize(&self, _kind: &str, _props: &mut Value) {}
