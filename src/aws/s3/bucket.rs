@@ -339,6 +339,16 @@ impl Kind for Bucket {
         ]))
     }
 
+    /// A bucket without its public access block may be made public by a
+    /// policy or an ACL.
+    fn widens(&self, before: Option<&BucketProps>, after: &BucketProps) -> Vec<String> {
+        if !after.block_public_access && before.is_none_or(|b| b.block_public_access) {
+            vec!["its public access block is off: a bucket policy or ACL may make it public".into()]
+        } else {
+            Vec::new()
+        }
+    }
+
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<BucketProps>>> {
         let (account, _) = aws.identity().await?;
         let _ = self.account.set(account.clone());
@@ -397,5 +407,29 @@ impl Kind for Bucket {
             }
         }
         unreachable!("the last attempt returns")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(block_public_access: bool) -> BucketProps {
+        BucketProps {
+            bucket: "webapp-site".into(),
+            block_public_access,
+            object_ownership: "BucketOwnerEnforced".into(),
+            encryption: "AES256".into(),
+            versioning: true,
+            tags: Tags::new(),
+        }
+    }
+
+    #[test]
+    fn turning_the_public_access_block_off_widens_access() {
+        assert_eq!(Bucket::default().widens(Some(&bucket(true)), &bucket(false)).len(), 1);
+        assert_eq!(Bucket::default().widens(None, &bucket(false)).len(), 1);
+        assert!(Bucket::default().widens(None, &bucket(true)).is_empty());
+        assert!(Bucket::default().widens(Some(&bucket(false)), &bucket(true)).is_empty());
     }
 }
