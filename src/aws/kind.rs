@@ -118,6 +118,14 @@ impl<P: Props> Desired<P> {
     }
 }
 
+/// Props as the kind's type, concatenations joined (references may stay
+/// symbolic: `Ref` holds them), for what judges desired and live alike.
+fn typed<P: Props>(props: &Value) -> serde_json::Result<P> {
+    let mut props = props.clone();
+    concat::join(&mut props);
+    serde_json::from_value(props)
+}
+
 fn parse<P: Props>(d: &Resource, props: Value) -> Result<P> {
     serde_json::from_value(props)
         .with_context(|| format!("internal error: the properties of {} do not fit {}", d.address, P::KIND))
@@ -301,22 +309,15 @@ impl<K: Kind> DynKind for K {
     }
 
     fn cost(&self, props: &Value, prices: &Prices) -> Option<Cost> {
-        let mut props = props.clone();
-        concat::join(&mut props);
-        Kind::cost(self, &serde_json::from_value(props).ok()?, prices)
+        Kind::cost(self, &typed::<K::Props>(props).ok()?, prices)
     }
 
     fn widens(&self, before: Option<&Value>, after: &Value) -> Vec<String> {
-        let typed = |v: &Value| {
-            let mut v = v.clone();
-            concat::join(&mut v);
-            serde_json::from_value::<K::Props>(v)
-        };
-        let after = match typed(after) {
+        let after = match typed::<K::Props>(after) {
             Ok(a) => a,
             Err(e) => return vec![format!("its access could not be judged ({e}): review it by hand")],
         };
-        let before = before.and_then(|b| typed(b).ok());
+        let before = before.and_then(|b| typed::<K::Props>(b).ok());
         Kind::widens(self, before.as_ref(), &after)
     }
 

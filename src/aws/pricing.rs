@@ -49,15 +49,11 @@ impl Prices {
     /// The price at `path` in the region's entry (`["vpc", "nat_gateway",
     /// "hour"]`), or why there is none.
     pub fn usd(&self, path: &[&str]) -> Result<f64, String> {
-        let mut v = &self.table["regions"][&self.region];
-        if v.is_null() {
+        let region = &self.table["regions"][&self.region];
+        if region.is_null() {
             return Err(format!("the bundled price list has no prices for {}", self.region));
         }
-        for p in path {
-            v = &v[*p];
-        }
-        let v = if v.get("usd").is_some() { &v["usd"] } else { v };
-        v.as_f64().ok_or_else(|| {
+        price_at(region, path).ok_or_else(|| {
             format!(
                 "the bundled price list has no price for {} in {} (see pricing/prices.json)",
                 path.join("."),
@@ -68,12 +64,8 @@ impl Prices {
 
     /// A price that is the same in every region (CloudFront's edges).
     pub fn global_usd(&self, path: &[&str]) -> Result<f64, String> {
-        let mut v = &self.table["global"];
-        for p in path {
-            v = &v[*p];
-        }
-        let v = if v.get("usd").is_some() { &v["usd"] } else { v };
-        v.as_f64().ok_or_else(|| format!("the bundled price list has no price for {}", path.join(".")))
+        price_at(&self.table["global"], path)
+            .ok_or_else(|| format!("the bundled price list has no price for {}", path.join(".")))
     }
 
     /// A bill: fixed monthly parts added one by one.
@@ -93,6 +85,12 @@ impl Prices {
         }
         Cost::Usage { basis: said.join(" + ") }
     }
+}
+
+/// The price at `path` under `root`: an entry's `usd`, or a bare number.
+fn price_at(root: &Value, path: &[&str]) -> Option<f64> {
+    let v = path.iter().fold(root, |v, p| &v[*p]);
+    v.get("usd").unwrap_or(v).as_f64()
 }
 
 /// `$0.045`, `$32.85`, `$0.40`, `$0.0000166667`: cents at least, and as

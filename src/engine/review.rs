@@ -38,7 +38,7 @@ pub fn price(plan: &Plan, p: &dyn Provider) -> Option<PlanCost> {
             out.before = out.before + r;
         }
         match &after {
-            Some(Cost::Fixed { low, high, .. }) => out.after = out.after + Range { low: *low, high: *high },
+            Some(c @ Cost::Fixed { .. }) => out.after = out.after + c.fixed().unwrap_or_default(),
             Some(Cost::Usage { .. }) => out.usage_based.push(c.address.clone()),
             Some(Cost::Unknown { .. }) => out.unknown.push(c.address.clone()),
             None => {}

@@ -1,6 +1,6 @@
 //! Plans as text (terminal), JSON (machines) and Markdown (pull requests).
 
-use crate::engine::cost::{Cost, PlanCost, Range, ResourceCost};
+use crate::engine::cost::{Cost, PlanCost, ResourceCost};
 use crate::engine::plan::{Action, Change, Plan};
 use crate::engine::value::render as val;
 
@@ -167,7 +167,7 @@ fn priced_by(c: &PlanCost) -> String {
 /// A resource's fixed monthly cost on one side, `-` when it has none.
 fn side(c: Option<&Cost>) -> String {
     match c {
-        Some(Cost::Fixed { low, high, .. }) => Range { low: *low, high: *high }.dollars(),
+        Some(c @ Cost::Fixed { .. }) => c.fixed().unwrap_or_default().dollars(),
         Some(Cost::Usage { .. }) => "by use".into(),
         Some(Cost::Unknown { .. }) => "unknown".into(),
         None => "-".into(),
