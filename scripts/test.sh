@@ -34,7 +34,22 @@ locked=()
 [ "${1:-}" = --locked ] && locked=(--locked)
 # `cargo test` builds the proxy example only as its unit-test harness.
 cargo build "${locked[@]}" --example proxy
+# The table of IAM actions `infra policy` reads is what the code calls.
+python3 scripts/iam_actions.py --check
+# Every call the tool makes to moto in the integration tests is logged
+# (tests/support/moto_patched.py), then checked against `infra policy`.
+calls="$(mktemp -d)"
+trap 'rm -rf "$calls"' EXIT
+export MOTO_CALLS_LOG="$calls/calls.jsonl"
 cargo test "$@"
+# (A run of some of the tests, `scripts/test.sh --test network`, checks the
+# calls it made; the whole suite must have made some.)
+filtered=$(( $# - ${#locked[@]} ))
+if [ "$filtered" = 0 ] || [ -s "$MOTO_CALLS_LOG" ]; then
+  unset MOTO_CALLS_LOG
+  cargo run --quiet "${locked[@]}" -- -f stack.yaml policy --account 123456789012 > "$calls/policy.json"
+  python3 scripts/iam_actions.py --covered "$calls/calls.jsonl" "$calls/policy.json"
+fi
 # The example services and the test support scripts have their own tests.
 python3 -m pytest -q functions
 python3 -m pytest -q tests/support pricing

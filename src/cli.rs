@@ -86,6 +86,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the JSON Schema of stack.yaml (for editors), or of the JSON plan.
     Schema(SchemaArgs),
+    /// Print the least-privilege IAM policy (JSON) of a principal that plans,
+    /// applies and destroys this stack: reads across the account, writes
+    /// only to the stack's resources (by name or by its `infra:stack` tag).
+    /// Give it to the CI role instead of administrator rights. Makes no AWS
+    /// call with --account.
+    Policy(PolicyArgs),
     /// Start a new project in DIR (default: here): a commented stack.yaml
     /// (named after the folder, or --stack), its schema for editors, the two
     /// example services with their tests, the site, the web tier's user data
@@ -140,6 +146,28 @@ pub struct Scope {
     /// Leave out this address (or everything under it) and what depends on it. Repeatable.
     #[arg(long = "exclude", value_name = "ADDRESS")]
     pub excludes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    /// The policy to apply this saved plan (`infra plan -o FILE`, or `infra
+    /// plan --destroy -o FILE` for a destroy): writes to the kinds it
+    /// changes, which include what a part removed from the file left.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// The 12-digit account the stack is in (default: the caller's, from
+    /// sts:GetCallerIdentity).
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// The partition: aws, aws-cn, aws-us-gov (default: the caller's, or
+    /// aws with --account).
+    #[arg(long, value_name = "NAME")]
+    pub partition: Option<String>,
+    /// Write the policy to DIR as documents that each fit one managed policy
+    /// (IAM counts at most 6,144 characters), `<stack>-deploy-N.json`, and
+    /// print their paths.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -168,6 +168,38 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             let p = ops::provider(&stack, src).await?;
             ops::check(&stack, p.as_ref(), *args.timeout, args.json, style).await
         }
+        Command::Policy(args) => {
+            let opts = ops::PolicyOptions {
+                plan: args.plan.clone(),
+                account: args.account.clone(),
+                partition: args.partition.clone(),
+            };
+            let (stack, doc) = ops::policy(src, &opts).await?;
+            use anyhow::Context;
+            use infra::aws::deploy_policy::{MANAGED_POLICY_CHARS, size, split};
+            match &args.out_dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                    for (i, part) in split(&doc, MANAGED_POLICY_CHARS).iter().enumerate() {
+                        let path = dir.join(format!("{stack}-deploy-{}.json", i + 1));
+                        std::fs::write(&path, serde_json::to_string_pretty(part)? + "\n")
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        println!("{}", path.display());
+                    }
+                }
+                None => {
+                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                    if size(&doc) > MANAGED_POLICY_CHARS {
+                        eprintln!(
+                            "note: {} characters, more than one managed policy holds ({MANAGED_POLICY_CHARS}); \
+                             `infra policy --out-dir DIR` writes it in parts that fit",
+                            size(&doc)
+                        );
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::Unlock => {
             let stack = ops::load(src)?;
             let p = ops::provider(&stack, src).await?;

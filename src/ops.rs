@@ -154,6 +154,47 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
     Ok(plan)
 }
 
+/// Whose deploy policy `infra policy` prints, and for what.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyOptions {
+    /// A saved plan: its stack, region and changed kinds instead of the file's.
+    pub plan: Option<std::path::PathBuf>,
+    pub account: Option<String>,
+    pub partition: Option<String>,
+}
+
+/// The stack's name and the least-privilege policy document of a principal
+/// that plans, applies and destroys it (see `aws::deploy_policy`).
+pub async fn policy(src: &Source, opts: &PolicyOptions) -> Result<(String, serde_json::Value)> {
+    let (name, region, kinds): (String, String, Vec<String>) = match &opts.plan {
+        Some(path) => {
+            let saved = read_saved(path)?;
+            let kinds = saved.changes.iter().map(|c| c.kind.clone()).collect();
+            (saved.stack, saved.region, kinds)
+        }
+        None => {
+            let stack = load(src)?;
+            let kinds = stack::expand(&stack).resources.into_iter().map(|r| r.kind).collect();
+            (stack.name, stack.region, kinds)
+        }
+    };
+    if let Some(a) = &opts.account
+        && (a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        bail!("--account {a}: an AWS account ID is 12 digits (e.g. 123456789012)");
+    }
+    let (account, partition) = match &opts.account {
+        Some(a) => (a.clone(), opts.partition.clone().unwrap_or_else(|| "aws".into())),
+        None => {
+            let p = connect(&name, &region, src).await?;
+            let (account, partition) = p.aws.identity().await?.clone();
+            (account, opts.partition.clone().unwrap_or(partition))
+        }
+    };
+    let who = crate::aws::deploy_policy::Principal { stack: name.clone(), region, account, partition };
+    Ok((name, crate::aws::deploy_policy::document(&who, kinds.iter().map(String::as_str))))
+}
+
 /// Reads a saved plan.
 pub fn read_saved(path: &Path) -> Result<Plan> {
     let text = std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;

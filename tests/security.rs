@@ -207,3 +207,138 @@ fn the_reference_stack_is_hardened_by_default_and_prod_protects_what_it_must() {
     assert!(!arr(&roles["Roles"]).iter().any(|r| r["RoleName"] == monitoring_role), "{roles}");
     moto.infra(w.path(), &["plan", "--detailed-exitcode"]).code(0);
 }
+
+/// Runs parliament (the IAM policy linter security teams run) on `doc`.
+fn assert_lints_clean(doc: &str, what: &str) {
+    let out = std::process::Command::new("parliament")
+        .args(["--string", doc])
+        .output()
+        .expect("parliament not found (pip install parliament)");
+    let findings = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && findings.trim().is_empty(), "{what}: {findings}\n{doc}");
+}
+
+/// `infra policy` (issue 18): the deploy role's policy passes parliament;
+/// its writes reach only the stack's resources (by name, or by the
+/// `infra:stack` tag); a saved destroy plan's policy covers deleting what
+/// the file no longer has. Which actions it holds is checked against the
+/// calls of every integration test by scripts/test.sh (`--covered`).
+#[test]
+fn the_deploy_policy_passes_parliament_and_writes_only_to_the_stack() {
+    let moto = Moto::start();
+    let w = Workdir::reference();
+    let run = moto.infra(w.path(), &["policy"]);
+    run.ok();
+    assert_lints_clean(&run.stdout, "the reference stack's deploy policy");
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    // The account is the caller's, from STS.
+    let account = moto.aws(&["sts", "get-caller-identity"])["Account"].as_str().unwrap().to_string();
+    let statements = arr(&doc["Statement"]);
+    let allowing = |action: &str| -> Vec<Value> {
+        statements.iter().filter(|s| arr(&s["Action"]).iter().any(|a| a == action)).cloned().collect()
+    };
+    let one = |action: &str| -> Value {
+        let found = allowing(action);
+        assert_eq!(found.len(), 1, "{action}: {found:?}");
+        found[0].clone()
+    };
+    let roles = format!("arn:aws:iam::{account}:role/infra/webapp/*");
+    assert_eq!(
+        one("iam:DeleteRole")["Resource"],
+        json!([format!("arn:aws:iam::{account}:instance-profile/infra/webapp/*"), roles])
+    );
+    let pass = one("iam:PassRole");
+    assert_eq!(pass["Resource"], json!([roles]));
+    let services = arr(&pass["Condition"]["StringEquals"]["iam:PassedToService"]);
+    assert!(services.contains(&json!("lambda.amazonaws.com")) && services.len() == 4, "{pass}");
+    assert_eq!(
+        one("lambda:DeleteFunction")["Resource"],
+        json!([format!("arn:aws:lambda:us-east-1:{account}:function:webapp-*")])
+    );
+    assert_eq!(
+        one("dynamodb:DeleteTable")["Resource"],
+        json!([format!("arn:aws:dynamodb:us-east-1:{account}:table/webapp-*")])
+    );
+    assert_eq!(
+        one("rds:DeleteDBInstance")["Resource"][0],
+        json!(format!("arn:aws:rds:us-east-1:{account}:db:webapp-*"))
+    );
+    // EC2 ids are random: what exists by its tag, what a call makes by the
+    // tags the call writes.
+    assert_eq!(
+        one("ec2:DeleteSubnet")["Condition"],
+        json!({"StringEquals": {"aws:ResourceTag/infra:stack": "webapp"}})
+    );
+    assert_eq!(one("ec2:CreateVpc")["Condition"], json!({"StringEquals": {"aws:RequestTag/infra:stack": "webapp"}}));
+    assert_eq!(allowing("ec2:CreateTags").len(), 2, "tags written by a create, or changed on what is the stack's");
+    // `*` only for actions IAM scopes to no resource.
+    let table: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::repo_root().join("policy/actions.json")).unwrap())
+            .unwrap();
+    for s in statements.iter().filter(|s| s["Resource"] == json!(["*"])) {
+        for a in arr(&s["Action"]) {
+            let resources = &table["actions"][a.as_str().unwrap()]["resources"];
+            assert!(arr(resources).iter().all(|r| r["required"] == false), "{a} on *: {resources}");
+        }
+    }
+    // Reads reach every resource of a type (the tool reads the tags of what
+    // is not the stack's to find what is); the writes of the services whose
+    // ARNs hold names reach only the stack's names (and its lock).
+    let reads = |a: &str| {
+        let access = table["actions"][a]["access"].as_str().unwrap_or_default();
+        matches!(access, "List" | "Read")
+            || a.contains(":ListTags")
+            || a.ends_with(":DescribeTags")
+            || a.ends_with(":GetBucketTagging")
+    };
+    let named = ["iam", "lambda", "dynamodb", "logs", "s3", "autoscaling", "elasticloadbalancing"];
+    let mut checked = 0;
+    for s in statements.iter().filter(|s| s.get("Condition").is_none()) {
+        let list = arr(&s["Action"]);
+        let actions: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+        if actions.iter().any(|a| reads(a)) || !actions.iter().all(|a| named.contains(&a.split(':').next().unwrap())) {
+            continue;
+        }
+        for r in arr(&s["Resource"]).iter().filter_map(Value::as_str) {
+            assert!(r.contains("webapp") || r.contains(":::infra-locks-"), "{} writes to {r}", s["Sid"]);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked}");
+    // In parts that each fit one managed policy (6,144 characters, white
+    // space not counted), each clean, together the whole.
+    let parts = moto.infra(w.path(), &["policy", "--out-dir", "deploy-policy"]);
+    parts.ok();
+    let files: Vec<&str> = parts.stdout.lines().collect();
+    assert!(files.len() >= 2, "{}", parts.stdout);
+    let mut together = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(w.path().join(f)).unwrap();
+        assert!(text.chars().filter(|c| !c.is_whitespace()).count() <= 6144, "{f}");
+        assert_lints_clean(&text, f);
+        let part: Value = serde_json::from_str(&text).unwrap();
+        together += arr(&part["Statement"]).iter().map(|s| arr(&s["Action"]).len()).sum::<usize>();
+    }
+    assert!(together >= statements.iter().map(|s| arr(&s["Action"]).len()).sum::<usize>());
+    // With --account no AWS call is made (moto's identity would differ).
+    let offline = moto.infra(w.path(), &["policy", "--account", "210987654321"]);
+    offline.ok();
+    assert!(offline.stdout.contains("arn:aws:iam::210987654321:role/infra/webapp/*"));
+    moto.infra(w.path(), &["policy", "--account", "12345"]).code(1);
+
+    // A file of the network alone writes no user pools; the saved destroy
+    // plan of the deployed reference stack does delete them.
+    moto.infra(w.path(), &["apply", "--auto-approve"]).ok();
+    moto.infra(w.path(), &["plan", "--destroy", "-o", "destroy.json"]).ok();
+    let network = tempfile::tempdir().unwrap();
+    moto.infra(network.path(), &["--stack", "webapp", "init", ".", "--tiers", "network"]).ok();
+    let small = moto.infra(network.path(), &["policy"]);
+    small.ok();
+    assert_lints_clean(&small.stdout, "a network-only stack's deploy policy");
+    assert!(!small.stdout.contains("cognito-idp:DeleteUserPool"), "{}", small.stdout);
+    assert!(small.stdout.contains("cognito-idp:ListUserPools"), "a plan reads every kind");
+    let destroy = moto.infra(w.path(), &["policy", "--plan", "destroy.json"]);
+    destroy.ok();
+    assert_lints_clean(&destroy.stdout, "the destroy plan's policy");
+    assert!(destroy.stdout.contains("cognito-idp:DeleteUserPool"));
+}

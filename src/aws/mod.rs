@@ -11,6 +11,7 @@ pub mod autoscaling;
 pub mod cloudfront;
 pub mod cognito;
 pub mod collection;
+pub mod deploy_policy;
 pub mod dynamodb;
 pub mod ec2;
 pub mod elbv2;

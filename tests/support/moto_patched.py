@@ -48,6 +48,11 @@ product is never changed to suit the emulator):
 * moto makes a second event source mapping of a function to the same
   DynamoDB stream; Lambda refuses with `ResourceConflictException` naming the
   existing mapping's UUID.
+* (not a gap) With MOTO_CALLS_LOG naming a file, every request the tool
+  under test makes (its user agent names the Rust SDK; the AWS CLI's and
+  boto3's reads are left out) is appended to it as one JSON line: service,
+  method, path, query, target, action. `scripts/iam_actions.py --covered`
+  checks that `infra policy` allows each.
 
 Usage: python3 moto_patched.py -H 127.0.0.1 -p PORT (as moto_server).
 """
@@ -782,6 +787,53 @@ cloudfront.Origin.__init__ = _keep_oac_id
 cloudfront.Invalidation.__init__ = _completed
 s3.S3Response.get_bucket_versioning = _get_bucket_versioning
 _patch_cloudfront_functions()
-from moto.server import main
+
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+from urllib.parse import parse_qs  # noqa: E402
+from moto.moto_server import werkzeug_app  # noqa: E402
+
+_CALLS_LOG = os.environ.get("MOTO_CALLS_LOG")
+_dispatch = werkzeug_app.DomainDispatcherApplication.__call__
+_seen = set()
+
+
+def _logged(self, environ, start_response):
+    agent = environ.get("HTTP_USER_AGENT", "") + environ.get("HTTP_X_AMZ_USER_AGENT", "")
+    if "aws-sdk-rust" in agent:
+        body = b""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+        scope = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+        query = environ.get("QUERY_STRING", "")
+        action = (parse_qs(body.decode(errors="replace")).get("Action") or parse_qs(query).get("Action") or [""])[0]
+        record = json.dumps({
+            "service": scope.group(1) if scope else "",
+            "method": environ.get("REQUEST_METHOD", ""),
+            "path": environ.get("PATH_INFO", ""),
+            "query": query,
+            "target": environ.get("HTTP_X_AMZ_TARGET", ""),
+            "action": action,
+        })
+        if record not in _seen:
+            _seen.add(record)
+            # One write on an O_APPEND descriptor: whole lines, whatever
+            # other moto processes of the suite write beside.
+            fd = os.open(_CALLS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (record + "\n").encode())
+            finally:
+                os.close(fd)
+    return _dispatch(self, environ, start_response)
+
+
+if _CALLS_LOG:
+    werkzeug_app.DomainDispatcherApplication.__call__ = _logged
+
+from moto.server import main  # noqa: E402
 
 sys.exit(main())
