@@ -1,6 +1,8 @@
 //! IAM roles with their inline policies and managed policy attachments
 //! (untaggable parts of the role, so they are its properties), read under
-//! the stack's path: one paginated ListRoles.
+//! the stack's path: one paginated ListRoles, then the roles' details in one
+//! GetAccountAuthorizationDetails where the account's roles fit its page
+//! (else four reads a role: see `details`).
 
 use std::collections::BTreeMap;
 
@@ -140,6 +142,75 @@ async fn read_one(aws: &Aws, address: Option<&str>, name: &str) -> Result<Option
     Ok(Some(current(aws, owned.address, props).await?))
 }
 
+/// IAM's largest page of account details (`MaxItems`).
+const DETAILS_PAGE: i32 = 1000;
+
+/// Every role of the account with its tags, inline and attached policies,
+/// from GetAccountAuthorizationDetails: one call where four a role read the
+/// same (GetRole for the tags, ListRolePolicies, GetRolePolicy each,
+/// ListAttachedRolePolicies). Only where the account's roles fit one page
+/// (GetAccountSummary counts them): the details cover every role of the
+/// account, so many pages in sequence would be slower than the reads of the
+/// stack's roles side by side. `None` then, or when the caller may not read
+/// the details (`iam:GetAccountAuthorizationDetails` is not in every
+/// deploy policy): the caller reads role by role.
+async fn details(aws: &Aws) -> Result<Option<Vec<aws_sdk_iam::types::RoleDetail>>> {
+    use aws_sdk_iam::types::{EntityType, SummaryKeyType};
+    let summary = aws.iam.get_account_summary().send().await.aws();
+    let roles = summary.ok().and_then(|s| s.summary_map().and_then(|m| m.get(&SummaryKeyType::Roles).copied()));
+    if roles.is_none_or(|n| n > DETAILS_PAGE) {
+        return Ok(None);
+    }
+    let pages = aws
+        .iam
+        .get_account_authorization_details()
+        .filter(EntityType::Role)
+        .max_items(DETAILS_PAGE)
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let mut out = Vec::new();
+    for page in pages {
+        match page.map_err(|e| crate::aws::errors::describe(&e)) {
+            Ok(p) => out.extend(p.role_detail_list().iter().cloned()),
+            Err(e) if e.is("AccessDenied") || e.is("AccessDeniedException") => return Ok(None),
+            Err(e) => return Err(anyhow!(e).context("reading the account's role details")),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// A role of the stack from its listing (for the description, which the
+/// details leave out) and its details.
+async fn from_details(
+    aws: &Aws, address: Option<&str>, listed: &aws_sdk_iam::types::Role, d: &aws_sdk_iam::types::RoleDetail,
+) -> Result<Option<Current<RoleProps>>> {
+    let Some(owned) = owner(aws, address, tag_map(d.tags())) else {
+        return Ok(None);
+    };
+    let props = RoleProps {
+        name: listed.role_name().to_string(),
+        path: listed.path().to_string(),
+        description: listed.description().unwrap_or_default().to_string(),
+        assume_role_policy: policy_json(d.assume_role_policy_document().unwrap_or("{}")),
+        policies: d
+            .role_policy_list()
+            .iter()
+            .map(|p| {
+                (p.policy_name().unwrap_or_default().to_string(), policy_json(p.policy_document().unwrap_or("{}")))
+            })
+            .collect(),
+        managed_policies: d
+            .attached_managed_policies()
+            .iter()
+            .filter_map(|a| a.policy_arn().map(str::to_string))
+            .collect(),
+        tags: owned.tags,
+    };
+    Ok(Some(current(aws, owned.address, props).await?))
+}
+
 async fn remove_inline(aws: &Aws, role: &str, policy: &str) -> Result<()> {
     aws.iam.delete_role_policy().role_name(role).policy_name(policy).send().await.aws().or_absent()?;
     Ok(())
@@ -246,10 +317,25 @@ impl Kind for Role {
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<RoleProps>>> {
         let path = stack_path(aws);
         let roles = paginated!(aws.iam.list_roles().path_prefix(&path))?;
-        let ours = roles
-            .iter()
-            // The prefix filter may be ignored by some implementations.
-            .filter(|r| r.path() == path);
+        // The prefix filter may be ignored by some implementations.
+        let ours: Vec<_> = roles.iter().filter(|r| r.path() == path).collect();
+        // One role reads in four calls side by side; the details are worth
+        // their two calls from two roles on.
+        if ours.len() >= 2
+            && let Some(all) = details(aws).await?
+        {
+            let by_name: BTreeMap<&str, &aws_sdk_iam::types::RoleDetail> =
+                all.iter().filter_map(|d| Some((d.role_name()?, d))).collect();
+            let by_name = &by_name;
+            return each(ours, |r| async move {
+                match by_name.get(r.role_name()) {
+                    Some(d) => from_details(aws, address, r, d).await,
+                    // Made since the details were read.
+                    None => read_one(aws, address, r.role_name()).await,
+                }
+            })
+            .await;
+        }
         each(ours, |r| read_one(aws, address, r.role_name())).await
     }
 

@@ -196,26 +196,15 @@ async fn current(aws: &Aws, address: String, props: FunctionProps) -> Result<Cur
 pub struct Function;
 
 impl Function {
-    /// The stack's functions among `listed` (at `address`, when given),
-    /// with their reserved concurrency (one read each: no batch API).
+    /// The stack's functions among `listed` (at `address`, when given).
     async fn build(aws: &Aws, address: Option<&str>, listed: Vec<Listed>) -> Result<Vec<Current<FunctionProps>>> {
         owned_then(
             aws,
             address,
             listed,
-            |(_, tags)| tags.clone(),
-            |(f, _), owner| async move {
-                let name = f.function_name().unwrap_or_default();
-                let reserved = aws
-                    .lambda
-                    .get_function_concurrency()
-                    .function_name(name)
-                    .send()
-                    .await
-                    .aws()
-                    .or_absent()?
-                    .and_then(|c| c.reserved_concurrent_executions());
-                let props = props_of(&f, reserved, owner.tags);
+            |l| l.tags.clone(),
+            |l, owner| async move {
+                let props = props_of(&l.config, l.reserved, owner.tags);
                 Ok(Some(current(aws, owner.address, props).await?))
             },
         )

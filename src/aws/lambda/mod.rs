@@ -49,26 +49,39 @@ pub async fn tags_of(aws: &Aws, arn: &str) -> Result<Tags> {
     Ok(t.and_then(|t| t.tags).unwrap_or_default().into_iter().collect())
 }
 
-/// A function that may be the stack's, with every tag it has.
-pub type Listed = (FunctionConfiguration, Tags);
+/// A function that may be the stack's: its configuration, every tag it has
+/// and its reserved concurrency.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub config: FunctionConfiguration,
+    pub tags: Tags,
+    pub reserved: Option<i32>,
+}
 
 /// Cache key of the stack's functions ([`Aws::cached`]).
 const FUNCTIONS: &str = "lambda.functions";
 
 /// The functions that may be this stack's: one paginated ListFunctions (it
-/// has no tag filter), narrowed by the stack's name prefix, then each
-/// candidate's tags read concurrently (no batch API); `find::owned` keeps
-/// the stack's.
+/// has no tag filter), narrowed by the stack's name prefix, then one
+/// GetFunction each, side by side (no batch API): it returns the tags and
+/// the reserved concurrency, which ListTags and GetFunctionConcurrency
+/// would read in two. `find::owned` keeps the stack's.
 pub async fn list_functions(aws: &Aws) -> Result<Vec<Listed>> {
     let prefix = format!("{}-", aws.stack);
     let all = paginated!(aws.lambda.list_functions())?;
-    let reads =
-        all.into_iter().filter(|f| f.function_name().is_some_and(|n| n.starts_with(&prefix))).map(|f| async move {
-            let arn = function_arn(aws, f.function_name().unwrap_or_default()).await?;
-            let tags = tags_of(aws, &arn).await?;
-            Ok::<_, anyhow::Error>((f, tags))
-        });
-    futures::future::try_join_all(reads).await
+    let reads = all.into_iter().filter(|f| f.function_name().is_some_and(|n| n.starts_with(&prefix))).map(
+        |config| async move {
+            let name = config.function_name().unwrap_or_default();
+            // Gone since the listing: not the stack's any more.
+            let Some(got) = aws.lambda.get_function().function_name(name).send().await.aws().or_absent()? else {
+                return Ok::<_, anyhow::Error>(None);
+            };
+            let tags = got.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+            let reserved = got.concurrency().and_then(|c| c.reserved_concurrent_executions());
+            Ok(Some(Listed { config, tags, reserved }))
+        },
+    );
+    Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
 }
 
 /// [`list_functions`], listed once per read and shared by the function and

@@ -96,9 +96,9 @@ impl Permission {
     /// The permissions on the stack's functions among `listed` (at
     /// `address`, when given): one GetPolicy per function.
     async fn build(aws: &Aws, address: Option<&str>, listed: &[Listed]) -> Result<Vec<Current<PermissionProps>>> {
-        let ours = listed.iter().filter(|(_, all)| tags::owner(aws, all).is_some());
-        each(ours, |(f, _)| async move {
-            let name = f.function_name().unwrap_or_default();
+        let ours = listed.iter().filter(|l| tags::owner(aws, &l.tags).is_some());
+        each(ours, |l| async move {
+            let name = l.config.function_name().unwrap_or_default();
             Ok(policy_statements(aws, name)
                 .await?
                 .iter()

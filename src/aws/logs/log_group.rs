@@ -65,10 +65,12 @@ impl Kind for LogGroup {
     }
 
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<LogGroupProps>>> {
-        let listings = prefixes(aws).map(|p| async move {
-            Ok::<_, anyhow::Error>(paginated!(aws.logs.describe_log_groups().log_group_name_prefix(p))?)
-        });
-        let groups: Vec<_> = futures::future::try_join_all(listings).await?.into_iter().flatten().collect();
+        let prefixes = prefixes(aws);
+        let listed = paginated!(aws.logs.describe_log_groups().log_group_name_pattern(&aws.stack))?;
+        let groups: Vec<_> = listed
+            .into_iter()
+            .filter(|g| g.log_group_name().is_some_and(|n| prefixes.iter().any(|p| n.starts_with(p.as_str()))))
+            .collect();
         // The listing has no tags: one read per group (no batch API).
         let tagged = futures::future::try_join_all(groups.into_iter().map(|g| async move {
             let arn = group_arn(aws, g.log_group_name().unwrap_or_default()).await?;

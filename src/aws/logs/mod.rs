@@ -15,10 +15,12 @@ pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
     vec![Box::new(log_group::LogGroup)]
 }
 
-/// Name prefixes of the groups a stack may own: one DescribeLogGroups per
-/// prefix is the batched read (the API has no tag filter). Lambda writes to
-/// `/aws/lambda/<function>`; the stack's other groups live under
-/// `/infra/<stack>/`.
+/// Name prefixes of the groups a stack may own (the API has no tag filter).
+/// Lambda writes to `/aws/lambda/<function>`, API Gateway's access log is
+/// `/aws/apigateway/<stack>-access`; the stack's other groups live under
+/// `/infra/<stack>/`. Every one holds the stack's name: one DescribeLogGroups
+/// by that name (`logGroupNamePattern`, a substring) lists them all, kept by
+/// these prefixes.
 pub fn prefixes(aws: &Aws) -> [String; 3] {
     [format!("/aws/lambda/{}-", aws.stack), format!("/aws/apigateway/{}-", aws.stack), format!("/infra/{}/", aws.stack)]
 }
