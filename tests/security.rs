@@ -270,7 +270,13 @@ fn the_deploy_policy_passes_parliament_and_writes_only_to_the_stack() {
         json!({"StringEquals": {"aws:ResourceTag/infra:stack": "webapp"}})
     );
     assert_eq!(one("ec2:CreateVpc")["Condition"], json!({"StringEquals": {"aws:RequestTag/infra:stack": "webapp"}}));
-    assert_eq!(allowing("ec2:CreateTags").len(), 2, "tags written by a create, or changed on what is the stack's");
+    let tagging = allowing("ec2:CreateTags");
+    assert_eq!(
+        tagging.len(),
+        3,
+        "tags written by a create, changed on what is the stack's, or by a launch: {tagging:?}"
+    );
+    assert!(tagging.iter().any(|s| s["Condition"] == json!({"StringEquals": {"ec2:CreateAction": ["RunInstances"]}})));
     // `*` only for actions IAM scopes to no resource.
     let table: Value =
         serde_json::from_str(&std::fs::read_to_string(common::repo_root().join("policy/actions.json")).unwrap())

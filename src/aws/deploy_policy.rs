@@ -221,13 +221,28 @@ fn reads_tags(operation: &str) -> bool {
     operation.starts_with("ListTags") || operation == "DescribeTags" || operation == "GetBucketTagging"
 }
 
+/// The call that launches instances, as `ec2:CreateAction` names it.
+const RUN: &[&str] = &["RunInstances"];
+
 /// The grants of one action.
 fn grants(who: &Principal, name: &str, action: &Action) -> Vec<Grant> {
-    let (prefix, operation) = name.split_once(':').unwrap_or((name, ""));
     match name {
         "iam:PassRole" => {
             let roles = who.named("iam", "role").unwrap_or_default();
             return vec![Grant { resources: roles, tagged: None, condition: Some(("iam:PassedToService", PASSED_TO)) }];
+        }
+        "ec2:CreateTags" => {
+            // The instances and volumes a web group launches are tagged by
+            // the launch (the template's tag specifications): AWS checks the
+            // caller may, when it makes the group (Amazon EC2 Auto Scaling
+            // guide, "Launch template permissions").
+            let mut out = tagged_grants(who, name, action);
+            let launched = ["instance", "volume", "network-interface"]
+                .iter()
+                .map(|t| format!("arn:{}:ec2:{}:{}:{t}/*", who.partition, who.region, who.account))
+                .collect();
+            out.push(Grant { resources: launched, tagged: None, condition: Some(("ec2:CreateAction", RUN)) });
+            return out;
         }
         "iam:CreateServiceLinkedRole" => {
             let linked = format!("arn:{}:iam::{}:role/aws-service-role/*", who.partition, who.account);
@@ -239,6 +254,13 @@ fn grants(who: &Principal, name: &str, action: &Action) -> Vec<Grant> {
         }
         _ => {}
     }
+    tagged_grants(who, name, action)
+}
+
+/// The grants of an action scoped by its resource types: by name, by the
+/// stack's tag, or by type.
+fn tagged_grants(who: &Principal, name: &str, action: &Action) -> Vec<Grant> {
+    let (prefix, operation) = name.split_once(':').unwrap_or((name, ""));
     if prefix == "apigateway" {
         // API Gateway's management API is authorized by method and path;
         // the stack's APIs, keys and usage plans have ids only.
