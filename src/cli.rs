@@ -155,6 +155,11 @@ pub struct PolicyArgs {
     /// changes, which include what a part removed from the file left.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
+    /// The policy for every stack whose name matches PATTERN, `*` matching
+    /// any characters: `webapp*` for webapp and its pull-request stacks
+    /// (`--stack webapp-pr-12`). Default: the file's stack.
+    #[arg(long, value_name = "PATTERN")]
+    pub stacks: Option<String>,
     /// The 12-digit account the stack is in (default: the caller's, from
     /// sts:GetCallerIdentity).
     #[arg(long, value_name = "ID")]

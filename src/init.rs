@@ -226,7 +226,8 @@ fn stack_file(name: &str, region: &str, tiers: &[&str]) -> String {
 fn workflow(name: &str, region: &str, tests: bool) -> String {
     const HEAD: &str = r#"# The stack's CI, made by `infra init`. Set, in the repository's settings:
 #   secrets.AWS_ROLE_ARN   a role GitHub's OIDC provider may assume, allowed to
-#                          manage the stack (see the README's Security section)
+#                          manage the stack: attach the least-privilege policies
+#                          `infra policy --out-dir policies` writes
 #   vars.INFRA_GIT_URL     the git URL of infra's source, for `cargo install`
 name: infra
 on:

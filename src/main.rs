@@ -171,6 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Policy(args) => {
             let opts = ops::PolicyOptions {
                 plan: args.plan.clone(),
+                stacks: args.stacks.clone(),
                 account: args.account.clone(),
                 partition: args.partition.clone(),
             };

@@ -159,6 +159,8 @@ pub async fn plan(stack: &Stack, p: &dyn Provider, mode: Mode, scope: &Scope) ->
 pub struct PolicyOptions {
     /// A saved plan: its stack, region and changed kinds instead of the file's.
     pub plan: Option<std::path::PathBuf>,
+    /// A pattern of stack names (`webapp*`) instead of the one stack.
+    pub stacks: Option<String>,
     pub account: Option<String>,
     pub partition: Option<String>,
 }
@@ -191,7 +193,15 @@ pub async fn policy(src: &Source, opts: &PolicyOptions) -> Result<(String, serde
             (account, opts.partition.clone().unwrap_or(partition))
         }
     };
-    let who = crate::aws::deploy_policy::Principal { stack: name.clone(), region, account, partition };
+    if let Some(p) = &opts.stacks
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'*'))
+    {
+        bail!(
+            "--stacks {p}: a stack name with `*` for any characters (lowercase letters, digits, hyphens), e.g. `{name}*`"
+        );
+    }
+    let stack = opts.stacks.clone().unwrap_or_else(|| name.clone());
+    let who = crate::aws::deploy_policy::Principal { stack, region, account, partition };
     Ok((name, crate::aws::deploy_policy::document(&who, kinds.iter().map(String::as_str))))
 }
 

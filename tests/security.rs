@@ -326,6 +326,11 @@ fn the_deploy_policy_passes_parliament_and_writes_only_to_the_stack() {
         together += arr(&part["Statement"]).iter().map(|s| arr(&s["Action"]).len()).sum::<usize>();
     }
     assert!(together >= statements.iter().map(|s| arr(&s["Action"]).len()).sum::<usize>());
+    // One policy for the stack and its pull-request stacks.
+    let previews = moto.infra(w.path(), &["policy", "--stacks", "webapp*"]);
+    previews.ok();
+    assert_lints_clean(&previews.stdout, "the policy of webapp*");
+    assert!(previews.stdout.contains("\"StringLike\"") && previews.stdout.contains("role/infra/webapp*/*"));
     // With --account no AWS call is made (moto's identity would differ).
     let offline = moto.infra(w.path(), &["policy", "--account", "210987654321"]);
     offline.ok();

@@ -62,6 +62,8 @@ struct ResourceType {
 /// Whose policy: the stack, where, in which account.
 #[derive(Clone, Debug)]
 pub struct Principal {
+    /// The stack's name, or a pattern with `*` for several (`webapp*`: the
+    /// stack and its pull-request stacks `webapp-pr-N`).
     pub stack: String,
     pub region: String,
     pub account: String,
@@ -390,21 +392,33 @@ pub fn document<'a>(who: &Principal, kinds: impl IntoIterator<Item = &'a str>) -
                 // `*` alone where it is needed at all.
                 "Resource": if resources.contains("*") { vec!["*".to_string()] } else { resources.into_iter().collect() },
             });
-            let mut equals = serde_json::Map::new();
-            match tagged {
-                Some(Tagged::Resource) => {
-                    equals.insert("aws:ResourceTag/infra:stack".into(), json!(who.stack));
-                }
-                Some(Tagged::Request) => {
-                    equals.insert("aws:RequestTag/infra:stack".into(), json!(who.stack));
-                }
-                None => {}
+            // The stack's tag: its name, or its pattern (`StringLike`).
+            let mut stack = serde_json::Map::new();
+            let key = match tagged {
+                Some(Tagged::Resource) => Some("aws:ResourceTag/infra:stack"),
+                Some(Tagged::Request) => Some("aws:RequestTag/infra:stack"),
+                None => None,
+            };
+            if let Some(key) = key {
+                stack.insert(key.into(), json!(who.stack));
             }
+            let mut cond = serde_json::Map::new();
+            let mut equals = serde_json::Map::new();
             if let Some((key, values)) = condition {
                 equals.insert(key.into(), json!(values));
             }
+            if who.stack.contains('*') {
+                if !stack.is_empty() {
+                    cond.insert("StringLike".into(), Value::Object(stack));
+                }
+            } else {
+                equals.extend(stack);
+            }
             if !equals.is_empty() {
-                st["Condition"] = json!({ "StringEquals": equals });
+                cond.insert("StringEquals".into(), Value::Object(equals));
+            }
+            if !cond.is_empty() {
+                st["Condition"] = Value::Object(cond);
             }
             st
         })
@@ -530,6 +544,22 @@ mod tests {
         for a in TABLE.actions.keys() {
             assert!(doc.contains(&format!("\"{a}\"")), "{a}");
         }
+    }
+
+    #[test]
+    fn a_pattern_reaches_every_stack_it_matches() {
+        let who = Principal { stack: "webapp*".into(), ..who() };
+        let doc = document(&who, ["ec2.vpc", "iam.role", "lambda.function"]);
+        let text = doc.to_string();
+        assert!(text.contains("role/infra/webapp*/*") && text.contains("function:webapp*-*"), "{text}");
+        let tagged: Vec<&Value> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"].to_string().contains("ec2:DeleteSubnet"))
+            .collect();
+        assert_eq!(tagged[0]["Condition"], json!({"StringLike": {"aws:ResourceTag/infra:stack": "webapp*"}}));
+        assert!(!text.contains("\"StringEquals\":{\"aws:ResourceTag"), "no exact match on a pattern");
     }
 
     #[test]
