@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_iam::types::InstanceProfile as Profile;
 use serde::{Deserialize, Serialize};
 
-use super::{VISIBLE, stack_path, tag_list, tag_map};
+use super::{VISIBLE, forget_inventory, inventory, stack_path, tag_list, tag_map};
 use crate::aws::errors::{Absent, AwsError, AwsResultExt};
 use crate::aws::find::{each, owner, paginated};
 use crate::aws::kind::{Current, Desired, Kind};
@@ -86,6 +86,23 @@ async fn read_one(aws: &Aws, address: Option<&str>, name: &str) -> Result<Option
     Ok(Some(Current::new(owned.address, name, props).with("arn", p.arn()).with("name", name)))
 }
 
+/// The profile as the account's role details show it inside its role, when
+/// they carry its tags (whether IAM fills a nested profile's tags is not
+/// documented: without them the profile is read on its own).
+fn from_details(
+    aws: &Aws, name: &str, details: &[aws_sdk_iam::types::RoleDetail],
+) -> Option<Current<InstanceProfileProps>> {
+    let p = details.iter().flat_map(|d| d.instance_profile_list()).find(|p| p.instance_profile_name() == name)?;
+    let owned = owner(aws, None, tag_map(p.tags()))?;
+    let props = InstanceProfileProps {
+        name: name.to_string(),
+        path: p.path().to_string(),
+        role: Ref::Value(roles(p).join(",")),
+        tags: owned.tags,
+    };
+    Some(Current::new(owned.address, name, props).with("arn", p.arn()).with("name", name))
+}
+
 /// Puts `role` in the profile, once IAM sees both (a just-created role or
 /// profile may not be visible yet).
 /// A retry whose first answer was lost is answered `LimitExceeded` (the
@@ -153,9 +170,24 @@ impl Kind for InstanceProfile {
         each(ours, |p| read_one(aws, address, p.instance_profile_name())).await
     }
 
+    /// A plan's read: the IAM inventory it shares with the roles.
+    async fn read(&self, aws: &Aws) -> Result<Vec<Current<InstanceProfileProps>>> {
+        let inv = inventory(aws).await?;
+        let details = inv.details.as_deref();
+        each(&inv.profiles, |p| async move {
+            let name = p.instance_profile_name();
+            match details.and_then(|d| from_details(aws, name, d)) {
+                Some(found) => Ok(Some(found)),
+                None => read_one(aws, None, name).await,
+            }
+        })
+        .await
+    }
+
     async fn create(
         &self, aws: &Aws, d: &Desired<InstanceProfileProps>, ctx: &StepContext<'_>,
     ) -> Result<Current<InstanceProfileProps>> {
+        forget_inventory(aws);
         let p = &d.props;
         let role = p.role.get()?;
         let t = aws.tags_for(&d.address, &p.tags);
@@ -193,6 +225,7 @@ impl Kind for InstanceProfile {
         &self, aws: &Aws, d: &Desired<InstanceProfileProps>, l: &Current<InstanceProfileProps>, _changed: &[String],
         ctx: &StepContext<'_>,
     ) -> Result<Current<InstanceProfileProps>> {
+        forget_inventory(aws);
         let p = &d.props;
         let have: Vec<String> = l.props.role.get()?.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect();
         converge(aws, &p.name, p.role.get()?, &have, ctx).await?;
@@ -203,6 +236,7 @@ impl Kind for InstanceProfile {
     async fn delete(
         &self, aws: &Aws, l: &Current<InstanceProfileProps>, ctx: &StepContext<'_>,
     ) -> Result<Option<String>> {
+        forget_inventory(aws);
         let name = &l.id;
         // What it holds now (not what the plan saw): DeleteInstanceProfile
         // refuses a profile that still has a role.

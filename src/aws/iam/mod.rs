@@ -26,6 +26,46 @@ pub fn kinds() -> Vec<Box<dyn super::kind::DynKind>> {
     vec![Box::new(role::Role), Box::new(instance_profile::InstanceProfile)]
 }
 
+/// What a plan reads of IAM, once, for the role and instance profile kinds
+/// ([`inventory`]).
+pub struct Inventory {
+    /// The roles under the stack's path.
+    pub roles: Vec<aws_sdk_iam::types::Role>,
+    /// The instance profiles under the stack's path.
+    pub profiles: Vec<aws_sdk_iam::types::InstanceProfile>,
+    /// The account's role details (tags, policies, the profiles each role
+    /// is in), where they are cheaper than reading role by role.
+    pub details: Option<Vec<aws_sdk_iam::types::RoleDetail>>,
+}
+
+/// Cache key of the plan's [`Inventory`] ([`Aws::cached`]).
+const INVENTORY: &str = "iam.inventory";
+
+/// The roles and profiles under the stack's path, listed side by side, and
+/// the account's role details when two or more of them would otherwise be
+/// read one by one (`role::details`). Read once a plan and shared; a write
+/// to a role or a profile drops it ([`forget_inventory`]).
+pub async fn inventory(aws: &Aws) -> Result<std::sync::Arc<Inventory>> {
+    aws.cached(INVENTORY, || async {
+        let path = stack_path(aws);
+        let (roles, profiles) =
+            tokio::try_join!(async { crate::aws::find::paginated!(aws.iam.list_roles().path_prefix(&path)) }, async {
+                crate::aws::find::paginated!(aws.iam.list_instance_profiles().path_prefix(&path))
+            },)?;
+        // The prefix filter may be ignored by some implementations.
+        let roles: Vec<_> = roles.into_iter().filter(|r| r.path() == path).collect();
+        let profiles: Vec<_> = profiles.into_iter().filter(|p| p.path() == path).collect();
+        let details = if roles.len() + profiles.len() >= 2 { role::details(aws).await? } else { None };
+        Ok(Inventory { roles, profiles, details })
+    })
+    .await
+}
+
+/// Drops the plan's [`Inventory`]: a role or a profile was written.
+pub fn forget_inventory(aws: &Aws) {
+    aws.forget(INVENTORY);
+}
+
 /// How long a just-created role may take to be visible to IAM's own calls.
 pub const VISIBLE: Duration = Duration::from_secs(60);
 

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Tagging, VISIBLE, policy_json, role_arn, stack_path, tag_list, tag_map};
+use super::{Tagging, VISIBLE, forget_inventory, inventory, policy_json, role_arn, stack_path, tag_list, tag_map};
 use crate::aws::collection::{delta, set_delta};
 use crate::aws::errors::{Absent, AwsResultExt};
 use crate::aws::find::{each, owner, paginated};
@@ -154,7 +154,7 @@ const DETAILS_PAGE: i32 = 1000;
 /// stack's roles side by side. `None` then, or when the caller may not read
 /// the details (`iam:GetAccountAuthorizationDetails` is not in every
 /// deploy policy): the caller reads role by role.
-async fn details(aws: &Aws) -> Result<Option<Vec<aws_sdk_iam::types::RoleDetail>>> {
+pub(super) async fn details(aws: &Aws) -> Result<Option<Vec<aws_sdk_iam::types::RoleDetail>>> {
     use aws_sdk_iam::types::{EntityType, SummaryKeyType};
     let summary = aws.iam.get_account_summary().send().await.aws();
     let roles = summary.ok().and_then(|s| s.summary_map().and_then(|m| m.get(&SummaryKeyType::Roles).copied()));
@@ -209,6 +209,24 @@ async fn from_details(
         tags: owned.tags,
     };
     Ok(Some(current(aws, owned.address, props).await?))
+}
+
+/// The stack's roles among `listed`, from the account's details where read
+/// (a role made since is read on its own), else role by role.
+async fn build(
+    aws: &Aws, address: Option<&str>, listed: &[aws_sdk_iam::types::Role],
+    details: Option<&[aws_sdk_iam::types::RoleDetail]>,
+) -> Result<Vec<Current<RoleProps>>> {
+    let by_name: BTreeMap<&str, &aws_sdk_iam::types::RoleDetail> =
+        details.unwrap_or_default().iter().filter_map(|d| Some((d.role_name()?, d))).collect();
+    let (by_name, known) = (&by_name, details.is_some());
+    each(listed, |r| async move {
+        match by_name.get(r.role_name()) {
+            Some(d) if known => from_details(aws, address, r, d).await,
+            _ => read_one(aws, address, r.role_name()).await,
+        }
+    })
+    .await
 }
 
 async fn remove_inline(aws: &Aws, role: &str, policy: &str) -> Result<()> {
@@ -314,32 +332,24 @@ impl Kind for Role {
         out
     }
 
+    /// Uncached: the create path looks for what an earlier attempt made.
     async fn find(&self, aws: &Aws, address: Option<&str>) -> Result<Vec<Current<RoleProps>>> {
         let path = stack_path(aws);
         let roles = paginated!(aws.iam.list_roles().path_prefix(&path))?;
         // The prefix filter may be ignored by some implementations.
-        let ours: Vec<_> = roles.iter().filter(|r| r.path() == path).collect();
-        // One role reads in four calls side by side; the details are worth
-        // their two calls from two roles on.
-        if ours.len() >= 2
-            && let Some(all) = details(aws).await?
-        {
-            let by_name: BTreeMap<&str, &aws_sdk_iam::types::RoleDetail> =
-                all.iter().filter_map(|d| Some((d.role_name()?, d))).collect();
-            let by_name = &by_name;
-            return each(ours, |r| async move {
-                match by_name.get(r.role_name()) {
-                    Some(d) => from_details(aws, address, r, d).await,
-                    // Made since the details were read.
-                    None => read_one(aws, address, r.role_name()).await,
-                }
-            })
-            .await;
-        }
-        each(ours, |r| read_one(aws, address, r.role_name())).await
+        let ours: Vec<_> = roles.into_iter().filter(|r| r.path() == path).collect();
+        let details = if ours.len() >= 2 { details(aws).await? } else { None };
+        build(aws, address, &ours, details.as_deref()).await
+    }
+
+    /// A plan's read: the IAM inventory it shares with the instance profiles.
+    async fn read(&self, aws: &Aws) -> Result<Vec<Current<RoleProps>>> {
+        let inv = inventory(aws).await?;
+        build(aws, None, &inv.roles, inv.details.as_deref()).await
     }
 
     async fn create(&self, aws: &Aws, d: &Desired<RoleProps>, _ctx: &StepContext<'_>) -> Result<Current<RoleProps>> {
+        forget_inventory(aws);
         let p = &d.props;
         let t = aws.tags_for(&d.address, &p.tags);
         let created = aws
@@ -375,6 +385,7 @@ impl Kind for Role {
     async fn update(
         &self, aws: &Aws, d: &Desired<RoleProps>, l: &Current<RoleProps>, changed: &[String], _ctx: &StepContext<'_>,
     ) -> Result<Current<RoleProps>> {
+        forget_inventory(aws);
         let p = &d.props;
         if changed.iter().any(|c| c == "assume_role_policy") {
             aws.iam
@@ -402,6 +413,7 @@ impl Kind for Role {
     }
 
     async fn delete(&self, aws: &Aws, l: &Current<RoleProps>, ctx: &StepContext<'_>) -> Result<Option<String>> {
+        forget_inventory(aws);
         let name = &l.id;
         // What is attached now (not what the plan saw): DeleteRole refuses a
         // role that still has policies.
